@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The whole machine configuration, parsed from the command line and validated
+ * before anything is built (Firecracker's order: validate, then build once).
+ */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+#include <glib.h>
+
+#include "tern/cpuid.h"
+#include "tern/util.h"
+
+#define CONFIG_DEFAULT_MEMORY (128ULL * MiB)
+#define CONFIG_DEFAULT_CPUS 1
+#define CONFIG_MIN_MEMORY (2ULL * MiB)
+#define CONFIG_MAX_MEMORY (1024ULL * GiB)
+
+enum console_mode {
+	CONSOLE_STDIO,
+	CONSOLE_FILE,
+	CONSOLE_NONE,
+};
+
+struct vm_config {
+	char *kernel_path; /* NULL: the embedded default guest */
+	char *initrd_path;
+	char *cmdline;
+	unsigned int cpus;
+	uint64_t memory;
+	enum console_mode console;
+	char *console_path; /* CONSOLE_FILE */
+	struct cpu_feature_mask cpu_mask;
+	bool test_exit;
+	bool paused;
+	char *name;
+	/* The image booted when kernel_path is NULL (set by main()). */
+	const uint8_t *default_kernel;
+	size_t default_kernel_len;
+};
+
+/*
+ * Parse `tern run` arguments (argv[0] is "run"). On a bad option returns
+ * false with err naming it; the caller exits 2.
+ */
+bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
+		      GError **err);
+/* The usage text for `tern run --help`. */
+char *config_run_help(void);
+void config_clear(struct vm_config *cfg);
+
+#endif

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* /dev/kvm: open, check the API version and every capability tern relies on. */
+#ifndef TERN_KVM_H
+#define TERN_KVM_H
+
+#include <glib.h>
+
+#include "tern/util.h"
+
+struct kvm_handle;
+
+struct kvm_required_cap {
+	int cap;
+	const char *name;
+	const char *why;
+};
+
+extern const struct kvm_required_cap kvm_required_caps[];
+extern const unsigned int kvm_nr_required_caps;
+
+/*
+ * Check every required capability with check(opaque, cap), which returns
+ * KVM_CHECK_EXTENSION's answer. Separated from the ioctl so it is tested
+ * without /dev/kvm.
+ */
+bool kvm_check_caps(int (*check)(void *opaque, int cap), void *opaque,
+		    const char *dev, GError **err);
+
+/*
+ * Open the device (TERN_KVM_DEVICE overrides /dev/kvm, for tests), check it,
+ * create the VM and fetch the supported CPUID. On failure err says what was
+ * wrong with which device, and nothing stays open.
+ */
+bool kvm_open(struct kvm_handle *kvm, GError **err);
+void kvm_close(struct kvm_handle *kvm);
+
+#endif

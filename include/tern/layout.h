@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The whole x86_64 guest physical memory map, as constants. Every other module
+ * that places something in guest memory takes its address from here.
+ */
+#ifndef TERN_LAYOUT_H
+#define TERN_LAYOUT_H
+
+#include "tern/util.h"
+
+/* Low memory: boot structures the VMM writes before the first KVM_RUN. */
+#define LAYOUT_GDT_START 0x500ULL /* boot GDT (4 entries) */
+#define LAYOUT_IDT_START 0x520ULL /* empty IDT for the 64-bit entry */
+#define LAYOUT_ZERO_PAGE 0x7000ULL /* Linux boot_params */
+#define LAYOUT_PVH_INFO 0x6000ULL /* hvm_start_info + module list */
+#define LAYOUT_PVH_MEMMAP 0x6400ULL /* hvm_memmap_table_entry[] */
+#define LAYOUT_PML4_START 0x9000ULL /* identity page tables for bzImage */
+#define LAYOUT_PDPTE_START 0xa000ULL
+#define LAYOUT_PDE_START 0xb000ULL /* 4 pages: 4 GiB with 2 MiB pages */
+#define LAYOUT_CMDLINE_START 0x20000ULL
+#define LAYOUT_CMDLINE_MAX 0x10000ULL /* 64 KiB including the NUL */
+#define LAYOUT_BOOT_STACK 0x8ff0ULL /* initial rsp for 64-bit entries */
+#define LAYOUT_EBDA_START 0x9fc00ULL /* MP table lives here */
+#define LAYOUT_MPTABLE_MAX 0x400ULL
+#define LAYOUT_LOWMEM_END 0x9fc00ULL /* end of conventional RAM in e820 */
+#define LAYOUT_BIOS_START 0xa0000ULL /* VGA + option/BIOS ROM hole */
+#define LAYOUT_HIGHMEM_START 0x100000ULL /* kernels load at 1 MiB */
+
+/* The 32-bit hole below 4 GiB: PCI MMIO, ECAM, IOAPIC, LAPIC. */
+#define LAYOUT_MMIO32_START 0xc0000000ULL
+#define LAYOUT_PCI_MMIO32_START 0xc0000000ULL
+#define LAYOUT_PCI_MMIO32_SIZE 0x20000000ULL /* 512 MiB of 32-bit BARs */
+#define LAYOUT_PCI_ECAM_START 0xe0000000ULL
+#define LAYOUT_PCI_ECAM_SIZE 0x10000000ULL /* 256 buses */
+#define LAYOUT_IOAPIC_START 0xfec00000ULL
+#define LAYOUT_LAPIC_START 0xfee00000ULL
+#define LAYOUT_MMIO32_END 0x100000000ULL
+#define LAYOUT_RAM_ABOVE_4G 0x100000000ULL
+/* 64-bit BARs go above the end of RAM, aligned to 1 GiB. */
+#define LAYOUT_PCI_MMIO64_ALIGN (1ULL * GiB)
+#define LAYOUT_PCI_MMIO64_SIZE (64ULL * GiB)
+
+/* Identity map built for 64-bit entries: 4 GiB covers the hole too. */
+#define LAYOUT_IDENTITY_MAP_SIZE (4ULL * GiB)
+
+/* KVM needs three pages for the TSS and one for the identity map page. */
+#define LAYOUT_KVM_TSS_ADDR 0xfffbd000ULL
+#define LAYOUT_KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+/* Legacy I/O ports. */
+#define PORT_COM1 0x3f8
+#define PORT_COM1_IRQ 4
+#define PORT_I8042_DATA 0x60
+#define PORT_I8042_CMD 0x64
+#define PORT_TEST_EXIT 0xf4 /* QEMU isa-debug-exit compatible */
+#define PORT_TEST_EXIT_SIZE 4
+
+#endif

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by every module: logging, size parsing, checked I/O. */
+#ifndef TERN_UTIL_H
+#define TERN_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define __must_check __attribute__((warn_unused_result))
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
+
+/* Log lines go to stderr prefixed with "tern: ". */
+void tern_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void tern_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Debug output only when TERN_DEBUG is set in the environment. */
+void tern_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool tern_debug_enabled(void);
+
+/*
+ * Parse a size such as "512", "64K", "128M", "2G" (binary multiples,
+ * case-insensitive, optional trailing "B"/"iB"). Returns 0 or -EINVAL for a
+ * malformed string, -ERANGE on overflow.
+ */
+int parse_size(const char *s, uint64_t *out) __must_check;
+
+/* Parse an unsigned decimal (or 0x hex) integer fully; -EINVAL / -ERANGE. */
+int parse_u64(const char *s, uint64_t *out) __must_check;
+
+/*
+ * Read a whole file into a freshly allocated buffer (g_free it). Fails with
+ * -errno; refuses files larger than max_size with -EFBIG and directories with
+ * -EISDIR.
+ */
+int file_read_all(const char *path, size_t max_size, uint8_t **buf,
+		  size_t *len) __must_check;
+
+/* write(2)/read(2) that retry on EINTR and short transfers. */
+int write_full(int fd, const void *buf, size_t len) __must_check;
+
+#endif

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A vCPU: its fd, its kvm_run page and its thread. The thread loops on
+ * KVM_RUN and dispatches exits to the VM's buses; it parks when the VM
+ * pauses. A pause is requested by setting immediate_exit and sending
+ * SIG_VCPU_KICK, whose handler is empty.
+ */
+#ifndef TERN_VCPU_H
+#define TERN_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "tern/util.h"
+
+struct vm;
+struct boot_entry;
+
+#define SIG_VCPU_KICK SIGUSR1
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	pid_t tid; /* for query-cpus-fast */
+	bool parked; /* guarded by vm->state_lock */
+	struct vcpu_reset_state *reset; /* architectural state after creation */
+};
+
+/* Create the KVM vCPU, set CPUID, MSRs, LAPIC; -errno with err filled. */
+struct vcpu *vcpu_create(struct vm *vm, unsigned int id, GError **err);
+void vcpu_destroy(struct vcpu *vcpu);
+
+/* Program the boot register state (BSP only). */
+int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry) __must_check;
+
+/*
+ * Put the vCPU back to the state it had right after vcpu_create() (the
+ * register, FPU, LAPIC, event and MP state a reset gives). Only while the
+ * vCPU is parked or not started. The BSP then needs vcpu_setup_boot().
+ */
+int vcpu_reset(struct vcpu *vcpu) __must_check;
+
+int vcpu_start_thread(struct vcpu *vcpu) __must_check;
+/* Make the thread leave KVM_RUN promptly (it then re-checks the VM state). */
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+
+/* Print the exit reason and the registers to stderr. */
+void vcpu_dump(struct vcpu *vcpu, const char *why);
+
+/* Install the empty SIG_VCPU_KICK handler once per process. */
+void vcpu_signals_init(void);
+
+#endif

@@ -1,0 +1,25 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Install what tern needs to build (and, with --test, to run its tests and
+# benchmarks) from Debian 12 packages. Installs only what is missing.
+set -euo pipefail
+pkgs=(gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libjson-c-dev
+      liburing-dev libaio-dev libseccomp-dev libcap-ng-dev libfdt-dev check)
+if [ "${1:-}" = --test ]; then
+	# The peer VMM for compatibility tests, and what the test scripts use.
+	pkgs+=(python3 qemu-system-x86 cpio busybox-static iproute2 fio time bc)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" != 0 ]; then
+		echo "install-deps: missing packages ${missing[*]}; run as root" >&2
+		exit 1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	echo "install-deps: installed ${missing[*]}"
+fi

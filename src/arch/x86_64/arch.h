@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers private to src/arch/x86_64. */
+#ifndef TERN_ARCH_X86_64_H
+#define TERN_ARCH_X86_64_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * Image headers are little-endian byte streams at arbitrary alignment; memcpy
+ * keeps the reads defined and compiles to a plain load on x86.
+ */
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+	       ((uint32_t)p[3] << 24);
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
+}
+
+/* Is [off, off + size) inside a buffer of len bytes?  Written not to wrap. */
+static inline bool range_in_buf(uint64_t off, uint64_t size, uint64_t len)
+{
+	return off <= len && size <= len - off;
+}
+
+/*
+ * The boot GDT, shared by boot.c (which writes it to guest memory) and regs.c
+ * (which loads the matching hidden segment state), so the two cannot drift.
+ * Linux's 64-bit boot protocol names the selectors: __BOOT_CS 0x10 and
+ * __BOOT_DS 0x18; PVH leaves them free and we use the same ones.
+ */
+#define X86_GDT_ENTRIES 4
+#define X86_BOOT_CS 0x10
+#define X86_BOOT_DS 0x18
+
+void x86_boot_gdt_fill(bool long_mode, uint64_t gdt[X86_GDT_ENTRIES]);
+
+#endif

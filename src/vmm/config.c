@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: MIT
+/* `tern run` command line → struct vm_config, every value checked here. */
+#include <errno.h>
+#include <string.h>
+
+#include "tern/config.h"
+#include "tern/error.h"
+
+struct run_options {
+	char *kernel, *initrd, *cmdline, *memory, *console, *cpu_features, *name;
+	int cpus;
+	gboolean test_exit, paused;
+};
+
+static GOptionEntry *run_entries(struct run_options *o)
+{
+	GOptionEntry entries[] = {
+		{ "kernel", 'k', 0, G_OPTION_ARG_FILENAME, &o->kernel,
+		  "Guest kernel: a PVH ELF or a Linux bzImage (default: the embedded hello guest)",
+		  "FILE" },
+		{ "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &o->initrd,
+		  "Initial ramdisk", "FILE" },
+		{ "cmdline", 'c', 0, G_OPTION_ARG_STRING, &o->cmdline,
+		  "Kernel command line", "STR" },
+		{ "cpus", 'n', 0, G_OPTION_ARG_INT, &o->cpus,
+		  "Number of vCPUs (default 1)", "N" },
+		{ "memory", 'm', 0, G_OPTION_ARG_STRING, &o->memory,
+		  "Guest RAM, with K/M/G suffix (default 128M)", "SIZE" },
+		{ "console", 0, 0, G_OPTION_ARG_STRING, &o->console,
+		  "Serial console: stdio (default), file=PATH or none", "MODE" },
+		{ "cpu-features", 0, 0, G_OPTION_ARG_STRING, &o->cpu_features,
+		  "CPUID features to mask, e.g. -cx16,-xsave", "LIST" },
+		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &o->test_exit,
+		  "Add the isa-debug-exit compatible port at 0xf4", NULL },
+		{ "paused", 'S', 0, G_OPTION_ARG_NONE, &o->paused,
+		  "Start with vCPUs stopped until a QMP 'cont'", NULL },
+		{ "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
+		  "A name for the VM (QMP query-name)", "NAME" },
+		{ NULL },
+	};
+
+	return g_memdup2(entries, sizeof(entries));
+}
+
+static GOptionContext *run_context(struct run_options *o, GOptionEntry **ent)
+{
+	GOptionContext *ctx = g_option_context_new("- boot a virtual machine");
+
+	*ent = run_entries(o);
+	g_option_context_add_main_entries(ctx, *ent, NULL);
+	g_option_context_set_summary(ctx,
+		"Boot a guest kernel on KVM. With no --kernel, boot the embedded\n"
+		"hello guest, which prints the CPUs and memory it found.");
+	g_option_context_set_help_enabled(ctx, TRUE);
+	return ctx;
+}
+
+char *config_run_help(void)
+{
+	struct run_options o = { 0 };
+	g_autofree GOptionEntry *ent = NULL;
+	GOptionContext *ctx = run_context(&o, &ent);
+	char *help = g_option_context_get_help(ctx, TRUE, NULL);
+
+	g_option_context_free(ctx);
+	return help;
+}
+
+static bool parse_console(const char *s, struct vm_config *cfg, GError **err)
+{
+	if (!strcmp(s, "stdio")) {
+		cfg->console = CONSOLE_STDIO;
+	} else if (!strcmp(s, "none")) {
+		cfg->console = CONSOLE_NONE;
+	} else if (g_str_has_prefix(s, "file=") && s[5]) {
+		cfg->console = CONSOLE_FILE;
+		cfg->console_path = g_strdup(s + 5);
+	} else {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--console '%s': expected stdio, file=PATH or none", s);
+		return false;
+	}
+	return true;
+}
+
+static bool config_fill(struct run_options *o, struct vm_config *cfg,
+			GError **err)
+{
+	cfg->cpus = CONFIG_DEFAULT_CPUS;
+	cfg->memory = CONFIG_DEFAULT_MEMORY;
+	cfg->console = CONSOLE_STDIO;
+
+	if (o->cpus != -1) {
+		if (o->cpus < 1) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--cpus %d: expected a number of vCPUs >= 1",
+				    o->cpus);
+			return false;
+		}
+		cfg->cpus = o->cpus;
+	}
+	if (o->memory) {
+		uint64_t size;
+		int ret = parse_size(o->memory, &size);
+
+		if (ret == -ERANGE || (!ret && size > CONFIG_MAX_MEMORY)) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': too large, at most %lluG",
+				    o->memory, CONFIG_MAX_MEMORY / GiB);
+			return false;
+		}
+		if (ret) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': expected a size such as 512M or 2G",
+				    o->memory);
+			return false;
+		}
+		if (size < CONFIG_MIN_MEMORY || size % (4 * KiB)) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': expected a multiple of 4K, at least %lluM",
+				    o->memory, CONFIG_MIN_MEMORY / MiB);
+			return false;
+		}
+		cfg->memory = size;
+	}
+	if (o->console && !parse_console(o->console, cfg, err))
+		return false;
+	if (o->cpu_features) {
+		g_autoptr(GError) e = NULL;
+
+		if (!cpuid_parse_features(o->cpu_features, &cfg->cpu_mask, &e)) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--cpu-features '%s': %s", o->cpu_features,
+				    e->message);
+			return false;
+		}
+	}
+	if (o->name && !*o->name) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--name: expected a non-empty name");
+		return false;
+	}
+	cfg->kernel_path = g_steal_pointer(&o->kernel);
+	cfg->initrd_path = g_steal_pointer(&o->initrd);
+	cfg->cmdline = g_steal_pointer(&o->cmdline);
+	cfg->name = g_steal_pointer(&o->name);
+	cfg->test_exit = o->test_exit;
+	cfg->paused = o->paused;
+	return true;
+}
+
+bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
+		      GError **err)
+{
+	struct run_options o = { .cpus = -1 };
+	g_autofree GOptionEntry *ent = NULL;
+	GOptionContext *ctx = run_context(&o, &ent);
+	g_autoptr(GError) e = NULL;
+	bool ok;
+
+	memset(cfg, 0, sizeof(*cfg));
+	ok = g_option_context_parse(ctx, &argc, &argv, &e);
+	if (!ok) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s", e->message);
+	} else if (argc > 1) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "unexpected argument '%s'", argv[1]);
+		ok = false;
+	} else {
+		ok = config_fill(&o, cfg, err);
+	}
+	g_option_context_free(ctx);
+	g_free(o.kernel);
+	g_free(o.initrd);
+	g_free(o.cmdline);
+	g_free(o.memory);
+	g_free(o.console);
+	g_free(o.cpu_features);
+	g_free(o.name);
+	if (!ok)
+		config_clear(cfg);
+	return ok;
+}
+
+void config_clear(struct vm_config *cfg)
+{
+	g_free(cfg->kernel_path);
+	g_free(cfg->initrd_path);
+	g_free(cfg->cmdline);
+	g_free(cfg->console_path);
+	g_free(cfg->name);
+	memset(cfg, 0, sizeof(*cfg));
+}

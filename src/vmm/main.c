@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+/* tern: command dispatch. `tern run` validates, builds, runs, tears down. */
+#include <stdio.h>
+#include <string.h>
+
+#include "tern-config.h"
+#include "tern/config.h"
+#include "tern/error.h"
+#include "tern/vm.h"
+
+extern const uint8_t tern_default_guest[];
+extern const uint8_t tern_default_guest_end[];
+
+static const char usage[] =
+	"Usage: tern COMMAND [OPTIONS]\n"
+	"\n"
+	"A small virtual machine monitor for Linux/KVM.\n"
+	"\n"
+	"Commands:\n"
+	"  run [OPTIONS]   boot a virtual machine (tern run --help for options)\n"
+	"  help            show this text\n"
+	"\n"
+	"Options:\n"
+	"  -h, --help      show this text\n"
+	"  -V, --version   print the version\n"
+	"\n"
+	"Exit status of `tern run`: 0 when the guest powers off or resets,\n"
+	"(v << 1) | 1 when it writes v to the --test-exit port, 2 for bad input\n"
+	"or an unusable host, 4 when the guest crashes (triple fault, KVM\n"
+	"internal error).\n";
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	g_autoptr(GError) err = NULL;
+	struct vm *vm;
+	int status;
+
+	if (!config_parse_run(argc, argv, &cfg, &err)) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		fprintf(stderr, "Try 'tern run --help' for the options.\n");
+		return TERN_EXIT_BAD_INPUT;
+	}
+	cfg.default_kernel = tern_default_guest;
+	cfg.default_kernel_len = tern_default_guest_end - tern_default_guest;
+
+	vm = vm_create(&cfg, &err);
+	if (!vm) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		config_clear(&cfg);
+		return TERN_EXIT_BAD_INPUT;
+	}
+	if (!vm_start(vm, &err)) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		vm_destroy(vm);
+		config_clear(&cfg);
+		return TERN_EXIT_BAD_INPUT;
+	}
+	status = vm_run_main_loop(vm);
+	vm_destroy(vm);
+	config_clear(&cfg);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (!cmd) {
+		fputs(usage, stderr);
+		return TERN_EXIT_BAD_INPUT;
+	}
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		fputs(usage, stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("tern %s\n", TERN_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "run"))
+		return cmd_run(argc - 1, argv + 1);
+	fprintf(stderr, "tern: unknown command '%s'\n", cmd);
+	fputs("Try 'tern --help'.\n", stderr);
+	return TERN_EXIT_BAD_INPUT;
+}

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vCPU threads. The life of one exit: KVM_RUN returns with run->exit_reason;
+ * PIO and MMIO go to the VM's buses (the device handler runs on this thread,
+ * with the bus read lock held) and the thread re-enters KVM_RUN, which
+ * completes the access (for a read, KVM copies the data we left in the run
+ * page into the guest register).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tern/boot.h"
+#include "tern/cpuid.h"
+#include "tern/error.h"
+#include "tern/vcpu.h"
+#include "tern/vm.h"
+
+static void vcpu_kick_handler(int sig)
+{
+	/* Nothing to do: the signal only makes KVM_RUN return with EINTR. */
+}
+
+void vcpu_signals_init(void)
+{
+	struct sigaction sa = { .sa_handler = vcpu_kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_VCPU_KICK, &sa, NULL);
+}
+
+static bool vcpu_setup_cpuid(struct vcpu *vcpu, GError **err)
+{
+	const struct kvm_cpuid2 *sup = vcpu->vm->kvm.supported_cpuid;
+	size_t size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
+	g_autofree struct kvm_cpuid2 *c = g_memdup2(sup, size);
+
+	cpuid_setup_vcpu(c->entries, c->nent, vcpu->id, vcpu->vm->cfg->cpus,
+			 &vcpu->vm->cfg->cpu_mask);
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "vCPU %u: KVM_SET_CPUID2: %s", vcpu->id, g_strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* 0, or -errno; *refused names the MSR KVM stopped at. */
+static int vcpu_set_default_msrs(struct vcpu *vcpu, uint32_t *refused)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[32];
+	} msrs = { 0 };
+	int ret;
+
+	msrs.hdr.nmsrs = x86_default_msrs(msrs.e, G_N_ELEMENTS(msrs.e));
+	ret = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
+	if (ret < 0)
+		return -errno;
+	if ((unsigned int)ret != msrs.hdr.nmsrs) {
+		/* KVM stops at the first MSR it refuses. */
+		*refused = msrs.e[ret].index;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static bool vcpu_setup_state(struct vcpu *vcpu, GError **err)
+{
+	struct kvm_lapic_state lapic;
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	const char *what;
+	uint32_t refused = 0;
+	int ret;
+
+	ret = vcpu_set_default_msrs(vcpu, &refused);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "vCPU %u: KVM_SET_MSRS: %s (MSR 0x%x)", vcpu->id,
+			    g_strerror(-ret), refused);
+		return false;
+	}
+	what = "KVM_GET_LAPIC";
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+		goto err;
+	x86_setup_lapic(&lapic);
+	what = "KVM_SET_LAPIC";
+	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+		goto err;
+	what = "KVM_SET_FPU";
+	if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0)
+		goto err;
+	return true;
+err:
+	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "vCPU %u: %s: %s", vcpu->id,
+		    what, g_strerror(errno));
+	return false;
+}
+
+struct vcpu_reset_state {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct kvm_lapic_state lapic;
+	struct kvm_vcpu_events events;
+	struct kvm_mp_state mp_state;
+};
+
+/* The state KVM_SET_* will restore on reset; taken once after set-up. */
+static bool vcpu_save_reset_state(struct vcpu *vcpu, GError **err)
+{
+	struct vcpu_reset_state *r = g_new0(struct vcpu_reset_state, 1);
+	const char *what;
+
+	what = "KVM_GET_REGS";
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r->regs) < 0)
+		goto err;
+	what = "KVM_GET_SREGS";
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &r->sregs) < 0)
+		goto err;
+	what = "KVM_GET_FPU";
+	if (ioctl(vcpu->fd, KVM_GET_FPU, &r->fpu) < 0)
+		goto err;
+	what = "KVM_GET_LAPIC";
+	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &r->lapic) < 0)
+		goto err;
+	what = "KVM_GET_VCPU_EVENTS";
+	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &r->events) < 0)
+		goto err;
+	what = "KVM_GET_MP_STATE";
+	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &r->mp_state) < 0)
+		goto err;
+	vcpu->reset = r;
+	return true;
+err:
+	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "vCPU %u: %s: %s", vcpu->id,
+		    what, g_strerror(errno));
+	g_free(r);
+	return false;
+}
+
+int vcpu_reset(struct vcpu *vcpu)
+{
+	struct vcpu_reset_state *r = vcpu->reset;
+	uint32_t refused;
+	int ret = vcpu_set_default_msrs(vcpu, &refused);
+
+	if (ret)
+		return ret;
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &r->sregs) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_REGS, &r->regs) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_FPU, &r->fpu) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_LAPIC, &r->lapic) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &r->events) < 0 ||
+	    ioctl(vcpu->fd, KVM_SET_MP_STATE, &r->mp_state) < 0)
+		return -errno;
+	return 0;
+}
+
+struct vcpu *vcpu_create(struct vm *vm, unsigned int id, GError **err)
+{
+	struct vcpu *vcpu = g_new0(struct vcpu, 1);
+
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, id);
+	if (vcpu->fd < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "vCPU %u: KVM_CREATE_VCPU: %s", id, g_strerror(errno));
+		goto err_free;
+	}
+	vcpu->run = mmap(NULL, vm->kvm.run_size, PROT_READ | PROT_WRITE,
+			 MAP_SHARED, vcpu->fd, 0);
+	if (vcpu->run == MAP_FAILED) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "vCPU %u: cannot map kvm_run: %s", id, g_strerror(errno));
+		goto err_close;
+	}
+	if (!vcpu_setup_cpuid(vcpu, err) || !vcpu_setup_state(vcpu, err) ||
+	    !vcpu_save_reset_state(vcpu, err))
+		goto err_unmap;
+	return vcpu;
+
+err_unmap:
+	munmap(vcpu->run, vm->kvm.run_size);
+err_close:
+	close(vcpu->fd);
+err_free:
+	g_free(vcpu);
+	return NULL;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (!vcpu)
+		return;
+	munmap(vcpu->run, vcpu->vm->kvm.run_size);
+	close(vcpu->fd);
+	g_free(vcpu->reset);
+	g_free(vcpu);
+}
+
+int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	x86_boot_setup_sregs(entry, &sregs);
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+	x86_boot_setup_regs(entry, &regs);
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+static void dump_segment(FILE *f, const char *name, const struct kvm_segment *s)
+{
+	fprintf(f, "  %-3s sel=0x%04x base=0x%016llx limit=0x%08x type=%u dpl=%u l=%u db=%u p=%u\n",
+		name, s->selector, (unsigned long long)s->base, s->limit, s->type,
+		s->dpl, s->l, s->db, s->present);
+}
+
+void vcpu_dump(struct vcpu *vcpu, const char *why)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	/* One buffer, written at once, so concurrent dumps do not interleave. */
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	if (!f)
+		return;
+	fprintf(f, "tern: vCPU %u: %s\n", vcpu->id, why);
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) == 0) {
+		fprintf(f, "  rip=0x%016llx rflags=0x%08llx\n",
+			(unsigned long long)r.rip, (unsigned long long)r.rflags);
+		fprintf(f, "  rax=0x%016llx rbx=0x%016llx rcx=0x%016llx rdx=0x%016llx\n",
+			(unsigned long long)r.rax, (unsigned long long)r.rbx,
+			(unsigned long long)r.rcx, (unsigned long long)r.rdx);
+		fprintf(f, "  rsi=0x%016llx rdi=0x%016llx rsp=0x%016llx rbp=0x%016llx\n",
+			(unsigned long long)r.rsi, (unsigned long long)r.rdi,
+			(unsigned long long)r.rsp, (unsigned long long)r.rbp);
+		fprintf(f, "  r8 =0x%016llx r9 =0x%016llx r10=0x%016llx r11=0x%016llx\n",
+			(unsigned long long)r.r8, (unsigned long long)r.r9,
+			(unsigned long long)r.r10, (unsigned long long)r.r11);
+		fprintf(f, "  r12=0x%016llx r13=0x%016llx r14=0x%016llx r15=0x%016llx\n",
+			(unsigned long long)r.r12, (unsigned long long)r.r13,
+			(unsigned long long)r.r14, (unsigned long long)r.r15);
+	}
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, &s) == 0) {
+		fprintf(f, "  cr0=0x%llx cr2=0x%llx cr3=0x%llx cr4=0x%llx efer=0x%llx apic_base=0x%llx\n",
+			(unsigned long long)s.cr0, (unsigned long long)s.cr2,
+			(unsigned long long)s.cr3, (unsigned long long)s.cr4,
+			(unsigned long long)s.efer, (unsigned long long)s.apic_base);
+		dump_segment(f, "cs", &s.cs);
+		dump_segment(f, "ds", &s.ds);
+		dump_segment(f, "ss", &s.ss);
+		dump_segment(f, "tr", &s.tr);
+		fprintf(f, "  gdt base=0x%llx limit=0x%x idt base=0x%llx limit=0x%x\n",
+			(unsigned long long)s.gdt.base, s.gdt.limit,
+			(unsigned long long)s.idt.base, s.idt.limit);
+	}
+	fclose(f);
+	(void)!write_full(STDERR_FILENO, text, size);
+	free(text);
+}
+
+static void vcpu_internal_error(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	char why[256];
+	int n;
+
+	n = snprintf(why, sizeof(why), "KVM internal error, suberror %u%s",
+		     run->internal.suberror,
+		     run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+			     " (emulation failure)" : "");
+	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION &&
+	    (run->emulation_failure.flags &
+	     KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		n += snprintf(why + n, sizeof(why) - n, ", instruction bytes:");
+		for (unsigned int i = 0; i < run->emulation_failure.insn_size &&
+					 i < sizeof(run->emulation_failure.insn_bytes) &&
+					 n < (int)sizeof(why) - 4; i++)
+			n += snprintf(why + n, sizeof(why) - n, " %02x",
+				      run->emulation_failure.insn_bytes[i]);
+	} else {
+		for (unsigned int i = 0; i < run->internal.ndata && i < 16 &&
+					 n < (int)sizeof(why) - 24; i++)
+			n += snprintf(why + n, sizeof(why) - n, " data[%u]=0x%llx", i,
+				      (unsigned long long)run->internal.data[i]);
+	}
+	vcpu_dump(vcpu, why);
+}
+
+/* Returns false when the thread must stop running the guest. */
+static bool vcpu_handle_exit(struct vcpu *vcpu)
+{
+	struct kvm_run *run = vcpu->run;
+	struct vm *vm = vcpu->vm;
+	char why[128];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		uint8_t *p = (uint8_t *)run + run->io.data_offset;
+
+		for (uint32_t i = 0; i < run->io.count; i++, p += run->io.size) {
+			if (run->io.direction == KVM_EXIT_IO_OUT) {
+				if (!bus_write(&vm->pio, run->io.port, p, run->io.size))
+					tern_debug("vCPU %u: unclaimed out 0x%x",
+						   vcpu->id, run->io.port);
+			} else if (!bus_read(&vm->pio, run->io.port, p, run->io.size)) {
+				memset(p, 0xff, run->io.size);
+			}
+		}
+		return true;
+	}
+	case KVM_EXIT_MMIO:
+		if (run->mmio.is_write) {
+			if (!bus_write(&vm->mmio, run->mmio.phys_addr, run->mmio.data,
+				       run->mmio.len))
+				tern_debug("vCPU %u: unclaimed MMIO write 0x%llx",
+					   vcpu->id,
+					   (unsigned long long)run->mmio.phys_addr);
+		} else if (!bus_read(&vm->mmio, run->mmio.phys_addr, run->mmio.data,
+				     run->mmio.len)) {
+			memset(run->mmio.data, 0xff, run->mmio.len);
+		}
+		return true;
+	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		vcpu_dump(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)");
+		vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		vcpu_internal_error(vcpu);
+		vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(why, sizeof(why), "VM entry failed, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vcpu_dump(vcpu, why);
+		vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		switch (run->system_event.type) {
+		case KVM_SYSTEM_EVENT_RESET:
+			vm_request_shutdown(vm, VM_EXIT_RESET, 0);
+			break;
+		case KVM_SYSTEM_EVENT_SHUTDOWN:
+			vm_request_shutdown(vm, VM_EXIT_POWEROFF, 0);
+			break;
+		default:
+			snprintf(why, sizeof(why), "system event %u",
+				 run->system_event.type);
+			vcpu_dump(vcpu, why);
+			vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
+			break;
+		}
+		return false;
+	case KVM_EXIT_HLT:
+		/* Only without an in-kernel LAPIC, which tern always has. */
+		vm_request_shutdown(vm, VM_EXIT_POWEROFF, 0);
+		return false;
+	default:
+		snprintf(why, sizeof(why), "unhandled exit reason %u",
+			 run->exit_reason);
+		vcpu_dump(vcpu, why);
+		vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
+		return false;
+	}
+}
+
+static void *vcpu_thread(void *opaque)
+{
+	struct vcpu *vcpu = opaque;
+	struct vm *vm = vcpu->vm;
+	char name[16];
+	sigset_t set;
+
+	/* Host signals belong to the main loop; only the kick comes here. */
+	sigfillset(&set);
+	sigdelset(&set, SIG_VCPU_KICK);
+	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
+	pthread_setname_np(pthread_self(), name);
+	vcpu->tid = gettid();
+
+	for (;;) {
+		pthread_mutex_lock(&vm->state_lock);
+		while (vm->state == VM_STATE_PAUSED ||
+		       vm->state == VM_STATE_PRELAUNCH) {
+			vcpu->parked = true;
+			pthread_cond_broadcast(&vm->state_cond);
+			pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+		}
+		vcpu->parked = false;
+		if (vm->state == VM_STATE_SHUTDOWN) {
+			pthread_mutex_unlock(&vm->state_lock);
+			break;
+		}
+		/*
+		 * Cleared under the lock: a pause that comes after this sets
+		 * it again before its signal, so KVM_RUN cannot miss it.
+		 */
+		vcpu->run->immediate_exit = 0;
+		pthread_mutex_unlock(&vm->state_lock);
+
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			tern_log("vCPU %u: KVM_RUN: %s", vcpu->id, g_strerror(errno));
+			vcpu_dump(vcpu, "KVM_RUN failed");
+			vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
+			break;
+		}
+		if (!vcpu_handle_exit(vcpu))
+			break;
+	}
+
+	pthread_mutex_lock(&vm->state_lock);
+	vcpu->parked = true;
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+	return NULL;
+}
+
+int vcpu_start_thread(struct vcpu *vcpu)
+{
+	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (ret)
+		return -ret;
+	vcpu->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	vcpu->run->immediate_exit = 1;
+	if (vcpu->thread_started)
+		pthread_kill(vcpu->thread, SIG_VCPU_KICK);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (vcpu->thread_started) {
+		pthread_join(vcpu->thread, NULL);
+		vcpu->thread_started = false;
+	}
+}

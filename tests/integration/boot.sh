@@ -1,0 +1,81 @@
+# SPDX-License-Identifier: MIT
+# Boot every firmware guest through the real tern binary on /dev/kvm.
+. "$(dirname "$0")/lib.sh"
+need_kvm
+
+begin "embedded default guest: banner, i8042 reset, exit 0"
+run_tern 30 run
+expect_status 0
+expect_line out '^tern hello: 1 CPUs, 128 MiB memory$'
+end
+
+begin "embedded guest sees --cpus and --memory"
+run_tern 30 run --cpus 3 --memory 300M
+expect_status 0
+expect_line out '^tern hello: 3 CPUs, 300 MiB memory$'
+end
+
+begin "memory above the 32-bit hole is reported"
+run_tern 30 run --memory 4G
+expect_status 0
+expect_line out '^tern hello: 1 CPUs, 4096 MiB memory$'
+end
+
+for code in 0 1 5 42 127; do
+	begin "exit-code guest code=$code leaves with status ($code << 1) | 1"
+	run_tern 30 run --kernel "$FW/exit-code.elf" --test-exit --cmdline "code=$code"
+	expect_status $(( ((code << 1) | 1) & 255 ))
+	expect_line out "^exit-code: $code\$"
+	end
+done
+
+begin "exit port absent without --test-exit (guest then halts; time-out expected)"
+run_tern 3 run --kernel "$FW/exit-code.elf" --cmdline "code=3"
+expect_status 124
+expect_line out '^exit-code: 3$'
+end
+
+for n in 2 4; do
+	begin "smp guest wakes all $n vCPUs"
+	run_tern 60 run --kernel "$FW/smp.elf" --test-exit --cpus $n
+	expect_status 1
+	expect_line out '^RESULT: PASS$'
+	for ((i = 1; i < n; i++)); do expect_line out "AP apic-id=$i online"; done
+	end
+done
+
+begin "ring3 guest runs its loop in ring 3"
+run_tern 60 run --kernel "$FW/ring3.elf" --test-exit
+expect_status 1
+expect_line out '^ring3: 100000000 iterations done$'
+expect_line out '^RESULT: PASS$'
+end
+
+begin "triple fault: exit reason and registers on stderr, status 4"
+run_tern 30 run --kernel "$FW/triple-fault.elf" --test-exit
+expect_status 4
+expect_line err 'vCPU 0: triple fault'
+expect_line err 'rip=0x'
+expect_line err 'cr0=0x'
+end
+
+begin "console to a file"
+run_tern 30 run --console "file=$TMP/console.log"
+expect_status 0
+if ! grep -q '^tern hello: 1 CPUs' "$TMP/console.log"; then fail "console file lacks the banner"; fi
+expect_no_line out 'tern hello'
+end
+
+begin "console none"
+run_tern 30 run --console none
+expect_status 0
+expect_no_line out 'tern hello'
+end
+
+begin "cpu feature mask accepted"
+run_tern 30 run --cpu-features=-cx16,-xsave
+expect_status 0
+expect_line out '^tern hello'
+end
+
+finish

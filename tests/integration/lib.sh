@@ -1,0 +1,67 @@
+# SPDX-License-Identifier: MIT
+# Shared helpers for the integration tests. Each test script is run by meson
+# as: bash SCRIPT TERN_BINARY FIRMWARE_DIR. Exit 0 pass, 1 fail, 77 skip.
+set -u
+
+TERN=${1:?usage: $0 TERN_BINARY FIRMWARE_DIR}
+FW=${2:?usage: $0 TERN_BINARY FIRMWARE_DIR}
+TMP=$(mktemp -d /tmp/tern-it.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+FAILS=0
+CASES=0
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+need_kvm() {
+	if [ ! -e /dev/kvm ]; then skip "/dev/kvm is missing: KVM is not available on this host"; fi
+	if [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then skip "/dev/kvm is not read-writable by $(id -un)"; fi
+}
+
+# run_tern TIMEOUT ARGS... : runs tern with a time-out, stdout to $TMP/out,
+# stderr to $TMP/err, exit status in $STATUS (124 on time-out).
+run_tern() {
+	local t=$1
+	shift
+	timeout -k 5 "$t" "$TERN" "$@" </dev/null >"$TMP/out" 2>"$TMP/err"
+	STATUS=$?
+}
+
+fail() {
+	echo "FAIL: $CASE: $*"
+	echo "--- stdout"; tail -n 20 "$TMP/out" 2>/dev/null
+	echo "--- stderr"; tail -n 20 "$TMP/err" 2>/dev/null
+	FAILS=$((FAILS + 1))
+	CASE_OK=0
+}
+
+begin() {
+	CASE=$1
+	CASE_OK=1
+	CASES=$((CASES + 1))
+}
+
+end() {
+	if [ "$CASE_OK" = 1 ]; then echo "PASS: $CASE"; fi
+}
+
+expect_status() {
+	if [ "$STATUS" != "$1" ]; then fail "exit status $STATUS, expected $1"; fi
+}
+
+# expect_out FILE REGEX : a line of FILE (out or err) matches REGEX
+expect_line() {
+	if ! grep -Eq -- "$2" "$TMP/$1"; then fail "no line in std$1 matches '$2'"; fi
+}
+
+expect_no_line() {
+	if grep -Eq -- "$2" "$TMP/$1"; then fail "a line in std$1 matches '$2'"; fi
+}
+
+finish() {
+	echo "$((CASES - FAILS)) passed, $FAILS failed"
+	[ "$FAILS" = 0 ]
+	exit $?
+}

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <unistd.h>
+
+#include "tern/util.h"
+#include "unit.h"
+
+START_TEST(size_plain)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(parse_size("512", &v), 0);
+	ck_assert_uint_eq(v, 512);
+	ck_assert_int_eq(parse_size("0", &v), 0);
+	ck_assert_uint_eq(v, 0);
+}
+END_TEST
+
+START_TEST(size_suffixes)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(parse_size("64K", &v), 0);
+	ck_assert_uint_eq(v, 64 * KiB);
+	ck_assert_int_eq(parse_size("128m", &v), 0);
+	ck_assert_uint_eq(v, 128 * MiB);
+	ck_assert_int_eq(parse_size("2G", &v), 0);
+	ck_assert_uint_eq(v, 2 * GiB);
+	ck_assert_int_eq(parse_size("1T", &v), 0);
+	ck_assert_uint_eq(v, 1024 * GiB);
+	ck_assert_int_eq(parse_size("256MiB", &v), 0);
+	ck_assert_uint_eq(v, 256 * MiB);
+	ck_assert_int_eq(parse_size("256MB", &v), 0);
+	ck_assert_uint_eq(v, 256 * MiB);
+	ck_assert_int_eq(parse_size("100B", &v), 0);
+	ck_assert_uint_eq(v, 100);
+}
+END_TEST
+
+START_TEST(size_malformed)
+{
+	uint64_t v = 42;
+	const char *bad[] = { "", "M", "-1", "+5", " 5", "5 ", "5X", "5MM",
+			      "5MiBB", "0x10", "1.5G", "5Mi", "G5", "5iB" };
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+		ck_assert_msg(parse_size(bad[i], &v) == -EINVAL, "'%s' accepted",
+			      bad[i]);
+	ck_assert_int_eq(parse_size(NULL, &v), -EINVAL);
+	ck_assert_uint_eq(v, 42);
+}
+END_TEST
+
+START_TEST(size_overflow)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(parse_size("18446744073709551615", &v), 0);
+	ck_assert_int_eq(parse_size("18446744073709551616", &v), -ERANGE);
+	ck_assert_int_eq(parse_size("17179869184G", &v), -ERANGE);
+	ck_assert_int_eq(parse_size("16777216T", &v), -ERANGE);
+}
+END_TEST
+
+START_TEST(u64_parse)
+{
+	uint64_t v;
+
+	ck_assert_int_eq(parse_u64("42", &v), 0);
+	ck_assert_uint_eq(v, 42);
+	ck_assert_int_eq(parse_u64("0x10", &v), 0);
+	ck_assert_uint_eq(v, 16);
+	ck_assert_int_eq(parse_u64("", &v), -EINVAL);
+	ck_assert_int_eq(parse_u64("-1", &v), -EINVAL);
+	ck_assert_int_eq(parse_u64("12a", &v), -EINVAL);
+	ck_assert_int_eq(parse_u64(" 1", &v), -EINVAL);
+	ck_assert_int_eq(parse_u64("99999999999999999999", &v), -ERANGE);
+}
+END_TEST
+
+START_TEST(read_all)
+{
+	char path[] = "/tmp/tern-test-XXXXXX";
+	int fd = mkstemp(path);
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_full(fd, "hello", 5), 0);
+	close(fd);
+	ck_assert_int_eq(file_read_all(path, 100, &buf, &len), 0);
+	ck_assert_uint_eq(len, 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	g_free(buf);
+	ck_assert_int_eq(file_read_all(path, 4, &buf, &len), -EFBIG);
+	unlink(path);
+	ck_assert_int_eq(file_read_all(path, 100, &buf, &len), -ENOENT);
+	ck_assert_int_eq(file_read_all("/tmp", 100, &buf, &len), -EISDIR);
+	ck_assert_int_eq(file_read_all("/dev/null", 100, &buf, &len), -EINVAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("util");
+
+	UNIT_TCASE(s, "size", size_plain, size_suffixes, size_malformed,
+		   size_overflow, u64_parse);
+	UNIT_TCASE(s, "file", read_all);
+	return unit_run(s);
+}
