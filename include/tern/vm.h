@@ -123,6 +123,13 @@ bool vm_start(struct vm *vm, GError **err);
 int vm_run_main_loop(struct vm *vm);
 
 /*
+ * After the vCPUs have stopped: let a detached process drop the last
+ * reference to the KVM VM, so this process exits without waiting for the
+ * kernel's teardown. vm_destroy() is still called as usual.
+ */
+void vm_detach_teardown(struct vm *vm);
+
+/*
  * Stop every vCPU and wait until each is parked outside KVM_RUN; resume them.
  * Safe to call from the main loop; not from a vCPU thread.
  */

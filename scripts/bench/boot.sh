@@ -37,20 +37,22 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install t
 
 results=()
 results+=("$(measure tern "$tern" run --kernel "$elf" --test-exit --cmdline code=0 --console none)")
+# The same with the KVM teardown in the foreground (see vm_detach_teardown).
+results+=("$(TERN_SYNC_TEARDOWN=1 measure tern-sync-teardown "$tern" run --kernel "$elf" --test-exit --cmdline code=0 --console none)")
 if [ -n "$qemu" ]; then
 	results+=("$(measure qemu-microvm "$qemu" -M microvm -accel kvm -cpu host,-cx16,-arch-capabilities \
 		-m 128M -nodefaults -no-user-config -nographic -serial none -monitor none \
 		-kernel "$elf" -append code=0 -device isa-debug-exit,iobase=0xf4,iosize=0x04)")
 fi
 
-printf '%-14s %14s %14s\n' vmm "median ms" "peak RSS MiB"
+printf '%-20s %14s %14s\n' vmm "median ms" "peak RSS MiB"
 for r in "${results[@]}"; do
 	read -r name us kib <<<"$r"
-	printf '%-14s %14.2f %14.1f\n' "$name" "$(echo "$us / 1000" | bc -l)" "$(echo "$kib / 1024" | bc -l)"
+	printf '%-20s %14.2f %14.1f\n' "$name" "$(echo "$us / 1000" | bc -l)" "$(echo "$kib / 1024" | bc -l)"
 done
-if [ ${#results[@]} -eq 2 ]; then
+if [ ${#results[@]} -eq 3 ]; then
 	read -r _ tu tk <<<"${results[0]}"
-	read -r _ qu qk <<<"${results[1]}"
+	read -r _ qu qk <<<"${results[2]}"
 	printf 'ratio: tern is %.1fx faster to guest exit; tern RSS is %.0f%% of QEMU'"'"'s\n' \
 		"$(echo "$qu / $tu" | bc -l)" "$(echo "100 * $tk / $qk" | bc -l)"
 fi

@@ -57,6 +57,7 @@ static int cmd_run(int argc, char **argv)
 		return TERN_EXIT_BAD_INPUT;
 	}
 	status = vm_run_main_loop(vm);
+	vm_detach_teardown(vm);
 	vm_destroy(vm);
 	config_clear(&cfg);
 	return status;

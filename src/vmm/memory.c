@@ -57,6 +57,8 @@ int guest_memory_init(struct guest_memory *mem, uint64_t ram_size)
 		r->hva = p;
 		/* Fewer TLB misses for the guest; failure is harmless. */
 		(void)madvise(p, r->size, MADV_HUGEPAGE);
+		/* A fork (the teardown reaper) must not copy guest page tables. */
+		(void)madvise(p, r->size, MADV_DONTFORK);
 	}
 	return 0;
 }
