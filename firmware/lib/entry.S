@@ -5,7 +5,7 @@
  *
  * Ring 0 is emulated one instruction at a time on the development machines,
  * so nothing here loops: the page tables and the IDT are built by the
- * assembler, and the path from the PVH entry to C is about 30 instructions.
+ * assembler, and the path from the PVH entry to C is about 25 instructions.
  */
 #include "guest/layout.h"
 #include "guest/x86-defs.h"
@@ -40,12 +40,14 @@ trap_stubs:
 	.balign FW_TRAP_STUB_SIZE
 trap_stubs_end:
 
-/* The ud2 at user_return_ud2 is how ring 3 comes back (lib/user.S). */
+/* Two ud2s from ring 3 are calls into ring 0 (lib/user.S). */
 trap_ud:
+	testb $3, 8(%rsp)	/* CPL of the saved cs */
+	jz 1f
+	cmpq $user_syscall_ud2, (%rsp)
+	je user_syscall_entry
 	cmpq $user_return_ud2, (%rsp)
-	jne 1f
-	testb $3, 8(%rsp)
-	jnz user_return
+	je user_return
 1:	pushq $0
 	pushq $TRAP_UD
 	jmp trap_common
@@ -118,8 +120,8 @@ start64:
 
 	.section .data, "aw"
 /*
- * The order is fixed by STAR (see guest/x86-defs.h). Accessed bits are
- * preset so that loading a selector never writes the table.
+ * The selectors are in guest/x86-defs.h. Accessed bits are preset so that
+ * loading a selector never writes the table.
  */
 	.balign 16
 	.globl gdt, gdt_limit

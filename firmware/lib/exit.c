@@ -2,16 +2,16 @@
 /* The exit port, the i8042 reset line and the RESULT protocol. */
 #include "guest/console.h"
 #include "guest/exit.h"
+#include "guest/user.h"
 #include "guest/x86.h"
 
 void exit_port(uint32_t v)
 {
+	if (cpu_cpl() != 0)
+		user_syscall(USER_SYS_EXIT, v, 0);
 	outl(EXIT_PORT, v);
-	/* No exit device: stop here. hlt would fault at CPL 3. */
-	if (cpu_cpl() == 0)
-		cpu_halt_forever();
-	for (;;)
-		cpu_relax();
+	/* No exit device: stop here. */
+	cpu_halt_forever();
 }
 
 void i8042_reset(void)

@@ -6,6 +6,8 @@
 #include "guest/console.h"
 #include "guest/spinlock.h"
 #include "guest/string.h"
+#include "guest/user.h"
+#include "guest/x86.h"
 
 #define CON_LINE_MAX 256
 
@@ -195,6 +197,17 @@ int con_snprintf(char *buf, size_t size, const char *fmt, ...)
 
 static struct spinlock con_lock = SPINLOCK_INIT;
 
+void console_write(const char *buf, size_t len)
+{
+	if (cpu_cpl() != 0) {
+		user_syscall(USER_SYS_CONSOLE_WRITE, (long)buf, (long)len);
+		return;
+	}
+	spin_lock(&con_lock);
+	serial_write(buf, len);
+	spin_unlock(&con_lock);
+}
+
 int con_printf(const char *fmt, ...)
 {
 	char line[CON_LINE_MAX];
@@ -204,17 +217,11 @@ int con_printf(const char *fmt, ...)
 	va_start(ap, fmt);
 	n = con_vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-
-	spin_lock(&con_lock);
-	serial_write(line, strlen(line));
-	spin_unlock(&con_lock);
+	console_write(line, strlen(line));
 	return n;
 }
 
 void con_puts(const char *s)
 {
-	spin_lock(&con_lock);
-	serial_write(s, strlen(s));
-	serial_write("\n", 1);
-	spin_unlock(&con_lock);
+	con_printf("%s\n", s);
 }

@@ -15,6 +15,9 @@ struct trap_frame {
 
 __attribute__((noreturn)) void trap_handler(struct trap_frame *f);
 
+/* Ring 0's side of user_syscall() (lib/user.c), from lib/user.S. */
+long user_syscall_handler(long nr, long a1, long a2);
+
 /* First C code an AP runs (lib/smp.c), from lib/trampoline.S. */
 __attribute__((noreturn)) void smp_ap_main(unsigned int apic_id);
 

@@ -5,7 +5,8 @@
 # lines and exit status: the guests must be correct PVH kernels before tern
 # is judged by them.
 #
-# Usage: qemu-compat.sh BUILD_DIR    (guests in BUILD_DIR/firmware/NAME.elf)
+# Usage: qemu-compat.sh BUILD_DIR       guests in BUILD_DIR/firmware/NAME.elf
+#        qemu-compat.sh TERN FW_DIR     as meson runs it (TERN is unused)
 # Exit: 0 all passed, 1 some failed, 77 skipped (no QEMU or no /dev/kvm).
 #
 # QEMU's isa-debug-exit turns the guest's exit-port value v into the host
@@ -14,12 +15,14 @@
 
 set -u
 
-build_dir=${1:-}
-if [[ -z $build_dir ]]; then
-	echo "usage: $0 BUILD_DIR" >&2
+if (($# == 2)); then
+	fw_dir=$2
+elif (($# == 1)); then
+	fw_dir=$1/firmware
+else
+	echo "usage: $0 BUILD_DIR | $0 TERN FW_DIR" >&2
 	exit 2
 fi
-fw_dir=$build_dir/firmware
 
 qemu=${QEMU:-qemu-system-x86_64}
 if ! command -v "$qemu" >/dev/null 2>&1; then

@@ -15,7 +15,7 @@
 
 /*
  * Write v to the exit port. Under a VMM with the port this does not
- * return; without one it halts. CPL 0 only for the halt.
+ * return; without one it halts. Any CPL (ring 3 goes through ring 0).
  */
 __attribute__((noreturn)) void exit_port(uint32_t v);
 /* Pulse the reset line through the i8042; returns if nothing happened. */

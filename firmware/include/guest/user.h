@@ -3,12 +3,12 @@
  * Running code at CPL 3. The development machines' nested KVM emulates every
  * ring-0 instruction but runs ring 3 natively, so hot loops go here.
  *
- * Entry is an iretq to a 64-bit user code segment with RFLAGS.IOPL = 3, so
- * ring 3 can drive the serial port and the exit port itself. The way back
- * is a ud2 that the #UD handler recognises (lib/user.S says why not
- * syscall). No TSS is loaded (ltr followed by that iretq triple-faults on
- * those machines); exceptions from ring 3 take their stack from RSP0 of the
- * TSS the VMM left in TR, which must have base 0 as after a KVM reset.
+ * Ring 3 reaches the hardware only through user_syscall(); the console and
+ * exit-port helpers do that by themselves when called at CPL 3. Every way
+ * back to ring 0 is a deliberate #UD (lib/user.S says why neither syscall
+ * nor IOPL 3 port I/O works on those machines). No TSS is loaded:
+ * exceptions from ring 3 take their stack from RSP0 of the TSS the VMM
+ * left in TR, which must have base 0 as after a KVM reset.
  *
  * Any other exception at CPL 3 is reported by the trap handler as
  * "RESULT: FAIL exception ...", like one at CPL 0.
@@ -24,5 +24,13 @@ typedef long (*user_fn)(void *arg);
  * linear address 4 (the TSS's RSP0).
  */
 long user_call(user_fn fn, void *arg);
+
+enum user_sys {
+	USER_SYS_CONSOLE_WRITE = 1, /* a1 = buffer, a2 = length */
+	USER_SYS_EXIT, /* a1 = value for the exit port; halts if it returns */
+};
+
+/* CPL 3 only: have ring 0 do nr. Returns its result, -1 for an unknown nr. */
+long user_syscall(long nr, long a1, long a2);
 
 #endif
