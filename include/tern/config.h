@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "tern/block.h"
 #include "tern/cpuid.h"
 #include "tern/util.h"
 
@@ -22,6 +23,24 @@ enum console_mode {
 	CONSOLE_NONE,
 };
 
+/* --disk SPEC (repeatable): one virtio-blk device each. */
+#define CONFIG_MAX_DISKS 16
+
+/* --qmp unix:PATH or fd=N (repeatable). */
+#define CONFIG_MAX_QMP 16
+
+enum qmp_endpoint_kind {
+	QMP_ENDPOINT_UNIX, /* create a listening socket at path */
+	QMP_ENDPOINT_FD, /* accept on a listening socket a manager passed */
+};
+
+struct qmp_endpoint {
+	enum qmp_endpoint_kind kind;
+	char *path;
+	int fd;
+	char *spec; /* as given, for messages */
+};
+
 struct vm_config {
 	char *kernel_path; /* NULL: the embedded default guest */
 	char *initrd_path;
@@ -34,6 +53,10 @@ struct vm_config {
 	bool test_exit;
 	bool paused;
 	char *name;
+	struct qmp_endpoint *qmp;
+	unsigned int nr_qmp;
+	struct disk_config *disks; /* --disk, in order: virtio-blk devices */
+	unsigned int nr_disks;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;
 	size_t default_kernel_len;

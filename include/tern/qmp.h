@@ -9,7 +9,7 @@
  * The protocol core (qmp.c) knows nothing about the VM: a server gets its
  * commands as const tables, each with an argument schema the core checks
  * before the handler runs, so a module adds commands by adding a table
- * (qmp_vm.c holds the VM's). Everything runs on the main thread, in the
+ * (qmp_commands.c holds the VM's). Everything runs on the main thread, in the
  * glib main loop's default context.
  */
 #ifndef TERN_QMP_H
@@ -19,6 +19,8 @@
 #include <json-c/json.h>
 
 #include "tern/util.h"
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
 
 /*
  * Bounds, per client. A message (one JSON value) larger than
@@ -61,7 +63,7 @@ const char *qmp_error_class_name(const GError *err);
  */
 enum qmp_parse_status {
 	QMP_PARSE_MORE, /* all input consumed, no value complete yet */
-	QMP_PARSE_VALUE, /* *value holds a complete JSON value (maybe NULL: null) */
+	QMP_PARSE_VALUE, /* *value holds a complete value (NULL for null) */
 	QMP_PARSE_ERROR, /* *err says why; the next call carries on */
 	QMP_PARSE_FATAL, /* over QMP_MAX_MESSAGE: the stream is lost */
 };
@@ -94,7 +96,7 @@ struct qmp_arg {
 	enum qmp_type type;
 	bool optional;
 	enum qmp_type elem; /* QMP_TYPE_ARRAY: the elements' type */
-	/* QMP_TYPE_STR, or an array of strings: the accepted values (an enum) */
+	/* QMP_TYPE_STR (or an array of them): the values accepted, an enum */
 	const char *const *values;
 };
 
@@ -152,13 +154,29 @@ unsigned int qmp_server_nr_clients(const struct qmp_server *srv);
 void qmp_server_emit(struct qmp_server *srv, const char *event,
 		     json_object *data);
 
+/* Building replies: add a member to a JSON object. */
+static inline void qmp_add_int(json_object *o, const char *key, int64_t v)
+{
+	json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+static inline void qmp_add_bool(json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+static inline void qmp_add_str(json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
 /*
  * JSON text as QEMU writes it: `{"a": 1, "b": [true]}` on one line, or
  * indented by four spaces when pretty. g_free() the result.
  */
 char *qmp_json_format(json_object *obj, bool pretty);
 
-/* The VM's control plane (qmp_vm.c): its commands, events and listeners. */
+/* The VM's control plane (qmp_commands.c): its commands, events, listeners. */
 struct vm;
 struct qmp_vm;
 

@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: MIT
 /* `tern run` command line → struct vm_config, every value checked here. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "tern/config.h"
 #include "tern/error.h"
 
 struct run_options {
 	char *kernel, *initrd, *cmdline, *memory, *console, *cpu_features, *name;
+	char **qmp;
+	char **disks;
 	int cpus;
 	gboolean test_exit, paused;
 };
@@ -36,6 +40,12 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "Start with vCPUs stopped until a QMP 'cont'", NULL },
 		{ "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
 		  "A name for the VM (QMP query-name)", "NAME" },
+		{ "qmp", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qmp,
+		  "QMP control socket: unix:PATH (created, mode 0600) or fd=N (a listening socket); repeatable",
+		  "unix:PATH|fd=N" },
+		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
+		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N]; repeatable",
+		  "SPEC" },
 		{ NULL },
 	};
 
@@ -79,6 +89,105 @@ static bool parse_console(const char *s, struct vm_config *cfg, GError **err)
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "--console '%s': expected stdio, file=PATH or none", s);
 		return false;
+	}
+	return true;
+}
+
+static bool parse_qmp(const char *s, struct qmp_endpoint *ep, GError **err)
+{
+	struct sockaddr_un addr;
+	uint64_t fd;
+
+	ep->spec = g_strdup(s);
+	if (g_str_has_prefix(s, "unix:") && s[5]) {
+		if (strlen(s + 5) >= sizeof(addr.sun_path)) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--qmp '%s': a socket path has at most %zu bytes",
+				    s, sizeof(addr.sun_path) - 1);
+			return false;
+		}
+		ep->kind = QMP_ENDPOINT_UNIX;
+		ep->path = g_strdup(s + 5);
+		return true;
+	}
+	if (g_str_has_prefix(s, "fd=") && s[3]) {
+		if (parse_u64(s + 3, &fd) || fd > INT_MAX) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--qmp '%s': expected a file descriptor number", s);
+			return false;
+		}
+		if (fd <= 2) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--qmp '%s': descriptors 0-2 are the console's, not a listening socket",
+				    s);
+			return false;
+		}
+		ep->kind = QMP_ENDPOINT_FD;
+		ep->fd = fd;
+		return true;
+	}
+	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "--qmp '%s': expected unix:PATH or fd=N", s);
+	return false;
+}
+
+static bool config_fill_qmp(char **specs, struct vm_config *cfg, GError **err)
+{
+	unsigned int n = specs ? g_strv_length(specs) : 0;
+
+	if (n > CONFIG_MAX_QMP) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--qmp: at most %u sockets", CONFIG_MAX_QMP);
+		return false;
+	}
+	cfg->qmp = g_new0(struct qmp_endpoint, n);
+	for (unsigned int i = 0; i < n; i++) {
+		struct qmp_endpoint *ep = &cfg->qmp[i];
+
+		cfg->nr_qmp++;
+		if (!parse_qmp(specs[i], ep, err))
+			return false;
+		for (unsigned int j = 0; j < i; j++) {
+			const struct qmp_endpoint *o = &cfg->qmp[j];
+
+			if (o->kind == ep->kind &&
+			    (ep->kind == QMP_ENDPOINT_UNIX ? !strcmp(o->path, ep->path)
+							   : o->fd == ep->fd)) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--qmp '%s': given twice", specs[i]);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static bool config_fill_disks(char **specs, struct vm_config *cfg,
+			      GError **err)
+{
+	unsigned int n = specs ? g_strv_length(specs) : 0;
+
+	if (n > CONFIG_MAX_DISKS) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--disk: at most %u disks", CONFIG_MAX_DISKS);
+		return false;
+	}
+	cfg->disks = g_new0(struct disk_config, n);
+	for (unsigned int i = 0; i < n; i++) {
+		struct disk_config *d = &cfg->disks[i];
+
+		if (!disk_config_parse(specs[i], d, err))
+			return false;
+		cfg->nr_disks++;
+		/* Two writers of one image corrupt it; refuse the obvious case. */
+		for (unsigned int j = 0; j < i; j++) {
+			if (!strcmp(cfg->disks[j].path, d->path)) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--disk '%s': path '%s' given twice",
+					    specs[i], d->path);
+				return false;
+			}
+		}
 	}
 	return true;
 }
@@ -140,6 +249,10 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			    "--name: expected a non-empty name");
 		return false;
 	}
+	if (!config_fill_qmp(o->qmp, cfg, err))
+		return false;
+	if (!config_fill_disks(o->disks, cfg, err))
+		return false;
 	cfg->kernel_path = g_steal_pointer(&o->kernel);
 	cfg->initrd_path = g_steal_pointer(&o->initrd);
 	cfg->cmdline = g_steal_pointer(&o->cmdline);
@@ -177,6 +290,8 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.console);
 	g_free(o.cpu_features);
 	g_free(o.name);
+	g_strfreev(o.qmp);
+	g_strfreev(o.disks);
 	if (!ok)
 		config_clear(cfg);
 	return ok;
@@ -189,5 +304,13 @@ void config_clear(struct vm_config *cfg)
 	g_free(cfg->cmdline);
 	g_free(cfg->console_path);
 	g_free(cfg->name);
+	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
+		g_free(cfg->qmp[i].path);
+		g_free(cfg->qmp[i].spec);
+	}
+	g_free(cfg->qmp);
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		disk_config_clear(&cfg->disks[i]);
+	g_free(cfg->disks);
 	memset(cfg, 0, sizeof(*cfg));
 }

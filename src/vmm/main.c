@@ -6,6 +6,7 @@
 #include "tern-config.h"
 #include "tern/config.h"
 #include "tern/error.h"
+#include "tern/qmp.h"
 #include "tern/vm.h"
 
 extern const uint8_t tern_default_guest[];
@@ -18,6 +19,8 @@ static const char usage[] =
 	"\n"
 	"Commands:\n"
 	"  run [OPTIONS]   boot a virtual machine (tern run --help for options)\n"
+	"  qmp PATH [COMMAND [ARGS]]\n"
+	"                  talk QMP to a running tern (tern qmp --help)\n"
 	"  help            show this text\n"
 	"\n"
 	"Options:\n"
@@ -33,6 +36,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	g_autoptr(GError) err = NULL;
+	struct qmp_vm *qmp;
 	struct vm *vm;
 	int status;
 
@@ -50,13 +54,24 @@ static int cmd_run(int argc, char **argv)
 		config_clear(&cfg);
 		return TERN_EXIT_BAD_INPUT;
 	}
-	if (!vm_start(vm, &err)) {
+	/* Listening before the vCPUs start: a --paused VM waits for cont. */
+	qmp = qmp_vm_create(vm, TERN_VERSION, &err);
+	if (!qmp) {
 		fprintf(stderr, "tern run: %s\n", err->message);
 		vm_destroy(vm);
 		config_clear(&cfg);
 		return TERN_EXIT_BAD_INPUT;
 	}
+	if (!vm_start(vm, &err)) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		qmp_vm_destroy(qmp);
+		vm_destroy(vm);
+		config_clear(&cfg);
+		return TERN_EXIT_BAD_INPUT;
+	}
 	status = vm_run_main_loop(vm);
+	/* Sends what is queued (quit's reply, SHUTDOWN), removes the sockets. */
+	qmp_vm_destroy(qmp);
 	vm_detach_teardown(vm);
 	vm_destroy(vm);
 	config_clear(&cfg);
@@ -81,6 +96,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "qmp"))
+		return qmp_client_main(argc - 1, argv + 1);
 	fprintf(stderr, "tern: unknown command '%s'\n", cmd);
 	fputs("Try 'tern --help'.\n", stderr);
 	return TERN_EXIT_BAD_INPUT;

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block back-ends: a disk image (struct blk_disk) and one asynchronous I/O
+ * interface with three engines behind it (io_uring, libaio, a thread pool),
+ * in Cloud Hypervisor's shape. A device model opens a queue per virtqueue,
+ * submits requests whose iovecs point straight into guest memory, pushes a
+ * batch to the kernel with one kick, and reaps completions when the queue's
+ * eventfd is readable. Nothing on this path allocates.
+ */
+#ifndef TERN_BLOCK_H
+#define TERN_BLOCK_H
+
+#include <glib.h>
+#include <sys/uio.h>
+
+#include "tern/util.h"
+
+#define BLK_SECTOR_SIZE 512
+/* Queues per disk, and requests in flight per queue (a virtqueue's size). */
+#define BLK_MAX_QUEUES 16
+#define BLK_MAX_DEPTH 256
+/* The longest GET_ID string (virtio-blk's device ID). */
+#define BLK_SERIAL_MAX 20
+
+enum blk_engine_kind {
+	BLK_ENGINE_IO_URING,
+	BLK_ENGINE_AIO,
+	BLK_ENGINE_THREADS,
+};
+
+enum blk_cache {
+	BLK_CACHE_WRITEBACK, /* the host page cache; FLUSH is fdatasync */
+	BLK_CACHE_NONE, /* O_DIRECT */
+};
+
+/* One --disk option, validated but not opened. */
+struct disk_config {
+	char *path;
+	bool readonly;
+	enum blk_engine_kind engine;
+	enum blk_cache cache;
+	char *serial; /* NULL: GET_ID answers an empty string */
+	unsigned int queues;
+	char *spec; /* as given, for messages */
+};
+
+/*
+ * Parse `path=FILE[,readonly=on|off][,engine=io_uring|aio|threads]
+ * [,cache=writeback|none][,serial=STR][,queues=N]`. A literal comma in a
+ * value is written ",,". Pure: the file is not looked at. On error returns
+ * false with a TERN_ERROR_INPUT message that starts with "--disk 'SPEC'" and
+ * names the key or value at fault; out is then cleared.
+ */
+bool disk_config_parse(const char *spec, struct disk_config *out,
+		       GError **err);
+void disk_config_clear(struct disk_config *cfg);
+const char *blk_engine_name(enum blk_engine_kind kind);
+
+/* An open disk image, shared by all its queues. */
+struct blk_disk {
+	int fd;
+	char *path;
+	uint64_t size; /* bytes */
+	bool readonly;
+	bool direct; /* opened O_DIRECT (cache=none) */
+	bool block_device;
+	/*
+	 * What O_DIRECT demands (both 1 without it): buffer addresses and
+	 * lengths aligned to mem_align, offsets and lengths to offset_align.
+	 */
+	uint32_t mem_align, offset_align;
+	/* The block size to tell the guest: 512, or offset_align with O_DIRECT. */
+	uint32_t block_size;
+	enum blk_engine_kind engine;
+	const struct blk_engine_ops *ops;
+	char serial[BLK_SERIAL_MAX]; /* NUL padded, not terminated at 20 */
+	const char *spec; /* the --disk text, for messages (borrowed) */
+};
+
+/*
+ * Open the image a disk_config names: a regular file or a block device,
+ * O_RDONLY when readonly, O_DIRECT for cache=none (refused on file systems
+ * without real direct I/O, such as tmpfs). Errors are TERN_ERROR_INPUT
+ * naming the --disk option and the file. cfg must outlive the disk.
+ */
+struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err);
+void blk_disk_close(struct blk_disk *disk);
+
+enum blk_op {
+	BLK_OP_READ,
+	BLK_OP_WRITE,
+	BLK_OP_FLUSH, /* fdatasync */
+	BLK_OP_DISCARD, /* punch a hole; advisory */
+	BLK_OP_WRITE_ZEROES, /* reads return zeroes afterwards */
+};
+
+/* WRITE_ZEROES may deallocate (punch a hole) instead of allocating zeroes. */
+#define BLK_REQ_UNMAP 0x1
+
+/*
+ * One request. The caller owns the memory (preallocated slots) and fills op,
+ * flags, offset, len, iov/iovcnt (READ/WRITE: iov_len totals len) and
+ * opaque; the layer may rewrite iov in place (short transfers). On
+ * completion result is len for READ/WRITE, 0 for the others, or -errno.
+ */
+struct blk_req {
+	enum blk_op op;
+	unsigned int flags;
+	uint64_t offset, len;
+	struct iovec *iov;
+	unsigned int iovcnt;
+	int64_t result;
+	void *opaque;
+
+	/* Private to the block layer and its engines. */
+	struct blk_req *next; /* engines' lists */
+	uint64_t done; /* bytes moved by earlier short transfers */
+	void *bounce; /* O_DIRECT copy of a misaligned buffer */
+	struct iovec bounce_iov;
+	struct iovec *orig_iov; /* iov and iovcnt as the caller gave them */
+	unsigned int orig_iovcnt;
+};
+
+/*
+ * An engine: one instance per queue. Engines see only requests the layer
+ * checked (in range, writable, aligned for O_DIRECT). submit() queues;
+ * kick() hands everything queued to the kernel or the workers in one go;
+ * completions make event_fd() readable and are taken with reap(), which
+ * never blocks. A request completes exactly once, possibly with an error.
+ */
+struct blk_engine_ops {
+	const char *name;
+	int (*create)(struct blk_disk *disk, unsigned int depth,
+		      void **state) __must_check;
+	void (*submit)(void *state, struct blk_req *req);
+	/* 0, or -errno when the engine itself failed (not one request). */
+	int (*kick)(void *state) __must_check;
+	int (*event_fd)(void *state);
+	unsigned int (*reap)(void *state, struct blk_req **done,
+			     unsigned int max);
+	/* Only with nothing in flight. */
+	void (*destroy)(void *state);
+};
+
+extern const struct blk_engine_ops blk_engine_io_uring;
+extern const struct blk_engine_ops blk_engine_aio;
+extern const struct blk_engine_ops blk_engine_threads;
+
+/* A queue: the engine instance and the layer's bookkeeping around it. */
+struct blk_queue;
+
+/*
+ * Create a queue with at most depth requests in flight (1..BLK_MAX_DEPTH).
+ * Errors are TERN_ERROR_HOST naming the engine and the --disk option.
+ */
+struct blk_queue *blk_queue_create(struct blk_disk *disk, unsigned int depth,
+				   GError **err);
+/* Wait for everything in flight (completions are dropped), then free. */
+void blk_queue_destroy(struct blk_queue *q);
+
+/*
+ * Queue a request (at most depth in flight). Requests the layer refuses
+ * (beyond the end of the disk: -EINVAL, a write to a read-only disk:
+ * -EROFS, misaligned O_DIRECT offsets: -EINVAL, no memory for a bounce
+ * buffer: -ENOMEM) complete at once: reap after every kick.
+ */
+void blk_queue_submit(struct blk_queue *q, struct blk_req *req);
+int blk_queue_kick(struct blk_queue *q) __must_check;
+/* Readable when completions wait; the caller reads (clears) it. */
+int blk_queue_event_fd(const struct blk_queue *q);
+/* Take up to max completed requests; never blocks. */
+unsigned int blk_queue_reap(struct blk_queue *q, struct blk_req **done,
+			    unsigned int max);
+unsigned int blk_queue_inflight(const struct blk_queue *q);
+/* Block until at least one completion could be reaped, or timeout_ms. */
+int blk_queue_wait(struct blk_queue *q, int timeout_ms) __must_check;
+
+#endif

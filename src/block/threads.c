@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The thread-pool engine: a few workers per queue run preadv/pwritev/
+ * fdatasync/fallocate, the portable fallback (any file system, any kernel).
+ * submit() collects a batch privately; kick() hands it over under one lock
+ * and wakes as many workers as it needs; a worker that finishes the first
+ * of a run of completions writes the eventfd once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "tern/block.h"
+
+/* Workers per queue: enough to overlap a few blocking calls on two cores. */
+#define THREADS_WORKERS 4
+
+struct threads_queue {
+	struct blk_disk *disk;
+	int efd;
+	/* Submitted since the last kick: the submitting thread's alone. */
+	struct blk_req *local_head, *local_tail;
+	unsigned int nlocal;
+
+	pthread_mutex_t lock; /* everything below */
+	pthread_cond_t cond;
+	struct blk_req *sq_head, *sq_tail; /* waiting for a worker */
+	struct blk_req *cq_head, *cq_tail; /* finished, not reaped */
+	unsigned int idle; /* workers waiting on cond */
+	bool stop;
+
+	unsigned int nworkers;
+	pthread_t workers[THREADS_WORKERS];
+};
+
+static int64_t threads_do(struct blk_disk *d, struct blk_req *req)
+{
+	int mode = FALLOC_FL_KEEP_SIZE;
+	ssize_t n;
+
+	for (;;) {
+		switch (req->op) {
+		case BLK_OP_READ:
+			n = preadv(d->fd, req->iov, req->iovcnt, req->offset);
+			break;
+		case BLK_OP_WRITE:
+			n = pwritev(d->fd, req->iov, req->iovcnt, req->offset);
+			break;
+		case BLK_OP_FLUSH:
+			n = fdatasync(d->fd);
+			break;
+		default:
+			mode |= req->op == BLK_OP_DISCARD || (req->flags & BLK_REQ_UNMAP) ?
+					FALLOC_FL_PUNCH_HOLE :
+					FALLOC_FL_ZERO_RANGE;
+			n = fallocate(d->fd, mode, req->offset, req->len);
+			break;
+		}
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+static void *threads_worker(void *opaque)
+{
+	struct threads_queue *t = opaque;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		struct blk_req *req;
+		bool first;
+
+		while (!t->sq_head && !t->stop) {
+			t->idle++;
+			pthread_cond_wait(&t->cond, &t->lock);
+			t->idle--;
+		}
+		if (!t->sq_head)
+			break;
+		req = t->sq_head;
+		t->sq_head = req->next;
+		if (!t->sq_head)
+			t->sq_tail = NULL;
+		pthread_mutex_unlock(&t->lock);
+
+		req->result = threads_do(t->disk, req);
+		req->next = NULL;
+
+		pthread_mutex_lock(&t->lock);
+		first = !t->cq_head;
+		if (t->cq_tail)
+			t->cq_tail->next = req;
+		else
+			t->cq_head = req;
+		t->cq_tail = req;
+		/*
+		 * Only the first of a run needs a wake-up: the reaper takes
+		 * the whole list once it is awake.
+		 */
+		if (first)
+			(void)!write(t->efd, &one, sizeof(one));
+	}
+	pthread_mutex_unlock(&t->lock);
+	return NULL;
+}
+
+static void threads_stop(struct threads_queue *t)
+{
+	pthread_mutex_lock(&t->lock);
+	t->stop = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	for (unsigned int i = 0; i < t->nworkers; i++)
+		pthread_join(t->workers[i], NULL);
+}
+
+static int threads_create(struct blk_disk *disk, unsigned int depth,
+			  void **state)
+{
+	struct threads_queue *t = calloc(1, sizeof(*t));
+	unsigned int want = MIN(depth, THREADS_WORKERS);
+	sigset_t all, old;
+	int ret = 0;
+
+	if (!t)
+		return -ENOMEM;
+	t->disk = disk;
+	t->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->efd < 0) {
+		free(t);
+		return -errno;
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	/* Workers inherit a full signal mask: signals are the main loop's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (; t->nworkers < want; t->nworkers++) {
+		ret = -pthread_create(&t->workers[t->nworkers], NULL,
+				      threads_worker, t);
+		if (ret)
+			break;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		threads_stop(t);
+		close(t->efd);
+		pthread_cond_destroy(&t->cond);
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return ret;
+	}
+	*state = t;
+	return 0;
+}
+
+static void threads_submit(void *state, struct blk_req *req)
+{
+	struct threads_queue *t = state;
+
+	req->next = NULL;
+	if (t->local_tail)
+		t->local_tail->next = req;
+	else
+		t->local_head = req;
+	t->local_tail = req;
+	t->nlocal++;
+}
+
+static int threads_kick(void *state)
+{
+	struct threads_queue *t = state;
+
+	if (!t->nlocal)
+		return 0;
+	pthread_mutex_lock(&t->lock);
+	if (t->sq_tail)
+		t->sq_tail->next = t->local_head;
+	else
+		t->sq_head = t->local_head;
+	t->sq_tail = t->local_tail;
+	if (t->nlocal > 1 && t->idle > 1)
+		pthread_cond_broadcast(&t->cond);
+	else if (t->idle)
+		pthread_cond_signal(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	t->local_head = t->local_tail = NULL;
+	t->nlocal = 0;
+	return 0;
+}
+
+static int threads_event_fd(void *state)
+{
+	struct threads_queue *t = state;
+
+	return t->efd;
+}
+
+static unsigned int threads_reap(void *state, struct blk_req **done,
+				 unsigned int max)
+{
+	struct threads_queue *t = state;
+	unsigned int n = 0;
+
+	pthread_mutex_lock(&t->lock);
+	while (n < max && t->cq_head) {
+		struct blk_req *r = t->cq_head;
+
+		t->cq_head = r->next;
+		r->next = NULL;
+		done[n++] = r;
+	}
+	if (!t->cq_head)
+		t->cq_tail = NULL;
+	pthread_mutex_unlock(&t->lock);
+	return n;
+}
+
+static void threads_destroy(void *state)
+{
+	struct threads_queue *t = state;
+
+	threads_stop(t);
+	close(t->efd);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+const struct blk_engine_ops blk_engine_threads = {
+	.name = "threads",
+	.create = threads_create,
+	.submit = threads_submit,
+	.kick = threads_kick,
+	.event_fd = threads_event_fd,
+	.reap = threads_reap,
+	.destroy = threads_destroy,
+};

@@ -1,0 +1,565 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The block layer and its three engines against real files: /tmp is ext4
+ * here (O_DIRECT works), /dev/shm is tmpfs (cache=none must be refused).
+ * Loop tests run every engine/cache combination.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "tern/block.h"
+#include "tern/error.h"
+#include "unit.h"
+
+#define DISK_SIZE (2 * MiB)
+
+static const struct {
+	enum blk_engine_kind engine;
+	enum blk_cache cache;
+} combos[] = {
+	{ BLK_ENGINE_IO_URING, BLK_CACHE_WRITEBACK },
+	{ BLK_ENGINE_IO_URING, BLK_CACHE_NONE },
+	{ BLK_ENGINE_AIO, BLK_CACHE_NONE },
+	{ BLK_ENGINE_THREADS, BLK_CACHE_WRITEBACK },
+	{ BLK_ENGINE_THREADS, BLK_CACHE_NONE },
+};
+#define NR_COMBOS ((int)ARRAY_SIZE(combos))
+
+/* The byte a fresh test image holds at offset off. */
+static uint8_t pattern(uint64_t off)
+{
+	return (uint8_t)((off >> 9) * 7 + (off & 511));
+}
+
+struct fixture {
+	char path[64];
+	struct disk_config cfg;
+	struct blk_disk *disk;
+	struct blk_queue *q;
+};
+
+static void make_image(const char *dir, char *path, size_t path_len,
+		       uint64_t size)
+{
+	uint8_t *buf = g_malloc(size);
+	int fd;
+
+	snprintf(path, path_len, "%s/tern-blk-XXXXXX", dir);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	for (uint64_t i = 0; i < size; i++)
+		buf[i] = pattern(i);
+	ck_assert_int_eq(write_full(fd, buf, size), 0);
+	close(fd);
+	g_free(buf);
+}
+
+static void fixture_open(struct fixture *f, int combo, bool readonly,
+			 unsigned int depth)
+{
+	GError *err = NULL;
+
+	make_image("/tmp", f->path, sizeof(f->path), DISK_SIZE);
+	memset(&f->cfg, 0, sizeof(f->cfg));
+	f->cfg.path = g_strdup(f->path);
+	f->cfg.spec = g_strdup_printf("path=%s", f->path);
+	f->cfg.engine = combos[combo].engine;
+	f->cfg.cache = combos[combo].cache;
+	f->cfg.readonly = readonly;
+	f->cfg.queues = 1;
+	f->disk = blk_disk_open(&f->cfg, &err);
+	ck_assert_msg(f->disk, "open: %s", err ? err->message : "?");
+	ck_assert_uint_eq(f->disk->size, DISK_SIZE);
+	f->q = blk_queue_create(f->disk, depth, &err);
+	ck_assert_msg(f->q, "queue: %s", err ? err->message : "?");
+}
+
+static void fixture_close(struct fixture *f)
+{
+	blk_queue_destroy(f->q);
+	blk_disk_close(f->disk);
+	unlink(f->path);
+	disk_config_clear(&f->cfg);
+}
+
+/* Reap until n requests completed. */
+static void reap_n(struct blk_queue *q, unsigned int n)
+{
+	struct blk_req *done[64];
+	unsigned int got = 0;
+
+	ck_assert_int_eq(blk_queue_kick(q), 0);
+	while (got < n) {
+		unsigned int r = blk_queue_reap(q, done, ARRAY_SIZE(done));
+
+		got += r;
+		if (!r)
+			ck_assert_int_eq(blk_queue_wait(q, 5000), 0);
+	}
+	ck_assert_uint_eq(got, n);
+	ck_assert_uint_eq(blk_queue_inflight(q), 0);
+}
+
+static int64_t run(struct blk_queue *q, enum blk_op op, unsigned int flags,
+		   uint64_t off, struct iovec *iov, unsigned int cnt,
+		   uint64_t len)
+{
+	struct blk_req req = {
+		.op = op, .flags = flags, .offset = off, .len = len,
+		.iov = iov, .iovcnt = cnt,
+	};
+
+	blk_queue_submit(q, &req);
+	reap_n(q, 1);
+	/* The caller's view is restored whatever happened inside. */
+	ck_assert_uint_eq(req.offset, off);
+	ck_assert_uint_eq(req.len, len);
+	ck_assert_ptr_eq(req.iov, iov);
+	ck_assert_uint_eq(req.iovcnt, cnt);
+	return req.result;
+}
+
+static void *aligned(size_t len)
+{
+	void *p = NULL;
+
+	ck_assert_int_eq(posix_memalign(&p, 4096, len), 0);
+	return p;
+}
+
+/* Plain loops, one assertion: Check records every passing assertion. */
+static void expect_pattern(const uint8_t *buf, uint64_t off, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && buf[i] == pattern(off + i))
+		i++;
+	ck_assert_msg(i == len, "byte %zu at %llu: %u, want %u", i,
+		      (unsigned long long)off, i < len ? buf[i] : 0,
+		      pattern(off + i));
+}
+
+static void expect_fill(const uint8_t *buf, uint8_t v, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && buf[i] == v)
+		i++;
+	ck_assert_msg(i == len, "byte %zu is %u, want %u", i,
+		      i < len ? buf[i] : 0, v);
+}
+
+START_TEST(read_write_roundtrip)
+{
+	struct fixture f;
+	uint8_t *a = aligned(8192), *b = aligned(8192), *file = g_malloc(8192);
+	struct iovec two[2] = { { a, 4096 }, { b, 4096 } };
+	int fd;
+
+	fixture_open(&f, _i, false, 8);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 64 * KiB, two, 2, 8192), 8192);
+	expect_pattern(a, 64 * KiB, 4096);
+	expect_pattern(b, 64 * KiB + 4096, 4096);
+
+	memset(a, 0xa5, 4096);
+	memset(b, 0x5a, 4096);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE, 0, 1 * MiB, two, 2, 8192), 8192);
+	ck_assert_int_eq(run(f.q, BLK_OP_FLUSH, 0, 0, NULL, 0, 0), 0);
+
+	fd = open(f.path, O_RDONLY);
+	ck_assert_int_eq(pread(fd, file, 8192, 1 * MiB), 8192);
+	close(fd);
+	expect_fill(file, 0xa5, 4096);
+	expect_fill(file + 4096, 0x5a, 4096);
+	memset(a, 0, 8192);
+	memset(b, 0, 8192);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 1 * MiB, two, 2, 8192), 8192);
+	ck_assert_mem_eq(a, file, 4096);
+	ck_assert_mem_eq(b, file + 4096, 4096);
+	/* A zero-length request completes without touching anything. */
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 0, two, 0, 0), 0);
+
+	free(a);
+	free(b);
+	g_free(file);
+	fixture_close(&f);
+}
+END_TEST
+
+static void expect_zeroes(struct fixture *f, uint64_t off, size_t len)
+{
+	uint8_t *buf = aligned(len);
+	struct iovec iov = { buf, len };
+
+	memset(buf, 0xff, len);
+	ck_assert_int_eq(run(f->q, BLK_OP_READ, 0, off, &iov, 1, len), len);
+	expect_fill(buf, 0, len);
+	free(buf);
+}
+
+START_TEST(discard_and_write_zeroes)
+{
+	struct fixture f;
+	struct stat st;
+	uint8_t *buf = aligned(4096);
+	struct iovec iov = { buf, 4096 };
+
+	fixture_open(&f, _i, false, 8);
+	/* Discard is advisory; on ext4 a punched hole reads back zeroes. */
+	ck_assert_int_eq(run(f.q, BLK_OP_DISCARD, 0, 256 * KiB, NULL, 0, 64 * KiB), 0);
+	expect_zeroes(&f, 256 * KiB, 64 * KiB);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE_ZEROES, 0, 512 * KiB, NULL, 0, 8192), 0);
+	expect_zeroes(&f, 512 * KiB, 8192);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE_ZEROES, BLK_REQ_UNMAP, 768 * KiB,
+			     NULL, 0, 12288), 0);
+	expect_zeroes(&f, 768 * KiB, 12288);
+	/* Neighbours untouched, size kept (FALLOC_FL_KEEP_SIZE). */
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 768 * KiB + 12288, &iov, 1, 4096),
+			 4096);
+	expect_pattern(buf, 768 * KiB + 12288, 4096);
+	ck_assert_int_eq(stat(f.path, &st), 0);
+	ck_assert_int_eq(st.st_size, DISK_SIZE);
+	/* The last sector, and up to the end exactly. */
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE_ZEROES, 0, DISK_SIZE - 4096, NULL,
+			     0, 4096), 0);
+	expect_zeroes(&f, DISK_SIZE - 4096, 4096);
+	ck_assert_int_eq(stat(f.path, &st), 0);
+	ck_assert_int_eq(st.st_size, DISK_SIZE);
+	free(buf);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(beyond_the_end)
+{
+	struct fixture f;
+	uint8_t *buf = aligned(8192);
+	struct iovec iov = { buf, 4096 }, iov2 = { buf, 8192 };
+	struct stat st;
+
+	fixture_open(&f, _i, false, 8);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, DISK_SIZE, &iov, 1, 4096), -EINVAL);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, DISK_SIZE - 4096, &iov2, 1, 8192),
+			 -EINVAL);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE, 0, DISK_SIZE, &iov, 1, 4096), -EINVAL);
+	/* offset + len wraps around 2^64. */
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, UINT64_MAX - 4095, &iov, 1, 4096),
+			 -EINVAL);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE_ZEROES, 0, DISK_SIZE - 512, NULL, 0,
+			     4096), -EINVAL);
+	ck_assert_int_eq(run(f.q, BLK_OP_DISCARD, 0, UINT64_MAX, NULL, 0, 2),
+			 -EINVAL);
+	/* The last block itself is fine. */
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, DISK_SIZE - 4096, &iov, 1, 4096),
+			 4096);
+	expect_pattern(buf, DISK_SIZE - 4096, 4096);
+	ck_assert_int_eq(stat(f.path, &st), 0);
+	ck_assert_int_eq(st.st_size, DISK_SIZE);
+	free(buf);
+	fixture_close(&f);
+}
+END_TEST
+
+START_TEST(read_only)
+{
+	struct fixture f;
+	uint8_t *buf = aligned(4096);
+	struct iovec iov = { buf, 4096 };
+
+	fixture_open(&f, _i, true, 4);
+	ck_assert(f.disk->readonly);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE, 0, 0, &iov, 1, 4096), -EROFS);
+	ck_assert_int_eq(run(f.q, BLK_OP_DISCARD, 0, 0, NULL, 0, 4096), -EROFS);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE_ZEROES, 0, 0, NULL, 0, 4096), -EROFS);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 0, &iov, 1, 4096), 4096);
+	expect_pattern(buf, 0, 4096);
+	ck_assert_int_eq(run(f.q, BLK_OP_FLUSH, 0, 0, NULL, 0, 0), 0);
+	free(buf);
+	fixture_close(&f);
+}
+END_TEST
+
+/* A full queue of random reads and writes, one kick, reaped in batches. */
+START_TEST(many_in_flight)
+{
+	enum { DEPTH = 128, LEN = 4096 };
+	struct fixture f;
+	struct blk_req reqs[DEPTH];
+	struct iovec iovs[DEPTH];
+	uint8_t *bufs = aligned(DEPTH * LEN);
+	struct blk_req *done[16];
+	unsigned int got = 0, seen[DEPTH] = { 0 };
+	GRand *rnd = g_rand_new_with_seed(42);
+
+	fixture_open(&f, _i, false, DEPTH);
+	for (int round = 0; round < 3; round++) {
+		got = 0;
+		memset(seen, 0, sizeof(seen));
+		for (int i = 0; i < DEPTH; i++) {
+			/* Distinct 4K blocks: reads of the first half, writes above. */
+			uint64_t blk = i * (DISK_SIZE / LEN / DEPTH) +
+				       g_rand_int_range(rnd, 0, DISK_SIZE / LEN / DEPTH);
+			bool write = i % 2 && round == 1;
+
+			iovs[i].iov_base = bufs + i * LEN;
+			iovs[i].iov_len = LEN;
+			if (write)
+				memset(iovs[i].iov_base, i, LEN);
+			reqs[i] = (struct blk_req){
+				.op = write ? BLK_OP_WRITE : BLK_OP_READ,
+				.offset = blk * LEN, .len = LEN,
+				.iov = &iovs[i], .iovcnt = 1, .opaque = &seen[i],
+			};
+			blk_queue_submit(f.q, &reqs[i]);
+		}
+		ck_assert_uint_eq(blk_queue_inflight(f.q), DEPTH);
+		ck_assert_int_eq(blk_queue_kick(f.q), 0);
+		while (got < DEPTH) {
+			unsigned int n = blk_queue_reap(f.q, done, ARRAY_SIZE(done));
+
+			for (unsigned int k = 0; k < n; k++) {
+				struct blk_req *r = done[k];
+				int i = r - reqs;
+
+				ck_assert_int_ge(i, 0);
+				ck_assert_int_lt(i, DEPTH);
+				ck_assert_uint_eq(seen[i]++, 0);
+				ck_assert_int_eq(r->result, LEN);
+				if (r->op == BLK_OP_READ && round != 2)
+					expect_pattern(r->iov->iov_base, r->offset, LEN);
+			}
+			got += n;
+			if (!n)
+				ck_assert_int_eq(blk_queue_wait(f.q, 5000), 0);
+		}
+		ck_assert_uint_eq(blk_queue_inflight(f.q), 0);
+	}
+	g_rand_free(rnd);
+	free(bufs);
+	fixture_close(&f);
+}
+END_TEST
+
+/* The kernel's errors reach the request, and the queue keeps working. */
+START_TEST(error_results)
+{
+	struct fixture f;
+	/* Page 1 is never mapped in a Linux process. */
+	struct iovec bad = { (void *)4096, 4096 };
+	uint8_t *buf = aligned(4096);
+	struct iovec good = { buf, 4096 };
+	int64_t r;
+
+	fixture_open(&f, _i, false, 4);
+	r = run(f.q, BLK_OP_READ, 0, 0, &bad, 1, 4096);
+	ck_assert_msg(r == -EFAULT, "read into an unmapped page: %lld", (long long)r);
+	r = run(f.q, BLK_OP_WRITE, 0, 0, &bad, 1, 4096);
+	ck_assert_msg(r == -EFAULT, "write from an unmapped page: %lld", (long long)r);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 4096, &good, 1, 4096), 4096);
+	expect_pattern(buf, 4096, 4096);
+	free(buf);
+	fixture_close(&f);
+}
+END_TEST
+
+/* O_DIRECT: misaligned buffers go through a bounce, misaligned offsets fail. */
+START_TEST(direct_alignment)
+{
+	struct fixture f;
+	uint8_t *raw = aligned(3 * 4096);
+	uint8_t *odd = raw + 8;
+	struct iovec iov[2] = { { odd, 1000 }, { odd + 1000, 4096 - 1000 } };
+	int fd;
+
+	fixture_open(&f, _i, false, 4);
+	if (!f.disk->direct) {
+		ck_assert_uint_eq(f.disk->block_size, 512);
+		fixture_close(&f);
+		free(raw);
+		return;
+	}
+	ck_assert_uint_ge(f.disk->offset_align, 512);
+	ck_assert_uint_eq(f.disk->block_size, f.disk->offset_align);
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 8192, iov, 2, 4096), 4096);
+	expect_pattern(odd, 8192, 4096);
+
+	memset(odd, 0x3c, 4096);
+	ck_assert_int_eq(run(f.q, BLK_OP_WRITE, 0, 16384, iov, 2, 4096), 4096);
+	fd = open(f.path, O_RDONLY);
+	ck_assert_int_eq(pread(fd, raw, 4096, 16384), 4096);
+	close(fd);
+	expect_fill(raw, 0x3c, 4096);
+
+	iov[0].iov_base = raw;
+	iov[0].iov_len = 4096;
+	ck_assert_int_eq(run(f.q, BLK_OP_READ, 0, 8192 + 256, iov, 1, 4096), -EINVAL);
+	free(raw);
+	fixture_close(&f);
+}
+END_TEST
+
+static char *open_error(const char *spec)
+{
+	struct disk_config cfg;
+	GError *err = NULL;
+	struct blk_disk *d;
+	char *msg;
+
+	ck_assert(disk_config_parse(spec, &cfg, &err));
+	d = blk_disk_open(&cfg, &err);
+	ck_assert_ptr_null(d);
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	msg = g_strdup(err->message);
+	g_error_free(err);
+	disk_config_clear(&cfg);
+	return msg;
+}
+
+static void expect_msg(char *msg, const char *a, const char *b)
+{
+	ck_assert_msg(strstr(msg, a), "'%s' lacks '%s'", msg, a);
+	ck_assert_msg(!b || strstr(msg, b), "'%s' lacks '%s'", msg, b);
+	g_free(msg);
+}
+
+START_TEST(open_errors)
+{
+	char path[64];
+
+	expect_msg(open_error("path=/nonexistent/disk.img"), "--disk 'path=/nonexistent/disk.img'",
+		   "No such file");
+	expect_msg(open_error("path=/tmp"), "'/tmp' is a directory", "--disk");
+	expect_msg(open_error("path=/dev/null"), "not a regular file or a block device",
+		   "--disk 'path=/dev/null'");
+
+	make_image("/tmp", path, sizeof(path), 8192);
+	{
+		g_autofree char *spec = g_strdup_printf("path=%s,cache=none", path);
+		struct disk_config cfg;
+		struct blk_disk *d;
+
+		ck_assert(disk_config_parse(spec, &cfg, NULL));
+		d = blk_disk_open(&cfg, NULL);
+		ck_assert_ptr_nonnull(d);
+		ck_assert(d->direct);
+		blk_disk_close(d);
+		disk_config_clear(&cfg);
+	}
+	unlink(path);
+}
+END_TEST
+
+/* tmpfs has no direct I/O: cache=none is refused with a clear message. */
+START_TEST(tmpfs_refuses_direct)
+{
+	char path[64];
+	struct statfs sfs;
+
+	if (statfs("/dev/shm", &sfs) < 0 || sfs.f_type != 0x01021994) {
+		fprintf(stderr, "skipped: /dev/shm is not tmpfs\n");
+		return;
+	}
+	make_image("/dev/shm", path, sizeof(path), 8192);
+	{
+		g_autofree char *spec = g_strdup_printf("path=%s,cache=none", path);
+		g_autofree char *aio = g_strdup_printf("path=%s,engine=aio", path);
+		g_autofree char *wb = g_strdup_printf("path=%s", path);
+		struct disk_config cfg;
+		struct blk_disk *d;
+
+		expect_msg(open_error(spec), "cache=none", "tmpfs");
+		expect_msg(open_error(aio), "cache=none", "use cache=writeback");
+		/* The page cache path works there. */
+		ck_assert(disk_config_parse(wb, &cfg, NULL));
+		d = blk_disk_open(&cfg, NULL);
+		ck_assert_ptr_nonnull(d);
+		ck_assert(!d->direct);
+		blk_disk_close(d);
+		disk_config_clear(&cfg);
+	}
+	unlink(path);
+}
+END_TEST
+
+START_TEST(disk_properties)
+{
+	char path[64];
+	g_autofree char *spec = NULL;
+	struct disk_config cfg;
+	struct blk_disk *d;
+
+	make_image("/tmp", path, sizeof(path), 1000);
+	spec = g_strdup_printf("path=%s,serial=ABCDEFGHIJKLMNOPQRST,readonly=on", path);
+	ck_assert(disk_config_parse(spec, &cfg, NULL));
+	d = blk_disk_open(&cfg, NULL);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_uint_eq(d->size, 1000);
+	ck_assert_uint_eq(d->block_size, 512);
+	ck_assert(d->readonly);
+	ck_assert_mem_eq(d->serial, "ABCDEFGHIJKLMNOPQRST", 20);
+	blk_disk_close(d);
+	disk_config_clear(&cfg);
+
+	g_free(spec);
+	spec = g_strdup_printf("path=%s,serial=ab", path);
+	ck_assert(disk_config_parse(spec, &cfg, NULL));
+	d = blk_disk_open(&cfg, NULL);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_mem_eq(d->serial, "ab\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 20);
+	blk_disk_close(d);
+	disk_config_clear(&cfg);
+	unlink(path);
+}
+END_TEST
+
+/* Destroying a queue with requests in flight waits for them. */
+START_TEST(destroy_drains)
+{
+	enum { N = 32 };
+	struct fixture f;
+	struct blk_req reqs[N];
+	struct iovec iovs[N];
+	uint8_t *bufs = aligned(N * 4096);
+
+	fixture_open(&f, _i, false, N);
+	for (int i = 0; i < N; i++) {
+		iovs[i] = (struct iovec){ bufs + i * 4096, 4096 };
+		reqs[i] = (struct blk_req){ .op = BLK_OP_READ, .offset = i * 65536,
+					    .len = 4096, .iov = &iovs[i], .iovcnt = 1 };
+		blk_queue_submit(f.q, &reqs[i]);
+	}
+	ck_assert_int_eq(blk_queue_kick(f.q), 0);
+	blk_queue_destroy(f.q);
+	f.q = NULL;
+	for (int i = 0; i < N; i++)
+		expect_pattern(bufs + i * 4096, i * 65536, 4096);
+	free(bufs);
+	blk_disk_close(f.disk);
+	unlink(f.path);
+	disk_config_clear(&f.cfg);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("block");
+	TCase *tc = tcase_create("engines");
+
+	tcase_add_loop_test(tc, read_write_roundtrip, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, discard_and_write_zeroes, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, beyond_the_end, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, read_only, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, many_in_flight, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, error_results, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, direct_alignment, 0, NR_COMBOS);
+	tcase_add_loop_test(tc, destroy_drains, 0, NR_COMBOS);
+	suite_add_tcase(s, tc);
+	UNIT_TCASE(s, "disk", open_errors, tmpfs_refuses_direct, disk_properties);
+	return unit_run(s);
+}

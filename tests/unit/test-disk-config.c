@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+/* The --disk parser: a pure function from the option's text. */
+#include <string.h>
+
+#include "tern/block.h"
+#include "tern/config.h"
+#include "tern/error.h"
+#include "unit.h"
+
+static void expect_error(const char *spec, const char *needle)
+{
+	struct disk_config c;
+	GError *err = NULL;
+
+	ck_assert_msg(!disk_config_parse(spec, &c, &err), "'%s' parsed", spec);
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	ck_assert_msg(g_str_has_prefix(err->message, "--disk '"),
+		      "'%s' does not start with the option", err->message);
+	ck_assert_msg(strstr(err->message, needle), "'%s' does not mention '%s'",
+		      err->message, needle);
+	/* Cleared on failure. */
+	ck_assert_ptr_null(c.path);
+	ck_assert_ptr_null(c.spec);
+	g_error_free(err);
+}
+
+START_TEST(defaults)
+{
+	struct disk_config c;
+
+	ck_assert(disk_config_parse("path=disk.img", &c, NULL));
+	ck_assert_str_eq(c.path, "disk.img");
+	ck_assert(!c.readonly);
+	ck_assert_int_eq(c.engine, BLK_ENGINE_IO_URING);
+	ck_assert_int_eq(c.cache, BLK_CACHE_WRITEBACK);
+	ck_assert_ptr_null(c.serial);
+	ck_assert_uint_eq(c.queues, 1);
+	ck_assert_str_eq(c.spec, "path=disk.img");
+	disk_config_clear(&c);
+	ck_assert_ptr_null(c.path);
+}
+END_TEST
+
+START_TEST(all_keys)
+{
+	struct disk_config c;
+
+	ck_assert(disk_config_parse(
+		"path=/var/a.raw,readonly=on,engine=threads,cache=none,serial=SN-42 x,queues=4",
+		&c, NULL));
+	ck_assert_str_eq(c.path, "/var/a.raw");
+	ck_assert(c.readonly);
+	ck_assert_int_eq(c.engine, BLK_ENGINE_THREADS);
+	ck_assert_int_eq(c.cache, BLK_CACHE_NONE);
+	ck_assert_str_eq(c.serial, "SN-42 x");
+	ck_assert_uint_eq(c.queues, 4);
+	disk_config_clear(&c);
+
+	/* Any order; the boolean spellings QEMU takes. */
+	ck_assert(disk_config_parse("queues=16,readonly=true,path=x", &c, NULL));
+	ck_assert(c.readonly);
+	ck_assert_uint_eq(c.queues, 16);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=x,readonly=off,engine=io_uring,cache=writeback",
+				    &c, NULL));
+	ck_assert(!c.readonly);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=x,readonly=yes", &c, NULL));
+	ck_assert(c.readonly);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=x,serial=ABCDEFGHIJKLMNOPQRST", &c, NULL));
+	ck_assert_str_eq(c.serial, "ABCDEFGHIJKLMNOPQRST");
+	disk_config_clear(&c);
+}
+END_TEST
+
+START_TEST(aio_implies_direct)
+{
+	struct disk_config c;
+
+	ck_assert(disk_config_parse("path=x,engine=aio", &c, NULL));
+	ck_assert_int_eq(c.engine, BLK_ENGINE_AIO);
+	ck_assert_int_eq(c.cache, BLK_CACHE_NONE);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=x,cache=none,engine=aio", &c, NULL));
+	ck_assert_int_eq(c.cache, BLK_CACHE_NONE);
+	disk_config_clear(&c);
+	expect_error("path=x,engine=aio,cache=writeback", "engine=aio needs cache=none");
+}
+END_TEST
+
+START_TEST(escaped_commas)
+{
+	struct disk_config c;
+
+	ck_assert(disk_config_parse("path=a,,b.img,readonly=on", &c, NULL));
+	ck_assert_str_eq(c.path, "a,b.img");
+	ck_assert(c.readonly);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=trailing,,", &c, NULL));
+	ck_assert_str_eq(c.path, "trailing,");
+	disk_config_clear(&c);
+	/* '=' inside a value is the value's. */
+	ck_assert(disk_config_parse("path=/x/a=b", &c, NULL));
+	ck_assert_str_eq(c.path, "/x/a=b");
+	disk_config_clear(&c);
+}
+END_TEST
+
+START_TEST(malformed)
+{
+	expect_error("", "path=FILE");
+	expect_error("readonly=on", "path=FILE is required");
+	expect_error("disk.img", "'disk.img': expected key=value");
+	expect_error("path=x,bogus=1", "unknown key 'bogus'");
+	expect_error("path=x,Path=y", "unknown key 'Path'");
+	expect_error("path=x,path=y", "'path' given twice");
+	expect_error("path=x,queues=2,queues=2", "'queues' given twice");
+	expect_error("path=", "'path' needs a value");
+	expect_error("path=x,readonly=", "'readonly' needs a value");
+	expect_error("path=x,", "empty option");
+	expect_error(",path=x", "empty option");
+	expect_error("path=x,,,", "empty option");
+	expect_error("path=x,readonly=maybe", "readonly='maybe'");
+	expect_error("path=x,engine=spdk", "engine='spdk'");
+	expect_error("path=x,cache=directsync", "cache='directsync'");
+	expect_error("path=x,queues=0", "queues='0'");
+	expect_error("path=x,queues=17", "queues='17'");
+	expect_error("path=x,queues=-1", "queues='-1'");
+	expect_error("path=x,queues=two", "queues='two'");
+	expect_error("path=x,queues=99999999999999999999", "queues=");
+	expect_error("path=x,serial=ABCDEFGHIJKLMNOPQRSTU", "at most 20");
+	expect_error("path=x,serial=a\tb", "printable ASCII");
+	expect_error("path=x,serial=\xc3\xa9", "printable ASCII");
+	expect_error("=x", "unknown key ''");
+}
+END_TEST
+
+/* Parse a NULL-terminated argument list as `tern run ARGS...`. */
+static bool parse_run(struct vm_config *cfg, char **msg, ...)
+{
+	char *argv[32] = { "run" };
+	int argc = 1;
+	va_list ap;
+	GError *err = NULL;
+	bool ok;
+
+	va_start(ap, msg);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	ok = config_parse_run(argc, argv, cfg, &err);
+	if (msg)
+		*msg = err ? g_strdup(err->message) : NULL;
+	g_clear_error(&err);
+	return ok;
+}
+
+START_TEST(run_options)
+{
+	struct vm_config c;
+	char *msg;
+
+	ck_assert(parse_run(&c, NULL, "--disk", "path=a.img",
+			    "--disk=path=b.img,readonly=on,queues=2", NULL));
+	ck_assert_uint_eq(c.nr_disks, 2);
+	ck_assert_str_eq(c.disks[0].path, "a.img");
+	ck_assert_str_eq(c.disks[1].path, "b.img");
+	ck_assert(c.disks[1].readonly);
+	ck_assert_uint_eq(c.disks[1].queues, 2);
+	config_clear(&c);
+
+	ck_assert(parse_run(&c, NULL, NULL));
+	ck_assert_uint_eq(c.nr_disks, 0);
+	config_clear(&c);
+
+	ck_assert(!parse_run(&c, &msg, "--disk", "path=a,foo=bar", NULL));
+	ck_assert_ptr_nonnull(strstr(msg, "--disk 'path=a,foo=bar'"));
+	ck_assert_ptr_nonnull(strstr(msg, "foo"));
+	g_free(msg);
+	ck_assert(!parse_run(&c, &msg, "--disk", "path=a", "--disk", "path=a,readonly=on",
+			     NULL));
+	ck_assert_ptr_nonnull(strstr(msg, "given twice"));
+	g_free(msg);
+	ck_assert(!parse_run(&c, &msg, "--disk", NULL));
+	ck_assert_ptr_nonnull(strstr(msg, "--disk"));
+	g_free(msg);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("disk-config");
+
+	UNIT_TCASE(s, "parse", defaults, all_keys, aio_implies_direct,
+		   escaped_commas, malformed);
+	UNIT_TCASE(s, "run", run_options);
+	return unit_run(s);
+}
