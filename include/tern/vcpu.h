@@ -26,7 +26,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	pid_t tid; /* for query-cpus-fast */
+	pid_t tid; /* for query-cpus-fast; guarded by vm->state_lock */
 	bool parked; /* guarded by vm->state_lock */
 	struct vcpu_reset_state *reset; /* architectural state after creation */
 };
@@ -48,6 +48,8 @@ int vcpu_reset(struct vcpu *vcpu) __must_check;
 int vcpu_start_thread(struct vcpu *vcpu) __must_check;
 /* Make the thread leave KVM_RUN promptly (it then re-checks the VM state). */
 void vcpu_kick(struct vcpu *vcpu);
+/* The host thread id of the vCPU thread (0 before it started). */
+pid_t vcpu_thread_id(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
 /* Print the exit reason and the registers to stderr. */

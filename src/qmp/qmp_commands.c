@@ -74,9 +74,7 @@ static json_object *cmd_query_cpus_fast(const struct qmp_call *call,
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		json_object *cpu = json_object_new_object();
 		json_object *props = json_object_new_object();
-		/* Written once by the vCPU thread as it starts. */
-		pid_t tid = __atomic_load_n(&vm->vcpus[i]->tid,
-					    __ATOMIC_RELAXED);
+		pid_t tid = vcpu_thread_id(vm->vcpus[i]);
 		char path[64];
 
 		/* The topology CPUID shows: one package, one thread a core. */

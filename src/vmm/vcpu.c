@@ -394,7 +394,10 @@ static void *vcpu_thread(void *opaque)
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	/* Under the lock: query-cpus-fast reads it from the main thread. */
+	pthread_mutex_lock(&vm->state_lock);
 	vcpu->tid = gettid();
+	pthread_mutex_unlock(&vm->state_lock);
 
 	for (;;) {
 		pthread_mutex_lock(&vm->state_lock);
@@ -433,6 +436,16 @@ static void *vcpu_thread(void *opaque)
 	pthread_cond_broadcast(&vm->state_cond);
 	pthread_mutex_unlock(&vm->state_lock);
 	return NULL;
+}
+
+pid_t vcpu_thread_id(struct vcpu *vcpu)
+{
+	pid_t tid;
+
+	pthread_mutex_lock(&vcpu->vm->state_lock);
+	tid = vcpu->tid;
+	pthread_mutex_unlock(&vcpu->vm->state_lock);
+	return tid;
 }
 
 int vcpu_start_thread(struct vcpu *vcpu)
