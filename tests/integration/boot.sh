@@ -78,4 +78,23 @@ expect_status 0
 expect_line out '^tern hello'
 end
 
+begin "stdin reaches the 8250 (--console stdio)"
+(sleep 0.3; echo "hello tern") | timeout -k 5 30 "$TERN" run --kernel "$FW/serial-echo.elf" --test-exit >"$TMP/out" 2>"$TMP/err"
+STATUS=$?
+expect_status 1
+expect_line out "^serial-echo: got 'hello tern'\$"
+expect_line out '^RESULT: PASS$'
+end
+
+begin "SIGTERM ends a running guest with status 0"
+timeout -k 5 30 "$TERN" run --kernel "$FW/counter.elf" </dev/null >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 50); do grep -q '^counter: 2$' "$TMP/out" && break; sleep 0.1; done
+kill -TERM $pid
+wait $pid
+STATUS=$?
+expect_status 0
+expect_line out '^counter: 2$'
+end
+
 finish
