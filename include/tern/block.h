@@ -69,7 +69,7 @@ struct blk_disk {
 	 * lengths aligned to mem_align, offsets and lengths to offset_align.
 	 */
 	uint32_t mem_align, offset_align;
-	/* The block size to tell the guest: 512, or offset_align with O_DIRECT. */
+	/* The block size the guest is told: 512, or offset_align (O_DIRECT). */
 	uint32_t block_size;
 	enum blk_engine_kind engine;
 	const struct blk_engine_ops *ops;
@@ -138,6 +138,11 @@ struct blk_engine_ops {
 	int (*event_fd)(void *state);
 	unsigned int (*reap)(void *state, struct blk_req **done,
 			     unsigned int max);
+	/*
+	 * Optional: stop (false) or resume (true) signalling completions on
+	 * event_fd, for a caller that polls while it is busy anyway.
+	 */
+	void (*signal)(void *state, bool on);
 	/* Only with nothing in flight. */
 	void (*destroy)(void *state);
 };
@@ -172,6 +177,13 @@ int blk_queue_event_fd(const struct blk_queue *q);
 unsigned int blk_queue_reap(struct blk_queue *q, struct blk_req **done,
 			    unsigned int max);
 unsigned int blk_queue_inflight(const struct blk_queue *q);
+/*
+ * While busy, a caller that reaps by polling can turn the eventfd's
+ * wake-ups off (they cost the engine a signal per completion and the caller
+ * a spurious wake-up). After turning them back on, reap once more before
+ * sleeping: what completed in between did not signal. On by default.
+ */
+void blk_queue_signal(struct blk_queue *q, bool on);
 /* Block until at least one completion could be reaped, or timeout_ms. */
 int blk_queue_wait(struct blk_queue *q, int timeout_ms) __must_check;
 

@@ -21,6 +21,8 @@ enum console_mode {
 	CONSOLE_STDIO,
 	CONSOLE_FILE,
 	CONSOLE_NONE,
+	/* virtio-console on stdio; the UART keeps stdout for early output. */
+	CONSOLE_VIRTIO,
 };
 
 /* --disk SPEC (repeatable): one virtio-blk device each. */
@@ -52,6 +54,7 @@ struct vm_config {
 	struct cpu_feature_mask cpu_mask;
 	bool test_exit;
 	bool paused;
+	bool rng; /* --rng: a virtio-rng device */
 	char *name;
 	struct qmp_endpoint *qmp;
 	unsigned int nr_qmp;

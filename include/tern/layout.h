@@ -36,6 +36,19 @@
 #define LAYOUT_LAPIC_START 0xfee00000ULL
 #define LAYOUT_MMIO32_END 0x100000000ULL
 #define LAYOUT_RAM_ABOVE_4G 0x100000000ULL
+/* PCI I/O BARs (no device needs one yet; the allocator supports them). */
+#define LAYOUT_PCI_IO_START 0xc000U
+#define LAYOUT_PCI_IO_SIZE 0x4000U
+/*
+ * PCI INTx: INTA#..INTD# (pin 0..3) of slot s go to IOAPIC pin
+ * BASE + (s + pin) % 8, level-triggered, active low (the MP table says so).
+ */
+#define LAYOUT_PCI_INTX_GSI_BASE 16U
+#define LAYOUT_PCI_INTX_GSIS 8U
+#define LAYOUT_PCI_INTX_GSI(slot, pin)                                         \
+	(LAYOUT_PCI_INTX_GSI_BASE + ((slot) + (pin)) % LAYOUT_PCI_INTX_GSIS)
+/* GSIs past the 24 IOAPIC pins are handed to MSI-X vectors. */
+#define LAYOUT_MSI_GSI_BASE 24U
 /* 64-bit BARs go above the end of RAM, aligned to 1 GiB. */
 #define LAYOUT_PCI_MMIO64_ALIGN (1ULL * GiB)
 #define LAYOUT_PCI_MMIO64_SIZE (64ULL * GiB)

@@ -21,6 +21,10 @@ struct vcpu;
 struct serial;
 struct i8042;
 struct test_exit;
+struct pci_host;
+struct virtio_console;
+struct virtio_rng;
+struct virtio_device;
 
 enum vm_run_state {
 	VM_STATE_PRELAUNCH, /* built, vCPUs not started yet (--paused) */
@@ -82,6 +86,12 @@ struct vm {
 	struct serial *serial;
 	struct i8042 *i8042;
 	struct test_exit *test_exit;
+
+	struct pci_host *pci;
+	struct virtio_console *virtio_console; /* --console virtio */
+	struct virtio_rng *virtio_rng; /* --rng */
+	struct virtio_device **disks; /* --disk, virtio-blk */
+	unsigned int nr_disks;
 
 	struct vcpu **vcpus;
 	unsigned int nr_vcpus;

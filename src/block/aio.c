@@ -148,14 +148,20 @@ static int aio_kick(void *state)
 	unsigned int start = 0;
 
 	while (start < a->npending) {
-		int ret = io_submit(a->ctx, a->npending - start, a->pending + start);
+		int ret = io_submit(a->ctx, a->npending - start,
+				    a->pending + start);
 
 		if (ret > 0) {
 			start += ret;
 			continue;
 		}
-		if (ret == -EAGAIN || ret == -EINTR || ret == 0)
-			break; /* keep the rest for the next kick */
+		if (ret == -EAGAIN || ret == -EINTR || ret == 0) {
+			uint64_t one = 1;
+
+			/* Keep the rest; the caller's next reap retries. */
+			(void)!write(a->efd, &one, sizeof(one));
+			break;
+		}
 		/*
 		 * The first iocb was refused. A kernel without aio fsync
 		 * says -EINVAL to FDSYNC: do flushes synchronously from now.
@@ -166,7 +172,8 @@ static int aio_kick(void *state)
 			struct blk_req *req = bad->data;
 
 			aio_release(a, bad);
-			if (bad->aio_lio_opcode == IO_CMD_FDSYNC && ret == -EINVAL) {
+			if (bad->aio_lio_opcode == IO_CMD_FDSYNC &&
+			    ret == -EINVAL) {
 				a->no_aio_fsync = true;
 				aio_done_now(a, req, aio_sync_op(a, req));
 			} else {
@@ -196,6 +203,10 @@ static unsigned int aio_reap(void *state, struct blk_req **done,
 	struct timespec zero = { 0, 0 };
 	unsigned int n = 0;
 	int got;
+
+	/* iocbs a refused io_submit() left behind. */
+	if (a->npending)
+		(void)aio_kick(a);
 
 	while (n < max && a->done_head) {
 		struct blk_req *r = a->done_head;

@@ -72,7 +72,7 @@ static int disk_dio_alignment(struct blk_disk *d)
 	    (stx.stx_mask & STATX_DIOALIGN)) {
 		if (!stx.stx_dio_offset_align)
 			return -EINVAL; /* the file system has no direct I/O */
-		d->mem_align = stx.stx_dio_mem_align ? stx.stx_dio_mem_align : 1;
+		d->mem_align = MAX(stx.stx_dio_mem_align, 1U);
 		d->offset_align = stx.stx_dio_offset_align;
 		return 0;
 	}
@@ -152,7 +152,8 @@ struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err)
 		 */
 		if (!d->block_device && fstatfs(d->fd, &sfs) == 0 &&
 		    (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC))
-			DISK_OPEN_ERR("cache=none: '%s' is on tmpfs/ramfs, which has no direct I/O; use cache=writeback",
+			DISK_OPEN_ERR("cache=none%s: '%s' is on tmpfs/ramfs, which has no direct I/O; use cache=writeback",
+				      cfg->engine == BLK_ENGINE_AIO ? " (engine=aio needs it)" : "",
 				      cfg->path);
 		if (fcntl(d->fd, F_SETFL, O_DIRECT) < 0)
 			DISK_OPEN_ERR("cache=none: the file system of '%s' refuses O_DIRECT (%s); use cache=writeback",
@@ -329,11 +330,13 @@ void blk_queue_submit(struct blk_queue *q, struct blk_req *req)
 		queue_complete_now(q, req, ret);
 		return;
 	}
-	if ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) && !req->len) {
+	/* Nothing to move (fallocate would even refuse a zero length). */
+	if (req->op != BLK_OP_FLUSH && !req->len) {
 		queue_complete_now(q, req, 0);
 		return;
 	}
-	if (q->disk->direct && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
+	if (q->disk->direct &&
+	    (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
 	    !iov_dio_aligned(q->disk, req->iov, req->iovcnt)) {
 		ret = queue_bounce(q, req);
 		if (ret) {
@@ -357,6 +360,12 @@ int blk_queue_event_fd(const struct blk_queue *q)
 unsigned int blk_queue_inflight(const struct blk_queue *q)
 {
 	return q->inflight;
+}
+
+void blk_queue_signal(struct blk_queue *q, bool on)
+{
+	if (q->ops->signal)
+		q->ops->signal(q->state, on);
 }
 
 /* Skip n bytes of an iovec array in place; returns the new start. */
@@ -383,28 +392,29 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned int *cnt,
  */
 static bool queue_finish(struct blk_queue *q, struct blk_req *req)
 {
-	if ((req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
-	    req->result >= 0) {
-		uint64_t got = req->result;
+	bool rw = req->op == BLK_OP_READ || req->op == BLK_OP_WRITE;
+	uint64_t got = req->result >= 0 ? (uint64_t)req->result : 0;
 
-		if (got && got < req->len) {
-			req->iov = iov_advance(req->iov, &req->iovcnt, got);
-			req->offset += got;
-			req->len -= got;
-			req->done += got;
-			q->ops->submit(q->state, req);
-			return false;
-		}
-		req->offset -= req->done;
-		req->len += req->done;
+	if (rw && got && got < req->len) {
+		req->iov = iov_advance(req->iov, &req->iovcnt, got);
+		req->offset += got;
+		req->len -= got;
+		req->done += got;
+		q->ops->submit(q->state, req);
+		return false;
+	}
+	/* Whole again, whether the last piece succeeded or not. */
+	req->offset -= req->done;
+	req->len += req->done;
+	if (rw && req->result >= 0)
 		/* No progress inside the disk's range: the file shrank. */
 		req->result = got ? (int64_t)req->len : -EIO;
-	}
 	req->iov = req->orig_iov;
 	req->iovcnt = req->orig_iovcnt;
 	if (req->bounce) {
 		if (req->op == BLK_OP_READ && req->result >= 0)
-			buf_to_iov(req->bounce, req->len, req->iov, req->iovcnt);
+			buf_to_iov(req->bounce, req->len, req->iov,
+				   req->iovcnt);
 		free(req->bounce);
 		req->bounce = NULL;
 	}

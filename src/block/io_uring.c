@@ -17,7 +17,7 @@
 struct uring_queue {
 	struct io_uring ring;
 	int efd;
-	int fd; /* what SQEs name: 0 with a registered file, else the disk's fd */
+	int fd; /* in SQEs: 0 (the registered file), or the disk's fd */
 	unsigned int sqe_flags;
 	struct blk_disk *disk;
 };
@@ -85,7 +85,8 @@ static void uring_submit(void *state, struct blk_req *req)
 	}
 	switch (req->op) {
 	case BLK_OP_READ:
-		io_uring_prep_readv(sqe, u->fd, req->iov, req->iovcnt, req->offset);
+		io_uring_prep_readv(sqe, u->fd, req->iov, req->iovcnt,
+				    req->offset);
 		break;
 	case BLK_OP_WRITE:
 		io_uring_prep_writev(sqe, u->fd, req->iov, req->iovcnt,
@@ -96,10 +97,13 @@ static void uring_submit(void *state, struct blk_req *req)
 		break;
 	case BLK_OP_DISCARD:
 	case BLK_OP_WRITE_ZEROES:
-		mode = req->op == BLK_OP_DISCARD || (req->flags & BLK_REQ_UNMAP) ?
-			       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
-			       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
-		io_uring_prep_fallocate(sqe, u->fd, mode, req->offset, req->len);
+		mode = FALLOC_FL_KEEP_SIZE;
+		if (req->op == BLK_OP_DISCARD || (req->flags & BLK_REQ_UNMAP))
+			mode |= FALLOC_FL_PUNCH_HOLE;
+		else
+			mode |= FALLOC_FL_ZERO_RANGE;
+		io_uring_prep_fallocate(sqe, u->fd, mode, req->offset,
+					req->len);
 		break;
 	}
 	sqe->flags |= u->sqe_flags;
@@ -117,13 +121,17 @@ static int uring_kick(void *state)
 		ret = io_uring_submit(&u->ring);
 	} while (ret == -EINTR);
 	/*
-	 * -EAGAIN/-EBUSY: the kernel is short of memory or completions;
-	 * the entries stay in the ring and go with the next kick, which the
-	 * next completion or submission brings.
+	 * -EAGAIN/-EBUSY: the kernel is short of memory or completions.
+	 * The entries stay in the ring; wake the caller, whose next reap
+	 * tries again (it may have nothing else that would wake it).
 	 */
-	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY)
-		return ret;
-	return 0;
+	if (ret == -EAGAIN || ret == -EBUSY) {
+		uint64_t one = 1;
+
+		(void)!write(u->efd, &one, sizeof(one));
+		return 0;
+	}
+	return ret < 0 ? ret : 0;
 }
 
 static int uring_event_fd(void *state)
@@ -140,6 +148,9 @@ static unsigned int uring_reap(void *state, struct blk_req **done,
 	struct io_uring_cqe *cqes[64];
 	unsigned int n = 0;
 
+	/* Entries a refused kick left behind. */
+	if (io_uring_sq_ready(&u->ring) && uring_kick(u))
+		tern_warn("io_uring: cannot submit queued requests");
 	while (n < max) {
 		unsigned int got = io_uring_peek_batch_cqe(
 			&u->ring, cqes, MIN(max - n, ARRAY_SIZE(cqes)));
@@ -155,6 +166,14 @@ static unsigned int uring_reap(void *state, struct blk_req **done,
 		io_uring_cq_advance(&u->ring, got);
 	}
 	return n;
+}
+
+/* IORING_CQ_EVENTFD_DISABLED (5.8): the kernel skips the eventfd_signal(). */
+static void uring_signal(void *state, bool on)
+{
+	struct uring_queue *u = state;
+
+	(void)io_uring_cq_eventfd_toggle(&u->ring, on);
 }
 
 static void uring_destroy(void *state)
@@ -173,5 +192,6 @@ const struct blk_engine_ops blk_engine_io_uring = {
 	.kick = uring_kick,
 	.event_fd = uring_event_fd,
 	.reap = uring_reap,
+	.signal = uring_signal,
 	.destroy = uring_destroy,
 };

@@ -13,7 +13,7 @@ struct run_options {
 	char **qmp;
 	char **disks;
 	int cpus;
-	gboolean test_exit, paused;
+	gboolean test_exit, paused, rng;
 };
 
 static GOptionEntry *run_entries(struct run_options *o)
@@ -31,7 +31,8 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "memory", 'm', 0, G_OPTION_ARG_STRING, &o->memory,
 		  "Guest RAM, with K/M/G suffix (default 128M)", "SIZE" },
 		{ "console", 0, 0, G_OPTION_ARG_STRING, &o->console,
-		  "Serial console: stdio (default), file=PATH or none", "MODE" },
+		  "Console: stdio (default, the 8250 UART), virtio (virtio-console on stdio, the UART output only), file=PATH or none",
+		  "MODE" },
 		{ "cpu-features", 0, 0, G_OPTION_ARG_STRING, &o->cpu_features,
 		  "CPUID features to mask, e.g. -cx16,-xsave", "LIST" },
 		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &o->test_exit,
@@ -43,6 +44,8 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "qmp", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qmp,
 		  "QMP control socket: unix:PATH (created, mode 0600) or fd=N (a listening socket); repeatable",
 		  "unix:PATH|fd=N" },
+		{ "rng", 0, 0, G_OPTION_ARG_NONE, &o->rng,
+		  "Add a virtio-rng device fed from getrandom()", NULL },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
 		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N]; repeatable",
 		  "SPEC" },
@@ -82,12 +85,14 @@ static bool parse_console(const char *s, struct vm_config *cfg, GError **err)
 		cfg->console = CONSOLE_STDIO;
 	} else if (!strcmp(s, "none")) {
 		cfg->console = CONSOLE_NONE;
+	} else if (!strcmp(s, "virtio")) {
+		cfg->console = CONSOLE_VIRTIO;
 	} else if (g_str_has_prefix(s, "file=") && s[5]) {
 		cfg->console = CONSOLE_FILE;
 		cfg->console_path = g_strdup(s + 5);
 	} else {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--console '%s': expected stdio, file=PATH or none", s);
+			    "--console '%s': expected stdio, virtio, file=PATH or none", s);
 		return false;
 	}
 	return true;
@@ -259,6 +264,7 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->name = g_steal_pointer(&o->name);
 	cfg->test_exit = o->test_exit;
 	cfg->paused = o->paused;
+	cfg->rng = o->rng;
 	return true;
 }
 

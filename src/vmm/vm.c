@@ -21,7 +21,10 @@
 #include "tern/kvm.h"
 #include "tern/layout.h"
 #include "tern/mptable.h"
+#include "tern/pci.h"
 #include "tern/vcpu.h"
+#include "tern/virtio-blk.h"
+#include "tern/virtio_devices.h"
 #include "tern/vm.h"
 
 /* Kernels and initrds larger than this are refused before reading them. */
@@ -121,6 +124,7 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 
 	switch (cfg->console) {
 	case CONSOLE_STDIO:
+	case CONSOLE_VIRTIO:
 		in_fd = STDIN_FILENO;
 		out_fd = STDOUT_FILENO;
 		if (isatty(in_fd) && tcgetattr(in_fd, &vm->saved_termios) == 0) {
@@ -134,6 +138,9 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 			if (tcsetattr(in_fd, TCSANOW, &raw) == 0)
 				vm->stdin_raw = true;
 		}
+		/* stdin is the virtio-console's then; the UART only prints. */
+		if (cfg->console == CONSOLE_VIRTIO)
+			in_fd = -1;
 		break;
 	case CONSOLE_FILE:
 		vm->console_fd = open(cfg->console_path,
@@ -163,6 +170,59 @@ static void vm_teardown_console(struct vm *vm)
 	if (vm->console_fd >= 0)
 		close(vm->console_fd);
 	vm->console_fd = -1;
+}
+
+/* The PCI host bridge; devices plug into it next. */
+static bool vm_setup_pci(struct vm *vm, GError **err)
+{
+	vm->pci = pci_host_create(vm, err);
+	return vm->pci != NULL;
+}
+
+static void vm_teardown_pci(struct vm *vm)
+{
+	pci_host_destroy(vm->pci);
+	vm->pci = NULL;
+}
+
+/* PCI devices, in slot order: console, rng, disks. */
+static bool vm_setup_devices(struct vm *vm, GError **err)
+{
+	const struct vm_config *cfg = vm->cfg;
+
+	if (cfg->console == CONSOLE_VIRTIO) {
+		vm->virtio_console = virtio_console_create(vm, STDIN_FILENO,
+							   STDOUT_FILENO, err);
+		if (!vm->virtio_console)
+			return false;
+	}
+	if (cfg->rng) {
+		vm->virtio_rng = virtio_rng_create(vm, err);
+		if (!vm->virtio_rng)
+			return false;
+	}
+	vm->disks = g_new0(struct virtio_device *, cfg->nr_disks);
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		vm->disks[i] = virtio_blk_create(vm, &cfg->disks[i], err);
+		if (!vm->disks[i])
+			return false;
+		vm->nr_disks++;
+	}
+	return true;
+}
+
+static void vm_teardown_devices(struct vm *vm)
+{
+	/* Each reset drains its disk's in-flight I/O before the free. */
+	for (unsigned int i = vm->nr_disks; i-- > 0;)
+		virtio_pci_destroy(vm->disks[i]);
+	g_free(vm->disks);
+	vm->disks = NULL;
+	vm->nr_disks = 0;
+	virtio_rng_destroy(vm->virtio_rng);
+	vm->virtio_rng = NULL;
+	virtio_console_destroy(vm->virtio_console);
+	vm->virtio_console = NULL;
 }
 
 static bool boot_file_read(const char *opt, const char *path, uint8_t **buf,
@@ -308,6 +368,10 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 		if (!vm->test_exit)
 			goto err_i8042;
 	}
+	if (!vm_setup_pci(vm, err))
+		goto err_pci;
+	if (!vm_setup_devices(vm, err))
+		goto err_devices;
 	if (!vm_read_boot_images(vm, err) ||
 	    !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
 		goto err_boot;
@@ -319,6 +383,10 @@ err_vcpus:
 	vm_destroy_vcpus(vm);
 err_boot:
 	vm_free_boot_images(vm);
+err_devices:
+	vm_teardown_devices(vm);
+err_pci:
+	vm_teardown_pci(vm);
 	test_exit_destroy(vm->test_exit);
 err_i8042:
 	i8042_destroy(vm->i8042);
@@ -359,6 +427,8 @@ void vm_destroy(struct vm *vm)
 	vm_stop_vcpus(vm);
 	vm_destroy_vcpus(vm);
 	vm_free_boot_images(vm);
+	vm_teardown_devices(vm);
+	vm_teardown_pci(vm);
 	test_exit_destroy(vm->test_exit);
 	i8042_destroy(vm->i8042);
 	vm_teardown_console(vm);
@@ -496,6 +566,8 @@ bool vm_reset(struct vm *vm, GError **err)
 	}
 	pthread_mutex_unlock(&vm->state_lock);
 
+	/* Devices first: their threads stop and their INTx lines drop. */
+	pci_host_reset(vm->pci);
 	for (unsigned int i = 0; i < G_N_ELEMENTS(vm->irqchip_reset) && !what; i++)
 		if (ioctl(vm->kvm.vm_fd, KVM_SET_IRQCHIP, &vm->irqchip_reset[i]) < 0)
 			what = "KVM_SET_IRQCHIP";

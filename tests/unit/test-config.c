@@ -70,6 +70,12 @@ START_TEST(all_options)
 	ck_assert(parse(&c, NULL, "--console=none", "-m", "64M", NULL));
 	ck_assert_int_eq(c.console, CONSOLE_NONE);
 	ck_assert_uint_eq(c.memory, 64 * MiB);
+	ck_assert(!c.rng);
+	config_clear(&c);
+
+	ck_assert(parse(&c, NULL, "--console", "virtio", "--rng", NULL));
+	ck_assert_int_eq(c.console, CONSOLE_VIRTIO);
+	ck_assert(c.rng);
 	config_clear(&c);
 }
 END_TEST

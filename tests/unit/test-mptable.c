@@ -25,7 +25,7 @@ static uint8_t sum8(const uint8_t *p, size_t len)
 
 static size_t expected_size(unsigned int ncpus)
 {
-	return 16 + 44 + 20 * ncpus + 8 + 8 + 16 * 8 + 2 * 8;
+	return 16 + 44 + 20 * ncpus + 2 * 8 + 8 + 16 * 8 + 31 * 4 * 8 + 2 * 8;
 }
 
 /* Walk and check a whole table for ncpus; returns the entry count. */
@@ -35,6 +35,8 @@ static void check_table(unsigned int ncpus)
 	int size;
 	const uint8_t *mpc, *p, *end;
 	unsigned int cpus = 0, buses = 0, ioapics = 0, ints = 0, lints = 0;
+	unsigned int pci_ints = 0;
+	bool pci_seen[32][4] = { { false } };
 	unsigned int count, last_type = 0;
 	bool irq_seen[16] = { false };
 
@@ -62,7 +64,7 @@ static void check_table(unsigned int ncpus)
 	ck_assert(!memcmp(mpc + 16, "TERNVM      ", 12));
 	ck_assert_uint_eq(rd_le32(mpc + 28), 0); /* no OEM table */
 	count = rd_le16(mpc + 34);
-	ck_assert_uint_eq(count, ncpus + 1 + 1 + 16 + 2);
+	ck_assert_uint_eq(count, ncpus + 2 + 1 + 16 + 31 * 4 + 2);
 	ck_assert_uint_eq(rd_le32(mpc + 36), 0xfee00000);
 	ck_assert_uint_eq(rd_le16(mpc + 40), 0); /* no extended entries */
 
@@ -84,8 +86,9 @@ static void check_table(unsigned int ncpus)
 			p += 20;
 			break;
 		case 1:
-			ck_assert_uint_eq(p[1], 0);
-			ck_assert(!memcmp(p + 2, "ISA   ", 6));
+			/* ISA is bus 0, PCI bus 1 */
+			ck_assert_uint_eq(p[1], buses);
+			ck_assert(!memcmp(p + 2, buses ? "PCI   " : "ISA   ", 6));
 			buses++;
 			p += 8;
 			break;
@@ -99,6 +102,21 @@ static void check_table(unsigned int ncpus)
 			break;
 		case 3:
 			ck_assert_uint_eq(p[1], 0); /* INT */
+			if (p[4] == 1) {
+				/* PCI: (slot << 2) | pin, level, active low */
+				unsigned int slot = p[5] >> 2, pin = p[5] & 3;
+
+				ck_assert_uint_eq(rd_le16(p + 2), 0x0f);
+				ck_assert_uint_ge(slot, 1);
+				ck_assert(!pci_seen[slot][pin]);
+				pci_seen[slot][pin] = true;
+				ck_assert_uint_eq(p[6], ncpus);
+				ck_assert_uint_eq(p[7], 16 + (slot + pin) % 8);
+				ck_assert_uint_eq(p[7], LAYOUT_PCI_INTX_GSI(slot, pin));
+				pci_ints++;
+				p += 8;
+				break;
+			}
 			ck_assert_uint_eq(rd_le16(p + 2), 0);
 			ck_assert_uint_eq(p[4], 0); /* ISA */
 			ck_assert_uint_lt(p[5], 16);
@@ -123,9 +141,10 @@ static void check_table(unsigned int ncpus)
 	}
 	ck_assert_ptr_eq(p, end);
 	ck_assert_uint_eq(cpus, ncpus);
-	ck_assert_uint_eq(buses, 1);
+	ck_assert_uint_eq(buses, 2);
 	ck_assert_uint_eq(ioapics, 1);
 	ck_assert_uint_eq(ints, 16);
+	ck_assert_uint_eq(pci_ints, 31 * 4);
 	ck_assert_uint_eq(lints, 2);
 	g_free(buf);
 }

@@ -47,11 +47,24 @@ enum mpc_irq_type {
 #define MPC_CPU_FEATURE_APIC 0x200
 
 /*
- * ISA is bus 0. A PCI bus added later takes id 1, so the ISA interrupt
- * entries below keep their bus id.
+ * ISA is bus 0, PCI bus 0 is MP bus 1 (Linux maps the MP table's PCI buses,
+ * in order, to PCI bus numbers 0, 1, ...).
  */
 #define MPC_BUS_ID_ISA 0
+#define MPC_BUS_ID_PCI 1
 #define MPC_ISA_IRQS 16
+
+/*
+ * PCI interrupts: INTA#..INTD# of every slot but the host bridge's (0),
+ * level-triggered and active low as PCI wants, on the IOAPIC pins
+ * LAYOUT_PCI_INTX_GSI() names. A source is (slot << 2) | pin.
+ */
+#define MPC_PCI_FIRST_SLOT 1
+#define MPC_PCI_SLOTS 32
+#define MPC_PCI_PINS 4
+#define MPC_PCI_IRQS ((MPC_PCI_SLOTS - MPC_PCI_FIRST_SLOT) * MPC_PCI_PINS)
+#define MPC_IRQ_ACTIVE_LOW 0x0003
+#define MPC_IRQ_LEVEL 0x000c
 
 struct mpf_intel {
 	char signature[4]; /* "_MP_" */
@@ -136,9 +149,9 @@ static uint8_t mpc_checksum(const uint8_t *p, size_t len)
 static size_t mptable_size(unsigned int ncpus)
 {
 	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
-	       ncpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
+	       ncpus * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus) +
 	       sizeof(struct mpc_ioapic) +
-	       MPC_ISA_IRQS * sizeof(struct mpc_intsrc) +
+	       (MPC_ISA_IRQS + MPC_PCI_IRQS) * sizeof(struct mpc_intsrc) +
 	       2 * sizeof(struct mpc_intsrc);
 }
 
@@ -198,6 +211,13 @@ int mptable_build(uint8_t *buf, size_t size, uint64_t gpa, unsigned int ncpus)
 		memcpy(bus->bustype, "ISA   ", 6);
 		p += sizeof(*bus);
 		entries++;
+
+		bus = (struct mpc_bus *)p;
+		bus->type = MP_BUS;
+		bus->busid = MPC_BUS_ID_PCI;
+		memcpy(bus->bustype, "PCI   ", 6);
+		p += sizeof(*bus);
+		entries++;
 	}
 
 	{
@@ -232,6 +252,22 @@ int mptable_build(uint8_t *buf, size_t size, uint64_t gpa, unsigned int ncpus)
 		src->dstirq = (uint8_t)irq;
 		p += sizeof(*src);
 		entries++;
+	}
+
+	for (unsigned int slot = MPC_PCI_FIRST_SLOT; slot < MPC_PCI_SLOTS; slot++) {
+		for (unsigned int pin = 0; pin < MPC_PCI_PINS; pin++) {
+			struct mpc_intsrc *src = (struct mpc_intsrc *)p;
+
+			src->type = MP_INTSRC;
+			src->irqtype = MP_INT;
+			src->irqflag = MPC_IRQ_ACTIVE_LOW | MPC_IRQ_LEVEL;
+			src->srcbus = MPC_BUS_ID_PCI;
+			src->srcbusirq = (uint8_t)(slot << 2 | pin);
+			src->dstapic = ioapic_id;
+			src->dstirq = (uint8_t)LAYOUT_PCI_INTX_GSI(slot, pin);
+			p += sizeof(*src);
+			entries++;
+		}
 	}
 
 	/*

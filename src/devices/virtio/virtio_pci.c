@@ -1,0 +1,773 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The virtio-pci modern transport (virtio 1.2, 4.1), laid out as QEMU lays
+ * out a `disable-legacy=on` device so drivers written against QEMU work
+ * unchanged:
+ *
+ *   BAR 1 (32-bit memory, 4 KiB): MSI-X table at 0, PBA at 0x800
+ *   BAR 4 (64-bit prefetchable memory, 16 KiB):
+ *     0x0000 common configuration   0x2000 device configuration
+ *     0x1000 ISR status             0x3000 notifications, 4 bytes per queue
+ *
+ * plus the five vendor capabilities (common, notify, ISR, device, PCI
+ * configuration access) and MSI-X with one vector per queue and one for
+ * configuration changes.
+ *
+ * Data path: a driver's notify write to 0x3000 + 4 * queue is caught by a
+ * KVM ioeventfd on that address and only signals the queue's kick eventfd
+ * (no exit to userspace); the device thread completes, and interrupts with
+ * one write to the vector's irqfd. The BAR handler's notify area is the slow
+ * path for when ioeventfds are unavailable.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "tern/error.h"
+#include "tern/pci.h"
+#include "tern/vm.h"
+#include "tern/virtio.h"
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE 0x1040
+#define VIRTIO_PCI_SUBSYS_VENDOR 0x1af4
+#define VIRTIO_PCI_SUBSYS_ID 0x1100 /* QEMU's PCI_SUBDEVICE_ID_QEMU */
+#define VIRTIO_PCI_REVISION 1 /* modern only */
+
+#define VIRTIO_PCI_CAP_COMMON_CFG 1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
+#define VIRTIO_PCI_CAP_ISR_CFG 3
+#define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
+
+#define VPCI_MSIX_BAR 1
+#define VPCI_BAR 4
+#define VPCI_BAR_SIZE 0x4000
+#define VPCI_REGION_SIZE 0x1000
+#define VPCI_COMMON_OFF 0x0000
+#define VPCI_ISR_OFF 0x1000
+#define VPCI_DEVICE_OFF 0x2000
+#define VPCI_NOTIFY_OFF 0x3000
+#define VPCI_NOTIFY_MULT 4
+#define VPCI_MAX_QUEUES (VPCI_REGION_SIZE / VPCI_NOTIFY_MULT)
+
+#define VIRTIO_PCI_ISR_QUEUE 0x1
+#define VIRTIO_PCI_ISR_CONFIG 0x2
+
+/* struct virtio_pci_common_cfg (4.1.4.3), up to queue_device. */
+#define VPCI_CFG_DFSELECT 0x00
+#define VPCI_CFG_DF 0x04
+#define VPCI_CFG_GFSELECT 0x08
+#define VPCI_CFG_GF 0x0c
+#define VPCI_CFG_MSIX_CONFIG 0x10
+#define VPCI_CFG_NUM_QUEUES 0x12
+#define VPCI_CFG_STATUS 0x14
+#define VPCI_CFG_GENERATION 0x15
+#define VPCI_CFG_Q_SELECT 0x16
+#define VPCI_CFG_Q_SIZE 0x18
+#define VPCI_CFG_Q_MSIX 0x1a
+#define VPCI_CFG_Q_ENABLE 0x1c
+#define VPCI_CFG_Q_NOFF 0x1e
+#define VPCI_CFG_Q_DESC 0x20
+#define VPCI_CFG_Q_DRIVER 0x28
+#define VPCI_CFG_Q_DEVICE 0x30
+#define VPCI_COMMON_LEN 0x38
+
+struct virtio_pci_cap {
+	uint8_t cap_vndr;
+	uint8_t cap_next;
+	uint8_t cap_len;
+	uint8_t cfg_type;
+	uint8_t bar;
+	uint8_t id;
+	uint8_t padding[2];
+	uint32_t offset;
+	uint32_t length;
+};
+
+struct virtio_pci_notify_cap {
+	struct virtio_pci_cap cap;
+	uint32_t notify_off_multiplier;
+};
+
+struct virtio_pci_cfg_cap {
+	struct virtio_pci_cap cap;
+	uint8_t pci_cfg_data[4];
+};
+
+_Static_assert(sizeof(struct virtio_pci_cap) == 16, "virtio_pci_cap");
+_Static_assert(sizeof(struct virtio_pci_notify_cap) == 20, "notify cap");
+_Static_assert(sizeof(struct virtio_pci_cfg_cap) == 20, "pci cfg cap");
+
+#define VPCI_CAP_BAR offsetof(struct virtio_pci_cap, bar)
+#define VPCI_CAP_OFFSET offsetof(struct virtio_pci_cap, offset)
+#define VPCI_CAP_LENGTH offsetof(struct virtio_pci_cap, length)
+#define VPCI_CAP_DATA offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)
+
+struct virtio_pci {
+	struct virtio_device vdev;
+	struct vm *vm;
+	struct pci_device *pci;
+	/* Common configuration access from vCPUs, and resets. */
+	pthread_mutex_t lock;
+	uint32_t dfselect, gfselect;
+	uint16_t queue_sel;
+	uint16_t config_vector; /* atomic: read by device threads */
+	uint16_t *queue_vector; /* atomic, per queue */
+	/* ISR and the INTx level it drives change together. */
+	pthread_mutex_t isr_lock;
+	uint8_t isr;
+	/* Notify ioeventfds, registered while BAR 4 decodes. */
+	uint64_t ioeventfd_base;
+	bool ioeventfds_on;
+	bool ioeventfd_any_length;
+	uint8_t cfg_cap; /* offset of the PCI configuration access capability */
+};
+
+static struct virtio_pci *to_vpci(struct virtio_device *vdev)
+{
+	return vdev->transport;
+}
+
+static uint32_t class_for(uint16_t device_id)
+{
+	switch (device_id) {
+	case VIRTIO_ID_NET:
+		return 0x020000; /* network, Ethernet */
+	case VIRTIO_ID_BLOCK:
+		return 0x010000; /* mass storage, SCSI (as QEMU says) */
+	case VIRTIO_ID_CONSOLE:
+		return 0x078000; /* communication, other */
+	default:
+		return 0x00ff00; /* unclassified */
+	}
+}
+
+/* ---- interrupts ---- */
+
+static void vpci_isr_raise(struct virtio_pci *vpci, uint8_t bit, bool intx)
+{
+	pthread_mutex_lock(&vpci->isr_lock);
+	vpci->isr |= bit;
+	if (intx)
+		pci_intx_set(vpci->pci, true);
+	pthread_mutex_unlock(&vpci->isr_lock);
+}
+
+static uint8_t vpci_isr_read_clear(struct virtio_pci *vpci)
+{
+	uint8_t v;
+
+	pthread_mutex_lock(&vpci->isr_lock);
+	v = vpci->isr;
+	vpci->isr = 0;
+	/* Reading ISR de-asserts INTx (4.1.4.5). */
+	pci_intx_set(vpci->pci, false);
+	pthread_mutex_unlock(&vpci->isr_lock);
+	return v;
+}
+
+static void vpci_notify_queue(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	struct virtio_pci *vpci = to_vpci(vdev);
+
+	if (pci_msix_enabled(vpci->pci)) {
+		uint16_t v = __atomic_load_n(&vpci->queue_vector[virtq_index(vq)],
+					     __ATOMIC_RELAXED);
+
+		if (v != VIRTIO_MSI_NO_VECTOR)
+			pci_msix_notify(vpci->pci, v);
+		return;
+	}
+	vpci_isr_raise(vpci, VIRTIO_PCI_ISR_QUEUE, true);
+}
+
+static void vpci_notify_config(struct virtio_device *vdev)
+{
+	struct virtio_pci *vpci = to_vpci(vdev);
+	bool msix = pci_msix_enabled(vpci->pci);
+
+	/* The config bit is set with MSI-X too (4.1.4.5.1). */
+	vpci_isr_raise(vpci, VIRTIO_PCI_ISR_CONFIG, !msix);
+	if (msix) {
+		uint16_t v = __atomic_load_n(&vpci->config_vector, __ATOMIC_RELAXED);
+
+		if (v != VIRTIO_MSI_NO_VECTOR)
+			pci_msix_notify(vpci->pci, v);
+	}
+}
+
+static const struct virtio_transport_ops vpci_transport_ops = {
+	.notify_queue = vpci_notify_queue,
+	.notify_config = vpci_notify_config,
+};
+
+/* ---- notifications: ioeventfd per queue ---- */
+
+static int vpci_ioeventfd(struct virtio_pci *vpci, unsigned int q,
+			  uint64_t base, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = base + VPCI_NOTIFY_OFF + (uint64_t)q * VPCI_NOTIFY_MULT,
+		/* Any length if KVM allows it, else the 16-bit write drivers use. */
+		.len = vpci->ioeventfd_any_length ? 0 : 2,
+		.fd = virtq_kick_fd(vpci->vdev.queues[q]),
+		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+	};
+
+	if (ioctl(vpci->vm->kvm.vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return -errno;
+	return 0;
+}
+
+static void vpci_ioeventfds_off(struct virtio_pci *vpci)
+{
+	if (!vpci->ioeventfds_on)
+		return;
+	for (unsigned int q = 0; q < vpci->vdev.nr_queues; q++)
+		if (vpci_ioeventfd(vpci, q, vpci->ioeventfd_base, false))
+			tern_warn("%s: queue %u: cannot remove its ioeventfd",
+				  vpci->vdev.ops->name, q);
+	vpci->ioeventfds_on = false;
+}
+
+static void vpci_ioeventfds_on(struct virtio_pci *vpci, uint64_t base)
+{
+	unsigned int q;
+	int ret = 0;
+
+	if (!vpci->vm)
+		return;
+	for (q = 0; q < vpci->vdev.nr_queues; q++) {
+		ret = vpci_ioeventfd(vpci, q, base, true);
+		if (ret)
+			break;
+	}
+	if (ret) {
+		/* The BAR handler still takes the kicks, one exit each. */
+		tern_warn("%s: queue %u: KVM_IOEVENTFD: %s; notifications take the slow path",
+			  vpci->vdev.ops->name, q, g_strerror(-ret));
+		while (q-- > 0)
+			(void)vpci_ioeventfd(vpci, q, base, false);
+		return;
+	}
+	vpci->ioeventfd_base = base;
+	vpci->ioeventfds_on = true;
+}
+
+static void vpci_bar_mapped(struct pci_device *pci, unsigned int bar,
+			    uint64_t addr, bool mapped)
+{
+	struct virtio_pci *vpci = pci_device_opaque(pci);
+
+	if (bar != VPCI_BAR)
+		return;
+	vpci_ioeventfds_off(vpci);
+	if (mapped)
+		vpci_ioeventfds_on(vpci, addr);
+}
+
+/* ---- common configuration ---- */
+
+static struct virtqueue *vpci_selected(struct virtio_pci *vpci)
+{
+	return vpci->queue_sel < vpci->vdev.nr_queues ?
+		       vpci->vdev.queues[vpci->queue_sel] : NULL;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)v);
+	put16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* The whole structure as the driver would see it now. vpci->lock held. */
+static void vpci_common_snapshot(struct virtio_pci *vpci, uint8_t *c)
+{
+	struct virtio_device *vdev = &vpci->vdev;
+	struct virtqueue *vq = vpci_selected(vpci);
+
+	memset(c, 0, VPCI_COMMON_LEN);
+	put32(c + VPCI_CFG_DFSELECT, vpci->dfselect);
+	put32(c + VPCI_CFG_DF, virtio_device_host_features(vdev, vpci->dfselect));
+	put32(c + VPCI_CFG_GFSELECT, vpci->gfselect);
+	put32(c + VPCI_CFG_GF, virtio_device_driver_features(vdev, vpci->gfselect));
+	put16(c + VPCI_CFG_MSIX_CONFIG, vpci->config_vector);
+	put16(c + VPCI_CFG_NUM_QUEUES, (uint16_t)vdev->nr_queues);
+	c[VPCI_CFG_STATUS] = virtio_device_get_status(vdev);
+	c[VPCI_CFG_GENERATION] = virtio_device_config_generation(vdev);
+	put16(c + VPCI_CFG_Q_SELECT, vpci->queue_sel);
+	if (vq) {
+		const struct virtq_layout *l = virtq_layout(vq);
+
+		put16(c + VPCI_CFG_Q_SIZE, l->size);
+		put16(c + VPCI_CFG_Q_MSIX, vpci->queue_vector[vpci->queue_sel]);
+		put16(c + VPCI_CFG_Q_ENABLE, l->enabled);
+		put16(c + VPCI_CFG_Q_NOFF, vpci->queue_sel);
+		put64(c + VPCI_CFG_Q_DESC, l->desc);
+		put64(c + VPCI_CFG_Q_DRIVER, l->driver);
+		put64(c + VPCI_CFG_Q_DEVICE, l->device);
+	}
+}
+
+static void vpci_common_read(struct virtio_pci *vpci, uint64_t off, void *data,
+			     unsigned int len)
+{
+	uint8_t c[VPCI_COMMON_LEN];
+
+	memset(data, 0, len);
+	if (off >= VPCI_COMMON_LEN)
+		return;
+	pthread_mutex_lock(&vpci->lock);
+	vpci_common_snapshot(vpci, c);
+	pthread_mutex_unlock(&vpci->lock);
+	memcpy(data, c + off, MIN((uint64_t)len, VPCI_COMMON_LEN - off));
+}
+
+/* Back to the transport's reset state. vpci->lock held. */
+static void vpci_transport_reset(struct virtio_pci *vpci)
+{
+	vpci->dfselect = vpci->gfselect = 0;
+	vpci->queue_sel = 0;
+	__atomic_store_n(&vpci->config_vector, VIRTIO_MSI_NO_VECTOR, __ATOMIC_RELAXED);
+	for (unsigned int q = 0; q < vpci->vdev.nr_queues; q++)
+		__atomic_store_n(&vpci->queue_vector[q], VIRTIO_MSI_NO_VECTOR,
+				 __ATOMIC_RELAXED);
+	(void)vpci_isr_read_clear(vpci);
+}
+
+static uint16_t vpci_vector(struct virtio_pci *vpci, uint16_t v)
+{
+	/* A vector the function does not have reads back as NO_VECTOR. */
+	return v < pci_msix_nr_vectors(vpci->pci) ? v : VIRTIO_MSI_NO_VECTOR;
+}
+
+/* Set a 64-bit queue address from a full or a half-word write. */
+static void vpci_set_addr(uint64_t *field, unsigned int half, uint32_t v,
+			  unsigned int len, uint64_t v64)
+{
+	if (len == 8)
+		*field = v64;
+	else if (half)
+		*field = (*field & 0xffffffffULL) | (uint64_t)v << 32;
+	else
+		*field = (*field & ~0xffffffffULL) | v;
+}
+
+static void vpci_common_write(struct virtio_pci *vpci, uint64_t off,
+			      const void *data, unsigned int len)
+{
+	struct virtio_device *vdev = &vpci->vdev;
+	uint64_t v64 = 0;
+	uint32_t v;
+	struct virtqueue *vq;
+	struct virtq_layout *l = NULL;
+	bool frozen;
+
+	memcpy(&v64, data, MIN(len, 8U));
+	v64 = le64toh(v64);
+	v = (uint32_t)v64;
+
+	pthread_mutex_lock(&vpci->lock);
+	vq = vpci_selected(vpci);
+	if (vq)
+		l = virtq_layout(vq);
+	/* Without VIRTIO_F_RING_RESET queues are set up before DRIVER_OK only. */
+	frozen = virtio_device_get_status(vdev) & VIRTIO_STATUS_DRIVER_OK;
+
+	switch (off) {
+	case VPCI_CFG_DFSELECT:
+		if (len == 4)
+			vpci->dfselect = v;
+		break;
+	case VPCI_CFG_GFSELECT:
+		if (len == 4)
+			vpci->gfselect = v;
+		break;
+	case VPCI_CFG_GF:
+		if (len == 4)
+			virtio_device_set_driver_features(vdev, vpci->gfselect, v);
+		break;
+	case VPCI_CFG_MSIX_CONFIG:
+		if (len == 2)
+			__atomic_store_n(&vpci->config_vector,
+					 vpci_vector(vpci, (uint16_t)v),
+					 __ATOMIC_RELAXED);
+		break;
+	case VPCI_CFG_STATUS:
+		if (len != 1)
+			break;
+		if (!v) {
+			virtio_device_reset(vdev);
+			vpci_transport_reset(vpci);
+		} else {
+			virtio_device_set_status(vdev, (uint8_t)v);
+		}
+		break;
+	case VPCI_CFG_Q_SELECT:
+		if (len == 2)
+			vpci->queue_sel = (uint16_t)v;
+		break;
+	case VPCI_CFG_Q_SIZE:
+		if (len == 2 && l && !frozen)
+			l->size = (uint16_t)v;
+		break;
+	case VPCI_CFG_Q_MSIX:
+		if (len == 2 && vq)
+			__atomic_store_n(&vpci->queue_vector[vpci->queue_sel],
+					 vpci_vector(vpci, (uint16_t)v),
+					 __ATOMIC_RELAXED);
+		break;
+	case VPCI_CFG_Q_ENABLE:
+		/* 0 must not be written (4.1.4.3.2); only 1 means anything. */
+		if (len == 2 && l && !frozen && v == 1)
+			l->enabled = true;
+		break;
+	case VPCI_CFG_Q_DESC:
+	case VPCI_CFG_Q_DESC + 4:
+		if (l && !frozen && (len == 4 || (len == 8 && off == VPCI_CFG_Q_DESC)))
+			vpci_set_addr(&l->desc, off != VPCI_CFG_Q_DESC, v, len, v64);
+		break;
+	case VPCI_CFG_Q_DRIVER:
+	case VPCI_CFG_Q_DRIVER + 4:
+		if (l && !frozen && (len == 4 || (len == 8 && off == VPCI_CFG_Q_DRIVER)))
+			vpci_set_addr(&l->driver, off != VPCI_CFG_Q_DRIVER, v, len, v64);
+		break;
+	case VPCI_CFG_Q_DEVICE:
+	case VPCI_CFG_Q_DEVICE + 4:
+		if (l && !frozen && (len == 4 || (len == 8 && off == VPCI_CFG_Q_DEVICE)))
+			vpci_set_addr(&l->device, off != VPCI_CFG_Q_DEVICE, v, len, v64);
+		break;
+	default:
+		/* Read-only fields, or an access that is not a field's width. */
+		tern_debug("%s: common config write of %u bytes at 0x%llx ignored",
+			   vdev->ops->name, len, (unsigned long long)off);
+		break;
+	}
+	pthread_mutex_unlock(&vpci->lock);
+}
+
+/* ---- BAR 4 ---- */
+
+static void vpci_bar_read(void *opaque, uint64_t off, void *data,
+			  unsigned int len)
+{
+	struct virtio_pci *vpci = opaque;
+	uint64_t region = off & ~(uint64_t)(VPCI_REGION_SIZE - 1);
+	uint64_t o = off - region;
+
+	memset(data, 0, len);
+	if (o + len > VPCI_REGION_SIZE)
+		return;
+	switch (region) {
+	case VPCI_COMMON_OFF:
+		vpci_common_read(vpci, o, data, len);
+		break;
+	case VPCI_ISR_OFF:
+		if (o == 0)
+			*(uint8_t *)data = vpci_isr_read_clear(vpci);
+		break;
+	case VPCI_DEVICE_OFF:
+		virtio_device_config_read(&vpci->vdev, o, data, len);
+		break;
+	default:
+		/* Notify registers read as 0. */
+		break;
+	}
+}
+
+static void vpci_bar_write(void *opaque, uint64_t off, const void *data,
+			   unsigned int len)
+{
+	struct virtio_pci *vpci = opaque;
+	uint64_t region = off & ~(uint64_t)(VPCI_REGION_SIZE - 1);
+	uint64_t o = off - region;
+
+	if (o + len > VPCI_REGION_SIZE)
+		return;
+	switch (region) {
+	case VPCI_COMMON_OFF:
+		vpci_common_write(vpci, o, data, len);
+		break;
+	case VPCI_DEVICE_OFF:
+		virtio_device_config_write(&vpci->vdev, o, data, len);
+		break;
+	case VPCI_NOTIFY_OFF: {
+		/* Only without an ioeventfd (or for widths it does not match). */
+		unsigned int q = o / VPCI_NOTIFY_MULT;
+
+		if (q < vpci->vdev.nr_queues) {
+			uint64_t one = 1;
+
+			tern_debug("%s: queue %u kicked through the BAR (an exit; no ioeventfd matched)",
+				   vpci->vdev.ops->name, q);
+
+			(void)!write(virtq_kick_fd(vpci->vdev.queues[q]), &one,
+				     sizeof(one));
+		}
+		break;
+	}
+	default:
+		break; /* ISR is read-only */
+	}
+}
+
+static const struct bus_ops vpci_bar_ops = {
+	.read = vpci_bar_read,
+	.write = vpci_bar_write,
+};
+
+/* ---- PCI configuration access capability (4.1.4.9) ---- */
+
+/*
+ * The window: cap.bar, cap.offset and cap.length select a BAR 4 access that
+ * pci_cfg_data performs. Called with the host's config lock held, so the
+ * capability's fields cannot change under us.
+ */
+static bool vpci_cfg_window(struct virtio_pci *vpci, uint64_t *off,
+			    unsigned int *len)
+{
+	uint8_t c = vpci->cfg_cap;
+	unsigned int bar = pci_config_get(vpci->pci, c + VPCI_CAP_BAR, 1);
+
+	*off = pci_config_get(vpci->pci, c + VPCI_CAP_OFFSET, 4);
+	*len = pci_config_get(vpci->pci, c + VPCI_CAP_LENGTH, 4);
+	return bar == VPCI_BAR && (*len == 1 || *len == 2 || *len == 4) &&
+	       *off % *len == 0 && *off + *len <= VPCI_BAR_SIZE;
+}
+
+static void vpci_config_write(struct pci_device *pci, unsigned int off,
+			      const void *data, unsigned int len)
+{
+	struct virtio_pci *vpci = pci_device_opaque(pci);
+	unsigned int d = vpci->cfg_cap + VPCI_CAP_DATA;
+	uint8_t buf[4];
+	unsigned int wlen;
+	uint64_t woff;
+
+	if (off + len <= d || off >= d + 4 || !vpci_cfg_window(vpci, &woff, &wlen))
+		return;
+	for (unsigned int i = 0; i < 4; i++)
+		buf[i] = (uint8_t)pci_config_get(pci, d + i, 1);
+	vpci_bar_write(vpci, woff, buf, wlen);
+}
+
+static void vpci_config_read(struct pci_device *pci, unsigned int off,
+			     void *data, unsigned int len)
+{
+	struct virtio_pci *vpci = pci_device_opaque(pci);
+	unsigned int d = vpci->cfg_cap + VPCI_CAP_DATA;
+	uint8_t buf[4] = { 0 };
+	unsigned int wlen;
+	uint64_t woff;
+
+	if (off + len <= d || off >= d + 4 || !vpci_cfg_window(vpci, &woff, &wlen))
+		return;
+	vpci_bar_read(vpci, woff, buf, wlen);
+	for (unsigned int i = 0; i < len; i++)
+		if (off + i >= d && off + i < d + 4)
+			((uint8_t *)data)[i] = buf[off + i - d];
+}
+
+static void vpci_pci_reset(struct pci_device *pci)
+{
+	struct virtio_pci *vpci = pci_device_opaque(pci);
+
+	pthread_mutex_lock(&vpci->lock);
+	virtio_device_reset(&vpci->vdev);
+	vpci_transport_reset(vpci);
+	pthread_mutex_unlock(&vpci->lock);
+}
+
+static const struct pci_device_ops vpci_pci_ops = {
+	.bar_mapped = vpci_bar_mapped,
+	.config_write = vpci_config_write,
+	.config_read = vpci_config_read,
+	.reset = vpci_pci_reset,
+};
+
+static int vpci_add_cap(struct pci_device *pci, uint8_t type, uint32_t offset,
+			uint32_t length, const void *extra, unsigned int extra_len)
+{
+	uint8_t buf[sizeof(struct virtio_pci_cap) + 4] = { 0 };
+	struct virtio_pci_cap cap = {
+		.cap_vndr = PCI_CAP_ID_VNDR,
+		.cap_len = (uint8_t)(sizeof(cap) + extra_len),
+		.cfg_type = type,
+		.bar = VPCI_BAR,
+		.offset = htole32(offset),
+		.length = htole32(length),
+	};
+
+	memcpy(buf, &cap, sizeof(cap));
+	if (extra_len)
+		memcpy(buf + sizeof(cap), extra, extra_len);
+	return pci_device_add_capability(pci, buf, sizeof(cap) + extra_len);
+}
+
+static bool vpci_add_caps(struct virtio_pci *vpci, GError **err)
+{
+	uint32_t mult = htole32(VPCI_NOTIFY_MULT);
+	uint8_t zero[4] = { 0 };
+	int off;
+
+	if (vpci_add_cap(vpci->pci, VIRTIO_PCI_CAP_COMMON_CFG, VPCI_COMMON_OFF,
+			 VPCI_REGION_SIZE, NULL, 0) < 0 ||
+	    vpci_add_cap(vpci->pci, VIRTIO_PCI_CAP_ISR_CFG, VPCI_ISR_OFF,
+			 VPCI_REGION_SIZE, NULL, 0) < 0 ||
+	    vpci_add_cap(vpci->pci, VIRTIO_PCI_CAP_DEVICE_CFG, VPCI_DEVICE_OFF,
+			 VPCI_REGION_SIZE, NULL, 0) < 0 ||
+	    vpci_add_cap(vpci->pci, VIRTIO_PCI_CAP_NOTIFY_CFG, VPCI_NOTIFY_OFF,
+			 VPCI_REGION_SIZE, &mult, sizeof(mult)) < 0)
+		goto err;
+	off = vpci_add_cap(vpci->pci, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, zero,
+			   sizeof(zero));
+	if (off < 0)
+		goto err;
+	vpci->cfg_cap = (uint8_t)off;
+	/* bar, offset, length and the data window are the driver's to write. */
+	pci_config_set_wmask(vpci->pci, off + VPCI_CAP_BAR, 0xff, 1);
+	pci_config_set_wmask(vpci->pci, off + VPCI_CAP_OFFSET,
+			     0xffffffff, 4);
+	pci_config_set_wmask(vpci->pci, off + VPCI_CAP_LENGTH,
+			     0xffffffff, 4);
+	pci_config_set_wmask(vpci->pci, off + VPCI_CAP_DATA,
+			     0xffffffff, 4);
+	return true;
+err:
+	g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
+		    "%s: no room for the virtio capabilities", vpci->vdev.ops->name);
+	return false;
+}
+
+struct virtio_device *virtio_pci_create(struct vm *vm,
+					const struct virtio_device_ops *ops,
+					void *priv, uint16_t device_id,
+					uint64_t features, unsigned int nr_queues,
+					uint8_t *config, size_t config_size,
+					GError **err)
+{
+	struct virtio_pci *vpci;
+	struct pci_device_info info = {
+		.name = ops->name,
+		.vendor_id = VIRTIO_PCI_VENDOR,
+		.device_id = VIRTIO_PCI_DEVICE_BASE + device_id,
+		.subsystem_vendor_id = VIRTIO_PCI_SUBSYS_VENDOR,
+		.subsystem_id = VIRTIO_PCI_SUBSYS_ID,
+		.revision = VIRTIO_PCI_REVISION,
+		.class_code = class_for(device_id),
+		.intx = true,
+	};
+	int ret;
+
+	if (!vm->pci) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
+			    "%s: the VM has no PCI bus", ops->name);
+		return NULL;
+	}
+	if (!nr_queues || nr_queues > VPCI_MAX_QUEUES ||
+	    config_size > VPCI_REGION_SIZE) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
+			    "%s: %u queues and %zu config bytes do not fit virtio-pci",
+			    ops->name, nr_queues, config_size);
+		return NULL;
+	}
+	vpci = g_new0(struct virtio_pci, 1);
+	vpci->vm = vm;
+	pthread_mutex_init(&vpci->lock, NULL);
+	pthread_mutex_init(&vpci->isr_lock, NULL);
+	ret = virtio_device_init(&vpci->vdev, &vm->mem, ops, priv, device_id,
+				 features, nr_queues, VIRTQ_MAX_SIZE, config,
+				 config_size);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s: %s", ops->name,
+			    g_strerror(-ret));
+		goto err_free;
+	}
+	vpci->vdev.vm = vm;
+	vpci->vdev.transport = vpci;
+	vpci->vdev.transport_ops = &vpci_transport_ops;
+	vpci->queue_vector = g_new(uint16_t, nr_queues);
+	vpci->config_vector = VIRTIO_MSI_NO_VECTOR;
+	for (unsigned int q = 0; q < nr_queues; q++)
+		vpci->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
+	vpci->ioeventfd_any_length =
+		ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0;
+
+	vpci->pci = pci_device_create(vm->pci, &info, 0, &vpci_pci_ops, vpci, err);
+	if (!vpci->pci)
+		goto err_vdev;
+	ret = pci_device_add_bar(vpci->pci, VPCI_BAR, VPCI_BAR_SIZE,
+				 PCI_BAR_64 | PCI_BAR_PREFETCH, &vpci_bar_ops, vpci);
+	if (!ret)
+		ret = pci_msix_init(vpci->pci, VPCI_MSIX_BAR, nr_queues + 1);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
+			    "%s: cannot set up its BARs: %s", ops->name, g_strerror(-ret));
+		goto err_pci;
+	}
+	if (!vpci_add_caps(vpci, err))
+		goto err_pci;
+	ret = pci_device_realize(vpci->pci);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s: no room left in the PCI windows for its BARs",
+			    ops->name);
+		goto err_pci;
+	}
+	tern_debug("%s: PCI 00:%02x.0, BAR4 at 0x%llx, BAR1 at 0x%llx, INTA# on GSI %u",
+		   ops->name, pci_device_slot(vpci->pci),
+		   (unsigned long long)pci_bar_address(vpci->pci, VPCI_BAR),
+		   (unsigned long long)pci_bar_address(vpci->pci, VPCI_MSIX_BAR),
+		   pci_intx_gsi(pci_device_slot(vpci->pci), 0));
+	return &vpci->vdev;
+
+err_pci:
+	pci_device_destroy(vpci->pci);
+err_vdev:
+	g_free(vpci->queue_vector);
+	/* Not activated, so the model's reset is not called; priv stays the caller's. */
+	virtio_device_cleanup(&vpci->vdev);
+err_free:
+	pthread_mutex_destroy(&vpci->isr_lock);
+	pthread_mutex_destroy(&vpci->lock);
+	g_free(vpci);
+	return NULL;
+}
+
+void virtio_pci_destroy(struct virtio_device *vdev)
+{
+	struct virtio_pci *vpci;
+
+	if (!vdev)
+		return;
+	vpci = to_vpci(vdev);
+	pthread_mutex_lock(&vpci->lock);
+	virtio_device_reset(vdev);
+	pthread_mutex_unlock(&vpci->lock);
+	/* BARs off the bus (ioeventfds gone), vectors unbound. */
+	pci_device_destroy(vpci->pci);
+	virtio_device_cleanup(vdev);
+	if (vdev->ops->destroy)
+		vdev->ops->destroy(vdev);
+	g_free(vpci->queue_vector);
+	pthread_mutex_destroy(&vpci->isr_lock);
+	pthread_mutex_destroy(&vpci->lock);
+	g_free(vpci);
+}

@@ -1,0 +1,846 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The PCI host as a guest sees it: configuration cycles through 0xcf8/0xcfc
+ * and ECAM on real buses, BARs sized and moved, capability lists walked,
+ * MSI-X programmed through its BAR. Interrupts go to a recording sink
+ * instead of KVM; vector eventfds are real, so pending messages can be
+ * counted.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tern/layout.h"
+#include "tern/pci.h"
+#include "unit.h"
+
+#define MAX_ROUTES 64
+#define MAX_GSI 256
+
+struct sink {
+	struct pci_msi_route routes[MAX_ROUTES];
+	unsigned int nr_routes, commits;
+	uint32_t bound_gsi[1024]; /* by fd; 0: not bound */
+	bool line[MAX_GSI];
+	unsigned int line_writes;
+};
+
+static struct sink sink;
+static struct bus pio, mmio;
+static struct guest_memory mem;
+static struct pci_host *host;
+
+static int sink_routes(void *opaque, const struct pci_msi_route *r, unsigned int n)
+{
+	ck_assert_uint_le(n, MAX_ROUTES);
+	memcpy(sink.routes, r, n * sizeof(*r));
+	sink.nr_routes = n;
+	sink.commits++;
+	return 0;
+}
+
+static int sink_irqfd(void *opaque, int fd, uint32_t gsi, bool assign)
+{
+	ck_assert_int_lt(fd, 1024);
+	if (assign) {
+		ck_assert_uint_eq(sink.bound_gsi[fd], 0);
+		sink.bound_gsi[fd] = gsi;
+	} else {
+		ck_assert_uint_eq(sink.bound_gsi[fd], gsi);
+		sink.bound_gsi[fd] = 0;
+	}
+	return 0;
+}
+
+static int sink_line(void *opaque, uint32_t gsi, bool level)
+{
+	ck_assert_uint_lt(gsi, MAX_GSI);
+	sink.line[gsi] = level;
+	sink.line_writes++;
+	return 0;
+}
+
+static const struct pci_irq_ops sink_ops = {
+	.set_msi_routes = sink_routes,
+	.irqfd = sink_irqfd,
+	.set_irq_line = sink_line,
+};
+
+static void setup(void)
+{
+	struct pci_host_params p = {
+		.pio = &pio,
+		.mmio = &mmio,
+		.mem = &mem,
+		.irq_ops = &sink_ops,
+		.ecam_base = LAYOUT_PCI_ECAM_START,
+		.mmio32_base = LAYOUT_PCI_MMIO32_START,
+		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio64_base = 4 * GiB,
+		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
+		.io_base = LAYOUT_PCI_IO_START,
+		.io_size = LAYOUT_PCI_IO_SIZE,
+		.first_msi_gsi = LAYOUT_MSI_GSI_BASE,
+	};
+	GError *err = NULL;
+
+	memset(&sink, 0, sizeof(sink));
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	/* The layout is enough: BARs are checked against RAM, never mapped over it. */
+	ck_assert_int_eq(guest_memory_layout(128 * MiB, &mem), 0);
+	host = pci_host_new(&p, &err);
+	ck_assert_msg(host, "%s", err ? err->message : "?");
+}
+
+static void teardown(void)
+{
+	pci_host_destroy(host);
+	bus_destroy(&mmio);
+	bus_destroy(&pio);
+}
+
+/* ---- the guest's side ---- */
+
+static uint32_t conf1_addr(unsigned int devfn, unsigned int off)
+{
+	return 0x80000000U | devfn << 8 | (off & 0xfc);
+}
+
+static uint32_t cfg_read(unsigned int devfn, unsigned int off, unsigned int len)
+{
+	uint32_t a = conf1_addr(devfn, off), v = 0;
+
+	ck_assert(bus_write(&pio, 0xcf8, &a, 4));
+	ck_assert(bus_read(&pio, 0xcfc + (off & 3), &v, len));
+	return v;
+}
+
+static void cfg_write(unsigned int devfn, unsigned int off, uint32_t v,
+		      unsigned int len)
+{
+	uint32_t a = conf1_addr(devfn, off);
+
+	ck_assert(bus_write(&pio, 0xcf8, &a, 4));
+	ck_assert(bus_write(&pio, 0xcfc + (off & 3), &v, len));
+}
+
+static uint32_t ecam_read(unsigned int devfn, unsigned int off, unsigned int len)
+{
+	uint32_t v = 0;
+
+	ck_assert(bus_read(&mmio, LAYOUT_PCI_ECAM_START + ((uint64_t)devfn << 12) + off,
+			   &v, len));
+	return v;
+}
+
+static void ecam_write(unsigned int devfn, unsigned int off, uint32_t v,
+		       unsigned int len)
+{
+	ck_assert(bus_write(&mmio, LAYOUT_PCI_ECAM_START + ((uint64_t)devfn << 12) + off,
+			    &v, len));
+}
+
+/* ---- a test device ---- */
+
+struct probe {
+	uint64_t last_off;
+	unsigned int reads, writes;
+	unsigned int maps, unmaps;
+	uint64_t mapped_at[PCI_NUM_BARS];
+	unsigned int resets;
+};
+
+static void probe_read(void *opaque, uint64_t off, void *data, unsigned int len)
+{
+	struct probe *p = opaque;
+
+	p->last_off = off;
+	p->reads++;
+	memset(data, 0x5a, len);
+}
+
+static void probe_write(void *opaque, uint64_t off, const void *data,
+			unsigned int len)
+{
+	struct probe *p = opaque;
+
+	p->last_off = off;
+	p->writes++;
+}
+
+static const struct bus_ops probe_bus_ops = { probe_read, probe_write };
+
+static void probe_bar_mapped(struct pci_device *dev, unsigned int bar,
+			     uint64_t addr, bool mapped)
+{
+	struct probe *p = pci_device_opaque(dev);
+
+	if (mapped) {
+		p->maps++;
+		p->mapped_at[bar] = addr;
+	} else {
+		ck_assert_uint_eq(p->mapped_at[bar], addr);
+		p->unmaps++;
+		p->mapped_at[bar] = 0;
+	}
+}
+
+static void probe_reset(struct pci_device *dev)
+{
+	struct probe *p = pci_device_opaque(dev);
+
+	p->resets++;
+}
+
+static const struct pci_device_ops probe_dev_ops = {
+	.bar_mapped = probe_bar_mapped,
+	.reset = probe_reset,
+};
+
+#define TEST_VENDOR 0x1234
+#define TEST_DEVICE 0x5678
+#define NVEC 4
+
+/*
+ * BAR 0: 32-bit memory 4 KiB; BAR 1: MSI-X; BAR 2/3: 64-bit prefetchable
+ * 16 KiB; BAR 4: 16 I/O ports; BAR 5 unimplemented. A vendor capability
+ * before MSI-X's.
+ */
+static struct pci_device *make_device(struct probe *p, unsigned int slot,
+				      unsigned int bar64_flags)
+{
+	const struct pci_device_info info = {
+		.name = "probe",
+		.vendor_id = TEST_VENDOR,
+		.device_id = TEST_DEVICE,
+		.subsystem_vendor_id = 0xaaaa,
+		.subsystem_id = 0xbbbb,
+		.revision = 3,
+		.class_code = 0xff0011,
+		.intx = true,
+	};
+	uint8_t vcap[8] = { PCI_CAP_ID_VNDR, 0xee, 8, 1, 2, 3, 4, 5 };
+	struct pci_device *dev;
+	GError *err = NULL;
+
+	dev = pci_device_create(host, &info, slot, &probe_dev_ops, p, &err);
+	ck_assert_msg(dev, "%s", err ? err->message : "?");
+	ck_assert_int_eq(pci_device_add_bar(dev, 0, 4096, 0, &probe_bus_ops, p), 0);
+	ck_assert_int_eq(pci_device_add_bar(dev, 2, 16384,
+					    PCI_BAR_64 | PCI_BAR_PREFETCH | bar64_flags,
+					    &probe_bus_ops, p), 0);
+	ck_assert_int_eq(pci_device_add_bar(dev, 4, 16, PCI_BAR_IO, &probe_bus_ops, p), 0);
+	ck_assert_int_eq(pci_device_add_capability(dev, vcap, sizeof(vcap)), PCI_CAP_START);
+	ck_assert_int_eq(pci_msix_init(dev, 1, NVEC), 0);
+	ck_assert_int_eq(pci_device_realize(dev), 0);
+	return dev;
+}
+
+static unsigned int devfn_of(struct pci_device *dev)
+{
+	return pci_device_slot(dev) << 3;
+}
+
+START_TEST(host_bridge_and_absent_functions)
+{
+	uint32_t a, v;
+
+	setup();
+	ck_assert_uint_eq(cfg_read(0, PCI_VENDOR_ID, 4), 0x00081b36);
+	ck_assert_uint_eq(cfg_read(0, PCI_REVISION_ID, 4) >> 8, 0x060000);
+	ck_assert_uint_eq(ecam_read(0, PCI_VENDOR_ID, 2), 0x1b36);
+	/* Empty slots, other functions, other buses: all-ones. */
+	ck_assert_uint_eq(cfg_read(31 << 3, PCI_VENDOR_ID, 4), 0xffffffff);
+	ck_assert_uint_eq(cfg_read(1, PCI_VENDOR_ID, 2), 0xffff);
+	ck_assert_uint_eq(ecam_read(5 << 3, 0, 4), 0xffffffff);
+	ck_assert(bus_read(&mmio, LAYOUT_PCI_ECAM_START + (1 << 20), &v, 4));
+	ck_assert_uint_eq(v, 0xffffffff);
+	/* The address latch: dword only, reserved bits dropped. */
+	a = 0x80000000;
+	ck_assert(bus_write(&pio, 0xcf8, &a, 4));
+	ck_assert(bus_read(&pio, 0xcf8, &v, 4));
+	ck_assert_uint_eq(v, 0x80000000);
+	a = 0x01;
+	ck_assert(bus_write(&pio, 0xcfb, &a, 1)); /* Linux's type 1 probe */
+	ck_assert(bus_read(&pio, 0xcf8, &v, 4));
+	ck_assert_uint_eq(v, 0x80000000);
+	a = 0x7f000003;
+	ck_assert(bus_write(&pio, 0xcf8, &a, 4));
+	ck_assert(bus_read(&pio, 0xcf8, &v, 4));
+	ck_assert_uint_eq(v, 0);
+	/* Enable bit clear: the data port reads all-ones. */
+	ck_assert(bus_read(&pio, 0xcfc, &v, 4));
+	ck_assert_uint_eq(v, 0xffffffff);
+	/* The bridge's command register does not move. */
+	cfg_write(0, PCI_COMMAND, 0xffff, 2);
+	ck_assert_uint_eq(cfg_read(0, PCI_COMMAND, 2), 0);
+	teardown();
+}
+END_TEST
+
+START_TEST(header_and_write_masks)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	ck_assert_uint_eq(pci_device_slot(dev), 1); /* first free slot */
+	ck_assert_uint_eq(cfg_read(df, PCI_VENDOR_ID, 4), 0x56781234);
+	ck_assert_uint_eq(cfg_read(df, PCI_REVISION_ID, 4), 0xff001103);
+	ck_assert_uint_eq(cfg_read(df, PCI_SUBSYSTEM_VENDOR_ID, 4), 0xbbbbaaaa);
+	ck_assert_uint_eq(cfg_read(df, PCI_HEADER_TYPE, 1), 0);
+	/* Byte and word accesses at every offset of the data port. */
+	ck_assert_uint_eq(cfg_read(df, PCI_DEVICE_ID + 1, 1), 0x56);
+	ck_assert_uint_eq(cfg_read(df, PCI_DEVICE_ID, 2), 0x5678);
+	ck_assert_uint_eq(cfg_read(df, PCI_CLASS_DEVICE, 2), 0xff00);
+
+	/* Read-only fields stay. */
+	cfg_write(df, PCI_VENDOR_ID, 0, 4);
+	cfg_write(df, PCI_REVISION_ID, 0, 4);
+	ck_assert_uint_eq(cfg_read(df, PCI_VENDOR_ID, 4), 0x56781234);
+	ck_assert_uint_eq(cfg_read(df, PCI_REVISION_ID, 4), 0xff001103);
+	/* Command: only the implemented bits; decoding was left on. */
+	ck_assert_uint_eq(cfg_read(df, PCI_COMMAND, 2),
+			  PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	cfg_write(df, PCI_COMMAND, 0xffff, 2);
+	ck_assert_uint_eq(cfg_read(df, PCI_COMMAND, 2), 0x0547);
+	/* Interrupt line is the guest's, pin is not: INTA#, line pre-set to its GSI. */
+	ck_assert_uint_eq(cfg_read(df, PCI_INTERRUPT_PIN, 1), 1);
+	ck_assert_uint_eq(cfg_read(df, PCI_INTERRUPT_LINE, 1), pci_intx_gsi(1, 0));
+	cfg_write(df, PCI_INTERRUPT_LINE, 0x0b0b, 2);
+	ck_assert_uint_eq(cfg_read(df, PCI_INTERRUPT_LINE, 2), 0x010b);
+	/* Status: error bits are write-1-to-clear, the rest read-only. */
+	pci_config_set(dev, PCI_STATUS, 0x8000 | 0x0100 | PCI_STATUS_CAP_LIST, 2);
+	cfg_write(df, PCI_STATUS, 0x8000 | PCI_STATUS_CAP_LIST, 2);
+	ck_assert_uint_eq(cfg_read(df, PCI_STATUS, 2), 0x0100 | PCI_STATUS_CAP_LIST);
+	cfg_write(df, PCI_STATUS, 0xffff, 2);
+	ck_assert_uint_eq(cfg_read(df, PCI_STATUS, 2), PCI_STATUS_CAP_LIST);
+	/* Through ECAM, the same registers; beyond 256 bytes, zeros. */
+	ecam_write(df, PCI_CACHE_LINE_SIZE, 0x10, 1);
+	ck_assert_uint_eq(cfg_read(df, PCI_CACHE_LINE_SIZE, 1), 0x10);
+	ck_assert_uint_eq(ecam_read(df, 0x100, 4), 0);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+START_TEST(bar_sizing)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	/* Linux's way: decoding off, all-ones, read the mask, restore. */
+	cfg_write(df, PCI_COMMAND, 0, 2);
+	for (unsigned int bar = 0; bar < PCI_NUM_BARS; bar++)
+		cfg_write(df, PCI_BASE_ADDRESS_0 + 4 * bar, 0xffffffff, 4);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0, 4), 0xfffff000);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 4, 4), 0xfffff000); /* MSI-X, 4 KiB */
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 8, 4),
+			  0xffffc000 | PCI_BAR_MEM_PREFETCH | PCI_BAR_MEM_TYPE_64);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 12, 4), 0xffffffff);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 16, 4),
+			  0xfffffff0 | PCI_BAR_SPACE_IO);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 20, 4), 0);
+	ck_assert_uint_eq(cfg_read(df, PCI_ROM_ADDRESS, 4), 0);
+	/* Nothing decodes while sizing. */
+	ck_assert_uint_eq(p.unmaps, 4);
+	ck_assert_uint_eq(pci_bar_address(dev, 0), 0);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+START_TEST(bar_assignment_and_decode)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	uint64_t b0, b2, q = 0;
+	uint16_t b4;
+	uint32_t v = 0;
+	unsigned int df;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	b0 = pci_bar_address(dev, 0);
+	b2 = pci_bar_address(dev, 2);
+	b4 = (uint16_t)pci_bar_address(dev, 4);
+	/* Naturally aligned, inside the windows; the 64-bit BAR below 4 GiB. */
+	ck_assert_uint_ge(b0, LAYOUT_PCI_MMIO32_START);
+	ck_assert_uint_lt(b0, LAYOUT_PCI_MMIO32_START + LAYOUT_PCI_MMIO32_SIZE);
+	ck_assert_uint_eq(b0 % 4096, 0);
+	ck_assert_uint_eq(b2 % 16384, 0);
+	ck_assert_uint_lt(b2, 4 * GiB);
+	ck_assert_uint_ge(b4, LAYOUT_PCI_IO_START);
+	ck_assert_uint_eq(b4 % 16, 0);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0, 4), b0);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 8, 4),
+			  (uint32_t)b2 | PCI_BAR_MEM_PREFETCH | PCI_BAR_MEM_TYPE_64);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0 + 16, 4), b4 | 1U);
+	ck_assert_uint_eq(p.maps, 4); /* BARs 0, 1 (MSI-X), 2 and 4 */
+	/* Accesses reach the device with the offset into the BAR. */
+	ck_assert(bus_read(&mmio, b0 + 0x10, &v, 4));
+	ck_assert_uint_eq(v, 0x5a5a5a5a);
+	ck_assert_uint_eq(p.last_off, 0x10);
+	ck_assert(bus_write(&mmio, b2 + 0x3ff8, &q, 8));
+	ck_assert_uint_eq(p.last_off, 0x3ff8);
+	ck_assert(bus_write(&pio, b4 + 2, &v, 2));
+	ck_assert_uint_eq(p.last_off, 2);
+	/* Memory decode off: memory BARs go, the I/O BAR stays. */
+	cfg_write(df, PCI_COMMAND, PCI_COMMAND_IO, 2);
+	ck_assert(!bus_read(&mmio, b0, &v, 4));
+	ck_assert(bus_read(&pio, b4, &v, 1));
+	ck_assert_uint_eq(pci_bar_address(dev, 0), 0);
+	cfg_write(df, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+	ck_assert(bus_read(&mmio, b0, &v, 4));
+	pci_device_destroy(dev);
+	/* Unplugged: nothing left on the buses but the host's own regions. */
+	ck_assert(!bus_read(&mmio, b0, &v, 4));
+	ck_assert(!bus_read(&pio, b4, &v, 1));
+	pci_host_destroy(host);
+	ck_assert_uint_eq(pio.nr_regions, 0);
+	ck_assert_uint_eq(mmio.nr_regions, 0);
+	bus_destroy(&mmio);
+	bus_destroy(&pio);
+}
+END_TEST
+
+START_TEST(bar_relocation)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	uint64_t b0, b2;
+	uint32_t v = 0;
+	unsigned int df;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	b0 = pci_bar_address(dev, 0);
+	b2 = pci_bar_address(dev, 2);
+
+	cfg_write(df, PCI_BASE_ADDRESS_0, 0xd0000000, 4);
+	ck_assert(!bus_read(&mmio, b0, &v, 4));
+	ck_assert(bus_read(&mmio, 0xd0000004, &v, 4));
+	ck_assert_uint_eq(p.last_off, 4);
+	ck_assert_uint_eq(p.mapped_at[0], 0xd0000000);
+	/* Low type bits are read-only; address bits below the size too. */
+	cfg_write(df, PCI_BASE_ADDRESS_0, 0xd0001fff, 4);
+	ck_assert_uint_eq(cfg_read(df, PCI_BASE_ADDRESS_0, 4), 0xd0001000);
+	ck_assert_uint_eq(pci_bar_address(dev, 0), 0xd0001000);
+
+	/* Over RAM: not decoded (KVM would give the guest RAM anyway). */
+	cfg_write(df, PCI_BASE_ADDRESS_0, 0x00100000, 4);
+	ck_assert_uint_eq(pci_bar_address(dev, 0), 0);
+	ck_assert(bus_read(&mmio, b2, &v, 4));
+
+	/* The 64-bit BAR goes above 4 GiB, half by half. */
+	cfg_write(df, PCI_BASE_ADDRESS_0 + 12, 0x10, 4);
+	ck_assert_uint_eq(pci_bar_address(dev, 2), 0x1000000000ULL | b2);
+	cfg_write(df, PCI_BASE_ADDRESS_0 + 8, 0x40000000, 4);
+	ck_assert_uint_eq(pci_bar_address(dev, 2), 0x1040000000ULL);
+	ck_assert(bus_read(&mmio, 0x1040000000ULL + 0x100, &v, 4));
+	ck_assert_uint_eq(p.last_off, 0x100);
+	ck_assert(!bus_read(&mmio, b2, &v, 4));
+	/* Onto another BAR: that one keeps it, this one does not decode. */
+	cfg_write(df, PCI_BASE_ADDRESS_0, 0xd0000000, 4);
+	cfg_write(df, PCI_BASE_ADDRESS_0 + 12, 0, 4);
+	cfg_write(df, PCI_BASE_ADDRESS_0 + 8, 0xd0000000, 4);
+	ck_assert_uint_eq(pci_bar_address(dev, 0), 0xd0000000);
+	ck_assert_uint_eq(pci_bar_address(dev, 2), 0);
+	ck_assert_uint_eq(p.maps - p.unmaps, 3); /* BARs 0, 1 (MSI-X) and 4 */
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+START_TEST(bar_high_window)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+
+	setup();
+	dev = make_device(&p, 0, PCI_BAR_HIGH);
+	ck_assert_uint_eq(pci_bar_address(dev, 2), 4 * GiB);
+	ck_assert_uint_eq(cfg_read(devfn_of(dev), PCI_BASE_ADDRESS_0 + 12, 4), 1);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+START_TEST(bad_bars_refused)
+{
+	const struct pci_device_info info = { .name = "bad" };
+	struct pci_device *dev;
+
+	setup();
+	dev = pci_device_create(host, &info, 0, NULL, NULL, NULL);
+	ck_assert_ptr_nonnull(dev);
+	ck_assert_int_eq(pci_device_add_bar(dev, 6, 4096, 0, &probe_bus_ops, NULL), -EINVAL);
+	ck_assert_int_eq(pci_device_add_bar(dev, 5, 4096, PCI_BAR_64, &probe_bus_ops, NULL), -EINVAL);
+	ck_assert_int_eq(pci_device_add_bar(dev, 0, 3000, 0, &probe_bus_ops, NULL), -EINVAL);
+	ck_assert_int_eq(pci_device_add_bar(dev, 0, 1024, 0, &probe_bus_ops, NULL), -EINVAL);
+	ck_assert_int_eq(pci_device_add_bar(dev, 0, 512, PCI_BAR_IO, &probe_bus_ops, NULL), -EINVAL);
+	ck_assert_int_eq(pci_device_add_bar(dev, 0, 4096, PCI_BAR_64, &probe_bus_ops, NULL), 0);
+	ck_assert_int_eq(pci_device_add_bar(dev, 1, 4096, 0, &probe_bus_ops, NULL), -EEXIST);
+	ck_assert_int_eq(pci_device_add_bar(dev, 0, 4096, 0, &probe_bus_ops, NULL), -EEXIST);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+START_TEST(capability_list)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, off, seen = 0;
+	uint8_t ids[4];
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	ck_assert(cfg_read(df, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+	/* Walk it like a guest: dword-aligned pointers, ending in 0. */
+	for (off = cfg_read(df, PCI_CAPABILITY_LIST, 1); off; off = cfg_read(df, off + 1, 1)) {
+		ck_assert_uint_ge(off, 0x40);
+		ck_assert_uint_eq(off % 4, 0);
+		ck_assert_uint_lt(seen, 4);
+		ids[seen++] = (uint8_t)cfg_read(df, off, 1);
+	}
+	ck_assert_uint_eq(seen, 2);
+	ck_assert_uint_eq(ids[0], PCI_CAP_ID_VNDR);
+	ck_assert_uint_eq(ids[1], PCI_CAP_ID_MSIX);
+	/* The vendor capability's bytes are read-only, its next pointer fixed up. */
+	ck_assert_uint_eq(cfg_read(df, PCI_CAP_START + 4, 4), 0x05040302);
+	cfg_write(df, PCI_CAP_START, 0, 4);
+	ck_assert_uint_eq(cfg_read(df, PCI_CAP_START, 1), PCI_CAP_ID_VNDR);
+	ck_assert_uint_eq(cfg_read(df, PCI_CAP_START + 1, 1), 0x48);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+/* ---- MSI-X ---- */
+
+static unsigned int msix_cap(unsigned int df)
+{
+	for (unsigned int off = cfg_read(df, PCI_CAPABILITY_LIST, 1); off;
+	     off = cfg_read(df, off + 1, 1))
+		if (cfg_read(df, off, 1) == PCI_CAP_ID_MSIX)
+			return off;
+	ck_abort_msg("no MSI-X capability");
+	return 0;
+}
+
+static uint64_t msix_bar;
+
+static void msix_entry(unsigned int v, uint64_t addr, uint32_t data, bool masked)
+{
+	uint32_t w[4] = { (uint32_t)addr, (uint32_t)(addr >> 32), data, masked };
+
+	for (int i = 0; i < 4; i++)
+		ck_assert(bus_write(&mmio, msix_bar + 16 * v + 4 * i, &w[i], 4));
+}
+
+static void msix_mask(unsigned int v, bool masked)
+{
+	uint32_t w = masked;
+
+	ck_assert(bus_write(&mmio, msix_bar + 16 * v + 12, &w, 4));
+}
+
+static uint32_t msix_pba(void)
+{
+	uint32_t v = 0;
+
+	ck_assert(bus_read(&mmio, msix_bar + 0x800, &v, 4));
+	return v;
+}
+
+/* Messages waiting in a vector's eventfd (what KVM would deliver). */
+static uint64_t pending(struct pci_device *dev, unsigned int v)
+{
+	uint64_t n = 0;
+
+	if (read(pci_msix_vector_fd(dev, v), &n, sizeof(n)) != sizeof(n))
+		return 0;
+	return n;
+}
+
+static uint32_t gsi_of(struct pci_device *dev, unsigned int v)
+{
+	return LAYOUT_MSI_GSI_BASE + v; /* the first device with vectors */
+}
+
+START_TEST(msix_table_and_routes)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, cap;
+	uint32_t v = 0;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	cap = msix_cap(df);
+	msix_bar = pci_bar_address(dev, 1);
+	ck_assert_uint_ne(msix_bar, 0);
+	ck_assert_uint_eq(cfg_read(df, cap + PCI_MSIX_FLAGS, 2), NVEC - 1);
+	ck_assert_uint_eq(cfg_read(df, cap + PCI_MSIX_TABLE, 4), 1); /* BIR 1, offset 0 */
+	ck_assert_uint_eq(cfg_read(df, cap + PCI_MSIX_PBA, 4), 0x800 | 1);
+	/* Every entry starts masked; only the mask bit of vector control sticks. */
+	ck_assert(bus_read(&mmio, msix_bar + 12, &v, 4));
+	ck_assert_uint_eq(v, 1);
+	msix_entry(0, 0xfee00000, 0x4041, false);
+	msix_entry(1, 0xfee01000, 0x4042, true);
+	ck_assert(bus_read(&mmio, msix_bar + 16, &v, 4));
+	ck_assert_uint_eq(v, 0xfee01000);
+	v = 0xfffffffe;
+	ck_assert(bus_write(&mmio, msix_bar + 16 + 12, &v, 4));
+	ck_assert(bus_read(&mmio, msix_bar + 16 + 12, &v, 4));
+	ck_assert_uint_eq(v, 0);
+	msix_mask(1, true);
+	/* MSI-X still off: nothing routed or bound, and the table size is read-only. */
+	ck_assert_uint_eq(sink.commits, 0);
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE | 0x7ff, 2);
+	ck_assert(pci_msix_enabled(dev));
+	ck_assert_uint_eq(cfg_read(df, cap + PCI_MSIX_FLAGS, 2),
+			  PCI_MSIX_FLAGS_ENABLE | (NVEC - 1));
+	/* Vector 0 (unmasked) is routed and bound; vector 1 is not. */
+	ck_assert_uint_eq(sink.nr_routes, 1);
+	ck_assert_uint_eq(sink.routes[0].gsi, gsi_of(dev, 0));
+	ck_assert_uint_eq(sink.routes[0].addr, 0xfee00000);
+	ck_assert_uint_eq(sink.routes[0].data, 0x4041);
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 0)], gsi_of(dev, 0));
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 1)], 0);
+	/* Unmasking vector 1 routes it too (the whole table each time). */
+	msix_mask(1, false);
+	ck_assert_uint_eq(sink.nr_routes, 2);
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 1)], gsi_of(dev, 1));
+	/* Mask and unmask without a change: no new routing table. */
+	{
+		unsigned int commits = sink.commits;
+
+		msix_mask(1, true);
+		msix_mask(1, false);
+		ck_assert_uint_eq(sink.commits, commits);
+		/* Changed while unmasked (the spec's undefined case): followed anyway. */
+		msix_entry(1, 0xfee02000, 0x4043, false);
+		ck_assert_uint_gt(sink.commits, commits);
+		ck_assert_uint_eq(sink.routes[1].data, 0x4043);
+		ck_assert_uint_eq(sink.routes[1].addr, 0xfee02000);
+	}
+	/* Disabling unbinds everything. */
+	cfg_write(df, cap + PCI_MSIX_FLAGS, 0, 2);
+	ck_assert(!pci_msix_enabled(dev));
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 0)], 0);
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 1)], 0);
+	pci_device_destroy(dev);
+	/* Unplugging takes its routes away. */
+	ck_assert_uint_eq(sink.nr_routes, 0);
+	teardown();
+}
+END_TEST
+
+START_TEST(msix_masking_and_pba)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, cap;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	cap = msix_cap(df);
+	msix_bar = pci_bar_address(dev, 1);
+	for (unsigned int v = 0; v < NVEC; v++)
+		msix_entry(v, 0xfee00000, 0x4040 + v, false);
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+
+	/* Live vector: the eventfd write is the interrupt; PBA stays clear. */
+	pci_msix_notify(dev, 2);
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 2), 1);
+
+	/* Masked vector: held, shown in the PBA, delivered once on unmask. */
+	msix_mask(2, true);
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 2)], 0);
+	pci_msix_notify(dev, 2);
+	pci_msix_notify(dev, 2);
+	ck_assert_uint_eq(msix_pba(), 1 << 2);
+	ck_assert_uint_eq(msix_pba(), 1 << 2); /* reading the PBA takes nothing */
+	msix_mask(2, false);
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 2)], gsi_of(dev, 2));
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 2), 1);
+
+	/* Function mask: every vector held, then released. */
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
+	for (unsigned int v = 0; v < NVEC; v++)
+		ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, v)], 0);
+	pci_msix_notify(dev, 0);
+	pci_msix_notify(dev, 3);
+	ck_assert_uint_eq(msix_pba(), (1 << 0) | (1 << 3));
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 0), 1);
+	ck_assert_uint_eq(pending(dev, 1), 0);
+	ck_assert_uint_eq(pending(dev, 3), 1);
+	/* Out of range vectors are ignored; the PBA is read-only. */
+	pci_msix_notify(dev, NVEC);
+	{
+		uint32_t v = ~0U;
+
+		ck_assert(bus_write(&mmio, msix_bar + 0x800, &v, 4));
+		ck_assert_uint_eq(msix_pba(), 0);
+	}
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+/* ---- INTx ---- */
+
+START_TEST(intx_levels_and_sharing)
+{
+	struct probe pa = { 0 }, pb = { 0 };
+	struct pci_device *a, *b;
+	unsigned int gsi;
+
+	setup();
+	/* Slots 1 and 9 share a pin under the (slot + pin) % 8 rotation. */
+	a = make_device(&pa, 1, 0);
+	b = make_device(&pb, 9, 0);
+	gsi = pci_intx_gsi(1, 0);
+	ck_assert_uint_eq(gsi, pci_intx_gsi(9, 0));
+	ck_assert_uint_eq(gsi, LAYOUT_PCI_INTX_GSI_BASE + 1);
+
+	pci_intx_set(a, true);
+	ck_assert(sink.line[gsi]);
+	ck_assert(cfg_read(devfn_of(a), PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	ck_assert(!(cfg_read(devfn_of(b), PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
+	pci_intx_set(b, true);
+	pci_intx_set(a, false);
+	ck_assert(sink.line[gsi]); /* b still holds it */
+	pci_intx_set(b, false);
+	ck_assert(!sink.line[gsi]);
+
+	/* INTx disable drops the line but not the status bit. */
+	pci_intx_set(a, true);
+	cfg_write(devfn_of(a), PCI_COMMAND,
+		  PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE, 2);
+	ck_assert(!sink.line[gsi]);
+	ck_assert(cfg_read(devfn_of(a), PCI_STATUS, 2) & PCI_STATUS_INTERRUPT);
+	cfg_write(devfn_of(a), PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	ck_assert(sink.line[gsi]);
+	/* MSI-X on silences INTx. */
+	cfg_write(devfn_of(a), msix_cap(devfn_of(a)) + PCI_MSIX_FLAGS,
+		  PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert(!sink.line[gsi]);
+	cfg_write(devfn_of(a), msix_cap(devfn_of(a)) + PCI_MSIX_FLAGS, 0, 2);
+	ck_assert(sink.line[gsi]);
+	pci_device_destroy(a);
+	ck_assert(!sink.line[gsi]);
+	pci_device_destroy(b);
+	teardown();
+}
+END_TEST
+
+START_TEST(intx_swizzle)
+{
+	for (unsigned int slot = 0; slot < PCI_SLOTS; slot++)
+		for (unsigned int pin = 0; pin < PCI_INTX_PINS; pin++)
+			ck_assert_uint_eq(pci_intx_gsi(slot, pin),
+					  16 + (slot + pin) % 8);
+}
+END_TEST
+
+START_TEST(slots)
+{
+	const struct pci_device_info info = { .name = "x" };
+	struct pci_device *devs[PCI_SLOTS];
+	GError *err = NULL;
+
+	setup();
+	for (unsigned int s = 1; s < PCI_SLOTS; s++) {
+		devs[s] = pci_device_create(host, &info, 0, NULL, NULL, &err);
+		ck_assert_ptr_nonnull(devs[s]);
+		ck_assert_uint_eq(pci_device_slot(devs[s]), s);
+	}
+	/* Bus 0 is full. */
+	ck_assert_ptr_null(pci_device_create(host, &info, 0, NULL, NULL, &err));
+	ck_assert_ptr_nonnull(err);
+	g_clear_error(&err);
+	ck_assert_ptr_null(pci_device_create(host, &info, 5, NULL, NULL, &err));
+	g_clear_error(&err);
+	/* Not realized: invisible to the guest. */
+	ck_assert_uint_eq(cfg_read(5 << 3, PCI_VENDOR_ID, 4), 0xffffffff);
+	for (unsigned int s = 1; s < PCI_SLOTS; s++)
+		pci_device_destroy(devs[s]);
+	teardown();
+}
+END_TEST
+
+START_TEST(machine_reset)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, cap;
+	uint64_t b0;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	cap = msix_cap(df);
+	b0 = pci_bar_address(dev, 0);
+	msix_bar = pci_bar_address(dev, 1);
+	cfg_write(df, PCI_BASE_ADDRESS_0, 0xd0000000, 4);
+	cfg_write(df, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_INTX_DISABLE, 2);
+	msix_entry(0, 0xfee00000, 0x4041, false);
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	pci_intx_set(dev, true);
+
+	pci_host_reset(host);
+	ck_assert_uint_eq(p.resets, 1);
+	ck_assert_uint_eq(pci_bar_address(dev, 0), b0);
+	ck_assert_uint_eq(cfg_read(df, PCI_COMMAND, 2), PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+	ck_assert(!pci_msix_enabled(dev));
+	ck_assert_uint_eq(cfg_read(df, cap + PCI_MSIX_FLAGS, 2), NVEC - 1);
+	ck_assert_uint_eq(sink.bound_gsi[pci_msix_vector_fd(dev, 0)], 0);
+	{
+		uint32_t v = 0;
+
+		ck_assert(bus_read(&mmio, msix_bar, &v, 4));
+		ck_assert_uint_eq(v, 0);
+		ck_assert(bus_read(&mmio, msix_bar + 12, &v, 4));
+		ck_assert_uint_eq(v, 1);
+	}
+	ck_assert(!(cfg_read(df, PCI_STATUS, 2) & PCI_STATUS_INTERRUPT));
+	ck_assert(!sink.line[pci_intx_gsi(pci_device_slot(dev), 0)]);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pci");
+
+	UNIT_TCASE(s, "config", host_bridge_and_absent_functions,
+		   header_and_write_masks, capability_list, slots);
+	UNIT_TCASE(s, "bars", bar_sizing, bar_assignment_and_decode,
+		   bar_relocation, bar_high_window, bad_bars_refused);
+	UNIT_TCASE(s, "msix", msix_table_and_routes, msix_masking_and_pba);
+	UNIT_TCASE(s, "intx", intx_levels_and_sharing, intx_swizzle);
+	UNIT_TCASE(s, "reset", machine_reset);
+	return unit_run(s);
+}
