@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: MIT
+# tern's virtio-pci devices, driven by the firmware/ virtio guests:
+#  - blk-test for every block engine (io_uring, aio with cache=none,
+#    threads) and both ring layouts, then a host-side check of the bytes
+#    the guest left in the file (tests/integration/blk-check.py);
+#  - a read-only disk; blk-bench's output format;
+#  - console-test on --console virtio (stdin in, stdout out), rng-test;
+#  - bad --disk options: exit status 2 naming the option.
+# The same guests pass under QEMU in virtio-qemu.sh.
+. "$(dirname "$0")/lib.sh"
+
+# One failure per case in the count, however many expectations it misses;
+# the output is shown once.
+fail() {
+	echo "FAIL: $CASE: $*"
+	if [ "$CASE_OK" = 1 ]; then
+		echo "--- stdout"; tail -n 20 "$TMP/out" 2>/dev/null
+		echo "--- stderr"; tail -n 20 "$TMP/err" 2>/dev/null
+		FAILS=$((FAILS + 1))
+	fi
+	CASE_OK=0
+}
+need_kvm
+command -v python3 >/dev/null 2>&1 || skip "python3 not found (the disk image check needs it)"
+CHECK=$(dirname "$0")/blk-check.py
+DISK_MB=8
+GUEST_TIMEOUT=120
+
+# The disk images live next to $TMP, on /tmp: ext4 on the CI machines, so
+# O_DIRECT (cache=none) works; where it does not, those cases are skipped.
+new_disk() {
+	rm -f "$TMP/disk.img"
+	truncate -s "${DISK_MB}M" "$TMP/disk.img"
+}
+
+expect_pass() {
+	expect_status 1
+	expect_line out '^RESULT: PASS$'
+	if [ "$(grep -c '^RESULT:' "$TMP/out" 2>/dev/null)" != 1 ]; then fail "not exactly one RESULT line"; fi
+}
+
+host_check() {
+	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/out" >"$TMP/check" 2>&1; then
+		fail "host check: $(cat "$TMP/check")"
+	fi
+}
+
+engines="threads"
+if [ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]; then
+	engines="io_uring $engines"
+else
+	echo "NOTE: io_uring is disabled on this host (kernel.io_uring_disabled): engine=io_uring skipped"
+fi
+if dd if=/dev/zero of="$TMP/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+	engines="$engines aio"
+else
+	echo "NOTE: $TMP refuses O_DIRECT (tmpfs?): engine=aio,cache=none skipped"
+fi
+
+for engine in $engines; do
+	cache=writeback
+	[ "$engine" = aio ] && cache=none
+	for ring in split packed; do
+		begin "blk-test engine=$engine cache=$cache, $ring ring, 2 queues: pattern, GET_ID, flush, discard, write-zeroes, bounds, MSI-X; host checks the file"
+		new_disk
+		run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-test.elf" --test-exit \
+			--cmdline "ring=$ring serial=sn-$engine-$ring" \
+			--disk "path=$TMP/disk.img,engine=$engine,cache=$cache,serial=sn-$engine-$ring,queues=2"
+		expect_pass
+		expect_line out "^blk-test: capacity $((DISK_MB * 2048)) sectors .*, $ring ring, 2 queue\\(s\\)"
+		expect_line out "^blk-test: GET_ID 'sn-$engine-$ring'\$"
+		expect_line out '^blk-test: out-of-range requests rejected with IOERR$'
+		expect_line out '^blk-test: flush OK$'
+		expect_line out '^blk-test: MSI-X vectors pending for 2 queue\(s\)$'
+		host_check
+		end
+	done
+done
+
+begin "blk-test with polled completions only (msix=0), one queue, no event index"
+new_disk
+run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-test.elf" --test-exit \
+	--cmdline "msix=0 queues=1 event_idx=0" --disk "path=$TMP/disk.img"
+expect_pass
+host_check
+end
+
+for ring in split packed; do
+	begin "read-only disk, $ring ring: VIRTIO_BLK_F_RO, write fails with IOERR, file unchanged"
+	head -c $((DISK_MB << 20)) /dev/urandom >"$TMP/ro.img"
+	before=$(md5sum <"$TMP/ro.img")
+	run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-test.elf" --test-exit \
+		--cmdline "expect_ro=1 ring=$ring" --disk "path=$TMP/ro.img,readonly=on"
+	expect_pass
+	expect_line out '^blk-test: read-only: read OK, write rejected with IOERR$'
+	if [ "$(md5sum <"$TMP/ro.img")" != "$before" ]; then fail "the read-only image changed"; fi
+	end
+done
+
+for ring in split packed; do
+	begin "blk-bench, $ring ring: BENCH lines timed with kvmclock, every read verified, file still the pattern"
+	python3 "$CHECK" --make "$TMP/disk.img" $DISK_MB
+	run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-bench.elf" --test-exit --disk "path=$TMP/disk.img" \
+		--cmdline "ring=$ring mode=randread,randwrite,randread qd=1,32,128 ios=3000 verify=1"
+	expect_pass
+	expect_line out "^blk-bench: .*$ring ring.*clock kvmclock, verifying data"
+	for m in randread randwrite; do
+		for qd in 1 32 128; do
+			expect_line out "^BENCH name=$m qd=$qd ios=3000 ns=[0-9]+ iops=[0-9]+\$"
+		done
+	done
+	: >"$TMP/none"
+	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/none" >"$TMP/check" 2>&1; then
+		fail "host check: $(cat "$TMP/check")"
+	fi
+	end
+done
+
+# --console virtio: the guest's virtio console is tern's stdin and stdout.
+for ring in split packed; do
+	begin "console-test on --console virtio, $ring ring: output on stdout, stdin reaches the guest"
+	printf 'ping-%s\n' "$ring" >"$TMP/in"
+	timeout -k 5 $GUEST_TIMEOUT "$TERN" run --kernel "$FW/console-test.elf" --test-exit \
+		--console virtio --cmdline "ring=$ring expect=ping-$ring wait=60" \
+		<"$TMP/in" >"$TMP/out" 2>"$TMP/err"
+	STATUS=$?
+	expect_status 1
+	for l in 'console-test: hello from the guest' 'console-test: a line in two descriptors' \
+		"console-test: echo ping-$ring"; do
+		if ! tr -d '\r' <"$TMP/out" | grep -qxF "$l"; then fail "stdout lacks '$l'"; fi
+	done
+	end
+done
+
+begin "console-test: a 150-byte input line spans several 64-byte receive buffers"
+long=$(printf 'x%.0s' $(seq 150))
+printf '%s\n' "$long" >"$TMP/in"
+timeout -k 5 $GUEST_TIMEOUT "$TERN" run --kernel "$FW/console-test.elf" --test-exit \
+	--console virtio --cmdline "expect=$long wait=60" <"$TMP/in" >"$TMP/out" 2>"$TMP/err"
+STATUS=$?
+expect_status 1
+expect_line out "^console-test: received '$long' in ([3-9]|[1-9][0-9]+) buffer\\(s\\)"
+end
+
+for ring in split packed; do
+	begin "rng-test on --rng, $ring ring"
+	run_tern $GUEST_TIMEOUT run --kernel "$FW/rng-test.elf" --test-exit --rng --cmdline "ring=$ring"
+	expect_pass
+	expect_line out '^rng-test: 4096 bytes in [0-9]+ requests, [0-9]+ distinct byte values'
+	end
+done
+
+begin "irq-test: INTx through the IOAPIC, MSI-X delivery, masking and PBA"
+run_tern $GUEST_TIMEOUT run --kernel "$FW/irq-test.elf" --test-exit --rng
+expect_pass
+expect_line out '^irq-test: INTx delivered as vector 0x50, ISR read deasserts$'
+expect_line out '^irq-test: MSI-X delivered; masked message held in the PBA and replayed on unmask$'
+end
+
+begin "malicious driver: each malformed chain sets NEEDS_RESET, tern keeps running, a reset recovers"
+run_tern $GUEST_TIMEOUT run --kernel "$FW/virtio-malformed.elf" --test-exit --rng
+expect_pass
+for c in 'outside RAM' 'straddles the end of RAM' 'descriptor loop' 'absurd length' \
+	'readable after writable' 'nested indirect' 'avail index jump'; do
+	expect_line out "^virtio-malformed: $c -> NEEDS_RESET\$"
+done
+if [ "$(grep -c 'virtio-rng: queue 0: .*the device needs a reset$' "$TMP/err")" != 7 ]; then
+	fail "expected 7 'needs a reset' log lines naming the queue"
+fi
+expect_line err 'descriptor chain loops'
+expect_line err 'after a device-writable one'
+expect_line out '^virtio-malformed: after a reset a good request returns 64 bytes$'
+end
+
+begin "QMP system_reset twice during console-test on a quiet stdin; the guest then passes"
+rm -f "$TMP/fifo" "$TMP/qmp.sock"
+mkfifo "$TMP/fifo"
+exec 3<>"$TMP/fifo"
+timeout -k 5 90 "$TERN" run --kernel "$FW/console-test.elf" --test-exit --console virtio --rng \
+	--cmdline "ring=packed expect=hello-after-reset wait=60" --qmp "unix:$TMP/qmp.sock" \
+	<&3 >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 50); do [ -S "$TMP/qmp.sock" ] && break; sleep 0.1; done
+for i in 1 2; do
+	sleep 1
+	timeout 10 "$TERN" qmp "$TMP/qmp.sock" system_reset >/dev/null || fail "system_reset $i failed"
+done
+sleep 1
+echo hello-after-reset >&3
+wait $pid
+STATUS=$?
+exec 3>&-
+expect_status 1
+if ! tr -d '\r' <"$TMP/out" | grep -qxF 'console-test: echo hello-after-reset'; then
+	fail "stdout lacks the echo after the resets"
+fi
+if [ "$(grep -c '^console-test: hello from the guest' "$TMP/out")" -lt 3 ]; then
+	fail "the guest did not start three times (two resets)"
+fi
+end
+
+new_disk
+for spec in "path=$TMP/missing/disk.img" "path=$TMP/disk.img,engine=bogus" \
+	"path=$TMP/disk.img,cache=sometimes" "path=$TMP/disk.img,readonly=maybe" \
+	"path=$TMP/disk.img,queues=0" "path=$TMP/disk.img,frob=1" "readonly=on" ""; do
+	begin "bad --disk '$spec': exit 2 naming --disk"
+	run_tern 30 run --kernel "$FW/exit-code.elf" --test-exit --disk "$spec"
+	expect_status 2
+	expect_line err '--disk'
+	end
+done
+
+finish
