@@ -135,6 +135,9 @@ void virtio_blk_get_info(struct virtio_blk *blk, struct virtio_blk_info *info);
 /* vdev->priv is the struct virtio_blk; destroy() frees it. */
 extern const struct virtio_device_ops virtio_blk_ops;
 
+/* The disk's size in bytes as the guest sees it (capacity * 512). */
+uint64_t virtio_blk_size(const struct virtio_device *vdev);
+
 /* The VM's disk: the model on a virtio-pci function. */
 struct virtio_device *virtio_blk_create(struct vm *vm,
 					const struct disk_config *cfg,

@@ -5,10 +5,13 @@
  * branches here.
  */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "tern/error.h"
 #include "tern/qmp.h"
+#include "tern/block.h"
 #include "tern/vcpu.h"
+#include "tern/virtio-blk.h"
 #include "tern/vm.h"
 
 struct qmp_vm {
@@ -115,11 +118,66 @@ static json_object *cmd_query_name(const struct qmp_call *call,
 	return ret;
 }
 
+/* QEMU's BlockInfo for one --disk, as query-block shows a raw file. */
+static json_object *block_info(const struct vm *vm, unsigned int i)
+{
+	const struct disk_config *d = &vm->cfg->disks[i];
+	json_object *info = json_object_new_object();
+	json_object *ins = json_object_new_object();
+	json_object *image = json_object_new_object();
+	json_object *cache = json_object_new_object();
+	static const char *const throttles[] = { "bps", "bps_rd", "bps_wr",
+						 "iops", "iops_rd", "iops_wr",
+						 "write_threshold" };
+	struct stat st;
+	char name[32];
+
+	snprintf(name, sizeof(name), "disk%u", i);
+	json_object_object_add(cache, "writeback",
+			       json_object_new_boolean(d->cache == BLK_CACHE_WRITEBACK));
+	json_object_object_add(cache, "direct",
+			       json_object_new_boolean(d->cache == BLK_CACHE_NONE));
+	json_object_object_add(cache, "no-flush", json_object_new_boolean(false));
+
+	qmp_add_str(image, "filename", d->path);
+	qmp_add_str(image, "format", "raw");
+	qmp_add_int(image, "virtual-size", (int64_t)virtio_blk_size(vm->disks[i]));
+	/* Bytes the file really occupies on the host, as QEMU reports. */
+	qmp_add_int(image, "actual-size",
+		    stat(d->path, &st) == 0 ? (int64_t)st.st_blocks * 512 : 0);
+	json_object_object_add(image, "dirty-flag", json_object_new_boolean(false));
+
+	qmp_add_str(ins, "file", d->path);
+	qmp_add_str(ins, "node-name", name);
+	json_object_object_add(ins, "ro", json_object_new_boolean(d->readonly));
+	qmp_add_str(ins, "drv", "raw");
+	qmp_add_int(ins, "backing_file_depth", 0);
+	json_object_object_add(ins, "encrypted", json_object_new_boolean(false));
+	qmp_add_str(ins, "detect_zeroes", "off");
+	for (unsigned int t = 0; t < G_N_ELEMENTS(throttles); t++)
+		qmp_add_int(ins, throttles[t], 0);
+	json_object_object_add(ins, "cache", cache);
+	json_object_object_add(ins, "image", image);
+
+	qmp_add_str(info, "device", name);
+	qmp_add_str(info, "qdev", name);
+	json_object_object_add(info, "locked", json_object_new_boolean(false));
+	json_object_object_add(info, "removable", json_object_new_boolean(false));
+	qmp_add_str(info, "type", "unknown");
+	qmp_add_str(info, "io-status", "ok");
+	json_object_object_add(info, "inserted", ins);
+	return info;
+}
+
 static json_object *cmd_query_block(const struct qmp_call *call,
 				    json_object *args, GError **err)
 {
-	/* No block devices yet: the blk issue fills this in. */
-	return json_object_new_array();
+	struct vm *vm = call_vm(call);
+	json_object *list = json_object_new_array();
+
+	for (unsigned int i = 0; i < vm->nr_disks; i++)
+		json_object_array_add(list, block_info(vm, i));
+	return list;
 }
 
 static const struct qmp_command qmp_vm_commands[] = {

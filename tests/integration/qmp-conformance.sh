@@ -23,11 +23,15 @@ session() {
 	STATUS=$?
 }
 
+# One raw disk on both sides, so query-block's BlockInfo is compared too.
+truncate -s 16M "$TMP/disk.img"
+
 begin "QEMU ($QEMU -M microvm) runs the session and exits 0 after quit"
 # This host's QEMU needs these CPU features off (docs/ENVIRONMENT.md).
 timeout -k 5 90 "$QEMU" -M microvm -accel kvm -cpu host,-cx16,-arch-capabilities \
 	-m 128M -smp 1 -nodefaults -no-user-config -display none \
 	-name conformance -kernel "$FW/counter.elf" \
+	-drive "file=$TMP/disk.img,format=raw,if=none,id=disk0" -device virtio-blk-device,drive=disk0 \
 	-serial "file:$TMP/qemu-console.log" \
 	-qmp "unix:$TMP/qemu.sock,server=on,wait=off" \
 	</dev/null >"$TMP/out" 2>"$TMP/err" &
@@ -36,7 +40,7 @@ expect_status 0
 end
 
 begin "tern runs the session and exits 0 after quit"
-timeout -k 5 90 "$TERN" run --kernel "$FW/counter.elf" --name conformance \
+timeout -k 5 90 "$TERN" run --kernel "$FW/counter.elf" --name conformance --disk "path=$TMP/disk.img" \
 	--console "file=$TMP/tern-console.log" --qmp "unix:$TMP/tern.sock" \
 	</dev/null >"$TMP/out" 2>"$TMP/err" &
 session tern $!

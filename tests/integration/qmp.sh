@@ -100,6 +100,25 @@ if start_vm a --kernel "$FW/counter.elf" --name vm-a; then
 fi
 end
 
+begin "query-block lists each --disk as QEMU's BlockInfo for a raw file"
+truncate -s 16M "$TMP/d0.img"
+truncate -s 8M "$TMP/d1.img"
+if start_vm blk --kernel "$FW/counter.elf" --disk "path=$TMP/d0.img" \
+	--disk "path=$TMP/d1.img,readonly=on,cache=none"; then
+	q_ok query-block
+	expect_q '"device": "disk0"'
+	expect_q '"device": "disk1"'
+	expect_q "\"file\": \"$TMP/d0.img\""
+	expect_q '"virtual-size": 16777216'
+	expect_q '"virtual-size": 8388608'
+	expect_q '"ro": true'
+	expect_q '"direct": true'
+	q_ok quit
+	wait_vm
+	expect_status 0
+fi
+end
+
 begin "stop stops the guest, cont resumes it"
 if start_vm b --kernel "$FW/counter.elf"; then
 	wait_count 3

@@ -586,3 +586,10 @@ struct virtio_device *virtio_blk_create(struct vm *vm,
 	blk->vdev = vdev;
 	return vdev;
 }
+
+uint64_t virtio_blk_size(const struct virtio_device *vdev)
+{
+	const struct virtio_blk *blk = vdev->priv;
+
+	return blk->limits.capacity * BLK_SECTOR_SIZE;
+}
