@@ -26,7 +26,7 @@ static uint64_t tsc_mul; /* fallback: ns = tsc * tsc_mul >> 32 */
 static const char *source = "none";
 static char source_buf[40];
 
-static bool kvmclock_offered(void)
+bool kvmclock_offered(void)
 {
 	struct cpuid_regs r;
 
@@ -40,19 +40,45 @@ static bool kvmclock_offered(void)
 	return cpuid(CPUID_KVM_FEATURES, 0).eax & KVM_FEATURE_CLOCKSOURCE2;
 }
 
+/* KVM fills the structure in before the vCPU runs on; 0 = not honoured. */
+static bool kvmclock_register(void)
+{
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW,
+	      (uintptr_t)&pvclock | KVM_SYSTEM_TIME_ENABLE);
+	if (((volatile struct pvclock_info *)&pvclock)->tsc_to_system_mul)
+		return true;
+	wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
+	return false;
+}
+
+uint64_t kvmclock_tsc_hz(void)
+{
+	const volatile struct pvclock_info *pv = &pvclock;
+	uint32_t version, mul;
+	int8_t shift;
+	uint64_t hz;
+
+	if (!kvmclock_register())
+		return 0;
+	/* Odd version: KVM is mid-update. */
+	do {
+		version = pv->version;
+		barrier();
+		mul = pv->tsc_to_system_mul;
+		shift = pv->tsc_shift;
+		barrier();
+	} while ((version & 1) || version != pv->version);
+	/* ns = ((tsc << shift) * mul) >> 32, so Hz = 1e9 * 2^32 / mul >> shift */
+	hz = (NSEC_PER_SEC << 32) / mul;
+	return shift >= 0 ? hz >> shift : hz << -shift;
+}
+
 bool clock_init(void)
 {
-	if (kvmclock_offered()) {
-		wrmsr(MSR_KVM_SYSTEM_TIME_NEW,
-		      (uintptr_t)&pvclock | KVM_SYSTEM_TIME_ENABLE);
-		/* KVM fills it in before the vCPU runs on; 0 = not honoured. */
-		if (((volatile struct pvclock_info *)&pvclock)
-			->tsc_to_system_mul) {
-			use_kvmclock = true;
-			source = "kvmclock";
-			return true;
-		}
-		wrmsr(MSR_KVM_SYSTEM_TIME_NEW, 0);
+	if (kvmclock_offered() && kvmclock_register()) {
+		use_kvmclock = true;
+		source = "kvmclock";
+		return true;
 	}
 
 	const char *how;

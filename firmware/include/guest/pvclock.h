@@ -17,6 +17,14 @@
 #define CPUID_KVM_FEATURES 0x40000001
 #define KVM_FEATURE_CLOCKSOURCE2 (1u << 3)
 
+/* Does the hypervisor say "KVMKVMKVM" and offer KVM_FEATURE_CLOCKSOURCE2? */
+bool kvmclock_offered(void);
+/*
+ * CPL 0: register the clock structure (if not yet) and derive the TSC
+ * frequency from its scale; 0 when KVM did not fill it in.
+ */
+uint64_t kvmclock_tsc_hz(void);
+
 /* CPL 0, once. True when the KVM clock is in use. */
 bool clock_init(void);
 /* "kvmclock", or "tsc (SOURCE)" for the fallback. */
