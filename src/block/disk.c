@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tern/block.h"
+#include "tern/iov.h"
 #include "tern/error.h"
 
 struct blk_queue {
@@ -238,34 +239,6 @@ static bool iov_dio_aligned(const struct blk_disk *d, const struct iovec *iov,
 	return true;
 }
 
-static void iov_to_buf(const struct iovec *iov, unsigned int cnt, void *buf,
-		       uint64_t len)
-{
-	uint8_t *p = buf;
-
-	for (unsigned int i = 0; i < cnt && len; i++) {
-		size_t n = MIN(iov[i].iov_len, len);
-
-		memcpy(p, iov[i].iov_base, n);
-		p += n;
-		len -= n;
-	}
-}
-
-static void buf_to_iov(const void *buf, uint64_t len, const struct iovec *iov,
-		       unsigned int cnt)
-{
-	const uint8_t *p = buf;
-
-	for (unsigned int i = 0; i < cnt && len; i++) {
-		size_t n = MIN(iov[i].iov_len, len);
-
-		memcpy(iov[i].iov_base, p, n);
-		p += n;
-		len -= n;
-	}
-}
-
 /*
  * O_DIRECT needs aligned guest buffers. A guest that follows blk_size sends
  * them; any other buffer goes through an aligned copy, allocated here: that
@@ -413,8 +386,8 @@ static bool queue_finish(struct blk_queue *q, struct blk_req *req)
 	req->iovcnt = req->orig_iovcnt;
 	if (req->bounce) {
 		if (req->op == BLK_OP_READ && req->result >= 0)
-			buf_to_iov(req->bounce, req->len, req->iov,
-				   req->iovcnt);
+			iov_from_buf(req->iov, req->iovcnt, req->bounce,
+				     req->len);
 		free(req->bounce);
 		req->bounce = NULL;
 	}

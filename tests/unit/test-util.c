@@ -4,6 +4,7 @@
 #include <glib.h>
 #include <unistd.h>
 
+#include "tern/iov.h"
 #include "tern/util.h"
 #include "unit.h"
 
@@ -102,6 +103,26 @@ START_TEST(read_all)
 }
 END_TEST
 
+START_TEST(iov_copies)
+{
+	char a[3] = { 0 }, b[5] = { 0 }, flat[16];
+	struct iovec iov[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+
+	/* Into the iovecs: spans both, stops at the end of the array. */
+	ck_assert_uint_eq(iov_from_buf(iov, 2, "abcdefghij", 10), 8);
+	ck_assert_mem_eq(a, "abc", 3);
+	ck_assert_mem_eq(b, "defgh", 5);
+	/* Out of them: a short len stops early, a long one takes all there is. */
+	ck_assert_uint_eq(iov_to_buf(iov, 2, flat, 4), 4);
+	ck_assert_mem_eq(flat, "abcd", 4);
+	ck_assert_uint_eq(iov_to_buf(iov, 2, flat, sizeof(flat)), 8);
+	ck_assert_mem_eq(flat, "abcdefgh", 8);
+	ck_assert_uint_eq(iov_to_buf(iov, 0, flat, sizeof(flat)), 0);
+	ck_assert_uint_eq(iov_from_buf(iov, 2, "x", 0), 0);
+	ck_assert_int_eq(a[0], 'a');
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -109,5 +130,6 @@ int main(void)
 	UNIT_TCASE(s, "size", size_plain, size_suffixes, size_malformed,
 		   size_overflow, u64_parse);
 	UNIT_TCASE(s, "file", read_all);
+	UNIT_TCASE(s, "iov", iov_copies);
 	return unit_run(s);
 }

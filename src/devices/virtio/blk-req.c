@@ -9,23 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "tern/iov.h"
 #include "tern/virtio-blk.h"
-
-/* Copy len bytes from the start of an iovec array; false if it is shorter. */
-static bool iov_copy_out(const struct iovec *iov, unsigned int cnt, void *dst,
-			 size_t len)
-{
-	uint8_t *d = dst;
-
-	for (unsigned int i = 0; i < cnt && len; i++) {
-		size_t n = MIN(iov[i].iov_len, len);
-
-		memcpy(d, iov[i].iov_base, n);
-		d += n;
-		len -= n;
-	}
-	return !len;
-}
 
 /* Drop the first n bytes of an array in place; returns the new start. */
 static struct iovec *iov_skip(struct iovec *iov, unsigned int *cnt, size_t n)
@@ -68,7 +53,7 @@ static int parse_segment(struct iovec *data, unsigned int cnt,
 	/* max_discard_seg = max_write_zeroes_seg = 1, as QEMU. */
 	if (data_len > sizeof(seg))
 		return VIRTIO_BLK_S_UNSUPP;
-	if (!iov_copy_out(data, cnt, &seg, sizeof(seg)))
+	if (iov_to_buf(data, cnt, &seg, sizeof(seg)) != sizeof(seg))
 		return VIRTIO_BLK_S_IOERR;
 	sector = le64toh(seg.sector);
 	num = le32toh(seg.num_sectors);
@@ -119,7 +104,7 @@ int virtio_blk_parse(struct iovec *iov, unsigned int out_num,
 		in_cnt--;
 	in_len--;
 
-	if (!iov_copy_out(iov, out_num, &hdr, sizeof(hdr)))
+	if (iov_to_buf(iov, out_num, &hdr, sizeof(hdr)) != sizeof(hdr))
 		return VIRTIO_BLK_S_IOERR;
 	out_data = iov_skip(iov, &out_cnt, sizeof(hdr));
 	out_len -= sizeof(hdr);

@@ -19,6 +19,7 @@
 
 #include "tern/error.h"
 #include "tern/iothread.h"
+#include "tern/iov.h"
 #include "tern/virtio-blk.h"
 
 /* seg_max: a chain has at most VIRTQ_MAX_CHAIN buffers, header and status
@@ -101,16 +102,7 @@ static void blk_slot_finish(struct blk_vq *q, struct blk_slot *s,
 static void blk_get_id(struct blk_vq *q, struct blk_slot *s,
 		       const struct virtio_blk_parsed *p)
 {
-	const char *id = q->blk->disk->serial;
-	uint64_t left = p->len;
-
-	for (unsigned int i = 0; i < p->iovcnt && left; i++) {
-		size_t n = MIN(p->iov[i].iov_len, left);
-
-		memcpy(p->iov[i].iov_base, id, n);
-		id += n;
-		left -= n;
-	}
+	iov_from_buf(p->iov, p->iovcnt, q->blk->disk->serial, p->len);
 	s->written = p->written;
 	blk_slot_finish(q, s, VIRTIO_BLK_S_OK);
 }

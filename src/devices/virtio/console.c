@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tern/iothread.h"
+#include "tern/iov.h"
 #include "tern/virtio.h"
 #include "tern/virtio_devices.h"
 #include "tern/vm.h"
@@ -132,14 +133,9 @@ static bool console_deliver(struct virtio_console *con)
 			room = false;
 			break;
 		}
-		for (unsigned int i = elem->out_num;
-		     i < elem->out_num + elem->in_num && done < con->pending_len; i++) {
-			size_t n = MIN(elem->iov[i].iov_len, con->pending_len - done);
-
-			memcpy(elem->iov[i].iov_base,
-			       con->pending + con->pending_off + done, n);
-			done += n;
-		}
+		done = iov_from_buf(elem->iov + elem->out_num, elem->in_num,
+				    con->pending + con->pending_off,
+				    con->pending_len);
 		virtq_push(vq, elem, (uint32_t)done);
 		pushed = true;
 		con->pending_off += done;
