@@ -20,9 +20,13 @@ counts = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     counts[r['result']] = counts.get(r['result'], 0) + 1
+    skips = [l for l in r.get('stdout', '').splitlines() if l.startswith('SKIP')]
     if r['result'] == 'SKIP':
-        reason = [l for l in r.get('stdout', '').splitlines() if l.startswith('SKIP')]
-        print(f"skipped: {r['name']}: {reason[-1] if reason else '(no reason printed)'}")
+        print(f"skipped: {r['name']}: {skips[-1] if skips else '(no reason printed)'}")
+    else:
+        # Cases a passing test could not run here: shown, not hidden.
+        for l in skips:
+            print(f"skipped inside {r['name']}: {l}")
 ok = counts.get('OK', 0)
 bad = sum(v for k, v in counts.items() if k not in ('OK', 'SKIP'))
 print(f"{ok} passed, {bad} failed, {counts.get('SKIP', 0)} skipped")

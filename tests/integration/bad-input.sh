@@ -49,7 +49,7 @@ expect_line err '/dev/null: not a KVM device'
 end
 
 if [ ! -w /dev/kvm ]; then
-	echo "SKIP: the remaining cases need /dev/kvm (missing or not writable)"
+	skip_case "the kernel, initrd, vCPU and memory cases" "they need /dev/kvm (missing or not writable)"
 	finish
 fi
 

@@ -65,12 +65,12 @@ aio_modes="threads"
 if [ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]; then
 	aio_modes="io_uring $aio_modes"
 else
-	echo "NOTE: io_uring is disabled on this host: aio=io_uring cases skipped"
+	skip_case "aio=io_uring cases" "io_uring is disabled on this host"
 fi
 if dd if=/dev/zero of="$TMP/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
 	aio_modes="$aio_modes native"
 else
-	echo "NOTE: $TMP does not take O_DIRECT (tmpfs?): aio=native,cache.direct=on cases skipped"
+	skip_case "aio=native,cache.direct=on cases" "$TMP does not take O_DIRECT (tmpfs?)"
 fi
 
 for aio in $aio_modes; do

@@ -49,12 +49,12 @@ engines="threads"
 if [ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]; then
 	engines="io_uring $engines"
 else
-	echo "NOTE: io_uring is disabled on this host (kernel.io_uring_disabled): engine=io_uring skipped"
+	skip_case "blk-test engine=io_uring (split and packed)" "io_uring is disabled on this host (kernel.io_uring_disabled)"
 fi
 if dd if=/dev/zero of="$TMP/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
 	engines="$engines aio"
 else
-	echo "NOTE: $TMP refuses O_DIRECT (tmpfs?): engine=aio,cache=none skipped"
+	skip_case "blk-test engine=aio,cache=none (split and packed)" "$TMP refuses O_DIRECT (tmpfs?)"
 fi
 
 for engine in $engines; do
