@@ -138,6 +138,10 @@ START_TEST(header_bounds)
 	b[0x201] = 0x20;
 	ck_assert_parse_fails(b, len,
 			      "setup header ends at 0x222, too short for boot protocol 2.15 (needs 0x264)");
+	/* ... or even before the version field (a zero jump offset) */
+	b[0x201] = 0;
+	ck_assert_parse_fails(b, 0x206, "before its boot protocol version at 0x206");
+	ck_assert_parse_fails(b, len, "before its boot protocol version at 0x206");
 	/* ... or past the end of the file */
 	b[0x201] = 0x6a;
 	ck_assert_parse_fails(b, 0x240, "setup header runs past end of file (ends at 0x26c, file 0x240)");

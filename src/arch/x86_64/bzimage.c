@@ -57,6 +57,14 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 			    info->header_end, len);
 		return false;
 	}
+	/* Even an old header must hold the version field we read next. */
+	if (info->header_end < BOOT_PARAMS_HDR_OFFSET(version) + 2) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "bzImage setup header ends at 0x%x, before its boot protocol version at 0x%zx",
+			    info->header_end,
+			    (size_t)BOOT_PARAMS_HDR_OFFSET(version));
+		return false;
+	}
 	info->protocol = get_le16(buf + BOOT_PARAMS_HDR_OFFSET(version));
 	if (info->protocol < BOOT_PROTOCOL_MIN) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
