@@ -1,32 +1,55 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Install, build with -Werror and run every test suite (unit, integration).
-# Ends with one line "N passed, N failed, N skipped".
+# Install, build with -Werror and run every test suite (unit, integration),
+# then the same suites again on an AddressSanitizer + UBSan build, so a read
+# outside a buffer or a leak fails the run instead of passing by luck.
+# Ends with one line "N passed, N failed, N skipped" over both runs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test || exit 1
+
+# setup DIR ARGS...: configure (or reconfigure) a build directory.
+setup() {
+	local dir=$1
+	shift
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
 build=${TERN_BUILD_DIR:-build-test}
-if [ -d "$build" ]; then
-	meson setup --reconfigure "$build" -Dwerror_ci=true -Dtests=enabled >/dev/null || exit 1
-else
-	meson setup "$build" -Dwerror_ci=true -Dtests=enabled >/dev/null || exit 1
+asan=${TERN_ASAN_BUILD_DIR:-build-test-asan}
+status=0
+setup "$build" -Dwerror_ci=true -Dtests=enabled && meson compile -C "$build" || exit 1
+meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=1
+if [ "${TERN_SKIP_ASAN:-0}" != 1 ]; then
+	setup "$asan" -Dwerror_ci=true -Dtests=enabled -Db_sanitize=address,undefined \
+		-Db_lundef=false && meson compile -C "$asan" || exit 1
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		meson test -C "$asan" --print-errorlogs --num-processes 2 "$@" || status=1
 fi
-meson compile -C "$build" || exit 1
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
-status=$?
-python3 - "$build/meson-logs/testlog.json" <<'PY'
-import json, sys
+
+python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" "${TERN_SKIP_ASAN:-0}" <<'PY'
+import json, os, sys
 counts = {}
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    counts[r['result']] = counts.get(r['result'], 0) + 1
-    skips = [l for l in r.get('stdout', '').splitlines() if l.startswith('SKIP')]
-    if r['result'] == 'SKIP':
-        print(f"skipped: {r['name']}: {skips[-1] if skips else '(no reason printed)'}")
-    else:
-        # Cases a passing test could not run here: shown, not hidden.
-        for l in skips:
-            print(f"skipped inside {r['name']}: {l}")
+logs = [(sys.argv[1], "")]
+if sys.argv[3] != "1":
+    logs.append((sys.argv[2], "asan: "))
+for path, tag in logs:
+    if not os.path.exists(path):
+        continue
+    for line in open(path):
+        r = json.loads(line)
+        counts[r['result']] = counts.get(r['result'], 0) + 1
+        skips = [l for l in r.get('stdout', '').splitlines() if l.startswith('SKIP')]
+        if r['result'] == 'SKIP':
+            print(f"skipped: {tag}{r['name']}: {skips[-1] if skips else '(no reason printed)'}")
+        else:
+            # Cases a passing test could not run here: shown, not hidden.
+            for l in skips:
+                print(f"skipped inside {tag}{r['name']}: {l}")
 ok = counts.get('OK', 0)
 bad = sum(v for k, v in counts.items() if k not in ('OK', 'SKIP'))
 print(f"{ok} passed, {bad} failed, {counts.get('SKIP', 0)} skipped")
