@@ -14,4 +14,11 @@ size_t iov_to_buf(const struct iovec *iov, unsigned int cnt, void *dst,
 size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, const void *src,
 		    size_t len);
 
+/*
+ * Drop the first n bytes of an iovec array in place: whole elements are
+ * skipped (*cnt shrinks), a partly consumed one is trimmed. Returns the new
+ * start of the array.
+ */
+struct iovec *iov_advance(struct iovec *iov, unsigned int *cnt, size_t n);
+
 #endif

@@ -341,22 +341,6 @@ void blk_queue_signal(struct blk_queue *q, bool on)
 		q->ops->signal(q->state, on);
 }
 
-/* Skip n bytes of an iovec array in place; returns the new start. */
-static struct iovec *iov_advance(struct iovec *iov, unsigned int *cnt,
-				 uint64_t n)
-{
-	while (*cnt && n >= iov->iov_len) {
-		n -= iov->iov_len;
-		iov++;
-		(*cnt)--;
-	}
-	if (*cnt && n) {
-		iov->iov_base = (uint8_t *)iov->iov_base + n;
-		iov->iov_len -= n;
-	}
-	return iov;
-}
-
 /*
  * A completion from the engine. Returns false when the request went back to
  * the engine (a short transfer: the kernel may stop early, the rest is

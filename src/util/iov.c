@@ -32,3 +32,17 @@ size_t iov_from_buf(const struct iovec *iov, unsigned int cnt, const void *src,
 	}
 	return done;
 }
+
+struct iovec *iov_advance(struct iovec *iov, unsigned int *cnt, size_t n)
+{
+	while (*cnt && n >= iov->iov_len) {
+		n -= iov->iov_len;
+		iov++;
+		(*cnt)--;
+	}
+	if (*cnt && n) {
+		iov->iov_base = (unsigned char *)iov->iov_base + n;
+		iov->iov_len -= n;
+	}
+	return iov;
+}

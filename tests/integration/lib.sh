@@ -67,6 +67,28 @@ expect_no_line() {
 	if grep -Eq -- "$2" "$TMP/$1"; then fail "a line in std$1 matches '$2'"; fi
 }
 
+# A test guest passed: status 1 (exit port 0) and exactly one RESULT line.
+expect_pass() {
+	expect_status 1
+	expect_line out '^RESULT: PASS$'
+	if [ "$(grep -c '^RESULT:' "$TMP/out" 2>/dev/null)" != 1 ]; then fail "not exactly one RESULT line"; fi
+}
+
+# new_disk MB: a fresh sparse raw image at $TMP/disk.img.
+new_disk() {
+	rm -f "$TMP/disk.img"
+	truncate -s "${1}M" "$TMP/disk.img"
+}
+
+# Host features the block tests need; a missing one skips its cases.
+have_io_uring() {
+	[ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]
+}
+
+have_odirect() { # on $TMP's file system
+	dd if=/dev/zero of="$TMP/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null
+}
+
 finish() {
 	echo "$((CASES - FAILS)) passed, $FAILS failed, $SKIPS skipped"
 	[ "$FAILS" = 0 ] || exit 1

@@ -42,18 +42,6 @@ run_qemu() {
 	STATUS=$?
 }
 
-# A pass is status 1 and exactly one RESULT line, a PASS.
-expect_pass() {
-	expect_status 1
-	expect_line out '^RESULT: PASS$'
-	if [ "$(grep -c '^RESULT:' "$TMP/out" 2>/dev/null)" != 1 ]; then fail "not exactly one RESULT line"; fi
-}
-
-new_disk() {
-	rm -f "$TMP/disk.img"
-	truncate -s "${DISK_MB}M" "$TMP/disk.img"
-}
-
 blk_dev() { # ring -> -device options for packed rings
 	local packed=off
 	[ "$1" = packed ] && packed=on
@@ -62,12 +50,12 @@ blk_dev() { # ring -> -device options for packed rings
 
 # Which back-ends this host can take.
 aio_modes="threads"
-if [ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]; then
+if have_io_uring; then
 	aio_modes="io_uring $aio_modes"
 else
 	skip_case "aio=io_uring cases" "io_uring is disabled on this host"
 fi
-if dd if=/dev/zero of="$TMP/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+if have_odirect; then
 	aio_modes="$aio_modes native"
 else
 	skip_case "aio=native,cache.direct=on cases" "$TMP does not take O_DIRECT (tmpfs?)"
@@ -76,7 +64,7 @@ fi
 for aio in $aio_modes; do
 	for ring in split packed; do
 		begin "blk-test, aio=$aio, $ring ring: pattern, GET_ID, flush, discard, write-zeroes, bounds, MSI-X; host checks the file"
-		new_disk
+		new_disk $DISK_MB
 		drive="if=none,id=d0,file=$TMP/disk.img,format=raw,discard=unmap,aio=$aio"
 		[ "$aio" = native ] && drive="$drive,cache.direct=on"
 		run_qemu 120 "$FW/blk-test.elf" "ring=$ring serial=tern-$aio-$ring" \
@@ -94,7 +82,7 @@ for aio in $aio_modes; do
 done
 
 begin "blk-test, polled completions only (msix=0), one queue, no event index"
-new_disk
+new_disk $DISK_MB
 run_qemu 120 "$FW/blk-test.elf" "msix=0 queues=1 event_idx=0" \
 	-device "$(blk_dev split)" -drive "if=none,id=d0,file=$TMP/disk.img,format=raw"
 expect_pass
@@ -149,7 +137,7 @@ for ring in split packed; do
 done
 
 begin "blk-bench verify=1 catches a disk without the pattern"
-new_disk
+new_disk $DISK_MB
 run_qemu 60 "$FW/blk-bench.elf" "qd=4 ios=100 verify=1" \
 	-device "$(blk_dev split)" -drive "if=none,id=d0,file=$TMP/disk.img,format=raw"
 expect_status 3

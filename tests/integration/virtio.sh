@@ -26,19 +26,10 @@ CHECK=$(dirname "$0")/blk-check.py
 DISK_MB=8
 GUEST_TIMEOUT=120
 
-# The disk images live next to $TMP, on /tmp: ext4 on the CI machines, so
+# The disk images live in $TMP, on /tmp: ext4 on the CI machines, so
 # O_DIRECT (cache=none) works; where it does not, those cases are skipped.
-new_disk() {
-	rm -f "$TMP/disk.img"
-	truncate -s "${DISK_MB}M" "$TMP/disk.img"
-}
 
-expect_pass() {
-	expect_status 1
-	expect_line out '^RESULT: PASS$'
-	if [ "$(grep -c '^RESULT:' "$TMP/out" 2>/dev/null)" != 1 ]; then fail "not exactly one RESULT line"; fi
-}
-
+# The bytes the guest left in the image are its pattern (blk-check.py).
 host_check() {
 	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/out" >"$TMP/check" 2>&1; then
 		fail "host check: $(cat "$TMP/check")"
@@ -46,12 +37,12 @@ host_check() {
 }
 
 engines="threads"
-if [ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]; then
+if have_io_uring; then
 	engines="io_uring $engines"
 else
 	skip_case "blk-test engine=io_uring (split and packed)" "io_uring is disabled on this host (kernel.io_uring_disabled)"
 fi
-if dd if=/dev/zero of="$TMP/odirect" bs=4096 count=1 oflag=direct status=none 2>/dev/null; then
+if have_odirect; then
 	engines="$engines aio"
 else
 	skip_case "blk-test engine=aio,cache=none (split and packed)" "$TMP refuses O_DIRECT (tmpfs?)"
@@ -62,7 +53,7 @@ for engine in $engines; do
 	[ "$engine" = aio ] && cache=none
 	for ring in split packed; do
 		begin "blk-test engine=$engine cache=$cache, $ring ring, 2 queues: pattern, GET_ID, flush, discard, write-zeroes, bounds, MSI-X; host checks the file"
-		new_disk
+		new_disk $DISK_MB
 		run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-test.elf" --test-exit \
 			--cmdline "ring=$ring serial=sn-$engine-$ring" \
 			--disk "path=$TMP/disk.img,engine=$engine,cache=$cache,serial=sn-$engine-$ring,queues=2"
@@ -78,7 +69,7 @@ for engine in $engines; do
 done
 
 begin "blk-test with polled completions only (msix=0), one queue, no event index"
-new_disk
+new_disk $DISK_MB
 run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-test.elf" --test-exit \
 	--cmdline "msix=0 queues=1 event_idx=0" --disk "path=$TMP/disk.img"
 expect_pass
@@ -199,7 +190,7 @@ if [ "$(grep -c '^console-test: hello from the guest' "$TMP/out")" -lt 3 ]; then
 fi
 end
 
-new_disk
+new_disk $DISK_MB
 for spec in "path=$TMP/missing/disk.img" "path=$TMP/disk.img,engine=bogus" \
 	"path=$TMP/disk.img,cache=sometimes" "path=$TMP/disk.img,readonly=maybe" \
 	"path=$TMP/disk.img,queues=0" "path=$TMP/disk.img,frob=1" "readonly=on" ""; do

@@ -123,6 +123,30 @@ START_TEST(iov_copies)
 }
 END_TEST
 
+START_TEST(iov_advance_trims)
+{
+	char a[3], b[5], c[2];
+	struct iovec iov[3] = { { a, 3 }, { b, 5 }, { c, 2 } }, *p;
+	unsigned int cnt = 3;
+
+	p = iov_advance(iov, &cnt, 0);
+	ck_assert_ptr_eq(p, &iov[0]);
+	ck_assert_uint_eq(cnt, 3);
+	/* A whole element and part of the next. */
+	p = iov_advance(iov, &cnt, 4);
+	ck_assert_ptr_eq(p, &iov[1]);
+	ck_assert_uint_eq(cnt, 2);
+	ck_assert_ptr_eq(p->iov_base, b + 1);
+	ck_assert_uint_eq(p->iov_len, 4);
+	/* Exactly to an element boundary, then past the end. */
+	p = iov_advance(p, &cnt, 4);
+	ck_assert_ptr_eq(p, &iov[2]);
+	ck_assert_uint_eq(cnt, 1);
+	p = iov_advance(p, &cnt, 100);
+	ck_assert_uint_eq(cnt, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("util");
@@ -130,6 +154,6 @@ int main(void)
 	UNIT_TCASE(s, "size", size_plain, size_suffixes, size_malformed,
 		   size_overflow, u64_parse);
 	UNIT_TCASE(s, "file", read_all);
-	UNIT_TCASE(s, "iov", iov_copies);
+	UNIT_TCASE(s, "iov", iov_copies, iov_advance_trims);
 	return unit_run(s);
 }

@@ -12,21 +12,6 @@
 #include "tern/iov.h"
 #include "tern/virtio-blk.h"
 
-/* Drop the first n bytes of an array in place; returns the new start. */
-static struct iovec *iov_skip(struct iovec *iov, unsigned int *cnt, size_t n)
-{
-	while (*cnt && n >= iov->iov_len) {
-		n -= iov->iov_len;
-		iov++;
-		(*cnt)--;
-	}
-	if (*cnt && n) {
-		iov->iov_base = (uint8_t *)iov->iov_base + n;
-		iov->iov_len -= n;
-	}
-	return iov;
-}
-
 /* [sector, sector + count) inside the disk, without overflowing. */
 static bool range_ok(const struct virtio_blk_limits *lim, uint64_t sector,
 		     uint64_t count)
@@ -106,7 +91,7 @@ int virtio_blk_parse(struct iovec *iov, unsigned int out_num,
 
 	if (iov_to_buf(iov, out_num, &hdr, sizeof(hdr)) != sizeof(hdr))
 		return VIRTIO_BLK_S_IOERR;
-	out_data = iov_skip(iov, &out_cnt, sizeof(hdr));
+	out_data = iov_advance(iov, &out_cnt, sizeof(hdr));
 	out_len -= sizeof(hdr);
 	p->type = le32toh(hdr.type);
 	sector = le64toh(hdr.sector);
