@@ -193,7 +193,7 @@ end
 new_disk $DISK_MB
 for spec in "path=$TMP/missing/disk.img" "path=$TMP/disk.img,engine=bogus" \
 	"path=$TMP/disk.img,cache=sometimes" "path=$TMP/disk.img,readonly=maybe" \
-	"path=$TMP/disk.img,queues=0" "path=$TMP/disk.img,frob=1" "readonly=on" ""; do
+	"path=$TMP/disk.img,queues=0" "path=$TMP/disk.img,frob=1" "readonly=on" "" "path=$TMP"; do
 	begin "bad --disk '$spec': exit 2 naming --disk"
 	run_tern 30 run --kernel "$FW/exit-code.elf" --test-exit --disk "$spec"
 	expect_status 2
