@@ -167,6 +167,14 @@ struct pci_device_info {
 /* The KVM-backed host of a VM: 0xcf8/0xcfc on vm->pio, ECAM on vm->mmio. */
 struct pci_host *pci_host_create(struct vm *vm, GError **err);
 /* Any host, from explicit parameters (the unit tests). */
+/*
+ * The x86_64 platform's windows from layout.h (ECAM, 32-bit and 64-bit BAR
+ * windows, I/O ports, MSI GSIs), the 64-bit window placed above mem's RAM.
+ * Interrupt ops are left for the caller.
+ */
+void pci_host_params_platform(struct pci_host_params *p, struct bus *pio,
+			      struct bus *mmio,
+			      const struct guest_memory *mem);
 struct pci_host *pci_host_new(const struct pci_host_params *p, GError **err);
 /* Devices must be destroyed first. */
 void pci_host_destroy(struct pci_host *host);

@@ -1310,15 +1310,15 @@ static const struct pci_irq_ops pci_kvm_irq_ops = {
 	.set_irq_line = pci_kvm_set_irq_line,
 };
 
-struct pci_host *pci_host_create(struct vm *vm, GError **err)
+void pci_host_params_platform(struct pci_host_params *p, struct bus *pio,
+			      struct bus *mmio, const struct guest_memory *mem)
 {
-	uint64_t high = MAX(LAYOUT_RAM_ABOVE_4G, vm->mem.end);
-	struct pci_host_params p = {
-		.pio = &vm->pio,
-		.mmio = &vm->mmio,
-		.mem = &vm->mem,
-		.irq_ops = &pci_kvm_irq_ops,
-		.irq_opaque = vm,
+	uint64_t high = MAX(LAYOUT_RAM_ABOVE_4G, mem->end);
+
+	*p = (struct pci_host_params){
+		.pio = pio,
+		.mmio = mmio,
+		.mem = mem,
 		.ecam_base = LAYOUT_PCI_ECAM_START,
 		.mmio32_base = LAYOUT_PCI_MMIO32_START,
 		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
@@ -1328,8 +1328,17 @@ struct pci_host *pci_host_create(struct vm *vm, GError **err)
 		.io_size = LAYOUT_PCI_IO_SIZE,
 		.first_msi_gsi = LAYOUT_MSI_GSI_BASE,
 	};
-	struct pci_host *host = pci_host_new(&p, err);
+}
 
+struct pci_host *pci_host_create(struct vm *vm, GError **err)
+{
+	struct pci_host_params p;
+	struct pci_host *host;
+
+	pci_host_params_platform(&p, &vm->pio, &vm->mmio, &vm->mem);
+	p.irq_ops = &pci_kvm_irq_ops;
+	p.irq_opaque = vm;
+	host = pci_host_new(&p, err);
 	if (host)
 		host->vm = vm;
 	return host;

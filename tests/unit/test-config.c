@@ -5,36 +5,15 @@
 #include "tern/config.h"
 #include "tern/error.h"
 #include "tern/kvm.h"
+#include "run-args.h"
 #include "unit.h"
 
-/* Parse a NULL-terminated argument list as `tern run ARGS...`. */
-static bool parse(struct vm_config *cfg, char **msg, ...)
-{
-	char *argv[32] = { "run" };
-	int argc = 1;
-	va_list ap;
-	GError *err = NULL;
-	bool ok;
-
-	va_start(ap, msg);
-	for (char *a; (a = va_arg(ap, char *));)
-		argv[argc++] = a;
-	va_end(ap);
-	ok = config_parse_run(argc, argv, cfg, &err);
-	if (msg)
-		*msg = err ? g_strdup(err->message) : NULL;
-	if (err) {
-		ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
-		g_error_free(err);
-	}
-	return ok;
-}
 
 START_TEST(defaults)
 {
 	struct vm_config c;
 
-	ck_assert(parse(&c, NULL, NULL));
+	ck_assert(parse_run(&c, NULL, NULL));
 	ck_assert_uint_eq(c.cpus, 1);
 	ck_assert_uint_eq(c.memory, CONFIG_DEFAULT_MEMORY);
 	ck_assert_int_eq(c.console, CONSOLE_STDIO);
@@ -49,7 +28,7 @@ START_TEST(all_options)
 {
 	struct vm_config c;
 
-	ck_assert(parse(&c, NULL, "--kernel", "k.elf", "--initrd", "i.img",
+	ck_assert(parse_run(&c, NULL, "--kernel", "k.elf", "--initrd", "i.img",
 			"--cmdline", "console=ttyS0 code=3", "--cpus", "4",
 			"--memory", "1G", "--console", "file=/tmp/x.log",
 			"--cpu-features", "-cx16,-xsave", "--test-exit", "--paused",
@@ -67,13 +46,13 @@ START_TEST(all_options)
 	ck_assert_str_eq(c.name, "vm1");
 	config_clear(&c);
 
-	ck_assert(parse(&c, NULL, "--console=none", "-m", "64M", NULL));
+	ck_assert(parse_run(&c, NULL, "--console=none", "-m", "64M", NULL));
 	ck_assert_int_eq(c.console, CONSOLE_NONE);
 	ck_assert_uint_eq(c.memory, 64 * MiB);
 	ck_assert(!c.rng);
 	config_clear(&c);
 
-	ck_assert(parse(&c, NULL, "--console", "virtio", "--rng", NULL));
+	ck_assert(parse_run(&c, NULL, "--console", "virtio", "--rng", NULL));
 	ck_assert_int_eq(c.console, CONSOLE_VIRTIO);
 	ck_assert(c.rng);
 	config_clear(&c);
@@ -92,33 +71,33 @@ START_TEST(bad_options)
 	struct vm_config c;
 	char *msg;
 
-	ck_assert(!parse(&c, &msg, "--bogus", NULL));
+	ck_assert(!parse_run(&c, &msg, "--bogus", NULL));
 	expect_error("--bogus", msg);
-	ck_assert(!parse(&c, &msg, "--memory", "lots", NULL));
+	ck_assert(!parse_run(&c, &msg, "--memory", "lots", NULL));
 	expect_error("--memory 'lots'", msg);
-	ck_assert(!parse(&c, &msg, "--memory", "1M", NULL));
+	ck_assert(!parse_run(&c, &msg, "--memory", "1M", NULL));
 	expect_error("at least", msg);
-	ck_assert(!parse(&c, &msg, "--memory", "4097", NULL));
+	ck_assert(!parse_run(&c, &msg, "--memory", "4097", NULL));
 	expect_error("multiple of 4K", msg);
-	ck_assert(!parse(&c, &msg, "--memory", "2048G", NULL));
+	ck_assert(!parse_run(&c, &msg, "--memory", "2048G", NULL));
 	expect_error("too large", msg);
-	ck_assert(!parse(&c, &msg, "--memory", "99999999999999999999G", NULL));
+	ck_assert(!parse_run(&c, &msg, "--memory", "99999999999999999999G", NULL));
 	expect_error("too large", msg);
-	ck_assert(!parse(&c, &msg, "--cpus", "0", NULL));
+	ck_assert(!parse_run(&c, &msg, "--cpus", "0", NULL));
 	expect_error("--cpus 0", msg);
-	ck_assert(!parse(&c, &msg, "--cpus", "two", NULL));
+	ck_assert(!parse_run(&c, &msg, "--cpus", "two", NULL));
 	expect_error("two", msg);
-	ck_assert(!parse(&c, &msg, "--console", "tty", NULL));
+	ck_assert(!parse_run(&c, &msg, "--console", "tty", NULL));
 	expect_error("--console 'tty'", msg);
-	ck_assert(!parse(&c, &msg, "--console", "file=", NULL));
+	ck_assert(!parse_run(&c, &msg, "--console", "file=", NULL));
 	expect_error("--console 'file='", msg);
-	ck_assert(!parse(&c, &msg, "--cpu-features", "-nosuchfeature", NULL));
+	ck_assert(!parse_run(&c, &msg, "--cpu-features", "-nosuchfeature", NULL));
 	expect_error("nosuchfeature", msg);
-	ck_assert(!parse(&c, &msg, "--name", "", NULL));
+	ck_assert(!parse_run(&c, &msg, "--name", "", NULL));
 	expect_error("--name", msg);
-	ck_assert(!parse(&c, &msg, "stray", NULL));
+	ck_assert(!parse_run(&c, &msg, "stray", NULL));
 	expect_error("stray", msg);
-	ck_assert(!parse(&c, &msg, "--kernel", NULL));
+	ck_assert(!parse_run(&c, &msg, "--kernel", NULL));
 	expect_error("--kernel", msg);
 }
 END_TEST

@@ -5,6 +5,7 @@
 #include "tern/block.h"
 #include "tern/config.h"
 #include "tern/error.h"
+#include "run-args.h"
 #include "unit.h"
 
 static void expect_error(const char *spec, const char *needle)
@@ -136,25 +137,6 @@ START_TEST(malformed)
 }
 END_TEST
 
-/* Parse a NULL-terminated argument list as `tern run ARGS...`. */
-static bool parse_run(struct vm_config *cfg, char **msg, ...)
-{
-	char *argv[32] = { "run" };
-	int argc = 1;
-	va_list ap;
-	GError *err = NULL;
-	bool ok;
-
-	va_start(ap, msg);
-	for (char *a; (a = va_arg(ap, char *));)
-		argv[argc++] = a;
-	va_end(ap);
-	ok = config_parse_run(argc, argv, cfg, &err);
-	if (msg)
-		*msg = err ? g_strdup(err->message) : NULL;
-	g_clear_error(&err);
-	return ok;
-}
 
 START_TEST(run_options)
 {

@@ -69,20 +69,7 @@ static const struct pci_irq_ops sink_ops = {
 
 static void setup(void)
 {
-	struct pci_host_params p = {
-		.pio = &pio,
-		.mmio = &mmio,
-		.mem = &mem,
-		.irq_ops = &sink_ops,
-		.ecam_base = LAYOUT_PCI_ECAM_START,
-		.mmio32_base = LAYOUT_PCI_MMIO32_START,
-		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.mmio64_base = 4 * GiB,
-		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
-		.io_base = LAYOUT_PCI_IO_START,
-		.io_size = LAYOUT_PCI_IO_SIZE,
-		.first_msi_gsi = LAYOUT_MSI_GSI_BASE,
-	};
+	struct pci_host_params p;
 	GError *err = NULL;
 
 	memset(&sink, 0, sizeof(sink));
@@ -90,6 +77,8 @@ static void setup(void)
 	bus_init(&mmio, "mmio");
 	/* The layout is enough: BARs are checked against RAM, never mapped over it. */
 	ck_assert_int_eq(guest_memory_layout(128 * MiB, &mem), 0);
+	pci_host_params_platform(&p, &pio, &mmio, &mem);
+	p.irq_ops = &sink_ops;
 	host = pci_host_new(&p, &err);
 	ck_assert_msg(host, "%s", err ? err->message : "?");
 }

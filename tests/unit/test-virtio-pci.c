@@ -141,20 +141,7 @@ static void find_caps(struct caps *c)
 
 static void setup(void)
 {
-	struct pci_host_params p = {
-		.pio = &vm.pio,
-		.mmio = &vm.mmio,
-		.mem = &vm.mem,
-		.irq_ops = &sink_ops,
-		.ecam_base = LAYOUT_PCI_ECAM_START,
-		.mmio32_base = LAYOUT_PCI_MMIO32_START,
-		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.mmio64_base = 4 * GiB,
-		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
-		.io_base = LAYOUT_PCI_IO_START,
-		.io_size = LAYOUT_PCI_IO_SIZE,
-		.first_msi_gsi = LAYOUT_MSI_GSI_BASE,
-	};
+	struct pci_host_params p;
 	GError *err = NULL;
 
 	memset(&vm, 0, sizeof(vm));
@@ -162,6 +149,8 @@ static void setup(void)
 	ck_assert_int_eq(guest_memory_init(&vm.mem, RAM_SIZE), 0);
 	bus_init(&vm.pio, "pio");
 	bus_init(&vm.mmio, "mmio");
+	pci_host_params_platform(&p, &vm.pio, &vm.mmio, &vm.mem);
+	p.irq_ops = &sink_ops;
 	vm.pci = pci_host_new(&p, &err);
 	ck_assert_ptr_nonnull(vm.pci);
 	vdev = virtio_pci_create(&vm, &model_ops, NULL, VIRTIO_ID_RNG,
