@@ -7,18 +7,6 @@
 # Skips (77) without qemu-system-x86_64, qboot.rom, /dev/kvm or python3.
 . "$(dirname "$0")/lib.sh"
 
-# One failure per case in the count, however many expectations it misses;
-# the output is shown once.
-fail() {
-	echo "FAIL: $CASE: $*"
-	if [ "$CASE_OK" = 1 ]; then
-		echo "--- stdout"; tail -n 20 "$TMP/out" 2>/dev/null
-		echo "--- stderr"; tail -n 20 "$TMP/err" 2>/dev/null
-		FAILS=$((FAILS + 1))
-	fi
-	CASE_OK=0
-}
-
 QEMU=${QEMU:-qemu-system-x86_64}
 QBOOT=/usr/share/qemu/qboot.rom
 command -v "$QEMU" >/dev/null 2>&1 || skip "$QEMU not found (Debian: apt-get install qemu-system-x86)"

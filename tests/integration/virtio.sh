@@ -9,17 +9,6 @@
 # The same guests pass under QEMU in virtio-qemu.sh.
 . "$(dirname "$0")/lib.sh"
 
-# One failure per case in the count, however many expectations it misses;
-# the output is shown once.
-fail() {
-	echo "FAIL: $CASE: $*"
-	if [ "$CASE_OK" = 1 ]; then
-		echo "--- stdout"; tail -n 20 "$TMP/out" 2>/dev/null
-		echo "--- stderr"; tail -n 20 "$TMP/err" 2>/dev/null
-		FAILS=$((FAILS + 1))
-	fi
-	CASE_OK=0
-}
 need_kvm
 command -v python3 >/dev/null 2>&1 || skip "python3 not found (the disk image check needs it)"
 CHECK=$(dirname "$0")/blk-check.py
