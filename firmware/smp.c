@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * smp: wake every AP the MP table (or MADT) lists with INIT-SIPI-SIPI; each
- * prints one line and checks in. PASS when all of them did in time.
+ * prints one line and checks in. PASS when all of them did in time. With
+ * `acpi=1` on the command line the CPUs come from the ACPI MADT only, as a
+ * kernel without MP-table support finds them.
  */
 #include "guest/cpus.h"
 #include "guest/guest.h"
@@ -27,7 +29,14 @@ int guest_main(void)
 	unsigned int bsp = cpu_apic_id();
 	unsigned int started = 0;
 
-	cpus_discover(&cpus);
+	unsigned long acpi = 0;
+
+	if (cmdline_get_uint("acpi", 1, &acpi) && acpi) {
+		if (!cpus_discover_from(&cpus, CPUS_FROM_MADT))
+			result_fail("acpi=1: no ACPI MADT found");
+	} else {
+		cpus_discover(&cpus);
+	}
 	con_printf("smp: %u CPUs in the %s\n", cpus.count,
 		   cpus_source_name(cpus.source));
 	con_printf("smp: BSP apic-id=%u\n", bsp);

@@ -369,6 +369,32 @@ void cpus_discover(struct cpus_info *out)
 	cpus_add(out, cpu_apic_id());
 }
 
+bool cpus_discover_from(struct cpus_info *out, enum cpus_source src)
+{
+	bool found = false;
+
+	out->source = CPUS_FROM_NONE;
+	out->count = out->nr_ids = 0;
+	switch (src) {
+	case CPUS_FROM_MPTABLE:
+		found = cpus_from_mptable(out);
+		break;
+	case CPUS_FROM_MADT:
+		found = cpus_from_madt(out);
+		break;
+	case CPUS_FROM_CPUID:
+		found = cpus_from_cpuid(out);
+		break;
+	default:
+		break;
+	}
+	if (found)
+		out->source = src;
+	else
+		out->count = out->nr_ids = 0;
+	return found;
+}
+
 const char *cpus_source_name(enum cpus_source s)
 {
 	switch (s) {

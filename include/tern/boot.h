@@ -71,6 +71,7 @@ struct bzimage_boot_args {
 	uint64_t initrd_size;
 	const struct e820_entry *e820;
 	unsigned int nr_e820;
+	uint64_t rsdp_addr; /* boot_params.acpi_rsdp_addr (protocol 2.14) */
 };
 
 /*

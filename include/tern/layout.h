@@ -24,6 +24,9 @@
 #define LAYOUT_MPTABLE_MAX 0x400ULL
 #define LAYOUT_LOWMEM_END 0x9fc00ULL /* end of conventional RAM in e820 */
 #define LAYOUT_BIOS_START 0xa0000ULL /* VGA + option/BIOS ROM hole */
+/* ACPI tables, RSDP first: where a legacy RSDP scan (0xe0000-0xfffff) looks. */
+#define LAYOUT_ACPI_START 0xe0000ULL
+#define LAYOUT_ACPI_MAX 0x10000ULL
 #define LAYOUT_HIGHMEM_START 0x100000ULL /* kernels load at 1 MiB */
 
 /* The 32-bit hole below 4 GiB: PCI MMIO, ECAM, IOAPIC, LAPIC. */

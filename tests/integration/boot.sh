@@ -44,6 +44,14 @@ for n in 2 4; do
 	end
 done
 
+begin "smp guest finds all 4 vCPUs through the ACPI MADT alone (acpi=1)"
+run_tern 60 run --kernel "$FW/smp.elf" --test-exit --cpus 4 --cmdline acpi=1
+expect_status 1
+expect_line out '^smp: 4 CPUs in the ACPI MADT$'
+for ((i = 1; i < 4; i++)); do expect_line out "AP apic-id=$i online"; done
+expect_line out '^RESULT: PASS$'
+end
+
 begin "ring3 guest runs its loop in ring 3"
 run_tern 60 run --kernel "$FW/ring3.elf" --test-exit
 expect_status 1

@@ -194,6 +194,8 @@ check smp-microvm microvm smp 1 \
 	"smp: BSP apic-id=0|smp: AP apic-id=1 online|RESULT: PASS" -smp 2
 check smp-q35 q35 smp 1 \
 	"smp: BSP apic-id=0|smp: AP apic-id=1 online|RESULT: PASS" -smp 2
+check smp-q35-acpi q35 smp 1 \
+	"smp: 2 CPUs in the ACPI MADT|smp: AP apic-id=1 online|RESULT: PASS" -smp 2 -append acpi=1
 check smp-uniprocessor microvm smp 1 "smp: BSP apic-id=0|RESULT: PASS"
 
 check ring3-microvm microvm ring3 1 \

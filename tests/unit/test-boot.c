@@ -158,7 +158,8 @@ START_TEST(pvh_load)
 	ck_assert_uint_eq(rd_le32(si + 8), 0); /* flags */
 	ck_assert_uint_eq(rd_le32(si + 12), 1); /* nr_modules */
 	ck_assert_uint_eq(rd_le64(si + 0x18), LAYOUT_CMDLINE_START);
-	ck_assert_uint_eq(rd_le64(si + 0x20), 0); /* rsdp */
+	ck_assert_uint_eq(rd_le64(si + 0x20), LAYOUT_ACPI_START); /* rsdp */
+	ck_assert_mem_eq(gpa(&f, LAYOUT_ACPI_START, 8), "RSD PTR ", 8);
 	ck_assert_uint_eq(rd_le64(si + 0x28), LAYOUT_PVH_MEMMAP);
 	ck_assert_uint_eq(rd_le32(si + 0x34), 0); /* reserved */
 	ck_assert_str_eq((const char *)gpa(&f, LAYOUT_CMDLINE_START, 20),

@@ -211,12 +211,14 @@ START_TEST(boot_params_fields)
 		.initrd_size = 0x12345,
 		.e820 = e820,
 		.nr_e820 = 3,
+		.rsdp_addr = 0xe0000,
 	};
 	g_autofree struct boot_params *bp = g_malloc(sizeof(*bp));
 	const uint8_t *raw = (const uint8_t *)bp;
 
 	memset(bp, 0xcc, sizeof(*bp));
 	build_params(b, len, &args, bp);
+	ck_assert_uint_eq(rd_le64(raw + 0x070), 0xe0000); /* acpi_rsdp_addr */
 
 	/* Read at the protocol's offsets, not through our struct. */
 	ck_assert_uint_eq(raw[0x210], 0xff); /* type_of_loader */
@@ -250,7 +252,8 @@ START_TEST(boot_params_fields)
 	/* Everything else is zero: the sentinel above all */
 	ck_assert_uint_eq(raw[0x1ef], 0);
 	for (size_t i = 0; i < 0x0c0; i++)
-		ck_assert_uint_eq(raw[i], 0);
+		if (i < 0x070 || i >= 0x078) /* acpi_rsdp_addr, checked above */
+			ck_assert_uint_eq(raw[i], 0);
 	for (size_t i = 0x26c; i < 0x2d0; i++)
 		ck_assert_uint_eq(raw[i], 0);
 	for (size_t i = 0x2d0 + 20 * 3; i < 0x1000; i++)

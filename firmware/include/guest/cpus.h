@@ -9,6 +9,7 @@
 #define CPUS_MAX 64 /* APIC ids 0..CPUS_MAX-1 get an AP stack */
 
 #ifndef __ASSEMBLER__
+#include <stdbool.h>
 #include <stdint.h>
 
 enum cpus_source {
@@ -27,6 +28,8 @@ struct cpus_info {
 
 /* Never fails: with no table at all it reports this one CPU. */
 void cpus_discover(struct cpus_info *out);
+/* Only from src (no fallback): false, with nothing found, when it is absent. */
+bool cpus_discover_from(struct cpus_info *out, enum cpus_source src);
 const char *cpus_source_name(enum cpus_source s);
 #endif
 

@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "tern/acpi.h"
 #include "tern/boot.h"
 #include "tern/bootparam.h"
 #include "tern/e820.h"
@@ -32,10 +33,13 @@
 #define IDENTITY_PDE_PAGES (LAYOUT_IDENTITY_MAP_SIZE / GiB)
 /*
  * The MP table starts at the EBDA, where guests scan for its floating
- * pointer, and may run on into the reserved hole below 1 MiB: LAYOUT's
- * 1 KiB only holds 40 processor entries and we allow MPTABLE_MAX_CPUS.
+ * pointer, and may run on into the reserved hole up to the ACPI tables:
+ * LAYOUT's 1 KiB only holds 40 processor entries and we allow
+ * MPTABLE_MAX_CPUS.
  */
-#define MPTABLE_ROOM (LAYOUT_HIGHMEM_START - LAYOUT_EBDA_START)
+#define MPTABLE_ROOM (LAYOUT_ACPI_START - LAYOUT_EBDA_START)
+_Static_assert(LAYOUT_ACPI_START + LAYOUT_ACPI_MAX <= LAYOUT_HIGHMEM_START,
+	       "ACPI tables run into the kernel");
 
 /* The fixed structures below 1 MiB must not run into one another. */
 _Static_assert(LAYOUT_GDT_START + X86_GDT_ENTRIES * 8 <= LAYOUT_IDT_START,
@@ -120,21 +124,31 @@ static bool boot_write_gdt(const struct boot_ctx *ctx, bool long_mode,
 			  err);
 }
 
-static bool boot_write_mptable(const struct boot_ctx *ctx, GError **err)
+/* The MP table and the ACPI tables, both in the reserved hole below 1 MiB. */
+static bool boot_write_platform_tables(const struct boot_ctx *ctx, GError **err)
 {
-	uint8_t *p = guest_memory_ptr(ctx->mem, LAYOUT_EBDA_START, MPTABLE_ROOM);
+	uint8_t *mp = guest_memory_ptr(ctx->mem, LAYOUT_EBDA_START, MPTABLE_ROOM);
+	uint8_t *acpi = guest_memory_ptr(ctx->mem, LAYOUT_ACPI_START,
+					 LAYOUT_ACPI_MAX);
 	int ret;
 
-	if (!p) {
+	if (!mp || !acpi) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
-			    "the MP table area at 0x%llx is not guest RAM",
-			    LAYOUT_EBDA_START);
+			    "the firmware table area 0x%llx-0x%llx is not guest RAM",
+			    LAYOUT_EBDA_START, LAYOUT_HIGHMEM_START);
 		return false;
 	}
-	ret = mptable_build(p, MPTABLE_ROOM, LAYOUT_EBDA_START, ctx->cfg->ncpus);
+	ret = mptable_build(mp, MPTABLE_ROOM, LAYOUT_EBDA_START, ctx->cfg->ncpus);
 	if (ret < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
 			    "cannot build the MP table for %u vCPUs: %s",
+			    ctx->cfg->ncpus, g_strerror(-ret));
+		return false;
+	}
+	ret = acpi_build(acpi, LAYOUT_ACPI_MAX, LAYOUT_ACPI_START, ctx->cfg->ncpus);
+	if (ret < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
+			    "cannot build the ACPI tables for %u vCPUs: %s",
 			    ctx->cfg->ncpus, g_strerror(-ret));
 		return false;
 	}
@@ -276,7 +290,7 @@ static bool boot_load_pvh(const struct boot_ctx *ctx,
 	si.magic = XEN_HVM_START_MAGIC_VALUE;
 	si.version = 1;
 	si.cmdline_paddr = LAYOUT_CMDLINE_START;
-	si.rsdp_paddr = 0; /* no ACPI: the guest uses the MP table */
+	si.rsdp_paddr = LAYOUT_ACPI_START;
 	si.memmap_paddr = LAYOUT_PVH_MEMMAP;
 	si.memmap_entries = nr_e820;
 	if (!boot_write(ctx, LAYOUT_PVH_INFO, &si, sizeof(si), "hvm_start_info",
@@ -368,6 +382,7 @@ static bool boot_load_bzimage(const struct boot_ctx *ctx,
 
 	args.cmdline_addr = LAYOUT_CMDLINE_START;
 	args.nr_e820 = e820_build(mem, e820, E820_MAX_ENTRIES);
+	args.rsdp_addr = LAYOUT_ACPI_START;
 	args.e820 = e820;
 	bp = g_new(struct boot_params, 1);
 	bzimage_build_boot_params(cfg->kernel, &info, &args, bp);
@@ -446,5 +461,5 @@ bool x86_boot_load(const struct guest_memory *mem,
 	}
 	if (!ok)
 		return false;
-	return boot_write_mptable(&ctx, err);
+	return boot_write_platform_tables(&ctx, err);
 }

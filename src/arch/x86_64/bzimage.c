@@ -151,6 +151,7 @@ void bzimage_build_boot_params(const uint8_t *image,
 	bp->hdr.loadflags |= BOOT_CAN_USE_HEAP;
 	bp->hdr.heap_end_ptr = BOOT_HEAP_END_PTR;
 
+	bp->acpi_rsdp_addr = args->rsdp_addr;
 	bp->hdr.cmd_line_ptr = (uint32_t)args->cmdline_addr;
 	bp->ext_cmd_line_ptr = (uint32_t)(args->cmdline_addr >> 32);
 	/* Whatever the image's own header says, no initrd means zeros. */
