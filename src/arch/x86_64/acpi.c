@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch.h"
 #include "tern/acpi.h"
 #include "tern/layout.h"
 
@@ -83,15 +84,6 @@ static void putstr(struct acpi_writer *w, size_t off, const char *s, size_t n)
 		memcpy(w->buf + off, s, n);
 }
 
-static uint8_t acpi_checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *p++;
-	return (uint8_t)-sum;
-}
-
 /* A table with its standard header; the checksum is set by sdt_finish(). */
 static size_t sdt_begin(struct acpi_writer *w, const char *sig, size_t len,
 			uint8_t revision)
@@ -112,7 +104,7 @@ static size_t sdt_begin(struct acpi_writer *w, const char *sig, size_t len,
 static void sdt_finish(struct acpi_writer *w, size_t off, size_t len)
 {
 	if (!w->overflow)
-		w->buf[off + 9] = acpi_checksum(w->buf + off, len);
+		w->buf[off + 9] = fw_table_checksum(w->buf + off, len);
 }
 
 static size_t build_dsdt(struct acpi_writer *w)
@@ -198,7 +190,7 @@ int acpi_build(uint8_t *buf, size_t size, uint64_t gpa, unsigned int ncpus)
 	put64(&w, rsdp + 24, gpa + xsdt);
 	if (w.overflow)
 		return -ENOSPC;
-	buf[rsdp + 8] = acpi_checksum(buf + rsdp, 20);
-	buf[rsdp + 32] = acpi_checksum(buf + rsdp, RSDP_SIZE);
+	buf[rsdp + 8] = fw_table_checksum(buf + rsdp, 20);
+	buf[rsdp + 32] = fw_table_checksum(buf + rsdp, RSDP_SIZE);
 	return (int)w.pos;
 }

@@ -4,6 +4,7 @@
 #define TERN_ARCH_X86_64_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -25,6 +26,19 @@ static inline uint32_t get_le32(const uint8_t *p)
 static inline uint64_t get_le64(const uint8_t *p)
 {
 	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
+}
+
+/*
+ * The byte that makes a firmware table's bytes sum to zero mod 256 (MP
+ * spec and ACPI alike); computed with the checksum field itself zero.
+ */
+static inline uint8_t fw_table_checksum(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+
+	while (len--)
+		sum += *p++;
+	return (uint8_t)-sum;
 }
 
 /* Is [off, off + size) inside a buffer of len bytes?  Written not to wrap. */

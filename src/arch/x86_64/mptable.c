@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "arch.h"
 #include "tern/layout.h"
 #include "tern/mptable.h"
 
@@ -136,15 +137,6 @@ _Static_assert(sizeof(struct mpc_cpu) == 20, "MP processor entry");
 _Static_assert(sizeof(struct mpc_bus) == 8, "MP bus entry");
 _Static_assert(sizeof(struct mpc_ioapic) == 8, "MP IOAPIC entry");
 _Static_assert(sizeof(struct mpc_intsrc) == 8, "MP interrupt entry");
-
-static uint8_t mpc_checksum(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *p++;
-	return (uint8_t)-sum;
-}
 
 static size_t mptable_size(unsigned int ncpus)
 {
@@ -302,7 +294,7 @@ int mptable_build(uint8_t *buf, size_t size, uint64_t gpa, unsigned int ncpus)
 
 	mpc->length = (uint16_t)(p - (uint8_t *)mpc);
 	mpc->oemcount = (uint16_t)entries;
-	mpc->checksum = mpc_checksum((const uint8_t *)mpc, mpc->length);
-	mpf->checksum = mpc_checksum((const uint8_t *)mpf, sizeof(*mpf));
+	mpc->checksum = fw_table_checksum((const uint8_t *)mpc, mpc->length);
+	mpf->checksum = fw_table_checksum((const uint8_t *)mpf, sizeof(*mpf));
 	return (int)total;
 }
