@@ -84,6 +84,26 @@ new_disk() {
 	truncate -s "${1}M" "$TMP/disk.img"
 }
 
+# expect_blk_bench RING: a passing blk-bench run of mode=randread,randwrite,
+# randread qd=1,32,128 ios=3000 verify=1 (every BENCH line present), after
+# which the image at $TMP/disk.img still holds blk-test's pattern ($CHECK).
+expect_blk_bench() {
+	expect_pass
+	expect_line out "^blk-bench: .*$1 ring.*clock kvmclock, verifying data"
+	for m in randread randwrite; do
+		for qd in 1 32 128; do
+			expect_line out "^BENCH name=$m qd=$qd ios=3000 ns=[0-9]+ iops=[0-9]+\$"
+		done
+	done
+	: >"$TMP/none"
+	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/none" >"$TMP/check" 2>&1; then
+		fail "host check: $(cat "$TMP/check")"
+	fi
+}
+
+# The host-side check of the images the block guests leave.
+CHECK=$(dirname "$0")/blk-check.py
+
 # Host features the block tests need; a missing one skips its cases.
 have_io_uring() {
 	[ "$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo 0)" = 0 ]
