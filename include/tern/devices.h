@@ -6,9 +6,8 @@
 #include <glib.h>
 
 #include "tern/bus.h"
+#include "tern/machine.h"
 #include "tern/util.h"
-
-struct vm;
 
 /*
  * 16550A-compatible UART. The register model does not know about the VM:
@@ -27,7 +26,7 @@ struct serial {
 	bool irq_level;
 	void (*set_irq)(void *opaque, bool level);
 	void *irq_opaque;
-	struct vm *vm; /* NULL for a bare register model (unit tests) */
+	struct machine *m; /* NULL for a bare register model (unit tests) */
 	unsigned int irq;
 	uint16_t base;
 	int in_fd;
@@ -41,19 +40,19 @@ void serial_init(struct serial *s, int out_fd,
 /* Queue host input for the guest; returns how many bytes were taken. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 
-/* Create the UART on the VM's PIO bus at base with an ISA IRQ line. */
-struct serial *serial_create(struct vm *vm, uint16_t base, unsigned int irq,
+/* Create the UART on the machine's PIO bus at base with an ISA IRQ line. */
+struct serial *serial_create(struct machine *m, uint16_t base, unsigned int irq,
 			     int in_fd, int out_fd, GError **err);
 void serial_destroy(struct serial *s);
 
 /* i8042: enough of the controller for Linux probing and the 0xfe reset. */
 struct i8042;
-struct i8042 *i8042_create(struct vm *vm, GError **err);
+struct i8042 *i8042_create(struct machine *m, GError **err);
 void i8042_destroy(struct i8042 *k);
 
 /* QEMU isa-debug-exit compatible port. */
 struct test_exit;
-struct test_exit *test_exit_create(struct vm *vm, uint16_t base,
+struct test_exit *test_exit_create(struct machine *m, uint16_t base,
 				   GError **err);
 void test_exit_destroy(struct test_exit *t);
 

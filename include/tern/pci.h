@@ -9,7 +9,7 @@
  * Interrupts: MSI-X (table and PBA in a BAR of their own), every vector an
  * eventfd bound to a GSI with irqfd, so a device thread interrupts the guest
  * with one write(2); INTA# on an IOAPIC pin as the fallback. What reaches
- * KVM goes through struct pci_irq_ops, so unit tests run without /dev/kvm.
+ * KVM goes through struct machine_ops, so unit tests run without /dev/kvm.
  */
 #ifndef TERN_PCI_H
 #define TERN_PCI_H
@@ -18,10 +18,10 @@
 #include <pthread.h>
 
 #include "tern/bus.h"
+#include "tern/machine.h"
 #include "tern/memory.h"
 #include "tern/util.h"
 
-struct vm;
 struct pci_host;
 struct pci_device;
 
@@ -101,30 +101,11 @@ enum pci_bar_flags {
 	PCI_BAR_HIGH = 1 << 3,
 };
 
-/*
- * The interrupt sink: KVM for a VM, a recorder in the unit tests. Each
- * returns 0 or -errno.
- */
-struct pci_msi_route {
-	uint32_t gsi;
-	uint64_t addr;
-	uint32_t data;
-};
-
-struct pci_irq_ops {
-	/* Replace the MSI routes (KVM: the whole GSI routing table). */
-	int (*set_msi_routes)(void *opaque, const struct pci_msi_route *routes,
-			      unsigned int n);
-	/* Bind (or unbind) eventfd fd to gsi (KVM_IRQFD). */
-	int (*irqfd)(void *opaque, int fd, uint32_t gsi, bool assign);
-	/* Drive an IOAPIC pin (KVM_IRQ_LINE). */
-	int (*set_irq_line)(void *opaque, uint32_t gsi, bool level);
-};
-
 struct pci_host_params {
 	struct bus *pio, *mmio;
 	const struct guest_memory *mem; /* BARs never map over RAM */
-	const struct pci_irq_ops *irq_ops;
+	/* Interrupts: the VM's machine ops, or a recorder in the unit tests. */
+	const struct machine_ops *irq_ops;
 	void *irq_opaque;
 	uint64_t ecam_base; /* 0: no ECAM window */
 	uint64_t mmio32_base, mmio32_size;
@@ -164,8 +145,8 @@ struct pci_device_info {
 	bool intx; /* the device uses INTA# */
 };
 
-/* The KVM-backed host of a VM: 0xcf8/0xcfc on vm->pio, ECAM on vm->mmio. */
-struct pci_host *pci_host_create(struct vm *vm, GError **err);
+/* The machine's host: 0xcf8/0xcfc on its PIO bus, ECAM on its MMIO bus. */
+struct pci_host *pci_host_create(struct machine *m, GError **err);
 /* Any host, from explicit parameters (the unit tests). */
 /*
  * The x86_64 platform's windows from layout.h (ECAM, 32-bit and 64-bit BAR

@@ -118,9 +118,16 @@ int virtio_blk_parse(struct iovec *iov, unsigned int out_num,
 		     unsigned int in_num, const struct virtio_blk_limits *lim,
 		     struct virtio_blk_parsed *p);
 
-/* The model alone: disk opened, engine queues and config space ready. */
+/*
+ * The model alone: disk opened, engine queues, I/O threads (named after
+ * index: "io-blk0", "io-blk0q1", ...) and config space ready. threads may
+ * be NULL (unit tests).
+ */
 struct virtio_blk;
-struct virtio_blk *virtio_blk_new(const struct disk_config *cfg, GError **err);
+struct thread_registry;
+struct virtio_blk *virtio_blk_new(struct thread_registry *threads,
+				  unsigned int index,
+				  const struct disk_config *cfg, GError **err);
 /* Free a model that was never plugged into a transport. */
 void virtio_blk_free(struct virtio_blk *blk);
 
@@ -138,8 +145,8 @@ extern const struct virtio_device_ops virtio_blk_ops;
 /* The disk's size in bytes as the guest sees it (capacity * 512). */
 uint64_t virtio_blk_size(const struct virtio_device *vdev);
 
-/* The VM's disk: the model on a virtio-pci function. */
-struct virtio_device *virtio_blk_create(struct vm *vm,
+/* The VM's disk number index: the model on a virtio-pci function. */
+struct virtio_device *virtio_blk_create(struct machine *m, unsigned int index,
 					const struct disk_config *cfg,
 					GError **err);
 

@@ -14,7 +14,7 @@
 #include "tern/memory.h"
 #include "tern/util.h"
 
-struct vm;
+struct machine;
 struct virtio_device;
 
 /* Device status bits (virtio 1.2, 2.1). */
@@ -121,7 +121,7 @@ struct virtio_device_ops {
 struct virtio_device {
 	const struct virtio_device_ops *ops;
 	void *priv; /* the model's state */
-	struct vm *vm;
+	struct machine *machine;
 	const struct guest_memory *mem;
 	uint16_t device_id;
 	uint64_t host_features; /* model bits | the core's transport bits */
@@ -140,14 +140,14 @@ struct virtio_device {
 };
 
 /*
- * Create a virtio-pci function for a device model and plug it into the VM's
- * PCI bus. features: the model's device-specific bits (the core adds
+ * Create a virtio-pci function for a device model and plug it into the
+ * machine's PCI bus. features: the model's device-specific bits (the core adds
  * VERSION_1, RING_PACKED, EVENT_IDX, INDIRECT_DESC; ACCESS_PLATFORM is
  * never offered). priv is handed to ops. config (config_size bytes) stays
  * the model's; change it under vdev->lock, then virtio_config_changed().
  * On failure nothing of the model is freed (ops->destroy is not called).
  */
-struct virtio_device *virtio_pci_create(struct vm *vm,
+struct virtio_device *virtio_pci_create(struct machine *m,
 					const struct virtio_device_ops *ops,
 					void *priv, uint16_t device_id,
 					uint64_t features, unsigned int nr_queues,
@@ -165,6 +165,13 @@ void virtio_config_changed(struct virtio_device *vdev);
  */
 void virtio_device_needs_reset(struct virtio_device *vdev, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * An iothread fault callback (iothread_create()) for a model: opaque is the
+ * address of the model's struct virtio_device pointer, which is filled in
+ * after the thread exists. The device goes to NEEDS_RESET.
+ */
+void virtio_iothread_fault(void *vdev_ptr, const char *why);
 
 static inline bool virtio_has_feature(const struct virtio_device *vdev,
 				      unsigned int bit)

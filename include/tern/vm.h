@@ -15,7 +15,9 @@
 #include "tern/bus.h"
 #include "tern/config.h"
 #include "tern/cpuid.h"
+#include "tern/machine.h"
 #include "tern/memory.h"
+#include "tern/thread.h"
 
 struct vcpu;
 struct serial;
@@ -31,17 +33,6 @@ enum vm_run_state {
 	VM_STATE_RUNNING,
 	VM_STATE_PAUSED,
 	VM_STATE_SHUTDOWN, /* the guest asked to end, or an error ended it */
-};
-
-/* Why the VM ended; decides tern's exit status. */
-enum vm_exit_reason {
-	VM_EXIT_NONE = 0,
-	VM_EXIT_RESET, /* i8042 reset: exit 0 */
-	VM_EXIT_POWEROFF, /* exit 0 */
-	VM_EXIT_TEST_PORT, /* isa-debug-exit: (v << 1) | 1 */
-	VM_EXIT_HOST_QUIT, /* QMP quit: exit 0 */
-	VM_EXIT_HOST_SIGNAL, /* SIGINT/SIGTERM/SIGHUP: exit 0 */
-	VM_EXIT_GUEST_ERROR, /* triple fault, internal error: exit 4 */
 };
 
 #define TERN_EXIT_BAD_INPUT 2
@@ -82,6 +73,9 @@ struct vm {
 	struct guest_memory mem;
 	struct bus pio;
 	struct bus mmio;
+	/* What devices see of all this (machine.h). */
+	struct machine machine;
+	struct thread_registry threads;
 
 	struct serial *serial;
 	struct i8042 *i8042;
@@ -121,6 +115,9 @@ struct vm {
 	int shutdown_eventfd;
 	GMainLoop *loop;
 };
+
+/* Fill vm->machine (machine.c): what devices see of this VM. */
+void vm_machine_init(struct vm *vm);
 
 /* Validate nothing (vm_config_validate did), build the machine. */
 struct vm *vm_create(const struct vm_config *cfg, GError **err);

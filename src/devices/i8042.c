@@ -9,7 +9,6 @@
 #include "tern/devices.h"
 #include "tern/error.h"
 #include "tern/layout.h"
-#include "tern/vm.h"
 
 #define STATUS_OBF 0x01 /* output buffer full */
 #define STATUS_SYS 0x04 /* self-test passed */
@@ -30,7 +29,7 @@
 #define CMD_RESET 0xfe
 
 struct i8042 {
-	struct vm *vm;
+	struct machine *m;
 	pthread_mutex_t lock;
 	uint8_t status;
 	uint8_t ctr; /* controller configuration byte */
@@ -96,12 +95,12 @@ static void i8042_command(struct i8042 *k, uint8_t cmd)
 		k->ctr &= ~0x20;
 		break;
 	case CMD_RESET:
-		vm_request_shutdown(k->vm, VM_EXIT_RESET, 0);
+		machine_request_shutdown(k->m, VM_EXIT_RESET, 0);
 		break;
 	default:
 		/* 0xf0-0xff pulse output lines; bit 0 is the reset line. */
 		if (cmd >= 0xf0 && !(cmd & 1))
-			vm_request_shutdown(k->vm, VM_EXIT_RESET, 0);
+			machine_request_shutdown(k->m, VM_EXIT_RESET, 0);
 		break;
 	}
 }
@@ -120,7 +119,7 @@ static void i8042_write(struct i8042 *k, bool data_port, const void *data)
 		case CMD_WRITE_OUTPORT:
 			k->outport = v;
 			if (!(v & 1))
-				vm_request_shutdown(k->vm, VM_EXIT_RESET, 0);
+				machine_request_shutdown(k->m, VM_EXIT_RESET, 0);
 			break;
 		case CMD_WRITE_AUX:
 			/* No mouse: answer "resend" so the probe gives up. */
@@ -173,24 +172,24 @@ static const struct bus_ops i8042_cmd_ops = {
 	.write = i8042_cmd_write,
 };
 
-struct i8042 *i8042_create(struct vm *vm, GError **err)
+struct i8042 *i8042_create(struct machine *m, GError **err)
 {
 	struct i8042 *k = g_new0(struct i8042, 1);
 	int ret;
 
-	k->vm = vm;
+	k->m = m;
 	pthread_mutex_init(&k->lock, NULL);
 	k->status = STATUS_SYS;
 	k->ctr = 0x30; /* both ports disabled, no interrupts */
 	k->outport = 0x01; /* not in reset */
 
-	ret = bus_register(&vm->pio, PORT_I8042_DATA, 1, &i8042_data_ops, k,
+	ret = bus_register(m->pio, PORT_I8042_DATA, 1, &i8042_data_ops, k,
 			   "i8042-data");
 	if (!ret) {
-		ret = bus_register(&vm->pio, PORT_I8042_CMD, 1, &i8042_cmd_ops, k,
+		ret = bus_register(m->pio, PORT_I8042_CMD, 1, &i8042_cmd_ops, k,
 				   "i8042-cmd");
 		if (ret)
-			(void)!bus_unregister(&vm->pio, PORT_I8042_DATA);
+			(void)!bus_unregister(m->pio, PORT_I8042_DATA);
 	}
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL, "i8042: %s",
@@ -205,8 +204,8 @@ void i8042_destroy(struct i8042 *k)
 {
 	if (!k)
 		return;
-	(void)!bus_unregister(&k->vm->pio, PORT_I8042_CMD);
-	(void)!bus_unregister(&k->vm->pio, PORT_I8042_DATA);
+	(void)!bus_unregister(k->m->pio, PORT_I8042_CMD);
+	(void)!bus_unregister(k->m->pio, PORT_I8042_DATA);
 	pthread_mutex_destroy(&k->lock);
 	g_free(k);
 }

@@ -18,17 +18,14 @@
  * dev->msix_lock (vector table), host->irq_lock (routes, INTx line counts).
  */
 #include <errno.h>
-#include <linux/kvm.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "tern/error.h"
+#include "tern/eventfd.h"
 #include "tern/layout.h"
+#include "tern/le.h"
 #include "tern/pci.h"
-#include "tern/vm.h"
 
 #define PCI_CONF1_ADDR_PORT 0xcf8
 #define PCI_CONF1_DATA_PORT 0xcfc
@@ -100,7 +97,6 @@ struct pci_device {
 
 struct pci_host {
 	struct pci_host_params p;
-	struct vm *vm; /* NULL for a test host */
 	struct pci_device *slots[PCI_SLOTS];
 	pthread_mutex_t cfg_lock;
 	uint32_t conf1_addr;
@@ -113,21 +109,6 @@ struct pci_host {
 	bool pio_registered, ecam_registered;
 	struct pci_device *bridge;
 };
-
-static inline uint32_t le_get(const uint8_t *p, unsigned int len)
-{
-	uint32_t v = 0;
-
-	for (unsigned int i = 0; i < len; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static inline void le_put(uint8_t *p, uint32_t v, unsigned int len)
-{
-	for (unsigned int i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 uint32_t pci_config_get(const struct pci_device *dev, unsigned int off,
 			unsigned int len)
@@ -176,7 +157,7 @@ const char *pci_device_name(const struct pci_device *dev)
 /* Rebuild the MSI routes from every vector that has one. irq_lock held. */
 static void pci_host_commit_routes_locked(struct pci_host *host)
 {
-	g_autofree struct pci_msi_route *routes = NULL;
+	g_autofree struct msi_route *routes = NULL;
 	unsigned int n = 0, cap = 0;
 	int ret;
 
@@ -187,7 +168,7 @@ static void pci_host_commit_routes_locked(struct pci_host *host)
 			continue;
 		cap += d->msix_nvec;
 	}
-	routes = g_new0(struct pci_msi_route, cap ? cap : 1);
+	routes = g_new0(struct msi_route, cap ? cap : 1);
 	for (unsigned int s = 0; s < PCI_SLOTS; s++) {
 		struct pci_device *d = host->slots[s];
 
@@ -196,7 +177,7 @@ static void pci_host_commit_routes_locked(struct pci_host *host)
 		for (unsigned int v = 0; v < d->msix_nvec; v++) {
 			if (!d->vec[v].routed)
 				continue;
-			routes[n++] = (struct pci_msi_route){
+			routes[n++] = (struct msi_route){
 				.gsi = d->vec[v].gsi,
 				.addr = d->vec[v].addr,
 				.data = d->vec[v].data,
@@ -221,29 +202,6 @@ static void pci_vec_set_route(struct pci_device *dev, struct pci_msix_vec *v,
 		pci_host_commit_routes_locked(host);
 	}
 	pthread_mutex_unlock(&host->irq_lock);
-}
-
-/* Read (and so clear) an eventfd's counter; true if it was non-zero. */
-static bool eventfd_drain(int fd)
-{
-	uint64_t v;
-
-	return read(fd, &v, sizeof(v)) == sizeof(v) && v;
-}
-
-static bool eventfd_pending(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
-}
-
-static void eventfd_kick(int fd)
-{
-	uint64_t one = 1;
-
-	/* Only fails with 2^64 - 2 pending wakeups. */
-	(void)!write(fd, &one, sizeof(one));
 }
 
 /* Recompute INTx's contribution to its pin. irq_lock held. */
@@ -331,7 +289,7 @@ static void msix_update_vector(struct pci_device *dev, unsigned int v)
 			 * take them before binding and send one after, so the
 			 * guest gets exactly one for the lot.
 			 */
-			bool pending = eventfd_drain(vec->fd);
+			bool pending = efd_drain(vec->fd);
 
 			ret = host->p.irq_ops->irqfd(host->p.irq_opaque, vec->fd,
 						     vec->gsi, true);
@@ -340,7 +298,7 @@ static void msix_update_vector(struct pci_device *dev, unsigned int v)
 					  dev->name, v, g_strerror(-ret));
 			vec->live = true;
 			if (pending)
-				eventfd_kick(vec->fd);
+				efd_signal(vec->fd);
 		}
 	} else if (vec->live) {
 		ret = host->p.irq_ops->irqfd(host->p.irq_opaque, vec->fd, vec->gsi,
@@ -362,7 +320,7 @@ static void msix_control_changed(struct pci_device *dev)
 	if (enabled && !dev->msix_enabled) {
 		/* Whatever a device signalled while MSI-X was off went by INTx. */
 		for (unsigned int v = 0; v < dev->msix_nvec; v++)
-			eventfd_drain(dev->vec[v].fd);
+			efd_drain(dev->vec[v].fd);
 	}
 	__atomic_store_n(&dev->msix_enabled, enabled, __ATOMIC_SEQ_CST);
 	dev->msix_fmask = ctrl & PCI_MSIX_FLAGS_MASKALL;
@@ -400,7 +358,7 @@ static void msix_bar_read(void *opaque, uint64_t off, void *data,
 				unsigned int v = first + b;
 
 				if (v < dev->msix_nvec && !dev->vec[v].live &&
-				    eventfd_pending(dev->vec[v].fd))
+				    efd_pending(dev->vec[v].fd))
 					out[i] |= 1 << b;
 			}
 		}
@@ -455,7 +413,7 @@ bool pci_msix_enabled(const struct pci_device *dev)
 void pci_msix_notify(struct pci_device *dev, unsigned int vector)
 {
 	if (vector < dev->msix_nvec)
-		eventfd_kick(dev->vec[vector].fd);
+		efd_signal(dev->vec[vector].fd);
 }
 
 int pci_msix_vector_fd(const struct pci_device *dev, unsigned int vector)
@@ -474,7 +432,7 @@ static void msix_reset(struct pci_device *dev)
 		dev->msix_table[v * PCI_MSIX_ENTRY_SIZE + 12] =
 			PCI_MSIX_ENTRY_CTRL_MASKBIT;
 		msix_update_vector(dev, v);
-		eventfd_drain(dev->vec[v].fd);
+		efd_drain(dev->vec[v].fd);
 	}
 	pthread_mutex_unlock(&dev->msix_lock);
 }
@@ -515,9 +473,9 @@ int pci_msix_init(struct pci_device *dev, unsigned int bar, unsigned int nvec)
 	for (unsigned int v = 0; v < nvec; v++)
 		dev->vec[v].fd = -1;
 	for (unsigned int v = 0; v < nvec; v++) {
-		dev->vec[v].fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		dev->vec[v].fd = efd_new();
 		if (dev->vec[v].fd < 0) {
-			ret = -errno;
+			ret = dev->vec[v].fd;
 			goto err;
 		}
 		dev->msix_table[v * PCI_MSIX_ENTRY_SIZE + 12] =
@@ -1237,79 +1195,6 @@ void pci_host_destroy(struct pci_host *host)
 	g_free(host);
 }
 
-/* ---- KVM as the interrupt sink ---- */
-
-/* KVM's default routing (GSI n → IOAPIC pin n, and PIC pin n for n < 16). */
-#define KVM_IOAPIC_PINS 24
-#define KVM_PIC_PINS 16
-
-static int pci_kvm_set_msi_routes(void *opaque, const struct pci_msi_route *routes,
-				  unsigned int n)
-{
-	struct vm *vm = opaque;
-	unsigned int total = KVM_IOAPIC_PINS + KVM_PIC_PINS + n, i = 0;
-	g_autofree struct kvm_irq_routing *r =
-		g_malloc0(sizeof(*r) + total * sizeof(r->entries[0]));
-
-	/*
-	 * KVM_SET_GSI_ROUTING replaces the whole table, so the irqchip
-	 * entries KVM starts with (which the ISA and PCI INTx wiring and the
-	 * MP table rely on) are written back each time.
-	 */
-	for (unsigned int gsi = 0; gsi < KVM_IOAPIC_PINS; gsi++) {
-		r->entries[i].gsi = gsi;
-		r->entries[i].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r->entries[i].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		r->entries[i].u.irqchip.pin = gsi;
-		i++;
-		if (gsi < KVM_PIC_PINS) {
-			r->entries[i].gsi = gsi;
-			r->entries[i].type = KVM_IRQ_ROUTING_IRQCHIP;
-			r->entries[i].u.irqchip.irqchip =
-				gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-			r->entries[i].u.irqchip.pin = gsi % 8;
-			i++;
-		}
-	}
-	for (unsigned int m = 0; m < n; m++) {
-		r->entries[i].gsi = routes[m].gsi;
-		r->entries[i].type = KVM_IRQ_ROUTING_MSI;
-		r->entries[i].u.msi.address_lo = (uint32_t)routes[m].addr;
-		r->entries[i].u.msi.address_hi = (uint32_t)(routes[m].addr >> 32);
-		r->entries[i].u.msi.data = routes[m].data;
-		i++;
-	}
-	r->nr = i;
-	if (ioctl(vm->kvm.vm_fd, KVM_SET_GSI_ROUTING, r) < 0)
-		return -errno;
-	return 0;
-}
-
-static int pci_kvm_irqfd(void *opaque, int fd, uint32_t gsi, bool assign)
-{
-	struct vm *vm = opaque;
-	struct kvm_irqfd irqfd = {
-		.fd = (uint32_t)fd,
-		.gsi = gsi,
-		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
-	};
-
-	if (ioctl(vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0)
-		return -errno;
-	return 0;
-}
-
-static int pci_kvm_set_irq_line(void *opaque, uint32_t gsi, bool level)
-{
-	return vm_set_irq_line(opaque, gsi, level);
-}
-
-static const struct pci_irq_ops pci_kvm_irq_ops = {
-	.set_msi_routes = pci_kvm_set_msi_routes,
-	.irqfd = pci_kvm_irqfd,
-	.set_irq_line = pci_kvm_set_irq_line,
-};
-
 void pci_host_params_platform(struct pci_host_params *p, struct bus *pio,
 			      struct bus *mmio, const struct guest_memory *mem)
 {
@@ -1330,16 +1215,12 @@ void pci_host_params_platform(struct pci_host_params *p, struct bus *pio,
 	};
 }
 
-struct pci_host *pci_host_create(struct vm *vm, GError **err)
+struct pci_host *pci_host_create(struct machine *m, GError **err)
 {
 	struct pci_host_params p;
-	struct pci_host *host;
 
-	pci_host_params_platform(&p, &vm->pio, &vm->mmio, &vm->mem);
-	p.irq_ops = &pci_kvm_irq_ops;
-	p.irq_opaque = vm;
-	host = pci_host_new(&p, err);
-	if (host)
-		host->vm = vm;
-	return host;
+	pci_host_params_platform(&p, m->pio, m->mmio, m->mem);
+	p.irq_ops = m->ops;
+	p.irq_opaque = m->opaque;
+	return pci_host_new(&p, err);
 }

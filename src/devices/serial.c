@@ -11,7 +11,6 @@
 
 #include "tern/devices.h"
 #include "tern/error.h"
-#include "tern/vm.h"
 
 #define UART_RBR 0 /* DLAB 0, read */
 #define UART_THR 0 /* DLAB 0, write */
@@ -222,7 +221,7 @@ static void serial_vm_set_irq(void *opaque, bool level)
 {
 	struct serial *s = opaque;
 
-	if (vm_set_irq_line(s->vm, s->irq, level))
+	if (machine_set_irq_line(s->m, s->irq, level))
 		tern_warn("serial: cannot set IRQ %u", s->irq);
 }
 
@@ -247,17 +246,17 @@ static gboolean serial_input_ready(gint fd, GIOCondition cond, gpointer opaque)
 	return G_SOURCE_CONTINUE;
 }
 
-struct serial *serial_create(struct vm *vm, uint16_t base, unsigned int irq,
+struct serial *serial_create(struct machine *m, uint16_t base, unsigned int irq,
 			     int in_fd, int out_fd, GError **err)
 {
 	struct serial *s = g_new0(struct serial, 1);
 	int ret;
 
 	serial_init(s, out_fd, serial_vm_set_irq, s);
-	s->vm = vm;
+	s->m = m;
 	s->irq = irq;
 	s->base = base;
-	ret = bus_register(&vm->pio, base, 8, &serial_bus_ops, s, "serial");
+	ret = bus_register(m->pio, base, 8, &serial_bus_ops, s, "serial");
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
 			    "serial at 0x%x: %s", base, g_strerror(-ret));
@@ -278,7 +277,7 @@ void serial_destroy(struct serial *s)
 		return;
 	if (s->in_watch)
 		g_source_remove(s->in_watch);
-	if (bus_unregister(&s->vm->pio, s->base))
+	if (bus_unregister(s->m->pio, s->base))
 		tern_warn("serial: region at 0x%x was not registered", s->base);
 	pthread_mutex_destroy(&s->lock);
 	g_free(s);

@@ -8,10 +8,9 @@
 #include "tern/devices.h"
 #include "tern/error.h"
 #include "tern/layout.h"
-#include "tern/vm.h"
 
 struct test_exit {
-	struct vm *vm;
+	struct machine *m;
 	uint16_t base;
 };
 
@@ -23,7 +22,7 @@ static void test_exit_write(void *opaque, uint64_t off, const void *data,
 
 	/* QEMU takes the value at the access width, little-endian. */
 	memcpy(&v, data, len < sizeof(v) ? len : sizeof(v));
-	vm_request_shutdown(t->vm, VM_EXIT_TEST_PORT, (int)v);
+	machine_request_shutdown(t->m, VM_EXIT_TEST_PORT, (int)v);
 }
 
 static const struct bus_ops test_exit_ops = {
@@ -31,14 +30,14 @@ static const struct bus_ops test_exit_ops = {
 	.write = test_exit_write,
 };
 
-struct test_exit *test_exit_create(struct vm *vm, uint16_t base, GError **err)
+struct test_exit *test_exit_create(struct machine *m, uint16_t base, GError **err)
 {
 	struct test_exit *t = g_new0(struct test_exit, 1);
 	int ret;
 
-	t->vm = vm;
+	t->m = m;
 	t->base = base;
-	ret = bus_register(&vm->pio, base, PORT_TEST_EXIT_SIZE, &test_exit_ops, t,
+	ret = bus_register(m->pio, base, PORT_TEST_EXIT_SIZE, &test_exit_ops, t,
 			   "test-exit");
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
@@ -53,6 +52,6 @@ void test_exit_destroy(struct test_exit *t)
 {
 	if (!t)
 		return;
-	(void)!bus_unregister(&t->vm->pio, t->base);
+	(void)!bus_unregister(t->m->pio, t->base);
 	g_free(t);
 }

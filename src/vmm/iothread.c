@@ -1,19 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
  * Device worker threads: epoll over the device's fds, callbacks on this
- * thread, a stop eventfd to leave the loop. Stopping joins the thread, so a
- * device reset that stops its thread knows no callback runs any more.
+ * thread, and a control eventfd. The thread is spawned at creation and
+ * lives until destroy; stop parks it and waits until it is parked, so a
+ * device reset that stops its thread knows no callback runs any more, and
+ * no thread is ever created while the guest runs.
  */
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "tern/error.h"
+#include "tern/eventfd.h"
 #include "tern/iothread.h"
+#include "tern/thread.h"
 
 #define IOTHREAD_BATCH 16
 
@@ -24,46 +26,68 @@ struct iothread_handler {
 };
 
 struct iothread {
-	char name[16];
+	char name[THREAD_NAME_MAX];
 	int epfd;
-	int stop_fd;
+	int ctl_fd; /* wakes the thread to look at want_run / quit */
 	pthread_t thread;
-	bool running;
+	iothread_fault_fn *fault;
+	void *fault_opaque;
 	GPtrArray *handlers; /* struct iothread_handler *, owned */
 	GPtrArray *dead; /* deleted from a callback, freed after the batch */
 	bool in_batch;
+
+	/* Control, guarded by lock; changes signalled on cond. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool want_run; /* start() asked to serve the fds */
+	bool serving; /* the thread is in its epoll loop */
+	bool quit;
 };
 
-/* The stop eventfd's epoll cookie: no handler has this address. */
-static char iothread_stop_cookie;
+/* The control eventfd's epoll cookie: no handler has this address. */
+static const char iothread_ctl_cookie;
 
-struct iothread *iothread_create(const char *name, GError **err)
+static void *iothread_main(void *opaque);
+
+struct iothread *iothread_create(struct thread_registry *threads,
+				 const char *name, iothread_fault_fn *fault,
+				 void *fault_opaque, GError **err)
 {
 	struct iothread *t = g_new0(struct iothread, 1);
-	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &iothread_stop_cookie };
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.ptr = (void *)&iothread_ctl_cookie };
+	int ret;
 
 	g_strlcpy(t->name, name, sizeof(t->name));
+	t->fault = fault;
+	t->fault_opaque = fault_opaque;
 	t->handlers = g_ptr_array_new_with_free_func(g_free);
 	t->dead = g_ptr_array_new_with_free_func(g_free);
-	t->stop_fd = -1;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->cond, NULL);
+	t->ctl_fd = efd_new();
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (t->epfd < 0)
+	if (t->ctl_fd < 0 || t->epfd < 0 ||
+	    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->ctl_fd, &ev) < 0) {
+		ret = t->ctl_fd < 0 ? t->ctl_fd : -errno;
 		goto err;
-	t->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (t->stop_fd < 0)
-		goto err;
-	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->stop_fd, &ev) < 0)
+	}
+	ret = thread_spawn(threads, &t->thread, THREAD_ROLE_DEVICE_IO,
+			   iothread_main, t, "%s", name);
+	if (ret)
 		goto err;
 	return t;
 err:
-	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s: cannot create its I/O thread: %s",
-		    name, g_strerror(errno));
-	if (t->stop_fd >= 0)
-		close(t->stop_fd);
+	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+		    "%s: cannot create its I/O thread: %s", name, g_strerror(-ret));
+	if (t->ctl_fd >= 0)
+		close(t->ctl_fd);
 	if (t->epfd >= 0)
 		close(t->epfd);
 	g_ptr_array_unref(t->handlers);
 	g_ptr_array_unref(t->dead);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
 	g_free(t);
 	return NULL;
 }
@@ -72,11 +96,19 @@ void iothread_destroy(struct iothread *t)
 {
 	if (!t)
 		return;
-	iothread_stop(t);
-	close(t->stop_fd);
+	pthread_mutex_lock(&t->lock);
+	t->quit = true;
+	t->want_run = false;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
+	efd_signal(t->ctl_fd);
+	pthread_join(t->thread, NULL);
+	close(t->ctl_fd);
 	close(t->epfd);
 	g_ptr_array_unref(t->handlers);
 	g_ptr_array_unref(t->dead);
+	pthread_cond_destroy(&t->cond);
+	pthread_mutex_destroy(&t->lock);
 	g_free(t);
 }
 
@@ -153,34 +185,26 @@ int iothread_del(struct iothread *t, int fd)
 	return 0;
 }
 
-static void *iothread_main(void *opaque)
+/* Serve the fds until stop or quit; false when epoll failed. */
+static bool iothread_serve(struct iothread *t)
 {
-	struct iothread *t = opaque;
 	struct epoll_event evs[IOTHREAD_BATCH];
-	sigset_t set;
-
-	/* Host signals belong to the main loop, the kick signal to vCPUs. */
-	sigfillset(&set);
-	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	pthread_setname_np(pthread_self(), t->name);
 
 	for (;;) {
 		int n = epoll_wait(t->epfd, evs, IOTHREAD_BATCH, -1);
-		bool stop = false;
+		bool ctl = false;
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			tern_warn("%s: epoll_wait: %s; the I/O thread stops",
-				  t->name, g_strerror(errno));
-			break;
+			return false;
 		}
 		t->in_batch = true;
 		for (int i = 0; i < n; i++) {
 			struct iothread_handler *h = evs[i].data.ptr;
 
-			if (evs[i].data.ptr == &iothread_stop_cookie) {
-				stop = true;
+			if (evs[i].data.ptr == (void *)&iothread_ctl_cookie) {
+				ctl = true;
 				continue;
 			}
 			if (h->fd >= 0)
@@ -188,45 +212,70 @@ static void *iothread_main(void *opaque)
 		}
 		t->in_batch = false;
 		g_ptr_array_set_size(t->dead, 0);
-		if (stop)
-			break;
+		if (ctl) {
+			bool run;
+
+			efd_drain(t->ctl_fd);
+			pthread_mutex_lock(&t->lock);
+			run = t->want_run;
+			pthread_mutex_unlock(&t->lock);
+			if (!run)
+				return true;
+		}
 	}
+}
+
+static void *iothread_main(void *opaque)
+{
+	struct iothread *t = opaque;
+
+	pthread_mutex_lock(&t->lock);
+	for (;;) {
+		while (!t->want_run && !t->quit)
+			pthread_cond_wait(&t->cond, &t->lock);
+		if (t->quit)
+			break;
+		t->serving = true;
+		pthread_mutex_unlock(&t->lock);
+
+		if (!iothread_serve(t)) {
+			g_autofree char *why = g_strdup_printf("epoll_wait: %s",
+							      g_strerror(errno));
+
+			tern_warn("%s: %s; the I/O thread stops serving its device",
+				  t->name, why);
+			if (t->fault)
+				t->fault(t->fault_opaque, why);
+			pthread_mutex_lock(&t->lock);
+			/* Parked until the owner stops and starts it again. */
+			t->want_run = false;
+		} else {
+			pthread_mutex_lock(&t->lock);
+		}
+		t->serving = false;
+		pthread_cond_broadcast(&t->cond);
+	}
+	pthread_mutex_unlock(&t->lock);
 	return NULL;
 }
 
 int iothread_start(struct iothread *t)
 {
-	int ret;
-
-	if (t->running)
-		return 0;
-	ret = pthread_create(&t->thread, NULL, iothread_main, t);
-	if (ret)
-		return -ret;
-	t->running = true;
+	pthread_mutex_lock(&t->lock);
+	t->want_run = true;
+	pthread_cond_broadcast(&t->cond);
+	pthread_mutex_unlock(&t->lock);
 	return 0;
 }
 
 void iothread_stop(struct iothread *t)
 {
-	uint64_t v = 1;
-
-	if (!t->running)
-		return;
-	/* An eventfd write cannot fail short of 2^64 - 2 pending wakeups. */
-	(void)!write(t->stop_fd, &v, sizeof(v));
-	pthread_join(t->thread, NULL);
-	t->running = false;
-	/* Drain, so the next start does not stop at once. */
-	(void)!read(t->stop_fd, &v, sizeof(v));
-}
-
-bool iothread_running(const struct iothread *t)
-{
-	return t->running;
-}
-
-bool iothread_is_current(const struct iothread *t)
-{
-	return t->running && pthread_equal(t->thread, pthread_self());
+	pthread_mutex_lock(&t->lock);
+	t->want_run = false;
+	pthread_mutex_unlock(&t->lock);
+	efd_signal(t->ctl_fd);
+	pthread_mutex_lock(&t->lock);
+	while (t->serving)
+		pthread_cond_wait(&t->cond, &t->lock);
+	pthread_mutex_unlock(&t->lock);
 }

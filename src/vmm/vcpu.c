@@ -385,15 +385,12 @@ static void *vcpu_thread(void *opaque)
 {
 	struct vcpu *vcpu = opaque;
 	struct vm *vm = vcpu->vm;
-	char name[16];
 	sigset_t set;
 
 	/* Host signals belong to the main loop; only the kick comes here. */
 	sigfillset(&set);
 	sigdelset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
-	pthread_setname_np(pthread_self(), name);
 	/* Under the lock: query-cpus-fast reads it from the main thread. */
 	pthread_mutex_lock(&vm->state_lock);
 	vcpu->tid = gettid();
@@ -450,10 +447,12 @@ pid_t vcpu_thread_id(struct vcpu *vcpu)
 
 int vcpu_start_thread(struct vcpu *vcpu)
 {
-	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	int ret = thread_spawn(&vcpu->vm->threads, &vcpu->thread,
+			       THREAD_ROLE_VCPU, vcpu_thread, vcpu, "vcpu%u",
+			       vcpu->id);
 
 	if (ret)
-		return -ret;
+		return ret;
 	vcpu->thread_started = true;
 	return 0;
 }

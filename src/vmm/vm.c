@@ -156,7 +156,7 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 	case CONSOLE_NONE:
 		break;
 	}
-	vm->serial = serial_create(vm, PORT_COM1, PORT_COM1_IRQ, in_fd, out_fd, err);
+	vm->serial = serial_create(&vm->machine, PORT_COM1, PORT_COM1_IRQ, in_fd, out_fd, err);
 	return vm->serial != NULL;
 }
 
@@ -175,7 +175,8 @@ static void vm_teardown_console(struct vm *vm)
 /* The PCI host bridge; devices plug into it next. */
 static bool vm_setup_pci(struct vm *vm, GError **err)
 {
-	vm->pci = pci_host_create(vm, err);
+	vm->pci = pci_host_create(&vm->machine, err);
+	vm->machine.pci = vm->pci;
 	return vm->pci != NULL;
 }
 
@@ -183,6 +184,7 @@ static void vm_teardown_pci(struct vm *vm)
 {
 	pci_host_destroy(vm->pci);
 	vm->pci = NULL;
+	vm->machine.pci = NULL;
 }
 
 /* PCI devices, in slot order: console, rng, disks. */
@@ -191,19 +193,19 @@ static bool vm_setup_devices(struct vm *vm, GError **err)
 	const struct vm_config *cfg = vm->cfg;
 
 	if (cfg->console == CONSOLE_VIRTIO) {
-		vm->virtio_console = virtio_console_create(vm, STDIN_FILENO,
+		vm->virtio_console = virtio_console_create(&vm->machine, STDIN_FILENO,
 							   STDOUT_FILENO, err);
 		if (!vm->virtio_console)
 			return false;
 	}
 	if (cfg->rng) {
-		vm->virtio_rng = virtio_rng_create(vm, err);
+		vm->virtio_rng = virtio_rng_create(&vm->machine, err);
 		if (!vm->virtio_rng)
 			return false;
 	}
 	vm->disks = g_new0(struct virtio_device *, cfg->nr_disks);
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		vm->disks[i] = virtio_blk_create(vm, &cfg->disks[i], err);
+		vm->disks[i] = virtio_blk_create(&vm->machine, i, &cfg->disks[i], err);
 		if (!vm->disks[i])
 			return false;
 		vm->nr_disks++;
@@ -342,6 +344,8 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	vm->state = VM_STATE_PRELAUNCH;
 	pthread_mutex_init(&vm->state_lock, NULL);
 	pthread_cond_init(&vm->state_cond, NULL);
+	thread_registry_init(&vm->threads);
+	thread_registry_add_self(&vm->threads, THREAD_ROLE_MAIN, "main");
 	vcpu_signals_init();
 
 	vm->shutdown_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -358,13 +362,14 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 		goto err_memory;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
+	vm_machine_init(vm);
 	if (!vm_setup_console(vm, err))
 		goto err_console;
-	vm->i8042 = i8042_create(vm, err);
+	vm->i8042 = i8042_create(&vm->machine, err);
 	if (!vm->i8042)
 		goto err_console;
 	if (cfg->test_exit) {
-		vm->test_exit = test_exit_create(vm, PORT_TEST_EXIT, err);
+		vm->test_exit = test_exit_create(&vm->machine, PORT_TEST_EXIT, err);
 		if (!vm->test_exit)
 			goto err_i8042;
 	}
@@ -400,6 +405,7 @@ err_memory:
 err_eventfd:
 	close(vm->shutdown_eventfd);
 err_free:
+	thread_registry_destroy(&vm->threads);
 	g_array_unref(vm->listeners);
 	pthread_cond_destroy(&vm->state_cond);
 	pthread_mutex_destroy(&vm->state_lock);
@@ -438,6 +444,7 @@ void vm_destroy(struct vm *vm)
 	kvm_close(&vm->kvm);
 	guest_memory_destroy(&vm->mem);
 	close(vm->shutdown_eventfd);
+	thread_registry_destroy(&vm->threads);
 	g_array_unref(vm->listeners);
 	pthread_cond_destroy(&vm->state_cond);
 	pthread_mutex_destroy(&vm->state_lock);

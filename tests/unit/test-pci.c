@@ -19,7 +19,7 @@
 #define MAX_GSI 256
 
 struct sink {
-	struct pci_msi_route routes[MAX_ROUTES];
+	struct msi_route routes[MAX_ROUTES];
 	unsigned int nr_routes, commits;
 	uint32_t bound_gsi[1024]; /* by fd; 0: not bound */
 	bool line[MAX_GSI];
@@ -31,7 +31,7 @@ static struct bus pio, mmio;
 static struct guest_memory mem;
 static struct pci_host *host;
 
-static int sink_routes(void *opaque, const struct pci_msi_route *r, unsigned int n)
+static int sink_routes(void *opaque, const struct msi_route *r, unsigned int n)
 {
 	ck_assert_uint_le(n, MAX_ROUTES);
 	memcpy(sink.routes, r, n * sizeof(*r));
@@ -61,7 +61,7 @@ static int sink_line(void *opaque, uint32_t gsi, bool level)
 	return 0;
 }
 
-static const struct pci_irq_ops sink_ops = {
+static const struct machine_ops sink_ops = {
 	.set_msi_routes = sink_routes,
 	.irqfd = sink_irqfd,
 	.set_irq_line = sink_line,

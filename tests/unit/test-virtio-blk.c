@@ -353,7 +353,7 @@ static void tdev_open(struct tdev *t, const char *opts, uint64_t drop_features)
 
 	spec = g_strdup_printf("path=%s%s", t->path, opts);
 	ck_assert(disk_config_parse(spec, &t->cfg, &err));
-	t->blk = virtio_blk_new(&t->cfg, &err);
+	t->blk = virtio_blk_new(NULL, 0, &t->cfg, &err);
 	ck_assert_msg(t->blk, "%s", err ? err->message : "?");
 	ck_assert_int_eq(guest_memory_init(&t->mem, RAM_SIZE), 0);
 	virtio_blk_get_info(t->blk, &info);

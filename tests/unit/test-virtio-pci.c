@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The virtio-pci transport as a driver sees it, without /dev/kvm: a VM
- * with a PCI host on plain buses and a recording interrupt sink. The KVM
- * fds are -1, so ioeventfds cannot be registered and notifications take
- * the BAR's slow path, which this also covers.
+ * The virtio-pci transport as a driver sees it, without /dev/kvm: a
+ * machine with a PCI host on plain buses and a recording interrupt sink.
+ * It has no ioeventfd operation, so notifications take the BAR's slow
+ * path, which this also covers.
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,21 +13,27 @@
 #include "tern/layout.h"
 #include "tern/pci.h"
 #include "tern/virtio.h"
-#include "tern/vm.h"
+#include "tern/machine.h"
 #include "unit.h"
 
 #define RAM_SIZE (16 * MiB)
 #define NQ 2
 #define MODEL_FEATURE 3
 
-static struct vm vm;
+/* What a VM would give the transport: memory, buses, the PCI host. */
+static struct {
+	struct guest_memory mem;
+	struct bus pio, mmio;
+	struct pci_host *pci;
+	struct machine machine;
+} vm;
 static struct virtio_device *vdev;
 static unsigned int activations, resets, destroys;
 static uint8_t config[8] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
 static bool line[64];
 static uint32_t bound[1024];
 
-static int sink_routes(void *o, const struct pci_msi_route *r, unsigned int n)
+static int sink_routes(void *o, const struct msi_route *r, unsigned int n)
 {
 	return 0;
 }
@@ -44,7 +50,11 @@ static int sink_line(void *o, uint32_t gsi, bool level)
 	return 0;
 }
 
-static const struct pci_irq_ops sink_ops = { sink_routes, sink_irqfd, sink_line };
+static const struct machine_ops sink_ops = {
+	.set_irq_line = sink_line,
+	.set_msi_routes = sink_routes,
+	.irqfd = sink_irqfd,
+};
 
 static int model_activate(struct virtio_device *d)
 {
@@ -145,7 +155,6 @@ static void setup(void)
 	GError *err = NULL;
 
 	memset(&vm, 0, sizeof(vm));
-	vm.kvm.fd = vm.kvm.vm_fd = -1;
 	ck_assert_int_eq(guest_memory_init(&vm.mem, RAM_SIZE), 0);
 	bus_init(&vm.pio, "pio");
 	bus_init(&vm.mmio, "mmio");
@@ -153,7 +162,11 @@ static void setup(void)
 	p.irq_ops = &sink_ops;
 	vm.pci = pci_host_new(&p, &err);
 	ck_assert_ptr_nonnull(vm.pci);
-	vdev = virtio_pci_create(&vm, &model_ops, NULL, VIRTIO_ID_RNG,
+	vm.machine = (struct machine){
+		.mem = &vm.mem, .pio = &vm.pio, .mmio = &vm.mmio, .pci = vm.pci,
+		.ops = &sink_ops,
+	};
+	vdev = virtio_pci_create(&vm.machine, &model_ops, NULL, VIRTIO_ID_RNG,
 				 1ULL << MODEL_FEATURE, NQ, config, sizeof(config), &err);
 	ck_assert_msg(vdev, "%s", err ? err->message : "?");
 	df = 1 << 3;

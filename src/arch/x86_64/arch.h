@@ -8,25 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/*
- * Image headers are little-endian byte streams at arbitrary alignment; memcpy
- * keeps the reads defined and compiles to a plain load on x86.
- */
-static inline uint16_t get_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static inline uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
-}
-
-static inline uint64_t get_le64(const uint8_t *p)
-{
-	return (uint64_t)get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
-}
+#include "tern/le.h"
 
 /*
  * The byte that makes a firmware table's bytes sum to zero mod 256 (MP

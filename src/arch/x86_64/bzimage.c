@@ -37,12 +37,12 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 
 	memset(info, 0, sizeof(*info));
 	if (len < BOOT_HDRS_OFFSET + 4 ||
-	    get_le32(buf + BOOT_HDRS_OFFSET) != BOOT_HDRS_MAGIC) {
+	    le32_get(buf + BOOT_HDRS_OFFSET) != BOOT_HDRS_MAGIC) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "not a bzImage: no 'HdrS' setup header signature at 0x202");
 		return false;
 	}
-	boot_flag = get_le16(buf + BOOT_FLAG_OFFSET);
+	boot_flag = le16_get(buf + BOOT_FLAG_OFFSET);
 	if (boot_flag != BOOT_FLAG_MAGIC) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "bzImage boot flag at 0x1fe is 0x%04x, expected 0xaa55",
@@ -65,7 +65,7 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 			    (size_t)BOOT_PARAMS_HDR_OFFSET(version));
 		return false;
 	}
-	info->protocol = get_le16(buf + BOOT_PARAMS_HDR_OFFSET(version));
+	info->protocol = le16_get(buf + BOOT_PARAMS_HDR_OFFSET(version));
 	if (info->protocol < BOOT_PROTOCOL_MIN) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "bzImage boot protocol %u.%02u is too old: 2.06 or newer is needed",
@@ -85,7 +85,7 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 			    (size_t)BOOT_HEADER_NEEDED);
 		return false;
 	}
-	info->xloadflags = get_le16(buf + BOOT_PARAMS_HDR_OFFSET(xloadflags));
+	info->xloadflags = le16_get(buf + BOOT_PARAMS_HDR_OFFSET(xloadflags));
 	if (!(info->xloadflags & BOOT_XLF_KERNEL_64)) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "bzImage has no 64-bit entry point (XLF_KERNEL_64 not set in xloadflags 0x%04x)",
@@ -107,7 +107,7 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 	info->kernel_offset = info->setup_size;
 	info->kernel_size = len - info->setup_size;
 	/* Linux's build tool pads the kernel to exactly syssize paragraphs. */
-	syssize = (uint64_t)get_le32(buf + BOOT_PARAMS_HDR_OFFSET(syssize)) * 16;
+	syssize = (uint64_t)le32_get(buf + BOOT_PARAMS_HDR_OFFSET(syssize)) * 16;
 	if (syssize > info->kernel_size) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "bzImage truncated: syssize says the kernel is 0x%" PRIx64
@@ -117,16 +117,16 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 	}
 
 	info->initrd_addr_max =
-		get_le32(buf + BOOT_PARAMS_HDR_OFFSET(initrd_addr_max));
-	info->cmdline_size = get_le32(buf + BOOT_PARAMS_HDR_OFFSET(cmdline_size));
-	info->init_size = get_le32(buf + BOOT_PARAMS_HDR_OFFSET(init_size));
+		le32_get(buf + BOOT_PARAMS_HDR_OFFSET(initrd_addr_max));
+	info->cmdline_size = le32_get(buf + BOOT_PARAMS_HDR_OFFSET(cmdline_size));
+	info->init_size = le32_get(buf + BOOT_PARAMS_HDR_OFFSET(init_size));
 	info->kernel_alignment =
-		get_le32(buf + BOOT_PARAMS_HDR_OFFSET(kernel_alignment));
+		le32_get(buf + BOOT_PARAMS_HDR_OFFSET(kernel_alignment));
 	/* pref_address exists from 2.10; we already require 2.12. */
 	info->relocatable = buf[BOOT_PARAMS_HDR_OFFSET(relocatable_kernel)] != 0;
 	if (info->relocatable)
 		info->load_address =
-			get_le64(buf + BOOT_PARAMS_HDR_OFFSET(pref_address));
+			le64_get(buf + BOOT_PARAMS_HDR_OFFSET(pref_address));
 	else
 		info->load_address = BOOT_NONRELOC_ADDRESS;
 	return true;

@@ -35,8 +35,8 @@ enum kernel_format kernel_detect(const uint8_t *buf, size_t len)
 	if (len >= SELFMAG && !memcmp(buf, ELFMAG, SELFMAG))
 		return KERNEL_FORMAT_PVH_ELF;
 	if (len >= BOOT_HDRS_OFFSET + 4 &&
-	    get_le16(buf + BOOT_FLAG_OFFSET) == BOOT_FLAG_MAGIC &&
-	    get_le32(buf + BOOT_HDRS_OFFSET) == BOOT_HDRS_MAGIC)
+	    le16_get(buf + BOOT_FLAG_OFFSET) == BOOT_FLAG_MAGIC &&
+	    le32_get(buf + BOOT_HDRS_OFFSET) == BOOT_HDRS_MAGIC)
 		return KERNEL_FORMAT_BZIMAGE;
 	return KERNEL_FORMAT_UNKNOWN;
 }
@@ -233,9 +233,9 @@ static int elf_notes_find_entry(const struct elf_file *f, uint64_t off,
 				    where, off + pos, left);
 			return -1;
 		}
-		namesz = get_le32(notes + pos);
-		descsz = get_le32(notes + pos + 4);
-		type = get_le32(notes + pos + 8);
+		namesz = le32_get(notes + pos);
+		descsz = le32_get(notes + pos + 4);
+		type = le32_get(notes + pos + 8);
 		/* 32-bit sizes padded in 64 bits cannot wrap. */
 		name_span = ALIGN_UP((uint64_t)namesz, align);
 		if (name_span > left - ELF_NOTE_HDR_SIZE) {
@@ -261,9 +261,9 @@ static int elf_notes_find_entry(const struct elf_file *f, uint64_t off,
 
 			/* Linux emits a .quad, smaller kernels a .long. */
 			if (descsz == 4) {
-				value = get_le32(notes + desc_pos);
+				value = le32_get(notes + desc_pos);
 			} else if (descsz == 8) {
-				value = get_le64(notes + desc_pos);
+				value = le64_get(notes + desc_pos);
 			} else {
 				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 					    "%s: XEN_ELFNOTE_PHYS32_ENTRY note has a %u-byte descriptor, expected 4 or 8",

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "tern/error.h"
+#include "tern/machine.h"
 #include "tern/iothread.h"
 #include "tern/iov.h"
 #include "tern/virtio-blk.h"
@@ -498,7 +499,9 @@ static void blk_fill_config(struct virtio_blk *blk)
 	}
 }
 
-struct virtio_blk *virtio_blk_new(const struct disk_config *cfg, GError **err)
+struct virtio_blk *virtio_blk_new(struct thread_registry *threads,
+				  unsigned int index,
+				  const struct disk_config *cfg, GError **err)
 {
 	struct virtio_blk *blk = g_new0(struct virtio_blk, 1);
 
@@ -511,7 +514,7 @@ struct virtio_blk *virtio_blk_new(const struct disk_config *cfg, GError **err)
 	blk->queues = g_new0(struct blk_vq, blk->nr_queues);
 	for (unsigned int i = 0; i < blk->nr_queues; i++) {
 		struct blk_vq *q = &blk->queues[i];
-		char name[16];
+		char name[32]; /* the registry keeps the first ten bytes */
 
 		q->blk = blk;
 		q->index = i;
@@ -520,8 +523,12 @@ struct virtio_blk *virtio_blk_new(const struct disk_config *cfg, GError **err)
 		q->bq = blk_queue_create(blk->disk, VIRTQ_MAX_SIZE, err);
 		if (!q->bq)
 			goto err;
-		snprintf(name, sizeof(name), "blk-q%u", i);
-		q->thread = iothread_create(name, err);
+		if (i)
+			snprintf(name, sizeof(name), "io-blk%uq%u", index, i);
+		else
+			snprintf(name, sizeof(name), "io-blk%u", index);
+		q->thread = iothread_create(threads, name, virtio_iothread_fault,
+					    &blk->vdev, err);
 		if (!q->thread)
 			goto err;
 	}
@@ -557,18 +564,18 @@ void virtio_blk_get_info(struct virtio_blk *blk, struct virtio_blk_info *info)
 	info->config_size = sizeof(blk->config);
 }
 
-struct virtio_device *virtio_blk_create(struct vm *vm,
+struct virtio_device *virtio_blk_create(struct machine *m, unsigned int index,
 					const struct disk_config *cfg,
 					GError **err)
 {
-	struct virtio_blk *blk = virtio_blk_new(cfg, err);
+	struct virtio_blk *blk = virtio_blk_new(m->threads, index, cfg, err);
 	struct virtio_blk_info info;
 	struct virtio_device *vdev;
 
 	if (!blk)
 		return NULL;
 	virtio_blk_get_info(blk, &info);
-	vdev = virtio_pci_create(vm, &virtio_blk_ops, blk, VIRTIO_ID_BLOCK,
+	vdev = virtio_pci_create(m, &virtio_blk_ops, blk, VIRTIO_ID_BLOCK,
 				 info.features, info.nr_queues, info.config,
 				 info.config_size, err);
 	if (!vdev) {

@@ -18,10 +18,10 @@
 #include <unistd.h>
 
 #include "tern/iothread.h"
+#include "tern/machine.h"
 #include "tern/iov.h"
 #include "tern/virtio.h"
 #include "tern/virtio_devices.h"
-#include "tern/vm.h"
 
 #define VIRTIO_CONSOLE_F_EMERG_WRITE 2
 
@@ -285,7 +285,7 @@ static const struct virtio_device_ops console_ops = {
 	.destroy = console_destroy,
 };
 
-struct virtio_console *virtio_console_create(struct vm *vm, int in_fd,
+struct virtio_console *virtio_console_create(struct machine *m, int in_fd,
 					     int out_fd, GError **err)
 {
 	struct virtio_console *con = g_new0(struct virtio_console, 1);
@@ -294,10 +294,11 @@ struct virtio_console *virtio_console_create(struct vm *vm, int in_fd,
 	con->out_fd = out_fd;
 	/* Without MULTIPORT only emerg_wr means anything; one port all the same. */
 	con->config[CONSOLE_CFG_MAX_NR_PORTS] = 1;
-	con->thread = iothread_create("virtio-console", err);
+	con->thread = iothread_create(m->threads, "io-console",
+				     virtio_iothread_fault, &con->vdev, err);
 	if (!con->thread)
 		goto err;
-	con->vdev = virtio_pci_create(vm, &console_ops, con, VIRTIO_ID_CONSOLE,
+	con->vdev = virtio_pci_create(m, &console_ops, con, VIRTIO_ID_CONSOLE,
 				      1ULL << VIRTIO_CONSOLE_F_EMERG_WRITE, 2,
 				      con->config, sizeof(con->config), err);
 	if (!con->vdev)

@@ -12,9 +12,9 @@
 #include <unistd.h>
 
 #include "tern/iothread.h"
+#include "tern/machine.h"
 #include "tern/virtio.h"
 #include "tern/virtio_devices.h"
-#include "tern/vm.h"
 
 #define RNG_MAX_PER_REQUEST (64 * 1024)
 
@@ -108,14 +108,15 @@ static const struct virtio_device_ops rng_ops = {
 	.destroy = rng_destroy,
 };
 
-struct virtio_rng *virtio_rng_create(struct vm *vm, GError **err)
+struct virtio_rng *virtio_rng_create(struct machine *m, GError **err)
 {
 	struct virtio_rng *rng = g_new0(struct virtio_rng, 1);
 
-	rng->thread = iothread_create("virtio-rng", err);
+	rng->thread = iothread_create(m->threads, "io-rng", virtio_iothread_fault,
+				     &rng->vdev, err);
 	if (!rng->thread)
 		goto err;
-	rng->vdev = virtio_pci_create(vm, &rng_ops, rng, VIRTIO_ID_RNG, 0, 1,
+	rng->vdev = virtio_pci_create(m, &rng_ops, rng, VIRTIO_ID_RNG, 0, 1,
 				      NULL, 0, err);
 	if (!rng->vdev)
 		goto err;

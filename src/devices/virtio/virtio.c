@@ -274,3 +274,11 @@ void virtio_device_needs_reset(struct virtio_device *vdev, const char *fmt, ...)
 	if (driver_ok && vdev->transport_ops && vdev->transport_ops->notify_config)
 		vdev->transport_ops->notify_config(vdev);
 }
+
+void virtio_iothread_fault(void *vdev_ptr, const char *why)
+{
+	struct virtio_device *vdev = *(struct virtio_device **)vdev_ptr;
+
+	if (vdev)
+		virtio_device_needs_reset(vdev, "its I/O thread failed: %s", why);
+}

@@ -21,15 +21,14 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <linux/kvm.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "tern/error.h"
+#include "tern/machine.h"
+#include "tern/le.h"
 #include "tern/pci.h"
-#include "tern/vm.h"
 #include "tern/virtio.h"
 
 #define VIRTIO_PCI_VENDOR 0x1af4
@@ -110,7 +109,7 @@ _Static_assert(sizeof(struct virtio_pci_cfg_cap) == 20, "pci cfg cap");
 
 struct virtio_pci {
 	struct virtio_device vdev;
-	struct vm *vm;
+	struct machine *m;
 	struct pci_device *pci;
 	/* Common configuration access from vCPUs, and resets. */
 	pthread_mutex_t lock;
@@ -124,7 +123,6 @@ struct virtio_pci {
 	/* Notify ioeventfds, registered while BAR 4 decodes. */
 	uint64_t ioeventfd_base;
 	bool ioeventfds_on;
-	bool ioeventfd_any_length;
 	uint8_t cfg_cap; /* offset of the PCI configuration access capability */
 };
 
@@ -211,17 +209,13 @@ static const struct virtio_transport_ops vpci_transport_ops = {
 static int vpci_ioeventfd(struct virtio_pci *vpci, unsigned int q,
 			  uint64_t base, bool assign)
 {
-	struct kvm_ioeventfd io = {
-		.addr = base + VPCI_NOTIFY_OFF + (uint64_t)q * VPCI_NOTIFY_MULT,
-		/* Any length if KVM allows it, else the 16-bit write drivers use. */
-		.len = vpci->ioeventfd_any_length ? 0 : 2,
-		.fd = virtq_kick_fd(vpci->vdev.queues[q]),
-		.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
-	};
+	struct machine *m = vpci->m;
 
-	if (ioctl(vpci->vm->kvm.vm_fd, KVM_IOEVENTFD, &io) < 0)
-		return -errno;
-	return 0;
+	/* Any length if KVM allows it, else the 16-bit write drivers use. */
+	return m->ops->ioeventfd(m->opaque,
+				 base + VPCI_NOTIFY_OFF + (uint64_t)q * VPCI_NOTIFY_MULT,
+				 m->ioeventfd_any_length ? 0 : 2,
+				 virtq_kick_fd(vpci->vdev.queues[q]), assign);
 }
 
 static void vpci_ioeventfds_off(struct virtio_pci *vpci)
@@ -240,7 +234,7 @@ static void vpci_ioeventfds_on(struct virtio_pci *vpci, uint64_t base)
 	unsigned int q;
 	int ret = 0;
 
-	if (!vpci->vm)
+	if (!vpci->m->ops->ioeventfd)
 		return;
 	for (q = 0; q < vpci->vdev.nr_queues; q++) {
 		ret = vpci_ioeventfd(vpci, q, base, true);
@@ -279,24 +273,6 @@ static struct virtqueue *vpci_selected(struct virtio_pci *vpci)
 		       vpci->vdev.queues[vpci->queue_sel] : NULL;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)v);
-	put16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* The whole structure as the driver would see it now. vpci->lock held. */
 static void vpci_common_snapshot(struct virtio_pci *vpci, uint8_t *c)
 {
@@ -304,25 +280,25 @@ static void vpci_common_snapshot(struct virtio_pci *vpci, uint8_t *c)
 	struct virtqueue *vq = vpci_selected(vpci);
 
 	memset(c, 0, VPCI_COMMON_LEN);
-	put32(c + VPCI_CFG_DFSELECT, vpci->dfselect);
-	put32(c + VPCI_CFG_DF, virtio_device_host_features(vdev, vpci->dfselect));
-	put32(c + VPCI_CFG_GFSELECT, vpci->gfselect);
-	put32(c + VPCI_CFG_GF, virtio_device_driver_features(vdev, vpci->gfselect));
-	put16(c + VPCI_CFG_MSIX_CONFIG, vpci->config_vector);
-	put16(c + VPCI_CFG_NUM_QUEUES, (uint16_t)vdev->nr_queues);
+	le32_put(c + VPCI_CFG_DFSELECT, vpci->dfselect);
+	le32_put(c + VPCI_CFG_DF, virtio_device_host_features(vdev, vpci->dfselect));
+	le32_put(c + VPCI_CFG_GFSELECT, vpci->gfselect);
+	le32_put(c + VPCI_CFG_GF, virtio_device_driver_features(vdev, vpci->gfselect));
+	le16_put(c + VPCI_CFG_MSIX_CONFIG, vpci->config_vector);
+	le16_put(c + VPCI_CFG_NUM_QUEUES, (uint16_t)vdev->nr_queues);
 	c[VPCI_CFG_STATUS] = virtio_device_get_status(vdev);
 	c[VPCI_CFG_GENERATION] = virtio_device_config_generation(vdev);
-	put16(c + VPCI_CFG_Q_SELECT, vpci->queue_sel);
+	le16_put(c + VPCI_CFG_Q_SELECT, vpci->queue_sel);
 	if (vq) {
 		const struct virtq_layout *l = virtq_layout(vq);
 
-		put16(c + VPCI_CFG_Q_SIZE, l->size);
-		put16(c + VPCI_CFG_Q_MSIX, vpci->queue_vector[vpci->queue_sel]);
-		put16(c + VPCI_CFG_Q_ENABLE, l->enabled);
-		put16(c + VPCI_CFG_Q_NOFF, vpci->queue_sel);
-		put64(c + VPCI_CFG_Q_DESC, l->desc);
-		put64(c + VPCI_CFG_Q_DRIVER, l->driver);
-		put64(c + VPCI_CFG_Q_DEVICE, l->device);
+		le16_put(c + VPCI_CFG_Q_SIZE, l->size);
+		le16_put(c + VPCI_CFG_Q_MSIX, vpci->queue_vector[vpci->queue_sel]);
+		le16_put(c + VPCI_CFG_Q_ENABLE, l->enabled);
+		le16_put(c + VPCI_CFG_Q_NOFF, vpci->queue_sel);
+		le64_put(c + VPCI_CFG_Q_DESC, l->desc);
+		le64_put(c + VPCI_CFG_Q_DRIVER, l->driver);
+		le64_put(c + VPCI_CFG_Q_DEVICE, l->device);
 	}
 }
 
@@ -656,7 +632,7 @@ err:
 	return false;
 }
 
-struct virtio_device *virtio_pci_create(struct vm *vm,
+struct virtio_device *virtio_pci_create(struct machine *m,
 					const struct virtio_device_ops *ops,
 					void *priv, uint16_t device_id,
 					uint64_t features, unsigned int nr_queues,
@@ -676,7 +652,7 @@ struct virtio_device *virtio_pci_create(struct vm *vm,
 	};
 	int ret;
 
-	if (!vm->pci) {
+	if (!m->pci) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
 			    "%s: the VM has no PCI bus", ops->name);
 		return NULL;
@@ -689,10 +665,10 @@ struct virtio_device *virtio_pci_create(struct vm *vm,
 		return NULL;
 	}
 	vpci = g_new0(struct virtio_pci, 1);
-	vpci->vm = vm;
+	vpci->m = m;
 	pthread_mutex_init(&vpci->lock, NULL);
 	pthread_mutex_init(&vpci->isr_lock, NULL);
-	ret = virtio_device_init(&vpci->vdev, &vm->mem, ops, priv, device_id,
+	ret = virtio_device_init(&vpci->vdev, m->mem, ops, priv, device_id,
 				 features, nr_queues, VIRTQ_MAX_SIZE, config,
 				 config_size);
 	if (ret) {
@@ -700,17 +676,15 @@ struct virtio_device *virtio_pci_create(struct vm *vm,
 			    g_strerror(-ret));
 		goto err_free;
 	}
-	vpci->vdev.vm = vm;
+	vpci->vdev.machine = m;
 	vpci->vdev.transport = vpci;
 	vpci->vdev.transport_ops = &vpci_transport_ops;
 	vpci->queue_vector = g_new(uint16_t, nr_queues);
 	vpci->config_vector = VIRTIO_MSI_NO_VECTOR;
 	for (unsigned int q = 0; q < nr_queues; q++)
 		vpci->queue_vector[q] = VIRTIO_MSI_NO_VECTOR;
-	vpci->ioeventfd_any_length =
-		ioctl(vm->kvm.fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0;
 
-	vpci->pci = pci_device_create(vm->pci, &info, 0, &vpci_pci_ops, vpci, err);
+	vpci->pci = pci_device_create(m->pci, &info, 0, &vpci_pci_ops, vpci, err);
 	if (!vpci->pci)
 		goto err_vdev;
 	ret = pci_device_add_bar(vpci->pci, VPCI_BAR, VPCI_BAR_SIZE,
