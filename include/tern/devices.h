@@ -18,11 +18,12 @@
 
 struct serial {
 	pthread_mutex_t lock;
-	uint8_t ier, iir_fcr, lcr, mcr, lsr, msr, scr, dll, dlm;
+	uint8_t ier, iir, lcr, mcr, lsr, msr, scr, dll, dlm;
+	bool fifo; /* FCR bit 0: IIR reports FIFOs */
 	bool thr_ipending; /* THRE interrupt pending until IIR is read */
 	uint8_t rx[SERIAL_INPUT_MAX];
 	unsigned int rx_head, rx_len;
-	int out_fd; /* < 0 discards */
+	struct outbuf *out; /* NULL discards */
 	bool irq_level;
 	void (*set_irq)(void *opaque, bool level);
 	void *irq_opaque;
@@ -35,14 +36,14 @@ struct serial {
 
 extern const struct bus_ops serial_bus_ops;
 
-void serial_init(struct serial *s, int out_fd,
+void serial_init(struct serial *s, struct outbuf *out,
 		 void (*set_irq)(void *opaque, bool level), void *opaque);
 /* Queue host input for the guest; returns how many bytes were taken. */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 
 /* Create the UART on the machine's PIO bus at base with an ISA IRQ line. */
 struct serial *serial_create(struct machine *m, uint16_t base, unsigned int irq,
-			     int in_fd, int out_fd, GError **err);
+			     int in_fd, struct outbuf *out, GError **err);
 void serial_destroy(struct serial *s);
 
 /* i8042: enough of the controller for Linux probing and the 0xfe reset. */
@@ -55,5 +56,11 @@ struct test_exit;
 struct test_exit *test_exit_create(struct machine *m, uint16_t base,
 				   GError **err);
 void test_exit_destroy(struct test_exit *t);
+
+/* Their rows in the device table (device.h). */
+struct device_type;
+extern const struct device_type serial_device_type;
+extern const struct device_type i8042_device_type;
+extern const struct device_type test_exit_device_type;
 
 #endif

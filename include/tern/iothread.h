@@ -57,8 +57,8 @@ int iothread_mod(struct iothread *t, int fd, uint32_t events) __must_check;
 /* Stop watching fd; -ENOENT if it was not watched. */
 int iothread_del(struct iothread *t, int fd);
 
-/* Let the thread serve its fds; 0. Starting a running thread does nothing. */
-int iothread_start(struct iothread *t) __must_check;
+/* Let the thread serve its fds. Starting a running thread does nothing. */
+void iothread_start(struct iothread *t);
 /*
  * Park the thread (after the callback it is running, if any) and wait until
  * it is parked: no callback runs after this returns. Must not be called

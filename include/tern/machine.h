@@ -70,6 +70,8 @@ struct machine {
 	struct thread_registry *threads;
 	/* Where console output goes (stdout or --console file), or NULL. */
 	struct outbuf *console_out;
+	/* Where console input comes from (stdin), or -1. */
+	int console_in_fd;
 	const struct machine_ops *ops;
 	void *opaque;
 	bool ioeventfd_any_length;

@@ -40,6 +40,9 @@ int parse_u64(const char *s, uint64_t *out) __must_check;
 int file_read_all(const char *path, size_t max_size, uint8_t **buf,
 		  size_t *len) __must_check;
 
+/* CLOCK_MONOTONIC in nanoseconds: deadlines and intervals. */
+uint64_t tern_now_ns(void);
+
 /* write(2)/read(2) that retry on EINTR and short transfers. */
 int write_full(int fd, const void *buf, size_t len) __must_check;
 

@@ -28,6 +28,14 @@ struct vcpu {
 	bool thread_started;
 	pid_t tid; /* for query-cpus-fast; guarded by vm->state_lock */
 	bool parked; /* guarded by vm->state_lock */
+	/*
+	 * The last exit (PIO, MMIO) is finished only by the next KVM_RUN: KVM
+	 * copies an `in` result into the guest's register and moves RIP past
+	 * the instruction then. A vCPU re-enters once with immediate_exit set
+	 * before it parks, so a parked vCPU never has a half-done instruction
+	 * (a reset or a state capture would act on it). vCPU thread only.
+	 */
+	bool exit_pending;
 	struct vcpu_reset_state *reset; /* architectural state after creation */
 };
 
@@ -51,6 +59,8 @@ void vcpu_kick(struct vcpu *vcpu);
 /* The host thread id of the vCPU thread (0 before it started). */
 pid_t vcpu_thread_id(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
+/* Join unless the thread is still running at abstime (CLOCK_REALTIME). */
+bool vcpu_join_until(struct vcpu *vcpu, const struct timespec *abstime);
 
 /* Print the exit reason and the registers to stderr. */
 void vcpu_dump(struct vcpu *vcpu, const char *why);

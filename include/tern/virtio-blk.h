@@ -145,6 +145,10 @@ extern const struct virtio_device_ops virtio_blk_ops;
 /* The disk's size in bytes as the guest sees it (capacity * 512). */
 uint64_t virtio_blk_size(const struct virtio_device *vdev);
 
+/* Its row in the device table (device.h): one per --disk. */
+struct device_type;
+extern const struct device_type virtio_blk_device_type;
+
 /* The VM's disk number index: the model on a virtio-pci function. */
 struct virtio_device *virtio_blk_create(struct machine *m, unsigned int index,
 					const struct disk_config *cfg,

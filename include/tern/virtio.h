@@ -116,6 +116,10 @@ struct virtio_device_ops {
 			     const void *data, unsigned int len);
 	/* Free the model's state: the last call, from virtio_pci_destroy(). */
 	void (*destroy)(struct virtio_device *vdev);
+	/* Stop popping; complete and push what is in flight (interrupts included) until deadline_ns (CLOCK_MONOTONIC); after a 0 return the model touches neither guest memory nor interrupts until resume(). -ETIMEDOUT: requests are still in the back-end (they stay there; resume() or reset() takes them). Control thread only, only while active. */
+	int (*quiesce)(struct virtio_device *vdev, uint64_t deadline_ns);
+	/* Undo quiesce: process the rings again (kick the queues, buffers may have arrived). */
+	void (*resume)(struct virtio_device *vdev);
 };
 
 struct virtio_device {
@@ -137,6 +141,7 @@ struct virtio_device {
 	const struct virtio_transport_ops *transport_ops;
 	bool config_dirty; /* changed since the driver last read it */
 	bool active; /* activate() succeeded; reset() is owed */
+	bool quiesced; /* the model was quiesced and not resumed yet */
 };
 
 /*
@@ -155,6 +160,11 @@ struct virtio_device *virtio_pci_create(struct machine *m,
 					GError **err);
 /* Reset the device, unplug it, then ops->destroy() frees the model. */
 void virtio_pci_destroy(struct virtio_device *vdev);
+
+/* The device-table operations every virtio-pci device shares (device.h). */
+void virtio_pci_device_destroy(void *vdev);
+int virtio_pci_device_quiesce(void *vdev, uint64_t deadline_ns);
+void virtio_pci_device_resume(void *vdev);
 
 /* Tell the driver the config changed (generation bump + config interrupt). */
 void virtio_config_changed(struct virtio_device *vdev);
@@ -222,6 +232,12 @@ void virtio_device_set_status(struct virtio_device *vdev, uint8_t status);
 uint8_t virtio_device_get_status(struct virtio_device *vdev);
 /* Device reset: model reset (if active), queues stopped, status 0. */
 void virtio_device_reset(struct virtio_device *vdev);
+/*
+ * Quiesce the model (ops->quiesce) if it is active; resume undoes it. A
+ * reset in between ends the quiesce too. Control path only.
+ */
+int virtio_device_quiesce(struct virtio_device *vdev, uint64_t deadline_ns);
+void virtio_device_resume(struct virtio_device *vdev);
 
 /* 32 feature bits from sel * 32: offered, and as accepted by the driver. */
 uint32_t virtio_device_host_features(const struct virtio_device *vdev,

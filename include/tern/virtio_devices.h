@@ -7,18 +7,16 @@
 
 struct machine;
 
-/*
- * virtio-console with one port (hvc0 in Linux): the guest's output goes to
- * out_fd, in_fd (if >= 0) feeds its input. Both fds stay the caller's.
- */
-struct virtio_console;
-struct virtio_console *virtio_console_create(struct machine *m, int in_fd,
-					     int out_fd, GError **err);
-void virtio_console_destroy(struct virtio_console *con);
+struct device_type;
 
-/* virtio-rng: the guest's buffers are filled from getrandom(2). */
-struct virtio_rng;
-struct virtio_rng *virtio_rng_create(struct machine *m, GError **err);
-void virtio_rng_destroy(struct virtio_rng *rng);
+/*
+ * virtio-console with one port (hvc0 in Linux), for --console virtio: the
+ * guest's output goes to the machine's console outbuf, its input comes
+ * from the machine's console input fd.
+ */
+extern const struct device_type virtio_console_device_type;
+
+/* virtio-rng (--rng): the guest's buffers are filled from getrandom(2). */
+extern const struct device_type virtio_rng_device_type;
 
 #endif

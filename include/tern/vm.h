@@ -2,7 +2,14 @@
 /*
  * One struct vm owns everything: the KVM handles, guest memory, buses,
  * devices and vCPUs. vm_create() builds in a fixed order and unwinds on
- * failure; vm_destroy() is its exact reverse.
+ * failure; vm_destroy() is its exact reverse (vm.c). The run state, pausing,
+ * resetting and ending the VM, and the main loop are in vm_run.c.
+ *
+ * Who waits for whom: the main thread (QMP, signals) never waits on the
+ * guest or on a console reader without a deadline. Pausing waits at most
+ * VM_PARK_TIMEOUT_NS for the vCPUs to park and VM_QUIESCE_TIMEOUT_NS for
+ * the devices to finish what is in flight; ending the VM waits at most
+ * VM_STOP_TIMEOUT_NS for the vCPU threads.
  */
 #ifndef TERN_VM_H
 #define TERN_VM_H
@@ -20,13 +27,9 @@
 #include "tern/thread.h"
 
 struct vcpu;
-struct serial;
-struct i8042;
-struct test_exit;
 struct pci_host;
-struct virtio_console;
-struct virtio_rng;
-struct virtio_device;
+struct device_type;
+struct outbuf;
 
 enum vm_run_state {
 	VM_STATE_PRELAUNCH, /* built, vCPUs not started yet (--paused) */
@@ -37,6 +40,10 @@ enum vm_run_state {
 
 #define TERN_EXIT_BAD_INPUT 2
 #define TERN_EXIT_GUEST_ERROR 4
+
+#define VM_PARK_TIMEOUT_NS (500ULL * 1000 * 1000)
+#define VM_QUIESCE_TIMEOUT_NS (500ULL * 1000 * 1000)
+#define VM_STOP_TIMEOUT_NS (1000ULL * 1000 * 1000)
 
 /* Run-state events, delivered on the main thread (QMP turns them into JSON). */
 enum vm_event {
@@ -77,27 +84,23 @@ struct vm {
 	struct machine machine;
 	struct thread_registry threads;
 
-	struct serial *serial;
-	struct i8042 *i8042;
-	struct test_exit *test_exit;
-
 	struct pci_host *pci;
-	struct virtio_console *virtio_console; /* --console virtio */
-	struct virtio_rng *virtio_rng; /* --rng */
-	struct virtio_device **disks; /* --disk, virtio-blk */
-	unsigned int nr_disks;
+	GPtrArray *devices; /* struct device *, in creation order (device.h) */
 
 	struct vcpu **vcpus;
 	unsigned int nr_vcpus;
 
 	/* Run state, guarded by state_lock; changes are signalled on state_cond. */
 	pthread_mutex_t state_lock;
-	pthread_cond_t state_cond;
+	pthread_cond_t state_cond; /* CLOCK_MONOTONIC, for the deadlines */
 	enum vm_run_state state;
 	enum vm_exit_reason exit_reason;
 	int exit_code; /* the test-exit value for VM_EXIT_TEST_PORT */
+	/* A vCPU thread did not end by VM_STOP_TIMEOUT_NS: no teardown. */
+	bool vcpus_stuck;
 
 	int console_fd; /* --console file=PATH, owned */
+	struct outbuf *console_out; /* the UART's and virtio-console's output */
 	bool stdin_raw; /* saved_termios must be restored */
 	struct termios saved_termios;
 
@@ -121,6 +124,7 @@ void vm_machine_init(struct vm *vm);
 
 /* Validate nothing (vm_config_validate did), build the machine. */
 struct vm *vm_create(const struct vm_config *cfg, GError **err);
+/* Tear down; with vcpus_stuck set only what no vCPU thread can touch. */
 void vm_destroy(struct vm *vm);
 
 /* Start the vCPU threads (running, or parked if cfg->paused). */
@@ -128,6 +132,11 @@ bool vm_start(struct vm *vm, GError **err);
 
 /* Run the main loop until the VM ends; returns tern's exit status. */
 int vm_run_main_loop(struct vm *vm);
+/*
+ * End every vCPU thread, waiting at most VM_STOP_TIMEOUT_NS; one that does
+ * not end sets vcpus_stuck. Main thread; the main loop does it on its way out.
+ */
+void vm_stop_vcpus(struct vm *vm);
 
 /*
  * After the vCPUs have stopped: let a detached process drop the last
@@ -137,16 +146,23 @@ int vm_run_main_loop(struct vm *vm);
 void vm_detach_teardown(struct vm *vm);
 
 /*
- * Stop every vCPU and wait until each is parked outside KVM_RUN; resume them.
- * Safe to call from the main loop; not from a vCPU thread.
+ * Stop: park every vCPU (each completes its last exit first), then quiesce
+ * the devices. Main thread only. Fails, leaving the VM running, when a
+ * vCPU does not park within VM_PARK_TIMEOUT_NS; a device that still has
+ * requests in flight at VM_QUIESCE_TIMEOUT_NS is logged, the stop stands.
+ * Does nothing unless running.
  */
-void vm_pause(struct vm *vm);
+bool vm_pause(struct vm *vm, GError **err);
+/* Resume devices, then vCPUs. Does nothing unless paused or prelaunch. */
 void vm_resume(struct vm *vm);
 
 /*
- * Reset the machine as a power cycle would, without ending it: vCPUs and the
- * in-kernel irqchip and PIT go back to their initial state, the kernel and
- * boot structures are loaded again, the run state is kept. Main thread only.
+ * Reset the machine as a power cycle would, without ending it: devices,
+ * the in-kernel irqchip and PIT, vCPUs go back to their initial state, the
+ * kernel and boot structures are loaded again, the run state is kept.
+ * Main thread only. Fails before touching anything when a vCPU does not
+ * park in time (the VM goes on); a failure part-way ends the VM with
+ * reason host-error (exit status 4), since it cannot run half reset.
  */
 bool vm_reset(struct vm *vm, GError **err);
 
@@ -164,5 +180,15 @@ enum vm_run_state vm_get_state(struct vm *vm);
 /* The process exit status for how the VM ended. */
 int vm_exit_status(const struct vm *vm);
 const char *vm_run_state_name(enum vm_run_state state);
+
+/* The device list (devices.c). */
+bool vm_devices_create(struct vm *vm, GError **err);
+void vm_devices_destroy(struct vm *vm);
+void vm_devices_reset(struct vm *vm);
+bool vm_devices_quiesce(struct vm *vm, uint64_t deadline_ns, GError **err);
+void vm_devices_resume(struct vm *vm);
+/* Instance index of type (its create() result), or NULL. */
+void *vm_device_find(struct vm *vm, const struct device_type *type,
+		     unsigned int index);
 
 #endif

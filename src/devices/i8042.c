@@ -6,9 +6,12 @@
  */
 #include <string.h>
 
+#include "tern/config.h"
+#include "tern/device.h"
 #include "tern/devices.h"
 #include "tern/error.h"
 #include "tern/layout.h"
+#include "tern/state.h"
 
 #define STATUS_OBF 0x01 /* output buffer full */
 #define STATUS_SYS 0x04 /* self-test passed */
@@ -209,3 +212,83 @@ void i8042_destroy(struct i8042 *k)
 	pthread_mutex_destroy(&k->lock);
 	g_free(k);
 }
+
+/* ---- registry ---- */
+
+#define I8042_STATE_VERSION 1
+
+static unsigned int i8042_count(const struct vm_config *cfg)
+{
+	return 1;
+}
+
+static void *i8042_device_create(struct machine *m, unsigned int index,
+				 GError **err)
+{
+	return i8042_create(m, err);
+}
+
+static void i8042_device_destroy(void *dev)
+{
+	i8042_destroy(dev);
+}
+
+static void i8042_save(void *dev, const char *id, struct state_writer *w)
+{
+	struct i8042 *k = dev;
+
+	pthread_mutex_lock(&k->lock);
+	state_section_begin(w, I8042_STATE_VERSION, "%s", id);
+	state_put_u8(w, k->status);
+	state_put_u8(w, k->ctr);
+	state_put_u8(w, k->outport);
+	state_put_u8(w, k->pending_cmd);
+	state_put_u8(w, k->out);
+	state_section_end(w);
+	pthread_mutex_unlock(&k->lock);
+}
+
+static bool i8042_load(void *dev, const char *id, struct state_reader *r,
+		       GError **err)
+{
+	struct i8042 *k = dev;
+	uint8_t status, ctr, outport, pending, out;
+
+	if (!state_section_open(r, I8042_STATE_VERSION, I8042_STATE_VERSION,
+				NULL, "%s", id))
+		return state_section_close(r, err);
+	state_get_u8(r, &status);
+	state_get_u8(r, &ctr);
+	state_get_u8(r, &outport);
+	state_get_u8(r, &pending);
+	state_get_u8(r, &out);
+	state_check(r, !(status & ~(STATUS_OBF | STATUS_SYS | STATUS_CMD)),
+		    "status 0x%02x has bits this controller never sets", status);
+	state_check(r, pending == 0 || pending == CMD_WRITE_CTR ||
+			       pending == CMD_WRITE_OUTPORT ||
+			       pending == CMD_WRITE_AUX,
+		    "pending command 0x%02x takes no data byte", pending);
+	/* Output port bit 0 clear holds the CPU in reset. */
+	state_check(r, outport & 1, "output port 0x%02x holds the CPU in reset",
+		    outport);
+	if (!state_section_close(r, err))
+		return false;
+	pthread_mutex_lock(&k->lock);
+	k->status = status;
+	k->ctr = ctr;
+	k->outport = outport;
+	k->pending_cmd = pending;
+	k->out = out;
+	pthread_mutex_unlock(&k->lock);
+	return true;
+}
+
+const struct device_type i8042_device_type = {
+	.name = "i8042",
+	.option = "(always present)",
+	.count = i8042_count,
+	.create = i8042_device_create,
+	.destroy = i8042_device_destroy,
+	.save = i8042_save,
+	.load = i8042_load,
+};

@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: MIT
 /*
- * 8250/16550A UART, the registers Linux and our firmware use. Output is
- * written straight to the host fd: each byte already costs a VM exit, so
- * buffering would save little and lose the tail on a crash.
+ * 8250/16550A UART, the registers Linux and our firmware use. Output goes
+ * through the VM's console outbuf: a byte is handed over without waiting
+ * (a console nobody reads drops bytes rather than stalling the vCPU, and
+ * with it the control plane that waits for vCPUs to park).
  */
 #include <errno.h>
 #include <string.h>
 #include <glib-unix.h>
 #include <unistd.h>
 
+#include "tern/config.h"
+#include "tern/device.h"
 #include "tern/devices.h"
 #include "tern/error.h"
+#include "tern/layout.h"
+#include "tern/outbuf.h"
+#include "tern/state.h"
 
 #define UART_RBR 0 /* DLAB 0, read */
 #define UART_THR 0 /* DLAB 0, write */
@@ -54,7 +60,7 @@ static void serial_update_irq(struct serial *s)
 		iir = IIR_THRI;
 		level = true;
 	}
-	s->iir_fcr = (s->iir_fcr & FCR_ENABLE ? IIR_FIFO : 0) | iir;
+	s->iir = (s->fifo ? IIR_FIFO : 0) | iir;
 	if (level != s->irq_level) {
 		s->irq_level = level;
 		if (s->set_irq)
@@ -62,18 +68,18 @@ static void serial_update_irq(struct serial *s)
 	}
 }
 
-void serial_init(struct serial *s, int out_fd,
+void serial_init(struct serial *s, struct outbuf *out,
 		 void (*set_irq)(void *opaque, bool level), void *opaque)
 {
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_init(&s->lock, NULL);
-	s->out_fd = out_fd;
+	s->out = out;
 	s->in_fd = -1;
 	s->set_irq = set_irq;
 	s->irq_opaque = opaque;
 	s->lsr = LSR_THRE | LSR_TEMT;
 	s->msr = MSR_DCD | MSR_DSR | MSR_CTS;
-	s->iir_fcr = IIR_NO_INT;
+	s->iir = IIR_NO_INT;
 	s->mcr = MCR_OUT2;
 }
 
@@ -101,9 +107,8 @@ static void serial_tx(struct serial *s, uint8_t byte)
 			s->rx_len++;
 			s->lsr |= LSR_DR;
 		}
-	} else if (s->out_fd >= 0) {
-		/* A console that went away must not stop the guest. */
-		(void)!write_full(s->out_fd, &byte, 1);
+	} else if (s->out) {
+		(void)outbuf_write(s->out, &byte, 1);
 	}
 	/* The byte is gone at once: the transmitter is empty again. */
 	s->lsr |= LSR_THRE | LSR_TEMT;
@@ -138,7 +143,7 @@ static void serial_read(void *opaque, uint64_t off, void *data, unsigned int len
 		v = s->lcr & LCR_DLAB ? s->dlm : s->ier;
 		break;
 	case UART_IIR:
-		v = s->iir_fcr;
+		v = s->iir;
 		/* Reading IIR acknowledges a THRE interrupt (16550 rule). */
 		if ((v & 0x0f) == IIR_THRI)
 			s->thr_ipending = false;
@@ -196,7 +201,7 @@ static void serial_write(void *opaque, uint64_t off, const void *data,
 			s->rx_len = 0;
 			s->lsr &= ~LSR_DR;
 		}
-		s->iir_fcr = (s->iir_fcr & ~FCR_ENABLE) | (v & FCR_ENABLE);
+		s->fifo = v & FCR_ENABLE;
 		break;
 	case UART_LCR:
 		s->lcr = v;
@@ -247,12 +252,12 @@ static gboolean serial_input_ready(gint fd, GIOCondition cond, gpointer opaque)
 }
 
 struct serial *serial_create(struct machine *m, uint16_t base, unsigned int irq,
-			     int in_fd, int out_fd, GError **err)
+			     int in_fd, struct outbuf *out, GError **err)
 {
 	struct serial *s = g_new0(struct serial, 1);
 	int ret;
 
-	serial_init(s, out_fd, serial_vm_set_irq, s);
+	serial_init(s, out, serial_vm_set_irq, s);
 	s->m = m;
 	s->irq = irq;
 	s->base = base;
@@ -282,3 +287,119 @@ void serial_destroy(struct serial *s)
 	pthread_mutex_destroy(&s->lock);
 	g_free(s);
 }
+
+/* ---- registry ---- */
+
+#define SERIAL_STATE_VERSION 1
+
+static unsigned int serial_count(const struct vm_config *cfg)
+{
+	return 1;
+}
+
+static void *serial_device_create(struct machine *m, unsigned int index,
+				  GError **err)
+{
+	/* With --console virtio, stdin is the virtio console's. */
+	int in_fd = m->cfg->console == CONSOLE_STDIO ? m->console_in_fd : -1;
+
+	return serial_create(m, PORT_COM1, PORT_COM1_IRQ, in_fd, m->console_out,
+			     err);
+}
+
+static void serial_device_destroy(void *dev)
+{
+	serial_destroy(dev);
+}
+
+static void serial_save(void *dev, const char *id, struct state_writer *w)
+{
+	struct serial *s = dev;
+
+	pthread_mutex_lock(&s->lock);
+	state_section_begin(w, SERIAL_STATE_VERSION, "%s", id);
+	state_put_u8(w, s->ier);
+	state_put_bool(w, s->fifo);
+	state_put_u8(w, s->lcr);
+	state_put_u8(w, s->mcr);
+	state_put_u8(w, s->lsr);
+	state_put_u8(w, s->msr);
+	state_put_u8(w, s->scr);
+	state_put_u8(w, s->dll);
+	state_put_u8(w, s->dlm);
+	state_put_bool(w, s->thr_ipending);
+	/* Pending input in order, so the ring's offset is not part of it. */
+	state_put_u32(w, s->rx_len);
+	for (unsigned int i = 0; i < s->rx_len; i++)
+		state_put_u8(w, s->rx[(s->rx_head + i) % SERIAL_INPUT_MAX]);
+	state_section_end(w);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool serial_load(void *dev, const char *id, struct state_reader *r,
+			GError **err)
+{
+	struct serial *s = dev;
+	uint8_t ier, lcr, mcr, lsr, msr, scr, dll, dlm;
+	g_autofree uint8_t *rx = NULL;
+	bool thri, fifo;
+	uint32_t rx_len;
+
+	if (!state_section_open(r, SERIAL_STATE_VERSION, SERIAL_STATE_VERSION,
+				NULL, "%s", id))
+		return state_section_close(r, err);
+	state_get_u8(r, &ier);
+	state_get_bool(r, &fifo);
+	state_get_u8(r, &lcr);
+	state_get_u8(r, &mcr);
+	state_get_u8(r, &lsr);
+	state_get_u8(r, &msr);
+	state_get_u8(r, &scr);
+	state_get_u8(r, &dll);
+	state_get_u8(r, &dlm);
+	state_get_bool(r, &thri);
+	state_get_u32(r, &rx_len);
+	state_check(r, !(ier & ~0x0f), "IER 0x%02x has reserved bits", ier);
+	state_check(r, !(mcr & ~0x1f), "MCR 0x%02x has reserved bits", mcr);
+	state_check(r, rx_len <= SERIAL_INPUT_MAX,
+		    "%u bytes of pending input, at most %u", rx_len,
+		    SERIAL_INPUT_MAX);
+	state_check(r, !!(lsr & LSR_DR) == (rx_len != 0),
+		    "LSR data-ready 0x%02x disagrees with %u pending bytes", lsr,
+		    rx_len);
+	if (state_ok(r)) {
+		rx = g_malloc(MAX(rx_len, 1U));
+		state_get_bytes(r, rx, rx_len);
+	}
+	if (!state_section_close(r, err))
+		return false;
+	pthread_mutex_lock(&s->lock);
+	s->ier = ier;
+	s->lcr = lcr;
+	s->mcr = mcr;
+	s->lsr = lsr;
+	s->msr = msr;
+	s->scr = scr;
+	s->dll = dll;
+	s->dlm = dlm;
+	s->thr_ipending = thri;
+	memcpy(s->rx, rx, rx_len);
+	s->rx_head = 0;
+	s->rx_len = rx_len;
+	s->fifo = fifo;
+	/* IIR and the line follow from the rest. */
+	s->irq_level = false;
+	serial_update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return true;
+}
+
+const struct device_type serial_device_type = {
+	.name = "serial",
+	.option = "--console",
+	.count = serial_count,
+	.create = serial_device_create,
+	.destroy = serial_device_destroy,
+	.save = serial_save,
+	.load = serial_load,
+};

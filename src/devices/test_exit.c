@@ -5,6 +5,8 @@
  */
 #include <string.h>
 
+#include "tern/config.h"
+#include "tern/device.h"
 #include "tern/devices.h"
 #include "tern/error.h"
 #include "tern/layout.h"
@@ -55,3 +57,29 @@ void test_exit_destroy(struct test_exit *t)
 	(void)!bus_unregister(t->m->pio, t->base);
 	g_free(t);
 }
+
+/* ---- registry: no state (a write ends the VM) ---- */
+
+static unsigned int test_exit_count(const struct vm_config *cfg)
+{
+	return cfg->test_exit ? 1 : 0;
+}
+
+static void *test_exit_device_create(struct machine *m, unsigned int index,
+				     GError **err)
+{
+	return test_exit_create(m, PORT_TEST_EXIT, err);
+}
+
+static void test_exit_device_destroy(void *dev)
+{
+	test_exit_destroy(dev);
+}
+
+const struct device_type test_exit_device_type = {
+	.name = "test-exit",
+	.option = "--test-exit",
+	.count = test_exit_count,
+	.create = test_exit_device_create,
+	.destroy = test_exit_device_destroy,
+};

@@ -41,7 +41,8 @@ static json_object *cmd_query_status(const struct qmp_call *call,
 static json_object *cmd_stop(const struct qmp_call *call, json_object *args,
 			     GError **err)
 {
-	vm_pause(call_vm(call));
+	if (!vm_pause(call_vm(call), err))
+		return NULL;
 	return json_object_new_object();
 }
 
@@ -119,7 +120,7 @@ static json_object *cmd_query_name(const struct qmp_call *call,
 }
 
 /* QEMU's BlockInfo for one --disk, as query-block shows a raw file. */
-static json_object *block_info(const struct vm *vm, unsigned int i)
+static json_object *block_info(struct vm *vm, unsigned int i)
 {
 	const struct disk_config *d = &vm->cfg->disks[i];
 	json_object *info = json_object_new_object();
@@ -141,7 +142,8 @@ static json_object *block_info(const struct vm *vm, unsigned int i)
 
 	qmp_add_str(image, "filename", d->path);
 	qmp_add_str(image, "format", "raw");
-	qmp_add_int(image, "virtual-size", (int64_t)virtio_blk_size(vm->disks[i]));
+	qmp_add_int(image, "virtual-size",
+		    (int64_t)virtio_blk_size(vm_device_find(vm, &virtio_blk_device_type, i)));
 	/* Bytes the file really occupies on the host, as QEMU reports. */
 	qmp_add_int(image, "actual-size",
 		    stat(d->path, &st) == 0 ? (int64_t)st.st_blocks * 512 : 0);
@@ -175,7 +177,7 @@ static json_object *cmd_query_block(const struct qmp_call *call,
 	struct vm *vm = call_vm(call);
 	json_object *list = json_object_new_array();
 
-	for (unsigned int i = 0; i < vm->nr_disks; i++)
+	for (unsigned int i = 0; i < vm->cfg->nr_disks; i++)
 		json_object_array_add(list, block_info(vm, i));
 	return list;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tern/error.h"
@@ -194,3 +195,11 @@ int write_full(int fd, const void *buf, size_t len)
 }
 
 G_DEFINE_QUARK(tern-error-quark, tern_error)
+
+uint64_t tern_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}

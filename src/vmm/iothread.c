@@ -259,13 +259,12 @@ static void *iothread_main(void *opaque)
 	return NULL;
 }
 
-int iothread_start(struct iothread *t)
+void iothread_start(struct iothread *t)
 {
 	pthread_mutex_lock(&t->lock);
 	t->want_run = true;
 	pthread_cond_broadcast(&t->cond);
 	pthread_mutex_unlock(&t->lock);
-	return 0;
 }
 
 void iothread_stop(struct iothread *t)

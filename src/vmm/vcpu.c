@@ -2,9 +2,10 @@
 /*
  * vCPU threads. The life of one exit: KVM_RUN returns with run->exit_reason;
  * PIO and MMIO go to the VM's buses (the device handler runs on this thread,
- * with the bus read lock held) and the thread re-enters KVM_RUN, which
- * completes the access (for a read, KVM copies the data we left in the run
- * page into the guest register).
+ * after the bus has dropped its lock) and the thread re-enters KVM_RUN,
+ * which completes the access (for a read, KVM copies the data we left in
+ * the run page into the guest register). A vCPU asked to park first
+ * completes its last exit that way, with immediate_exit set.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -303,12 +304,43 @@ static void vcpu_internal_error(struct vcpu *vcpu)
 }
 
 /* Returns false when the thread must stop running the guest. */
+static bool vcpu_handle_exit(struct vcpu *vcpu);
+
+/*
+ * The VM wants this vCPU parked but its last exit is not finished: re-enter
+ * KVM_RUN with immediate_exit set, which completes the instruction and
+ * returns EINTR before the guest runs another one (KVM API, "immediate_exit").
+ * A string instruction may exit again for its next chunk; that exit is
+ * handled and completed the same way. Returns false when the VM must end.
+ */
+static bool vcpu_complete_exit(struct vcpu *vcpu)
+{
+	while (vcpu->exit_pending) {
+		vcpu->run->immediate_exit = 1;
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				vcpu->exit_pending = false;
+				break;
+			}
+			tern_log("vCPU %u: KVM_RUN (completing an exit): %s",
+				 vcpu->id, g_strerror(errno));
+			vcpu_dump(vcpu, "KVM_RUN failed");
+			vm_request_shutdown(vcpu->vm, VM_EXIT_GUEST_ERROR, 0);
+			return false;
+		}
+		if (!vcpu_handle_exit(vcpu))
+			return false;
+	}
+	return true;
+}
+
 static bool vcpu_handle_exit(struct vcpu *vcpu)
 {
 	struct kvm_run *run = vcpu->run;
 	struct vm *vm = vcpu->vm;
 	char why[128];
 
+	vcpu->exit_pending = false;
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO: {
 		uint8_t *p = (uint8_t *)run + run->io.data_offset;
@@ -322,6 +354,7 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 				memset(p, 0xff, run->io.size);
 			}
 		}
+		vcpu->exit_pending = true;
 		return true;
 	}
 	case KVM_EXIT_MMIO:
@@ -335,6 +368,7 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 				     run->mmio.len)) {
 			memset(run->mmio.data, 0xff, run->mmio.len);
 		}
+		vcpu->exit_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
 		return true;
@@ -398,6 +432,13 @@ static void *vcpu_thread(void *opaque)
 
 	for (;;) {
 		pthread_mutex_lock(&vm->state_lock);
+		if (vcpu->exit_pending && vm->state != VM_STATE_RUNNING) {
+			/* Finish the instruction before parking (or ending). */
+			pthread_mutex_unlock(&vm->state_lock);
+			if (!vcpu_complete_exit(vcpu))
+				break;
+			continue;
+		}
 		while (vm->state == VM_STATE_PAUSED ||
 		       vm->state == VM_STATE_PRELAUNCH) {
 			vcpu->parked = true;
@@ -462,6 +503,16 @@ void vcpu_kick(struct vcpu *vcpu)
 	vcpu->run->immediate_exit = 1;
 	if (vcpu->thread_started)
 		pthread_kill(vcpu->thread, SIG_VCPU_KICK);
+}
+
+bool vcpu_join_until(struct vcpu *vcpu, const struct timespec *abstime)
+{
+	if (!vcpu->thread_started)
+		return true;
+	if (pthread_timedjoin_np(vcpu->thread, NULL, abstime))
+		return false;
+	vcpu->thread_started = false;
+	return true;
 }
 
 void vcpu_join(struct vcpu *vcpu)

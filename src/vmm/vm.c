@@ -1,30 +1,27 @@
 // SPDX-License-Identifier: MIT
 /*
  * The machine: built in a fixed order by vm_create() (accelerator, memory,
- * platform, buses, legacy devices, boot images, vCPUs), torn down in the
- * exact reverse by vm_destroy(), run by the glib main loop on the main thread
- * while each vCPU has its own thread.
+ * platform, buses, console, PCI host, devices from the device table, boot
+ * images, vCPUs), torn down in the exact reverse by vm_destroy(). Running
+ * it is vm_run.c's.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <glib-unix.h>
 #include <linux/kvm.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "tern/boot.h"
-#include "tern/devices.h"
 #include "tern/error.h"
+#include "tern/eventfd.h"
 #include "tern/kvm.h"
 #include "tern/layout.h"
 #include "tern/mptable.h"
+#include "tern/outbuf.h"
 #include "tern/pci.h"
 #include "tern/vcpu.h"
-#include "tern/virtio-blk.h"
-#include "tern/virtio_devices.h"
 #include "tern/vm.h"
 
 /* Kernels and initrds larger than this are refused before reading them. */
@@ -138,9 +135,7 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 			if (tcsetattr(in_fd, TCSANOW, &raw) == 0)
 				vm->stdin_raw = true;
 		}
-		/* stdin is the virtio-console's then; the UART only prints. */
-		if (cfg->console == CONSOLE_VIRTIO)
-			in_fd = -1;
+		/* With virtio, stdin is the virtio-console's; the UART only prints. */
 		break;
 	case CONSOLE_FILE:
 		vm->console_fd = open(cfg->console_path,
@@ -156,14 +151,23 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 	case CONSOLE_NONE:
 		break;
 	}
-	vm->serial = serial_create(&vm->machine, PORT_COM1, PORT_COM1_IRQ, in_fd, out_fd, err);
-	return vm->serial != NULL;
+	vm->machine.console_in_fd = in_fd;
+	if (out_fd >= 0) {
+		vm->console_out = outbuf_new(&vm->threads, out_fd, OUTBUF_DEFAULT_SIZE,
+					     "console", err);
+		if (!vm->console_out)
+			return false;
+		vm->machine.console_out = vm->console_out;
+	}
+	return true;
 }
 
 static void vm_teardown_console(struct vm *vm)
 {
-	serial_destroy(vm->serial);
-	vm->serial = NULL;
+	/* What the guest printed last still reaches a console that reads. */
+	outbuf_destroy(vm->console_out);
+	vm->console_out = NULL;
+	vm->machine.console_out = NULL;
 	if (vm->stdin_raw)
 		tcsetattr(STDIN_FILENO, TCSANOW, &vm->saved_termios);
 	vm->stdin_raw = false;
@@ -185,46 +189,6 @@ static void vm_teardown_pci(struct vm *vm)
 	pci_host_destroy(vm->pci);
 	vm->pci = NULL;
 	vm->machine.pci = NULL;
-}
-
-/* PCI devices, in slot order: console, rng, disks. */
-static bool vm_setup_devices(struct vm *vm, GError **err)
-{
-	const struct vm_config *cfg = vm->cfg;
-
-	if (cfg->console == CONSOLE_VIRTIO) {
-		vm->virtio_console = virtio_console_create(&vm->machine, STDIN_FILENO,
-							   STDOUT_FILENO, err);
-		if (!vm->virtio_console)
-			return false;
-	}
-	if (cfg->rng) {
-		vm->virtio_rng = virtio_rng_create(&vm->machine, err);
-		if (!vm->virtio_rng)
-			return false;
-	}
-	vm->disks = g_new0(struct virtio_device *, cfg->nr_disks);
-	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
-		vm->disks[i] = virtio_blk_create(&vm->machine, i, &cfg->disks[i], err);
-		if (!vm->disks[i])
-			return false;
-		vm->nr_disks++;
-	}
-	return true;
-}
-
-static void vm_teardown_devices(struct vm *vm)
-{
-	/* Each reset drains its disk's in-flight I/O before the free. */
-	for (unsigned int i = vm->nr_disks; i-- > 0;)
-		virtio_pci_destroy(vm->disks[i]);
-	g_free(vm->disks);
-	vm->disks = NULL;
-	vm->nr_disks = 0;
-	virtio_rng_destroy(vm->virtio_rng);
-	vm->virtio_rng = NULL;
-	virtio_console_destroy(vm->virtio_console);
-	vm->virtio_console = NULL;
 }
 
 static bool boot_file_read(const char *opt, const char *path, uint8_t **buf,
@@ -336,6 +300,7 @@ static void vm_destroy_vcpus(struct vm *vm)
 struct vm *vm_create(const struct vm_config *cfg, GError **err)
 {
 	struct vm *vm = g_new0(struct vm, 1);
+	pthread_condattr_t attr;
 
 	vm->cfg = cfg;
 	vm->listeners = g_array_new(FALSE, FALSE, sizeof(struct vm_listener));
@@ -343,15 +308,18 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	vm->shutdown_eventfd = -1;
 	vm->state = VM_STATE_PRELAUNCH;
 	pthread_mutex_init(&vm->state_lock, NULL);
-	pthread_cond_init(&vm->state_cond, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&vm->state_cond, &attr);
+	pthread_condattr_destroy(&attr);
 	thread_registry_init(&vm->threads);
 	thread_registry_add_self(&vm->threads, THREAD_ROLE_MAIN, "main");
 	vcpu_signals_init();
 
-	vm->shutdown_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vm->shutdown_eventfd = efd_new();
 	if (vm->shutdown_eventfd < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "eventfd: %s",
-			    g_strerror(errno));
+			    g_strerror(-vm->shutdown_eventfd));
 		goto err_free;
 	}
 	if (!kvm_open(&vm->kvm, err))
@@ -365,17 +333,9 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	vm_machine_init(vm);
 	if (!vm_setup_console(vm, err))
 		goto err_console;
-	vm->i8042 = i8042_create(&vm->machine, err);
-	if (!vm->i8042)
-		goto err_console;
-	if (cfg->test_exit) {
-		vm->test_exit = test_exit_create(&vm->machine, PORT_TEST_EXIT, err);
-		if (!vm->test_exit)
-			goto err_i8042;
-	}
 	if (!vm_setup_pci(vm, err))
 		goto err_pci;
-	if (!vm_setup_devices(vm, err))
+	if (!vm_devices_create(vm, err))
 		goto err_devices;
 	if (!vm_read_boot_images(vm, err) ||
 	    !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
@@ -389,14 +349,11 @@ err_vcpus:
 err_boot:
 	vm_free_boot_images(vm);
 err_devices:
-	vm_teardown_devices(vm);
-err_pci:
+	vm_devices_destroy(vm);
 	vm_teardown_pci(vm);
-	test_exit_destroy(vm->test_exit);
-err_i8042:
-	i8042_destroy(vm->i8042);
-err_console:
+err_pci:
 	vm_teardown_console(vm);
+err_console:
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 err_memory:
@@ -413,30 +370,22 @@ err_free:
 	return NULL;
 }
 
-/* Stop and join every vCPU thread; afterwards no thread touches the VM. */
-static void vm_stop_vcpus(struct vm *vm)
-{
-	pthread_mutex_lock(&vm->state_lock);
-	vm->state = VM_STATE_SHUTDOWN;
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(vm->vcpus[i]);
-	pthread_cond_broadcast(&vm->state_cond);
-	pthread_mutex_unlock(&vm->state_lock);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_join(vm->vcpus[i]);
-}
-
 void vm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
 	vm_stop_vcpus(vm);
+	/*
+	 * A vCPU thread that would not end may still be in a device handler:
+	 * freeing anything it can reach would turn a hang into a crash. The
+	 * process is about to exit; the kernel cleans up.
+	 */
+	if (vm->vcpus_stuck)
+		return;
 	vm_destroy_vcpus(vm);
 	vm_free_boot_images(vm);
-	vm_teardown_devices(vm);
+	vm_devices_destroy(vm);
 	vm_teardown_pci(vm);
-	test_exit_destroy(vm->test_exit);
-	i8042_destroy(vm->i8042);
 	vm_teardown_console(vm);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
@@ -449,268 +398,6 @@ void vm_destroy(struct vm *vm)
 	pthread_cond_destroy(&vm->state_cond);
 	pthread_mutex_destroy(&vm->state_lock);
 	g_free(vm);
-}
-
-bool vm_start(struct vm *vm, GError **err)
-{
-	pthread_mutex_lock(&vm->state_lock);
-	vm->state = vm->cfg->paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
-	pthread_mutex_unlock(&vm->state_lock);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		int ret = vcpu_start_thread(vm->vcpus[i]);
-
-		if (ret) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-				    "vCPU %u: cannot start its thread: %s", i,
-				    g_strerror(-ret));
-			return false;
-		}
-	}
-	return true;
-}
-
-void vm_add_listener(struct vm *vm, vm_event_fn *fn, void *opaque)
-{
-	struct vm_listener l = { fn, opaque };
-
-	g_array_append_val(vm->listeners, l);
-}
-
-void vm_remove_listener(struct vm *vm, vm_event_fn *fn, void *opaque)
-{
-	for (guint i = 0; i < vm->listeners->len; i++) {
-		struct vm_listener *l = &g_array_index(vm->listeners, struct vm_listener, i);
-
-		if (l->fn == fn && l->opaque == opaque) {
-			g_array_remove_index(vm->listeners, i);
-			return;
-		}
-	}
-}
-
-static void vm_emit(struct vm *vm, enum vm_event ev, bool guest,
-		    const char *reason)
-{
-	struct vm_event_info info = { .guest = guest, .reason = reason };
-
-	/* A listener may remove itself: iterate over a copy. */
-	g_autoptr(GArray) copy = g_array_copy(vm->listeners);
-
-	for (guint i = 0; i < copy->len; i++) {
-		struct vm_listener *l = &g_array_index(copy, struct vm_listener, i);
-
-		l->fn(l->opaque, ev, &info);
-	}
-}
-
-/* Park every vCPU; returns false if the VM is shutting down. Lock held. */
-static bool vm_park_all_locked(struct vm *vm)
-{
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(vm->vcpus[i]);
-	for (;;) {
-		unsigned int parked = 0;
-
-		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-			parked += vm->vcpus[i]->parked || !vm->vcpus[i]->thread_started;
-		if (parked == vm->nr_vcpus)
-			return true;
-		if (vm->state == VM_STATE_SHUTDOWN)
-			return false;
-		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
-	}
-}
-
-void vm_pause(struct vm *vm)
-{
-	pthread_mutex_lock(&vm->state_lock);
-	if (vm->state != VM_STATE_RUNNING) {
-		pthread_mutex_unlock(&vm->state_lock);
-		return;
-	}
-	vm->state = VM_STATE_PAUSED;
-	vm_park_all_locked(vm);
-	pthread_mutex_unlock(&vm->state_lock);
-	vm_emit(vm, VM_EVENT_STOP, false, NULL);
-}
-
-void vm_resume(struct vm *vm)
-{
-	bool resumed = false;
-
-	pthread_mutex_lock(&vm->state_lock);
-	if (vm->state == VM_STATE_PAUSED || vm->state == VM_STATE_PRELAUNCH) {
-		vm->state = VM_STATE_RUNNING;
-		pthread_cond_broadcast(&vm->state_cond);
-		resumed = true;
-	}
-	pthread_mutex_unlock(&vm->state_lock);
-	if (resumed)
-		vm_emit(vm, VM_EVENT_RESUME, false, NULL);
-}
-
-bool vm_reset(struct vm *vm, GError **err)
-{
-	enum vm_run_state was;
-	const char *what = NULL;
-	int ret = 0;
-
-	pthread_mutex_lock(&vm->state_lock);
-	was = vm->state;
-	if (was == VM_STATE_SHUTDOWN) {
-		pthread_mutex_unlock(&vm->state_lock);
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "the VM is shutting down");
-		return false;
-	}
-	/* Parked in PAUSED without an event: a reset is not a stop. */
-	vm->state = VM_STATE_PAUSED;
-	if (!vm_park_all_locked(vm)) {
-		pthread_mutex_unlock(&vm->state_lock);
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "the VM is shutting down");
-		return false;
-	}
-	pthread_mutex_unlock(&vm->state_lock);
-
-	/* Devices first: their threads stop and their INTx lines drop. */
-	pci_host_reset(vm->pci);
-	for (unsigned int i = 0; i < G_N_ELEMENTS(vm->irqchip_reset) && !what; i++)
-		if (ioctl(vm->kvm.vm_fd, KVM_SET_IRQCHIP, &vm->irqchip_reset[i]) < 0)
-			what = "KVM_SET_IRQCHIP";
-	if (!what && ioctl(vm->kvm.vm_fd, KVM_SET_PIT2, &vm->pit_reset) < 0)
-		what = "KVM_SET_PIT2";
-	for (unsigned int i = 0; i < vm->nr_vcpus && !what; i++) {
-		ret = vcpu_reset(vm->vcpus[i]);
-		if (ret)
-			what = "vCPU reset";
-	}
-	if (!what && !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
-		return false;
-	if (!what) {
-		ret = vcpu_setup_boot(vm->vcpus[0], &vm->boot_entry);
-		if (ret)
-			what = "boot registers";
-	}
-	if (what) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "system reset: %s: %s",
-			    what, g_strerror(ret ? -ret : errno));
-		return false;
-	}
-
-	pthread_mutex_lock(&vm->state_lock);
-	if (vm->state == VM_STATE_PAUSED) {
-		vm->state = was;
-		pthread_cond_broadcast(&vm->state_cond);
-	}
-	pthread_mutex_unlock(&vm->state_lock);
-	vm_emit(vm, VM_EVENT_RESET, false, "host-qmp-system-reset");
-	return true;
-}
-
-void vm_request_shutdown(struct vm *vm, enum vm_exit_reason reason, int code)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&vm->state_lock);
-	if (vm->exit_reason == VM_EXIT_NONE) {
-		vm->exit_reason = reason;
-		vm->exit_code = code;
-	}
-	vm->state = VM_STATE_SHUTDOWN;
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
-		vcpu_kick(vm->vcpus[i]);
-	pthread_cond_broadcast(&vm->state_cond);
-	pthread_mutex_unlock(&vm->state_lock);
-	/* An eventfd write never blocks short of 2^64 - 2 pending wakeups. */
-	(void)!write(vm->shutdown_eventfd, &one, sizeof(one));
-}
-
-int vm_set_irq_line(struct vm *vm, unsigned int irq, bool level)
-{
-	struct kvm_irq_level l = { .irq = irq, .level = level };
-
-	if (ioctl(vm->kvm.vm_fd, KVM_IRQ_LINE, &l) < 0)
-		return -errno;
-	return 0;
-}
-
-enum vm_run_state vm_get_state(struct vm *vm)
-{
-	enum vm_run_state s;
-
-	pthread_mutex_lock(&vm->state_lock);
-	s = vm->state;
-	pthread_mutex_unlock(&vm->state_lock);
-	return s;
-}
-
-const char *vm_run_state_name(enum vm_run_state state)
-{
-	switch (state) {
-	case VM_STATE_PRELAUNCH:
-		return "prelaunch";
-	case VM_STATE_RUNNING:
-		return "running";
-	case VM_STATE_PAUSED:
-		return "paused";
-	case VM_STATE_SHUTDOWN:
-		return "shutdown";
-	}
-	return "unknown";
-}
-
-/* QEMU's ShutdownCause names, so QMP clients read the same reasons. */
-static const char *vm_shutdown_reason(enum vm_exit_reason r, bool *guest)
-{
-	*guest = r != VM_EXIT_HOST_QUIT && r != VM_EXIT_HOST_SIGNAL;
-	switch (r) {
-	case VM_EXIT_RESET:
-		return "guest-reset";
-	case VM_EXIT_POWEROFF:
-	case VM_EXIT_TEST_PORT:
-		return "guest-shutdown";
-	case VM_EXIT_HOST_QUIT:
-		return "host-qmp-quit";
-	case VM_EXIT_HOST_SIGNAL:
-		return "host-signal";
-	case VM_EXIT_GUEST_ERROR:
-		return "guest-panic";
-	default:
-		return "none";
-	}
-}
-
-static gboolean vm_shutdown_ready(gint fd, GIOCondition cond, gpointer opaque)
-{
-	struct vm *vm = opaque;
-	const char *reason;
-	uint64_t v;
-	bool guest;
-
-	(void)!read(fd, &v, sizeof(v));
-	reason = vm_shutdown_reason(vm->exit_reason, &guest);
-	vm_emit(vm, VM_EVENT_SHUTDOWN, guest, reason);
-	g_main_loop_quit(vm->loop);
-	return G_SOURCE_REMOVE;
-}
-
-static gboolean vm_signal(gpointer opaque)
-{
-	vm_request_shutdown(opaque, VM_EXIT_HOST_SIGNAL, 0);
-	return G_SOURCE_CONTINUE;
-}
-
-int vm_exit_status(const struct vm *vm)
-{
-	switch (vm->exit_reason) {
-	case VM_EXIT_TEST_PORT:
-		return ((vm->exit_code << 1) | 1) & 0xff;
-	case VM_EXIT_GUEST_ERROR:
-		return TERN_EXIT_GUEST_ERROR;
-	default:
-		return 0;
-	}
 }
 
 /*
@@ -764,27 +451,4 @@ void vm_detach_teardown(struct vm *vm)
 	}
 	close(p[0]);
 	/* p[1] stays open (close-on-exec) until this process exits. */
-}
-
-int vm_run_main_loop(struct vm *vm)
-{
-	guint sources[4];
-
-	vm->loop = g_main_loop_new(NULL, FALSE);
-	sources[0] = g_unix_fd_add(vm->shutdown_eventfd, G_IO_IN,
-				   vm_shutdown_ready, vm);
-	sources[1] = g_unix_signal_add(SIGINT, vm_signal, vm);
-	sources[2] = g_unix_signal_add(SIGTERM, vm_signal, vm);
-	sources[3] = g_unix_signal_add(SIGHUP, vm_signal, vm);
-
-	/* Runs until the shutdown eventfd fires, even for a guest that ended
-	 * before the loop started: the eventfd stays readable. */
-	g_main_loop_run(vm->loop);
-
-	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
-		g_source_remove(sources[i]);
-	vm_stop_vcpus(vm);
-	g_main_loop_unref(vm->loop);
-	vm->loop = NULL;
-	return vm_exit_status(vm);
 }

@@ -19,6 +19,8 @@
 
 #include "tern/error.h"
 #include "tern/machine.h"
+#include "tern/config.h"
+#include "tern/device.h"
 #include "tern/iothread.h"
 #include "tern/iov.h"
 #include "tern/virtio-blk.h"
@@ -382,13 +384,12 @@ static int blk_vq_start(struct blk_vq *q)
 		return ret;
 	ret = iothread_add(q->thread, blk_queue_event_fd(q->bq), EPOLLIN,
 			   blk_vq_completed, q);
-	if (!ret)
-		ret = iothread_start(q->thread);
 	if (ret) {
 		(void)iothread_del(q->thread, virtq_kick_fd(q->vq));
 		(void)iothread_del(q->thread, blk_queue_event_fd(q->bq));
 		return ret;
 	}
+	iothread_start(q->thread);
 	q->running = true;
 	return 0;
 }
@@ -592,3 +593,26 @@ uint64_t virtio_blk_size(const struct virtio_device *vdev)
 
 	return blk->limits.capacity * BLK_SECTOR_SIZE;
 }
+
+/* ---- registry ---- */
+
+static unsigned int blk_count(const struct vm_config *cfg)
+{
+	return cfg->nr_disks;
+}
+
+static void *blk_device_create(struct machine *m, unsigned int index,
+			       GError **err)
+{
+	return virtio_blk_create(m, index, &m->cfg->disks[index], err);
+}
+
+const struct device_type virtio_blk_device_type = {
+	.name = "virtio-blk",
+	.option = "--disk",
+	.count = blk_count,
+	.create = blk_device_create,
+	.destroy = virtio_pci_device_destroy,
+	.quiesce = virtio_pci_device_quiesce,
+	.resume = virtio_pci_device_resume,
+};

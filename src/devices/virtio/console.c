@@ -4,8 +4,11 @@
  * queue 0 (receiveq) carries host input to the guest, queue 1 (transmitq)
  * the guest's output. Linux names the port hvc0.
  *
- * Everything runs on the device's I/O thread: transmit kicks write the
- * buffers to out_fd; host input is read into a small buffer first and then
+ * Everything runs on the device's I/O thread: transmit kicks copy the
+ * buffers into the VM's console outbuf, and only as far as it has room: a
+ * chain that does not fit is held, and the queue waits for the outbuf's
+ * room eventfd, so a console nobody reads back-pressures the guest's
+ * transmit queue instead of blocking the thread or dropping output; host input is read into a small buffer first and then
  * copied into the guest's receive buffers, so bytes are never taken from
  * the host before there is somewhere to put them for long: when the guest
  * has no receive buffer, the input fd is paused until it posts one.
@@ -17,8 +20,12 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include "tern/config.h"
+#include "tern/device.h"
+#include "tern/eventfd.h"
 #include "tern/iothread.h"
 #include "tern/machine.h"
+#include "tern/outbuf.h"
 #include "tern/iov.h"
 #include "tern/virtio.h"
 #include "tern/virtio_devices.h"
@@ -37,7 +44,8 @@
 struct virtio_console {
 	struct virtio_device *vdev;
 	struct iothread *thread;
-	int in_fd, out_fd;
+	int in_fd;
+	struct outbuf *out; /* NULL discards output */
 	uint8_t config[CONSOLE_CFG_SIZE];
 
 	/* I/O thread state. */
@@ -47,40 +55,86 @@ struct virtio_console {
 	uint8_t pending[CONSOLE_INPUT_BUF];
 	size_t pending_off, pending_len;
 	struct virtq_elem rx_elem, tx_elem;
+	bool tx_held; /* tx_elem is popped, tx_off of its bytes are out */
+	uint64_t tx_off;
 };
 
 /* ---- guest → host ---- */
 
-static void console_write_out(struct virtio_console *con,
-			      const struct virtq_elem *elem)
+/* Hand the held chain's bytes to the outbuf as far as it has room; true when all are out. */
+static bool console_write_out(struct virtio_console *con)
 {
-	if (con->out_fd < 0)
-		return;
-	for (unsigned int i = 0; i < elem->out_num; i++)
-		if (write_full(con->out_fd, elem->iov[i].iov_base,
-			       elem->iov[i].iov_len))
-			return; /* the reader went away: drop output */
+	const struct virtq_elem *elem = &con->tx_elem;
+	uint64_t skip = con->tx_off;
+
+	if (!con->out)
+		return true;
+	for (unsigned int i = 0; i < elem->out_num; i++) {
+		const uint8_t *p = elem->iov[i].iov_base;
+		size_t len = elem->iov[i].iov_len, n;
+
+		if (skip >= len) {
+			skip -= len;
+			continue;
+		}
+		p += skip;
+		len -= skip;
+		skip = 0;
+		n = outbuf_write(con->out, p, MIN(len, outbuf_room(con->out)));
+		con->tx_off += n;
+		if (n < len)
+			return false;
+	}
+	return true;
+}
+
+/* Move transmit chains to the outbuf until the ring is empty or it is full. */
+static void console_tx_drain(struct virtio_console *con)
+{
+	struct virtqueue *vq = con->vdev->queues[CONSOLE_TXQ];
+	bool pushed = false;
+
+	do {
+		int ret = 1;
+
+		virtq_disable_kicks(vq);
+		for (;;) {
+			if (!con->tx_held) {
+				ret = virtq_pop(vq, &con->tx_elem);
+				if (ret <= 0)
+					break;
+				con->tx_held = true;
+				con->tx_off = 0;
+			}
+			if (!console_write_out(con))
+				break; /* the room eventfd calls us again */
+			virtq_push(vq, &con->tx_elem, 0);
+			con->tx_held = false;
+			pushed = true;
+		}
+		if (pushed)
+			virtq_notify(vq);
+		pushed = false;
+		if (ret < 0 || con->tx_held)
+			return;
+	} while (virtq_enable_kicks(vq));
 }
 
 static void console_tx_kick(void *opaque, uint32_t events)
 {
 	struct virtio_console *con = opaque;
-	struct virtqueue *vq = con->vdev->queues[CONSOLE_TXQ];
-	uint64_t v;
 
-	(void)!read(virtq_kick_fd(vq), &v, sizeof(v));
-	do {
-		int ret;
+	efd_drain(virtq_kick_fd(con->vdev->queues[CONSOLE_TXQ]));
+	console_tx_drain(con);
+}
 
-		virtq_disable_kicks(vq);
-		while ((ret = virtq_pop(vq, &con->tx_elem)) > 0) {
-			console_write_out(con, &con->tx_elem);
-			virtq_push(vq, &con->tx_elem, 0);
-		}
-		virtq_notify(vq);
-		if (ret < 0)
-			return;
-	} while (virtq_enable_kicks(vq));
+static void console_out_room(void *opaque, uint32_t events)
+{
+	struct virtio_console *con = opaque;
+
+	efd_drain(outbuf_room_fd(con->out));
+	if (con->tx_held)
+		console_tx_drain(con);
 }
 
 /* ---- host → guest ---- */
@@ -215,6 +269,8 @@ static void console_unwatch(struct virtio_console *con)
 
 	(void)iothread_del(con->thread, virtq_kick_fd(vdev->queues[CONSOLE_RXQ]));
 	(void)iothread_del(con->thread, virtq_kick_fd(vdev->queues[CONSOLE_TXQ]));
+	if (con->out)
+		(void)iothread_del(con->thread, outbuf_room_fd(con->out));
 	if (con->in_watched)
 		(void)iothread_del(con->thread, con->in_fd);
 	con->in_watched = false;
@@ -230,6 +286,9 @@ static int console_activate(struct virtio_device *vdev)
 	if (!ret)
 		ret = iothread_add(con->thread, virtq_kick_fd(vdev->queues[CONSOLE_TXQ]),
 				   EPOLLIN, console_tx_kick, con);
+	if (!ret && con->out)
+		ret = iothread_add(con->thread, outbuf_room_fd(con->out), EPOLLIN,
+				   console_out_room, con);
 	if (!ret && con->in_fd >= 0 && !con->in_eof) {
 		ret = iothread_add(con->thread, con->in_fd, EPOLLIN,
 				   console_input_ready, con);
@@ -241,12 +300,11 @@ static int console_activate(struct virtio_device *vdev)
 			con->in_pollable = con->in_watched = true;
 		}
 	}
-	if (!ret)
-		ret = iothread_start(con->thread);
 	if (ret) {
 		console_unwatch(con);
 		return ret;
 	}
+	iothread_start(con->thread);
 	return 0;
 }
 
@@ -256,7 +314,29 @@ static void console_reset(struct virtio_device *vdev)
 
 	iothread_stop(con->thread);
 	console_unwatch(con);
-	/* Input already read stays for the next driver. */
+	/* A held chain belonged to the old ring; input already read stays. */
+	con->tx_held = false;
+}
+
+/*
+ * Nothing is in flight outside a callback (a held transmit chain is only
+ * read): parking the thread is enough.
+ */
+static int console_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
+{
+	struct virtio_console *con = vdev->priv;
+
+	iothread_stop(con->thread);
+	return 0;
+}
+
+static void console_resume(struct virtio_device *vdev)
+{
+	struct virtio_console *con = vdev->priv;
+
+	iothread_start(con->thread);
+	efd_signal(virtq_kick_fd(vdev->queues[CONSOLE_RXQ]));
+	efd_signal(virtq_kick_fd(vdev->queues[CONSOLE_TXQ]));
 }
 
 static void console_config_write(struct virtio_device *vdev, uint64_t off,
@@ -264,9 +344,9 @@ static void console_config_write(struct virtio_device *vdev, uint64_t off,
 {
 	struct virtio_console *con = vdev->priv;
 
-	if (off == CONSOLE_CFG_EMERG_WR && len == 4 && con->out_fd >= 0 &&
+	if (off == CONSOLE_CFG_EMERG_WR && len == 4 && con->out &&
 	    virtio_has_feature(vdev, VIRTIO_CONSOLE_F_EMERG_WRITE))
-		(void)!write_full(con->out_fd, data, 1);
+		(void)outbuf_write(con->out, data, 1);
 }
 
 static void console_destroy(struct virtio_device *vdev)
@@ -283,15 +363,17 @@ static const struct virtio_device_ops console_ops = {
 	.reset = console_reset,
 	.config_write = console_config_write,
 	.destroy = console_destroy,
+	.quiesce = console_quiesce,
+	.resume = console_resume,
 };
 
-struct virtio_console *virtio_console_create(struct machine *m, int in_fd,
-					     int out_fd, GError **err)
+static struct virtio_device *virtio_console_create(struct machine *m,
+						   int in_fd, GError **err)
 {
 	struct virtio_console *con = g_new0(struct virtio_console, 1);
 
 	con->in_fd = in_fd;
-	con->out_fd = out_fd;
+	con->out = m->console_out;
 	/* Without MULTIPORT only emerg_wr means anything; one port all the same. */
 	con->config[CONSOLE_CFG_MAX_NR_PORTS] = 1;
 	con->thread = iothread_create(m->threads, "io-console",
@@ -303,15 +385,32 @@ struct virtio_console *virtio_console_create(struct machine *m, int in_fd,
 				      con->config, sizeof(con->config), err);
 	if (!con->vdev)
 		goto err;
-	return con;
+	return con->vdev;
 err:
 	iothread_destroy(con->thread);
 	g_free(con);
 	return NULL;
 }
 
-void virtio_console_destroy(struct virtio_console *con)
+/* ---- registry ---- */
+
+static unsigned int console_count(const struct vm_config *cfg)
 {
-	if (con)
-		virtio_pci_destroy(con->vdev); /* console_destroy frees con */
+	return cfg->console == CONSOLE_VIRTIO ? 1 : 0;
 }
+
+static void *console_device_create(struct machine *m, unsigned int index,
+				   GError **err)
+{
+	return virtio_console_create(m, m->console_in_fd, err);
+}
+
+const struct device_type virtio_console_device_type = {
+	.name = "virtio-console",
+	.option = "--console virtio",
+	.count = console_count,
+	.create = console_device_create,
+	.destroy = virtio_pci_device_destroy,
+	.quiesce = virtio_pci_device_quiesce,
+	.resume = virtio_pci_device_resume,
+};

@@ -11,6 +11,9 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "tern/config.h"
+#include "tern/device.h"
+#include "tern/eventfd.h"
 #include "tern/iothread.h"
 #include "tern/machine.h"
 #include "tern/virtio.h"
@@ -79,9 +82,7 @@ static int rng_activate(struct virtio_device *vdev)
 	ret = iothread_add(rng->thread, virtq_kick_fd(vdev->queues[0]), EPOLLIN,
 			   rng_kick, rng);
 	if (!ret)
-		ret = iothread_start(rng->thread);
-	if (ret)
-		(void)iothread_del(rng->thread, virtq_kick_fd(vdev->queues[0]));
+		iothread_start(rng->thread);
 	return ret;
 }
 
@@ -91,6 +92,24 @@ static void rng_reset(struct virtio_device *vdev)
 
 	iothread_stop(rng->thread);
 	(void)iothread_del(rng->thread, virtq_kick_fd(vdev->queues[0]));
+}
+
+/* Nothing is in flight outside a callback: parking the thread is enough. */
+static int rng_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
+{
+	struct virtio_rng *rng = vdev->priv;
+
+	iothread_stop(rng->thread);
+	return 0;
+}
+
+static void rng_resume(struct virtio_device *vdev)
+{
+	struct virtio_rng *rng = vdev->priv;
+
+	iothread_start(rng->thread);
+	/* Requests may have come while it was parked. */
+	efd_signal(virtq_kick_fd(vdev->queues[0]));
 }
 
 static void rng_destroy(struct virtio_device *vdev)
@@ -106,9 +125,11 @@ static const struct virtio_device_ops rng_ops = {
 	.activate = rng_activate,
 	.reset = rng_reset,
 	.destroy = rng_destroy,
+	.quiesce = rng_quiesce,
+	.resume = rng_resume,
 };
 
-struct virtio_rng *virtio_rng_create(struct machine *m, GError **err)
+static struct virtio_device *virtio_rng_create(struct machine *m, GError **err)
 {
 	struct virtio_rng *rng = g_new0(struct virtio_rng, 1);
 
@@ -120,15 +141,32 @@ struct virtio_rng *virtio_rng_create(struct machine *m, GError **err)
 				      NULL, 0, err);
 	if (!rng->vdev)
 		goto err;
-	return rng;
+	return rng->vdev;
 err:
 	iothread_destroy(rng->thread);
 	g_free(rng);
 	return NULL;
 }
 
-void virtio_rng_destroy(struct virtio_rng *rng)
+/* ---- registry ---- */
+
+static unsigned int rng_count(const struct vm_config *cfg)
 {
-	if (rng)
-		virtio_pci_destroy(rng->vdev); /* rng_destroy frees rng */
+	return cfg->rng ? 1 : 0;
 }
+
+static void *rng_device_create(struct machine *m, unsigned int index,
+			       GError **err)
+{
+	return virtio_rng_create(m, err);
+}
+
+const struct device_type virtio_rng_device_type = {
+	.name = "virtio-rng",
+	.option = "--rng",
+	.count = rng_count,
+	.create = rng_device_create,
+	.destroy = virtio_pci_device_destroy,
+	.quiesce = virtio_pci_device_quiesce,
+	.resume = virtio_pci_device_resume,
+};

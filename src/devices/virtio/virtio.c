@@ -74,6 +74,7 @@ void virtio_device_reset(struct virtio_device *vdev)
 		vdev->ops->reset(vdev);
 		vdev->active = false;
 	}
+	vdev->quiesced = false;
 	for (unsigned int i = 0; i < vdev->nr_queues; i++)
 		virtq_stop(vdev->queues[i]);
 	pthread_mutex_lock(&vdev->lock);
@@ -81,6 +82,23 @@ void virtio_device_reset(struct virtio_device *vdev)
 	vdev->features = 0;
 	vdev->config_dirty = false;
 	pthread_mutex_unlock(&vdev->lock);
+}
+
+int virtio_device_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
+{
+	if (!vdev->active || vdev->quiesced)
+		return 0;
+	vdev->quiesced = true;
+	return vdev->ops->quiesce ? vdev->ops->quiesce(vdev, deadline_ns) : 0;
+}
+
+void virtio_device_resume(struct virtio_device *vdev)
+{
+	bool was = vdev->quiesced;
+
+	vdev->quiesced = false;
+	if (was && vdev->active && vdev->ops->resume)
+		vdev->ops->resume(vdev);
 }
 
 uint32_t virtio_device_host_features(const struct virtio_device *vdev,

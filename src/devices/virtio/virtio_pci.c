@@ -745,3 +745,33 @@ void virtio_pci_destroy(struct virtio_device *vdev)
 	pthread_mutex_destroy(&vpci->lock);
 	g_free(vpci);
 }
+
+/* ---- the device table's operations ---- */
+
+void virtio_pci_device_destroy(void *vdev)
+{
+	virtio_pci_destroy(vdev);
+}
+
+int virtio_pci_device_quiesce(void *opaque, uint64_t deadline_ns)
+{
+	struct virtio_device *vdev = opaque;
+	struct virtio_pci *vpci = to_vpci(vdev);
+	int ret;
+
+	/* Under the transport lock: a status write cannot race the model. */
+	pthread_mutex_lock(&vpci->lock);
+	ret = virtio_device_quiesce(vdev, deadline_ns);
+	pthread_mutex_unlock(&vpci->lock);
+	return ret;
+}
+
+void virtio_pci_device_resume(void *opaque)
+{
+	struct virtio_device *vdev = opaque;
+	struct virtio_pci *vpci = to_vpci(vdev);
+
+	pthread_mutex_lock(&vpci->lock);
+	virtio_device_resume(vdev);
+	pthread_mutex_unlock(&vpci->lock);
+}

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The VM's run state: starting, pausing (vCPUs parked, then devices
+ * quiesced), resuming, resetting and ending it, and the main loop that
+ * serves QMP and signals meanwhile. Every wait here has a deadline: the
+ * main thread must keep answering whatever the guest does.
+ */
+#include <errno.h>
+#include <glib-unix.h>
+#include <linux/kvm.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tern/boot.h"
+#include "tern/error.h"
+#include "tern/eventfd.h"
+#include "tern/pci.h"
+#include "tern/vcpu.h"
+#include "tern/vm.h"
+
+bool vm_start(struct vm *vm, GError **err)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	vm->state = vm->cfg->paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
+	pthread_mutex_unlock(&vm->state_lock);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int ret = vcpu_start_thread(vm->vcpus[i]);
+
+		if (ret) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "vCPU %u: cannot start its thread: %s", i,
+				    g_strerror(-ret));
+			return false;
+		}
+	}
+	return true;
+}
+
+void vm_add_listener(struct vm *vm, vm_event_fn *fn, void *opaque)
+{
+	struct vm_listener l = { fn, opaque };
+
+	g_array_append_val(vm->listeners, l);
+}
+
+void vm_remove_listener(struct vm *vm, vm_event_fn *fn, void *opaque)
+{
+	for (guint i = 0; i < vm->listeners->len; i++) {
+		struct vm_listener *l = &g_array_index(vm->listeners, struct vm_listener, i);
+
+		if (l->fn == fn && l->opaque == opaque) {
+			g_array_remove_index(vm->listeners, i);
+			return;
+		}
+	}
+}
+
+static void vm_emit(struct vm *vm, enum vm_event ev, bool guest,
+		    const char *reason)
+{
+	struct vm_event_info info = { .guest = guest, .reason = reason };
+
+	/* A listener may remove itself: iterate over a copy. */
+	g_autoptr(GArray) copy = g_array_copy(vm->listeners);
+
+	for (guint i = 0; i < copy->len; i++) {
+		struct vm_listener *l = &g_array_index(copy, struct vm_listener, i);
+
+		l->fn(l->opaque, ev, &info);
+	}
+}
+
+static struct timespec vm_deadline(uint64_t ns)
+{
+	return (struct timespec){
+		.tv_sec = (time_t)(ns / 1000000000ULL),
+		.tv_nsec = (long)(ns % 1000000000ULL),
+	};
+}
+
+/*
+ * Kick every vCPU and wait until each is parked (its last exit completed),
+ * or until deadline_ns. Returns the number of a vCPU still running, or -1
+ * when all are parked. Lock held; the caller has set a parking state.
+ */
+static int vm_park_all_locked(struct vm *vm, uint64_t deadline_ns)
+{
+	struct timespec ts = vm_deadline(deadline_ns);
+
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	for (;;) {
+		int busy = -1;
+
+		for (unsigned int i = 0; i < vm->nr_vcpus && busy < 0; i++)
+			if (!vm->vcpus[i]->parked && vm->vcpus[i]->thread_started)
+				busy = (int)i;
+		if (busy < 0 || vm->state == VM_STATE_SHUTDOWN ||
+		    tern_now_ns() >= deadline_ns)
+			return busy;
+		pthread_cond_timedwait(&vm->state_cond, &vm->state_lock, &ts);
+	}
+}
+
+/*
+ * Take the VM from `from` to PAUSED with every vCPU parked. On a vCPU that
+ * does not park in time the state goes back to `from` and err says which.
+ */
+static bool vm_park(struct vm *vm, enum vm_run_state from, GError **err)
+{
+	int busy;
+
+	vm->state = VM_STATE_PAUSED;
+	busy = vm_park_all_locked(vm, tern_now_ns() + VM_PARK_TIMEOUT_NS);
+	if (vm->state == VM_STATE_SHUTDOWN) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "the VM is shutting down");
+		return false;
+	}
+	if (busy >= 0) {
+		vm->state = from;
+		pthread_cond_broadcast(&vm->state_cond);
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "vCPU %d did not stop within %llu ms (busy in a device); nothing was done",
+			    busy, VM_PARK_TIMEOUT_NS / 1000000);
+		return false;
+	}
+	return true;
+}
+
+bool vm_pause(struct vm *vm, GError **err)
+{
+	g_autoptr(GError) qerr = NULL;
+
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->state != VM_STATE_RUNNING) {
+		pthread_mutex_unlock(&vm->state_lock);
+		return true;
+	}
+	if (!vm_park(vm, VM_STATE_RUNNING, err)) {
+		pthread_mutex_unlock(&vm->state_lock);
+		return false;
+	}
+	pthread_mutex_unlock(&vm->state_lock);
+	/* vCPUs first: none of them can poke a device being quiesced. */
+	if (!vm_devices_quiesce(vm, tern_now_ns() + VM_QUIESCE_TIMEOUT_NS, &qerr))
+		tern_warn("stop: %s; they complete when the VM continues",
+			  qerr->message);
+	vm_emit(vm, VM_EVENT_STOP, false, NULL);
+	return true;
+}
+
+void vm_resume(struct vm *vm)
+{
+	bool resume;
+
+	pthread_mutex_lock(&vm->state_lock);
+	resume = vm->state == VM_STATE_PAUSED || vm->state == VM_STATE_PRELAUNCH;
+	pthread_mutex_unlock(&vm->state_lock);
+	if (!resume)
+		return;
+	/* Devices first: a running vCPU may kick them at once. */
+	vm_devices_resume(vm);
+	pthread_mutex_lock(&vm->state_lock);
+	vm->state = VM_STATE_RUNNING;
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+	vm_emit(vm, VM_EVENT_RESUME, false, NULL);
+}
+
+/* The steps of a reset after the vCPUs parked; NULL, or what failed. */
+static const char *vm_reset_steps(struct vm *vm, int *ret, GError **err)
+{
+	/* Devices first: their threads stop and their INTx lines drop. */
+	pci_host_reset(vm->pci);
+	vm_devices_reset(vm);
+	for (unsigned int i = 0; i < G_N_ELEMENTS(vm->irqchip_reset); i++)
+		if (ioctl(vm->kvm.vm_fd, KVM_SET_IRQCHIP, &vm->irqchip_reset[i]) < 0)
+			goto err_errno_irqchip;
+	if (ioctl(vm->kvm.vm_fd, KVM_SET_PIT2, &vm->pit_reset) < 0) {
+		*ret = -errno;
+		return "KVM_SET_PIT2";
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		*ret = vcpu_reset(vm->vcpus[i]);
+		if (*ret)
+			return "vCPU reset";
+	}
+	if (!x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
+		return "loading the kernel";
+	*ret = vcpu_setup_boot(vm->vcpus[0], &vm->boot_entry);
+	if (*ret)
+		return "boot registers";
+	return NULL;
+err_errno_irqchip:
+	*ret = -errno;
+	return "KVM_SET_IRQCHIP";
+}
+
+bool vm_reset(struct vm *vm, GError **err)
+{
+	g_autoptr(GError) step_err = NULL;
+	enum vm_run_state was;
+	const char *failed;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->state_lock);
+	was = vm->state;
+	if (was == VM_STATE_SHUTDOWN) {
+		pthread_mutex_unlock(&vm->state_lock);
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "the VM is shutting down");
+		return false;
+	}
+	/* Parked in PAUSED without an event: a reset is not a stop. */
+	if (!vm_park(vm, was, err)) {
+		pthread_mutex_unlock(&vm->state_lock);
+		return false;
+	}
+	pthread_mutex_unlock(&vm->state_lock);
+
+	failed = vm_reset_steps(vm, &ret, &step_err);
+	if (failed) {
+		/* Half reset cannot run: end it, with the SHUTDOWN event. */
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "system reset failed at %s: %s; the VM is shut down",
+			    failed, step_err ? step_err->message : g_strerror(-ret));
+		tern_log("%s", (*err)->message);
+		vm_request_shutdown(vm, VM_EXIT_HOST_ERROR, 0);
+		return false;
+	}
+
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->state == VM_STATE_PAUSED) {
+		vm->state = was;
+		pthread_cond_broadcast(&vm->state_cond);
+	}
+	pthread_mutex_unlock(&vm->state_lock);
+	vm_emit(vm, VM_EVENT_RESET, false, "host-qmp-system-reset");
+	return true;
+}
+
+void vm_request_shutdown(struct vm *vm, enum vm_exit_reason reason, int code)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->exit_reason == VM_EXIT_NONE) {
+		vm->exit_reason = reason;
+		vm->exit_code = code;
+	}
+	vm->state = VM_STATE_SHUTDOWN;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+	efd_signal(vm->shutdown_eventfd);
+}
+
+int vm_set_irq_line(struct vm *vm, unsigned int irq, bool level)
+{
+	struct kvm_irq_level l = { .irq = irq, .level = level };
+
+	if (ioctl(vm->kvm.vm_fd, KVM_IRQ_LINE, &l) < 0)
+		return -errno;
+	return 0;
+}
+
+enum vm_run_state vm_get_state(struct vm *vm)
+{
+	enum vm_run_state s;
+
+	pthread_mutex_lock(&vm->state_lock);
+	s = vm->state;
+	pthread_mutex_unlock(&vm->state_lock);
+	return s;
+}
+
+const char *vm_run_state_name(enum vm_run_state state)
+{
+	switch (state) {
+	case VM_STATE_PRELAUNCH:
+		return "prelaunch";
+	case VM_STATE_RUNNING:
+		return "running";
+	case VM_STATE_PAUSED:
+		return "paused";
+	case VM_STATE_SHUTDOWN:
+		return "shutdown";
+	}
+	return "unknown";
+}
+
+/* QEMU's ShutdownCause names, so QMP clients read the same reasons. */
+static const char *vm_shutdown_reason(enum vm_exit_reason r, bool *guest)
+{
+	*guest = r != VM_EXIT_HOST_QUIT && r != VM_EXIT_HOST_SIGNAL &&
+		 r != VM_EXIT_HOST_ERROR;
+	switch (r) {
+	case VM_EXIT_RESET:
+		return "guest-reset";
+	case VM_EXIT_POWEROFF:
+	case VM_EXIT_TEST_PORT:
+		return "guest-shutdown";
+	case VM_EXIT_HOST_QUIT:
+		return "host-qmp-quit";
+	case VM_EXIT_HOST_SIGNAL:
+		return "host-signal";
+	case VM_EXIT_GUEST_ERROR:
+		return "guest-panic";
+	case VM_EXIT_HOST_ERROR:
+		return "host-error";
+	default:
+		return "none";
+	}
+}
+
+int vm_exit_status(const struct vm *vm)
+{
+	switch (vm->exit_reason) {
+	case VM_EXIT_TEST_PORT:
+		return ((vm->exit_code << 1) | 1) & 0xff;
+	case VM_EXIT_GUEST_ERROR:
+	case VM_EXIT_HOST_ERROR:
+		return TERN_EXIT_GUEST_ERROR;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Stop and join every vCPU thread, waiting at most VM_STOP_TIMEOUT_NS in
+ * all. A thread that does not end (stuck in a device handler) is left; the
+ * VM is then marked vcpus_stuck and not torn down, and tern exits anyway.
+ */
+void vm_stop_vcpus(struct vm *vm)
+{
+	struct timespec ts = { 0 };
+
+	pthread_mutex_lock(&vm->state_lock);
+	vm->state = VM_STATE_SHUTDOWN;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+	/* pthread_timedjoin_np takes CLOCK_REALTIME. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += VM_STOP_TIMEOUT_NS / 1000000000ULL;
+	ts.tv_nsec += VM_STOP_TIMEOUT_NS % 1000000000ULL;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		if (vcpu_join_until(vm->vcpus[i], &ts))
+			continue;
+		tern_warn("vCPU %u did not stop within %llu ms; tern exits without tearing the VM down",
+			  i, VM_STOP_TIMEOUT_NS / 1000000);
+		vm->vcpus_stuck = true;
+	}
+}
+
+static gboolean vm_shutdown_ready(gint fd, GIOCondition cond, gpointer opaque)
+{
+	struct vm *vm = opaque;
+	const char *reason;
+	bool guest;
+
+	efd_drain(fd);
+	reason = vm_shutdown_reason(vm->exit_reason, &guest);
+	vm_emit(vm, VM_EVENT_SHUTDOWN, guest, reason);
+	g_main_loop_quit(vm->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static gboolean vm_signal(gpointer opaque)
+{
+	vm_request_shutdown(opaque, VM_EXIT_HOST_SIGNAL, 0);
+	return G_SOURCE_CONTINUE;
+}
+
+int vm_run_main_loop(struct vm *vm)
+{
+	guint sources[4];
+
+	vm->loop = g_main_loop_new(NULL, FALSE);
+	sources[0] = g_unix_fd_add(vm->shutdown_eventfd, G_IO_IN,
+				   vm_shutdown_ready, vm);
+	sources[1] = g_unix_signal_add(SIGINT, vm_signal, vm);
+	sources[2] = g_unix_signal_add(SIGTERM, vm_signal, vm);
+	sources[3] = g_unix_signal_add(SIGHUP, vm_signal, vm);
+
+	/* Runs until the shutdown eventfd fires, even for a guest that ended
+	 * before the loop started: the eventfd stays readable. */
+	g_main_loop_run(vm->loop);
+
+	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
+		g_source_remove(sources[i]);
+	vm_stop_vcpus(vm);
+	g_main_loop_unref(vm->loop);
+	vm->loop = NULL;
+	return vm_exit_status(vm);
+}

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Core-issue scenarios for tests/integration/core.sh, over QMP.
+
+Reuses qmp-helper.py's QMP client. Each scenario prints what it checked and
+exits 0, or prints the first failed expectation and exits 1.
+
+    core-helper.py park SOCK CONSOLE      resets and stop/cont on exit-loop
+"""
+import fcntl
+import importlib.util
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+_spec = importlib.util.spec_from_file_location(
+    "qmp_helper", os.path.join(os.path.dirname(__file__), "qmp-helper.py"))
+qh = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qh)
+QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
+
+
+def lines(path, prefix):
+    with open(path, errors="replace") as f:
+        return [l for l in f.read().splitlines() if l.startswith(prefix)]
+
+
+def wait_lines(path, prefix, n, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while len(lines(path, prefix)) < n:
+        if time.monotonic() > deadline:
+            raise Fail(f"{len(lines(path, prefix))} '{prefix}' lines, wanted {n}")
+        time.sleep(0.02)
+
+
+def scenario_park(sock, console):
+    """exit-loop spends its life in `in` exits: every reset must boot it
+    afresh (one 'boot' line each) and no read may see a wrong value."""
+    q = QMP(sock)
+    q.negotiate()
+    rnd = random.Random(7)
+    wait_lines(console, "exit-loop: boot", 1)
+    resets = 30
+    for i in range(resets):
+        time.sleep(rnd.uniform(0.005, 0.04))
+        r = q.cmd("system_reset")
+        expect(r == {"return": {}}, f"system_reset {i + 1} returns {{}}") if i == 0 else None
+        if r != {"return": {}}:
+            raise Fail(f"system_reset {i + 1}: {r}")
+        # The next reset only after this boot began, so each one counts.
+        wait_lines(console, "exit-loop: boot", i + 2)
+    expect(len(lines(console, "exit-loop: boot")) == resets + 1,
+           f"{resets} resets mid-`in` gave {resets + 1} clean boots")
+    for i in range(30):
+        time.sleep(rnd.uniform(0.002, 0.02))
+        for c in ("stop", "cont"):
+            r = q.cmd(c)
+            if r != {"return": {}}:
+                raise Fail(f"{c} {i + 1}: {r}")
+    n = len(lines(console, "exit-loop: "))
+    deadline = time.monotonic() + 10
+    while len(lines(console, "exit-loop: ")) < n + 2:
+        if time.monotonic() > deadline:
+            raise Fail("exit-loop stopped making progress after stop/cont")
+        time.sleep(0.02)
+    expect(True, "30 stop/cont pairs mid-`in`: the loop goes on")
+    expect(not lines(console, "RESULT: FAIL"), "no read saw a wrong value")
+    r = q.cmd("query-status")
+    expect(r["return"]["status"] == "running", "the VM is running")
+    q.cmd("quit")
+
+
+F_SETPIPE_SZ = 1031
+
+
+def start_flood(tern, elf, sock, err_path):
+    """tern with the flood guest, stdout on a one-page pipe nobody reads."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, F_SETPIPE_SZ, 4096)
+    err = open(err_path, "w")
+    p = subprocess.Popen([tern, "run", "--kernel", elf, "--qmp", "unix:" + sock],
+                         stdin=subprocess.DEVNULL, stdout=w, stderr=err)
+    os.close(w)
+    err.close()
+    # r stays open and unread: writes fill the pipe, then would block.
+    return p, r
+
+
+def timed(q, name, bound=1.0):
+    t = time.monotonic()
+    try:
+        r = q.cmd(name)
+    except OSError as e:
+        raise Fail(f"{name}: no answer ({e})")
+    dt = time.monotonic() - t
+    if r != {"return": {}}:
+        raise Fail(f"{name}: {r}")
+    if dt > bound:
+        raise Fail(f"{name} took {dt:.2f} s, more than {bound} s")
+    return dt
+
+
+def scenario_flood(tern, elf, tmp):
+    sock = os.path.join(tmp, "flood.sock")
+    err_path = os.path.join(tmp, "flood.err")
+    p, r = start_flood(tern, elf, sock, err_path)
+    try:
+        q = QMP(sock, timeout=3.0)
+        q.negotiate()
+        # The one-page pipe is full at once: a vCPU writing to it would block.
+        time.sleep(1.0)
+        for c in ("stop", "cont", "system_reset"):
+            timed(q, c)
+        expect(True, "pipe full: stop, cont, system_reset each answered within 1 s")
+        # Then the console buffer fills too and output is dropped.
+        deadline = time.monotonic() + 60
+        while "not being read" not in open(err_path).read():
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise Fail("tern never said its console output is dropped: "
+                           + open(err_path).read())
+            time.sleep(0.1)
+        expect(True, "console output nobody reads is dropped and logged")
+        for rnd in range(3):
+            for c in ("stop", "cont", "system_reset"):
+                timed(q, c)
+        expect(True, "stop, cont, system_reset x3 each answered within 1 s")
+        t = time.monotonic()
+        timed(q, "quit")
+        try:
+            p.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            raise Fail("quit answered but tern did not exit within 1 s")
+        expect(p.returncode == 0, f"quit: tern exited 0 in {time.monotonic() - t:.2f} s")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(r)
+    # SIGTERM, on a flooding guest, at several points of its life.
+    for delay in (0.3, 1.5):
+        p, r = start_flood(tern, elf, sock, err_path)
+        try:
+            time.sleep(delay)
+            t = time.monotonic()
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                raise Fail(f"SIGTERM after {delay} s: tern still running 1 s later")
+            expect(p.returncode == 0,
+                   f"SIGTERM after {delay} s: tern exited 0 in {time.monotonic() - t:.2f} s")
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            os.close(r)
+
+
+def main(argv):
+    scenarios = {"park": scenario_park, "flood": scenario_flood}
+    if len(argv) < 2 or argv[1] not in scenarios:
+        print(__doc__)
+        return 2
+    try:
+        scenarios[argv[1]](*argv[2:])
+    except Fail as e:
+        print(f"FAIL: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
