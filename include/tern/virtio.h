@@ -16,6 +16,8 @@
 
 struct machine;
 struct virtio_device;
+struct state_writer;
+struct state_reader;
 
 /* Device status bits (virtio 1.2, 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
@@ -120,6 +122,15 @@ struct virtio_device_ops {
 	int (*quiesce)(struct virtio_device *vdev, uint64_t deadline_ns);
 	/* Undo quiesce: process the rings again (kick the queues, buffers may have arrived). */
 	void (*resume)(struct virtio_device *vdev);
+	/*
+	 * Optional: the model's own state, in a section of its own named
+	 * "<id>/model" (saved while quiesced; loaded before activation, all
+	 * values checked, nothing changed on failure).
+	 */
+	void (*save)(struct virtio_device *vdev, const char *id,
+		     struct state_writer *w);
+	bool (*load)(struct virtio_device *vdev, const char *id,
+		     struct state_reader *r, GError **err);
 };
 
 struct virtio_device {
@@ -142,6 +153,8 @@ struct virtio_device {
 	bool config_dirty; /* changed since the driver last read it */
 	bool active; /* activate() succeeded; reset() is owed */
 	bool quiesced; /* the model was quiesced and not resumed yet */
+	/* Loaded with DRIVER_OK: activate() is due at resume. */
+	bool activate_pending;
 };
 
 /*
@@ -239,6 +252,17 @@ void virtio_device_reset(struct virtio_device *vdev);
 int virtio_device_quiesce(struct virtio_device *vdev, uint64_t deadline_ns);
 void virtio_device_resume(struct virtio_device *vdev);
 
+/*
+ * The transport-independent state (status, features, config generation,
+ * every queue) as fields of the transport's open section; the model's own
+ * section (ops->save/load) is the transport's to place. Save while
+ * quiesced. Load into a device just reset: a bad value is a sticky error
+ * on r and leaves the queues stopped; a device that was running comes back
+ * quiesced, with its activation due at resume.
+ */
+void virtio_device_save(struct virtio_device *vdev, struct state_writer *w);
+bool virtio_device_load(struct virtio_device *vdev, struct state_reader *r);
+
 /* 32 feature bits from sel * 32: offered, and as accepted by the driver. */
 uint32_t virtio_device_host_features(const struct virtio_device *vdev,
 				     unsigned int sel);
@@ -281,5 +305,15 @@ void virtq_stop(struct virtqueue *vq);
 bool virtq_started(const struct virtqueue *vq);
 /* A malformed ring stopped the queue (until the device is reset). */
 bool virtq_broken(const struct virtqueue *vq);
+
+/*
+ * State save/load (state.h), as fields of the caller's open section. Save
+ * only while nothing pops or pushes; load into a queue that is not running,
+ * with the negotiated features already in vdev->features and guest RAM
+ * loaded: it checks every value (a bad one is a sticky error on r and the
+ * queue is left stopped) and starts the ring as DRIVER_OK would.
+ */
+void virtq_save(struct virtqueue *vq, struct state_writer *w);
+bool virtq_load(struct virtqueue *vq, struct state_reader *r);
 
 #endif

@@ -26,6 +26,7 @@
 #include "tern/iothread.h"
 #include "tern/machine.h"
 #include "tern/outbuf.h"
+#include "tern/state.h"
 #include "tern/iov.h"
 #include "tern/virtio.h"
 #include "tern/virtio_devices.h"
@@ -319,15 +320,60 @@ static void console_reset(struct virtio_device *vdev)
 }
 
 /*
- * Nothing is in flight outside a callback (a held transmit chain is only
- * read): parking the thread is enough.
+ * Park the thread. A transmit chain held for lack of outbuf room is
+ * completed with the rest of its bytes dropped, as the outbuf drops what a
+ * reader does not take: a stopped (or migrating) VM must not keep a chain
+ * half done.
  */
 static int console_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
 {
 	struct virtio_console *con = vdev->priv;
+	struct virtqueue *vq = vdev->queues[CONSOLE_TXQ];
 
 	iothread_stop(con->thread);
+	if (con->tx_held) {
+		tern_warn("virtio-console: %llu bytes of a held chain dropped at stop",
+			  (unsigned long long)(con->tx_elem.out_len - con->tx_off));
+		virtq_push(vq, &con->tx_elem, 0);
+		virtq_notify(vq);
+		con->tx_held = false;
+	}
 	return 0;
+}
+
+#define CONSOLE_STATE_VERSION 1
+
+/* Host input read but not yet delivered goes with the state. */
+static void console_save(struct virtio_device *vdev, const char *id,
+			 struct state_writer *w)
+{
+	struct virtio_console *con = vdev->priv;
+
+	state_section_begin(w, CONSOLE_STATE_VERSION, "%s/model", id);
+	state_put_u32(w, (uint32_t)con->pending_len);
+	state_put_bytes(w, con->pending + con->pending_off, con->pending_len);
+	state_section_end(w);
+}
+
+static bool console_load(struct virtio_device *vdev, const char *id,
+			 struct state_reader *r, GError **err)
+{
+	struct virtio_console *con = vdev->priv;
+	uint8_t buf[CONSOLE_INPUT_BUF];
+	uint32_t len;
+
+	if (state_section_open(r, CONSOLE_STATE_VERSION, CONSOLE_STATE_VERSION,
+			       NULL, "%s/model", id) &&
+	    state_get_u32(r, &len) &&
+	    state_check(r, len <= sizeof(buf),
+			"%u bytes of pending input, at most %zu", len, sizeof(buf)))
+		state_get_bytes(r, buf, len);
+	if (!state_section_close(r, err))
+		return false;
+	memcpy(con->pending, buf, len);
+	con->pending_off = 0;
+	con->pending_len = len;
+	return true;
 }
 
 static void console_resume(struct virtio_device *vdev)
@@ -365,6 +411,8 @@ static const struct virtio_device_ops console_ops = {
 	.destroy = console_destroy,
 	.quiesce = console_quiesce,
 	.resume = console_resume,
+	.save = console_save,
+	.load = console_load,
 };
 
 static struct virtio_device *virtio_console_create(struct machine *m,

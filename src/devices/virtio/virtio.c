@@ -75,6 +75,7 @@ void virtio_device_reset(struct virtio_device *vdev)
 		vdev->active = false;
 	}
 	vdev->quiesced = false;
+	vdev->activate_pending = false;
 	for (unsigned int i = 0; i < vdev->nr_queues; i++)
 		virtq_stop(vdev->queues[i]);
 	pthread_mutex_lock(&vdev->lock);
@@ -95,8 +96,20 @@ int virtio_device_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
 void virtio_device_resume(struct virtio_device *vdev)
 {
 	bool was = vdev->quiesced;
+	int ret;
 
 	vdev->quiesced = false;
+	if (vdev->activate_pending) {
+		/* Loaded from a state with DRIVER_OK: start it only now. */
+		vdev->activate_pending = false;
+		ret = vdev->ops->activate ? vdev->ops->activate(vdev) : 0;
+		if (ret)
+			virtio_device_needs_reset(vdev, "cannot start the device: %s",
+						  g_strerror(-ret));
+		else
+			vdev->active = true;
+		return;
+	}
 	if (was && vdev->active && vdev->ops->resume)
 		vdev->ops->resume(vdev);
 }
