@@ -143,12 +143,16 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 			in_fd = -1;
 		break;
 	case CONSOLE_FILE:
-		vm->console_fd = open(cfg->console_path,
-				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/*
+		 * The UART keeps this descriptor number; the file itself is
+		 * only opened (and truncated) once the whole VM is built, by
+		 * vm_open_console_file(), so a failure on the way leaves it
+		 * untouched. Nothing writes to the console before that.
+		 */
+		vm->console_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (vm->console_fd < 0) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--console file=%s: cannot open: %s",
-				    cfg->console_path, g_strerror(errno));
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "/dev/null: %s", g_strerror(errno));
 			return false;
 		}
 		out_fd = vm->console_fd;
@@ -158,6 +162,40 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 	}
 	vm->serial = serial_create(vm, PORT_COM1, PORT_COM1_IRQ, in_fd, out_fd, err);
 	return vm->serial != NULL;
+}
+
+/*
+ * Last step of vm_create(): put the --console file in the place of the
+ * UART's placeholder. config_check_files() made sure the path is none of
+ * the VM's own files. O_NONBLOCK so that a FIFO without a reader fails
+ * instead of hanging; the writes after it block as usual.
+ */
+static bool vm_open_console_file(struct vm *vm, GError **err)
+{
+	const char *path = vm->cfg->console_path;
+	int fd, flags;
+
+	if (vm->cfg->console != CONSOLE_FILE)
+		return true;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
+				O_NONBLOCK, 0644);
+	if (fd < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--console file=%s: cannot open: %s%s", path,
+			    g_strerror(errno),
+			    errno == ENXIO ? " (a FIFO nobody reads?)" : "");
+		return false;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
+	    dup3(fd, vm->console_fd, O_CLOEXEC) < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--console file=%s: %s", path, g_strerror(errno));
+		close(fd);
+		return false;
+	}
+	close(fd);
+	return true;
 }
 
 static void vm_teardown_console(struct vm *vm)
@@ -375,7 +413,8 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	if (!vm_read_boot_images(vm, err) ||
 	    !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
 		goto err_boot;
-	if (!vm_create_vcpus(vm, &vm->boot_entry, err))
+	if (!vm_create_vcpus(vm, &vm->boot_entry, err) ||
+	    !vm_open_console_file(vm, err))
 		goto err_vcpus;
 	return vm;
 
@@ -713,7 +752,7 @@ int vm_exit_status(const struct vm *vm)
  * once its files are released. So a forked reaper keeps a reference to the
  * KVM fds (and nothing else: no console pipes, no guest RAM, which is
  * MADV_DONTFORK) until this process has exited, then drops it: the caller
- * sees our exit at once and the teardown runs detached. TERN_SYNC_TEARDOWN=1
+ * sees our exit at once and the teardown runs detached. --teardown sync
  * turns this off (the benchmark reports both).
  */
 void vm_detach_teardown(struct vm *vm)
@@ -721,7 +760,7 @@ void vm_detach_teardown(struct vm *vm)
 	int keep[8 + 2], nkeep = 0, p[2];
 	pid_t pid;
 
-	if (getenv("TERN_SYNC_TEARDOWN") || vm->nr_vcpus > 8)
+	if (vm->cfg->teardown == TEARDOWN_SYNC || vm->nr_vcpus > 8)
 		return;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return;
@@ -762,6 +801,7 @@ void vm_detach_teardown(struct vm *vm)
 int vm_run_main_loop(struct vm *vm)
 {
 	guint sources[4];
+	sigset_t host;
 
 	vm->loop = g_main_loop_new(NULL, FALSE);
 	sources[0] = g_unix_fd_add(vm->shutdown_eventfd, G_IO_IN,
@@ -769,11 +809,27 @@ int vm_run_main_loop(struct vm *vm)
 	sources[1] = g_unix_signal_add(SIGINT, vm_signal, vm);
 	sources[2] = g_unix_signal_add(SIGTERM, vm_signal, vm);
 	sources[3] = g_unix_signal_add(SIGHUP, vm_signal, vm);
+	/*
+	 * main() blocked these before building anything (and a parent may
+	 * have too): with the handlers in place, a signal that came during
+	 * start-up is delivered now and ends the VM like any other.
+	 */
+	sigemptyset(&host);
+	sigaddset(&host, SIGINT);
+	sigaddset(&host, SIGTERM);
+	sigaddset(&host, SIGHUP);
+	pthread_sigmask(SIG_UNBLOCK, &host, NULL);
 
 	/* Runs until the shutdown eventfd fires, even for a guest that ended
 	 * before the loop started: the eventfd stays readable. */
 	g_main_loop_run(vm->loop);
 
+	/*
+	 * Removing the last source puts back the default action, which would
+	 * kill tern in the middle of its teardown (the QMP sockets not yet
+	 * removed): block them first; tern is ending anyway.
+	 */
+	pthread_sigmask(SIG_BLOCK, &host, NULL);
 	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
 		g_source_remove(sources[i]);
 	vm_stop_vcpus(vm);
