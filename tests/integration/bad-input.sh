@@ -151,4 +151,106 @@ for c in "unrecognised kernel|$TMP/text|--kernel $TMP/text" \
 	fi
 done
 
+# Image locks: one writer or any number of readers, across processes.
+# hold ARGS...: a paused tern holding the images of its --disk options.
+hold() {
+	rm -f "$TMP/hold.sock"
+	"$TERN" run --paused --console none --qmp "unix:$TMP/hold.sock" "$@" </dev/null \
+		>/dev/null 2>"$TMP/hold.err" &
+	HOLDER=$!
+	for _ in $(seq 100); do [ -S "$TMP/hold.sock" ] && return; sleep 0.05; done
+	fail "the holding tern did not start: $(cat "$TMP/hold.err")"
+}
+release() {
+	kill -TERM "$HOLDER"
+	wait "$HOLDER"
+	[ $? = 0 ] || fail "the holding tern did not end with status 0"
+}
+begin "a second tern writer on one image"
+hold --disk "path=$TMP/d.img"
+run_tern 30 run --console none --disk "path=$TMP/d.img"
+expect_status 2
+expect_line err "--disk 'path=$TMP/d.img': '$TMP/d.img' is locked: process $HOLDER \(tern\) holds a write lock on it"
+run_tern 30 run --console none --disk "path=$TMP/d.img,readonly=on"
+expect_status 2
+expect_line err "is locked: process $HOLDER \(tern\) holds a write lock"
+release
+run_tern 30 run --console none --disk "path=$TMP/d.img"
+expect_status 0
+end
+
+begin "a reader and a writer: readers share, a writer is refused"
+hold --disk "path=$TMP/d.img,readonly=on"
+run_tern 30 run --console none --disk "path=$TMP/d.img,readonly=on"
+expect_status 0
+run_tern 30 run --console none --disk "path=$TMP/d.img"
+expect_status 2
+expect_line err "is locked: process $HOLDER \(tern\) holds a shared \(read-only\) lock on it \(a writer needs the image to itself\)"
+release
+end
+
+# With QEMU: the same bytes locked, so each refuses the other as itself.
+# qemu_hold DRIVE-OPTIONS: a stopped QEMU with the image on virtio-blk.
+qemu_hold() {
+	qemu-system-x86_64 -M q35 -S -nodefaults -display none -monitor none -serial none \
+		-drive "file=$TMP/d.img,format=raw,if=none,id=d0$1" -device virtio-blk-pci,drive=d0 \
+		</dev/null >/dev/null 2>"$TMP/qemu.err" &
+	HOLDER=$!
+	for _ in $(seq 200); do
+		grep -q ":$(stat -c %i "$TMP/d.img") " /proc/locks && return
+		sleep 0.05
+	done
+	fail "QEMU did not lock the image: $(cat "$TMP/qemu.err")"
+}
+qemu_try() { # DRIVE-OPTIONS: QEMU's status, given 3 s, in $QSTATUS
+	timeout 3 qemu-system-x86_64 -M q35 -S -nodefaults -display none -monitor none -serial none \
+		-drive "file=$TMP/d.img,format=raw,if=none,id=d0$1" -device virtio-blk-pci,drive=d0 \
+		</dev/null >/dev/null 2>"$TMP/qemu.err"
+	QSTATUS=$?
+}
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+	skip_case "image locks against QEMU" "qemu-system-x86_64 is not installed (scripts/install-deps.sh --test)"
+else
+	begin "QEMU writing the image: tern refuses to write or read it"
+	qemu_hold ""
+	run_tern 30 run --console none --disk "path=$TMP/d.img"
+	expect_status 2
+	expect_line err "is locked: process $HOLDER \(qemu-system-x86\) holds a write lock"
+	run_tern 30 run --console none --disk "path=$TMP/d.img,readonly=on"
+	expect_status 2
+	expect_line err "is locked: process $HOLDER \(qemu-system-x86\) holds a write lock"
+	kill "$HOLDER"; wait "$HOLDER"
+	end
+
+	begin "QEMU reading the image: tern reads it too, does not write it"
+	qemu_hold ",readonly=on"
+	run_tern 30 run --console none --disk "path=$TMP/d.img,readonly=on"
+	expect_status 0
+	run_tern 30 run --console none --disk "path=$TMP/d.img"
+	expect_status 2
+	expect_line err "holds a shared \(read-only\) lock"
+	kill "$HOLDER"; wait "$HOLDER"
+	end
+
+	begin "tern writing the image: QEMU refuses it"
+	hold --disk "path=$TMP/d.img"
+	qemu_try ",readonly=on"
+	[ "$QSTATUS" = 1 ] || fail "QEMU read-only: status $QSTATUS, expected 1"
+	grep -q 'Failed to lock byte 100' "$TMP/qemu.err" || fail "QEMU: $(cat "$TMP/qemu.err")"
+	qemu_try ""
+	[ "$QSTATUS" = 1 ] || fail "QEMU read-write: status $QSTATUS, expected 1"
+	release
+	end
+
+	begin "tern reading the image: QEMU reads it too, does not write it"
+	hold --disk "path=$TMP/d.img,readonly=on"
+	qemu_try ",readonly=on"
+	[ "$QSTATUS" = 124 ] || fail "QEMU read-only: status $QSTATUS, expected to run (124 at the time-out): $(cat "$TMP/qemu.err")"
+	qemu_try ""
+	[ "$QSTATUS" = 1 ] || fail "QEMU read-write: status $QSTATUS, expected 1"
+	grep -q 'Failed to get "write" lock' "$TMP/qemu.err" || fail "QEMU: $(cat "$TMP/qemu.err")"
+	release
+	end
+fi
+
 finish
