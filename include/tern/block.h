@@ -33,6 +33,13 @@ enum blk_cache {
 	BLK_CACHE_NONE, /* O_DIRECT */
 };
 
+/*
+ * How long a virtio-blk queue keeps polling after its last piece of work
+ * before it sleeps (poll-us=N, 0 turns polling off).
+ */
+#define BLK_POLL_US_DEFAULT 32
+#define BLK_POLL_US_MAX 1000000
+
 /* One --disk option, validated but not opened. */
 struct disk_config {
 	char *path;
@@ -41,13 +48,15 @@ struct disk_config {
 	enum blk_cache cache;
 	char *serial; /* NULL: GET_ID answers an empty string */
 	unsigned int queues;
+	unsigned int poll_us; /* 0..BLK_POLL_US_MAX */
 	char *spec; /* as given, for messages */
 };
 
 /*
  * Parse `path=FILE[,readonly=on|off][,engine=io_uring|aio|threads]
- * [,cache=writeback|none][,serial=STR][,queues=N]`. A literal comma in a
- * value is written ",,". Pure: the file is not looked at. On error returns
+ * [,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]`. A literal
+ * comma in a value is written ",,". Numbers are decimal (parse_u64). Pure:
+ * the file is not looked at. On error returns
  * false with a TERN_ERROR_INPUT message that starts with "--disk 'SPEC'" and
  * names the key or value at fault; out is then cleared.
  */

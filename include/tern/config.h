@@ -25,6 +25,14 @@ enum console_mode {
 	CONSOLE_VIRTIO,
 };
 
+/* --teardown: how the KVM VM is destroyed once tern is done with it. */
+enum vm_teardown {
+	/* A forked reaper drops the last KVM reference after tern exits. */
+	TEARDOWN_DETACHED,
+	/* In the foreground: the exit status waits for the kernel's teardown. */
+	TEARDOWN_SYNC,
+};
+
 /* --disk SPEC (repeatable): one virtio-blk device each. */
 #define CONFIG_MAX_DISKS 16
 
@@ -60,6 +68,8 @@ struct vm_config {
 	unsigned int nr_qmp;
 	struct disk_config *disks; /* --disk, in order: virtio-blk devices */
 	unsigned int nr_disks;
+	bool debug; /* --debug: tern_debug() lines on stderr */
+	enum vm_teardown teardown;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;
 	size_t default_kernel_len;
@@ -71,6 +81,18 @@ struct vm_config {
  */
 bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 		      GError **err);
+/*
+ * The checks that look at the files a valid configuration names, run after
+ * config_parse_run() and before anything is built or any file is written:
+ * the kernel and initrd are regular files (a FIFO is refused, not opened
+ * for reading); no --disk image is named twice (compared by device and
+ * inode, so "d.img" and "./d.img" or a hard link are one image); a
+ * --console file is not a directory, a socket, the kernel, the initrd, a
+ * disk or a --qmp socket path (it would be truncated); a --qmp unix: path
+ * is in an existing directory and is a socket if it exists. Errors are
+ * TERN_ERROR_INPUT naming the option.
+ */
+bool config_check_files(const struct vm_config *cfg, GError **err);
 /* The usage text for `tern run --help`. */
 char *config_run_help(void);
 void config_clear(struct vm_config *cfg);

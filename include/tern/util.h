@@ -18,24 +18,34 @@
 /* Log lines go to stderr prefixed with "tern: ". */
 void tern_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tern_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Debug output only when TERN_DEBUG is set in the environment. */
+/* Debug output only after tern_debug_set(true) (`tern run --debug`). */
 void tern_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool tern_debug_enabled(void);
+/* Call before creating threads. */
+void tern_debug_set(bool on);
 
 /*
- * Parse a size such as "512", "64K", "128M", "2G" (binary multiples,
+ * Every number on tern's command line goes through these. Digits are
+ * decimal only: no sign, no space, no 0x or octal, no leading zero ("010"
+ * is refused rather than read as 8 or 10), so no value a user can type
+ * collides with a "not given" marker or means something else than it reads.
+ */
+
+/*
+ * A size such as "512", "64K", "128M", "2G" (binary multiples,
  * case-insensitive, optional trailing "B"/"iB"). Returns 0 or -EINVAL for a
  * malformed string, -ERANGE on overflow.
  */
 int parse_size(const char *s, uint64_t *out) __must_check;
 
-/* Parse an unsigned decimal (or 0x hex) integer fully; -EINVAL / -ERANGE. */
+/* An unsigned decimal integer, the whole string; -EINVAL / -ERANGE. */
 int parse_u64(const char *s, uint64_t *out) __must_check;
 
 /*
  * Read a whole file into a freshly allocated buffer (g_free it). Fails with
- * -errno; refuses files larger than max_size with -EFBIG and directories with
- * -EISDIR.
+ * -errno; refuses files larger than max_size with -EFBIG, directories with
+ * -EISDIR and anything else that is not a regular file (a FIFO, a device)
+ * with -EINVAL, without blocking in open().
  */
 int file_read_all(const char *path, size_t max_size, uint8_t **buf,
 		  size_t *len) __must_check;

@@ -122,7 +122,8 @@ struct vm {
 /* Fill vm->machine (machine.c): what devices see of this VM. */
 void vm_machine_init(struct vm *vm);
 
-/* Validate nothing (vm_config_validate did), build the machine. */
+/* Build the machine from a validated configuration (config_parse_run()
+ * and config_check_files() checked it). */
 struct vm *vm_create(const struct vm_config *cfg, GError **err);
 /* Tear down; with vcpus_stuck set only what no vCPU thread can touch. */
 void vm_destroy(struct vm *vm);

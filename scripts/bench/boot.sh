@@ -38,7 +38,7 @@ command -v /usr/bin/time >/dev/null || { echo "needs GNU time (apt-get install t
 results=()
 results+=("$(measure tern "$tern" run --kernel "$elf" --test-exit --cmdline code=0 --console none)")
 # The same with the KVM teardown in the foreground (see vm_detach_teardown).
-results+=("$(TERN_SYNC_TEARDOWN=1 measure tern-sync-teardown "$tern" run --kernel "$elf" --test-exit --cmdline code=0 --console none)")
+results+=("$(measure tern-sync-teardown "$tern" run --kernel "$elf" --test-exit --cmdline code=0 --console none --teardown sync)")
 if [ -n "$qemu" ]; then
 	results+=("$(measure qemu-microvm "$qemu" -M microvm -accel kvm -cpu host,-cx16,-arch-capabilities \
 		-m 128M -nodefaults -no-user-config -nographic -serial none -monitor none \

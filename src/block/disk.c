@@ -19,6 +19,7 @@
 #include "tern/block.h"
 #include "tern/iov.h"
 #include "tern/error.h"
+#include "lock.h"
 
 struct blk_queue {
 	struct blk_disk *disk;
@@ -92,6 +93,37 @@ static int disk_dio_alignment(struct blk_disk *d)
 	return ret;
 }
 
+/*
+ * One writer or any number of readers per image, across tern processes
+ * and QEMU alike (lock.c); the same image twice in one VM was refused
+ * before (config_check_files()).
+ */
+static bool disk_lock(struct blk_disk *d, const struct disk_config *cfg,
+		      GError **err)
+{
+	g_autofree char *holder = NULL;
+	int ret = blk_image_lock(d->fd, d->readonly, &holder);
+
+	if (ret == -EAGAIN) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--disk '%s': '%s' is locked: %s (%s)", cfg->spec,
+			    cfg->path, holder,
+			    d->readonly ? "a reader shares an image with readers only"
+					: "a writer needs the image to itself");
+		return false;
+	}
+	if (ret == -EOPNOTSUPP) {
+		tern_warn("--disk '%s': '%s' cannot be locked (no OFD locks on its file system): nothing stops a second user",
+			  cfg->spec, cfg->path);
+	} else if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--disk '%s': cannot lock '%s': %s", cfg->spec,
+			    cfg->path, g_strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
 struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err)
 {
 	struct blk_disk *d = g_new0(struct blk_disk, 1);
@@ -143,6 +175,8 @@ struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err)
 		DISK_OPEN_ERR("'%s' is not a regular file or a block device",
 			      cfg->path);
 	}
+	if (!disk_lock(d, cfg, err))
+		goto fail;
 
 	if (d->direct) {
 		/*
@@ -183,8 +217,14 @@ void blk_disk_close(struct blk_disk *disk)
 {
 	if (!disk)
 		return;
-	if (disk->fd >= 0)
+	/*
+	 * Unlock before the close: an io_uring that registered the file may
+	 * keep it open a little longer, and the next user should not wait.
+	 */
+	if (disk->fd >= 0) {
+		blk_image_unlock(disk->fd);
 		close(disk->fd);
+	}
 	g_free(disk->path);
 	g_free(disk);
 }

@@ -6,7 +6,8 @@
 #include "tern/block.h"
 #include "tern/error.h"
 
-static const char disk_keys[] = "path, readonly, engine, cache, serial, queues";
+static const char disk_keys[] =
+	"path, readonly, engine, cache, serial, queues, poll-us";
 
 const char *blk_engine_name(enum blk_engine_kind kind)
 {
@@ -83,6 +84,7 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 	out->engine = BLK_ENGINE_IO_URING;
 	out->cache = BLK_CACHE_WRITEBACK;
 	out->queues = 1;
+	out->poll_us = BLK_POLL_US_DEFAULT;
 	out->spec = g_strdup(spec);
 	if (!*spec)
 		DISK_ERR("expected path=FILE[,key=value...]");
@@ -115,6 +117,8 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			bit = 4;
 		else if (!strcmp(key, "queues"))
 			bit = 5;
+		else if (!strcmp(key, "poll-us"))
+			bit = 6;
 		else
 			DISK_ERR("unknown key '%s' (keys: %s)", key, disk_keys);
 		if (seen & (1U << bit))
@@ -165,9 +169,18 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			uint64_t n;
 
 			if (parse_u64(val, &n) || n < 1 || n > BLK_MAX_QUEUES)
-				DISK_ERR("queues='%s': expected a number from 1 to %d",
+				DISK_ERR("queues='%s': expected a decimal number from 1 to %d",
 					 val, BLK_MAX_QUEUES);
 			out->queues = n;
+			break;
+		}
+		case 6: {
+			uint64_t n;
+
+			if (parse_u64(val, &n) || n > BLK_POLL_US_MAX)
+				DISK_ERR("poll-us='%s': expected microseconds from 0 to %d",
+					 val, BLK_POLL_US_MAX);
+			out->poll_us = n;
 			break;
 		}
 		}

@@ -40,13 +40,20 @@ void tern_warn(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * Set once by main() from --debug, before any thread exists; thread creation
+ * orders the write before every read. Logging is process-wide, like stderr.
+ */
+static bool debug_enabled;
+
+void tern_debug_set(bool on)
+{
+	debug_enabled = on;
+}
+
 bool tern_debug_enabled(void)
 {
-	static int enabled = -1;
-
-	if (enabled < 0)
-		enabled = getenv("TERN_DEBUG") != NULL;
-	return enabled;
+	return debug_enabled;
 }
 
 void tern_debug(const char *fmt, ...)
@@ -60,18 +67,42 @@ void tern_debug(const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * The one digit reader behind every number tern takes: ASCII decimal digits
+ * only, no sign, space or base prefix, and no leading zero (so "010" is
+ * neither silently octal, as strtoull's base 0 reads it, nor silently ten).
+ * *end gets the first byte after the digits.
+ */
+static int parse_decimal(const char *s, const char **end, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!s || !g_ascii_isdigit(*s))
+		return -EINVAL;
+	if (s[0] == '0' && g_ascii_isdigit(s[1]))
+		return -EINVAL;
+	for (; g_ascii_isdigit(*p); p++) {
+		unsigned int d = *p - '0';
+
+		if (v > (UINT64_MAX - d) / 10)
+			return -ERANGE;
+		v = v * 10 + d;
+	}
+	*end = p;
+	*out = v;
+	return 0;
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	const char *end;
+	uint64_t v;
+	int ret = parse_decimal(s, &end, &v);
 
-	if (!s || !*s || *s == '-' || *s == '+' || g_ascii_isspace(*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno == ERANGE)
-		return -ERANGE;
-	if (end == s || *end)
+	if (ret)
+		return ret;
+	if (*end)
 		return -EINVAL;
 	*out = v;
 	return 0;
@@ -79,16 +110,13 @@ int parse_u64(const char *s, uint64_t *out)
 
 int parse_size(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
+	const char *end;
+	uint64_t v;
 	uint64_t mult = 1;
+	int ret = parse_decimal(s, &end, &v);
 
-	if (!s || !*s || !g_ascii_isdigit(*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE)
-		return -ERANGE;
+	if (ret)
+		return ret;
 	switch (g_ascii_toupper(*end)) {
 	case '\0':
 		break;
@@ -135,7 +163,8 @@ int file_read_all(const char *path, size_t max_size, uint8_t **buf,
 	size_t done = 0;
 	int fd, ret;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {

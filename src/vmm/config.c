@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: MIT
 /* `tern run` command line → struct vm_config, every value checked here. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "tern/config.h"
 #include "tern/error.h"
 
+/* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
-	char *kernel, *initrd, *cmdline, *memory, *console, *cpu_features, *name;
+	char *kernel, *initrd, *cmdline, *cpus, *memory, *console, *cpu_features,
+		*name, *teardown;
 	char **qmp;
 	char **disks;
-	int cpus;
-	gboolean test_exit, paused, rng;
+	gboolean test_exit, paused, rng, debug;
 };
 
 static GOptionEntry *run_entries(struct run_options *o)
@@ -26,7 +30,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "Initial ramdisk", "FILE" },
 		{ "cmdline", 'c', 0, G_OPTION_ARG_STRING, &o->cmdline,
 		  "Kernel command line", "STR" },
-		{ "cpus", 'n', 0, G_OPTION_ARG_INT, &o->cpus,
+		{ "cpus", 'n', 0, G_OPTION_ARG_STRING, &o->cpus,
 		  "Number of vCPUs (default 1)", "N" },
 		{ "memory", 'm', 0, G_OPTION_ARG_STRING, &o->memory,
 		  "Guest RAM, with K/M/G suffix (default 128M)", "SIZE" },
@@ -47,8 +51,14 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "rng", 0, 0, G_OPTION_ARG_NONE, &o->rng,
 		  "Add a virtio-rng device fed from getrandom()", NULL },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
-		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N]; repeatable",
+		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
 		  "SPEC" },
+		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
+		  "Log unclaimed port and MMIO accesses and other detail to stderr",
+		  NULL },
+		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
+		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
+		  "detached|sync" },
 		{ NULL },
 	};
 
@@ -184,7 +194,10 @@ static bool config_fill_disks(char **specs, struct vm_config *cfg,
 		if (!disk_config_parse(specs[i], d, err))
 			return false;
 		cfg->nr_disks++;
-		/* Two writers of one image corrupt it; refuse the obvious case. */
+		/*
+		 * Two writers of one image corrupt it. The same spelling is
+		 * refused here; config_check_files() compares the files.
+		 */
 		for (unsigned int j = 0; j < i; j++) {
 			if (!strcmp(cfg->disks[j].path, d->path)) {
 				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
@@ -204,14 +217,16 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->memory = CONFIG_DEFAULT_MEMORY;
 	cfg->console = CONSOLE_STDIO;
 
-	if (o->cpus != -1) {
-		if (o->cpus < 1) {
+	if (o->cpus) {
+		uint64_t n;
+
+		if (parse_u64(o->cpus, &n) || n < 1 || n > UINT_MAX) {
 			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--cpus %d: expected a number of vCPUs >= 1",
+				    "--cpus %s: expected a decimal number of vCPUs >= 1",
 				    o->cpus);
 			return false;
 		}
-		cfg->cpus = o->cpus;
+		cfg->cpus = n;
 	}
 	if (o->memory) {
 		uint64_t size;
@@ -254,6 +269,18 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			    "--name: expected a non-empty name");
 		return false;
 	}
+	if (o->teardown) {
+		if (!strcmp(o->teardown, "detached")) {
+			cfg->teardown = TEARDOWN_DETACHED;
+		} else if (!strcmp(o->teardown, "sync")) {
+			cfg->teardown = TEARDOWN_SYNC;
+		} else {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--teardown '%s': expected detached or sync",
+				    o->teardown);
+			return false;
+		}
+	}
 	if (!config_fill_qmp(o->qmp, cfg, err))
 		return false;
 	if (!config_fill_disks(o->disks, cfg, err))
@@ -265,13 +292,14 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->test_exit = o->test_exit;
 	cfg->paused = o->paused;
 	cfg->rng = o->rng;
+	cfg->debug = o->debug;
 	return true;
 }
 
 bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 		      GError **err)
 {
-	struct run_options o = { .cpus = -1 };
+	struct run_options o = { 0 };
 	g_autofree GOptionEntry *ent = NULL;
 	GOptionContext *ctx = run_context(&o, &ent);
 	g_autoptr(GError) e = NULL;
@@ -292,14 +320,252 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.kernel);
 	g_free(o.initrd);
 	g_free(o.cmdline);
+	g_free(o.cpus);
 	g_free(o.memory);
 	g_free(o.console);
 	g_free(o.cpu_features);
 	g_free(o.name);
+	g_free(o.teardown);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
 	if (!ok)
 		config_clear(cfg);
+	return ok;
+}
+
+/*
+ * Which file a path names, compared by identity rather than by spelling. A
+ * path that does not exist yet (a console file or a socket tern will create)
+ * is its directory's identity plus its last component.
+ */
+struct file_id {
+	bool exists;
+	bool device; /* a block or character device: dev is its st_rdev */
+	dev_t dev;
+	ino_t ino;
+	char *name; /* !exists: the last path component */
+	mode_t mode;
+};
+
+/* 0, or -errno when neither the path nor its directory can be looked at. */
+static int file_id_get(const char *path, bool follow, struct file_id *id)
+{
+	g_autofree char *dir = NULL;
+	struct stat st;
+	int ret = follow ? stat(path, &st) : lstat(path, &st);
+
+	memset(id, 0, sizeof(*id));
+	if (ret == 0) {
+		id->exists = true;
+		id->mode = st.st_mode;
+		id->device = S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode);
+		id->dev = id->device ? st.st_rdev : st.st_dev;
+		id->ino = id->device ? 0 : st.st_ino;
+		return 0;
+	}
+	if (errno != ENOENT)
+		return -errno;
+	dir = g_path_get_dirname(path);
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->name = g_path_get_basename(path);
+	return 0;
+}
+
+static bool file_id_same(const struct file_id *a, const struct file_id *b)
+{
+	if (a->exists != b->exists || a->device != b->device ||
+	    a->dev != b->dev || a->ino != b->ino)
+		return false;
+	return a->exists || (a->name && b->name && !strcmp(a->name, b->name));
+}
+
+static const char *file_kind(mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a regular file";
+}
+
+/*
+ * A kernel or initrd must be a readable regular file. stat() refuses a
+ * FIFO or a device without opening it (open() on a FIFO waits for a
+ * writer); the open() that checks readability is non-blocking for a FIFO
+ * swapped in meanwhile.
+ */
+static bool check_boot_file(const char *opt, const char *path,
+			    struct file_id *id, GError **err)
+{
+	struct stat st;
+	int fd, ret = file_id_get(path, true, id);
+
+	if (!ret && !id->exists) {
+		g_clear_pointer(&id->name, g_free);
+		ret = -ENOENT;
+	}
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s '%s': %s",
+			    opt, path, g_strerror(-ret));
+		return false;
+	}
+	if (S_ISDIR(id->mode)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s '%s': is a directory", opt, path);
+		return false;
+	}
+	if (!S_ISREG(id->mode)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s '%s': not a regular file (%s)", opt, path,
+			    file_kind(id->mode));
+		return false;
+	}
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s '%s': %s",
+			    opt, path, fd < 0 ? g_strerror(errno) : "not a regular file");
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* A --qmp unix: path must be creatable: its directory exists, and what is
+ * there already is a socket (qmp.c then tells a stale one from a live one). */
+static bool check_qmp_path(const struct qmp_endpoint *ep, struct file_id *id,
+			   GError **err)
+{
+	int ret = file_id_get(ep->path, false, id);
+
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--qmp '%s': cannot create a socket there: %s",
+			    ep->spec, g_strerror(-ret));
+		return false;
+	}
+	if (id->exists && !S_ISSOCK(id->mode)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--qmp '%s': the path exists and is not a socket",
+			    ep->spec);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * The console file is created and truncated once the VM is built: it must
+ * not be a file tern reads or a socket it serves, whatever it is called.
+ */
+static bool check_console_path(const struct vm_config *cfg,
+			       const struct file_id *kernel,
+			       const struct file_id *initrd,
+			       const struct file_id *disks,
+			       const struct file_id *qmp, GError **err)
+{
+	const char *path = cfg->console_path;
+	const char *clash = NULL;
+	g_autofree char *what = NULL;
+	struct file_id id;
+	int ret = file_id_get(path, true, &id);
+
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--console file=%s: cannot open: %s", path,
+			    g_strerror(-ret));
+		return false;
+	}
+	if (id.exists && (S_ISDIR(id.mode) || S_ISSOCK(id.mode)))
+		clash = file_kind(id.mode);
+	else if (cfg->kernel_path && file_id_same(&id, kernel))
+		clash = "the --kernel file";
+	else if (cfg->initrd_path && file_id_same(&id, initrd))
+		clash = "the --initrd file";
+	for (unsigned int i = 0; !clash && i < cfg->nr_disks; i++) {
+		if (file_id_same(&id, &disks[i])) {
+			what = g_strdup_printf("the image of --disk '%s'",
+					       cfg->disks[i].spec);
+			clash = what;
+		}
+	}
+	for (unsigned int i = 0; !clash && i < cfg->nr_qmp; i++) {
+		if (cfg->qmp[i].kind == QMP_ENDPOINT_UNIX &&
+		    file_id_same(&id, &qmp[i])) {
+			what = g_strdup_printf("the --qmp '%s' socket",
+					       cfg->qmp[i].spec);
+			clash = what;
+		}
+	}
+	g_free(id.name);
+	if (clash) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--console file=%s: is %s; the console file is truncated, so it must be a file of its own",
+			    path, clash);
+		return false;
+	}
+	return true;
+}
+
+static void file_ids_free(struct file_id *ids, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		g_free(ids[i].name);
+	g_free(ids);
+}
+
+bool config_check_files(const struct vm_config *cfg, GError **err)
+{
+	struct file_id kernel = { 0 }, initrd = { 0 };
+	struct file_id *disks = g_new0(struct file_id, cfg->nr_disks);
+	struct file_id *qmp = g_new0(struct file_id, cfg->nr_qmp);
+	bool ok = false;
+
+	if (cfg->kernel_path &&
+	    !check_boot_file("--kernel", cfg->kernel_path, &kernel, err))
+		goto out;
+	if (cfg->initrd_path &&
+	    !check_boot_file("--initrd", cfg->initrd_path, &initrd, err))
+		goto out;
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_config *d = &cfg->disks[i];
+
+		/* A missing image is blk_disk_open()'s to report. */
+		if (file_id_get(d->path, true, &disks[i]) || !disks[i].exists)
+			continue;
+		for (unsigned int j = 0; j < i; j++) {
+			if (file_id_same(&disks[i], &disks[j])) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--disk '%s': '%s' is the same file as --disk '%s'",
+					    d->spec, d->path,
+					    cfg->disks[j].spec);
+				goto out;
+			}
+		}
+	}
+	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
+		if (cfg->qmp[i].kind == QMP_ENDPOINT_UNIX &&
+		    !check_qmp_path(&cfg->qmp[i], &qmp[i], err))
+			goto out;
+	}
+	if (cfg->console == CONSOLE_FILE &&
+	    !check_console_path(cfg, &kernel, &initrd, disks, qmp, err))
+		goto out;
+	ok = true;
+out:
+	file_ids_free(disks, cfg->nr_disks);
+	file_ids_free(qmp, cfg->nr_qmp);
 	return ok;
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* tern: command dispatch. `tern run` validates, builds, runs, tears down. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -32,6 +33,25 @@ static const char usage[] =
 	"or an unusable host, 4 when the guest crashes (triple fault, KVM\n"
 	"internal error).\n";
 
+/*
+ * SIGINT, SIGTERM and SIGHUP end tern with status 0 through the main loop.
+ * Until the loop handles them they are blocked, from before anything is
+ * created: a signal during start-up then waits instead of killing tern
+ * half-built with the QMP socket left behind, and every thread created
+ * meanwhile inherits the mask. vm_run_main_loop() unblocks them once its
+ * handlers are in place, and blocks them again before teardown.
+ */
+static void run_block_host_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
@@ -40,9 +60,17 @@ static int cmd_run(int argc, char **argv)
 	struct vm *vm;
 	int status;
 
+	run_block_host_signals();
 	if (!config_parse_run(argc, argv, &cfg, &err)) {
 		fprintf(stderr, "tern run: %s\n", err->message);
 		fprintf(stderr, "Try 'tern run --help' for the options.\n");
+		return TERN_EXIT_BAD_INPUT;
+	}
+	tern_debug_set(cfg.debug);
+	/* Every file is looked at before any is created or truncated. */
+	if (!config_check_files(&cfg, &err)) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		config_clear(&cfg);
 		return TERN_EXIT_BAD_INPUT;
 	}
 	cfg.default_kernel = tern_default_guest;

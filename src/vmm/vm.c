@@ -138,12 +138,16 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 		/* With virtio, stdin is the virtio-console's; the UART only prints. */
 		break;
 	case CONSOLE_FILE:
-		vm->console_fd = open(cfg->console_path,
-				      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/*
+		 * The UART keeps this descriptor number; the file itself is
+		 * only opened (and truncated) once the whole VM is built, by
+		 * vm_open_console_file(), so a failure on the way leaves it
+		 * untouched. Nothing writes to the console before that.
+		 */
+		vm->console_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		if (vm->console_fd < 0) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--console file=%s: cannot open: %s",
-				    cfg->console_path, g_strerror(errno));
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "/dev/null: %s", g_strerror(errno));
 			return false;
 		}
 		out_fd = vm->console_fd;
@@ -159,6 +163,40 @@ static bool vm_setup_console(struct vm *vm, GError **err)
 			return false;
 		vm->machine.console_out = vm->console_out;
 	}
+	return true;
+}
+
+/*
+ * Last step of vm_create(): put the --console file in the place of the
+ * UART's placeholder. config_check_files() made sure the path is none of
+ * the VM's own files. O_NONBLOCK so that a FIFO without a reader fails
+ * instead of hanging; the writes after it block as usual.
+ */
+static bool vm_open_console_file(struct vm *vm, GError **err)
+{
+	const char *path = vm->cfg->console_path;
+	int fd, flags;
+
+	if (vm->cfg->console != CONSOLE_FILE)
+		return true;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY |
+				O_NONBLOCK, 0644);
+	if (fd < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--console file=%s: cannot open: %s%s", path,
+			    g_strerror(errno),
+			    errno == ENXIO ? " (a FIFO nobody reads?)" : "");
+		return false;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ||
+	    dup3(fd, vm->console_fd, O_CLOEXEC) < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--console file=%s: %s", path, g_strerror(errno));
+		close(fd);
+		return false;
+	}
+	close(fd);
 	return true;
 }
 
@@ -340,7 +378,8 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	if (!vm_read_boot_images(vm, err) ||
 	    !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
 		goto err_boot;
-	if (!vm_create_vcpus(vm, &vm->boot_entry, err))
+	if (!vm_create_vcpus(vm, &vm->boot_entry, err) ||
+	    !vm_open_console_file(vm, err))
 		goto err_vcpus;
 	return vm;
 
@@ -407,7 +446,7 @@ void vm_destroy(struct vm *vm)
  * once its files are released. So a forked reaper keeps a reference to the
  * KVM fds (and nothing else: no console pipes, no guest RAM, which is
  * MADV_DONTFORK) until this process has exited, then drops it: the caller
- * sees our exit at once and the teardown runs detached. TERN_SYNC_TEARDOWN=1
+ * sees our exit at once and the teardown runs detached. --teardown sync
  * turns this off (the benchmark reports both).
  */
 void vm_detach_teardown(struct vm *vm)
@@ -415,7 +454,7 @@ void vm_detach_teardown(struct vm *vm)
 	int keep[8 + 2], nkeep = 0, p[2];
 	pid_t pid;
 
-	if (getenv("TERN_SYNC_TEARDOWN") || vm->nr_vcpus > 8)
+	if (vm->cfg->teardown == TEARDOWN_SYNC || vm->nr_vcpus > 8)
 		return;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <glib-unix.h>
+#include <signal.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -382,6 +383,7 @@ static gboolean vm_signal(gpointer opaque)
 int vm_run_main_loop(struct vm *vm)
 {
 	guint sources[4];
+	sigset_t host;
 
 	vm->loop = g_main_loop_new(NULL, FALSE);
 	sources[0] = g_unix_fd_add(vm->shutdown_eventfd, G_IO_IN,
@@ -389,11 +391,27 @@ int vm_run_main_loop(struct vm *vm)
 	sources[1] = g_unix_signal_add(SIGINT, vm_signal, vm);
 	sources[2] = g_unix_signal_add(SIGTERM, vm_signal, vm);
 	sources[3] = g_unix_signal_add(SIGHUP, vm_signal, vm);
+	/*
+	 * main() blocked these before building anything (and a parent may
+	 * have too): with the handlers in place, a signal that came during
+	 * start-up is delivered now and ends the VM like any other.
+	 */
+	sigemptyset(&host);
+	sigaddset(&host, SIGINT);
+	sigaddset(&host, SIGTERM);
+	sigaddset(&host, SIGHUP);
+	pthread_sigmask(SIG_UNBLOCK, &host, NULL);
 
 	/* Runs until the shutdown eventfd fires, even for a guest that ended
 	 * before the loop started: the eventfd stays readable. */
 	g_main_loop_run(vm->loop);
 
+	/*
+	 * Removing the last source puts back the default action, which would
+	 * kill tern in the middle of its teardown (the QMP sockets not yet
+	 * removed): block them first; tern is ending anyway.
+	 */
+	pthread_sigmask(SIG_BLOCK, &host, NULL);
 	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
 		g_source_remove(sources[i]);
 	vm_stop_vcpus(vm);

@@ -528,6 +528,168 @@ START_TEST(disk_properties)
 }
 END_TEST
 
+/* A disk and the configuration it borrows from. */
+struct locked {
+	struct disk_config cfg;
+	struct blk_disk *disk;
+};
+
+/* Open path as a disk; NULL with *msg (g_free it) when refused. */
+static struct locked *lock_open(const char *path, bool readonly, char **msg)
+{
+	g_autofree char *spec = g_strdup_printf("path=%s%s", path,
+						readonly ? ",readonly=on" : "");
+	struct locked *l = g_new0(struct locked, 1);
+	GError *err = NULL;
+
+	ck_assert(disk_config_parse(spec, &l->cfg, NULL));
+	l->disk = blk_disk_open(&l->cfg, &err);
+	*msg = err ? g_strdup(err->message) : NULL;
+	if (err)
+		ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	g_clear_error(&err);
+	if (!l->disk) {
+		disk_config_clear(&l->cfg);
+		g_clear_pointer(&l, g_free);
+	}
+	return l;
+}
+
+static void lock_close(struct locked *l)
+{
+	blk_disk_close(l->disk);
+	disk_config_clear(&l->cfg);
+	g_free(l);
+}
+
+/* Refused, and the message names the image and the lock's holder. */
+static void expect_locked(const char *path, bool readonly, const char *lock)
+{
+	g_autofree char *holder = g_strdup_printf("process %d (test-block) holds %s",
+						  (int)getpid(), lock);
+	char *msg;
+
+	ck_assert_ptr_null(lock_open(path, readonly, &msg));
+	expect_msg(msg, path, "is locked");
+	ck_assert_ptr_null(lock_open(path, readonly, &msg));
+	expect_msg(msg, holder, readonly ? "readers only" : "to itself");
+}
+
+START_TEST(lock_one_writer)
+{
+	struct locked *w, *r;
+	char path[64], *msg;
+
+	make_image("/tmp", path, sizeof(path), 8192);
+	w = lock_open(path, false, &msg);
+	ck_assert_msg(w, "%s", msg);
+	expect_locked(path, false, "a write lock");
+	expect_locked(path, true, "a write lock");
+	lock_close(w);
+	/* Closed is unlocked: the next writer, then readers, get it. */
+	w = lock_open(path, false, &msg);
+	ck_assert_msg(w, "%s", msg);
+	lock_close(w);
+	r = lock_open(path, true, &msg);
+	ck_assert_msg(r, "%s", msg);
+	lock_close(r);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(lock_readers_share)
+{
+	struct locked *r1, *r2, *w;
+	char path[64], *msg;
+
+	make_image("/tmp", path, sizeof(path), 8192);
+	r1 = lock_open(path, true, &msg);
+	ck_assert_msg(r1, "%s", msg);
+	r2 = lock_open(path, true, &msg);
+	ck_assert_msg(r2, "%s", msg);
+	expect_locked(path, false, "a shared (read-only) lock");
+	lock_close(r1);
+	expect_locked(path, false, "a shared (read-only) lock");
+	lock_close(r2);
+	w = lock_open(path, false, &msg);
+	ck_assert_msg(w, "%s", msg);
+	lock_close(w);
+	unlink(path);
+}
+END_TEST
+
+/* Another open file description of path with QEMU's locks on bytes. */
+static int qemu_like_holder(const char *path, const off_t *bytes, size_t n)
+{
+	int fd = open(path, O_RDWR);
+
+	ck_assert_int_ge(fd, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct flock fl = { .l_type = F_RDLCK, .l_whence = SEEK_SET,
+				    .l_start = bytes[i], .l_len = 1 };
+
+		ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	}
+	return fd;
+}
+
+/* Would QEMU 7.2 get its shared lock on byte (it tests before using)? */
+static bool qemu_byte_free(const char *path, off_t byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+			    .l_start = byte, .l_len = 1 };
+	int fd = open(path, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fcntl(fd, F_OFD_GETLK, &fl), 0);
+	close(fd);
+	return fl.l_type == F_UNLCK;
+}
+
+/*
+ * tern's locks sit on QEMU's bytes (100 + permission held, 200 +
+ * permission not shared; 0 read, 1 write): a QEMU writer holds 100, 101,
+ * 201, a read-only QEMU 100 and 201 (as measured with QEMU 7.2).
+ */
+START_TEST(lock_qemu_compatible)
+{
+	static const off_t qemu_writer[] = { 100, 101, 201 };
+	static const off_t qemu_reader[] = { 100, 201 };
+	struct locked *d;
+	char path[64], *msg;
+	int q;
+
+	make_image("/tmp", path, sizeof(path), 8192);
+	q = qemu_like_holder(path, qemu_writer, G_N_ELEMENTS(qemu_writer));
+	expect_locked(path, false, "a write lock");
+	expect_locked(path, true, "a write lock");
+	close(q);
+
+	q = qemu_like_holder(path, qemu_reader, G_N_ELEMENTS(qemu_reader));
+	d = lock_open(path, true, &msg);
+	ck_assert_msg(d, "%s", msg);
+	lock_close(d);
+	expect_locked(path, false, "a shared (read-only) lock");
+	close(q);
+
+	/* Seen from QEMU: a tern writer holds every byte it would take... */
+	d = lock_open(path, false, &msg);
+	ck_assert_msg(d, "%s", msg);
+	ck_assert(!qemu_byte_free(path, 100));
+	ck_assert(!qemu_byte_free(path, 201));
+	lock_close(d);
+	/* ...a tern reader what a read-only QEMU holds: no writer may come. */
+	d = lock_open(path, true, &msg);
+	ck_assert_msg(d, "%s", msg);
+	ck_assert(!qemu_byte_free(path, 201));
+	ck_assert(qemu_byte_free(path, 101));
+	ck_assert(qemu_byte_free(path, 200));
+	lock_close(d);
+	ck_assert(qemu_byte_free(path, 100));
+	unlink(path);
+}
+END_TEST
+
 /* Destroying a queue with requests in flight waits for them. */
 START_TEST(destroy_drains)
 {
@@ -706,6 +868,8 @@ int main(void)
 	tcase_add_loop_test(tc, destroy_drains, 0, NR_COMBOS);
 	suite_add_tcase(s, tc);
 	UNIT_TCASE(s, "disk", open_errors, tmpfs_refuses_direct, disk_properties);
+	UNIT_TCASE(s, "lock", lock_one_writer, lock_readers_share,
+		   lock_qemu_compatible);
 	tc = tcase_create("layer");
 	tcase_add_loop_test(tc, short_transfers, 0, 2);
 	suite_add_tcase(s, tc);

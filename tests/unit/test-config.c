@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tern/config.h"
 #include "tern/error.h"
@@ -8,6 +12,12 @@
 #include "run-args.h"
 #include "unit.h"
 
+static void expect_error(const char *needle, char *msg)
+{
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_msg(strstr(msg, needle), "'%s' does not mention '%s'", msg, needle);
+	g_free(msg);
+}
 
 START_TEST(defaults)
 {
@@ -20,6 +30,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(c.kernel_path);
 	ck_assert(!c.test_exit);
 	ck_assert(!c.paused);
+	ck_assert(!c.debug);
+	ck_assert_int_eq(c.teardown, TEARDOWN_DETACHED);
 	config_clear(&c);
 }
 END_TEST
@@ -56,15 +68,47 @@ START_TEST(all_options)
 	ck_assert_int_eq(c.console, CONSOLE_VIRTIO);
 	ck_assert(c.rng);
 	config_clear(&c);
+
+	ck_assert(parse_run(&c, NULL, "--debug", "--teardown", "sync", NULL));
+	ck_assert(c.debug);
+	ck_assert_int_eq(c.teardown, TEARDOWN_SYNC);
+	config_clear(&c);
+	ck_assert(parse_run(&c, NULL, "--teardown=detached", "--cpus=10", NULL));
+	ck_assert_int_eq(c.teardown, TEARDOWN_DETACHED);
+	ck_assert_uint_eq(c.cpus, 10);
+	config_clear(&c);
 }
 END_TEST
 
-static void expect_error(const char *needle, char *msg)
+/*
+ * Numbers are decimal and whole; -1 was once both "not given" and a value
+ * GOption took, and 0x/0 prefixes were read as hex and octal.
+ */
+START_TEST(strict_numbers)
 {
-	ck_assert_ptr_nonnull(msg);
-	ck_assert_msg(strstr(msg, needle), "'%s' does not mention '%s'", msg, needle);
-	g_free(msg);
+	const char *bad[] = { "-1", "0", "010", "0x4", "+4", " 4", "4 ", "4x",
+			      "", "4294967296", "99999999999999999999" };
+	struct vm_config c;
+	char *msg;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		g_autofree char *opt = g_strdup_printf("--cpus=%s", bad[i]);
+		g_autofree char *want = g_strdup_printf("--cpus %s: expected a decimal number",
+							bad[i]);
+
+		ck_assert_msg(!parse_run(&c, &msg, opt, NULL), "%s accepted", opt);
+		expect_error(want, msg);
+	}
+	ck_assert(!parse_run(&c, &msg, "--qmp", "fd=0x10", NULL));
+	expect_error("--qmp 'fd=0x10'", msg);
+	ck_assert(!parse_run(&c, &msg, "--qmp", "fd=010", NULL));
+	expect_error("--qmp 'fd=010'", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "0x1000000", NULL));
+	expect_error("--memory '0x1000000'", msg);
+	ck_assert(!parse_run(&c, &msg, "--teardown", "never", NULL));
+	expect_error("--teardown 'never'", msg);
 }
+END_TEST
 
 START_TEST(bad_options)
 {
@@ -102,6 +146,205 @@ START_TEST(bad_options)
 }
 END_TEST
 
+/* A scratch directory with a kernel, an initrd, a disk image and a FIFO. */
+struct files {
+	char dir[32];
+	char *kernel, *initrd, *disk, *fifo, *log;
+};
+
+static char *files_write(const char *dir, const char *name, const char *text)
+{
+	char *path = g_build_filename(dir, name, NULL);
+
+	ck_assert(g_file_set_contents(path, text, -1, NULL));
+	return path;
+}
+
+static void files_make(struct files *f)
+{
+	strcpy(f->dir, "/tmp/tern-cfg-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	f->kernel = files_write(f->dir, "k.elf", "kernel");
+	f->initrd = files_write(f->dir, "initrd.img", "initrd");
+	f->disk = files_write(f->dir, "d.img", "disk");
+	f->log = g_build_filename(f->dir, "console.log", NULL);
+	f->fifo = g_build_filename(f->dir, "fifo", NULL);
+	ck_assert_int_eq(mkfifo(f->fifo, 0600), 0);
+}
+
+static void files_remove(struct files *f)
+{
+	g_autofree char *cmd = g_strdup_printf("rm -rf '%s'", f->dir);
+
+	ck_assert_int_eq(system(cmd), 0);
+	g_free(f->kernel);
+	g_free(f->initrd);
+	g_free(f->disk);
+	g_free(f->fifo);
+	g_free(f->log);
+}
+
+/* "DIR/./NAME": the same file under another spelling. */
+static char *respell(const struct files *f, const char *path)
+{
+	g_autofree char *base = g_path_get_basename(path);
+
+	return g_strdup_printf("%s/./%s", f->dir, base);
+}
+
+/* Parse ARGS... (they must parse), then config_check_files(); *msg: error. */
+#define check_files(msg, ...)                                                  \
+	({                                                                     \
+		struct vm_config c_;                                           \
+		GError *e_ = NULL;                                             \
+		bool ok_;                                                      \
+		ck_assert(parse_run(&c_, NULL, __VA_ARGS__, NULL));            \
+		ok_ = config_check_files(&c_, &e_);                            \
+		*(msg) = e_ ? g_strdup(e_->message) : NULL;                    \
+		if (e_)                                                        \
+			ck_assert(g_error_matches(e_, TERN_ERROR,              \
+						  TERN_ERROR_INPUT));          \
+		g_clear_error(&e_);                                            \
+		config_clear(&c_);                                             \
+		ok_;                                                           \
+	})
+
+START_TEST(files_fine)
+{
+	struct files f;
+	char *msg;
+
+	files_make(&f);
+	{
+		g_autofree char *disk = g_strdup_printf("path=%s", f.disk);
+		g_autofree char *con = g_strdup_printf("file=%s", f.log);
+		g_autofree char *qmp = g_strdup_printf("unix:%s/q.sock", f.dir);
+
+		ck_assert(check_files(&msg, "--kernel", f.kernel, "--initrd", f.initrd,
+				      "--disk", disk, "--console", con, "--qmp", qmp));
+		ck_assert_ptr_null(msg);
+		/* Nothing was created: the console file opens with the VM. */
+		ck_assert(!g_file_test(f.log, G_FILE_TEST_EXISTS));
+		/* A missing image is for the disk layer to report. */
+		ck_assert(check_files(&msg, "--disk", "path=/nonexistent/x.img"));
+	}
+	files_remove(&f);
+}
+END_TEST
+
+/* The console file is truncated: never one of the VM's own files. */
+START_TEST(console_clashes)
+{
+	struct files f;
+	char *msg;
+
+	files_make(&f);
+	{
+		g_autofree char *k2 = respell(&f, f.kernel);
+		g_autofree char *klink = g_build_filename(f.dir, "k-link", NULL);
+		g_autofree char *con_k = g_strdup_printf("file=%s", k2);
+		g_autofree char *con_link = g_strdup_printf("file=%s", klink);
+		g_autofree char *con_i = g_strdup_printf("file=%s", f.initrd);
+		g_autofree char *con_d = g_strdup_printf("file=%s", f.disk);
+		g_autofree char *con_s = g_strdup_printf("file=%s/q.sock", f.dir);
+		g_autofree char *con_dir = g_strdup_printf("file=%s", f.dir);
+		g_autofree char *disk = g_strdup_printf("path=%s,readonly=on", f.disk);
+		g_autofree char *qmp = g_strdup_printf("unix:%s/./q.sock", f.dir);
+		g_autofree char *before = NULL;
+
+		ck_assert_int_eq(link(f.kernel, klink), 0);
+		ck_assert(!check_files(&msg, "--kernel", f.kernel, "--console", con_k));
+		expect_error("is the --kernel file", msg);
+		ck_assert(!check_files(&msg, "--kernel", f.kernel, "--console", con_link));
+		expect_error("is the --kernel file", msg);
+		ck_assert(!check_files(&msg, "--initrd", f.initrd, "--console", con_i));
+		expect_error("is the --initrd file", msg);
+		ck_assert(!check_files(&msg, "--disk", disk, "--console", con_d));
+		expect_error("is the image of --disk", msg);
+		/* The socket does not exist yet: same directory, same name. */
+		ck_assert(!check_files(&msg, "--qmp", qmp, "--console", con_s));
+		expect_error("is the --qmp", msg);
+		ck_assert(!check_files(&msg, "--console", con_dir));
+		expect_error("is a directory", msg);
+		/* And nothing was touched. */
+		ck_assert(g_file_get_contents(f.kernel, &before, NULL, NULL));
+		ck_assert_str_eq(before, "kernel");
+	}
+	files_remove(&f);
+}
+END_TEST
+
+START_TEST(boot_files_not_regular)
+{
+	struct files f;
+	char *msg;
+
+	files_make(&f);
+	/* A FIFO would block open() for reading until a writer comes. */
+	ck_assert(!check_files(&msg, "--kernel", f.fifo));
+	expect_error("not a regular file (a FIFO)", msg);
+	ck_assert(!check_files(&msg, "--initrd", f.fifo));
+	expect_error("--initrd", msg);
+	ck_assert(!check_files(&msg, "--kernel", "/dev/zero"));
+	expect_error("not a regular file (a character device)", msg);
+	ck_assert(!check_files(&msg, "--kernel", f.dir));
+	expect_error("is a directory", msg);
+	ck_assert(!check_files(&msg, "--initrd", "/nonexistent/initrd"));
+	expect_error("--initrd '/nonexistent/initrd'", msg);
+	files_remove(&f);
+}
+END_TEST
+
+/* One image, two spellings: two users of one image inside one VM. */
+START_TEST(disk_twice)
+{
+	struct files f;
+	char *msg;
+
+	files_make(&f);
+	{
+		g_autofree char *d2 = respell(&f, f.disk);
+		g_autofree char *hard = g_build_filename(f.dir, "hard.img", NULL);
+		g_autofree char *soft = g_build_filename(f.dir, "soft.img", NULL);
+		g_autofree char *a = g_strdup_printf("path=%s", f.disk);
+		g_autofree char *b = g_strdup_printf("path=%s,readonly=on", d2);
+		g_autofree char *h = g_strdup_printf("path=%s", hard);
+		g_autofree char *s = g_strdup_printf("path=%s", soft);
+		g_autofree char *other = g_strdup_printf("path=%s", f.initrd);
+
+		ck_assert_int_eq(link(f.disk, hard), 0);
+		ck_assert_int_eq(symlink(f.disk, soft), 0);
+		ck_assert(!check_files(&msg, "--disk", a, "--disk", b));
+		expect_error("is the same file as --disk", msg);
+		ck_assert(!check_files(&msg, "--disk", a, "--disk", h));
+		expect_error("is the same file as", msg);
+		ck_assert(!check_files(&msg, "--disk", other, "--disk", s, "--disk", a));
+		expect_error("is the same file as", msg);
+		ck_assert(check_files(&msg, "--disk", a, "--disk", other));
+	}
+	files_remove(&f);
+}
+END_TEST
+
+START_TEST(qmp_path_checks)
+{
+	struct files f;
+	char *msg;
+
+	files_make(&f);
+	{
+		g_autofree char *reg = g_strdup_printf("unix:%s", f.kernel);
+		g_autofree char *nodir = g_strdup_printf("unix:%s/no/q.sock", f.dir);
+
+		ck_assert(!check_files(&msg, "--qmp", reg));
+		expect_error("the path exists and is not a socket", msg);
+		ck_assert(!check_files(&msg, "--qmp", nodir));
+		expect_error("cannot create a socket there", msg);
+	}
+	files_remove(&f);
+}
+END_TEST
+
 static int caps_all(void *opaque, int cap)
 {
 	return 1;
@@ -134,7 +377,9 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 
-	UNIT_TCASE(s, "run", defaults, all_options, bad_options);
+	UNIT_TCASE(s, "run", defaults, all_options, bad_options, strict_numbers);
+	UNIT_TCASE(s, "files", files_fine, console_clashes, boot_files_not_regular,
+		   disk_twice, qmp_path_checks);
 	UNIT_TCASE(s, "kvm", kvm_caps);
 	return unit_run(s);
 }

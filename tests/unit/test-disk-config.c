@@ -36,6 +36,7 @@ START_TEST(defaults)
 	ck_assert_int_eq(c.cache, BLK_CACHE_WRITEBACK);
 	ck_assert_ptr_null(c.serial);
 	ck_assert_uint_eq(c.queues, 1);
+	ck_assert_uint_eq(c.poll_us, BLK_POLL_US_DEFAULT);
 	ck_assert_str_eq(c.spec, "path=disk.img");
 	disk_config_clear(&c);
 	ck_assert_ptr_null(c.path);
@@ -71,6 +72,13 @@ START_TEST(all_keys)
 	disk_config_clear(&c);
 	ck_assert(disk_config_parse("path=x,serial=ABCDEFGHIJKLMNOPQRST", &c, NULL));
 	ck_assert_str_eq(c.serial, "ABCDEFGHIJKLMNOPQRST");
+	disk_config_clear(&c);
+	/* poll-us replaced the TERN_BLK_POLL_US environment variable. */
+	ck_assert(disk_config_parse("path=x,poll-us=0", &c, NULL));
+	ck_assert_uint_eq(c.poll_us, 0);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("poll-us=1000000,path=x", &c, NULL));
+	ck_assert_uint_eq(c.poll_us, BLK_POLL_US_MAX);
 	disk_config_clear(&c);
 }
 END_TEST
@@ -130,6 +138,16 @@ START_TEST(malformed)
 	expect_error("path=x,queues=-1", "queues='-1'");
 	expect_error("path=x,queues=two", "queues='two'");
 	expect_error("path=x,queues=99999999999999999999", "queues=");
+	/* Decimal only: 010 is neither 8 nor 10, 0x2 is not 2. */
+	expect_error("path=x,queues=010", "queues='010': expected a decimal number");
+	expect_error("path=x,queues=0x2", "queues='0x2'");
+	expect_error("path=x,queues=+2", "queues='+2'");
+	expect_error("path=x,queues= 2", "queues=' 2'");
+	expect_error("path=x,poll-us=1000001", "poll-us='1000001'");
+	expect_error("path=x,poll-us=-1", "poll-us='-1'");
+	expect_error("path=x,poll-us=0x10", "poll-us='0x10'");
+	expect_error("path=x,poll-us=", "'poll-us' needs a value");
+	expect_error("path=x,poll-us=1,poll-us=2", "'poll-us' given twice");
 	expect_error("path=x,serial=ABCDEFGHIJKLMNOPQRSTU", "at most 20");
 	expect_error("path=x,serial=a\tb", "printable ASCII");
 	expect_error("path=x,serial=\xc3\xa9", "printable ASCII");

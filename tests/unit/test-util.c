@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tern/iov.h"
@@ -44,7 +46,8 @@ START_TEST(size_malformed)
 {
 	uint64_t v = 42;
 	const char *bad[] = { "", "M", "-1", "+5", " 5", "5 ", "5X", "5MM",
-			      "5MiBB", "0x10", "1.5G", "5Mi", "G5", "5iB" };
+			      "5MiBB", "0x10", "1.5G", "5Mi", "G5", "5iB",
+			      "010M", "00" };
 
 	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
 		ck_assert_msg(parse_size(bad[i], &v) == -EINVAL, "'%s' accepted",
@@ -67,17 +70,39 @@ END_TEST
 
 START_TEST(u64_parse)
 {
-	uint64_t v;
+	uint64_t v = 7;
+	/* Decimal only: no base prefix, no octal, no sign, no space. */
+	const char *bad[] = { "", "0x10", "0X10", "010", "00", "-1", "+1", " 1",
+			      "1 ", "12a", "1e3", "1.0", "\xd9\xa1" /* Arabic one */ };
 
 	ck_assert_int_eq(parse_u64("42", &v), 0);
 	ck_assert_uint_eq(v, 42);
-	ck_assert_int_eq(parse_u64("0x10", &v), 0);
-	ck_assert_uint_eq(v, 16);
-	ck_assert_int_eq(parse_u64("", &v), -EINVAL);
-	ck_assert_int_eq(parse_u64("-1", &v), -EINVAL);
-	ck_assert_int_eq(parse_u64("12a", &v), -EINVAL);
-	ck_assert_int_eq(parse_u64(" 1", &v), -EINVAL);
+	ck_assert_int_eq(parse_u64("0", &v), 0);
+	ck_assert_uint_eq(v, 0);
+	ck_assert_int_eq(parse_u64("10", &v), 0);
+	ck_assert_uint_eq(v, 10);
+	ck_assert_int_eq(parse_u64("18446744073709551615", &v), 0);
+	ck_assert_uint_eq(v, UINT64_MAX);
+	v = 7;
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+		ck_assert_msg(parse_u64(bad[i], &v) == -EINVAL, "'%s' accepted",
+			      bad[i]);
+	ck_assert_int_eq(parse_u64(NULL, &v), -EINVAL);
+	ck_assert_int_eq(parse_u64("18446744073709551616", &v), -ERANGE);
 	ck_assert_int_eq(parse_u64("99999999999999999999", &v), -ERANGE);
+	ck_assert_uint_eq(v, 7);
+}
+END_TEST
+
+/* Only --debug turns debug logging on; the environment is not read. */
+START_TEST(debug_switch)
+{
+	setenv("TERN_DEBUG", "1", 1);
+	ck_assert(!tern_debug_enabled());
+	tern_debug_set(true);
+	ck_assert(tern_debug_enabled());
+	tern_debug_set(false);
+	ck_assert(!tern_debug_enabled());
 }
 END_TEST
 
@@ -100,6 +125,23 @@ START_TEST(read_all)
 	ck_assert_int_eq(file_read_all(path, 100, &buf, &len), -ENOENT);
 	ck_assert_int_eq(file_read_all("/tmp", 100, &buf, &len), -EISDIR);
 	ck_assert_int_eq(file_read_all("/dev/null", 100, &buf, &len), -EINVAL);
+}
+END_TEST
+
+/* A FIFO nobody writes to is refused at once, not waited on in open(). */
+START_TEST(read_all_fifo)
+{
+	char dir[] = "/tmp/tern-test-XXXXXX";
+	g_autofree char *fifo = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	fifo = g_strdup_printf("%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	ck_assert_int_eq(file_read_all(fifo, 100, &buf, &len), -EINVAL);
+	unlink(fifo);
+	rmdir(dir);
 }
 END_TEST
 
@@ -153,7 +195,8 @@ int main(void)
 
 	UNIT_TCASE(s, "size", size_plain, size_suffixes, size_malformed,
 		   size_overflow, u64_parse);
-	UNIT_TCASE(s, "file", read_all);
+	UNIT_TCASE(s, "log", debug_switch);
+	UNIT_TCASE(s, "file", read_all, read_all_fifo);
 	UNIT_TCASE(s, "iov", iov_copies, iov_advance_trims);
 	return unit_run(s);
 }

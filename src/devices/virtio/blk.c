@@ -34,11 +34,9 @@
 /* Completions taken from the back-end per call. */
 #define BLK_REAP_BATCH 64
 /*
- * How long a queue polls after its last piece of work before it sleeps
- * (TERN_BLK_POLL_US overrides, 0 turns polling off), and the longest it
- * stays in one callback before yielding to its thread's stop check.
+ * The longest a queue stays in one callback before yielding to its thread's
+ * stop check (how long it polls is the disk's poll-us).
  */
-#define BLK_POLL_NS_DEFAULT (32 * 1000)
 #define BLK_RUN_NS_MAX (2 * 1000 * 1000)
 
 struct blk_vq;
@@ -451,14 +449,10 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.destroy = blk_destroy,
 };
 
-static uint64_t blk_poll_ns(void)
+/* --disk ...,poll-us=N (spec.c checked the range; 0 turns polling off). */
+static uint64_t blk_poll_ns(const struct disk_config *cfg)
 {
-	const char *s = getenv("TERN_BLK_POLL_US");
-	uint64_t us;
-
-	if (s && !parse_u64(s, &us) && us <= 1000000)
-		return us * 1000;
-	return BLK_POLL_NS_DEFAULT;
+	return (uint64_t)cfg->poll_us * 1000;
 }
 
 static void blk_fill_config(struct virtio_blk *blk)
@@ -507,7 +501,7 @@ struct virtio_blk *virtio_blk_new(struct thread_registry *threads,
 	struct virtio_blk *blk = g_new0(struct virtio_blk, 1);
 
 	blk->cfg = cfg;
-	blk->poll_ns = blk_poll_ns();
+	blk->poll_ns = blk_poll_ns(cfg);
 	blk->nr_queues = cfg->queues ? cfg->queues : 1;
 	blk->disk = blk_disk_open(cfg, err);
 	if (!blk->disk)
