@@ -6,7 +6,8 @@
  *    when KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is there);
  *  - pages that tern itself wrote (device threads, io_uring and other
  *    kernel I/O into guest buffers), which KVM cannot see. Every such write
- *    is marked with guest_memory_mark_dirty() or _hva() after it is done;
+ *    is marked with guest_memory_mark_dirty() or _hva() after it is done.
+ *    virtq_push() marks the used ring and the `written` bytes of the chain;
  *    guest_memory_write() marks what it copies.
  *
  * Control side (one caller at a time, e.g. the migration thread):

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Dirty tracking without KVM: the bitmaps, device-side marking from any
- * thread, and the merge and walk of a sync. (test-dirty-kvm.c runs a
- * real guest.)
+ * thread, the merge and walk of a sync, and the virtqueue push paths
+ * marking what they write. (test-dirty-kvm.c runs a real guest.)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -10,6 +10,7 @@
 
 #include "tern/dirty.h"
 #include "tern/layout.h"
+#include "tern/virtio.h"
 #include "unit.h"
 
 #define PAGE GUEST_PAGE_SIZE
@@ -301,6 +302,198 @@ START_TEST(marks_from_threads_are_not_lost)
 }
 END_TEST
 
+/* ---- virtq_push under logging: the test plays the driver ---- */
+
+#define RAM (16 * MiB)
+#define DESC_GPA 0x10000ULL
+#define AVAIL_GPA 0x20000ULL /* split: available ring; packed: driver event */
+#define USED_GPA 0x30000ULL /* split: used ring; packed: device event */
+#define OUT_GPA 0x100000ULL
+#define IN1_GPA 0x200000ULL
+#define IN2_GPA 0x300000ULL
+#define F_NEXT 1
+#define F_WRITE 2
+#define F_AVAIL (1 << 7)
+
+static struct guest_memory mem;
+static struct virtio_device vdev;
+static const struct virtio_device_ops test_ops = { .name = "test-dev" };
+
+static void put(uint64_t gpa, const void *v, size_t len)
+{
+	/* Straight into RAM, as the guest would: not a tern write. */
+	memcpy(guest_memory_ptr(&mem, gpa, len), v, len);
+}
+
+static struct virtqueue *start_queue(bool packed, uint64_t features)
+{
+	struct virtqueue *vq;
+	struct virtq_layout *l;
+	const char *why = NULL;
+
+	ck_assert_int_eq(guest_memory_init(&mem, RAM), 0);
+	ck_assert_int_eq(virtio_device_init(&vdev, &mem, &test_ops, NULL,
+					    VIRTIO_ID_RNG, 0, 1, VIRTQ_MAX_SIZE,
+					    NULL, 0), 0);
+	vdev.features = features | 1ULL << VIRTIO_F_VERSION_1 |
+			(packed ? 1ULL << VIRTIO_F_RING_PACKED : 0);
+	vq = vdev.queues[0];
+	l = virtq_layout(vq);
+	l->size = 8;
+	l->desc = DESC_GPA;
+	l->driver = AVAIL_GPA;
+	l->device = USED_GPA;
+	l->enabled = true;
+	ck_assert_msg(virtq_start(vq, &why) == 0, "start: %s", why);
+	return vq;
+}
+
+static void put_desc(unsigned int i, uint64_t addr, uint32_t len,
+		     uint16_t flags, uint16_t next_or_id)
+{
+	uint64_t d = DESC_GPA + 16ULL * i;
+
+	put(d, &addr, 8);
+	put(d + 8, &len, 4);
+	/* split: flags, next; packed: id, flags */
+	put(d + 12, &flags, 2);
+	put(d + 14, &next_or_id, 2);
+}
+
+/* One chain: 16 bytes out, then a page and 0x100 bytes in. */
+static void split_offer_chain(void)
+{
+	uint16_t head = 0, idx = 1;
+
+	put_desc(0, OUT_GPA, 16, F_NEXT, 1);
+	put_desc(1, IN1_GPA, PAGE, F_NEXT | F_WRITE, 2);
+	put_desc(2, IN2_GPA, 0x100, F_WRITE, 0);
+	put(AVAIL_GPA + 4, &head, 2);
+	put(AVAIL_GPA + 2, &idx, 2);
+}
+
+static void packed_put_desc(unsigned int i, uint64_t addr, uint32_t len,
+			    uint16_t flags, uint16_t id)
+{
+	uint64_t d = DESC_GPA + 16ULL * i;
+
+	put(d, &addr, 8);
+	put(d + 8, &len, 4);
+	put(d + 12, &id, 2);
+	put(d + 14, &flags, 2);
+}
+
+static void packed_offer_chain(void)
+{
+	/* First lap: AVAIL set, USED clear; the head's flags last. */
+	packed_put_desc(1, IN1_GPA, PAGE, F_AVAIL | F_NEXT | F_WRITE, 0);
+	packed_put_desc(2, IN2_GPA, 0x100, F_AVAIL | F_WRITE, 5);
+	packed_put_desc(0, OUT_GPA, 16, F_AVAIL | F_NEXT, 0);
+}
+
+static void push_and_expect(struct virtqueue *vq, uint32_t written,
+			    uint64_t ring_page, bool in2)
+{
+	struct virtq_elem elem;
+	struct ranges r;
+	int64_t n;
+
+	ck_assert_int_eq(virtq_pop(vq, &elem), 1);
+	ck_assert_uint_eq(elem.in_num, 2);
+	/* Popping wrote nothing (no EVENT_IDX), and the guest's own writes
+	 * to the rings and buffers are KVM's to log, not ours. */
+	ck_assert_int_eq(sync_into(&mem, &r), 0);
+	virtq_push(vq, &elem, written);
+	n = sync_into(&mem, &r);
+	ck_assert_int_eq(n, 2 + in2);
+	expect_range(&r, 0, ring_page, PAGE);
+	expect_range(&r, 1, IN1_GPA, PAGE);
+	if (in2)
+		expect_range(&r, 2, IN2_GPA, PAGE);
+}
+
+START_TEST(split_push_marks_used_ring_and_written)
+{
+	struct virtqueue *vq = start_queue(false, 0);
+
+	ck_assert_int_eq(guest_memory_dirty_start(&mem), 0);
+	split_offer_chain();
+	/* A page and one byte: both in-buffers, the used ring; not the out buffer. */
+	push_and_expect(vq, PAGE + 1, USED_GPA, true);
+	virtio_device_cleanup(&vdev);
+	guest_memory_destroy(&mem);
+}
+END_TEST
+
+START_TEST(split_push_marks_only_written)
+{
+	struct virtqueue *vq = start_queue(false, 0);
+
+	ck_assert_int_eq(guest_memory_dirty_start(&mem), 0);
+	split_offer_chain();
+	/* Exactly the first in-buffer written: the second stays clean. */
+	push_and_expect(vq, PAGE, USED_GPA, false);
+	virtio_device_cleanup(&vdev);
+	guest_memory_destroy(&mem);
+}
+END_TEST
+
+START_TEST(split_event_idx_writes_are_marked)
+{
+	struct virtqueue *vq = start_queue(false, 1ULL << VIRTIO_F_EVENT_IDX);
+	struct virtq_elem elem;
+	struct ranges r;
+
+	ck_assert_int_eq(guest_memory_dirty_start(&mem), 0);
+	split_offer_chain();
+	/* avail_event lives in the used ring page: the pop wrote it. */
+	ck_assert_int_eq(virtq_pop(vq, &elem), 1);
+	ck_assert_int_eq(sync_into(&mem, &r), 1);
+	expect_range(&r, 0, USED_GPA, PAGE);
+	virtq_disable_kicks(vq);
+	ck_assert(!virtq_enable_kicks(vq));
+	ck_assert_int_eq(sync_into(&mem, &r), 1);
+	expect_range(&r, 0, USED_GPA, PAGE);
+	virtio_device_cleanup(&vdev);
+	guest_memory_destroy(&mem);
+}
+END_TEST
+
+START_TEST(packed_push_marks_descriptor_and_written)
+{
+	struct virtqueue *vq = start_queue(true, 0);
+	struct ranges r;
+
+	ck_assert_int_eq(guest_memory_dirty_start(&mem), 0);
+	packed_offer_chain();
+	/* The used descriptor is written in place, in the descriptor ring. */
+	push_and_expect(vq, PAGE + 0x100, DESC_GPA, true);
+	/* The device event word (in its own page) is marked when written. */
+	virtq_disable_kicks(vq);
+	ck_assert_int_eq(sync_into(&mem, &r), 1);
+	expect_range(&r, 0, USED_GPA, PAGE);
+	virtio_device_cleanup(&vdev);
+	guest_memory_destroy(&mem);
+}
+END_TEST
+
+START_TEST(push_marks_nothing_while_off)
+{
+	struct virtqueue *vq = start_queue(false, 0);
+	struct virtq_elem elem;
+	struct ranges r;
+
+	split_offer_chain();
+	ck_assert_int_eq(virtq_pop(vq, &elem), 1);
+	virtq_push(vq, &elem, PAGE + 1);
+	/* Started afterwards: what happened before is not reported. */
+	ck_assert_int_eq(guest_memory_dirty_start(&mem), 0);
+	ck_assert_int_eq(sync_into(&mem, &r), 0);
+	virtio_device_cleanup(&vdev);
+	guest_memory_destroy(&mem);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("dirty");
@@ -309,5 +502,10 @@ int main(void)
 	UNIT_TCASE(s, "mark", mark_is_a_noop_while_off, mark_gpa_ranges,
 		   mark_both_regions, mark_hva_and_iov, write_marks_and_stop_ends,
 		   marks_from_threads_are_not_lost);
+	UNIT_TCASE(s, "virtqueue", split_push_marks_used_ring_and_written,
+		   split_push_marks_only_written,
+		   split_event_idx_writes_are_marked,
+		   packed_push_marks_descriptor_and_written,
+		   push_marks_nothing_while_off);
 	return unit_run(s);
 }
