@@ -57,6 +57,8 @@ struct vm_config {
 	char *cmdline;
 	unsigned int cpus;
 	uint64_t memory;
+	bool memory_shared; /* --memory ...,shared=on: a memfd, MAP_SHARED */
+	bool memory_hugepages; /* --memory ...,hugepages=on (implies shared) */
 	enum console_mode console;
 	char *console_path; /* CONSOLE_FILE */
 	struct cpu_feature_mask cpu_mask;

@@ -33,7 +33,8 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "cpus", 'n', 0, G_OPTION_ARG_STRING, &o->cpus,
 		  "Number of vCPUs (default 1)", "N" },
 		{ "memory", 'm', 0, G_OPTION_ARG_STRING, &o->memory,
-		  "Guest RAM, with K/M/G suffix (default 128M)", "SIZE" },
+		  "Guest RAM, with K/M/G suffix (default 128M); shared=on puts it in a memfd other processes can map, hugepages=on in huge pages (implies shared=on)",
+		  "SIZE[,shared=on|off][,hugepages=on|off]" },
 		{ "console", 0, 0, G_OPTION_ARG_STRING, &o->console,
 		  "Console: stdio (default, the 8250 UART), virtio (virtio-console on stdio, the UART output only), file=PATH or none",
 		  "MODE" },
@@ -210,6 +211,103 @@ static bool config_fill_disks(char **specs, struct vm_config *cfg,
 	return true;
 }
 
+/* "on" or "off" for key in --memory; false (err set) for anything else. */
+static bool parse_memory_switch(const char *spec, const char *key,
+				const char *val, bool *out, GError **err)
+{
+	if (!strcmp(val, "on") || !strcmp(val, "off")) {
+		*out = !strcmp(val, "on");
+		return true;
+	}
+	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "--memory '%s': %s='%s': expected on or off", spec, key, val);
+	return false;
+}
+
+/*
+ * --memory SIZE[,shared=on|off][,hugepages=on|off]. hugepages=on implies
+ * shared=on (huge pages come from an MFD_HUGETLB memfd, as in QEMU's
+ * memory-backend-memfd); asking for both hugepages=on and shared=off is
+ * refused rather than silently overridden.
+ */
+static bool parse_memory(const char *spec, struct vm_config *cfg,
+			 GError **err)
+{
+	g_auto(GStrv) items = g_strsplit(spec, ",", -1);
+	bool seen_shared = false, seen_huge = false, shared = false;
+	uint64_t size;
+	int ret;
+
+	ret = parse_size(items[0], &size);
+	if (ret == -ERANGE || (!ret && size > CONFIG_MAX_MEMORY)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory '%s': too large, at most %lluG", spec,
+			    CONFIG_MAX_MEMORY / GiB);
+		return false;
+	}
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory '%s': expected a size such as 512M or 2G, then optional shared=on|off, hugepages=on|off",
+			    spec);
+		return false;
+	}
+	if (size < CONFIG_MIN_MEMORY || size % (4 * KiB)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory '%s': expected a multiple of 4K, at least %lluM",
+			    spec, CONFIG_MIN_MEMORY / MiB);
+		return false;
+	}
+	for (unsigned int i = 1; items[i]; i++) {
+		const char *eq = strchr(items[i], '=');
+		g_autofree char *key = eq ? g_strndup(items[i], eq - items[i]) :
+					    g_strdup(items[i]);
+		bool *seen, *value;
+
+		if (!strcmp(key, "shared")) {
+			seen = &seen_shared;
+			value = &shared;
+		} else if (!strcmp(key, "hugepages")) {
+			seen = &seen_huge;
+			value = &cfg->memory_hugepages;
+		} else {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': unknown option '%s' (expected shared=on|off or hugepages=on|off)",
+				    spec, items[i]);
+			return false;
+		}
+		if (*seen) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': '%s' given twice", spec, key);
+			return false;
+		}
+		*seen = true;
+		if (!parse_memory_switch(spec, key, eq ? eq + 1 : "", value, err))
+			return false;
+	}
+	if (cfg->memory_hugepages) {
+		if (seen_shared && !shared) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': hugepages=on needs shared memory (it is a hugetlbfs memfd); drop shared=off",
+				    spec);
+			return false;
+		}
+		/*
+		 * The smallest x86 huge page; the host's own size is checked
+		 * when the memory is mapped.
+		 */
+		if (size % (2 * MiB)) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--memory '%s': hugepages=on needs a size that is a multiple of the huge page size (2M)",
+				    spec);
+			return false;
+		}
+		shared = true;
+	}
+	cfg->memory = size;
+	cfg->memory_shared = shared;
+	return true;
+}
+
 static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			GError **err)
 {
@@ -228,30 +326,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		}
 		cfg->cpus = n;
 	}
-	if (o->memory) {
-		uint64_t size;
-		int ret = parse_size(o->memory, &size);
-
-		if (ret == -ERANGE || (!ret && size > CONFIG_MAX_MEMORY)) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--memory '%s': too large, at most %lluG",
-				    o->memory, CONFIG_MAX_MEMORY / GiB);
-			return false;
-		}
-		if (ret) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--memory '%s': expected a size such as 512M or 2G",
-				    o->memory);
-			return false;
-		}
-		if (size < CONFIG_MIN_MEMORY || size % (4 * KiB)) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--memory '%s': expected a multiple of 4K, at least %lluM",
-				    o->memory, CONFIG_MIN_MEMORY / MiB);
-			return false;
-		}
-		cfg->memory = size;
-	}
+	if (o->memory && !parse_memory(o->memory, cfg, err))
+		return false;
 	if (o->console && !parse_console(o->console, cfg, err))
 		return false;
 	if (o->cpu_features) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tern/boot.h"
+#include "tern/dirty.h"
 #include "tern/error.h"
 #include "tern/eventfd.h"
 #include "tern/kvm.h"
@@ -57,33 +58,60 @@ static bool vm_check_limits(struct vm *vm, GError **err)
 	return true;
 }
 
+/* Why guest_memory_init_config() failed, in terms of the --memory option. */
+static void vm_memory_error(const struct vm_config *cfg, int ret, GError **err)
+{
+	const char *kind = cfg->memory_hugepages ? ",hugepages=on" :
+			   cfg->memory_shared	 ? ",shared=on" :
+						   "";
+	unsigned long long mb = cfg->memory / MiB;
+	uint64_t page = 0, nfree = 0, need;
+
+	if (!cfg->memory_hugepages || guest_memory_hugepages_free(&page, &nfree) ||
+	    !page) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory %lluM%s: cannot map guest RAM: %s", mb,
+			    kind, g_strerror(-ret));
+		return;
+	}
+	need = cfg->memory / page;
+	if (ret == -EINVAL && cfg->memory % page)
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory %lluM%s: not a multiple of this host's huge page size (%lluK)",
+			    mb, kind, (unsigned long long)(page / KiB));
+	else if (ret == -ENOMEM)
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory %lluM%s: needs %llu huge pages of %lluK, %llu free; reserve at least %llu more in /proc/sys/vm/nr_hugepages (as root)",
+			    mb, kind, (unsigned long long)need,
+			    (unsigned long long)(page / KiB),
+			    (unsigned long long)nfree,
+			    (unsigned long long)(need > nfree ? need - nfree : 1));
+	else
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--memory %lluM%s: cannot map guest RAM on huge pages (see /proc/sys/vm/nr_hugepages): %s",
+			    mb, kind, g_strerror(-ret));
+}
+
 static bool vm_setup_memory(struct vm *vm, GError **err)
 {
-	int ret = guest_memory_init(&vm->mem, vm->cfg->memory);
+	const struct guest_memory_config mcfg = {
+		.size = vm->cfg->memory,
+		.shared = vm->cfg->memory_shared,
+		.hugepages = vm->cfg->memory_hugepages,
+	};
+	int ret = guest_memory_init_config(&vm->mem, &mcfg);
 
 	if (ret) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--memory %lluM: cannot map guest RAM: %s",
-			    (unsigned long long)(vm->cfg->memory / MiB),
-			    g_strerror(-ret));
+		vm_memory_error(vm->cfg, ret, err);
 		return false;
 	}
-	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
-		struct guest_region *r = &vm->mem.regions[i];
-		struct kvm_userspace_memory_region slot = {
-			.slot = r->slot,
-			.guest_phys_addr = r->gpa,
-			.memory_size = r->size,
-			.userspace_addr = (uintptr_t)r->hva,
-		};
-
-		if (ioctl(vm->kvm.vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-				    "KVM_SET_USER_MEMORY_REGION (slot %u, 0x%llx bytes at 0x%llx): %s",
-				    r->slot, (unsigned long long)r->size,
-				    (unsigned long long)r->gpa, g_strerror(errno));
-			return false;
-		}
+	ret = guest_memory_kvm_register(&vm->mem, vm->kvm.vm_fd);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "KVM_SET_USER_MEMORY_REGION (%llu MiB of guest RAM): %s",
+			    (unsigned long long)(vm->mem.ram_size / MiB),
+			    g_strerror(-ret));
+		return false;
 	}
 	return true;
 }

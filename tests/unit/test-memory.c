@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "tern/config.h"
 #include "tern/layout.h"
 #include "tern/memory.h"
+#include "run-args.h"
 #include "unit.h"
 
 START_TEST(layout_small)
@@ -30,6 +35,13 @@ START_TEST(layout_split_around_hole)
 	ck_assert_uint_eq(m.regions[1].size, 4 * GiB - LAYOUT_MMIO32_START);
 	ck_assert_uint_eq(m.end, LAYOUT_RAM_ABOVE_4G + 1 * GiB);
 	ck_assert_uint_ne(m.regions[0].slot, m.regions[1].slot);
+	/* Offsets in RAM order, which are the memfd offsets when shared. */
+	ck_assert_uint_eq(m.regions[0].fd_offset, 0);
+	ck_assert_uint_eq(m.regions[1].fd_offset, LAYOUT_MMIO32_START);
+	ck_assert_int_eq(m.regions[0].fd, -1);
+	ck_assert_int_eq(m.regions[1].fd, -1);
+	ck_assert_int_eq(m.fd, -1);
+	ck_assert_int_eq(m.vm_fd, -1);
 	/* Exactly the hole size: no high region. */
 	ck_assert_int_eq(guest_memory_layout(LAYOUT_MMIO32_START, &m), 0);
 	ck_assert_uint_eq(m.nr_regions, 1);
@@ -103,6 +115,208 @@ START_TEST(read_write)
 }
 END_TEST
 
+START_TEST(anonymous_has_no_fd)
+{
+	struct guest_memory m;
+
+	ck_assert_int_eq(guest_memory_init(&m, 4 * MiB), 0);
+	ck_assert_int_eq(m.fd, -1);
+	ck_assert_int_eq(m.regions[0].fd, -1);
+	ck_assert_uint_eq(m.page_size, 4096);
+	guest_memory_destroy(&m);
+}
+END_TEST
+
+/* The name the kernel gives the fd: "/memfd:tern-ram (deleted)". */
+static void expect_memfd_name(int fd)
+{
+	char link[64], target[256];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	ck_assert_int_gt(n, 0);
+	target[n] = 0;
+	ck_assert_msg(strstr(target, "/memfd:tern-ram"), "fd %d is '%s'", fd,
+		      target);
+}
+
+START_TEST(shared_is_one_sealed_memfd)
+{
+	const struct guest_memory_config cfg = {
+		.size = LAYOUT_MMIO32_START + 64 * MiB,
+		.shared = true,
+	};
+	struct guest_memory m;
+	uint8_t *high;
+	uint32_t v = 0;
+	int seals;
+
+	ck_assert_int_eq(guest_memory_init_config(&m, &cfg), 0);
+	ck_assert_int_ge(m.fd, 0);
+	ck_assert_uint_eq(m.nr_regions, 2);
+	/* One memfd, each region a slice of it at its RAM offset. */
+	ck_assert_int_eq(m.regions[0].fd, m.fd);
+	ck_assert_int_eq(m.regions[1].fd, m.fd);
+	ck_assert_uint_eq(m.regions[1].fd_offset, LAYOUT_MMIO32_START);
+	ck_assert_int_eq(lseek(m.fd, 0, SEEK_END), (off_t)cfg.size);
+	expect_memfd_name(m.fd);
+	ck_assert(fcntl(m.fd, F_GETFD) & FD_CLOEXEC);
+
+	/* A write through the mapping is in the file at fd_offset. */
+	high = guest_memory_ptr(&m, LAYOUT_RAM_ABOVE_4G + 0x1234, 4);
+	ck_assert_ptr_eq(high, m.regions[1].hva + 0x1234);
+	memcpy(high, &(uint32_t){ 0xdeadbeef }, 4);
+	ck_assert_int_eq(pread(m.fd, &v, 4, m.regions[1].fd_offset + 0x1234), 4);
+	ck_assert_uint_eq(v, 0xdeadbeef);
+	/* ... and what another process writes to the file, the guest sees. */
+	ck_assert_int_eq(pwrite(m.fd, &(uint32_t){ 0x12345678 }, 4, 0x40), 4);
+	ck_assert_uint_eq(*(uint32_t *)guest_memory_ptr(&m, 0x40, 4), 0x12345678);
+
+	/* Nobody holding the fd may shrink or grow it, or change the seals. */
+	seals = fcntl(m.fd, F_GET_SEALS);
+	ck_assert_int_eq(seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	ck_assert_int_ne(ftruncate(m.fd, 4096), 0);
+	ck_assert_int_eq(errno, EPERM);
+	ck_assert_int_ne(fcntl(m.fd, F_ADD_SEALS, F_SEAL_WRITE), 0);
+	guest_memory_destroy(&m);
+	ck_assert_int_eq(m.fd, -1);
+}
+END_TEST
+
+/* How many huge pages this host could hand out at most (free + surplus). */
+static uint64_t hugepages_obtainable(uint64_t *page)
+{
+	uint64_t nfree = 0, over = 0;
+	FILE *f;
+
+	if (guest_memory_hugepages_free(page, &nfree))
+		return 0;
+	f = fopen("/proc/sys/vm/nr_overcommit_hugepages", "r");
+	if (f) {
+		if (fscanf(f, "%llu", (unsigned long long *)&over) != 1)
+			over = 0;
+		fclose(f);
+	}
+	return nfree + over;
+}
+
+START_TEST(hugepages_refused_at_init)
+{
+	struct guest_memory_config cfg = { .hugepages = true };
+	struct guest_memory m;
+	uint64_t page = 0, n = hugepages_obtainable(&page);
+
+	ck_assert_uint_gt(page, 0);
+	/* One page more than the host can give: the mapping fails now. */
+	cfg.size = (n + 1) * page;
+	ck_assert_int_eq(guest_memory_init_config(&m, &cfg), -ENOMEM);
+	ck_assert_int_eq(m.fd, -1);
+	ck_assert_uint_eq(m.nr_regions, 0);
+	/* Not a multiple of the huge page size: refused before mapping. */
+	cfg.size = page + 4096;
+	ck_assert_int_eq(guest_memory_init_config(&m, &cfg), -EINVAL);
+	ck_assert_int_eq(m.fd, -1);
+}
+END_TEST
+
+START_TEST(hugepages_free_reads_the_host)
+{
+	uint64_t page = 0, nfree = UINT64_MAX;
+
+	ck_assert_int_eq(guest_memory_hugepages_free(&page, &nfree), 0);
+	ck_assert(page == 2 * MiB || page == 1 * GiB || page == 4 * MiB);
+	ck_assert_uint_ne(nfree, UINT64_MAX);
+}
+END_TEST
+
+/* ---- --memory SIZE[,shared=on|off][,hugepages=on|off] ---- */
+
+static void expect_error(const char *needle, char *msg)
+{
+	ck_assert_ptr_nonnull(msg);
+	ck_assert_msg(strstr(msg, needle), "'%s' does not mention '%s'", msg,
+		      needle);
+	g_free(msg);
+}
+
+START_TEST(option_backends)
+{
+	struct vm_config c;
+
+	ck_assert(parse_run(&c, NULL, "--memory", "1G", NULL));
+	ck_assert_uint_eq(c.memory, 1 * GiB);
+	ck_assert(!c.memory_shared);
+	ck_assert(!c.memory_hugepages);
+	config_clear(&c);
+
+	ck_assert(parse_run(&c, NULL, "--memory", "256M,shared=on", NULL));
+	ck_assert_uint_eq(c.memory, 256 * MiB);
+	ck_assert(c.memory_shared);
+	ck_assert(!c.memory_hugepages);
+	config_clear(&c);
+
+	ck_assert(parse_run(&c, NULL, "--memory", "512M,shared=off", NULL));
+	ck_assert(!c.memory_shared);
+	config_clear(&c);
+
+	/* hugepages=on implies shared=on; the order of the keys is free. */
+	ck_assert(parse_run(&c, NULL, "-m", "1G,hugepages=on", NULL));
+	ck_assert(c.memory_shared);
+	ck_assert(c.memory_hugepages);
+	config_clear(&c);
+	ck_assert(parse_run(&c, NULL, "--memory=2G,hugepages=on,shared=on", NULL));
+	ck_assert(c.memory_shared && c.memory_hugepages);
+	config_clear(&c);
+	ck_assert(parse_run(&c, NULL, "--memory", "64M,hugepages=off,shared=on", NULL));
+	ck_assert(c.memory_shared && !c.memory_hugepages);
+	config_clear(&c);
+}
+END_TEST
+
+START_TEST(option_malformed)
+{
+	struct vm_config c;
+	char *msg;
+
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,shared=maybe", NULL));
+	expect_error("--memory '1G,shared=maybe': shared='maybe': expected on or off", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,hugepages=yes please", NULL));
+	expect_error("expected on or off", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,shared", NULL));
+	expect_error("shared='': expected on or off", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,shared=", NULL));
+	expect_error("expected on or off", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,prealloc=on", NULL));
+	expect_error("unknown option 'prealloc=on'", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,", NULL));
+	expect_error("unknown option ''", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,,shared=on", NULL));
+	expect_error("--memory '1G,,shared=on'", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,shared=on,shared=off", NULL));
+	expect_error("'shared' given twice", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "shared=on", NULL));
+	expect_error("expected a size", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", ",shared=on", NULL));
+	expect_error("expected a size", msg);
+	/* Huge pages: whole 2 MiB pages, and not with shared=off. */
+	ck_assert(!parse_run(&c, &msg, "--memory", "5M,hugepages=on", NULL));
+	expect_error("multiple of the huge page size (2M)", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1025K,hugepages=on", NULL));
+	expect_error("multiple of 4K", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1G,hugepages=on,shared=off", NULL));
+	expect_error("drop shared=off", msg);
+	/* 5M is fine without huge pages; the size checks still apply. */
+	ck_assert(parse_run(&c, NULL, "--memory", "5M,shared=on", NULL));
+	config_clear(&c);
+	ck_assert(!parse_run(&c, &msg, "--memory", "1M,shared=on", NULL));
+	expect_error("at least", msg);
+	ck_assert(!parse_run(&c, &msg, "--memory", "2048G,shared=on", NULL));
+	expect_error("too large", msg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("memory");
@@ -111,5 +325,8 @@ int main(void)
 		   layout_rejects);
 	UNIT_TCASE(s, "translate", translate_bounds, translate_high_region,
 		   read_write);
+	UNIT_TCASE(s, "backends", anonymous_has_no_fd, shared_is_one_sealed_memfd,
+		   hugepages_refused_at_init, hugepages_free_reads_the_host);
+	UNIT_TCASE(s, "option", option_backends, option_malformed);
 	return unit_run(s);
 }

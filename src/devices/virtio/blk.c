@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tern/dirty.h"
 #include "tern/error.h"
 #include "tern/machine.h"
 #include "tern/config.h"
@@ -95,6 +96,12 @@ static void blk_slot_finish(struct blk_vq *q, struct blk_slot *s,
 			    uint8_t status)
 {
 	*s->status = status;
+	/*
+	 * A failure is pushed with used length 1, which does not reach the
+	 * status byte at the chain's end: mark it for migration (dirty.h).
+	 */
+	if (status != VIRTIO_BLK_S_OK)
+		guest_memory_mark_dirty_hva(q->blk->vdev->mem, s->status, 1);
 	virtq_push(q->vq, &s->elem, status == VIRTIO_BLK_S_OK ? s->written : 1);
 	q->pushed++;
 	blk_slot_put(q, s);

@@ -26,6 +26,7 @@ static void vq_packed_set_device_event(struct virtqueue *vq, uint16_t flags)
 
 	/* One 32-bit store: the driver reads both halves in one load. */
 	__atomic_store_n((uint32_t *)vq->packed.device, word, __ATOMIC_RELAXED);
+	vq_mark(vq, vq->packed.device, sizeof(word));
 }
 
 int vq_packed_start(struct virtqueue *vq, const char **why)
@@ -173,6 +174,7 @@ void vq_packed_push(struct virtqueue *vq, const struct virtq_elem *elem,
 	 * flags hand the descriptor back to the driver.
 	 */
 	__atomic_store_n(&d->flags, htole16(flags), __ATOMIC_RELEASE);
+	vq_mark(vq, d, sizeof(*d));
 	/* Both sides skip the rest of the chain's descriptors (2.8.6). */
 	vq->packed.next_used += elem->ndesc ? elem->ndesc : 1;
 	if (vq->packed.next_used >= vq->size) {

@@ -37,6 +37,7 @@ int vq_split_start(struct virtqueue *vq, const char **why)
 	vq->split.avail_event = (uint16_t *)&vq->split.used->ring[n];
 	/* Ours to write: start asking for kicks, whatever a past life left. */
 	VQ_WRITE(vq->split.used->flags, 0);
+	vq_mark(vq, &vq->split.used->flags, 2);
 	return 0;
 }
 
@@ -134,8 +135,10 @@ int vq_split_pop(struct virtqueue *vq, struct virtq_elem *elem)
 	 * keep it at what we have consumed, or a device that never disables
 	 * kicks would stop hearing about new buffers.
 	 */
-	if (vq->event_idx && vq->kicks_enabled)
+	if (vq->event_idx && vq->kicks_enabled) {
 		VQ_WRITE(*vq->split.avail_event, htole16(vq->split.last_avail));
+		vq_mark(vq, vq->split.avail_event, 2);
+	}
 	return 1;
 }
 
@@ -155,6 +158,8 @@ void vq_split_push(struct virtqueue *vq, const struct virtq_elem *elem,
 	idx++;
 	__atomic_store_n(&used->idx, htole16(idx), __ATOMIC_RELEASE);
 	vq->split.used_idx = idx;
+	vq_mark(vq, e, sizeof(*e));
+	vq_mark(vq, &used->idx, 2);
 }
 
 bool vq_split_should_notify(struct virtqueue *vq)
@@ -192,16 +197,21 @@ void vq_split_disable_kicks(struct virtqueue *vq)
 	 * at most once more. Without it, NO_NOTIFY is only a hint the driver
 	 * may ignore, so spurious kicks still have to be tolerated.
 	 */
-	if (!vq->event_idx)
+	if (!vq->event_idx) {
 		VQ_WRITE(vq->split.used->flags, htole16(VRING_USED_F_NO_NOTIFY));
+		vq_mark(vq, &vq->split.used->flags, 2);
+	}
 }
 
 bool vq_split_enable_kicks(struct virtqueue *vq)
 {
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		VQ_WRITE(*vq->split.avail_event, htole16(vq->split.last_avail));
-	else
+		vq_mark(vq, vq->split.avail_event, 2);
+	} else {
 		VQ_WRITE(vq->split.used->flags, 0);
+		vq_mark(vq, &vq->split.used->flags, 2);
+	}
 	/*
 	 * Full barrier: publish the request for kicks before looking at the
 	 * ring again. Pairs with the driver's barrier between its idx store

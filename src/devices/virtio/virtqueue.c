@@ -204,6 +204,13 @@ void virtq_push(struct virtqueue *vq, const struct virtq_elem *elem,
 	/* A model never reports more than the chain could take. */
 	if (written > elem->in_len)
 		written = (uint32_t)MIN(elem->in_len, (uint64_t)UINT32_MAX);
+	/*
+	 * The model wrote these bytes before pushing; marking them before
+	 * the driver can see the completion keeps "completed" implying
+	 * "marked". Bytes a model writes beyond `written` it marks itself.
+	 */
+	guest_memory_mark_dirty_iov(vq->vdev->mem, elem->iov + elem->out_num,
+				    elem->in_num, written);
 	if (vq->is_packed)
 		vq_packed_push(vq, elem, written);
 	else

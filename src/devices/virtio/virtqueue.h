@@ -10,6 +10,7 @@
 
 #include <endian.h>
 
+#include "tern/dirty.h"
 #include "tern/virtio.h"
 
 /*
@@ -126,6 +127,17 @@ struct virtqueue {
 		bool signalled_valid;
 	} packed;
 };
+
+/*
+ * The device wrote len bytes of a ring at p (a host pointer checked at
+ * start): record it for dirty tracking (dirty.h). One relaxed load while
+ * logging is off.
+ */
+static inline void vq_mark(const struct virtqueue *vq, const void *p,
+			   size_t len)
+{
+	guest_memory_mark_dirty_hva(vq->vdev->mem, p, len);
+}
 
 /*
  * The ring is malformed: stop the queue, put the device in NEEDS_RESET
