@@ -1,0 +1,239 @@
+// SPDX-License-Identifier: MIT
+/*
+ * BARs: declared by the device, placed by the host as firmware would (bump
+ * allocation from the platform's windows), and decoded on the PIO or MMIO
+ * bus wherever the guest's config space says while the command register
+ * lets them.
+ */
+#include <errno.h>
+
+#include "tern/error.h"
+#include "pci_internal.h"
+
+static unsigned int bar_reg(unsigned int bar)
+{
+	return PCI_BASE_ADDRESS_0 + 4 * bar;
+}
+
+/* The address BAR bar holds now (both halves of a 64-bit one). */
+static uint64_t bar_read_addr(const struct pci_device *dev, unsigned int bar)
+{
+	const struct pci_bar_state *b = &dev->bars[bar];
+	uint32_t lo = pci_config_get(dev, bar_reg(bar), 4);
+
+	if (b->flags & PCI_BAR_IO)
+		return lo & ~0x3U;
+	if (b->flags & PCI_BAR_64)
+		return (lo & ~0xfULL) |
+		       (uint64_t)pci_config_get(dev, bar_reg(bar + 1), 4) << 32;
+	return lo & ~0xfU;
+}
+
+static void bar_write_addr(struct pci_device *dev, unsigned int bar,
+			   uint64_t addr)
+{
+	const struct pci_bar_state *b = &dev->bars[bar];
+	uint32_t lo = pci_config_get(dev, bar_reg(bar), 4);
+
+	lo = (lo & (b->flags & PCI_BAR_IO ? 0x3U : 0xfU)) | (uint32_t)addr;
+	pci_config_set(dev, bar_reg(bar), lo, 4);
+	if (b->flags & PCI_BAR_64)
+		pci_config_set(dev, bar_reg(bar + 1), (uint32_t)(addr >> 32), 4);
+}
+
+/* Would [addr, addr + size) be a sane place to decode? */
+static bool bar_addr_usable(const struct pci_device *dev,
+			    const struct pci_bar_state *b, uint64_t addr)
+{
+	const struct guest_memory *mem = dev->host->p.mem;
+
+	if (!addr || addr + b->size < addr)
+		return false;
+	if (b->flags & PCI_BAR_IO)
+		return addr + b->size <= 0x10000;
+	/* RAM would shadow it (KVM slots win over MMIO). */
+	for (unsigned int i = 0; mem && i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+
+		if (addr < r->gpa + r->size && r->gpa < addr + b->size)
+			return false;
+	}
+	return true;
+}
+
+void pci_bar_unmap(struct pci_device *dev, unsigned int bar)
+{
+	struct pci_bar_state *b = &dev->bars[bar];
+	struct bus *bus = b->flags & PCI_BAR_IO ? dev->host->p.pio : dev->host->p.mmio;
+
+	if (!b->mapped)
+		return;
+	if (dev->ops && dev->ops->bar_mapped)
+		dev->ops->bar_mapped(dev, bar, b->mapped_addr, false);
+	if (bus_unregister(bus, b->mapped_addr))
+		tern_warn("%s: BAR %u was not on the bus at 0x%llx", dev->name, bar,
+			  (unsigned long long)b->mapped_addr);
+	b->mapped = false;
+}
+
+/* Decode each BAR where the config space says, if decoding is on. */
+void pci_update_bars(struct pci_device *dev)
+{
+	uint16_t cmd = pci_config_get(dev, PCI_COMMAND, 2);
+
+	if (!dev->realized)
+		return;
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar_state *b = &dev->bars[i];
+		struct bus *bus = b->flags & PCI_BAR_IO ? dev->host->p.pio :
+							  dev->host->p.mmio;
+		uint64_t addr;
+		bool want;
+		int ret;
+
+		if (!b->size || b->upper)
+			continue;
+		addr = bar_read_addr(dev, i);
+		want = (cmd & (b->flags & PCI_BAR_IO ? PCI_COMMAND_IO :
+						       PCI_COMMAND_MEMORY)) &&
+		       bar_addr_usable(dev, b, addr);
+		if (b->mapped && (!want || addr != b->mapped_addr))
+			pci_bar_unmap(dev, i);
+		if (!want || b->mapped)
+			continue;
+		ret = bus_register(bus, addr, b->size, b->ops, b->opaque, dev->name);
+		if (ret) {
+			/* Over another BAR: the guest is half-way through a move. */
+			tern_debug("%s: BAR %u at 0x%llx not decoded: %s", dev->name,
+				   i, (unsigned long long)addr, g_strerror(-ret));
+			continue;
+		}
+		b->mapped = true;
+		b->mapped_addr = addr;
+		if (dev->ops && dev->ops->bar_mapped)
+			dev->ops->bar_mapped(dev, i, addr, true);
+	}
+}
+
+uint64_t pci_bar_address(const struct pci_device *dev, unsigned int bar)
+{
+	if (bar >= PCI_NUM_BARS || !dev->bars[bar].mapped)
+		return 0;
+	return dev->bars[bar].mapped_addr;
+}
+
+int pci_device_add_bar(struct pci_device *dev, unsigned int bar,
+		       uint64_t size, unsigned int flags,
+		       const struct bus_ops *ops, void *opaque)
+{
+	struct pci_bar_state *b;
+	uint32_t type = 0;
+	uint64_t mask;
+	bool is64 = flags & PCI_BAR_64;
+	bool io = flags & PCI_BAR_IO;
+
+	if (bar >= PCI_NUM_BARS || (is64 && bar + 1 >= PCI_NUM_BARS) || !ops ||
+	    dev->realized)
+		return -EINVAL;
+	if (!size || (size & (size - 1)) || (io && (is64 || size < 4 || size > 256)) ||
+	    (!io && size < PCI_BAR_MIN_MEM) || (!is64 && size > 2 * GiB))
+		return -EINVAL;
+	if ((flags & (PCI_BAR_PREFETCH | PCI_BAR_HIGH)) && io)
+		return -EINVAL;
+	if (dev->bars[bar].size || dev->bars[bar].upper ||
+	    (is64 && (dev->bars[bar + 1].size || dev->bars[bar + 1].upper)))
+		return -EEXIST;
+
+	b = &dev->bars[bar];
+	*b = (struct pci_bar_state){
+		.size = size, .flags = flags, .ops = ops, .opaque = opaque,
+	};
+	if (io)
+		type = PCI_BAR_SPACE_IO;
+	else
+		type = (is64 ? PCI_BAR_MEM_TYPE_64 : 0) |
+		       (flags & PCI_BAR_PREFETCH ? PCI_BAR_MEM_PREFETCH : 0);
+	mask = ~(size - 1);
+	pci_config_set(dev, bar_reg(bar), type, 4);
+	pci_config_set_wmask(dev, bar_reg(bar),
+			     (uint32_t)mask & (io ? ~0x3U : ~0xfU), 4);
+	if (is64) {
+		dev->bars[bar + 1].upper = true;
+		pci_config_set(dev, bar_reg(bar + 1), 0, 4);
+		pci_config_set_wmask(dev, bar_reg(bar + 1), (uint32_t)(mask >> 32), 4);
+	}
+	return 0;
+}
+
+/* Bump allocation from a window; 0 when it is full. */
+static uint64_t window_alloc(uint64_t *next, uint64_t base, uint64_t size,
+			     uint64_t want)
+{
+	uint64_t addr = ALIGN_UP(*next, want);
+
+	if (addr < base || addr + want < addr || addr + want > base + size)
+		return 0;
+	*next = addr + want;
+	return addr;
+}
+
+static int pci_assign_bars(struct pci_device *dev)
+{
+	struct pci_host *host = dev->host;
+	const struct pci_host_params *p = &host->p;
+
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar_state *b = &dev->bars[i];
+		uint64_t addr = 0;
+
+		if (!b->size || b->upper)
+			continue;
+		if (b->flags & PCI_BAR_IO) {
+			uint64_t next = host->io_next;
+
+			addr = window_alloc(&next, p->io_base, p->io_size, b->size);
+			host->io_next = next;
+		} else if ((b->flags & PCI_BAR_64) && (b->flags & PCI_BAR_HIGH)) {
+			addr = window_alloc(&host->mmio64_next, p->mmio64_base,
+					    p->mmio64_size, b->size);
+		} else {
+			addr = window_alloc(&host->mmio32_next, p->mmio32_base,
+					    p->mmio32_size, b->size);
+			if (!addr && (b->flags & PCI_BAR_64))
+				addr = window_alloc(&host->mmio64_next, p->mmio64_base,
+						    p->mmio64_size, b->size);
+		}
+		if (!addr)
+			return -ENOSPC;
+		bar_write_addr(dev, i, addr);
+	}
+	return 0;
+}
+
+int pci_device_realize(struct pci_device *dev)
+{
+	struct pci_host *host = dev->host;
+	uint16_t cmd = pci_config_get(dev, PCI_COMMAND, 2);
+	int ret;
+
+	if (dev->realized)
+		return -EINVAL;
+	pthread_mutex_lock(&host->cfg_lock);
+	ret = pci_assign_bars(dev);
+	if (ret)
+		goto out;
+	/* As firmware would leave it: decoding on for what the device has. */
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		if (!dev->bars[i].size || dev->bars[i].upper)
+			continue;
+		cmd |= dev->bars[i].flags & PCI_BAR_IO ? PCI_COMMAND_IO :
+							 PCI_COMMAND_MEMORY;
+	}
+	pci_config_set(dev, PCI_COMMAND, cmd, 2);
+	memcpy(dev->cfg_reset, dev->cfg, sizeof(dev->cfg));
+	dev->realized = true;
+	pci_update_bars(dev);
+out:
+	pthread_mutex_unlock(&host->cfg_lock);
+	return ret;
+}

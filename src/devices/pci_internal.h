@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PCI host's insides, shared by its files and by nothing else:
+ * pci.c (the host, config cycles, config space, devices), pci_bar.c (BAR
+ * placement and decoding), pci_msix.c (MSI-X and the MSI routes),
+ * pci_intx.c (INTx levels and pin sharing).
+ *
+ * Locks, outermost first: host->cfg_lock (config cycles, BAR moves),
+ * dev->msix_lock (vector table), host->irq_lock (routes, INTx line counts).
+ */
+#ifndef TERN_PCI_INTERNAL_H
+#define TERN_PCI_INTERNAL_H
+
+#include "tern/layout.h"
+#include "tern/pci.h"
+
+#define PCI_BAR_MIN_MEM 0x1000ULL
+
+struct pci_bar_state {
+	uint64_t size; /* 0: not implemented */
+	unsigned int flags;
+	const struct bus_ops *ops;
+	void *opaque;
+	bool upper; /* the upper half of the 64-bit BAR below */
+	bool mapped;
+	uint64_t mapped_addr;
+};
+
+struct pci_msix_vec {
+	int fd;
+	uint32_t gsi;
+	bool live; /* irqfd bound (msix_lock) */
+	/* The route KVM has for gsi (host->irq_lock). */
+	bool routed;
+	uint64_t addr;
+	uint32_t data;
+};
+
+struct pci_device {
+	struct pci_host *host;
+	unsigned int slot;
+	char *name;
+	const struct pci_device_ops *ops;
+	void *opaque;
+	bool realized;
+
+	uint8_t cfg[PCI_CFG_SIZE];
+	uint8_t wmask[PCI_CFG_SIZE];
+	uint8_t w1cmask[PCI_CFG_SIZE];
+	uint8_t cfg_reset[PCI_CFG_SIZE]; /* as realized: what a reset restores */
+	uint8_t last_cap; /* 0: none yet */
+	unsigned int cap_end; /* first free byte for the next capability */
+	struct pci_bar_state bars[PCI_NUM_BARS];
+
+	/* MSI-X */
+	pthread_mutex_t msix_lock;
+	unsigned int msix_nvec;
+	unsigned int msix_bar;
+	uint8_t msix_cap;
+	uint32_t msix_pba_off;
+	uint8_t *msix_table; /* nvec * 16 bytes, as the guest wrote it */
+	struct pci_msix_vec *vec;
+	bool msix_enabled; /* atomic: read by device threads */
+	bool msix_fmask;
+
+	/* INTx (host->irq_lock) */
+	uint32_t intx_gsi;
+	bool intx_level; /* atomic: what the device wants */
+	bool intx_asserted; /* what it contributes to its pin's count */
+	bool intx_disabled; /* command register bit, cached */
+};
+
+struct pci_host {
+	struct pci_host_params p;
+	struct pci_device *slots[PCI_SLOTS];
+	pthread_mutex_t cfg_lock;
+	uint32_t conf1_addr;
+	uint64_t mmio32_next, mmio64_next;
+	uint32_t io_next;
+	uint32_t next_gsi;
+	pthread_mutex_t irq_lock;
+	unsigned int intx_count[LAYOUT_PCI_INTX_GSIS];
+	bool intx_line[LAYOUT_PCI_INTX_GSIS];
+	bool pio_registered, ecam_registered;
+	struct pci_device *bridge;
+};
+
+/* pci_bar.c; cfg_lock held. */
+void pci_bar_unmap(struct pci_device *dev, unsigned int bar);
+void pci_update_bars(struct pci_device *dev);
+
+/* pci_msix.c */
+void pci_host_commit_routes_locked(struct pci_host *host);
+/* The message control word changed. cfg_lock held. */
+void pci_msix_control_changed(struct pci_device *dev);
+void pci_msix_reset(struct pci_device *dev);
+void pci_msix_destroy(struct pci_device *dev);
+
+/* pci_intx.c */
+void pci_intx_update_locked(struct pci_device *dev);
+void pci_intx_update(struct pci_device *dev);
+
+#endif
