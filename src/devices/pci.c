@@ -138,7 +138,7 @@ static void pci_dev_config_write(struct pci_device *dev, unsigned int off,
 	}
 	if (range_overlaps(off, len, PCI_COMMAND, 2) ||
 	    range_overlaps(off, len, PCI_BASE_ADDRESS_0, 4 * PCI_NUM_BARS))
-		pci_update_bars(dev);
+		pci_host_update_bars(dev->host);
 	if (dev->msix_nvec &&
 	    range_overlaps(off, len, dev->msix_cap + PCI_MSIX_FLAGS, 2))
 		pci_msix_control_changed(dev);
@@ -400,7 +400,7 @@ static void pci_device_reset(struct pci_device *dev)
 	pci_intx_update_locked(dev);
 	pthread_mutex_unlock(&dev->host->irq_lock);
 	pthread_mutex_lock(&dev->host->cfg_lock);
-	pci_update_bars(dev);
+	pci_host_update_bars(dev->host);
 	pthread_mutex_unlock(&dev->host->cfg_lock);
 }
 

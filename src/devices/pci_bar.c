@@ -6,6 +6,7 @@
  * lets them.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "tern/error.h"
 #include "pci_internal.h"
@@ -76,43 +77,82 @@ void pci_bar_unmap(struct pci_device *dev, unsigned int bar)
 	b->mapped = false;
 }
 
-/* Decode each BAR where the config space says, if decoding is on. */
-void pci_update_bars(struct pci_device *dev)
+/* Where BAR i should decode now: false if nowhere (off, or not sane). */
+static bool bar_wanted(const struct pci_device *dev, unsigned int i,
+		       uint64_t *addr)
 {
+	const struct pci_bar_state *b = &dev->bars[i];
 	uint16_t cmd = pci_config_get(dev, PCI_COMMAND, 2);
+	uint16_t enable = b->flags & PCI_BAR_IO ? PCI_COMMAND_IO :
+						  PCI_COMMAND_MEMORY;
 
-	if (!dev->realized)
-		return;
+	if (!b->size || b->upper)
+		return false;
+	*addr = bar_read_addr(dev, i);
+	return (cmd & enable) && bar_addr_usable(dev, b, *addr);
+}
+
+/* Take down the BARs that moved or stopped decoding. */
+static void bars_unmap_stale(struct pci_device *dev)
+{
+	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+		struct pci_bar_state *b = &dev->bars[i];
+		uint64_t addr = 0;
+		bool want = bar_wanted(dev, i, &addr);
+
+		if (b->mapped && (!want || addr != b->mapped_addr))
+			pci_bar_unmap(dev, i);
+	}
+}
+
+/* Put up the BARs that should decode and do not yet. */
+static void bars_map_wanted(struct pci_device *dev)
+{
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
 		struct pci_bar_state *b = &dev->bars[i];
 		struct bus *bus = b->flags & PCI_BAR_IO ? dev->host->p.pio :
 							  dev->host->p.mmio;
-		uint64_t addr;
-		bool want;
+		uint64_t addr = 0;
 		int ret;
 
-		if (!b->size || b->upper)
-			continue;
-		addr = bar_read_addr(dev, i);
-		want = (cmd & (b->flags & PCI_BAR_IO ? PCI_COMMAND_IO :
-						       PCI_COMMAND_MEMORY)) &&
-		       bar_addr_usable(dev, b, addr);
-		if (b->mapped && (!want || addr != b->mapped_addr))
-			pci_bar_unmap(dev, i);
-		if (!want || b->mapped)
+		if (b->mapped || !bar_wanted(dev, i, &addr))
 			continue;
 		ret = bus_register(bus, addr, b->size, b->ops, b->opaque, dev->name);
 		if (ret) {
-			/* Over another BAR: the guest is half-way through a move. */
-			tern_debug("%s: BAR %u at 0x%llx not decoded: %s", dev->name,
-				   i, (unsigned long long)addr, g_strerror(-ret));
+			/*
+			 * Over another BAR: the guest is half-way through a
+			 * move. Said once per place; retried on every BAR or
+			 * command write until the other one leaves.
+			 */
+			if (!b->refused || b->refused_addr != addr)
+				tern_debug("%s: BAR %u at 0x%llx not decoded: %s",
+					   dev->name, i, (unsigned long long)addr,
+					   g_strerror(-ret));
+			b->refused = true;
+			b->refused_addr = addr;
 			continue;
 		}
+		b->refused = false;
 		b->mapped = true;
 		b->mapped_addr = addr;
 		if (dev->ops && dev->ops->bar_mapped)
 			dev->ops->bar_mapped(dev, i, addr, true);
 	}
+}
+
+void pci_host_update_bars(struct pci_host *host)
+{
+	/*
+	 * Every device, not only the one written: the BAR that moved away (or
+	 * stopped decoding) may have been in the way of another device's.
+	 * All removals first, so a place freed anywhere is free for all.
+	 */
+	for (unsigned int s = 0; s < PCI_SLOTS; s++)
+		if (host->slots[s] && host->slots[s]->realized)
+			bars_unmap_stale(host->slots[s]);
+	for (unsigned int s = 0; s < PCI_SLOTS; s++)
+		if (host->slots[s] && host->slots[s]->realized)
+			bars_map_wanted(host->slots[s]);
 }
 
 uint64_t pci_bar_address(const struct pci_device *dev, unsigned int bar)
@@ -232,7 +272,7 @@ int pci_device_realize(struct pci_device *dev)
 	pci_config_set(dev, PCI_COMMAND, cmd, 2);
 	memcpy(dev->cfg_reset, dev->cfg, sizeof(dev->cfg));
 	dev->realized = true;
-	pci_update_bars(dev);
+	pci_host_update_bars(host);
 out:
 	pthread_mutex_unlock(&host->cfg_lock);
 	return ret;

@@ -24,6 +24,9 @@ struct pci_bar_state {
 	bool upper; /* the upper half of the 64-bit BAR below */
 	bool mapped;
 	uint64_t mapped_addr;
+	/* Last refused (another region was there), for logging once. */
+	bool refused;
+	uint64_t refused_addr;
 };
 
 struct pci_msix_vec {
@@ -87,7 +90,12 @@ struct pci_host {
 
 /* pci_bar.c; cfg_lock held. */
 void pci_bar_unmap(struct pci_device *dev, unsigned int bar);
-void pci_update_bars(struct pci_device *dev);
+/*
+ * Decode every realized device's BARs where its config space says, if its
+ * command register lets them; retries the BARs another one was in the way
+ * of. After any BAR or command register change.
+ */
+void pci_host_update_bars(struct pci_host *host);
 
 /* pci_msix.c */
 void pci_host_commit_routes_locked(struct pci_host *host);

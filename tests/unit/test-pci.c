@@ -452,6 +452,116 @@ START_TEST(bar_relocation)
 }
 END_TEST
 
+/* Which probe answered an access at addr (its read count moved). */
+static bool reaches(struct bus *bus, uint64_t addr, struct probe *p)
+{
+	unsigned int before = p->reads;
+	uint32_t v = 0;
+
+	return bus_read(bus, addr, &v, 4) && p->reads == before + 1;
+}
+
+/*
+ * Linux moves 32-bit BARs with decoding on, one register write at a time,
+ * so swapping two devices' BARs passes through a moment where one sits on
+ * the other. The one refused then must decode once the other moved away.
+ */
+START_TEST(bar_swap_with_decoding_on)
+{
+	struct probe pa = { 0 }, pb = { 0 };
+	struct pci_device *a, *b;
+	uint64_t a0, b0, a2, b2, a1, b1;
+	uint16_t a4, b4;
+
+	setup();
+	a = make_device(&pa, 0, 0);
+	b = make_device(&pb, 0, 0);
+	a0 = pci_bar_address(a, 0);
+	b0 = pci_bar_address(b, 0);
+	a1 = pci_bar_address(a, 1);
+	b1 = pci_bar_address(b, 1);
+	a2 = pci_bar_address(a, 2);
+	b2 = pci_bar_address(b, 2);
+	a4 = (uint16_t)pci_bar_address(a, 4);
+	b4 = (uint16_t)pci_bar_address(b, 4);
+
+	/* BAR 0: a onto b (refused: b keeps it), then b onto a's old place. */
+	cfg_write(devfn_of(a), PCI_BASE_ADDRESS_0, (uint32_t)b0, 4);
+	ck_assert_uint_eq(pci_bar_address(a, 0), 0);
+	ck_assert(reaches(&mmio, b0, &pb));
+	cfg_write(devfn_of(b), PCI_BASE_ADDRESS_0, (uint32_t)a0, 4);
+	ck_assert_uint_eq(pci_bar_address(a, 0), b0);
+	ck_assert_uint_eq(pci_bar_address(b, 0), a0);
+	ck_assert(reaches(&mmio, b0, &pa));
+	ck_assert(reaches(&mmio, a0, &pb));
+	ck_assert_uint_eq(pa.mapped_at[0], b0);
+	ck_assert_uint_eq(pb.mapped_at[0], a0);
+
+	/* The MSI-X BARs and the low halves of the 64-bit BARs, the same way. */
+	cfg_write(devfn_of(b), PCI_BASE_ADDRESS_0 + 4, (uint32_t)a1, 4);
+	cfg_write(devfn_of(a), PCI_BASE_ADDRESS_0 + 4, (uint32_t)b1, 4);
+	cfg_write(devfn_of(b), PCI_BASE_ADDRESS_0 + 8,
+		  (uint32_t)a2 | PCI_BAR_MEM_PREFETCH | PCI_BAR_MEM_TYPE_64, 4);
+	cfg_write(devfn_of(a), PCI_BASE_ADDRESS_0 + 8,
+		  (uint32_t)b2 | PCI_BAR_MEM_PREFETCH | PCI_BAR_MEM_TYPE_64, 4);
+	ck_assert_uint_eq(pci_bar_address(a, 1), b1);
+	ck_assert_uint_eq(pci_bar_address(b, 1), a1);
+	ck_assert_uint_eq(pci_bar_address(a, 2), b2);
+	ck_assert_uint_eq(pci_bar_address(b, 2), a2);
+	ck_assert(reaches(&mmio, b2 + 0x100, &pa));
+	ck_assert(reaches(&mmio, a2 + 0x100, &pb));
+
+	/* The I/O BARs. */
+	cfg_write(devfn_of(a), PCI_BASE_ADDRESS_0 + 16, b4 | 1U, 4);
+	cfg_write(devfn_of(b), PCI_BASE_ADDRESS_0 + 16, a4 | 1U, 4);
+	ck_assert_uint_eq(pci_bar_address(a, 4), b4);
+	ck_assert_uint_eq(pci_bar_address(b, 4), a4);
+	ck_assert(reaches(&pio, b4, &pa));
+	ck_assert(reaches(&pio, a4, &pb));
+	ck_assert_uint_eq(pa.maps - pa.unmaps, 4);
+	ck_assert_uint_eq(pb.maps - pb.unmaps, 4);
+
+	/* A reset puts a back first, onto b's current place: b must not keep it. */
+	pci_host_reset(host);
+	ck_assert_uint_eq(pci_bar_address(a, 0), a0);
+	ck_assert_uint_eq(pci_bar_address(b, 0), b0);
+	ck_assert_uint_eq(pci_bar_address(a, 2), a2);
+	ck_assert_uint_eq(pci_bar_address(b, 4), b4);
+	ck_assert(reaches(&mmio, a0, &pa));
+	ck_assert(reaches(&mmio, b0, &pb));
+	pci_device_destroy(a);
+	pci_device_destroy(b);
+	teardown();
+}
+END_TEST
+
+/* The BAR in the way stops decoding (command register) rather than moving. */
+START_TEST(bar_collision_cleared_by_decode_off)
+{
+	struct probe pa = { 0 }, pb = { 0 };
+	struct pci_device *a, *b;
+	uint64_t b0;
+
+	setup();
+	a = make_device(&pa, 0, 0);
+	b = make_device(&pb, 0, 0);
+	b0 = pci_bar_address(b, 0);
+	cfg_write(devfn_of(a), PCI_BASE_ADDRESS_0, (uint32_t)b0, 4);
+	ck_assert_uint_eq(pci_bar_address(a, 0), 0);
+	cfg_write(devfn_of(b), PCI_COMMAND, PCI_COMMAND_IO, 2);
+	ck_assert_uint_eq(pci_bar_address(a, 0), b0);
+	ck_assert(reaches(&mmio, b0, &pa));
+	/* b decoding again finds its place taken: first come, first served. */
+	cfg_write(devfn_of(b), PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+	ck_assert_uint_eq(pci_bar_address(b, 0), 0);
+	ck_assert_uint_ne(pci_bar_address(b, 2), 0);
+	ck_assert(reaches(&mmio, b0, &pa));
+	pci_device_destroy(a);
+	pci_device_destroy(b);
+	teardown();
+}
+END_TEST
+
 START_TEST(bar_high_window)
 {
 	struct probe p = { 0 };
@@ -827,7 +937,9 @@ int main(void)
 	UNIT_TCASE(s, "config", host_bridge_and_absent_functions,
 		   header_and_write_masks, capability_list, slots);
 	UNIT_TCASE(s, "bars", bar_sizing, bar_assignment_and_decode,
-		   bar_relocation, bar_high_window, bad_bars_refused);
+		   bar_relocation, bar_swap_with_decoding_on,
+		   bar_collision_cleared_by_decode_off, bar_high_window,
+		   bad_bars_refused);
 	UNIT_TCASE(s, "msix", msix_table_and_routes, msix_masking_and_pba);
 	UNIT_TCASE(s, "intx", intx_levels_and_sharing, intx_swizzle);
 	UNIT_TCASE(s, "reset", machine_reset);
