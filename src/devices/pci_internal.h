@@ -29,14 +29,21 @@ struct pci_bar_state {
 	uint64_t refused_addr;
 };
 
-struct pci_msix_vec {
-	int fd;
-	uint32_t gsi;
-	bool live; /* irqfd bound (msix_lock) */
-	/* The route KVM has for gsi (host->irq_lock). */
+/* An MSI route as one vector sees it: none, or address and data. */
+struct pci_msi_msg {
 	bool routed;
 	uint64_t addr;
 	uint32_t data;
+};
+
+struct pci_msix_vec {
+	int fd;
+	uint32_t gsi;
+	bool live; /* irqfd bound: KVM delivers its writes (msix_lock) */
+	/* The route the table asks for (host->irq_lock). */
+	struct pci_msi_msg want;
+	/* The route KVM has: the last table it accepted (host->irq_lock). */
+	struct pci_msi_msg kvm;
 };
 
 struct pci_device {
@@ -82,6 +89,8 @@ struct pci_host {
 	uint32_t io_next;
 	uint32_t next_gsi;
 	pthread_mutex_t irq_lock;
+	/* KVM refused the last routing table: commit again at the next change. */
+	bool routes_stale;
 	unsigned int intx_count[LAYOUT_PCI_INTX_GSIS];
 	bool intx_line[LAYOUT_PCI_INTX_GSIS];
 	bool pio_registered, ecam_registered;
@@ -98,6 +107,10 @@ void pci_bar_unmap(struct pci_device *dev, unsigned int bar);
 void pci_host_update_bars(struct pci_host *host);
 
 /* pci_msix.c */
+/*
+ * Hand KVM every vector's wanted route; on success that is what KVM has,
+ * on failure KVM keeps its old table and routes_stale says so. irq_lock.
+ */
 void pci_host_commit_routes_locked(struct pci_host *host);
 /* The message control word changed. cfg_lock held. */
 void pci_msix_control_changed(struct pci_device *dev);

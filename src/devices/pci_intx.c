@@ -22,23 +22,27 @@ void pci_intx_update_locked(struct pci_device *dev)
 	unsigned int i;
 	bool line;
 
-	if (!dev->intx_gsi || assert == dev->intx_asserted)
+	if (!dev->intx_gsi)
 		return;
-	dev->intx_asserted = assert;
 	i = dev->intx_gsi - LAYOUT_PCI_INTX_GSI_BASE;
-	if (assert)
-		host->intx_count[i]++;
-	else
-		host->intx_count[i]--;
+	if (assert != dev->intx_asserted) {
+		dev->intx_asserted = assert;
+		if (assert)
+			host->intx_count[i]++;
+		else
+			host->intx_count[i]--;
+	}
 	line = host->intx_count[i] > 0;
 	if (line != host->intx_line[i]) {
 		int ret = host->p.irq_ops->set_irq_line(host->p.irq_opaque,
 							 dev->intx_gsi, line);
 
+		/* Not recorded as done: the next update of the pin retries. */
 		if (ret)
 			tern_warn("%s: cannot set IRQ %u: %s", dev->name,
 				  dev->intx_gsi, g_strerror(-ret));
-		host->intx_line[i] = line;
+		else
+			host->intx_line[i] = line;
 	}
 }
 

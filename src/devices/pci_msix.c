@@ -7,6 +7,11 @@
  * counter, which is what the PBA shows, and unmasking rebinds it and
  * replays one message if any arrived. Routes (address/data per GSI) are
  * kept while masked so mask/unmask does not rewrite KVM's routing table.
+ *
+ * KVM may refuse a binding or a routing table. A vector is then simply not
+ * live (its messages pend, as if masked) and the guest's next write to its
+ * entry or to the MSI-X control word tries again; never is a vector bound
+ * to a route KVM does not have, which would deliver a stale message.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,7 +24,13 @@
 
 #define PCI_MSIX_PBA_MIN_OFF 0x800
 
-/* Rebuild the MSI routes from every vector that has one. irq_lock held. */
+static bool msi_msg_equal(const struct pci_msi_msg *a,
+			  const struct pci_msi_msg *b)
+{
+	return a->routed == b->routed &&
+	       (!a->routed || (a->addr == b->addr && a->data == b->data));
+}
+
 void pci_host_commit_routes_locked(struct pci_host *host)
 {
 	g_autofree struct msi_route *routes = NULL;
@@ -40,33 +51,54 @@ void pci_host_commit_routes_locked(struct pci_host *host)
 		if (!d)
 			continue;
 		for (unsigned int v = 0; v < d->msix_nvec; v++) {
-			if (!d->vec[v].routed)
+			if (!d->vec[v].want.routed)
 				continue;
 			routes[n++] = (struct msi_route){
 				.gsi = d->vec[v].gsi,
-				.addr = d->vec[v].addr,
-				.data = d->vec[v].data,
+				.addr = d->vec[v].want.addr,
+				.data = d->vec[v].want.data,
 			};
 		}
 	}
 	ret = host->p.irq_ops->set_msi_routes(host->p.irq_opaque, routes, n);
-	if (ret)
-		tern_warn("pci: cannot update the MSI routes: %s", g_strerror(-ret));
+	if (ret) {
+		/* Said once per run of failures, not on every retry. */
+		if (!host->routes_stale)
+			tern_warn("pci: cannot update the MSI routes (vectors whose message changed hold their interrupts until a later write succeeds): %s",
+				  g_strerror(-ret));
+		host->routes_stale = true;
+		return;
+	}
+	host->routes_stale = false;
+	for (unsigned int s = 0; s < PCI_SLOTS; s++) {
+		struct pci_device *d = host->slots[s];
+
+		for (unsigned int v = 0; d && v < d->msix_nvec; v++)
+			d->vec[v].kvm = d->vec[v].want;
+	}
 }
 
-static void pci_vec_set_route(struct pci_device *dev, struct pci_msix_vec *v,
-			      bool routed, uint64_t addr, uint32_t data)
+/*
+ * Ask for route msg for vector v, committing the table if it changed (or a
+ * commit failed before). True when KVM has the route asked for, so binding
+ * the vector's irqfd delivers the message the table holds.
+ */
+static bool pci_vec_set_route(struct pci_device *dev, struct pci_msix_vec *v,
+			      const struct pci_msi_msg *msg)
 {
 	struct pci_host *host = dev->host;
+	bool in_kvm;
 
 	pthread_mutex_lock(&host->irq_lock);
-	if (v->routed != routed || (routed && (v->addr != addr || v->data != data))) {
-		v->routed = routed;
-		v->addr = addr;
-		v->data = data;
+	if (!msi_msg_equal(&v->want, msg)) {
+		v->want = *msg;
+		pci_host_commit_routes_locked(host);
+	} else if (host->routes_stale) {
 		pci_host_commit_routes_locked(host);
 	}
+	in_kvm = msi_msg_equal(&v->kvm, &v->want);
 	pthread_mutex_unlock(&host->irq_lock);
+	return in_kvm;
 }
 
 static uint64_t msix_entry_addr(const struct pci_device *dev, unsigned int v)
@@ -87,43 +119,69 @@ static bool msix_entry_masked(const struct pci_device *dev, unsigned int v)
 	       PCI_MSIX_ENTRY_CTRL_MASKBIT;
 }
 
-/* Bring vector v's binding in line with the table. msix_lock held. */
-static void msix_update_vector(struct pci_device *dev, unsigned int v)
+/*
+ * Bind vector v's eventfd to its GSI. Messages that came while it was not
+ * live wait in the counter; take them before binding and send one after,
+ * so the guest gets exactly one for the lot. If KVM refuses, the vector
+ * stays not live and its messages stay pending (the PBA shows them).
+ */
+static void msix_bind(struct pci_device *dev, unsigned int v)
 {
 	struct pci_host *host = dev->host;
 	struct pci_msix_vec *vec = &dev->vec[v];
-	bool want = dev->msix_enabled && !dev->msix_fmask &&
-		    !msix_entry_masked(dev, v);
+	bool pending = efd_drain(vec->fd);
 	int ret;
 
-	if (want) {
-		pci_vec_set_route(dev, vec, true, msix_entry_addr(dev, v),
-				  msix_entry_data(dev, v));
-		if (!vec->live) {
-			/*
-			 * Messages that came while masked wait in the counter;
-			 * take them before binding and send one after, so the
-			 * guest gets exactly one for the lot.
-			 */
-			bool pending = efd_drain(vec->fd);
+	ret = host->p.irq_ops->irqfd(host->p.irq_opaque, vec->fd, vec->gsi, true);
+	if (ret)
+		tern_warn("%s: MSI-X vector %u: cannot bind irqfd (its messages stay pending until the guest next writes the vector): %s",
+			  dev->name, v, g_strerror(-ret));
+	else
+		vec->live = true;
+	if (pending)
+		efd_signal(vec->fd);
+}
 
-			ret = host->p.irq_ops->irqfd(host->p.irq_opaque, vec->fd,
-						     vec->gsi, true);
-			if (ret)
-				tern_warn("%s: MSI-X vector %u: cannot bind irqfd: %s",
-					  dev->name, v, g_strerror(-ret));
-			vec->live = true;
-			if (pending)
-				efd_signal(vec->fd);
-		}
-	} else if (vec->live) {
-		ret = host->p.irq_ops->irqfd(host->p.irq_opaque, vec->fd, vec->gsi,
-					     false);
-		if (ret)
-			tern_warn("%s: MSI-X vector %u: cannot unbind irqfd: %s",
-				  dev->name, v, g_strerror(-ret));
+/*
+ * Unbind it: its writes then pile up in the counter. If KVM refuses, it is
+ * still bound as far as we know (-ENOENT says it was not), and the next
+ * update tries again.
+ */
+static void msix_unbind(struct pci_device *dev, unsigned int v)
+{
+	struct pci_host *host = dev->host;
+	struct pci_msix_vec *vec = &dev->vec[v];
+	int ret;
+
+	ret = host->p.irq_ops->irqfd(host->p.irq_opaque, vec->fd, vec->gsi, false);
+	if (ret)
+		tern_warn("%s: MSI-X vector %u: cannot unbind irqfd: %s",
+			  dev->name, v, g_strerror(-ret));
+	if (!ret || ret == -ENOENT)
 		vec->live = false;
+}
+
+/* Bring vector v's binding in line with the table. msix_lock held. */
+static void msix_update_vector(struct pci_device *dev, unsigned int v)
+{
+	struct pci_msix_vec *vec = &dev->vec[v];
+	bool want = dev->msix_enabled && !dev->msix_fmask &&
+		    !msix_entry_masked(dev, v);
+
+	if (want) {
+		struct pci_msi_msg msg = {
+			.routed = true,
+			.addr = msix_entry_addr(dev, v),
+			.data = msix_entry_data(dev, v),
+		};
+
+		/* Bound to a route KVM does not have, it would send a stale message. */
+		want = pci_vec_set_route(dev, vec, &msg);
 	}
+	if (want && !vec->live)
+		msix_bind(dev, v);
+	else if (!want && vec->live)
+		msix_unbind(dev, v);
 }
 
 /* The message control word changed. cfg_lock held. */
@@ -323,7 +381,11 @@ void pci_msix_destroy(struct pci_device *dev)
 	pthread_mutex_unlock(&dev->msix_lock);
 	pthread_mutex_lock(&dev->host->irq_lock);
 	for (unsigned int v = 0; v < dev->msix_nvec; v++)
-		dev->vec[v].routed = false;
+		dev->vec[v].want.routed = false;
+	/*
+	 * Should KVM refuse, it keeps routes for GSIs nobody binds any more:
+	 * harmless, and the next commit drops them.
+	 */
 	pci_host_commit_routes_locked(dev->host);
 	pthread_mutex_unlock(&dev->host->irq_lock);
 	for (unsigned int v = 0; v < dev->msix_nvec; v++)

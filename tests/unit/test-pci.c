@@ -24,6 +24,8 @@ struct sink {
 	uint32_t bound_gsi[1024]; /* by fd; 0: not bound */
 	bool line[MAX_GSI];
 	unsigned int line_writes;
+	/* Fail the next n calls of each kind, as KVM might (-ENOMEM). */
+	unsigned int fail_routes, fail_bind, fail_unbind, fail_line;
 };
 
 static struct sink sink;
@@ -34,6 +36,10 @@ static struct pci_host *host;
 static int sink_routes(void *opaque, const struct msi_route *r, unsigned int n)
 {
 	ck_assert_uint_le(n, MAX_ROUTES);
+	if (sink.fail_routes) {
+		sink.fail_routes--;
+		return -ENOMEM; /* KVM keeps the table it had */
+	}
 	memcpy(sink.routes, r, n * sizeof(*r));
 	sink.nr_routes = n;
 	sink.commits++;
@@ -43,6 +49,14 @@ static int sink_routes(void *opaque, const struct msi_route *r, unsigned int n)
 static int sink_irqfd(void *opaque, int fd, uint32_t gsi, bool assign)
 {
 	ck_assert_int_lt(fd, 1024);
+	if (assign && sink.fail_bind) {
+		sink.fail_bind--;
+		return -ENOMEM;
+	}
+	if (!assign && sink.fail_unbind) {
+		sink.fail_unbind--;
+		return -ENOMEM;
+	}
 	if (assign) {
 		ck_assert_uint_eq(sink.bound_gsi[fd], 0);
 		sink.bound_gsi[fd] = gsi;
@@ -56,6 +70,10 @@ static int sink_irqfd(void *opaque, int fd, uint32_t gsi, bool assign)
 static int sink_line(void *opaque, uint32_t gsi, bool level)
 {
 	ck_assert_uint_lt(gsi, MAX_GSI);
+	if (sink.fail_line) {
+		sink.fail_line--;
+		return -ENOMEM;
+	}
 	sink.line[gsi] = level;
 	sink.line_writes++;
 	return 0;
@@ -807,6 +825,159 @@ START_TEST(msix_masking_and_pba)
 }
 END_TEST
 
+/* ---- interrupt set-up failures ---- */
+
+static bool bound(struct pci_device *dev, unsigned int v)
+{
+	return sink.bound_gsi[pci_msix_vector_fd(dev, v)] == gsi_of(dev, v);
+}
+
+/*
+ * A vector whose irqfd could not be bound is not live: its messages wait
+ * in the PBA, and the guest's next write to its entry (or to the MSI-X
+ * control word) tries again and delivers them.
+ */
+START_TEST(msix_failed_bind_stays_pending)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, cap;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	cap = msix_cap(df);
+	msix_bar = pci_bar_address(dev, 1);
+	msix_entry(0, 0xfee00000, 0x4041, false);
+	msix_entry(1, 0xfee00000, 0x4042, false);
+
+	/* Enabling binds vectors 0 and 1; vector 0's bind fails. */
+	sink.fail_bind = 1;
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert(!bound(dev, 0));
+	ck_assert(bound(dev, 1));
+	pci_msix_notify(dev, 0);
+	ck_assert_uint_eq(msix_pba(), 1 << 0);
+	/* The next write to its entry retries, and the message goes out. */
+	msix_mask(0, false);
+	ck_assert(bound(dev, 0));
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 0), 1);
+
+	/* The same at unmask time; a function-mask toggle also retries. */
+	msix_mask(0, true);
+	sink.fail_bind = 1;
+	msix_mask(0, false);
+	ck_assert(!bound(dev, 0));
+	pci_msix_notify(dev, 0);
+	pci_msix_notify(dev, 0);
+	ck_assert_uint_eq(msix_pba(), 1 << 0);
+	cfg_write(df, cap + PCI_MSIX_FLAGS,
+		  PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL, 2);
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert(bound(dev, 0));
+	ck_assert_uint_eq(pending(dev, 0), 1);
+
+	/* A failed unbind leaves the vector bound (it is), retried on the next write. */
+	sink.fail_unbind = 1;
+	msix_mask(1, true);
+	ck_assert(bound(dev, 1));
+	msix_mask(1, true);
+	ck_assert(!bound(dev, 1));
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+/*
+ * A routing table KVM refused leaves KVM with the old one, so a vector
+ * whose message changed is not bound to its GSI (that would deliver the
+ * old message): it holds its messages until a later write commits.
+ */
+START_TEST(msix_failed_route_commit_retried)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, cap, commits;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	cap = msix_cap(df);
+	msix_bar = pci_bar_address(dev, 1);
+	msix_entry(0, 0xfee00000, 0x4041, false);
+	msix_entry(1, 0xfee00000, 0x4042, false);
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert_uint_eq(sink.nr_routes, 2);
+	ck_assert(bound(dev, 0));
+
+	/* The usual reprogramming: mask, new message, unmask; the commit fails. */
+	msix_mask(0, true);
+	msix_entry(0, 0xfee00000, 0x4051, true);
+	sink.fail_routes = 1;
+	msix_mask(0, false);
+	ck_assert_uint_eq(sink.routes[0].data, 0x4041); /* KVM's, unchanged */
+	ck_assert(!bound(dev, 0));
+	ck_assert(bound(dev, 1)); /* its route is in KVM as it believes */
+	pci_msix_notify(dev, 0);
+	ck_assert_uint_eq(msix_pba(), 1 << 0);
+
+	/* Another vector's write recommits (the table is known stale)... */
+	commits = sink.commits;
+	msix_mask(1, true);
+	msix_mask(1, false);
+	ck_assert_uint_eq(sink.commits, commits + 1);
+	ck_assert_uint_eq(sink.routes[0].data, 0x4051);
+	/* ...and vector 0's own next write binds it and sends what waited. */
+	ck_assert(!bound(dev, 0));
+	msix_mask(0, false);
+	ck_assert_uint_eq(sink.commits, commits + 1);
+	ck_assert(bound(dev, 0));
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 0), 1);
+
+	/*
+	 * A message changed while live: unbound until a commit goes through
+	 * (the data write's and the control write's both fail here).
+	 */
+	sink.fail_routes = 2;
+	msix_entry(0, 0xfee00000, 0x4061, false);
+	ck_assert_uint_eq(sink.fail_routes, 0);
+	ck_assert(!bound(dev, 0));
+	ck_assert_uint_eq(sink.routes[0].data, 0x4051);
+	msix_mask(0, false);
+	ck_assert(bound(dev, 0));
+	ck_assert_uint_eq(sink.routes[0].data, 0x4061);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+/* A refused KVM_IRQ_LINE is not taken as done: the next change retries. */
+START_TEST(intx_failed_line_retried)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int gsi;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	gsi = pci_intx_gsi(pci_device_slot(dev), 0);
+	sink.fail_line = 1;
+	pci_intx_set(dev, true);
+	ck_assert(!sink.line[gsi]);
+	pci_intx_set(dev, true);
+	ck_assert(sink.line[gsi]);
+	sink.fail_line = 1;
+	pci_intx_set(dev, false);
+	ck_assert(sink.line[gsi]);
+	pci_intx_set(dev, false);
+	ck_assert(!sink.line[gsi]);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
 /* ---- INTx ---- */
 
 START_TEST(intx_levels_and_sharing)
@@ -942,6 +1113,8 @@ int main(void)
 		   bad_bars_refused);
 	UNIT_TCASE(s, "msix", msix_table_and_routes, msix_masking_and_pba);
 	UNIT_TCASE(s, "intx", intx_levels_and_sharing, intx_swizzle);
+	UNIT_TCASE(s, "failures", msix_failed_bind_stays_pending,
+		   msix_failed_route_commit_retried, intx_failed_line_retried);
 	UNIT_TCASE(s, "reset", machine_reset);
 	return unit_run(s);
 }
