@@ -134,6 +134,19 @@ struct pci_device_ops {
 			    unsigned int len);
 	/* Machine reset: back to the state at creation (the core restores config space). */
 	void (*reset)(struct pci_device *dev);
+	/*
+	 * The command register's bus master bit changed (a guest write, a
+	 * machine reset that clears it, a state load). While it is clear the
+	 * device must not touch guest memory: it processes no queues until
+	 * the bit is set again (its MSI-X messages are held by the core). Called
+	 * only on a change, one call at a time per device and in the order of
+	 * the changes, on the thread that made it, and without the host's
+	 * config lock, so the device may take its own locks and stop (join)
+	 * its threads. pci_bus_master_enabled() already returns enabled. The
+	 * device may read its config space but must not write it through the
+	 * host (config cycles) from here.
+	 */
+	void (*bus_master)(struct pci_device *dev, bool enabled);
 };
 
 struct pci_device_info {
@@ -218,12 +231,20 @@ unsigned int pci_msix_nr_vectors(const struct pci_device *dev);
 bool pci_msix_enabled(const struct pci_device *dev);
 /*
  * Interrupt through vector: one eventfd write, any thread, no lock. A
- * masked vector (or function) keeps the message pending (PBA) until it is
- * unmasked. Out-of-range vectors are ignored.
+ * masked vector (or function), or any vector while bus master is off (an
+ * MSI is a memory write), keeps the message pending (PBA) until it can be
+ * sent. Out-of-range vectors are ignored.
  */
 void pci_msix_notify(struct pci_device *dev, unsigned int vector);
 /* The vector's eventfd, for code that signals it directly; -1 if none. */
 int pci_msix_vector_fd(const struct pci_device *dev, unsigned int vector);
+
+/*
+ * Bus master enable as the device was last told through bus_master (false
+ * until the guest sets it: like SeaBIOS, tern's realize leaves it clear).
+ * Any thread, no lock.
+ */
+bool pci_bus_master_enabled(const struct pci_device *dev);
 
 /* Raise or lower INTA# (ignored while the command register disables INTx). */
 void pci_intx_set(struct pci_device *dev, bool level);

@@ -113,11 +113,51 @@ static void pci_dev_config_read(struct pci_device *dev, unsigned int off,
 		dev->ops->config_read(dev, off, data, len);
 }
 
-/* cfg_lock held. */
-static void pci_dev_config_write(struct pci_device *dev, unsigned int off,
+/* The command register may have changed: INTx disable, bus master. cfg_lock held. */
+static void pci_command_changed(struct pci_device *dev)
+{
+	uint16_t cmd = pci_config_get(dev, PCI_COMMAND, 2);
+
+	pthread_mutex_lock(&dev->host->irq_lock);
+	dev->intx_disabled = cmd & PCI_COMMAND_INTX_DISABLE;
+	pci_intx_update_locked(dev);
+	pthread_mutex_unlock(&dev->host->irq_lock);
+	__atomic_store_n(&dev->master, (cmd & PCI_COMMAND_MASTER) != 0,
+			 __ATOMIC_RELEASE);
+}
+
+void pci_bus_master_sync(struct pci_device *dev)
+{
+	bool on;
+
+	/*
+	 * The lock orders the calls: whoever changed the bit last syncs
+	 * after its change, so the last call says what the bit says now.
+	 */
+	pthread_mutex_lock(&dev->master_lock);
+	on = __atomic_load_n(&dev->master, __ATOMIC_ACQUIRE);
+	if (on != dev->master_told) {
+		__atomic_store_n(&dev->master_told, on, __ATOMIC_RELEASE);
+		if (dev->ops && dev->ops->bus_master)
+			dev->ops->bus_master(dev, on);
+	}
+	pthread_mutex_unlock(&dev->master_lock);
+}
+
+bool pci_bus_master_enabled(const struct pci_device *dev)
+{
+	return __atomic_load_n(&dev->master_told, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * cfg_lock held. True if the command register was written: the caller
+ * then calls pci_bus_master_sync() once it has dropped the lock.
+ */
+static bool pci_dev_config_write(struct pci_device *dev, unsigned int off,
 				 const void *data, unsigned int len)
 {
 	const uint8_t *in = data;
+	bool cmd = range_overlaps(off, len, PCI_COMMAND, 2);
 
 	for (unsigned int i = 0; i < len && off + i < PCI_CFG_SIZE; i++) {
 		unsigned int o = off + i;
@@ -126,24 +166,17 @@ static void pci_dev_config_write(struct pci_device *dev, unsigned int off,
 		dev->cfg[o] = v & ~(in[i] & dev->w1cmask[o]);
 	}
 	if (off >= PCI_CFG_SIZE)
-		return;
-	if (range_overlaps(off, len, PCI_COMMAND, 2)) {
-		bool dis = pci_config_get(dev, PCI_COMMAND, 2) &
-			   PCI_COMMAND_INTX_DISABLE;
-
-		pthread_mutex_lock(&dev->host->irq_lock);
-		dev->intx_disabled = dis;
-		pci_intx_update_locked(dev);
-		pthread_mutex_unlock(&dev->host->irq_lock);
-	}
-	if (range_overlaps(off, len, PCI_COMMAND, 2) ||
-	    range_overlaps(off, len, PCI_BASE_ADDRESS_0, 4 * PCI_NUM_BARS))
+		return false;
+	if (cmd)
+		pci_command_changed(dev);
+	if (cmd || range_overlaps(off, len, PCI_BASE_ADDRESS_0, 4 * PCI_NUM_BARS))
 		pci_host_update_bars(dev->host);
 	if (dev->msix_nvec &&
-	    range_overlaps(off, len, dev->msix_cap + PCI_MSIX_FLAGS, 2))
+	    (cmd || range_overlaps(off, len, dev->msix_cap + PCI_MSIX_FLAGS, 2)))
 		pci_msix_control_changed(dev);
 	if (dev->ops && dev->ops->config_write)
 		dev->ops->config_write(dev, off, data, len);
+	return cmd;
 }
 
 static struct pci_device *pci_host_lookup(struct pci_host *host,
@@ -175,12 +208,16 @@ void pci_host_config_write(struct pci_host *host, unsigned int bus,
 			   const void *data, unsigned int len)
 {
 	struct pci_device *dev;
+	bool cmd = false;
 
 	pthread_mutex_lock(&host->cfg_lock);
 	dev = pci_host_lookup(host, bus, devfn);
 	if (dev && dev->realized)
-		pci_dev_config_write(dev, off, data, len);
+		cmd = pci_dev_config_write(dev, off, data, len);
 	pthread_mutex_unlock(&host->cfg_lock);
+	/* Unlocked: the device may stop its threads (devices outlive vCPUs). */
+	if (cmd)
+		pci_bus_master_sync(dev);
 }
 
 /* Configuration mechanism #1: the address latch at 0xcf8. */
@@ -255,13 +292,16 @@ static void conf1_data_write(void *opaque, uint64_t off, const void *data,
 	struct pci_host *host = opaque;
 	unsigned int bus, devfn, reg;
 	struct pci_device *dev;
+	bool cmd = false;
 
 	pthread_mutex_lock(&host->cfg_lock);
 	dev = conf1_target(host, off, &bus, &devfn, &reg) ?
 		      pci_host_lookup(host, bus, devfn) : NULL;
 	if (dev && dev->realized)
-		pci_dev_config_write(dev, reg, data, len);
+		cmd = pci_dev_config_write(dev, reg, data, len);
 	pthread_mutex_unlock(&host->cfg_lock);
+	if (cmd)
+		pci_bus_master_sync(dev);
 }
 
 static const struct bus_ops conf1_data_ops = {
@@ -356,6 +396,7 @@ struct pci_device *pci_device_create(struct pci_host *host,
 	dev->ops = ops;
 	dev->opaque = opaque;
 	pthread_mutex_init(&dev->msix_lock, NULL);
+	pthread_mutex_init(&dev->master_lock, NULL);
 	pci_config_init_header(dev, info);
 	host->slots[slot] = dev;
 	pthread_mutex_unlock(&host->cfg_lock);
@@ -378,6 +419,7 @@ void pci_device_destroy(struct pci_device *dev)
 	pthread_mutex_lock(&host->cfg_lock);
 	host->slots[dev->slot] = NULL;
 	pthread_mutex_unlock(&host->cfg_lock);
+	pthread_mutex_destroy(&dev->master_lock);
 	pthread_mutex_destroy(&dev->msix_lock);
 	g_free(dev->name);
 	g_free(dev);
@@ -391,17 +433,16 @@ static void pci_device_reset(struct pci_device *dev)
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
 		pci_bar_unmap(dev, i);
 	memcpy(dev->cfg, dev->cfg_reset, sizeof(dev->cfg));
+	pci_command_changed(dev);
 	pthread_mutex_unlock(&dev->host->cfg_lock);
 	if (dev->msix_nvec)
 		pci_msix_reset(dev);
-	pthread_mutex_lock(&dev->host->irq_lock);
-	dev->intx_disabled = false;
-	__atomic_store_n(&dev->intx_level, false, __ATOMIC_RELAXED);
-	pci_intx_update_locked(dev);
-	pthread_mutex_unlock(&dev->host->irq_lock);
+	pci_intx_set(dev, false);
 	pthread_mutex_lock(&dev->host->cfg_lock);
 	pci_host_update_bars(dev->host);
 	pthread_mutex_unlock(&dev->host->cfg_lock);
+	/* Bus master is clear again: the device hears it after its reset(). */
+	pci_bus_master_sync(dev);
 }
 
 void pci_host_reset(struct pci_host *host)

@@ -273,7 +273,12 @@ int pci_device_realize(struct pci_device *dev)
 	memcpy(dev->cfg_reset, dev->cfg, sizeof(dev->cfg));
 	dev->realized = true;
 	pci_host_update_bars(host);
+	/* Bus master stays as the device set it: clear, as SeaBIOS leaves it. */
+	__atomic_store_n(&dev->master, (cmd & PCI_COMMAND_MASTER) != 0,
+			 __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&host->cfg_lock);
+	if (!ret)
+		pci_bus_master_sync(dev);
 	return ret;
 }

@@ -5,8 +5,12 @@
  * placement and decoding), pci_msix.c (MSI-X and the MSI routes),
  * pci_intx.c (INTx levels and pin sharing).
  *
- * Locks, outermost first: host->cfg_lock (config cycles, BAR moves),
- * dev->msix_lock (vector table), host->irq_lock (routes, INTx line counts).
+ * Locks, outermost first: dev->master_lock (held across the device's
+ * bus_master callback, so it is never taken with cfg_lock held),
+ * host->cfg_lock (config cycles, BAR moves), dev->msix_lock (vector table),
+ * host->irq_lock (routes, INTx line counts). A device's own locks come
+ * after master_lock and cfg_lock (its callbacks run under them) and before
+ * msix_lock and irq_lock (it notifies and sets INTx under them).
  */
 #ifndef TERN_PCI_INTERNAL_H
 #define TERN_PCI_INTERNAL_H
@@ -73,6 +77,12 @@ struct pci_device {
 	bool msix_enabled; /* atomic: read by device threads */
 	bool msix_fmask;
 
+	/* Bus master: the command bit (atomic; written under cfg_lock)... */
+	bool master;
+	/* ...and what the device was last told (atomic; master_lock). */
+	bool master_told;
+	pthread_mutex_t master_lock;
+
 	/* INTx (host->irq_lock) */
 	uint32_t intx_gsi;
 	bool intx_level; /* atomic: what the device wants */
@@ -97,6 +107,10 @@ struct pci_host {
 	struct pci_device *bridge;
 };
 
+/* pci.c */
+/* Tell the device if bus master changed since it was last told. No cfg_lock. */
+void pci_bus_master_sync(struct pci_device *dev);
+
 /* pci_bar.c; cfg_lock held. */
 void pci_bar_unmap(struct pci_device *dev, unsigned int bar);
 /*
@@ -112,7 +126,7 @@ void pci_host_update_bars(struct pci_host *host);
  * on failure KVM keeps its old table and routes_stale says so. irq_lock.
  */
 void pci_host_commit_routes_locked(struct pci_host *host);
-/* The message control word changed. cfg_lock held. */
+/* The message control word or bus master changed. cfg_lock held. */
 void pci_msix_control_changed(struct pci_device *dev);
 void pci_msix_reset(struct pci_device *dev);
 void pci_msix_destroy(struct pci_device *dev);

@@ -8,6 +8,9 @@
  * replays one message if any arrived. Routes (address/data per GSI) are
  * kept while masked so mask/unmask does not rewrite KVM's routing table.
  *
+ * Bus master off holds every vector the same way: an MSI is a memory write
+ * by the device, which it may not make then.
+ *
  * KVM may refuse a binding or a routing table. A vector is then simply not
  * live (its messages pend, as if masked) and the guest's next write to its
  * entry or to the MSI-X control word tries again; never is a vector bound
@@ -165,8 +168,10 @@ static void msix_unbind(struct pci_device *dev, unsigned int v)
 static void msix_update_vector(struct pci_device *dev, unsigned int v)
 {
 	struct pci_msix_vec *vec = &dev->vec[v];
+	/* An MSI is a memory write: none while bus master is off. */
 	bool want = dev->msix_enabled && !dev->msix_fmask &&
-		    !msix_entry_masked(dev, v);
+		    !msix_entry_masked(dev, v) &&
+		    __atomic_load_n(&dev->master, __ATOMIC_ACQUIRE);
 
 	if (want) {
 		struct pci_msi_msg msg = {
@@ -184,7 +189,7 @@ static void msix_update_vector(struct pci_device *dev, unsigned int v)
 		msix_unbind(dev, v);
 }
 
-/* The message control word changed. cfg_lock held. */
+/* The message control word or bus master changed. cfg_lock held. */
 void pci_msix_control_changed(struct pci_device *dev)
 {
 	uint16_t ctrl = pci_config_get(dev, dev->msix_cap + PCI_MSIX_FLAGS, 2);

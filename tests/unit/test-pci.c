@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -157,6 +158,10 @@ struct probe {
 	unsigned int maps, unmaps;
 	uint64_t mapped_at[PCI_NUM_BARS];
 	unsigned int resets;
+	/* Resets ('R') and bus master calls ('1', '0'), in order. */
+	char log[64];
+	unsigned int master_calls, master_repeats, master_wrong;
+	bool master_last;
 };
 
 static void probe_read(void *opaque, uint64_t off, void *data, unsigned int len)
@@ -194,16 +199,49 @@ static void probe_bar_mapped(struct pci_device *dev, unsigned int bar,
 	}
 }
 
+static void probe_log(struct probe *p, char c)
+{
+	size_t n = strlen(p->log);
+
+	if (n + 1 < sizeof(p->log))
+		p->log[n] = c;
+}
+
 static void probe_reset(struct pci_device *dev)
 {
 	struct probe *p = pci_device_opaque(dev);
 
 	p->resets++;
+	probe_log(p, 'R');
+}
+
+/*
+ * Runs on whichever thread wrote the command register; checks with a
+ * config read of its own (which would deadlock under the host's config
+ * lock) that the bit already says what the call says. No ck_assert here:
+ * the stress test calls it off the main thread.
+ */
+static void probe_bus_master(struct pci_device *dev, bool enabled)
+{
+	struct probe *p = pci_device_opaque(dev);
+	uint16_t cmd = 0;
+
+	pci_host_config_read(host, 0, pci_device_slot(dev) << 3, PCI_COMMAND,
+			     &cmd, 2);
+	if (!!(cmd & PCI_COMMAND_MASTER) != enabled ||
+	    pci_bus_master_enabled(dev) != enabled)
+		p->master_wrong++;
+	if (p->master_calls && p->master_last == enabled)
+		p->master_repeats++;
+	p->master_last = enabled;
+	p->master_calls++;
+	probe_log(p, enabled ? '1' : '0');
 }
 
 static const struct pci_device_ops probe_dev_ops = {
 	.bar_mapped = probe_bar_mapped,
 	.reset = probe_reset,
+	.bus_master = probe_bus_master,
 };
 
 #define TEST_VENDOR 0x1234
@@ -698,6 +736,14 @@ static uint32_t gsi_of(struct pci_device *dev, unsigned int v)
 	return LAYOUT_MSI_GSI_BASE + v; /* the first device with vectors */
 }
 
+/* What a driver does before it uses MSI-X or DMA: set bus master. */
+static void bus_master(unsigned int df, bool on)
+{
+	uint16_t cmd = cfg_read(df, PCI_COMMAND, 2) & ~PCI_COMMAND_MASTER;
+
+	cfg_write(df, PCI_COMMAND, cmd | (on ? PCI_COMMAND_MASTER : 0), 2);
+}
+
 START_TEST(msix_table_and_routes)
 {
 	struct probe p = { 0 };
@@ -728,6 +774,7 @@ START_TEST(msix_table_and_routes)
 	msix_mask(1, true);
 	/* MSI-X still off: nothing routed or bound, and the table size is read-only. */
 	ck_assert_uint_eq(sink.commits, 0);
+	bus_master(df, true);
 	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE | 0x7ff, 2);
 	ck_assert(pci_msix_enabled(dev));
 	ck_assert_uint_eq(cfg_read(df, cap + PCI_MSIX_FLAGS, 2),
@@ -781,6 +828,7 @@ START_TEST(msix_masking_and_pba)
 	msix_bar = pci_bar_address(dev, 1);
 	for (unsigned int v = 0; v < NVEC; v++)
 		msix_entry(v, 0xfee00000, 0x4040 + v, false);
+	bus_master(df, true);
 	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
 
 	/* Live vector: the eventfd write is the interrupt; PBA stays clear. */
@@ -852,6 +900,7 @@ START_TEST(msix_failed_bind_stays_pending)
 	msix_entry(1, 0xfee00000, 0x4042, false);
 
 	/* Enabling binds vectors 0 and 1; vector 0's bind fails. */
+	bus_master(df, true);
 	sink.fail_bind = 1;
 	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
 	ck_assert(!bound(dev, 0));
@@ -907,6 +956,7 @@ START_TEST(msix_failed_route_commit_retried)
 	msix_bar = pci_bar_address(dev, 1);
 	msix_entry(0, 0xfee00000, 0x4041, false);
 	msix_entry(1, 0xfee00000, 0x4042, false);
+	bus_master(df, true);
 	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
 	ck_assert_uint_eq(sink.nr_routes, 2);
 	ck_assert(bound(dev, 0));
@@ -973,6 +1023,157 @@ START_TEST(intx_failed_line_retried)
 	ck_assert(sink.line[gsi]);
 	pci_intx_set(dev, false);
 	ck_assert(!sink.line[gsi]);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+/* ---- bus master ---- */
+
+/*
+ * The device hears of every change of the bus master bit, once, in order,
+ * with the bit already changed and the config lock free; never of a write
+ * that leaves the bit alone.
+ */
+START_TEST(bus_master_callbacks)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	/* tern's realize leaves it clear, as SeaBIOS does: nothing said. */
+	ck_assert(!(cfg_read(df, PCI_COMMAND, 2) & PCI_COMMAND_MASTER));
+	ck_assert(!pci_bus_master_enabled(dev));
+	ck_assert_str_eq(p.log, "");
+
+	bus_master(df, true);
+	ck_assert_str_eq(p.log, "1");
+	ck_assert(pci_bus_master_enabled(dev));
+	/* Writes that leave the bit as it is. */
+	cfg_write(df, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
+		  PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE, 2);
+	cfg_write(df, PCI_COMMAND + 1, 0, 1);
+	cfg_write(df, PCI_CACHE_LINE_SIZE, 0x10, 1);
+	cfg_write(df, PCI_BASE_ADDRESS_0, 0xd0000000, 4);
+	ck_assert_str_eq(p.log, "1");
+	/* A byte write, ECAM, a dword write over command and status. */
+	cfg_write(df, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 1);
+	ck_assert_str_eq(p.log, "10");
+	ecam_write(df, PCI_COMMAND,
+		   PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	ck_assert_str_eq(p.log, "101");
+	cfg_write(df, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 4);
+	ck_assert_str_eq(p.log, "1010");
+	ck_assert(!pci_bus_master_enabled(dev));
+
+	/* A reset: the device's own reset first, then bus master off. */
+	bus_master(df, true);
+	pci_host_reset(host);
+	ck_assert_str_eq(p.log, "10101R0");
+	ck_assert(!pci_bus_master_enabled(dev));
+	/* Already off: the reset says nothing more. */
+	pci_host_reset(host);
+	ck_assert_str_eq(p.log, "10101R0R");
+	ck_assert_uint_eq(p.master_wrong, 0);
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+struct toggler {
+	unsigned int df;
+	bool on;
+	unsigned int failed;
+};
+
+static void *toggle_master(void *opaque)
+{
+	struct toggler *t = opaque;
+	uint32_t v = PCI_COMMAND_MEMORY | (t->on ? PCI_COMMAND_MASTER : 0);
+	uint64_t a = LAYOUT_PCI_ECAM_START + ((uint64_t)t->df << 12) + PCI_COMMAND;
+
+	for (int i = 0; i < 2000; i++)
+		if (!bus_write(&mmio, a, &v, 2))
+			t->failed++;
+	return NULL;
+}
+
+/* Two vCPUs fighting over the bit: calls alternate and the last one is right. */
+START_TEST(bus_master_concurrent_writes)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	struct toggler on, off;
+	pthread_t a, b;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	on = (struct toggler){ .df = devfn_of(dev), .on = true };
+	off = (struct toggler){ .df = devfn_of(dev), .on = false };
+	ck_assert_int_eq(pthread_create(&a, NULL, toggle_master, &on), 0);
+	ck_assert_int_eq(pthread_create(&b, NULL, toggle_master, &off), 0);
+	pthread_join(a, NULL);
+	pthread_join(b, NULL);
+	ck_assert_uint_eq(on.failed + off.failed, 0);
+	ck_assert_uint_gt(p.master_calls, 0);
+	ck_assert_uint_eq(p.master_repeats, 0);
+	ck_assert_uint_eq(p.master_wrong, 0);
+	ck_assert_int_eq(pci_bus_master_enabled(dev),
+			 !!(ecam_read(devfn_of(dev), PCI_COMMAND, 2) & PCI_COMMAND_MASTER));
+	pci_device_destroy(dev);
+	teardown();
+}
+END_TEST
+
+/* An MSI is a memory write: held (PBA) while bus master is off, sent when set. */
+START_TEST(msix_held_while_bus_master_off)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	unsigned int df, cap;
+
+	setup();
+	dev = make_device(&p, 0, 0);
+	df = devfn_of(dev);
+	cap = msix_cap(df);
+	msix_bar = pci_bar_address(dev, 1);
+	msix_entry(0, 0xfee00000, 0x4041, false);
+	msix_entry(1, 0xfee00000, 0x4042, true);
+
+	/* Enabled with bus master off: routed nothing, bound nothing. */
+	cfg_write(df, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert(!bound(dev, 0));
+	pci_msix_notify(dev, 0);
+	ck_assert_uint_eq(msix_pba(), 1 << 0);
+	bus_master(df, true);
+	ck_assert(bound(dev, 0));
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 0), 1);
+
+	/* Off again: held; a vector unmasked meanwhile is held too. */
+	bus_master(df, false);
+	ck_assert(!bound(dev, 0));
+	pci_msix_notify(dev, 0);
+	pci_msix_notify(dev, 0);
+	msix_mask(1, false);
+	ck_assert(!bound(dev, 1));
+	pci_msix_notify(dev, 1);
+	ck_assert_uint_eq(msix_pba(), (1 << 0) | (1 << 1));
+	/* On: one message each for what waited. */
+	bus_master(df, true);
+	ck_assert(bound(dev, 0));
+	ck_assert(bound(dev, 1));
+	ck_assert_uint_eq(msix_pba(), 0);
+	ck_assert_uint_eq(pending(dev, 0), 1);
+	ck_assert_uint_eq(pending(dev, 1), 1);
+	/* INTx is a wire, not a memory write: bus master does not hold it. */
+	cfg_write(df, cap + PCI_MSIX_FLAGS, 0, 2);
+	bus_master(df, false);
+	pci_intx_set(dev, true);
+	ck_assert(sink.line[pci_intx_gsi(pci_device_slot(dev), 0)]);
 	pci_device_destroy(dev);
 	teardown();
 }
@@ -1113,6 +1314,8 @@ int main(void)
 		   bad_bars_refused);
 	UNIT_TCASE(s, "msix", msix_table_and_routes, msix_masking_and_pba);
 	UNIT_TCASE(s, "intx", intx_levels_and_sharing, intx_swizzle);
+	UNIT_TCASE(s, "bus master", bus_master_callbacks,
+		   bus_master_concurrent_writes, msix_held_while_bus_master_off);
 	UNIT_TCASE(s, "failures", msix_failed_bind_stays_pending,
 		   msix_failed_route_commit_retried, intx_failed_line_retried);
 	UNIT_TCASE(s, "reset", machine_reset);
