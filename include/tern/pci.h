@@ -24,6 +24,8 @@
 
 struct pci_host;
 struct pci_device;
+struct state_writer;
+struct state_reader;
 
 #define PCI_SLOTS 32
 #define PCI_CFG_SIZE 256
@@ -253,6 +255,30 @@ void pci_intx_set(struct pci_device *dev, bool level);
 int pci_device_realize(struct pci_device *dev) __must_check;
 /* Where BAR bar currently decodes, or 0 when it does not. */
 uint64_t pci_bar_address(const struct pci_device *dev, unsigned int bar);
+
+/*
+ * Machine state (state.h). A device is one section, "pci.00:SS.0" (slot
+ * SS in hex): its config space, BAR sizes, MSI-X table, the vectors with a
+ * message pending and its INTx level. Save with the vCPUs parked and the
+ * device's threads stopped; the caller decides the order of sections.
+ */
+void pci_device_save(struct pci_device *dev, struct state_writer *w);
+/*
+ * Load into a freshly created, realized, identical device (vCPUs parked,
+ * device not running). The section is checked whole against the device
+ * (ids, header type, BAR sizes and types, capability layout, every byte
+ * the guest cannot write, the MSI-X table's reserved bits and pending
+ * bits, no decoding BAR over RAM); on any error err names it and the
+ * device is untouched. Then decoding, MSI-X bindings and routes, pending
+ * messages, INTx and bus master are brought in line as the guest's own
+ * writes would have (bus_master may be called).
+ */
+bool pci_device_load(struct pci_device *dev, struct state_reader *r,
+		     GError **err);
+/* The host's own state: "pci-host" (the 0xcf8 latch), then the bridge's. */
+void pci_host_save(struct pci_host *host, struct state_writer *w);
+bool pci_host_load(struct pci_host *host, struct state_reader *r,
+		   GError **err);
 
 /* Direct config space access for device code (no side effects). */
 uint32_t pci_config_get(const struct pci_device *dev, unsigned int off,

@@ -19,8 +19,6 @@
 #define PCI_CONF1_ADDR_PORT 0xcf8
 #define PCI_CONF1_DATA_PORT 0xcfc
 #define PCI_CONF1_ENABLE 0x80000000U
-/* Bus, device, function, register; bits 1:0 and 30:24 are not kept. */
-#define PCI_CONF1_ADDR_MASK 0x80fffffcU
 
 /* The host bridge: Red Hat's "QEMU PCIe host bridge" ids, no quirks attached. */
 #define PCI_HOST_VENDOR 0x1b36
@@ -113,8 +111,7 @@ static void pci_dev_config_read(struct pci_device *dev, unsigned int off,
 		dev->ops->config_read(dev, off, data, len);
 }
 
-/* The command register may have changed: INTx disable, bus master. cfg_lock held. */
-static void pci_command_changed(struct pci_device *dev)
+void pci_command_changed(struct pci_device *dev)
 {
 	uint16_t cmd = pci_config_get(dev, PCI_COMMAND, 2);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tern/error.h"
+#include "tern/le.h"
 #include "pci_internal.h"
 
 static unsigned int bar_reg(unsigned int bar)
@@ -16,18 +17,24 @@ static unsigned int bar_reg(unsigned int bar)
 	return PCI_BASE_ADDRESS_0 + 4 * bar;
 }
 
-/* The address BAR bar holds now (both halves of a 64-bit one). */
-static uint64_t bar_read_addr(const struct pci_device *dev, unsigned int bar)
+uint64_t pci_bar_addr_in(const struct pci_device *dev, const uint8_t *cfg,
+			 unsigned int bar)
 {
 	const struct pci_bar_state *b = &dev->bars[bar];
-	uint32_t lo = pci_config_get(dev, bar_reg(bar), 4);
+	uint32_t lo = le32_get(cfg + bar_reg(bar));
 
 	if (b->flags & PCI_BAR_IO)
 		return lo & ~0x3U;
 	if (b->flags & PCI_BAR_64)
 		return (lo & ~0xfULL) |
-		       (uint64_t)pci_config_get(dev, bar_reg(bar + 1), 4) << 32;
+		       (uint64_t)le32_get(cfg + bar_reg(bar + 1)) << 32;
 	return lo & ~0xfU;
+}
+
+/* The address BAR bar holds now (both halves of a 64-bit one). */
+static uint64_t bar_read_addr(const struct pci_device *dev, unsigned int bar)
+{
+	return pci_bar_addr_in(dev, dev->cfg, bar);
 }
 
 static void bar_write_addr(struct pci_device *dev, unsigned int bar,
@@ -53,13 +60,19 @@ static bool bar_addr_usable(const struct pci_device *dev,
 	if (b->flags & PCI_BAR_IO)
 		return addr + b->size <= 0x10000;
 	/* RAM would shadow it (KVM slots win over MMIO). */
+	return !pci_range_over_ram(mem, addr, b->size);
+}
+
+bool pci_range_over_ram(const struct guest_memory *mem, uint64_t addr,
+			uint64_t size)
+{
 	for (unsigned int i = 0; mem && i < mem->nr_regions; i++) {
 		const struct guest_region *r = &mem->regions[i];
 
-		if (addr < r->gpa + r->size && r->gpa < addr + b->size)
-			return false;
+		if (addr < r->gpa + r->size && r->gpa < addr + size)
+			return true;
 	}
-	return true;
+	return false;
 }
 
 void pci_bar_unmap(struct pci_device *dev, unsigned int bar)

@@ -108,10 +108,21 @@ struct pci_host {
 };
 
 /* pci.c */
+/* The 0xcf8 latch keeps bus, device, function, register and bit 31. */
+#define PCI_CONF1_ADDR_MASK 0x80fffffcU
 /* Tell the device if bus master changed since it was last told. No cfg_lock. */
 void pci_bus_master_sync(struct pci_device *dev);
+/* The command register may have changed: INTx disable, bus master. cfg_lock. */
+void pci_command_changed(struct pci_device *dev);
 
-/* pci_bar.c; cfg_lock held. */
+/* pci_bar.c */
+/* The address BAR bar of dev holds in config space cfg (dev's or another). */
+uint64_t pci_bar_addr_in(const struct pci_device *dev, const uint8_t *cfg,
+			 unsigned int bar);
+/* Does [addr, addr + size) touch guest RAM? */
+bool pci_range_over_ram(const struct guest_memory *mem, uint64_t addr,
+			uint64_t size);
+/* cfg_lock held. */
 void pci_bar_unmap(struct pci_device *dev, unsigned int bar);
 /*
  * Decode every realized device's BARs where its config space says, if its
@@ -129,6 +140,10 @@ void pci_host_commit_routes_locked(struct pci_host *host);
 /* The message control word or bus master changed. cfg_lock held. */
 void pci_msix_control_changed(struct pci_device *dev);
 void pci_msix_reset(struct pci_device *dev);
+/* PBA bytes for nvec vectors (whole qwords). */
+uint32_t pci_msix_pba_size(unsigned int nvec);
+/* Is a message of vector v waiting (what the PBA shows)? msix_lock held. */
+bool pci_msix_pending_locked(struct pci_device *dev, unsigned int v);
 void pci_msix_destroy(struct pci_device *dev);
 
 /* pci_intx.c */

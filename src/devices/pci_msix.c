@@ -210,9 +210,15 @@ void pci_msix_control_changed(struct pci_device *dev)
 	pci_intx_update(dev);
 }
 
-static uint32_t msix_pba_size(unsigned int nvec)
+uint32_t pci_msix_pba_size(unsigned int nvec)
 {
 	return ALIGN_UP(nvec, 64U) / 8;
+}
+
+bool pci_msix_pending_locked(struct pci_device *dev, unsigned int v)
+{
+	/* A live vector's writes are KVM's at once; only a held one pends. */
+	return !dev->vec[v].live && efd_pending(dev->vec[v].fd);
 }
 
 static void msix_bar_read(void *opaque, uint64_t off, void *data,
@@ -230,14 +236,13 @@ static void msix_bar_read(void *opaque, uint64_t off, void *data,
 		if (o < table_size) {
 			out[i] = dev->msix_table[o];
 		} else if (o >= dev->msix_pba_off &&
-			   o < dev->msix_pba_off + msix_pba_size(dev->msix_nvec)) {
+			   o < dev->msix_pba_off + pci_msix_pba_size(dev->msix_nvec)) {
 			unsigned int first = (o - dev->msix_pba_off) * 8;
 
 			for (unsigned int b = 0; b < 8; b++) {
 				unsigned int v = first + b;
 
-				if (v < dev->msix_nvec && !dev->vec[v].live &&
-				    efd_pending(dev->vec[v].fd))
+				if (v < dev->msix_nvec && pci_msix_pending_locked(dev, v))
 					out[i] |= 1 << b;
 			}
 		}
@@ -327,7 +332,7 @@ int pci_msix_init(struct pci_device *dev, unsigned int bar, unsigned int nvec)
 		return -EINVAL;
 	dev->msix_pba_off = MAX(ALIGN_UP(table_size, (uint64_t)PCI_MSIX_PBA_MIN_OFF),
 				(uint64_t)PCI_MSIX_PBA_MIN_OFF);
-	bar_size = MAX(dev->msix_pba_off + msix_pba_size(nvec), PCI_BAR_MIN_MEM);
+	bar_size = MAX(dev->msix_pba_off + pci_msix_pba_size(nvec), PCI_BAR_MIN_MEM);
 	bar_size = 1ULL << g_bit_storage(bar_size - 1);
 	ret = pci_device_add_bar(dev, bar, bar_size, 0, &msix_bar_ops, dev);
 	if (ret)
