@@ -55,8 +55,8 @@ static void wait_irr(uint8_t vector, const char *what)
 
 static void find(uint16_t type, struct pci_dev *d)
 {
-	if (!pci_find(VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + type),
-		      0, d))
+	if (!pci_find(VIRTIO_PCI_VENDOR,
+		      (uint16_t)(VIRTIO_PCI_DEVICE_BASE + type), 0, d))
 		result_fail("no virtio device of type %u", type);
 }
 
@@ -72,7 +72,8 @@ static void swap_bar(const struct pci_dev *a, const struct pci_dev *b,
 		result_fail("memory decoding is off before the swap");
 	/* A 64-bit BAR's upper halves must match for the low ones to swap. */
 	if ((va & PCI_BAR_MEM_TYPE_MASK) == PCI_BAR_MEM_TYPE_64 &&
-	    pci_read32(a, (uint8_t)(off + 4)) != pci_read32(b, (uint8_t)(off + 4)))
+	    pci_read32(a, (uint8_t)(off + 4)) !=
+		pci_read32(b, (uint8_t)(off + 4)))
 		result_fail("BAR %u: the upper halves differ", bar);
 	pci_write32(a, off, vb);
 	pci_write32(b, off, va);
@@ -93,18 +94,24 @@ static void swap_bar(const struct pci_dev *a, const struct pci_dev *b,
 static void check_decoding(const struct pci_dev *rng, const struct pci_dev *blk,
 			   uint64_t capacity)
 {
-	uint32_t r4 = pci_read32(rng, PCI_BAR0 + 4 * VIRTIO_BAR) & PCI_BAR_MEM_ADDR_MASK;
-	uint32_t b4 = pci_read32(blk, PCI_BAR0 + 4 * VIRTIO_BAR) & PCI_BAR_MEM_ADDR_MASK;
-	uint32_t r1 = pci_read32(rng, PCI_BAR0 + 4 * MSIX_BAR) & PCI_BAR_MEM_ADDR_MASK;
-	uint32_t b1 = pci_read32(blk, PCI_BAR0 + 4 * MSIX_BAR) & PCI_BAR_MEM_ADDR_MASK;
+	uint32_t r4 =
+	    pci_read32(rng, PCI_BAR0 + 4 * VIRTIO_BAR) & PCI_BAR_MEM_ADDR_MASK;
+	uint32_t b4 =
+	    pci_read32(blk, PCI_BAR0 + 4 * VIRTIO_BAR) & PCI_BAR_MEM_ADDR_MASK;
+	uint32_t r1 =
+	    pci_read32(rng, PCI_BAR0 + 4 * MSIX_BAR) & PCI_BAR_MEM_ADDR_MASK;
+	uint32_t b1 =
+	    pci_read32(blk, PCI_BAR0 + 4 * MSIX_BAR) & PCI_BAR_MEM_ADDR_MASK;
 	uint32_t v;
 
 	if ((v = mmio_read32(r4 + DEVICE_CFG)) != 0)
-		result_fail("rng: its BAR 4 at %#x reads %#x, not its own (empty) device configuration",
+		result_fail("rng: its BAR 4 at %#x reads %#x, not its own "
+			    "(empty) device configuration",
 			    r4, v);
 	if ((v = mmio_read32(b4 + DEVICE_CFG)) != (uint32_t)capacity)
-		result_fail("blk: its BAR 4 at %#x reads capacity %#x, want %#x",
-			    b4, v, (uint32_t)capacity);
+		result_fail(
+		    "blk: its BAR 4 at %#x reads capacity %#x, want %#x", b4, v,
+		    (uint32_t)capacity);
 	if ((v = mmio_read32(r1 + 12)) > 1)
 		result_fail("rng: its MSI-X table at %#x reads %#x", r1, v);
 	if ((v = mmio_read32(b1 + 12)) > 1)
@@ -142,7 +149,7 @@ static void use_rng(uint32_t bar4, uint8_t vector)
 		result_fail("rng: %s", why);
 	virtq_set_interrupts(&vq, true);
 	virtio_pci_driver_ok(&vp);
-	sg = (struct virtq_sg){ dma_addr(buf), 64, true };
+	sg = (struct virtq_sg){dma_addr(buf), 64, true};
 	if (virtq_add(&vq, &sg, 1, false, buf) < 0)
 		result_fail("rng: queue full");
 	virtq_kick(&vq);
@@ -160,7 +167,7 @@ static void use_rng(uint32_t bar4, uint8_t vector)
 static void use_blk(uint32_t bar4, uint8_t vector)
 {
 	static struct blk_dev b;
-	struct blk_opts o = { .msix = true, .max_queues = 1 };
+	struct blk_opts o = {.msix = true, .max_queues = 1};
 	uint8_t *buf = dma_alloc_zero(VIRTIO_BLK_SECTOR, 512);
 	struct blk_req *r = dma_alloc_zero(sizeof(*r), 64);
 	const char *why = "";

@@ -4,7 +4,8 @@
  * reached through configuration mechanism #1 (ports 0xcf8/0xcfc) and an ECAM
  * window. tern acts as the firmware: BARs are assigned when a device is
  * created and decoding is on, so a guest that does not enumerate finds the
- * devices working; a guest that does may size and move them.
+ * devices working; a guest that does may size and move them. Bus mastering
+ * is left off, as SeaBIOS leaves it: drivers set it before DMA.
  *
  * Interrupts: MSI-X (table and PBA in a BAR of their own), every vector an
  * eventfd bound to a GSI with irqfd, so a device thread interrupts the guest

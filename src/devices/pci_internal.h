@@ -3,7 +3,7 @@
  * The PCI host's insides, shared by its files and by nothing else:
  * pci.c (the host, config cycles, config space, devices), pci_bar.c (BAR
  * placement and decoding), pci_msix.c (MSI-X and the MSI routes),
- * pci_intx.c (INTx levels and pin sharing).
+ * pci_intx.c (INTx levels and pin sharing), pci_state.c (save and load).
  *
  * Locks, outermost first: dev->master_lock (held across the device's
  * bus_master callback, so it is never taken with cfg_lock held),

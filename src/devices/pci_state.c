@@ -90,7 +90,7 @@ void pci_device_save(struct pci_device *dev, struct state_writer *w)
 static const char *cfg_byte_name(unsigned int o)
 {
 	static const char *const bars[PCI_NUM_BARS] = {
-		"BAR 0", "BAR 1", "BAR 2", "BAR 3", "BAR 4", "BAR 5",
+	    "BAR 0", "BAR 1", "BAR 2", "BAR 3", "BAR 4", "BAR 5",
 	};
 
 	if (o < PCI_DEVICE_ID)
@@ -107,7 +107,8 @@ static const char *cfg_byte_name(unsigned int o)
 		return "class code";
 	if (o == PCI_HEADER_TYPE)
 		return "header type";
-	if (o >= PCI_BASE_ADDRESS_0 && o < PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS)
+	if (o >= PCI_BASE_ADDRESS_0 &&
+	    o < PCI_BASE_ADDRESS_0 + 4 * PCI_NUM_BARS)
 		return bars[(o - PCI_BASE_ADDRESS_0) / 4];
 	if (o >= PCI_SUBSYSTEM_VENDOR_ID && o < PCI_ROM_ADDRESS)
 		return "subsystem ids";
@@ -130,16 +131,19 @@ static bool pci_state_check_ids(struct state_reader *r,
 	uint16_t vendor = le16_get(st->cfg + PCI_VENDOR_ID);
 	uint16_t device = le16_get(st->cfg + PCI_DEVICE_ID);
 
-	if (!state_check(r, vendor == pci_config_get(dev, PCI_VENDOR_ID, 2) &&
-				    device == pci_config_get(dev, PCI_DEVICE_ID, 2),
-			 "vendor:device id %04x:%04x, this device (%s) is %04x:%04x",
-			 vendor, device, dev->name,
-			 pci_config_get(dev, PCI_VENDOR_ID, 2),
-			 pci_config_get(dev, PCI_DEVICE_ID, 2)))
+	if (!state_check(
+		r,
+		vendor == pci_config_get(dev, PCI_VENDOR_ID, 2) &&
+		    device == pci_config_get(dev, PCI_DEVICE_ID, 2),
+		"vendor:device id %04x:%04x, this device (%s) is %04x:%04x",
+		vendor, device, dev->name,
+		pci_config_get(dev, PCI_VENDOR_ID, 2),
+		pci_config_get(dev, PCI_DEVICE_ID, 2)))
 		return false;
-	return state_check(r, st->cfg[PCI_HEADER_TYPE] == dev->cfg[PCI_HEADER_TYPE],
-			   "header type 0x%02x, this device's is 0x%02x",
-			   st->cfg[PCI_HEADER_TYPE], dev->cfg[PCI_HEADER_TYPE]);
+	return state_check(
+	    r, st->cfg[PCI_HEADER_TYPE] == dev->cfg[PCI_HEADER_TYPE],
+	    "header type 0x%02x, this device's is 0x%02x",
+	    st->cfg[PCI_HEADER_TYPE], dev->cfg[PCI_HEADER_TYPE]);
 }
 
 /* Config space: what the guest cannot write must be this device's own. */
@@ -150,10 +154,12 @@ static bool pci_state_check_cfg(struct state_reader *r,
 	for (unsigned int o = 0; o < PCI_CFG_SIZE; o++) {
 		uint8_t fixed = (uint8_t) ~(dev->wmask[o] | dev->w1cmask[o]);
 
-		if (!state_check(r, !((st->cfg[o] ^ dev->cfg[o]) & fixed),
-				 "%s: config byte 0x%02x is 0x%02x, but bits 0x%02x are read-only and 0x%02x on this device",
-				 cfg_byte_name(o), o, st->cfg[o], fixed,
-				 dev->cfg[o] & fixed))
+		if (!state_check(
+			r, !((st->cfg[o] ^ dev->cfg[o]) & fixed),
+			"%s: config byte 0x%02x is 0x%02x, but bits 0x%02x are "
+			"read-only and 0x%02x on this device",
+			cfg_byte_name(o), o, st->cfg[o], fixed,
+			dev->cfg[o] & fixed))
 			return false;
 	}
 	return true;
@@ -170,20 +176,23 @@ static bool pci_state_check_bars(struct state_reader *r,
 		uint64_t size = b->upper ? 0 : b->size, addr;
 
 		if (!state_check(r, st->bar_size[i] == size,
-				 "BAR %u: size 0x%llx, this device's is 0x%llx", i,
-				 (unsigned long long)st->bar_size[i],
+				 "BAR %u: size 0x%llx, this device's is 0x%llx",
+				 i, (unsigned long long)st->bar_size[i],
 				 (unsigned long long)size))
 			return false;
-		if (!size || (b->flags & PCI_BAR_IO) || !(cmd & PCI_COMMAND_MEMORY))
+		if (!size || (b->flags & PCI_BAR_IO) ||
+		    !(cmd & PCI_COMMAND_MEMORY))
 			continue;
 		/*
 		 * A decoding BAR over RAM is not a state tern produces for a
 		 * sane guest, and one a loader must not half-believe.
 		 */
 		addr = pci_bar_addr_in(dev, st->cfg, i);
-		if (!state_check(r, !pci_range_over_ram(dev->host->p.mem, addr, size),
-				 "BAR %u at 0x%llx (0x%llx bytes, decoding) overlaps guest RAM",
-				 i, (unsigned long long)addr, (unsigned long long)size))
+		if (!state_check(
+			r, !pci_range_over_ram(dev->host->p.mem, addr, size),
+			"BAR %u at 0x%llx (0x%llx bytes, decoding) overlaps "
+			"guest RAM",
+			i, (unsigned long long)addr, (unsigned long long)size))
 			return false;
 	}
 	return true;
@@ -198,14 +207,17 @@ static bool pci_state_check_msix(struct state_reader *r,
 					 PCI_MSIX_CTRL_OFF);
 
 		if (!state_check(r, !(ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT),
-				 "MSI-X vector %u: reserved vector control bits 0x%x set",
+				 "MSI-X vector %u: reserved vector control "
+				 "bits 0x%x set",
 				 v, ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT))
 			return false;
 	}
-	for (unsigned int v = st->nvec; v < pci_msix_pba_size(st->nvec) * 8; v++)
-		if (!state_check(r, !(st->pending[v / 8] & (1 << (v % 8))),
-				 "MSI-X: pending bit for vector %u, the device has %u",
-				 v, st->nvec))
+	for (unsigned int v = st->nvec; v < pci_msix_pba_size(st->nvec) * 8;
+	     v++)
+		if (!state_check(
+			r, !(st->pending[v / 8] & (1 << (v % 8))),
+			"MSI-X: pending bit for vector %u, the device has %u",
+			v, st->nvec))
 			return false;
 	return true;
 }
@@ -221,7 +233,8 @@ static bool pci_state_read(struct state_reader *r, struct pci_device *dev,
 		pci_state_check_ids(r, dev, st);
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
 		state_get_u64(r, &st->bar_size[i]);
-	/* The vector count says how much follows: check it before reading on. */
+	/* The vector count says how much follows: check it before reading on.
+	 */
 	if (state_get_u16(r, &st->nvec) &&
 	    state_check(r, st->nvec == dev->msix_nvec,
 			"MSI-X: %u vectors, this device has %u", st->nvec,
@@ -229,14 +242,17 @@ static bool pci_state_read(struct state_reader *r, struct pci_device *dev,
 	    st->nvec) {
 		st->table = g_malloc0((size_t)st->nvec * PCI_MSIX_ENTRY_SIZE);
 		st->pending = g_malloc0(pci_msix_pba_size(st->nvec));
-		state_get_bytes(r, st->table, (size_t)st->nvec * PCI_MSIX_ENTRY_SIZE);
+		state_get_bytes(r, st->table,
+				(size_t)st->nvec * PCI_MSIX_ENTRY_SIZE);
 		state_get_bytes(r, st->pending, pci_msix_pba_size(st->nvec));
 	}
 	state_get_bool(r, &st->intx_level);
 	if (state_ok(r) && pci_state_check_cfg(r, dev, st) &&
-	    pci_state_check_bars(r, dev, st) && pci_state_check_msix(r, dev, st))
-		state_check(r, !st->intx_level || dev->intx_gsi,
-			    "INTx asserted, but the device has no interrupt pin");
+	    pci_state_check_bars(r, dev, st) &&
+	    pci_state_check_msix(r, dev, st))
+		state_check(
+		    r, !st->intx_level || dev->intx_gsi,
+		    "INTx asserted, but the device has no interrupt pin");
 	return state_section_close(r, err);
 }
 
@@ -255,7 +271,8 @@ static void pci_state_apply(struct pci_device *dev,
 		memcpy(dev->msix_table, st->table,
 		       (size_t)st->nvec * PCI_MSIX_ENTRY_SIZE);
 		pthread_mutex_unlock(&dev->msix_lock);
-		/* Binds what the table and control word make live, and routes it. */
+		/* Binds what the table and control word make live, and routes
+		 * it. */
 		pci_msix_control_changed(dev);
 		pthread_mutex_lock(&dev->msix_lock);
 		for (unsigned int v = 0; v < st->nvec; v++) {
@@ -273,7 +290,7 @@ static void pci_state_apply(struct pci_device *dev,
 bool pci_device_load(struct pci_device *dev, struct state_reader *r,
 		     GError **err)
 {
-	struct pci_dev_state st = { 0 };
+	struct pci_dev_state st = {0};
 	bool ok;
 
 	if (!dev->realized) {
@@ -306,15 +323,17 @@ bool pci_host_load(struct pci_host *host, struct state_reader *r, GError **err)
 {
 	uint32_t latch = 0;
 
-	if (state_section_open(r, PCI_HOST_STATE_VERSION, PCI_HOST_STATE_VERSION,
-			       NULL, "pci-host") &&
+	if (state_section_open(r, PCI_HOST_STATE_VERSION,
+			       PCI_HOST_STATE_VERSION, NULL, "pci-host") &&
 	    state_get_u32(r, &latch))
 		state_check(r, !(latch & ~PCI_CONF1_ADDR_MASK),
-			    "0xcf8 latch 0x%08x has bits set that the latch does not keep",
+			    "0xcf8 latch 0x%08x has bits set that the latch "
+			    "does not keep",
 			    latch);
 	if (!state_section_close(r, err))
 		return false;
-	/* The latch goes in only once the bridge, checked first, went in too. */
+	/* The latch goes in only once the bridge, checked first, went in too.
+	 */
 	if (!pci_device_load(host->bridge, r, err))
 		return false;
 	pthread_mutex_lock(&host->cfg_lock);
