@@ -4,7 +4,8 @@
  * reached through configuration mechanism #1 (ports 0xcf8/0xcfc) and an ECAM
  * window. tern acts as the firmware: BARs are assigned when a device is
  * created and decoding is on, so a guest that does not enumerate finds the
- * devices working; a guest that does may size and move them.
+ * devices working; a guest that does may size and move them. Bus mastering
+ * is left off, as SeaBIOS leaves it: drivers set it before DMA.
  *
  * Interrupts: MSI-X (table and PBA in a BAR of their own), every vector an
  * eventfd bound to a GSI with irqfd, so a device thread interrupts the guest
@@ -24,6 +25,8 @@
 
 struct pci_host;
 struct pci_device;
+struct state_writer;
+struct state_reader;
 
 #define PCI_SLOTS 32
 #define PCI_CFG_SIZE 256
@@ -134,6 +137,19 @@ struct pci_device_ops {
 			    unsigned int len);
 	/* Machine reset: back to the state at creation (the core restores config space). */
 	void (*reset)(struct pci_device *dev);
+	/*
+	 * The command register's bus master bit changed (a guest write, a
+	 * machine reset that clears it, a state load). While it is clear the
+	 * device must not touch guest memory: it processes no queues until
+	 * the bit is set again (its MSI-X messages are held by the core). Called
+	 * only on a change, one call at a time per device and in the order of
+	 * the changes, on the thread that made it, and without the host's
+	 * config lock, so the device may take its own locks and stop (join)
+	 * its threads. pci_bus_master_enabled() already returns enabled. The
+	 * device may read its config space but must not write it through the
+	 * host (config cycles) from here.
+	 */
+	void (*bus_master)(struct pci_device *dev, bool enabled);
 };
 
 struct pci_device_info {
@@ -218,12 +234,20 @@ unsigned int pci_msix_nr_vectors(const struct pci_device *dev);
 bool pci_msix_enabled(const struct pci_device *dev);
 /*
  * Interrupt through vector: one eventfd write, any thread, no lock. A
- * masked vector (or function) keeps the message pending (PBA) until it is
- * unmasked. Out-of-range vectors are ignored.
+ * masked vector (or function), or any vector while bus master is off (an
+ * MSI is a memory write), keeps the message pending (PBA) until it can be
+ * sent. Out-of-range vectors are ignored.
  */
 void pci_msix_notify(struct pci_device *dev, unsigned int vector);
 /* The vector's eventfd, for code that signals it directly; -1 if none. */
 int pci_msix_vector_fd(const struct pci_device *dev, unsigned int vector);
+
+/*
+ * Bus master enable as the device was last told through bus_master (false
+ * until the guest sets it: like SeaBIOS, tern's realize leaves it clear).
+ * Any thread, no lock.
+ */
+bool pci_bus_master_enabled(const struct pci_device *dev);
 
 /* Raise or lower INTA# (ignored while the command register disables INTx). */
 void pci_intx_set(struct pci_device *dev, bool level);
@@ -232,6 +256,30 @@ void pci_intx_set(struct pci_device *dev, bool level);
 int pci_device_realize(struct pci_device *dev) __must_check;
 /* Where BAR bar currently decodes, or 0 when it does not. */
 uint64_t pci_bar_address(const struct pci_device *dev, unsigned int bar);
+
+/*
+ * Machine state (state.h). A device is one section, "pci.00:SS.0" (slot
+ * SS in hex): its config space, BAR sizes, MSI-X table, the vectors with a
+ * message pending and its INTx level. Save with the vCPUs parked and the
+ * device's threads stopped; the caller decides the order of sections.
+ */
+void pci_device_save(struct pci_device *dev, struct state_writer *w);
+/*
+ * Load into a freshly created, realized, identical device (vCPUs parked,
+ * device not running). The section is checked whole against the device
+ * (ids, header type, BAR sizes and types, capability layout, every byte
+ * the guest cannot write, the MSI-X table's reserved bits and pending
+ * bits, no decoding BAR over RAM); on any error err names it and the
+ * device is untouched. Then decoding, MSI-X bindings and routes, pending
+ * messages, INTx and bus master are brought in line as the guest's own
+ * writes would have (bus_master may be called).
+ */
+bool pci_device_load(struct pci_device *dev, struct state_reader *r,
+		     GError **err);
+/* The host's own state: "pci-host" (the 0xcf8 latch), then the bridge's. */
+void pci_host_save(struct pci_host *host, struct state_writer *w);
+bool pci_host_load(struct pci_host *host, struct state_reader *r,
+		   GError **err);
 
 /* Direct config space access for device code (no side effects). */
 uint32_t pci_config_get(const struct pci_device *dev, unsigned int off,

@@ -374,6 +374,8 @@ START_TEST(msix_vectors)
 	for (unsigned int v = 0; v <= NQ; v++)
 		for (int i = 0; i < 4; i++)
 			ck_assert(bus_write(&vm.mmio, msix_table + 16 * v + 4 * i, &w[i], 4));
+	/* As a driver does first (an MSI is a memory write): bus master on. */
+	cfg_write(PCI_COMMAND, cfg_read(PCI_COMMAND, 2) | PCI_COMMAND_MASTER, 2);
 	cfg_write(c.msix + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
 	bar_write(MSIX_CONFIG, 0, 2);
 	bar_write(Q_SELECT, 1, 2);
