@@ -6,11 +6,11 @@
  * "id", and asynchronous events with timestamps. Tools written for QEMU
  * talk to tern unchanged; docs/qmp.md lists what differs.
  *
- * The protocol core (qmp.c) knows nothing about the VM: a server gets its
- * commands as const tables, each with an argument schema the core checks
- * before the handler runs, so a module adds commands by adding a table
- * (qmp_commands.c holds the VM's). Everything runs on the main thread, in the
- * glib main loop's default context.
+ * The protocol core (server.c, conn.c, dispatch.c) knows nothing about the
+ * VM: a server gets its commands as const tables, each with an argument
+ * schema the core checks before the handler runs, so a module adds
+ * commands by adding a table (qmp_commands.c holds the VM's). Everything
+ * runs on the main thread, in the glib main loop's default context.
  */
 #ifndef TERN_QMP_H
 #define TERN_QMP_H
