@@ -82,7 +82,7 @@ static bool conn_open(struct conn *c, const char *path)
 			close(c->fd);
 		return false;
 	}
-	c->parser = qmp_parser_new(QMP_MAX_MESSAGE * 16);
+	c->parser = qmp_parser_new(QMP_MAX_MESSAGE * 16, QMP_MAX_MESSAGE * 16);
 	c->pos = c->len = 0;
 	return true;
 }

@@ -61,14 +61,21 @@ void qmp_client_send_text(struct qmp_client *c, const char *text)
 {
 	if (c->closed)
 		return;
-	g_string_append(c->out, text);
-	g_string_append(c->out, "\r\n");
-	if (!qmp_client_flush(c))
-		return;
+	/*
+	 * Replies are only made while less than QMP_OUTPUT_HIGH_WATER waits
+	 * (client_run), so what piles up past it is events. The bound is
+	 * checked before a message is queued, not after: a reply longer than
+	 * QMP_OUTPUT_MAX (an error quoting a long name) still goes out whole
+	 * to a client that reads.
+	 */
 	if (qmp_client_pending(c) > QMP_OUTPUT_MAX) {
 		qmp_client_close(c, "it does not read its replies and events");
 		return;
 	}
+	g_string_append(c->out, text);
+	g_string_append(c->out, "\r\n");
+	if (!qmp_client_flush(c))
+		return;
 	/* Output left over: wait for the socket to take it. */
 	if (qmp_client_pending(c) && !(c->watch_cond & G_IO_OUT))
 		client_update_watch(c);
@@ -83,11 +90,28 @@ static void client_send(struct qmp_client *c, json_object *msg)
 
 /* Client input */
 
-static void client_handle(struct qmp_client *c, json_object *req)
+/*
+ * Answer a request. Its id goes back as the client wrote it, not as json-c
+ * would write its value again: then a reply is never much longer than the
+ * request (`[0,0]` stays `[0,0]`), and numbers json-c cannot hold (2^64,
+ * -0) come back unchanged, as QEMU's docs promise ("copied verbatim").
+ */
+static void client_handle(struct qmp_client *c, json_object *req,
+			  const char *id)
 {
 	g_autoptr(json_object) rsp = qmp_dispatch(c, req);
+	g_autofree char *text = qmp_json_format(rsp, false);
+	g_autoptr(GString) line = NULL;
 
-	client_send(c, rsp);
+	if (!id) {
+		qmp_client_send_text(c, text);
+		return;
+	}
+	/* The reply is an object: its last byte is the closing brace. */
+	line = g_string_new(text);
+	g_string_truncate(line, line->len - 1);
+	g_string_append_printf(line, ", \"id\": %s}", id);
+	qmp_client_send_text(c, line->str);
 }
 
 static void client_send_error(struct qmp_client *c, const GError *err)
@@ -112,7 +136,7 @@ static void client_run(struct qmp_client *c)
 		case QMP_PARSE_MORE:
 			break;
 		case QMP_PARSE_VALUE:
-			client_handle(c, req);
+			client_handle(c, req, qmp_parser_id(c->parser));
 			json_object_put(req);
 			break;
 		case QMP_PARSE_ERROR:
@@ -238,7 +262,7 @@ bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 	c->id = ++srv->next_id;
 	c->refs = 1;
 	c->fd = fd;
-	c->parser = qmp_parser_new(QMP_MAX_MESSAGE);
+	c->parser = qmp_parser_new(QMP_MAX_MESSAGE, QMP_MAX_PARSE_MEMORY);
 	c->out = g_string_new(NULL);
 	srv->clients = g_list_append(srv->clients, c);
 	srv->nr_clients++;

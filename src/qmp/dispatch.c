@@ -253,10 +253,9 @@ json_object *qmp_dispatch(struct qmp_client *c, json_object *req)
 {
 	struct qmp_server *srv = c->srv;
 	g_autoptr(json_object) empty = json_object_new_object();
-	json_object *args = empty, *id = NULL, *ret = NULL, *rsp;
+	json_object *args = empty, *ret = NULL, *rsp;
 	const struct qmp_entry *entry;
 	g_autoptr(GError) err = NULL;
-	bool has_id = false;
 	const char *name;
 
 	if (!json_object_is_type(req, json_type_object)) {
@@ -264,7 +263,6 @@ json_object *qmp_dispatch(struct qmp_client *c, json_object *req)
 			    "QMP input must be a JSON object");
 		goto out;
 	}
-	has_id = json_object_object_get_ex(req, "id", &id);
 	name = qmp_request_check(req, &args, &err);
 	if (!name)
 		goto out;
@@ -298,7 +296,5 @@ out:
 		rsp = json_object_new_object();
 		json_object_object_add(rsp, "return", ret);
 	}
-	if (has_id)
-		json_object_object_add(rsp, "id", json_object_get(id));
 	return rsp;
 }

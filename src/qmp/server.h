@@ -49,7 +49,7 @@ struct qmp_server {
 extern const struct qmp_command qmp_builtin_commands[];
 json_object *qmp_version_info(const struct qmp_server *srv);
 json_object *qmp_error_response(const GError *err);
-/* The reply to one request from c (a new reference). */
+/* The reply to one request from c (a new reference), without its id. */
 json_object *qmp_dispatch(struct qmp_client *c, json_object *req);
 
 /* conn.c */

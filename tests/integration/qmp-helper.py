@@ -9,6 +9,7 @@ failed expectation and exits 1.
 
     qmp-helper.py multi SOCK          events on every client; quit
     qmp-helper.py malformed SOCK      bad input never hurts the VM
+    qmp-helper.py memory SOCK PID     hostile clients cannot make tern hold memory
     qmp-helper.py paused-guest SOCK   --paused: prelaunch, cont, guest SHUTDOWN
     qmp-helper.py fd TERN ARGS...     --qmp fd=N on a socket we listen on
     qmp-helper.py session SOCK OUT    the conformance session, as JSON in OUT
@@ -201,6 +202,8 @@ MALFORMED = [
     b'{"execute": "query-status",}',
     b'{"execute": "query-status" "id": 1}',
     b'{"execute": nul}',
+    # Lone surrogates are refused, as QEMU does.
+    b'{"execute": "query-status", "id": "\\ud800"}',
 ]
 
 
@@ -229,6 +232,9 @@ def scenario_malformed(sock):
         (b'{"execute": "qmp_capabilities", "arguments": {"enable": "oob"}}',
          "GenericError"),
         (b'{"execute": "qmp_capabilities"}', "CommandNotFound"),
+        # U+0000 does not cut a name short: these used to run quit.
+        (b'{"execute": "quit\\u0000nope"}', "CommandNotFound"),
+        (b'{"execute\\u0000": "quit"}', "GenericError"),
     ]
     for raw, cls in cases:
         q.send_raw(raw)
@@ -275,6 +281,53 @@ def scenario_malformed(sock):
            "stop and cont still work with a stuck client connected")
     check_event(q.wait_event("RESUME"), "RESUME")
     lazy.close()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Fail(f"no VmRSS for process {pid}")
+
+
+def scenario_memory(sock, pid):
+    """Five clients each send `[` and `{},` up to just under the 1 MiB
+    message bound and never close it: json-c used to hold ~260 MB for each
+    (tern went from 5 MB to 1.29 GB and kept it after they left)."""
+    pid = int(pid)
+    q = QMP(sock)
+    q.negotiate()
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "the VM runs")
+    before = rss_kib(pid)
+    payload = b"[" + b"{}," * ((1000 * 1000) // 3)
+    hostile = []
+    for _ in range(5):
+        h = QMP(sock)
+        h.negotiate()
+        h.send_raw(payload)
+        hostile.append(h)
+    # Until tern has read it all: the socket buffers are empty.
+    time.sleep(1.0)
+    during = before
+    for _ in range(5):
+        during = max(during, rss_kib(pid))
+        time.sleep(0.1)
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "the VM and other clients carry on meanwhile")
+    for h in hostile:
+        h.close()
+    time.sleep(0.5)
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "... and after they disconnect")
+    after = rss_kib(pid)
+    print(f"  tern's VmRSS: {before} KiB before, {during} KiB with five "
+          f"hostile clients, {after} KiB after they left")
+    expect(during - before < 24 * 1024,
+           "five hostile clients cost tern less than 24 MiB")
+    expect(after - before < 4 * 1024,
+           "after they leave, tern is within 4 MiB of where it started")
 
 
 def scenario_paused_guest(sock):
@@ -359,6 +412,14 @@ SESSION = [
      b'{"execute": "qmp_capabilities", "arguments": {"enable": "oob"}}', False),
     ("id echo", b'{"execute": "query-name", "id": {"a": [1, "x", null]}}',
      False),
+    ("id echo, compact", b'{"execute": "query-name", "id": [0,0]}', False),
+    # U+0000 is part of a name, never its end (QEMU 7.2 is the oracle).
+    ("NUL in a command name", b'{"execute": "quit\\u0000nope"}', False),
+    ("NUL in an argument name",
+     b'{"execute": "query-name", "arguments": {"x\\u0000y": 1}}', False),
+    ("NUL in a member name", b'{"execute\\u0000": "query-name"}', False),
+    ("NUL in the id", b'{"execute": "query-name", "id": "a\\u0000b"}', False),
+    ("lone surrogate", b'{"execute": "query-name", "id": "\\ud800"}', False),
     ("quit", b'{"execute": "quit"}', True),
 ]
 
@@ -466,6 +527,8 @@ def main(argv):
             scenario_multi(argv[2])
         elif what == "malformed":
             scenario_malformed(argv[2])
+        elif what == "memory":
+            scenario_memory(argv[2], argv[3])
         elif what == "paused-guest":
             scenario_paused_guest(argv[2])
         elif what == "fd":

@@ -177,6 +177,21 @@ if start_vm e --kernel "$FW/counter.elf"; then
 fi
 end
 
+begin "hostile clients: memory is bounded while they stay and given back when they go"
+if start_vm mem --kernel "$FW/counter.elf"; then
+	# VM_PID is timeout's; tern is its child.
+	tern_pid=$(cat "/proc/$VM_PID/task/$VM_PID/children" 2>/dev/null)
+	if [ -n "$tern_pid" ]; then
+		helper memory "$SOCK" "$tern_pid"
+	else
+		fail "cannot find tern's process under $VM_PID"
+	fi
+	q_ok quit
+	wait_vm
+	expect_status 0
+fi
+end
+
 begin "--paused: prelaunch until cont, then the guest's reset sends SHUTDOWN"
 if start_vm f --paused; then
 	sleep 0.5
