@@ -10,6 +10,7 @@ failed expectation and exits 1.
     qmp-helper.py multi SOCK          events on every client; quit
     qmp-helper.py malformed SOCK      bad input never hurts the VM
     qmp-helper.py memory SOCK PID     hostile clients cannot make tern hold memory
+    qmp-helper.py storm SOCK N        N connections past the client cap
     qmp-helper.py paused-guest SOCK   --paused: prelaunch, cont, guest SHUTDOWN
     qmp-helper.py fd TERN ARGS...     --qmp fd=N on a socket we listen on
     qmp-helper.py session SOCK OUT    the conformance session, as JSON in OUT
@@ -330,6 +331,35 @@ def scenario_memory(sock, pid):
            "after they leave, tern is within 4 MiB of where it started")
 
 
+def scenario_storm(sock, n):
+    """Fill the 64 places, then N more connections, each closed at once."""
+    held = [QMP(sock) for _ in range(64)]
+    refused = 0
+    for _ in range(int(n)):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        s.settimeout(5)
+        try:
+            if s.recv(1) == b"":
+                refused += 1
+        except ConnectionResetError:
+            refused += 1
+        s.close()
+    expect(refused == int(n), f"all {n} connections past the cap were closed")
+    for q in held:
+        q.close()
+    # tern notices the closes on its own time: until then, still full.
+    deadline = time.monotonic() + 5
+    q = QMP(sock)
+    while q.greeting is None and time.monotonic() < deadline:
+        q.close()
+        time.sleep(0.05)
+        q = QMP(sock)
+    q.negotiate()
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "then a place is free again and the VM runs")
+
+
 def scenario_paused_guest(sock):
     q = QMP(sock)
     q.negotiate()
@@ -529,6 +559,8 @@ def main(argv):
             scenario_malformed(argv[2])
         elif what == "memory":
             scenario_memory(argv[2], argv[3])
+        elif what == "storm":
+            scenario_storm(argv[2], argv[3])
         elif what == "paused-guest":
             scenario_paused_guest(argv[2])
         elif what == "fd":

@@ -192,6 +192,20 @@ if start_vm mem --kernel "$FW/counter.elf"; then
 fi
 end
 
+begin "a connection storm past the client cap: a few warnings, then how many were suppressed"
+if start_vm storm --kernel "$FW/counter.elf"; then
+	helper storm "$SOCK" 2000
+	q_ok quit
+	wait_vm
+	expect_status 0
+	n=$(grep -c 'qmp: refusing a connection' "$VMERR")
+	# One burst per 5 s interval; the storm takes a second or two.
+	[ "$n" -le 30 ] || fail "$n warnings for 2000 refused connections"
+	grep -Eq 'similar lines (before it )?suppressed' "$VMERR" ||
+		fail "no line says how many warnings were suppressed: $(tail -3 "$VMERR")"
+fi
+end
+
 begin "--paused: prelaunch until cont, then the guest's reset sends SHUTDOWN"
 if start_vm f --paused; then
 	sleep 0.5
