@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `tern qmp`'s side of the wire: the connection to a QMP server (QEMU's or
+ * tern's), framed by the same parser the server uses, and the requests
+ * built from the command line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+
+/* The connection */
+
+bool client_conn_open(struct conn *c, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "tern qmp: %s: path too long\n", path);
+		return false;
+	}
+	strcpy(addr.sun_path, path);
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 ||
+	    connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		fprintf(stderr, "tern qmp: %s: %s\n", path, g_strerror(errno));
+		if (c->fd >= 0)
+			close(c->fd);
+		return false;
+	}
+	c->parser = qmp_parser_new(QMP_MAX_MESSAGE * 16, QMP_MAX_MESSAGE * 16);
+	c->pos = c->len = 0;
+	return true;
+}
+
+void client_conn_close(struct conn *c)
+{
+	qmp_parser_free(c->parser);
+	close(c->fd);
+}
+
+int client_conn_parse(struct conn *c, json_object **msg)
+{
+	while (c->pos < c->len) {
+		g_autoptr(GError) err = NULL;
+		size_t used;
+		enum qmp_parse_status st = qmp_parser_feed(c->parser,
+			c->buf + c->pos, c->len - c->pos, &used, msg, &err);
+
+		c->pos += used;
+		if (st == QMP_PARSE_VALUE)
+			return 1;
+		if (st != QMP_PARSE_MORE) {
+			fprintf(stderr, "tern qmp: the server sent bad JSON: %s\n",
+				err->message);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int client_conn_recv(struct conn *c, json_object **msg)
+{
+	for (;;) {
+		int r = client_conn_parse(c, msg);
+		ssize_t n;
+
+		if (r)
+			return r;
+		n = read(c->fd, c->buf, sizeof(c->buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 0;
+		if (n < 0) {
+			fprintf(stderr, "tern qmp: read: %s\n", g_strerror(errno));
+			return -1;
+		}
+		c->pos = 0;
+		c->len = n;
+	}
+}
+
+bool client_conn_send(struct conn *c, json_object *msg)
+{
+	g_autofree char *text = qmp_json_format(msg, false);
+	g_autofree char *line = g_strconcat(text, "\n", NULL);
+	int ret = write_full(c->fd, line, strlen(line));
+
+	if (ret) {
+		fprintf(stderr, "tern qmp: write: %s\n", g_strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
+bool client_msg_is_event(json_object *msg)
+{
+	return json_object_object_get_ex(msg, "event", NULL);
+}
+
+/* Requests */
+
+/* A value given as key=value: JSON if it is one, else a string. */
+static json_object *parse_value(const char *s)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *v = json_tokener_parse_ex(tok, s, strlen(s) + 1);
+
+	if (json_tokener_get_error(tok) != json_tokener_success ||
+	    json_tokener_get_parse_end(tok) != strlen(s) + 1 ||
+	    json_object_is_type(v, json_type_object) ||
+	    json_object_is_type(v, json_type_array)) {
+		json_object_put(v);
+		v = json_object_new_string(s);
+	}
+	json_tokener_free(tok);
+	return v;
+}
+
+json_object *client_request_build(const char *cmd, char **words, int n,
+				  GError **err)
+{
+	g_autoptr(json_object) req = json_object_new_object();
+	json_object *args = NULL;
+
+	json_object_object_add(req, "execute", json_object_new_string(cmd));
+	if (n == 1 && g_str_has_prefix(g_strchug(words[0]), "{")) {
+		enum json_tokener_error e;
+
+		args = json_tokener_parse_verbose(words[0], &e);
+		if (!json_object_is_type(args, json_type_object)) {
+			g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
+				    "arguments: expected a JSON object%s%s",
+				    e ? ": " : "", e ? json_tokener_error_desc(e) : "");
+			json_object_put(args);
+			return NULL;
+		}
+	} else if (n) {
+		args = json_object_new_object();
+		for (int i = 0; i < n; i++) {
+			const char *eq = strchr(words[i], '=');
+			g_autofree char *key = NULL;
+
+			if (!eq || eq == words[i]) {
+				g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
+					    "argument '%s': expected key=value or a JSON object",
+					    words[i]);
+				json_object_put(args);
+				return NULL;
+			}
+			key = g_strndup(words[i], eq - words[i]);
+			json_object_object_add(args, key, parse_value(eq + 1));
+		}
+	}
+	if (args)
+		json_object_object_add(req, "arguments", args);
+	return g_steal_pointer(&req);
+}
