@@ -82,52 +82,75 @@ static void shell_redraw(struct shell *sh)
 	fflush(stdout);
 }
 
-/* Print a message, above the line being edited. */
-static void shell_print(struct shell *sh, json_object *msg)
+/*
+ * Print a message, above the line being edited. A reply that cannot be
+ * written (a full disk, a closed pipe) is an error, not a silent success:
+ * false, said on stderr.
+ */
+static bool shell_print(struct shell *sh, json_object *msg)
 {
 	g_autofree char *text = qmp_json_format(msg, true);
 
 	/* Output processing stays on in raw mode: "\n" is a new line. */
 	printf("%s%s\n", sh->tty ? "\r\x1b[K" : "", text);
-	fflush(stdout);
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return true;
+	fprintf(stderr, "tern qmp: stdout: %s\n", g_strerror(errno));
+	return false;
 }
 
 /* Requests */
 
-/* Wait for the reply to what was sent, printing events meanwhile. */
-static int shell_wait_reply(struct shell *sh, json_object **reply)
+/*
+ * The reply to what was sent: 1 got it, 0 the server closed, -1 an error
+ * (printed). Events meanwhile are printed when print, else skipped.
+ */
+static int shell_wait_reply(struct shell *sh, json_object **reply,
+			    bool print)
 {
 	for (;;) {
 		json_object *msg = NULL;
 		int r = client_conn_recv(sh->conn, &msg);
+		enum client_msg kind = r > 0 ? client_msg_kind(msg)
+					      : CLIENT_MSG_BAD;
+		bool ok = true;
 
 		if (r <= 0)
 			return r;
-		if (!client_msg_is_event(msg)) {
+		if (kind == CLIENT_MSG_REPLY) {
 			*reply = msg;
 			return 1;
 		}
-		shell_print(sh, msg);
+		if (kind != CLIENT_MSG_EVENT) {
+			fprintf(stderr, "tern qmp: the server sent a greeting where a reply was due\n");
+			ok = false;
+		} else if (print) {
+			ok = shell_print(sh, msg);
+		}
 		json_object_put(msg);
+		if (!ok)
+			return -1;
 	}
 }
 
-/* Send req and print its reply; false when the connection is over. */
+/* Send req and print its reply; false when the session is over. */
 static bool shell_execute(struct shell *sh, json_object *req)
 {
 	json_object *reply = NULL;
-	int r;
+	bool printed;
 
-	if (!client_conn_send(sh->conn, req))
+	if (!client_conn_send(sh->conn, req) ||
+	    shell_wait_reply(sh, &reply, true) <= 0) {
+		sh->failed = true;
 		return false;
-	r = shell_wait_reply(sh, &reply);
-	if (r <= 0)
-		return false;
+	}
 	if (json_object_object_get_ex(reply, "error", NULL))
 		sh->failed = true;
-	shell_print(sh, reply);
+	printed = shell_print(sh, reply);
 	json_object_put(reply);
-	return true;
+	if (!printed)
+		sh->failed = true;
+	return printed;
 }
 
 /* One line typed or piped in; false to leave. */
@@ -389,12 +412,19 @@ static int shell_main(struct conn *c)
 
 		/* Events that came with a reply are already buffered. */
 		while ((r = client_conn_parse(c, &msg)) > 0) {
-			shell_print(&sh, msg);
+			bool printed = shell_print(&sh, msg);
+
 			json_object_put(msg);
+			if (!printed) {
+				r = -1;
+				break;
+			}
 			shell_redraw(&sh);
 		}
-		if (r < 0)
+		if (r < 0) {
+			sh.failed = true;
 			break;
+		}
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -443,7 +473,7 @@ static bool client_negotiate(struct conn *c, const char *path)
 	json_object *msg = NULL;
 
 	if (client_conn_recv(c, &msg) <= 0 ||
-	    !json_object_object_get_ex(msg, "QMP", NULL)) {
+	    client_msg_kind(msg) != CLIENT_MSG_GREETING) {
 		fprintf(stderr, "tern qmp: %s: no QMP greeting\n", path);
 		json_object_put(msg);
 		return false;
@@ -461,8 +491,9 @@ static bool client_negotiate(struct conn *c, const char *path)
 			fprintf(stderr, "tern qmp: %s: closed during negotiation\n", path);
 			return false;
 		}
-	} while (client_msg_is_event(msg));
-	if (!json_object_object_get_ex(msg, "return", NULL)) {
+	} while (client_msg_kind(msg) == CLIENT_MSG_EVENT);
+	if (client_msg_kind(msg) != CLIENT_MSG_REPLY ||
+	    !json_object_object_get_ex(msg, "return", NULL)) {
 		g_autofree char *text = qmp_json_format(msg, false);
 
 		fprintf(stderr, "tern qmp: %s: negotiation failed: %s\n", path, text);
@@ -479,6 +510,7 @@ static int client_one_command(struct conn *c, char **argv, int argc)
 	g_autoptr(json_object) req = NULL;
 	g_autoptr(GError) err = NULL;
 	json_object *reply = NULL;
+	bool printed;
 	int r;
 
 	req = client_request_build(argv[0], argv + 1, argc - 1, &err);
@@ -489,20 +521,16 @@ static int client_one_command(struct conn *c, char **argv, int argc)
 	if (!client_conn_send(c, req))
 		return 1;
 	/* Events before the reply are not what was asked for: skip them. */
-	do {
-		json_object_put(reply);
-		reply = NULL;
-		r = client_conn_recv(sh.conn, &reply);
-	} while (r > 0 && client_msg_is_event(reply));
-	if (r <= 0) {
+	r = shell_wait_reply(&sh, &reply, false);
+	if (r == 0)
 		fprintf(stderr, "tern qmp: %s: the connection closed before the reply\n",
 			argv[0]);
+	if (r <= 0)
 		return 1;
-	}
-	shell_print(&sh, reply);
+	printed = shell_print(&sh, reply);
 	r = json_object_object_get_ex(reply, "error", NULL);
 	json_object_put(reply);
-	return r ? 1 : 0;
+	return r || !printed ? 1 : 0;
 }
 
 int qmp_client_main(int argc, char **argv)

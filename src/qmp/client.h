@@ -18,12 +18,24 @@ struct conn {
 
 bool client_conn_open(struct conn *c, const char *path);
 void client_conn_close(struct conn *c);
-/* Parse what is buffered: 1 a message, 0 need more, -1 garbage (printed). */
+/*
+ * Parse what is buffered: 1 a message (a greeting, reply or event), 0 need
+ * more, -1 anything else (printed).
+ */
 int client_conn_parse(struct conn *c, json_object **msg);
 /* The next message: 1 got one, 0 the server closed, -1 an error (printed). */
 int client_conn_recv(struct conn *c, json_object **msg);
 bool client_conn_send(struct conn *c, json_object *msg);
-bool client_msg_is_event(json_object *msg);
+
+/* What a server may send (QEMU's docs/interop/qmp-spec). */
+enum client_msg {
+	CLIENT_MSG_BAD, /* none of these: the server is not speaking QMP */
+	CLIENT_MSG_GREETING, /* {"QMP": {...}} */
+	CLIENT_MSG_REPLY, /* {"return": ...} or {"error": {"class", "desc"}} */
+	CLIENT_MSG_EVENT, /* {"event": NAME, ...} */
+};
+
+enum client_msg client_msg_kind(json_object *msg);
 
 /*
  * {"execute": cmd, "arguments": ...} from n words: one JSON object, or

@@ -13,6 +13,15 @@
 
 #include "client.h"
 
+/*
+ * What one message from the server may be. Replies are bigger than
+ * requests (QEMU 7.2's query-qmp-schema is 207 KB, 4364 objects, ~7 MiB by
+ * the parser's estimate), but not without bound: a hostile server could
+ * otherwise make this process allocate ~260 bytes per byte it sends.
+ */
+#define CLIENT_MAX_MESSAGE (8 * MiB)
+#define CLIENT_MAX_MEMORY (32 * MiB)
+
 /* The connection */
 
 bool client_conn_open(struct conn *c, const char *path)
@@ -32,7 +41,7 @@ bool client_conn_open(struct conn *c, const char *path)
 			close(c->fd);
 		return false;
 	}
-	c->parser = qmp_parser_new(QMP_MAX_MESSAGE * 16, QMP_MAX_MESSAGE * 16);
+	c->parser = qmp_parser_new(CLIENT_MAX_MESSAGE, CLIENT_MAX_MEMORY);
 	c->pos = c->len = 0;
 	return true;
 }
@@ -52,8 +61,17 @@ int client_conn_parse(struct conn *c, json_object **msg)
 			c->buf + c->pos, c->len - c->pos, &used, msg, &err);
 
 		c->pos += used;
-		if (st == QMP_PARSE_VALUE)
+		if (st == QMP_PARSE_VALUE && client_msg_kind(*msg) != CLIENT_MSG_BAD)
 			return 1;
+		if (st == QMP_PARSE_VALUE) {
+			g_autofree char *text = qmp_json_format(*msg, false);
+
+			fprintf(stderr, "tern qmp: the server sent something that is not a QMP message: %.200s%s\n",
+				text, strlen(text) > 200 ? "..." : "");
+			json_object_put(*msg);
+			*msg = NULL;
+			return -1;
+		}
 		if (st != QMP_PARSE_MORE) {
 			fprintf(stderr, "tern qmp: the server sent bad JSON: %s\n",
 				err->message);
@@ -98,9 +116,35 @@ bool client_conn_send(struct conn *c, json_object *msg)
 	return true;
 }
 
-bool client_msg_is_event(json_object *msg)
+static bool member_is(json_object *o, const char *key, enum json_type type)
 {
-	return json_object_object_get_ex(msg, "event", NULL);
+	json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) &&
+	       json_object_is_type(v, type);
+}
+
+enum client_msg client_msg_kind(json_object *msg)
+{
+	bool ret, err;
+	json_object *e;
+
+	if (!json_object_is_type(msg, json_type_object))
+		return CLIENT_MSG_BAD;
+	if (json_object_object_get_ex(msg, "event", NULL))
+		return member_is(msg, "event", json_type_string)
+			? CLIENT_MSG_EVENT : CLIENT_MSG_BAD;
+	if (json_object_object_get_ex(msg, "QMP", NULL))
+		return member_is(msg, "QMP", json_type_object)
+			? CLIENT_MSG_GREETING : CLIENT_MSG_BAD;
+	ret = json_object_object_get_ex(msg, "return", NULL);
+	err = json_object_object_get_ex(msg, "error", &e);
+	if (ret == err)
+		return CLIENT_MSG_BAD;
+	if (err && !(member_is(e, "class", json_type_string) &&
+		     member_is(e, "desc", json_type_string)))
+		return CLIENT_MSG_BAD;
+	return CLIENT_MSG_REPLY;
 }
 
 /* Requests */

@@ -11,6 +11,7 @@ failed expectation and exits 1.
     qmp-helper.py malformed SOCK      bad input never hurts the VM
     qmp-helper.py memory SOCK PID     hostile clients cannot make tern hold memory
     qmp-helper.py storm SOCK N        N connections past the client cap
+    qmp-helper.py client TERN         tern qmp against a server that misbehaves
     qmp-helper.py paused-guest SOCK   --paused: prelaunch, cont, guest SHUTDOWN
     qmp-helper.py fd TERN ARGS...     --qmp fd=N on a socket we listen on
     qmp-helper.py session SOCK OUT    the conformance session, as JSON in OUT
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -360,6 +362,113 @@ def scenario_storm(sock, n):
            "then a place is free again and the VM runs")
 
 
+class FakeServer:
+    """One connection at a time on a Unix socket: a greeting, negotiation,
+    then `reply` (raw bytes) to the first command, then it hangs up."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(path)
+        self.lsock.listen(4)
+
+    def serve(self, reply, greeting=b'{"QMP": {"version": {}, "capabilities": []}}'):
+        def run():
+            conn, _ = self.lsock.accept()
+            f = conn.makefile("rb")
+            try:
+                conn.sendall(greeting + b"\r\n")
+                f.readline()
+                conn.sendall(b'{"return": {}}\r\n')
+                f.readline()
+                conn.sendall(reply)
+            except OSError:
+                pass
+            finally:
+                f.close()
+                conn.close()
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+
+def run_client(tern, path, args, stdin=None, stdout=subprocess.PIPE):
+    """tern qmp PATH ARGS...: (status, stdout, stderr, max RSS in KiB)."""
+    proc = subprocess.Popen([tern, "qmp", path] + args,
+                            stdin=subprocess.PIPE if stdin is not None
+                            else subprocess.DEVNULL,
+                            stdout=stdout, stderr=subprocess.PIPE)
+    if stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    out = proc.stdout.read() if stdout == subprocess.PIPE else b""
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out, err.decode(errors="replace"), usage.ru_maxrss
+
+
+def scenario_client(tern):
+    with tempfile.TemporaryDirectory(prefix="tern-qmp-client.") as d:
+        path = os.path.join(d, "fake.sock")
+        srv = FakeServer(path)
+        good = b'{"return": {"status": "running"}}\r\n'
+
+        t = srv.serve(good)
+        st, out, err, _ = run_client(tern, path, ["query-status"])
+        t.join(10)
+        expect(st == 0 and b'"running"' in out,
+               f"a well-formed reply: status 0 (got {st}, {err.strip()})")
+
+        for reply in (b"null\r\n", b"[1, 2]\r\n", b"{}\r\n", b"42\r\n",
+                      b'{"return": {}, "error": {"class": "X", "desc": "y"}}\r\n',
+                      b'{"error": "no"}\r\n', b'{"event": 1}\r\n',
+                      b'{"QMP": {}}\r\n'):
+            t = srv.serve(reply)
+            st, out, err, _ = run_client(tern, path, ["query-status"])
+            t.join(10)
+            expect(st == 1 and "tern qmp:" in err,
+                   f"{reply.strip()!r} as the reply: status 1 and a message "
+                   f"(got {st}: {err.strip()})")
+            t = srv.serve(reply)
+            st, out, err, _ = run_client(tern, path, [],
+                                         stdin=b"query-status\n")
+            t.join(10)
+            expect(st == 1, f"... and the same from a pipe (got {st})")
+
+        t = srv.serve(good, greeting=b"null")
+        st, out, err, _ = run_client(tern, path, ["query-status"])
+        t.join(10)
+        expect(st == 1 and "greeting" in err,
+               f"null as the greeting: status 1 (got {st}: {err.strip()})")
+
+        # A reply that cannot be printed is not a success.
+        with open("/dev/full", "wb") as full:
+            t = srv.serve(good)
+            st, _, err, _ = run_client(tern, path, ["query-status"],
+                                       stdout=full)
+            t.join(10)
+            expect(st == 1 and "stdout" in err,
+                   f"stdout on /dev/full: status 1 and a message "
+                   f"(got {st}: {err.strip()})")
+            t = srv.serve(good)
+            st, _, err, _ = run_client(tern, path, [],
+                                       stdin=b"query-status\n", stdout=full)
+            t.join(10)
+            expect(st == 1 and "stdout" in err,
+                   f"... and from a pipe (got {st}: {err.strip()})")
+
+        # A server that sends 2 MB of `[{},{},...` and never closes it:
+        # json-c alone would hold ~530 MB of it.
+        t = srv.serve(b"[" + b"{}," * ((2 << 20) // 3))
+        st, _, err, rss = run_client(tern, path, ["query-status"])
+        t.join(10)
+        print(f"  tern qmp's peak RSS against it: {rss} KiB")
+        expect(st == 1 and rss < 64 * 1024,
+               f"a hostile reply: status 1, peak RSS under 64 MiB "
+               f"(got {st}, {rss} KiB)")
+
+
 def scenario_paused_guest(sock):
     q = QMP(sock)
     q.negotiate()
@@ -559,6 +668,8 @@ def main(argv):
             scenario_malformed(argv[2])
         elif what == "memory":
             scenario_memory(argv[2], argv[3])
+        elif what == "client":
+            scenario_client(argv[2])
         elif what == "storm":
             scenario_storm(argv[2], argv[3])
         elif what == "paused-guest":

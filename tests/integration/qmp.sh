@@ -295,4 +295,8 @@ if start_vm i --kernel "$FW/counter.elf"; then
 fi
 end
 
+begin "tern qmp: a server that is not QMP, a hostile reply, an unwritable stdout"
+helper client "$TERN"
+end
+
 finish
