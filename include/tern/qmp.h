@@ -31,8 +31,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
  * parse error for that message only, and json-c never builds more of it.
  * Input is not read while more than QMP_OUTPUT_HIGH_WATER bytes of replies
  * wait to be read by the client, so a reply is always queued whole; a
- * client with more than QMP_OUTPUT_MAX unread when an event comes is
- * disconnected rather than letting it hold memory or block anyone.
+ * client that leaves more than QMP_OUTPUT_MAX unread behind its last reply
+ * when an event comes is disconnected rather than letting it hold memory
+ * or block anyone.
  */
 #define QMP_MAX_MESSAGE (1 * MiB)
 #define QMP_MAX_PARSE_MEMORY (1 * MiB)

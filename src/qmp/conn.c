@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib-unix.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +49,7 @@ bool qmp_client_flush(struct qmp_client *c)
 	if (!qmp_client_pending(c)) {
 		g_string_truncate(c->out, 0);
 		c->out_pos = 0;
+		c->reply_len = 0;
 	} else if (c->out_pos >= QMP_OUTPUT_HIGH_WATER) {
 		g_string_erase(c->out, 0, c->out_pos);
 		c->out_pos = 0;
@@ -57,21 +59,27 @@ bool qmp_client_flush(struct qmp_client *c)
 
 static void client_update_watch(struct qmp_client *c);
 
-void qmp_client_send_text(struct qmp_client *c, const char *text)
+/* Queue one line of JSON text ("\r\n" ended, as QEMU's) and send it. */
+static void client_queue(struct qmp_client *c, const char *text, bool reply)
 {
+	size_t len = strlen(text) + 2;
+
 	if (c->closed)
 		return;
 	/*
 	 * Replies are only made while less than QMP_OUTPUT_HIGH_WATER waits
-	 * (client_run), so what piles up past it is events. The bound is
-	 * checked before a message is queued, not after: a reply longer than
-	 * QMP_OUTPUT_MAX (an error quoting a long name) still goes out whole
-	 * to a client that reads.
+	 * (client_run), so they are queued whole, however long: an error
+	 * quoting a long name can pass QMP_OUTPUT_MAX, and a client that reads
+	 * must get all of it. What else piles up is events: more than
+	 * QMP_OUTPUT_MAX of them behind the last reply, and the client is not
+	 * reading.
 	 */
-	if (qmp_client_pending(c) > QMP_OUTPUT_MAX) {
+	if (!reply && qmp_client_pending(c) > QMP_OUTPUT_MAX + c->reply_len) {
 		qmp_client_close(c, "it does not read its replies and events");
 		return;
 	}
+	if (reply)
+		c->reply_len = len;
 	g_string_append(c->out, text);
 	g_string_append(c->out, "\r\n");
 	if (!qmp_client_flush(c))
@@ -81,11 +89,16 @@ void qmp_client_send_text(struct qmp_client *c, const char *text)
 		client_update_watch(c);
 }
 
-static void client_send(struct qmp_client *c, json_object *msg)
+void qmp_client_send_text(struct qmp_client *c, const char *text)
+{
+	client_queue(c, text, false);
+}
+
+static void client_send(struct qmp_client *c, json_object *msg, bool reply)
 {
 	g_autofree char *text = qmp_json_format(msg, false);
 
-	qmp_client_send_text(c, text);
+	client_queue(c, text, reply);
 }
 
 /* Client input */
@@ -104,21 +117,21 @@ static void client_handle(struct qmp_client *c, json_object *req,
 	g_autoptr(GString) line = NULL;
 
 	if (!id) {
-		qmp_client_send_text(c, text);
+		client_queue(c, text, true);
 		return;
 	}
 	/* The reply is an object: its last byte is the closing brace. */
 	line = g_string_new(text);
 	g_string_truncate(line, line->len - 1);
 	g_string_append_printf(line, ", \"id\": %s}", id);
-	qmp_client_send_text(c, line->str);
+	client_queue(c, line->str, true);
 }
 
 static void client_send_error(struct qmp_client *c, const GError *err)
 {
 	g_autoptr(json_object) rsp = qmp_error_response(err);
 
-	client_send(c, rsp);
+	client_send(c, rsp, true);
 }
 
 /* Parse and answer buffered input while the client keeps up with replies. */
@@ -272,7 +285,7 @@ bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 	json_object_object_add(q, "capabilities", json_object_new_array());
 	json_object_object_add(greeting, "QMP", q);
 	qmp_client_ref(c);
-	client_send(c, greeting);
+	client_send(c, greeting, false);
 	if (!c->closed)
 		client_update_watch(c);
 	qmp_client_unref(c);

@@ -29,6 +29,7 @@ struct qmp_client {
 	size_t in_pos, in_len; /* in[in_pos, in_len) is not parsed yet */
 	GString *out;
 	size_t out_pos; /* out->str[out_pos, out->len) is not sent yet */
+	size_t reply_len; /* the last reply queued, until out is empty */
 	bool negotiated;
 	bool eof; /* nothing more will be read */
 	bool closed;
@@ -57,7 +58,7 @@ json_object *qmp_dispatch(struct qmp_client *c, json_object *req);
 size_t qmp_client_pending(const struct qmp_client *c);
 /* Send what the socket takes now; false when the client is gone. */
 bool qmp_client_flush(struct qmp_client *c);
-/* Queue one line of JSON text ("\r\n" ended, as QEMU's) and send it. */
+/* Queue an event's line of JSON text and send it. */
 void qmp_client_send_text(struct qmp_client *c, const char *text);
 struct qmp_client *qmp_client_ref(struct qmp_client *c);
 void qmp_client_unref(struct qmp_client *c);
