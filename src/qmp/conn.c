@@ -47,6 +47,11 @@ bool qmp_client_flush(struct qmp_client *c)
 		c->out_pos += n;
 	}
 	if (!qmp_client_pending(c)) {
+		/* A long reply's buffer is not kept for the life of the client. */
+		if (c->out->allocated_len > 2 * QMP_OUTPUT_HIGH_WATER) {
+			g_string_free(c->out, TRUE);
+			c->out = g_string_new(NULL);
+		}
 		g_string_truncate(c->out, 0);
 		c->out_pos = 0;
 		c->reply_len = 0;

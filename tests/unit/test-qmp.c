@@ -1052,10 +1052,13 @@ START_TEST(long_reply_is_not_cut)
 {
 	const size_t n = 600 * 1000, m = 400 * 1000;
 	struct peer *p = peer_new();
-	GString *req = g_string_new("{\"execute\": '");
+	GString *req;
 	g_autofree char *line = NULL;
+	size_t before;
 
 	negotiate(p);
+	before = heap_used();
+	req = g_string_new("{\"execute\": '");
 	/*
 	 * Under 1 MiB in, over 1 MiB out: the error quotes the name, each '"'
 	 * of a single-quoted string escaped. A client that reads gets the
@@ -1103,7 +1106,14 @@ START_TEST(long_reply_is_not_cut)
 	}
 	call_ok(p, "{\"execute\": \"query-version\"}");
 	ck_assert_uint_eq(qmp_server_nr_clients(srv), 1);
+	/* Once sent, the server keeps none of it: neither the reply's
+	 * buffer nor json-c's for the long strings. */
 	g_string_free(req, TRUE);
+	g_clear_pointer(&line, g_free);
+	g_string_free(p->in, TRUE);
+	p->in = g_string_new(NULL);
+	if (before)
+		ck_assert_uint_lt(heap_used() - before, 256 * KiB);
 	peer_free(p);
 }
 END_TEST
