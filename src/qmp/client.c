@@ -122,7 +122,8 @@ static int shell_wait_reply(struct shell *sh, json_object **reply,
 			return 1;
 		}
 		if (kind != CLIENT_MSG_EVENT) {
-			fprintf(stderr, "tern qmp: the server sent a greeting where a reply was due\n");
+			fprintf(stderr,
+				"tern qmp: the server sent a greeting where a reply was due\n");
 			ok = false;
 		} else if (print) {
 			ok = shell_print(sh, msg);

@@ -61,12 +61,15 @@ int client_conn_parse(struct conn *c, json_object **msg)
 			c->buf + c->pos, c->len - c->pos, &used, msg, &err);
 
 		c->pos += used;
-		if (st == QMP_PARSE_VALUE && client_msg_kind(*msg) != CLIENT_MSG_BAD)
+		if (st == QMP_PARSE_VALUE &&
+		    client_msg_kind(*msg) != CLIENT_MSG_BAD)
 			return 1;
 		if (st == QMP_PARSE_VALUE) {
 			g_autofree char *text = qmp_json_format(*msg, false);
 
-			fprintf(stderr, "tern qmp: the server sent something that is not a QMP message: %.200s%s\n",
+			/* The start says enough; 8 MiB would not help. */
+			fprintf(stderr,
+				"tern qmp: the server sent something that is not a QMP message: %.200s%s\n",
 				text, strlen(text) > 200 ? "..." : "");
 			json_object_put(*msg);
 			*msg = NULL;

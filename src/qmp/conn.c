@@ -47,7 +47,7 @@ bool qmp_client_flush(struct qmp_client *c)
 		c->out_pos += n;
 	}
 	if (!qmp_client_pending(c)) {
-		/* A long reply's buffer is not kept for the life of the client. */
+		/* A long reply's buffer is not kept as long as the client. */
 		if (c->out->allocated_len > 2 * QMP_OUTPUT_HIGH_WATER) {
 			g_string_free(c->out, TRUE);
 			c->out = g_string_new(NULL);

@@ -187,7 +187,8 @@ void lex_unpaired(struct qmp_parser *p)
 void lex_unicode_end(struct qmp_parser *p)
 {
 	unsigned int v = p->esc_val;
-	bool high = v >= 0xd800 && v <= 0xdbff, low = v >= 0xdc00 && v <= 0xdfff;
+	bool high = v >= 0xd800 && v <= 0xdbff;
+	bool low = v >= 0xdc00 && v <= 0xdfff;
 
 	if (p->want_low) {
 		if (!low) {

@@ -243,8 +243,9 @@ static void parser_count(struct qmp_parser *p, size_t cost)
 	p->memory += cost;
 	if (p->memory <= p->max_memory || p->syntax)
 		return;
-	what = g_strdup_printf("the value would take more than %zu bytes to parse",
-			       p->max_memory);
+	what = g_strdup_printf(
+		"the value would take more than %zu bytes to parse",
+		p->max_memory);
 	parser_syntax_error(p, what);
 }
 
