@@ -6,11 +6,11 @@
  * "id", and asynchronous events with timestamps. Tools written for QEMU
  * talk to tern unchanged; docs/qmp.md lists what differs.
  *
- * The protocol core (qmp.c) knows nothing about the VM: a server gets its
- * commands as const tables, each with an argument schema the core checks
- * before the handler runs, so a module adds commands by adding a table
- * (qmp_commands.c holds the VM's). Everything runs on the main thread, in the
- * glib main loop's default context.
+ * The protocol core (server.c, conn.c, dispatch.c) knows nothing about the
+ * VM: a server gets its commands as const tables, each with an argument
+ * schema the core checks before the handler runs, so a module adds
+ * commands by adding a table (qmp_commands.c holds the VM's). Everything
+ * runs on the main thread, in the glib main loop's default context.
  */
 #ifndef TERN_QMP_H
 #define TERN_QMP_H
@@ -25,13 +25,18 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
 /*
  * Bounds, per client. A message (one JSON value) larger than
  * QMP_MAX_MESSAGE gets an error and the connection is closed: it cannot be
- * resynchronised. Nesting deeper than QMP_MAX_DEPTH is a parse error for
- * that message only. Input is not read while more than
- * QMP_OUTPUT_HIGH_WATER bytes of replies wait to be read by the client; a
- * client whose unread output (replies and events) exceeds QMP_OUTPUT_MAX is
- * disconnected rather than letting it hold memory or block anyone.
+ * resynchronised. A message whose objects, arrays and values would take
+ * json-c more than QMP_MAX_PARSE_MEMORY (estimated as it is lexed: json-c
+ * spends ~800 bytes on `{}`), or nested deeper than QMP_MAX_DEPTH, is a
+ * parse error for that message only, and json-c never builds more of it.
+ * Input is not read while more than QMP_OUTPUT_HIGH_WATER bytes of replies
+ * wait to be read by the client, so a reply is always queued whole; a
+ * client that leaves more than QMP_OUTPUT_MAX unread behind its last reply
+ * when an event comes is disconnected rather than letting it hold memory
+ * or block anyone.
  */
 #define QMP_MAX_MESSAGE (1 * MiB)
+#define QMP_MAX_PARSE_MEMORY (1 * MiB)
 #define QMP_MAX_DEPTH 64
 #define QMP_MAX_CLIENTS 64
 #define QMP_OUTPUT_HIGH_WATER (64 * KiB)
@@ -59,7 +64,9 @@ const char *qmp_error_class_name(const GError *err);
  * lexical error (a byte that cannot start or continue a token) ends the
  * value with an error and skips input up to the next structural character
  * or control character, as QEMU's lexer recovers; a syntax error is reported
- * once, when the value's braces balance.
+ * once, when the value's braces balance. A string that held \u0000 holds
+ * 0xC0 0x80 instead (modified UTF-8, as in QEMU), so no C string of a name
+ * or key is cut short; qmp_json_format() writes it back as \u0000.
  */
 enum qmp_parse_status {
 	QMP_PARSE_MORE, /* all input consumed, no value complete yet */
@@ -70,7 +77,11 @@ enum qmp_parse_status {
 
 struct qmp_parser;
 
-struct qmp_parser *qmp_parser_new(size_t max_message);
+/*
+ * max_message bounds a value's bytes, max_memory what json-c may allocate
+ * for it (estimated per object, array and value).
+ */
+struct qmp_parser *qmp_parser_new(size_t max_message, size_t max_memory);
 void qmp_parser_free(struct qmp_parser *p);
 /*
  * Consume bytes from buf until one value completes or an error is found;
@@ -79,6 +90,12 @@ void qmp_parser_free(struct qmp_parser *p);
 enum qmp_parse_status qmp_parser_feed(struct qmp_parser *p, const char *buf,
 				      size_t len, size_t *used,
 				      json_object **value, GError **err);
+/*
+ * The "id" member of the request object the last call returned, as the
+ * client wrote it (line breaks as spaces), or NULL; valid until the next
+ * call.
+ */
+const char *qmp_parser_id(const struct qmp_parser *p);
 
 /* Argument schemas, checked before a handler runs. */
 enum qmp_type {

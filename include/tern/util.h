@@ -15,9 +15,31 @@
 #define MiB (1024ULL * KiB)
 #define GiB (1024ULL * MiB)
 
-/* Log lines go to stderr prefixed with "tern: ". */
+/*
+ * Log lines go to stderr prefixed with "tern: ". tern_log() and tern_warn()
+ * let at most TERN_LOG_BURST lines from one call site (one format string)
+ * through per TERN_LOG_INTERVAL_US; the next line that gets through says
+ * how many were suppressed before it, and a last line at exit reports the
+ * rest. Debug lines are not limited.
+ */
 void tern_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void tern_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define TERN_LOG_BURST 10
+#define TERN_LOG_INTERVAL_US (5 * 1000 * 1000LL)
+
+struct tern_ratelimit {
+	int64_t start; /* when the current interval began, in µs */
+	unsigned int printed; /* lines let through in it */
+	unsigned int suppressed; /* dropped since the last one let through */
+};
+
+/*
+ * May one more line go out at now_us? If so, *suppressed is how many were
+ * dropped before it, to be said with it, and the count starts again.
+ */
+bool tern_ratelimit_allow(struct tern_ratelimit *rl, int64_t now_us,
+			  unsigned int *suppressed);
 /* Debug output only after tern_debug_set(true) (`tern run --debug`). */
 void tern_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool tern_debug_enabled(void);

@@ -15,23 +15,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <unistd.h>
 
-#include "tern/qmp.h"
+#include "client.h"
 #include "tern/vm.h"
 
 #define CLIENT_HISTORY_MAX 100
 #define CLIENT_PROMPT "(qmp) "
-
-struct conn {
-	int fd;
-	struct qmp_parser *parser;
-	char buf[4096];
-	size_t pos, len; /* buf[pos, len) is not parsed yet */
-};
 
 struct shell {
 	struct conn *conn;
@@ -63,98 +54,6 @@ static const char client_usage[] =
 	"  tern qmp /run/vm.sock migrate '{\"uri\": \"tcp:10.0.0.2:4444\"}'\n"
 	"  tern qmp /run/vm.sock migrate uri=tcp:10.0.0.2:4444\n";
 
-/* The connection */
-
-static bool conn_open(struct conn *c, const char *path)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "tern qmp: %s: path too long\n", path);
-		return false;
-	}
-	strcpy(addr.sun_path, path);
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0 ||
-	    connect(c->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "tern qmp: %s: %s\n", path, g_strerror(errno));
-		if (c->fd >= 0)
-			close(c->fd);
-		return false;
-	}
-	c->parser = qmp_parser_new(QMP_MAX_MESSAGE * 16);
-	c->pos = c->len = 0;
-	return true;
-}
-
-static void conn_close(struct conn *c)
-{
-	qmp_parser_free(c->parser);
-	close(c->fd);
-}
-
-/* Parse what is buffered: 1 a message, 0 need more, -1 garbage (printed). */
-static int conn_parse(struct conn *c, json_object **msg)
-{
-	while (c->pos < c->len) {
-		g_autoptr(GError) err = NULL;
-		size_t used;
-		enum qmp_parse_status st = qmp_parser_feed(c->parser,
-			c->buf + c->pos, c->len - c->pos, &used, msg, &err);
-
-		c->pos += used;
-		if (st == QMP_PARSE_VALUE)
-			return 1;
-		if (st != QMP_PARSE_MORE) {
-			fprintf(stderr, "tern qmp: the server sent bad JSON: %s\n",
-				err->message);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* The next message: 1 got one, 0 the server closed, -1 an error (printed). */
-static int conn_recv(struct conn *c, json_object **msg)
-{
-	for (;;) {
-		int r = conn_parse(c, msg);
-		ssize_t n;
-
-		if (r)
-			return r;
-		n = read(c->fd, c->buf, sizeof(c->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return 0;
-		if (n < 0) {
-			fprintf(stderr, "tern qmp: read: %s\n", g_strerror(errno));
-			return -1;
-		}
-		c->pos = 0;
-		c->len = n;
-	}
-}
-
-static bool conn_send(struct conn *c, json_object *msg)
-{
-	g_autofree char *text = qmp_json_format(msg, false);
-	g_autofree char *line = g_strconcat(text, "\n", NULL);
-	int ret = write_full(c->fd, line, strlen(line));
-
-	if (ret) {
-		fprintf(stderr, "tern qmp: write: %s\n", g_strerror(-ret));
-		return false;
-	}
-	return true;
-}
-
-static bool is_event(json_object *msg)
-{
-	return json_object_object_get_ex(msg, "event", NULL);
-}
-
 /* Terminal and output */
 
 static void shell_raw(struct shell *sh, bool on)
@@ -183,109 +82,76 @@ static void shell_redraw(struct shell *sh)
 	fflush(stdout);
 }
 
-/* Print a message, above the line being edited. */
-static void shell_print(struct shell *sh, json_object *msg)
+/*
+ * Print a message, above the line being edited. A reply that cannot be
+ * written (a full disk, a closed pipe) is an error, not a silent success:
+ * false, said on stderr.
+ */
+static bool shell_print(struct shell *sh, json_object *msg)
 {
 	g_autofree char *text = qmp_json_format(msg, true);
 
 	/* Output processing stays on in raw mode: "\n" is a new line. */
 	printf("%s%s\n", sh->tty ? "\r\x1b[K" : "", text);
-	fflush(stdout);
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return true;
+	fprintf(stderr, "tern qmp: stdout: %s\n", g_strerror(errno));
+	return false;
 }
 
 /* Requests */
 
-/* A value given as key=value: JSON if it is one, else a string. */
-static json_object *parse_value(const char *s)
-{
-	struct json_tokener *tok = json_tokener_new();
-	json_object *v = json_tokener_parse_ex(tok, s, strlen(s) + 1);
-
-	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != strlen(s) + 1 ||
-	    json_object_is_type(v, json_type_object) ||
-	    json_object_is_type(v, json_type_array)) {
-		json_object_put(v);
-		v = json_object_new_string(s);
-	}
-	json_tokener_free(tok);
-	return v;
-}
-
-static json_object *build_request(const char *cmd, char **words, int n,
-				  GError **err)
-{
-	g_autoptr(json_object) req = json_object_new_object();
-	json_object *args = NULL;
-
-	json_object_object_add(req, "execute", json_object_new_string(cmd));
-	if (n == 1 && g_str_has_prefix(g_strchug(words[0]), "{")) {
-		enum json_tokener_error e;
-
-		args = json_tokener_parse_verbose(words[0], &e);
-		if (!json_object_is_type(args, json_type_object)) {
-			g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
-				    "arguments: expected a JSON object%s%s",
-				    e ? ": " : "", e ? json_tokener_error_desc(e) : "");
-			json_object_put(args);
-			return NULL;
-		}
-	} else if (n) {
-		args = json_object_new_object();
-		for (int i = 0; i < n; i++) {
-			const char *eq = strchr(words[i], '=');
-			g_autofree char *key = NULL;
-
-			if (!eq || eq == words[i]) {
-				g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
-					    "argument '%s': expected key=value or a JSON object",
-					    words[i]);
-				json_object_put(args);
-				return NULL;
-			}
-			key = g_strndup(words[i], eq - words[i]);
-			json_object_object_add(args, key, parse_value(eq + 1));
-		}
-	}
-	if (args)
-		json_object_object_add(req, "arguments", args);
-	return g_steal_pointer(&req);
-}
-
-/* Wait for the reply to what was sent, printing events meanwhile. */
-static int shell_wait_reply(struct shell *sh, json_object **reply)
+/*
+ * The reply to what was sent: 1 got it, 0 the server closed, -1 an error
+ * (printed). Events meanwhile are printed when print, else skipped.
+ */
+static int shell_wait_reply(struct shell *sh, json_object **reply,
+			    bool print)
 {
 	for (;;) {
 		json_object *msg = NULL;
-		int r = conn_recv(sh->conn, &msg);
+		int r = client_conn_recv(sh->conn, &msg);
+		enum client_msg kind = r > 0 ? client_msg_kind(msg)
+					      : CLIENT_MSG_BAD;
+		bool ok = true;
 
 		if (r <= 0)
 			return r;
-		if (!is_event(msg)) {
+		if (kind == CLIENT_MSG_REPLY) {
 			*reply = msg;
 			return 1;
 		}
-		shell_print(sh, msg);
+		if (kind != CLIENT_MSG_EVENT) {
+			fprintf(stderr,
+				"tern qmp: the server sent a greeting where a reply was due\n");
+			ok = false;
+		} else if (print) {
+			ok = shell_print(sh, msg);
+		}
 		json_object_put(msg);
+		if (!ok)
+			return -1;
 	}
 }
 
-/* Send req and print its reply; false when the connection is over. */
+/* Send req and print its reply; false when the session is over. */
 static bool shell_execute(struct shell *sh, json_object *req)
 {
 	json_object *reply = NULL;
-	int r;
+	bool printed;
 
-	if (!conn_send(sh->conn, req))
+	if (!client_conn_send(sh->conn, req) ||
+	    shell_wait_reply(sh, &reply, true) <= 0) {
+		sh->failed = true;
 		return false;
-	r = shell_wait_reply(sh, &reply);
-	if (r <= 0)
-		return false;
+	}
 	if (json_object_object_get_ex(reply, "error", NULL))
 		sh->failed = true;
-	shell_print(sh, reply);
+	printed = shell_print(sh, reply);
 	json_object_put(reply);
-	return true;
+	if (!printed)
+		sh->failed = true;
+	return printed;
 }
 
 /* One line typed or piped in; false to leave. */
@@ -329,7 +195,7 @@ static bool shell_run_line(struct shell *sh, const char *text)
 			}
 		}
 		if (n >= 0)
-			req = build_request(line, words, n, &err);
+			req = client_request_build(line, words, n, &err);
 	}
 	if (!req) {
 		fprintf(stderr, "tern qmp: %s\n", err->message);
@@ -546,13 +412,20 @@ static int shell_main(struct conn *c)
 		int r;
 
 		/* Events that came with a reply are already buffered. */
-		while ((r = conn_parse(c, &msg)) > 0) {
-			shell_print(&sh, msg);
+		while ((r = client_conn_parse(c, &msg)) > 0) {
+			bool printed = shell_print(&sh, msg);
+
 			json_object_put(msg);
+			if (!printed) {
+				r = -1;
+				break;
+			}
 			shell_redraw(&sh);
 		}
-		if (r < 0)
+		if (r < 0) {
+			sh.failed = true;
 			break;
+		}
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -600,8 +473,8 @@ static bool client_negotiate(struct conn *c, const char *path)
 	g_autoptr(json_object) req = json_object_new_object();
 	json_object *msg = NULL;
 
-	if (conn_recv(c, &msg) <= 0 ||
-	    !json_object_object_get_ex(msg, "QMP", NULL)) {
+	if (client_conn_recv(c, &msg) <= 0 ||
+	    client_msg_kind(msg) != CLIENT_MSG_GREETING) {
 		fprintf(stderr, "tern qmp: %s: no QMP greeting\n", path);
 		json_object_put(msg);
 		return false;
@@ -610,17 +483,18 @@ static bool client_negotiate(struct conn *c, const char *path)
 	msg = NULL;
 	json_object_object_add(req, "execute",
 			       json_object_new_string("qmp_capabilities"));
-	if (!conn_send(c, req))
+	if (!client_conn_send(c, req))
 		return false;
 	do {
 		json_object_put(msg);
 		msg = NULL;
-		if (conn_recv(c, &msg) <= 0) {
+		if (client_conn_recv(c, &msg) <= 0) {
 			fprintf(stderr, "tern qmp: %s: closed during negotiation\n", path);
 			return false;
 		}
-	} while (is_event(msg));
-	if (!json_object_object_get_ex(msg, "return", NULL)) {
+	} while (client_msg_kind(msg) == CLIENT_MSG_EVENT);
+	if (client_msg_kind(msg) != CLIENT_MSG_REPLY ||
+	    !json_object_object_get_ex(msg, "return", NULL)) {
 		g_autofree char *text = qmp_json_format(msg, false);
 
 		fprintf(stderr, "tern qmp: %s: negotiation failed: %s\n", path, text);
@@ -637,30 +511,27 @@ static int client_one_command(struct conn *c, char **argv, int argc)
 	g_autoptr(json_object) req = NULL;
 	g_autoptr(GError) err = NULL;
 	json_object *reply = NULL;
+	bool printed;
 	int r;
 
-	req = build_request(argv[0], argv + 1, argc - 1, &err);
+	req = client_request_build(argv[0], argv + 1, argc - 1, &err);
 	if (!req) {
 		fprintf(stderr, "tern qmp: %s: %s\n", argv[0], err->message);
 		return TERN_EXIT_BAD_INPUT;
 	}
-	if (!conn_send(c, req))
+	if (!client_conn_send(c, req))
 		return 1;
 	/* Events before the reply are not what was asked for: skip them. */
-	do {
-		json_object_put(reply);
-		reply = NULL;
-		r = conn_recv(sh.conn, &reply);
-	} while (r > 0 && is_event(reply));
-	if (r <= 0) {
+	r = shell_wait_reply(&sh, &reply, false);
+	if (r == 0)
 		fprintf(stderr, "tern qmp: %s: the connection closed before the reply\n",
 			argv[0]);
+	if (r <= 0)
 		return 1;
-	}
-	shell_print(&sh, reply);
+	printed = shell_print(&sh, reply);
 	r = json_object_object_get_ex(reply, "error", NULL);
 	json_object_put(reply);
-	return r ? 1 : 0;
+	return r || !printed ? 1 : 0;
 }
 
 int qmp_client_main(int argc, char **argv)
@@ -678,16 +549,16 @@ int qmp_client_main(int argc, char **argv)
 	}
 	/* A server that goes away shows as EPIPE, not as a dead client. */
 	signal(SIGPIPE, SIG_IGN);
-	if (!conn_open(&c, argv[1]))
+	if (!client_conn_open(&c, argv[1]))
 		return TERN_EXIT_BAD_INPUT;
 	if (!client_negotiate(&c, argv[1])) {
-		conn_close(&c);
+		client_conn_close(&c);
 		return 1;
 	}
 	if (argc > 2)
 		status = client_one_command(&c, argv + 2, argc - 2);
 	else
 		status = shell_main(&c);
-	conn_close(&c);
+	client_conn_close(&c);
 	return status;
 }

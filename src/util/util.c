@@ -22,12 +22,116 @@ static void log_line(const char *prefix, const char *fmt, va_list ap)
 	fprintf(stderr, "tern: %s%s\n", prefix, buf);
 }
 
+bool tern_ratelimit_allow(struct tern_ratelimit *rl, int64_t now_us,
+			  unsigned int *suppressed)
+{
+	if (!rl->printed || now_us - rl->start >= TERN_LOG_INTERVAL_US ||
+	    now_us < rl->start) {
+		rl->start = now_us;
+		rl->printed = 0;
+	}
+	if (rl->printed >= TERN_LOG_BURST) {
+		rl->suppressed++;
+		return false;
+	}
+	rl->printed++;
+	*suppressed = rl->suppressed;
+	rl->suppressed = 0;
+	return true;
+}
+
+/*
+ * Repeated lines are limited per call site, told apart by their format
+ * string: a connection storm past the QMP client cap once wrote 101 k
+ * warnings in 15 s. The state is process-wide, as stderr is: every thread
+ * and module logs, and none has a context to keep it in. A site beyond
+ * LOG_SITES takes the place of the one whose interval began longest ago
+ * (reporting what that one suppressed first).
+ */
+#define LOG_SITES 32
+
+struct log_site {
+	const char *fmt;
+	const char *prefix;
+	struct tern_ratelimit rl;
+	char last[256]; /* the last line suppressed, for the report at exit */
+};
+
+static GMutex log_lock;
+static struct log_site log_sites[LOG_SITES];
+static bool log_report_registered;
+
+/* Say how many of a site's lines were dropped and not yet reported. */
+static void log_site_report(struct log_site *site)
+{
+	if (!site->rl.suppressed)
+		return;
+	fprintf(stderr, "tern: %s%u similar lines suppressed, the last: %s\n",
+		site->prefix, site->rl.suppressed, site->last);
+	site->rl.suppressed = 0;
+}
+
+/* At exit, what the storm's last lines were and how many. */
+static void log_report_all(void)
+{
+	g_mutex_lock(&log_lock);
+	for (size_t i = 0; i < LOG_SITES; i++)
+		log_site_report(&log_sites[i]);
+	g_mutex_unlock(&log_lock);
+}
+
+/* Called with log_lock held. */
+static struct log_site *log_site_get(const char *fmt, const char *prefix)
+{
+	struct log_site *site = &log_sites[0];
+
+	for (size_t i = 0; i < LOG_SITES; i++) {
+		if (log_sites[i].fmt == fmt)
+			return &log_sites[i];
+		if (!log_sites[i].fmt ||
+		    (site->fmt && log_sites[i].rl.start < site->rl.start))
+			site = &log_sites[i];
+	}
+	log_site_report(site);
+	memset(site, 0, sizeof(*site));
+	site->fmt = fmt;
+	site->prefix = prefix;
+	return site;
+}
+
+static void log_limited(const char *prefix, const char *fmt, va_list ap)
+{
+	unsigned int dropped = 0;
+	struct log_site *site;
+	char buf[1024];
+	bool allow;
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	g_mutex_lock(&log_lock);
+	site = log_site_get(fmt, prefix);
+	allow = tern_ratelimit_allow(&site->rl, g_get_monotonic_time(),
+				     &dropped);
+	if (!allow) {
+		g_strlcpy(site->last, buf, sizeof(site->last));
+		if (!log_report_registered)
+			log_report_registered = !atexit(log_report_all);
+	}
+	g_mutex_unlock(&log_lock);
+	if (!allow)
+		return;
+	if (dropped)
+		fprintf(stderr, "tern: %s%s [%u similar lines before it suppressed]\n",
+			prefix, buf, dropped);
+	else
+		fprintf(stderr, "tern: %s%s\n", prefix, buf);
+}
+
 void tern_log(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_line("", fmt, ap);
+	log_limited("", fmt, ap);
 	va_end(ap);
 }
 
@@ -36,7 +140,7 @@ void tern_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_line("warning: ", fmt, ap);
+	log_limited("warning: ", fmt, ap);
 	va_end(ap);
 }
 

@@ -9,6 +9,9 @@ failed expectation and exits 1.
 
     qmp-helper.py multi SOCK          events on every client; quit
     qmp-helper.py malformed SOCK      bad input never hurts the VM
+    qmp-helper.py memory SOCK PID     hostile clients cannot make tern hold memory
+    qmp-helper.py storm SOCK N        N connections past the client cap
+    qmp-helper.py client TERN         tern qmp against a server that misbehaves
     qmp-helper.py paused-guest SOCK   --paused: prelaunch, cont, guest SHUTDOWN
     qmp-helper.py fd TERN ARGS...     --qmp fd=N on a socket we listen on
     qmp-helper.py session SOCK OUT    the conformance session, as JSON in OUT
@@ -21,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
@@ -201,6 +205,8 @@ MALFORMED = [
     b'{"execute": "query-status",}',
     b'{"execute": "query-status" "id": 1}',
     b'{"execute": nul}',
+    # Lone surrogates are refused, as QEMU does.
+    b'{"execute": "query-status", "id": "\\ud800"}',
 ]
 
 
@@ -229,6 +235,9 @@ def scenario_malformed(sock):
         (b'{"execute": "qmp_capabilities", "arguments": {"enable": "oob"}}',
          "GenericError"),
         (b'{"execute": "qmp_capabilities"}', "CommandNotFound"),
+        # U+0000 does not cut a name short: these used to run quit.
+        (b'{"execute": "quit\\u0000nope"}', "CommandNotFound"),
+        (b'{"execute\\u0000": "quit"}', "GenericError"),
     ]
     for raw, cls in cases:
         q.send_raw(raw)
@@ -275,6 +284,189 @@ def scenario_malformed(sock):
            "stop and cont still work with a stuck client connected")
     check_event(q.wait_event("RESUME"), "RESUME")
     lazy.close()
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise Fail(f"no VmRSS for process {pid}")
+
+
+def scenario_memory(sock, pid):
+    """Five clients each send `[` and `{},` up to just under the 1 MiB
+    message bound and never close it: json-c used to hold ~260 MB for each
+    (tern went from 5 MB to 1.29 GB and kept it after they left)."""
+    pid = int(pid)
+    q = QMP(sock)
+    q.negotiate()
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "the VM runs")
+    before = rss_kib(pid)
+    payload = b"[" + b"{}," * ((1000 * 1000) // 3)
+    hostile = []
+    for _ in range(5):
+        h = QMP(sock)
+        h.negotiate()
+        h.send_raw(payload)
+        hostile.append(h)
+    # Until tern has read it all: the socket buffers are empty.
+    time.sleep(1.0)
+    during = before
+    for _ in range(5):
+        during = max(during, rss_kib(pid))
+        time.sleep(0.1)
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "the VM and other clients carry on meanwhile")
+    for h in hostile:
+        h.close()
+    time.sleep(0.5)
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "... and after they disconnect")
+    after = rss_kib(pid)
+    print(f"  tern's VmRSS: {before} KiB before, {during} KiB with five "
+          f"hostile clients, {after} KiB after they left")
+    expect(during - before < 24 * 1024,
+           "five hostile clients cost tern less than 24 MiB")
+    expect(after - before < 4 * 1024,
+           "after they leave, tern is within 4 MiB of where it started")
+
+
+def scenario_storm(sock, n):
+    """Fill the 64 places, then N more connections, each closed at once."""
+    held = [QMP(sock) for _ in range(64)]
+    refused = 0
+    for _ in range(int(n)):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        s.settimeout(5)
+        try:
+            if s.recv(1) == b"":
+                refused += 1
+        except ConnectionResetError:
+            refused += 1
+        s.close()
+    expect(refused == int(n), f"all {n} connections past the cap were closed")
+    for q in held:
+        q.close()
+    # tern notices the closes on its own time: until then, still full.
+    deadline = time.monotonic() + 5
+    q = QMP(sock)
+    while q.greeting is None and time.monotonic() < deadline:
+        q.close()
+        time.sleep(0.05)
+        q = QMP(sock)
+    q.negotiate()
+    expect(q.cmd("query-status")["return"]["status"] == "running",
+           "then a place is free again and the VM runs")
+
+
+class FakeServer:
+    """One connection at a time on a Unix socket: a greeting, negotiation,
+    then `reply` (raw bytes) to the first command, then it hangs up."""
+
+    def __init__(self, path):
+        self.path = path
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(path)
+        self.lsock.listen(4)
+
+    def serve(self, reply, greeting=b'{"QMP": {"version": {}, "capabilities": []}}'):
+        def run():
+            conn, _ = self.lsock.accept()
+            f = conn.makefile("rb")
+            try:
+                conn.sendall(greeting + b"\r\n")
+                f.readline()
+                conn.sendall(b'{"return": {}}\r\n')
+                f.readline()
+                conn.sendall(reply)
+            except OSError:
+                pass
+            finally:
+                f.close()
+                conn.close()
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+
+def run_client(tern, path, args, stdin=None, stdout=subprocess.PIPE):
+    """tern qmp PATH ARGS...: (status, stdout, stderr, max RSS in KiB)."""
+    proc = subprocess.Popen([tern, "qmp", path] + args,
+                            stdin=subprocess.PIPE if stdin is not None
+                            else subprocess.DEVNULL,
+                            stdout=stdout, stderr=subprocess.PIPE)
+    if stdin is not None:
+        proc.stdin.write(stdin)
+        proc.stdin.close()
+    out = proc.stdout.read() if stdout == subprocess.PIPE else b""
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out, err.decode(errors="replace"), usage.ru_maxrss
+
+
+def scenario_client(tern):
+    with tempfile.TemporaryDirectory(prefix="tern-qmp-client.") as d:
+        path = os.path.join(d, "fake.sock")
+        srv = FakeServer(path)
+        good = b'{"return": {"status": "running"}}\r\n'
+
+        t = srv.serve(good)
+        st, out, err, _ = run_client(tern, path, ["query-status"])
+        t.join(10)
+        expect(st == 0 and b'"running"' in out,
+               f"a well-formed reply: status 0 (got {st}, {err.strip()})")
+
+        for reply in (b"null\r\n", b"[1, 2]\r\n", b"{}\r\n", b"42\r\n",
+                      b'{"return": {}, "error": {"class": "X", "desc": "y"}}\r\n',
+                      b'{"error": "no"}\r\n', b'{"event": 1}\r\n',
+                      b'{"QMP": {}}\r\n'):
+            t = srv.serve(reply)
+            st, out, err, _ = run_client(tern, path, ["query-status"])
+            t.join(10)
+            expect(st == 1 and "tern qmp:" in err,
+                   f"{reply.strip()!r} as the reply: status 1 and a message "
+                   f"(got {st}: {err.strip()})")
+            t = srv.serve(reply)
+            st, out, err, _ = run_client(tern, path, [],
+                                         stdin=b"query-status\n")
+            t.join(10)
+            expect(st == 1, f"... and the same from a pipe (got {st})")
+
+        t = srv.serve(good, greeting=b"null")
+        st, out, err, _ = run_client(tern, path, ["query-status"])
+        t.join(10)
+        expect(st == 1 and "greeting" in err,
+               f"null as the greeting: status 1 (got {st}: {err.strip()})")
+
+        # A reply that cannot be printed is not a success.
+        with open("/dev/full", "wb") as full:
+            t = srv.serve(good)
+            st, _, err, _ = run_client(tern, path, ["query-status"],
+                                       stdout=full)
+            t.join(10)
+            expect(st == 1 and "stdout" in err,
+                   f"stdout on /dev/full: status 1 and a message "
+                   f"(got {st}: {err.strip()})")
+            t = srv.serve(good)
+            st, _, err, _ = run_client(tern, path, [],
+                                       stdin=b"query-status\n", stdout=full)
+            t.join(10)
+            expect(st == 1 and "stdout" in err,
+                   f"... and from a pipe (got {st}: {err.strip()})")
+
+        # A server that sends 2 MB of `[{},{},...` and never closes it:
+        # json-c alone would hold ~530 MB of it.
+        t = srv.serve(b"[" + b"{}," * ((2 << 20) // 3))
+        st, _, err, rss = run_client(tern, path, ["query-status"])
+        t.join(10)
+        print(f"  tern qmp's peak RSS against it: {rss} KiB")
+        expect(st == 1 and rss < 64 * 1024,
+               f"a hostile reply: status 1, peak RSS under 64 MiB "
+               f"(got {st}, {rss} KiB)")
 
 
 def scenario_paused_guest(sock):
@@ -359,6 +551,14 @@ SESSION = [
      b'{"execute": "qmp_capabilities", "arguments": {"enable": "oob"}}', False),
     ("id echo", b'{"execute": "query-name", "id": {"a": [1, "x", null]}}',
      False),
+    ("id echo, compact", b'{"execute": "query-name", "id": [0,0]}', False),
+    # U+0000 is part of a name, never its end (QEMU 7.2 is the oracle).
+    ("NUL in a command name", b'{"execute": "quit\\u0000nope"}', False),
+    ("NUL in an argument name",
+     b'{"execute": "query-name", "arguments": {"x\\u0000y": 1}}', False),
+    ("NUL in a member name", b'{"execute\\u0000": "query-name"}', False),
+    ("NUL in the id", b'{"execute": "query-name", "id": "a\\u0000b"}', False),
+    ("lone surrogate", b'{"execute": "query-name", "id": "\\ud800"}', False),
     ("quit", b'{"execute": "quit"}', True),
 ]
 
@@ -466,6 +666,12 @@ def main(argv):
             scenario_multi(argv[2])
         elif what == "malformed":
             scenario_malformed(argv[2])
+        elif what == "memory":
+            scenario_memory(argv[2], argv[3])
+        elif what == "client":
+            scenario_client(argv[2])
+        elif what == "storm":
+            scenario_storm(argv[2], argv[3])
         elif what == "paused-guest":
             scenario_paused_guest(argv[2])
         elif what == "fd":

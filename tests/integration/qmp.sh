@@ -177,6 +177,35 @@ if start_vm e --kernel "$FW/counter.elf"; then
 fi
 end
 
+begin "hostile clients: memory is bounded while they stay and given back when they go"
+if start_vm mem --kernel "$FW/counter.elf"; then
+	# VM_PID is timeout's; tern is its child.
+	tern_pid=$(cat "/proc/$VM_PID/task/$VM_PID/children" 2>/dev/null)
+	if [ -n "$tern_pid" ]; then
+		helper memory "$SOCK" "$tern_pid"
+	else
+		fail "cannot find tern's process under $VM_PID"
+	fi
+	q_ok quit
+	wait_vm
+	expect_status 0
+fi
+end
+
+begin "a connection storm past the client cap: a few warnings, then how many were suppressed"
+if start_vm storm --kernel "$FW/counter.elf"; then
+	helper storm "$SOCK" 2000
+	q_ok quit
+	wait_vm
+	expect_status 0
+	n=$(grep -c 'qmp: refusing a connection' "$VMERR")
+	# One burst per 5 s interval; the storm takes a second or two.
+	[ "$n" -le 30 ] || fail "$n warnings for 2000 refused connections"
+	grep -Eq 'similar lines (before it )?suppressed' "$VMERR" ||
+		fail "no line says how many warnings were suppressed: $(tail -3 "$VMERR")"
+fi
+end
+
 begin "--paused: prelaunch until cont, then the guest's reset sends SHUTDOWN"
 if start_vm f --paused; then
 	sleep 0.5
@@ -264,6 +293,10 @@ if start_vm i --kernel "$FW/counter.elf"; then
 	wait_vm
 	expect_status 0
 fi
+end
+
+begin "tern qmp: a server that is not QMP, a hostile reply, an unwritable stdout"
+helper client "$TERN"
 end
 
 finish

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,9 +27,10 @@
  * came out: values as compact JSON, "E" for an error, "F" for a fatal one,
  * separated by '|'.
  */
-static char *frame(const char *in, size_t len, size_t chunk, size_t max)
+static char *frame_mem(const char *in, size_t len, size_t chunk, size_t max,
+		       size_t memory)
 {
-	struct qmp_parser *p = qmp_parser_new(max);
+	struct qmp_parser *p = qmp_parser_new(max, memory);
 	GString *out = g_string_new(NULL);
 	size_t off = 0;
 
@@ -67,6 +69,11 @@ static char *frame(const char *in, size_t len, size_t chunk, size_t max)
 	}
 	qmp_parser_free(p);
 	return g_string_free(out, FALSE);
+}
+
+static char *frame(const char *in, size_t len, size_t chunk, size_t max)
+{
+	return frame_mem(in, len, chunk, max, QMP_MAX_PARSE_MEMORY);
 }
 
 static void expect_frames(const char *in, const char *want)
@@ -187,6 +194,264 @@ START_TEST(frame_oversize)
 }
 END_TEST
 
+/* Heap in use, or 0 where malloc is not glibc's (ASan replaces it). */
+static size_t heap_used(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return 0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	return 0;
+#endif
+#endif
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+
+/* head, n times item (%d: its index), tail. */
+static char *repeat(const char *head, const char *item, int n, const char *tail)
+{
+	GString *s = g_string_new(head);
+
+	for (int i = 0; i < n; i++)
+		g_string_append_printf(s, item, i);
+	g_string_append(s, tail);
+	return g_string_free(s, FALSE);
+}
+
+/* Parse in as one value; its heap cost in *cost (0 without mallinfo). */
+static bool parse_cost(const char *in, size_t *cost)
+{
+	struct qmp_parser *p = qmp_parser_new(QMP_MAX_MESSAGE,
+					      QMP_MAX_PARSE_MEMORY);
+	size_t before = heap_used(), used;
+	g_autoptr(GError) err = NULL;
+	json_object *v = NULL;
+	enum qmp_parse_status st = qmp_parser_feed(p, in, strlen(in), &used,
+						   &v, &err);
+
+	*cost = before ? heap_used() - before : 0;
+	json_object_put(v);
+	qmp_parser_free(p);
+	ck_assert(st == QMP_PARSE_VALUE || st == QMP_PARSE_ERROR);
+	return st == QMP_PARSE_VALUE;
+}
+
+START_TEST(frame_memory_bound)
+{
+	/* Shapes of values; a ' ' ends a bare top-level scalar list. */
+	static const struct {
+		const char *head, *item, *tail;
+		int at_least; /* items a client can always send */
+	} shapes[] = {
+		{ "[", "{},", "{}]", 800 },
+		{ "[", "[],", "[]]", 3000 },
+		{ "[", "%d,", "0]", 7000 },
+		{ "[", "1.5,", "1.5]", 7000 },
+		{ "[", "\"\",", "\"\"]", 7000 },
+		{ "[", "true,", "null]", 7000 },
+		{ "{", "\"k%d\": 0,", "\"z\": 0}", 3500 },
+		{ "[", "{\"a\": {}, \"b\": [%d]},", "{}]", 300 },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(shapes); i++) {
+		int lo = 0, hi = 1 << 16;
+		size_t cost;
+
+		/* The most items the parser accepts, by bisection. */
+		while (hi - lo > 1) {
+			int mid = (lo + hi) / 2;
+			g_autofree char *in = repeat(shapes[i].head,
+						     shapes[i].item, mid,
+						     shapes[i].tail);
+
+			if (parse_cost(in, &cost))
+				lo = mid;
+			else
+				hi = mid;
+		}
+		ck_assert_msg(lo >= shapes[i].at_least, "%s: only %d accepted",
+			      shapes[i].item, lo);
+		ck_assert_msg(hi < 1 << 16, "%s: no bound", shapes[i].item);
+		/* What json-c really spent on the largest one is within the
+		 * bound: the estimate is not a lie for this json-c. */
+		{
+			g_autofree char *in = repeat(shapes[i].head,
+						     shapes[i].item, lo,
+						     shapes[i].tail);
+
+			ck_assert(parse_cost(in, &cost));
+			ck_assert_msg(cost <= QMP_MAX_PARSE_MEMORY,
+				      "%s x %d: json-c took %zu bytes",
+				      shapes[i].item, lo, cost);
+		}
+	}
+}
+END_TEST
+
+START_TEST(frame_memory_hostile)
+{
+	/*
+	 * The attack: `[` and `{},` up to just under the byte bound, never
+	 * closed. json-c used to hold ~260 MB of it; now it holds no more than
+	 * the bound while the lexer reads on, and the value is refused.
+	 */
+	struct qmp_parser *p = qmp_parser_new(QMP_MAX_MESSAGE,
+					      QMP_MAX_PARSE_MEMORY);
+	char chunk[16 * 1024 + 2];
+	size_t before = heap_used(), peak = 0, sent = 0;
+	g_autoptr(GError) err = NULL;
+	json_object *v = NULL;
+	size_t used;
+
+	for (size_t i = 0; i + 3 <= sizeof(chunk); i += 3)
+		memcpy(chunk + i, "{},", 3);
+	ck_assert(qmp_parser_feed(p, "[", 1, &used, &v, &err) == QMP_PARSE_MORE);
+	while (sent < QMP_MAX_MESSAGE - sizeof(chunk)) {
+		ck_assert(qmp_parser_feed(p, chunk, sizeof(chunk), &used, &v,
+					  &err) == QMP_PARSE_MORE);
+		ck_assert_uint_eq(used, sizeof(chunk));
+		sent += used;
+		if (before)
+			peak = MAX(peak, heap_used() - before);
+	}
+	if (before) {
+		ck_assert_msg(peak <= QMP_MAX_PARSE_MEMORY + 64 * KiB,
+			      "%zu bytes held for %zu of input", peak, sent);
+		/* Refused already: json-c's tree is gone, not kept until the
+		 * value ends. */
+		ck_assert_uint_le(heap_used() - before, 64 * KiB);
+	}
+	ck_assert(qmp_parser_feed(p, "{}]", 3, &used, &v, &err) == QMP_PARSE_ERROR);
+	ck_assert_ptr_nonnull(strstr(err->message, "bytes to parse"));
+	g_clear_error(&err);
+	/* The next value is parsed normally. */
+	ck_assert(qmp_parser_feed(p, "{}", 2, &used, &v, &err) == QMP_PARSE_VALUE);
+	json_object_put(v);
+	qmp_parser_free(p);
+}
+END_TEST
+
+START_TEST(frame_nul_and_surrogates)
+{
+	static const char nul[] = "{\"a\\u0000b\": \"x\\u0000\"}";
+	g_autoptr(json_object) v = NULL;
+	g_autoptr(GError) err = NULL;
+	struct qmp_parser *p;
+	size_t used;
+
+	/* U+0000 in a key or a value: kept whole, written back as \u0000. */
+	expect_frames("{\"a\\u0000b\": \"x\\u0000\", \"\\u0000\": 1}",
+		      "{\"a\\u0000b\": \"x\\u0000\", \"\\u0000\": 1}");
+	p = qmp_parser_new(QMP_MAX_MESSAGE, QMP_MAX_PARSE_MEMORY);
+	ck_assert(qmp_parser_feed(p, nul, strlen(nul), &used, &v, &err) ==
+		  QMP_PARSE_VALUE);
+	json_object_object_foreach(v, key, val) {
+		/* Modified UTF-8, as QEMU carries it: no C string is cut. */
+		ck_assert_str_eq(key, "a\xc0\x80" "b");
+		ck_assert_int_eq(json_object_get_string_len(val), 3);
+		ck_assert_str_eq(json_object_get_string(val), "x\xc0\x80");
+	}
+	/* A surrogate pair is one character; a lone surrogate is refused. */
+	expect_frames("[\"\\ud83d\\ude00\", \"\\uD83D\\uDE00\"]",
+		      "[\"\xf0\x9f\x98\x80\", \"\xf0\x9f\x98\x80\"]");
+	expect_frames("[\"\\ud800\"]{}", "E|{}");
+	expect_frames("[\"\\udc00x\"]{}", "E|{}");
+	expect_frames("[\"\\ud800\\u0041\"]{}", "E|{}");
+	expect_frames("[\"\\ud800\\n\"]{}", "E|{}");
+	expect_frames("[\"\\ud800x\"]{}", "E|{}");
+	expect_frames("{\"\\udbff\": 1}{}", "E|{}");
+	/* Not four hex digits. */
+	expect_frames("[\"\\u12\"]{}", "E|{}");
+	expect_frames("[\"\\u12g4\"]{}", "E|{}");
+	/* QEMU's words for it. */
+	g_clear_pointer(&v, json_object_put);
+	ck_assert(qmp_parser_feed(p, "[\"\\uD800\"]", 10, &used, &v, &err) ==
+		  QMP_PARSE_ERROR);
+	ck_assert_uint_eq(used, 10);
+	ck_assert_str_eq(err->message,
+			 "JSON parse error, \\uD800 is not a valid Unicode character");
+	qmp_parser_free(p);
+}
+END_TEST
+
+/* The id of the first value in `in`, fed `chunk` bytes at a time. */
+static char *first_id(const char *in, size_t chunk)
+{
+	struct qmp_parser *p = qmp_parser_new(QMP_MAX_MESSAGE,
+					      QMP_MAX_PARSE_MEMORY);
+	size_t len = strlen(in), off = 0;
+	char *id = g_strdup("(no value)");
+
+	if (!chunk)
+		chunk = len;
+	while (off < len) {
+		g_autoptr(GError) err = NULL;
+		json_object *v = NULL;
+		size_t used;
+		enum qmp_parse_status st = qmp_parser_feed(
+			p, in + off, MIN(chunk, len - off), &used, &v, &err);
+
+		off += used;
+		json_object_put(v);
+		if (st == QMP_PARSE_MORE)
+			continue;
+		g_free(id);
+		if (st != QMP_PARSE_VALUE)
+			id = g_strdup("(error)");
+		else
+			id = g_strdup(qmp_parser_id(p) ? qmp_parser_id(p) : "(none)");
+		break;
+	}
+	qmp_parser_free(p);
+	return id;
+}
+
+START_TEST(frame_request_id)
+{
+	static const struct {
+		const char *in, *id;
+	} cases[] = {
+		/* As the client wrote them. */
+		{ "{\"execute\": \"x\", \"id\": [0,0]}", "[0,0]" },
+		{ "{\"id\" : 18446744073709551616 , \"execute\": \"x\"}",
+		  "18446744073709551616" },
+		{ "{\"id\": -0}", "-0" },
+		{ "{\"id\": 1.0E+2}", "1.0E+2" },
+		{ "{\"id\": {\"b\": 1, \"a\": [ 2 ]}}", "{\"b\": 1, \"a\": [ 2 ]}" },
+		{ "{\"id\": 'it\"s'}", "'it\"s'" },
+		{ "{\"id\": \"a\\u0000b\\/\"}", "\"a\\u0000b\\/\"" },
+		{ "{\"id\": \"\\ud83d\\ude00\"}", "\"\\ud83d\\ude00\"" },
+		{ "{\"id\": true}", "true" },
+		/* One line: line breaks become spaces, none trail. */
+		{ "{\"id\":\n[1,\r\n\t2]\n}", "[1,   2]" },
+		/* The key as json-c reads it; repeated, the last. */
+		{ "{\"\\u0069d\": 5}", "5" },
+		{ "{'id': 1, \"id\": 'two'}", "'two'" },
+		/* Not the top-level "id". */
+		{ "{\"execute\": \"x\"}", "(none)" },
+		{ "{\"a\": {\"id\": 1}}", "(none)" },
+		{ "[{\"id\": 1}]", "(none)" },
+		{ "{\"id\\u0000\": 1}", "(none)" },
+		{ "{\"idx\": 1, \"i\": 2}", "(none)" },
+		{ "{\"x\": \"id\", \"y\": 1}", "(none)" },
+		/* A bad value has no id to echo. */
+		{ "{\"id\": [1,]}", "(error)" },
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+		for (size_t chunk = 0; chunk <= 7; chunk++) {
+			g_autofree char *id = first_id(cases[i].in, chunk);
+
+			ck_assert_msg(!strcmp(id, cases[i].id),
+				      "'%s' in chunks of %zu: id '%s', want '%s'",
+				      cases[i].in, chunk, id, cases[i].id);
+		}
+	}
+}
+END_TEST
+
 START_TEST(json_format_like_qemu)
 {
 	g_autoptr(json_object) o = json_tokener_parse(
@@ -300,8 +565,9 @@ static json_object *peer_recv(struct peer *p)
 			o = json_tokener_parse(line);
 			ck_assert_msg(json_object_is_type(o, json_type_object),
 				      "not a JSON object: '%s'", line);
-			/* Every line is one object written QEMU's way. */
-			{
+			/* Every line is one object written QEMU's way (but
+			 * for an id, echoed as the client wrote it). */
+			if (!json_object_object_get_ex(o, "id", NULL)) {
 				g_autofree char *again = qmp_json_format(o, false);
 
 				ck_assert_str_eq(again, line);
@@ -671,6 +937,183 @@ START_TEST(id_is_echoed)
 		ck_assert(!json_object_object_get_ex(r, "id", NULL));
 		ck_assert_int_eq(json_object_object_length(r), 1);
 	}
+	peer_free(p);
+}
+END_TEST
+
+/* The next line from the server as sent (events skipped), or NULL. */
+static char *peer_line(struct peer *p)
+{
+	gint64 deadline = g_get_monotonic_time() + 10 * G_USEC_PER_SEC;
+
+	while (g_get_monotonic_time() < deadline) {
+		char *nl = strstr(p->in->str, "\r\n");
+
+		if (nl) {
+			char *line = g_strndup(p->in->str, nl - p->in->str);
+
+			g_string_erase(p->in, 0, nl + 2 - p->in->str);
+			if (g_str_has_prefix(line, "{\"timestamp\"")) {
+				g_free(line);
+				continue;
+			}
+			return line;
+		}
+		pump();
+		if (!peer_fill(p, 5))
+			return NULL;
+	}
+	return NULL;
+}
+
+START_TEST(id_is_echoed_verbatim)
+{
+	static const char *const ids[] = {
+		"[0,0]", "18446744073709551616", "-0", "1.0", "1E2",
+		"123456789012345678901234567890", "{\"b\":1,\"a\":2}",
+		"\"a\\u0000b\"", "'\\u00e9\"'", "\"\\/\"", "[ 1 , { \"a\" : null } ]",
+	};
+	struct peer *p = peer_new();
+
+	negotiate(p);
+	for (size_t i = 0; i < G_N_ELEMENTS(ids); i++) {
+		g_autofree char *req = g_strdup_printf(
+			"{\"execute\": \"query-version\", \"id\": %s}", ids[i]);
+		g_autofree char *want = g_strdup_printf(", \"id\": %s}", ids[i]);
+		g_autofree char *line = NULL;
+
+		peer_say(p, req);
+		line = peer_line(p);
+		ck_assert_ptr_nonnull(line);
+		ck_assert_msg(g_str_has_suffix(line, want) &&
+			      g_str_has_prefix(line, "{\"return\": {"),
+			      "%s: got '%s'", req, line);
+	}
+	/* On errors too, and with line breaks as spaces: one line per reply. */
+	{
+		g_autofree char *line = NULL;
+
+		peer_say(p, "{\"execute\": \"no-such\", \"id\": [1,\n2]}");
+		line = peer_line(p);
+		ck_assert_str_eq(line, "{\"error\": {\"class\": \"CommandNotFound\", "
+			"\"desc\": \"The command no-such has not been found\"}, "
+			"\"id\": [1, 2]}");
+	}
+	/* A lone surrogate is refused, as QEMU does, not turned into U+FFFD. */
+	call_err(p, "{\"execute\": \"query-version\", \"id\": \"\\ud800\"}",
+		 "GenericError", "\\ud800 is not a valid Unicode character");
+	assert_recovered(p);
+	peer_free(p);
+}
+END_TEST
+
+START_TEST(nul_in_names_and_keys)
+{
+	struct peer *p = peer_new();
+	g_autofree char *line = NULL;
+	g_autoptr(json_object) r = NULL;
+
+	/* Before negotiation, a name with U+0000 is not qmp_capabilities. */
+	json_object_put(peer_recv(p));
+	call_err(p, "{\"execute\": \"qmp_capabilities\\u0000\"}",
+		 "CommandNotFound", "Expecting capabilities negotiation");
+	call_ok(p, "{\"execute\": \"qmp_capabilities\"}");
+
+	/* QEMU 7.2's answers: the name or key is one nobody knows. */
+	peer_say(p, "{\"execute\": \"test-echo\\u0000nope\", \"arguments\": {\"s\": \"a\"}}");
+	line = peer_line(p);
+	ck_assert_str_eq(line, "{\"error\": {\"class\": \"CommandNotFound\", "
+		"\"desc\": \"The command test-echo\\u0000nope has not been found\"}}");
+	call_err(p, "{\"execute\": \"query-version\\u0000garbage\"}",
+		 "CommandNotFound", "The command query-version");
+	call_err(p, "{\"execute\": \"test-echo\", \"arguments\": {\"s\\u0000zz\": \"a\"}}",
+		 "GenericError", "Parameter 's' is missing");
+	call_err(p, "{\"execute\": \"test-echo\", \"arguments\": {\"s\": \"a\", \"i\\u0000\": 1}}",
+		 "GenericError", "Parameter 'i");
+	call_err(p, "{\"execute\\u0000\": \"test-echo\", \"arguments\": {\"s\": \"a\"}}",
+		 "GenericError", "QMP input member 'execute");
+	ck_assert_int_eq(handler_calls, 0);
+	g_free(line);
+	peer_say(p, "{\"execute\": \"test-echo\", \"arguments\": {\"s\": \"a\", \"i\\u0000\": 1}}");
+	line = peer_line(p);
+	ck_assert_str_eq(line, "{\"error\": {\"class\": \"GenericError\", "
+		"\"desc\": \"Parameter 'i\\u0000' is unexpected\"}}");
+
+	/* A value with U+0000 reaches the handler whole and comes back. */
+	r = peer_call(p, "{\"execute\": \"test-echo\", \"arguments\": {\"s\": \"a\\u0000b\"}}");
+	ck_assert_int_eq(json_object_get_string_len(get(r, "return.s")), 3);
+	ck_assert_mem_eq(json_object_get_string(get(r, "return.s")), "a\0b", 3);
+	ck_assert_int_eq(handler_calls, 1);
+	peer_free(p);
+}
+END_TEST
+
+START_TEST(long_reply_is_not_cut)
+{
+	const size_t n = 600 * 1000, m = 400 * 1000;
+	struct peer *p = peer_new();
+	GString *req;
+	g_autofree char *line = NULL;
+	size_t before;
+
+	negotiate(p);
+	before = heap_used();
+	req = g_string_new("{\"execute\": '");
+	/*
+	 * Under 1 MiB in, over 1 MiB out: the error quotes the name, each '"'
+	 * of a single-quoted string escaped. A client that reads gets the
+	 * whole reply and stays.
+	 */
+	for (size_t i = 0; i < n; i++)
+		g_string_append_c(req, '"');
+	g_string_append(req, "', \"id\": '");
+	for (size_t i = 0; i < m; i++)
+		g_string_append_c(req, '"');
+	g_string_append(req, "'}");
+	ck_assert_uint_lt(req->len, QMP_MAX_MESSAGE);
+	/* The server runs on this thread: send as it reads. */
+	for (size_t off = 0; off < req->len;) {
+		ssize_t k = send(p->fd, req->str + off, req->len - off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		ck_assert(k > 0 || errno == EAGAIN);
+		if (k > 0)
+			off += k;
+		pump();
+		peer_fill(p, 0);
+	}
+	/*
+	 * The reply is queued whole once its first bytes arrive. An event
+	 * now, with most of the reply still waiting to be read, is no reason
+	 * to hang up on a client that reads.
+	 */
+	while (!p->in->len && !p->eof) {
+		pump();
+		peer_fill(p, 1);
+	}
+	qmp_server_emit(srv, "TEST", NULL);
+	line = peer_line(p);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_uint_gt(strlen(line), QMP_OUTPUT_MAX);
+	ck_assert(g_str_has_prefix(line, "{\"error\": {\"class\": \"CommandNotFound\""));
+	ck_assert(g_str_has_suffix(line, "'}"));
+	ck_assert_uint_eq(strlen(line), strlen("{\"error\": {\"class\": \"CommandNotFound\", "
+		"\"desc\": \"The command  has not been found\"}, \"id\": ''}") + 2 * n + m);
+	{
+		g_autoptr(json_object) ev = peer_recv(p);
+
+		ck_assert_str_eq(json_object_get_string(get(ev, "event")), "TEST");
+	}
+	call_ok(p, "{\"execute\": \"query-version\"}");
+	ck_assert_uint_eq(qmp_server_nr_clients(srv), 1);
+	/* Once sent, the server keeps none of it: neither the reply's
+	 * buffer nor json-c's for the long strings. */
+	g_string_free(req, TRUE);
+	g_clear_pointer(&line, g_free);
+	g_string_free(p->in, TRUE);
+	p->in = g_string_new(NULL);
+	if (before)
+		ck_assert_uint_lt(heap_used() - before, 256 * KiB);
 	peer_free(p);
 }
 END_TEST
@@ -1231,7 +1674,9 @@ int main(void)
 
 	UNIT_TCASE(s, "framing", frame_values, frame_incomplete,
 		   frame_lexical_errors, frame_syntax_errors, frame_depth,
-		   frame_oversize, json_format_like_qemu);
+		   frame_oversize, frame_memory_bound, frame_memory_hostile,
+		   frame_nul_and_surrogates, frame_request_id,
+		   json_format_like_qemu);
 	tc = tcase_create("server");
 	tcase_add_checked_fixture(tc, server_setup, server_teardown);
 	tcase_add_test(tc, greeting_and_negotiation);
@@ -1239,6 +1684,9 @@ int main(void)
 	tcase_add_test(tc, request_shape_errors);
 	tcase_add_test(tc, malformed_json_keeps_the_connection);
 	tcase_add_test(tc, id_is_echoed);
+	tcase_add_test(tc, id_is_echoed_verbatim);
+	tcase_add_test(tc, nul_in_names_and_keys);
+	tcase_add_test(tc, long_reply_is_not_cut);
 	tcase_add_test(tc, argument_validation);
 	tcase_add_test(tc, every_error_class);
 	tcase_add_test(tc, split_input);

@@ -3,12 +3,102 @@
 #include <fcntl.h>
 #include <glib.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tern/iov.h"
 #include "tern/util.h"
 #include "unit.h"
+
+START_TEST(ratelimit_bursts)
+{
+	struct tern_ratelimit rl = { 0 };
+	const int64_t t0 = 1000000;
+	unsigned int dropped = 99;
+
+	/* A burst goes through, then the rest of the interval is dropped. */
+	for (int i = 0; i < TERN_LOG_BURST; i++) {
+		ck_assert(tern_ratelimit_allow(&rl, t0 + i, &dropped));
+		ck_assert_uint_eq(dropped, 0);
+	}
+	for (int i = 0; i < 1000; i++)
+		ck_assert(!tern_ratelimit_allow(&rl, t0 + 100 + i, &dropped));
+	ck_assert(!tern_ratelimit_allow(&rl, t0 + TERN_LOG_INTERVAL_US - 1,
+					&dropped));
+	/* The next interval: the first line says how many were dropped. */
+	ck_assert(tern_ratelimit_allow(&rl, t0 + TERN_LOG_INTERVAL_US, &dropped));
+	ck_assert_uint_eq(dropped, 1001);
+	ck_assert(tern_ratelimit_allow(&rl, t0 + TERN_LOG_INTERVAL_US + 1,
+				       &dropped));
+	ck_assert_uint_eq(dropped, 0);
+	/* A clock that went back starts a new interval, not a stuck one. */
+	for (int i = 0; i < TERN_LOG_BURST; i++)
+		tern_ratelimit_allow(&rl, t0 + TERN_LOG_INTERVAL_US + 2, &dropped);
+	ck_assert(tern_ratelimit_allow(&rl, 5, &dropped));
+	ck_assert_uint_gt(dropped, 0);
+}
+END_TEST
+
+/* Run fn in a child with stderr captured; its lines in *out. */
+static int capture_stderr(void (*fn)(void), char **out)
+{
+	int pipefd[2], status;
+	GString *s = g_string_new(NULL);
+	char buf[4096];
+	ssize_t n;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(pipefd), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		dup2(pipefd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		fn();
+		exit(0); /* runs the report at exit */
+	}
+	close(pipefd[1]);
+	while ((n = read(pipefd[0], buf, sizeof(buf))) > 0)
+		g_string_append_len(s, buf, n);
+	close(pipefd[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	*out = g_string_free(s, FALSE);
+	return status;
+}
+
+static void warn_storm(void)
+{
+	for (int i = 0; i < 100000; i++)
+		tern_warn("qmp: refusing a connection: %d clients", i);
+	tern_log("a different line");
+	for (int i = 0; i < 3; i++)
+		tern_warn("another site %d", i);
+}
+
+START_TEST(warn_storm_is_limited)
+{
+	g_autofree char *out = NULL;
+	g_auto(GStrv) lines = NULL;
+	int storm = 0;
+
+	ck_assert_int_eq(capture_stderr(warn_storm, &out), 0);
+	lines = g_strsplit(out, "\n", -1);
+	for (char **l = lines; *l; l++)
+		if (g_str_has_prefix(*l, "tern: warning: qmp: refusing"))
+			storm++;
+	/* The burst, then silence, then one line saying what was lost. */
+	ck_assert_int_eq(storm, TERN_LOG_BURST);
+	ck_assert_ptr_nonnull(strstr(out, "tern: warning: qmp: refusing a connection: 9 clients\n"));
+	ck_assert_ptr_nonnull(strstr(out, "tern: a different line\n"));
+	ck_assert_ptr_nonnull(strstr(out, "tern: warning: another site 2\n"));
+	ck_assert_msg(g_str_has_suffix(out, "tern: warning: 99990 similar lines "
+		"suppressed, the last: qmp: refusing a connection: 99999 clients\n"),
+		"%s", out);
+}
+END_TEST
 
 START_TEST(size_plain)
 {
@@ -195,7 +285,7 @@ int main(void)
 
 	UNIT_TCASE(s, "size", size_plain, size_suffixes, size_malformed,
 		   size_overflow, u64_parse);
-	UNIT_TCASE(s, "log", debug_switch);
+	UNIT_TCASE(s, "log", debug_switch, ratelimit_bursts, warn_storm_is_limited);
 	UNIT_TCASE(s, "file", read_all, read_all_fifo);
 	UNIT_TCASE(s, "iov", iov_copies, iov_advance_trims);
 	return unit_run(s);
