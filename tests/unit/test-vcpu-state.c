@@ -240,6 +240,8 @@ static bool vcpu_loads(const uint8_t *buf, size_t len, unsigned int id,
 	return ok;
 }
 
+static void platform_fill(struct platform_state *p);
+
 /* ---- pure round trips ---- */
 
 static void check_vcpu_roundtrip(uint32_t xsave_size)
@@ -553,6 +555,69 @@ START_TEST(vcpu_section_framing)
 		b = stream_with("cpu.0", 1, longer, plen + 3, &blen);
 		expect_vcpu_fails(b, blen, &caps, "3 bytes this version does not know");
 	}
+}
+END_TEST
+
+/*
+ * Every byte of a valid stream replaced (and the checksum re-sealed): the
+ * load either accepts the value or refuses it, and never reads or writes
+ * out of bounds (the ASan run checks that part).
+ */
+START_TEST(every_byte_changed)
+{
+	g_autofree struct vcpu_state *s = state_new(4096);
+	g_autofree struct vcpu_state *got = g_new0(struct vcpu_state, 1);
+	struct vcpu_state_caps caps;
+	struct platform_state p, pgot;
+	g_autofree uint8_t *good = NULL;
+	struct state_writer w;
+	size_t len, cpu, xsave, lapic;
+	unsigned int refused = 0;
+
+	caps_all(&caps, 4096);
+	platform_fill(&p);
+	state_writer_init(&w);
+	vcpu_state_save(s, 0, &w);
+	platform_state_save(&p, &w);
+	good = state_writer_finish(&w, &len);
+	cpu = payload_of(good, len, "cpu.0");
+	xsave = cpu + OFF_FPU + 4;
+	lapic = cpu + off_lapic(s) + 4;
+	for (size_t i = STATE_HEADER_SIZE; i < len - STATE_TRAILER_SIZE; i++) {
+		static const uint8_t vals[] = { 0xff, 0x80, 0x02 };
+
+		/* Free-form pages: a sample is enough (and keeps this quick). */
+		if (((i >= xsave + 600 && i < xsave + 4096) ||
+		     (i >= lapic && i < lapic + VCPU_STATE_LAPIC_SIZE)) &&
+		    i % 61)
+			continue;
+
+		for (size_t v = 0; v < G_N_ELEMENTS(vals); v++) {
+			g_autofree uint8_t *b = g_memdup2(good, len);
+			struct state_reader r;
+			GError *err = NULL;
+
+			if (b[i] == vals[v])
+				continue;
+			b[i] = vals[v];
+			reseal(b, len);
+			if (!state_reader_init(&r, b, len, &err)) {
+				g_clear_error(&err); /* a section header */
+				refused++;
+				continue;
+			}
+			if (!vcpu_state_load(&r, 0, &caps, got, &err) ||
+			    !platform_state_load(&r, &pgot, &err) ||
+			    !state_reader_finish(&r, &err)) {
+				ck_assert_ptr_nonnull(err);
+				refused++;
+			}
+			g_clear_error(&err);
+			state_reader_clear(&r);
+		}
+	}
+	/* Most bytes are free-form (registers, XSAVE, LAPIC); many are not. */
+	ck_assert_uint_gt(refused, 200);
 }
 END_TEST
 
@@ -1302,6 +1367,7 @@ int main(void)
 	tcase_add_test(tc, vcpu_bytes_out_of_range);
 	tcase_add_test(tc, vcpu_section_framing);
 	tcase_add_test(tc, platform_bytes_and_framing);
+	tcase_add_test(tc, every_byte_changed);
 	suite_add_tcase(s, tc);
 	UNIT_TCASE(s, "x86", msr_table_order, canonical_addresses,
 		   kvm_reset_state_valid);
