@@ -25,11 +25,15 @@
 #include "tern/machine.h"
 #include "tern/memory.h"
 #include "tern/thread.h"
+#include "tern/vcpu_state.h"
 
 struct vcpu;
 struct pci_host;
 struct device_type;
 struct outbuf;
+struct vm_capture;
+struct state_writer;
+struct state_reader;
 
 enum vm_run_state {
 	VM_STATE_PRELAUNCH, /* built, vCPUs not started yet (--paused) */
@@ -112,6 +116,12 @@ struct vm {
 	struct kvm_irqchip irqchip_reset[3];
 	struct kvm_pit_state2 pit_reset;
 
+	/* State save/load (vm_state.c): the vCPUs and platform as captured
+	 * at this stop, kept until the VM runs again. */
+	struct vm_capture *capture;
+	struct vcpu_state_caps state_caps;
+	bool state_caps_ready;
+
 	GArray *listeners; /* struct vm_listener */
 
 	/* Written by any thread to wake the main loop when the VM must end. */
@@ -181,6 +191,28 @@ enum vm_run_state vm_get_state(struct vm *vm);
 /* The process exit status for how the VM ended. */
 int vm_exit_status(const struct vm *vm);
 const char *vm_run_state_name(enum vm_run_state state);
+
+/*
+ * Put devices, the irqchip, the PIT and the vCPUs back to their state at
+ * creation and load the boot images again (the guts of vm_reset()).
+ * vCPUs parked; false names the step that failed.
+ */
+bool vm_reset_machine(struct vm *vm, GError **err);
+
+/*
+ * The machine's state without its RAM (vm_state.c), for snapshots and
+ * migration. Only while stopped (paused or prelaunch). Saving waits once
+ * more for devices with requests in flight; loading checks the state is
+ * for a machine built like this one and leaves the VM stopped, resumed by
+ * cont; a load that fails part-way resets the machine.
+ */
+bool vm_state_save(struct vm *vm, struct state_writer *w, GError **err);
+bool vm_state_load(struct vm *vm, struct state_reader *r, GError **err);
+/* Forget the capture (the VM runs again, or was reset). */
+void vm_capture_drop(struct vm *vm);
+/* A snapshot file: the state, then guest RAM, region by region. */
+bool vm_snapshot_save(struct vm *vm, const char *path, GError **err);
+bool vm_snapshot_load(struct vm *vm, const char *path, GError **err);
 
 /* The device list (devices.c). */
 bool vm_devices_create(struct vm *vm, GError **err);

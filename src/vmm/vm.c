@@ -449,6 +449,7 @@ void vm_destroy(struct vm *vm)
 	 */
 	if (vm->vcpus_stuck)
 		return;
+	vm_capture_drop(vm);
 	vm_destroy_vcpus(vm);
 	vm_free_boot_images(vm);
 	vm_devices_destroy(vm);

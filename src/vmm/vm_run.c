@@ -162,6 +162,8 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->state_lock);
 	if (!resume)
 		return;
+	/* The vCPUs and clocks run on from here: a capture is stale. */
+	vm_capture_drop(vm);
 	/* Devices first: a running vCPU may kick them at once. */
 	vm_devices_resume(vm);
 	pthread_mutex_lock(&vm->state_lock);
@@ -174,6 +176,7 @@ void vm_resume(struct vm *vm)
 /* The steps of a reset after the vCPUs parked; NULL, or what failed. */
 static const char *vm_reset_steps(struct vm *vm, int *ret, GError **err)
 {
+	vm_capture_drop(vm);
 	/* Devices first: their threads stop and their INTx lines drop. */
 	pci_host_reset(vm->pci);
 	vm_devices_reset(vm);
@@ -200,12 +203,23 @@ err_errno_irqchip:
 	return "KVM_SET_IRQCHIP";
 }
 
-bool vm_reset(struct vm *vm, GError **err)
+bool vm_reset_machine(struct vm *vm, GError **err)
 {
 	g_autoptr(GError) step_err = NULL;
-	enum vm_run_state was;
 	const char *failed;
 	int ret = 0;
+
+	failed = vm_reset_steps(vm, &ret, &step_err);
+	if (failed)
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "system reset failed at %s: %s", failed,
+			    step_err ? step_err->message : g_strerror(-ret));
+	return !failed;
+}
+
+bool vm_reset(struct vm *vm, GError **err)
+{
+	enum vm_run_state was;
 
 	pthread_mutex_lock(&vm->state_lock);
 	was = vm->state;
@@ -222,12 +236,9 @@ bool vm_reset(struct vm *vm, GError **err)
 	}
 	pthread_mutex_unlock(&vm->state_lock);
 
-	failed = vm_reset_steps(vm, &ret, &step_err);
-	if (failed) {
+	if (!vm_reset_machine(vm, err)) {
 		/* Half reset cannot run: end it, with the SHUTDOWN event. */
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "system reset failed at %s: %s; the VM is shut down",
-			    failed, step_err ? step_err->message : g_strerror(-ret));
+		g_prefix_error(err, "the VM is shut down: ");
 		tern_log("%s", (*err)->message);
 		vm_request_shutdown(vm, VM_EXIT_HOST_ERROR, 0);
 		return false;

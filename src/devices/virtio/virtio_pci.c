@@ -28,6 +28,7 @@
 #include "tern/error.h"
 #include "tern/machine.h"
 #include "tern/le.h"
+#include "tern/state.h"
 #include "tern/pci.h"
 #include "tern/virtio.h"
 
@@ -56,6 +57,9 @@
 
 #define VIRTIO_PCI_ISR_QUEUE 0x1
 #define VIRTIO_PCI_ISR_CONFIG 0x2
+
+/* How long turning bus mastering off waits for requests in flight. */
+#define VPCI_HOLD_TIMEOUT_NS (500ULL * 1000 * 1000)
 
 /* struct virtio_pci_common_cfg (4.1.4.3), up to queue_device. */
 #define VPCI_CFG_DFSELECT 0x00
@@ -571,11 +575,31 @@ static void vpci_pci_reset(struct pci_device *pci)
 	pthread_mutex_unlock(&vpci->lock);
 }
 
+/*
+ * Without bus mastering a device may not touch guest memory: the queues
+ * are held (the model quiesced, a DRIVER_OK only recorded) until the
+ * driver sets the bit. On the thread of the config write, no PCI lock held.
+ */
+static void vpci_bus_master(struct pci_device *pci, bool enabled)
+{
+	struct virtio_pci *vpci = pci_device_opaque(pci);
+
+	pthread_mutex_lock(&vpci->lock);
+	if (enabled)
+		virtio_device_release(&vpci->vdev, VIRTIO_HOLD_BUS_MASTER);
+	else if (virtio_device_hold(&vpci->vdev, VIRTIO_HOLD_BUS_MASTER,
+				    tern_now_ns() + VPCI_HOLD_TIMEOUT_NS))
+		tern_warn("%s: bus mastering off with requests still in flight",
+			  vpci->vdev.ops->name);
+	pthread_mutex_unlock(&vpci->lock);
+}
+
 static const struct pci_device_ops vpci_pci_ops = {
 	.bar_mapped = vpci_bar_mapped,
 	.config_write = vpci_config_write,
 	.config_read = vpci_config_read,
 	.reset = vpci_pci_reset,
+	.bus_master = vpci_bus_master,
 };
 
 static int vpci_add_cap(struct pci_device *pci, uint8_t type, uint32_t offset,
@@ -678,6 +702,8 @@ struct virtio_device *virtio_pci_create(struct machine *m,
 	}
 	vpci->vdev.machine = m;
 	vpci->vdev.transport = vpci;
+	/* Realize leaves bus mastering off, as firmware does: held until set. */
+	vpci->vdev.holds = VIRTIO_HOLD_BUS_MASTER;
 	vpci->vdev.transport_ops = &vpci_transport_ops;
 	vpci->queue_vector = g_new(uint16_t, nr_queues);
 	vpci->config_vector = VIRTIO_MSI_NO_VECTOR;
@@ -761,7 +787,7 @@ int virtio_pci_device_quiesce(void *opaque, uint64_t deadline_ns)
 
 	/* Under the transport lock: a status write cannot race the model. */
 	pthread_mutex_lock(&vpci->lock);
-	ret = virtio_device_quiesce(vdev, deadline_ns);
+	ret = virtio_device_hold(vdev, VIRTIO_HOLD_VM, deadline_ns);
 	pthread_mutex_unlock(&vpci->lock);
 	return ret;
 }
@@ -772,6 +798,113 @@ void virtio_pci_device_resume(void *opaque)
 	struct virtio_pci *vpci = to_vpci(vdev);
 
 	pthread_mutex_lock(&vpci->lock);
-	virtio_device_resume(vdev);
+	virtio_device_release(vdev, VIRTIO_HOLD_VM);
 	pthread_mutex_unlock(&vpci->lock);
+}
+
+/* ---- state ---- */
+
+#define VPCI_STATE_VERSION 1
+
+/*
+ * A virtio-pci device is three sections: its PCI function's
+ * ("pci.00:SS.0"), then "<id>" with the transport's registers and the
+ * virtio core's state, then the model's own "<id>/model" if it has one.
+ * Only while held (quiesced) for the VM.
+ */
+void virtio_pci_device_save(void *opaque, const char *id,
+			    struct state_writer *w)
+{
+	struct virtio_device *vdev = opaque;
+	struct virtio_pci *vpci = to_vpci(vdev);
+
+	pci_device_save(vpci->pci, w);
+	pthread_mutex_lock(&vpci->lock);
+	state_section_begin(w, VPCI_STATE_VERSION, "%s", id);
+	state_put_u32(w, vpci->dfselect);
+	state_put_u32(w, vpci->gfselect);
+	state_put_u16(w, vpci->queue_sel);
+	state_put_u16(w, vpci->config_vector);
+	for (unsigned int q = 0; q < vdev->nr_queues; q++)
+		state_put_u16(w, vpci->queue_vector[q]);
+	pthread_mutex_lock(&vpci->isr_lock);
+	state_put_u8(w, vpci->isr);
+	pthread_mutex_unlock(&vpci->isr_lock);
+	virtio_device_save(vdev, w);
+	state_section_end(w);
+	pthread_mutex_unlock(&vpci->lock);
+	if (vdev->ops->save)
+		vdev->ops->save(vdev, id, w);
+}
+
+/* A vector the function has, or NO_VECTOR. */
+static bool vpci_vector_valid(struct virtio_pci *vpci, uint16_t v)
+{
+	return v == VIRTIO_MSI_NO_VECTOR || v < pci_msix_nr_vectors(vpci->pci);
+}
+
+/*
+ * Into a device that was just reset (the VM's load resets the machine
+ * first) and is held for the VM: the PCI function, then the transport and
+ * the core, then the model. A device that ran comes back with its
+ * activation due at the VM's resume.
+ */
+bool virtio_pci_device_load(void *opaque, const char *id,
+			    struct state_reader *r, GError **err)
+{
+	struct virtio_device *vdev = opaque;
+	struct virtio_pci *vpci = to_vpci(vdev);
+	g_autofree uint16_t *qvec = g_new0(uint16_t, vdev->nr_queues);
+	uint32_t dfselect, gfselect;
+	uint16_t queue_sel, config_vector;
+	uint8_t isr;
+	bool ok;
+
+	if (!pci_device_load(vpci->pci, r, err))
+		return false;
+	pthread_mutex_lock(&vpci->lock);
+	if (state_section_open(r, VPCI_STATE_VERSION, VPCI_STATE_VERSION, NULL,
+			       "%s", id)) {
+		state_get_u32(r, &dfselect);
+		state_get_u32(r, &gfselect);
+		state_get_u16(r, &queue_sel);
+		state_get_u16(r, &config_vector);
+		for (unsigned int q = 0; q < vdev->nr_queues; q++) {
+			state_get_u16(r, &qvec[q]);
+			state_check(r, vpci_vector_valid(vpci, qvec[q]),
+				    "queue %u: MSI-X vector %u, the function has %u",
+				    q, qvec[q], pci_msix_nr_vectors(vpci->pci));
+		}
+		state_get_u8(r, &isr);
+		state_check(r, vpci_vector_valid(vpci, config_vector),
+			    "config MSI-X vector %u, the function has %u",
+			    config_vector, pci_msix_nr_vectors(vpci->pci));
+		state_check(r, !(isr & ~(VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG)),
+			    "ISR 0x%02x has bits virtio-pci does not define", isr);
+		if (state_ok(r))
+			virtio_device_load(vdev, r);
+	}
+	ok = state_section_close(r, err);
+	if (ok) {
+		vpci->dfselect = dfselect;
+		vpci->gfselect = gfselect;
+		vpci->queue_sel = queue_sel;
+		__atomic_store_n(&vpci->config_vector, config_vector, __ATOMIC_RELAXED);
+		for (unsigned int q = 0; q < vdev->nr_queues; q++)
+			__atomic_store_n(&vpci->queue_vector[q], qvec[q],
+					 __ATOMIC_RELAXED);
+		pthread_mutex_lock(&vpci->isr_lock);
+		vpci->isr = isr;
+		pthread_mutex_unlock(&vpci->isr_lock);
+	} else {
+		virtio_device_reset(vdev);
+	}
+	pthread_mutex_unlock(&vpci->lock);
+	if (ok && vdev->ops->load && !vdev->ops->load(vdev, id, r, err)) {
+		pthread_mutex_lock(&vpci->lock);
+		virtio_device_reset(vdev);
+		pthread_mutex_unlock(&vpci->lock);
+		return false;
+	}
+	return ok;
 }
