@@ -18,7 +18,7 @@
 
 #include "tern/block.h"
 
-/* As the io_uring engine: how long to wait out a refusal with none in flight. */
+/* As io_uring.c: how long to wait out a refusal with none in flight. */
 #define AIO_BACKOFF_NS_MIN (50 * 1000)
 #define AIO_BACKOFF_NS_MAX (10 * 1000 * 1000)
 
@@ -153,8 +153,9 @@ static void aio_backoff(struct aio_queue *a)
 	struct timespec ts;
 	uint64_t one = 1;
 
-	a->backoff_ns = a->backoff_ns ? MIN(a->backoff_ns * 2, AIO_BACKOFF_NS_MAX) :
-					AIO_BACKOFF_NS_MIN;
+	a->backoff_ns = a->backoff_ns ?
+				MIN(a->backoff_ns * 2, AIO_BACKOFF_NS_MAX) :
+				AIO_BACKOFF_NS_MIN;
 	ts = (struct timespec){ 0, (long)a->backoff_ns };
 	nanosleep(&ts, NULL);
 	(void)!write(a->efd, &one, sizeof(one));

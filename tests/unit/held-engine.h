@@ -27,13 +27,15 @@ struct held_engine {
 	struct blk_req *held_head, *held_tail; /* submitted, not completed */
 	struct blk_req *done_head, *done_tail; /* completed, not reaped */
 	unsigned int submitted, held, reaped;
+	unsigned int unkicked; /* submitted since the last kick */
+	int failed; /* a failed kick sticks, as in the real engines */
 	bool destroyed;
 };
 
 static struct {
 	struct held_engine inst[HELD_MAX_INSTANCES];
 	unsigned int created; /* instances handed out */
-	int kick_error; /* what kick() returns while non-zero */
+	int kick_error; /* the next kick with requests to hand over fails so */
 	unsigned int kicks;
 } held;
 
@@ -66,13 +68,23 @@ static void held_submit(void *state, struct blk_req *req)
 	e->held_tail = req;
 	e->submitted++;
 	e->held++;
+	e->unkicked++;
 	pthread_mutex_unlock(&e->lock);
 }
 
 static int held_kick(void *state)
 {
+	struct held_engine *e = state;
+	int ret;
+
 	__atomic_add_fetch(&held.kicks, 1, __ATOMIC_RELAXED);
-	return __atomic_load_n(&held.kick_error, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&e->lock);
+	if (!e->failed && e->unkicked)
+		e->failed = __atomic_load_n(&held.kick_error, __ATOMIC_RELAXED);
+	e->unkicked = 0;
+	ret = e->failed;
+	pthread_mutex_unlock(&e->lock);
+	return ret;
 }
 
 static int held_event_fd(void *state)
