@@ -146,24 +146,23 @@ static int uring_kick(void *state)
 	do {
 		ret = io_uring_submit(&u->ring);
 	} while (ret == -EINTR);
-	if (ret >= 0) {
+	if (ret > 0) {
 		u->in_kernel += ret;
 		u->backoff_ns = 0;
-		return 0;
-	}
-	if (ret != -EAGAIN && ret != -EBUSY) {
+	} else if (ret < 0 && ret != -EAGAIN && ret != -EBUSY) {
 		u->error = ret;
 		return ret;
 	}
 	/*
-	 * -EAGAIN (no memory for requests) or -EBUSY (completions to reap
-	 * first): come back after reaping. The entries stay in the ring and
-	 * our reap() submits them again. While requests are in the kernel,
-	 * their completions wake the caller for that reap. With none, nothing
-	 * would: wait a little here, longer each time, then wake it ourselves.
-	 * Waking it at once would make it spin on the refusal.
+	 * -EAGAIN (no memory for requests), -EBUSY (completions to reap
+	 * first), or only part of the batch taken: come back after reaping.
+	 * The entries stay in the ring and our reap() submits them again.
+	 * While requests are in the kernel, their completions wake the
+	 * caller for that reap. With none, nothing would: wait a little here,
+	 * longer each time, then wake it ourselves. Waking it at once would
+	 * make it spin on the refusal.
 	 */
-	if (u->in_kernel)
+	if (!io_uring_sq_ready(&u->ring) || u->in_kernel)
 		return 0;
 	u->backoff_ns = u->backoff_ns ?
 				MIN(u->backoff_ns * 2, URING_BACKOFF_NS_MAX) :
