@@ -121,6 +121,10 @@ struct virtio_device_ops {
 	 * returns no device thread touches the queues or guest memory.
 	 */
 	void (*reset)(struct virtio_device *vdev);
+	/* Stop popping; complete and push what is in flight (interrupts included) until deadline_ns (CLOCK_MONOTONIC); after a 0 return the model touches neither guest memory nor interrupts until resume(). -ETIMEDOUT: requests are still in the back-end (they stay there; resume() or reset() takes them). Control thread only, only while active. */
+	int (*quiesce)(struct virtio_device *vdev, uint64_t deadline_ns);
+	/* Undo quiesce: process the rings again (kick the queues, buffers may have arrived). */
+	void (*resume)(struct virtio_device *vdev);
 	/* Device config space; the core serves reads from vdev->config by default. */
 	void (*config_read)(struct virtio_device *vdev, uint64_t off, void *data,
 			    unsigned int len);
@@ -128,10 +132,6 @@ struct virtio_device_ops {
 			     const void *data, unsigned int len);
 	/* Free the model's state: the last call, from virtio_pci_destroy(). */
 	void (*destroy)(struct virtio_device *vdev);
-	/* Stop popping; complete and push what is in flight (interrupts included) until deadline_ns (CLOCK_MONOTONIC); after a 0 return the model touches neither guest memory nor interrupts until resume(). -ETIMEDOUT: requests are still in the back-end (they stay there; resume() or reset() takes them). Control thread only, only while active. */
-	int (*quiesce)(struct virtio_device *vdev, uint64_t deadline_ns);
-	/* Undo quiesce: process the rings again (kick the queues, buffers may have arrived). */
-	void (*resume)(struct virtio_device *vdev);
 	/*
 	 * Optional: the model's own state, in a section of its own named
 	 * "<id>/model" (saved while quiesced; loaded before activation, all

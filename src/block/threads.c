@@ -260,8 +260,11 @@ static unsigned int threads_reap(void *state, struct blk_req **done,
 		r->next = NULL;
 		done[n++] = r;
 	}
-	if (!t->inline_head)
+	/* Reaped: no wake-up is owed for them any more. */
+	if (!t->inline_head) {
 		t->inline_tail = NULL;
+		t->inline_signal = false;
+	}
 	if (n == max)
 		return n;
 	pthread_mutex_lock(&t->lock);
