@@ -105,7 +105,10 @@ def scenario_stopped_saves(sock, tmp):
 def scenario_save(sock, console, path, prefix="counter: ", count="5"):
     q = QMP(sock)
     q.negotiate()
-    wait_lines(console, prefix, int(count), timeout=60)
+    if int(count):
+        wait_lines(console, prefix, int(count), timeout=60)
+    else:
+        time.sleep(0.5)
     ok_cmd(q, "stop")
     ok_cmd(q, "x-tern-state-save", {"path": path})
     expect(True, f"saved after {len(lines(console, prefix))} '{prefix}' lines")
@@ -145,7 +148,7 @@ def scenario_restore(sock, console, path, tmp, kind="counter"):
                f"it counts on from where it was saved ({got[0]})")
         q.cmd("quit")
     else:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 100
         while not lines(console, "RESULT: "):
             if time.monotonic() > deadline:
                 raise Fail("the restored blk-bench never finished")
