@@ -7,41 +7,6 @@ need_kvm
 HELPER="$(dirname "$0")/core-helper.py"
 command -v python3 >/dev/null || skip "python3 is not installed (scripts/install-deps.sh --test installs it)"
 
-# start_vm NAME ARGS... : tern in the background, console in $CON, QMP at
-# $SOCK, stderr in $VMERR; waits until QMP answers. VM_CONSOLE=virtio
-# puts a virtio-console on stdout (into $CON) instead of --console file.
-start_vm() {
-	local name=$1
-	shift
-	SOCK=$TMP/$name.sock
-	CON=$TMP/$name.log
-	VMERR=$TMP/$name.err
-	: >"$CON"
-	if [ "${VM_CONSOLE:-}" = virtio ]; then
-		# virtio-console on stdout; the UART prints there too.
-		timeout -k 5 120 "$TERN" run --console virtio --qmp "unix:$SOCK" "$@" \
-			</dev/null >"$CON" 2>"$VMERR" &
-	else
-		timeout -k 5 120 "$TERN" run --console "file=$CON" --qmp "unix:$SOCK" "$@" \
-			</dev/null >"$TMP/out" 2>"$VMERR" &
-	fi
-	VM_PID=$!
-	for _ in $(seq 100); do
-		if [ -S "$SOCK" ] && timeout 5 "$TERN" qmp "$SOCK" query-version >/dev/null 2>&1; then
-			return 0
-		fi
-		kill -0 "$VM_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "no QMP socket at $SOCK: $(cat "$VMERR")"
-	return 1
-}
-
-wait_vm() {
-	wait "$VM_PID"
-	STATUS=$?
-}
-
 helper() {
 	if ! timeout -k 5 120 python3 "$HELPER" "$@" >"$TMP/helper.out" 2>&1; then
 		fail "core-helper.py $1: $(cat "$TMP/helper.out")"
