@@ -71,6 +71,8 @@ struct vm_config {
 	struct disk_config *disks; /* --disk, in order: virtio-blk devices */
 	unsigned int nr_disks;
 	bool debug; /* --debug: tern_debug() lines on stderr */
+	bool trace_boot; /* --trace-boot: the time of each step on stderr */
+	uint64_t start_ns; /* when main() began (tern_now_ns()), for the trace */
 	enum vm_teardown teardown;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;

@@ -17,7 +17,7 @@ struct run_options {
 		*name, *teardown;
 	char **qmp;
 	char **disks;
-	gboolean test_exit, paused, rng, debug;
+	gboolean test_exit, paused, rng, debug, trace_boot;
 };
 
 static GOptionEntry *run_entries(struct run_options *o)
@@ -56,6 +56,9 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "SPEC" },
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
+		  NULL },
+		{ "trace-boot", 0, 0, G_OPTION_ARG_NONE, &o->trace_boot,
+		  "Print when each step of building, running and ending the VM finished (ms since main) on stderr",
 		  NULL },
 		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
@@ -369,6 +372,7 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->paused = o->paused;
 	cfg->rng = o->rng;
 	cfg->debug = o->debug;
+	cfg->trace_boot = o->trace_boot;
 	return true;
 }
 

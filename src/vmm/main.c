@@ -58,6 +58,7 @@ static int cmd_run(int argc, char **argv)
 	g_autoptr(GError) err = NULL;
 	struct qmp_vm *qmp;
 	struct vm *vm;
+	uint64_t start = tern_now_ns();
 	int status;
 
 	run_block_host_signals();
@@ -73,6 +74,7 @@ static int cmd_run(int argc, char **argv)
 		config_clear(&cfg);
 		return TERN_EXIT_BAD_INPUT;
 	}
+	cfg.start_ns = start;
 	cfg.default_kernel = tern_default_guest;
 	cfg.default_kernel_len = tern_default_guest_end - tern_default_guest;
 
@@ -101,6 +103,8 @@ static int cmd_run(int argc, char **argv)
 	/* Sends what is queued (quit's reply, SHUTDOWN), removes the sockets. */
 	qmp_vm_destroy(qmp);
 	vm_detach_teardown(vm);
+	vm_trace_mark(vm, "teardown-detached");
+	vm_trace_print(vm);
 	vm_destroy(vm);
 	config_clear(&cfg);
 	return status;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -23,19 +24,12 @@
 
 bool vm_start(struct vm *vm, GError **err)
 {
+	/* The vCPU threads exist, parked in prelaunch since their set-up. */
 	pthread_mutex_lock(&vm->state_lock);
 	vm->state = vm->cfg->paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
+	pthread_cond_broadcast(&vm->state_cond);
 	pthread_mutex_unlock(&vm->state_lock);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		int ret = vcpu_start_thread(vm->vcpus[i]);
-
-		if (ret) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-				    "vCPU %u: cannot start its thread: %s", i,
-				    g_strerror(-ret));
-			return false;
-		}
-	}
+	vm_trace_mark(vm, "start");
 	return true;
 }
 
@@ -379,6 +373,7 @@ static gboolean vm_shutdown_ready(gint fd, GIOCondition cond, gpointer opaque)
 	bool guest;
 
 	efd_drain(fd);
+	vm_trace_mark(vm, "guest-ended");
 	reason = vm_shutdown_reason(vm->exit_reason, &guest);
 	vm_emit(vm, VM_EVENT_SHUTDOWN, guest, reason);
 	g_main_loop_quit(vm->loop);
@@ -426,7 +421,32 @@ int vm_run_main_loop(struct vm *vm)
 	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
 		g_source_remove(sources[i]);
 	vm_stop_vcpus(vm);
+	vm_trace_mark(vm, "vcpus-stopped");
 	g_main_loop_unref(vm->loop);
 	vm->loop = NULL;
 	return vm_exit_status(vm);
+}
+
+void vm_trace_mark(struct vm *vm, const char *what)
+{
+	if (!vm->cfg->trace_boot || vm->trace_len >= VM_TRACE_MAX)
+		return;
+	vm->trace[vm->trace_len].what = what;
+	vm->trace[vm->trace_len].ns = tern_now_ns();
+	vm->trace_len++;
+}
+
+void vm_trace_print(struct vm *vm)
+{
+	char line[512];
+	int n = 0;
+
+	if (!vm->cfg->trace_boot)
+		return;
+	n = snprintf(line, sizeof(line), "boot trace, ms since main:");
+	for (unsigned int i = 0; i < vm->trace_len && n < (int)sizeof(line); i++)
+		n += snprintf(line + n, sizeof(line) - n, " %s %.3f",
+			      vm->trace[i].what,
+			      (vm->trace[i].ns - vm->cfg->start_ns) / 1e6);
+	tern_log("%s", line);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tern/config.h"
+#include "tern/le.h"
 #include "tern/vcpu.h"
 #include "tern/vm.h"
 #include "unit.h"
@@ -70,12 +71,14 @@ static void on_event(void *opaque, enum vm_event ev,
 	}
 }
 
-/* A counting guest on one vCPU, running; NULL (test skipped) without KVM. */
-static struct vm *start(struct vm_config *cfg, struct events *e)
+/* A guest on cpus vCPUs, built; NULL (test skipped) without KVM. */
+static struct vm *build(struct vm_config *cfg, struct events *e,
+			const char *guest, const char *cpus)
 {
 	const char *fw = getenv("TERN_TEST_FW");
-	g_autofree char *kernel = g_strdup_printf("%s/counter.elf", fw ? fw : ".");
-	char *argv[] = { "run", "--kernel", kernel, "--console", "none", NULL };
+	g_autofree char *kernel = g_strdup_printf("%s/%s", fw ? fw : ".", guest);
+	char *argv[] = { "run", "--kernel", kernel, "--console", "none",
+			 "--cpus", (char *)cpus, NULL };
 	GError *err = NULL;
 	struct vm *vm;
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -89,9 +92,42 @@ static struct vm *start(struct vm_config *cfg, struct events *e)
 	vm = vm_create(cfg, &err);
 	ck_assert_msg(vm, "%s", err ? err->message : "?");
 	vm_add_listener(vm, on_event, e);
-	ck_assert(vm_start(vm, &err));
-	usleep(50000);
 	return vm;
+}
+
+/* The counting guest on one vCPU, running. */
+static struct vm *start(struct vm_config *cfg, struct events *e)
+{
+	struct vm *vm = build(cfg, e, "counter.elf", "1");
+
+	if (vm) {
+		ck_assert(vm_start(vm, NULL));
+		usleep(50000);
+	}
+	return vm;
+}
+
+/* What a reset must give back, read from KVM (the TSC aside). */
+struct cpu_snap {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp;
+};
+
+static void snap(struct vm *vm, struct cpu_snap *s)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		int fd = vm->vcpus[i]->fd;
+
+		memset(&s[i], 0, sizeof(s[i]));
+		ck_assert_int_eq(ioctl(fd, KVM_GET_REGS, &s[i].regs), 0);
+		ck_assert_int_eq(ioctl(fd, KVM_GET_SREGS, &s[i].sregs), 0);
+		ck_assert_int_eq(ioctl(fd, KVM_GET_FPU, &s[i].fpu), 0);
+		ck_assert_int_eq(ioctl(fd, KVM_GET_LAPIC, &s[i].lapic), 0);
+		ck_assert_int_eq(ioctl(fd, KVM_GET_MP_STATE, &s[i].mp), 0);
+	}
 }
 
 START_TEST(failed_reset_shuts_down)
@@ -155,11 +191,53 @@ START_TEST(reset_keeps_running_and_stop_parks)
 }
 END_TEST
 
+/*
+ * vCPUs set themselves up in parallel and a reset restores each of them
+ * exactly as it was built, APs from one AP capture with their own LAPIC
+ * ID: the SMP guest wakes every AP, then the machine is reset.
+ */
+START_TEST(reset_restores_every_vcpu)
+{
+	struct vm_config cfg;
+	struct events e = { 0 };
+	struct cpu_snap before[4], after[4];
+	GError *err = NULL;
+	struct vm *vm = build(&cfg, &e, "smp.elf", "4");
+
+	if (!vm)
+		return;
+	ck_assert_uint_eq(vm->nr_vcpus, 4);
+	snap(vm, before);
+	for (unsigned int i = 1; i < 4; i++)
+		ck_assert_uint_eq(le32_get((uint8_t *)before[i].lapic.regs + 0x20) >> 24, i);
+	ck_assert(vm_start(vm, &err));
+	usleep(200000);
+	ck_assert(vm_pause(vm, &err));
+	ck_assert(vm_reset(vm, &err));
+	snap(vm, after);
+	for (unsigned int i = 0; i < 4; i++) {
+		ck_assert_msg(!memcmp(&before[i].regs, &after[i].regs, sizeof(before[i].regs)),
+			      "vCPU %u: registers differ after reset", i);
+		ck_assert_msg(!memcmp(&before[i].sregs, &after[i].sregs, sizeof(before[i].sregs)),
+			      "vCPU %u: special registers differ after reset", i);
+		ck_assert_msg(!memcmp(&before[i].fpu, &after[i].fpu, sizeof(before[i].fpu)),
+			      "vCPU %u: FPU differs after reset", i);
+		ck_assert_msg(!memcmp(&before[i].lapic, &after[i].lapic, sizeof(before[i].lapic)),
+			      "vCPU %u: LAPIC differs after reset", i);
+		ck_assert_uint_eq(before[i].mp.mp_state, after[i].mp.mp_state);
+	}
+	vm_request_shutdown(vm, VM_EXIT_HOST_QUIT, 0);
+	ck_assert_int_eq(vm_run_main_loop(vm), 0);
+	vm_destroy(vm);
+	config_clear(&cfg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vm");
 
 	UNIT_TCASE(s, "run-state", failed_reset_shuts_down,
-		   reset_keeps_running_and_stop_parks);
+		   reset_keeps_running_and_stop_parks, reset_restores_every_vcpu);
 	return unit_run(s);
 }
