@@ -72,6 +72,7 @@ struct vm_config {
 	unsigned int nr_disks;
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	bool trace_boot; /* --trace-boot: the time of each step on stderr */
+	char *kvm_device; /* --kvm-device PATH, NULL: /dev/kvm */
 	uint64_t start_ns; /* when main() began (tern_now_ns()), for the trace */
 	enum vm_teardown teardown;
 	/* The image booted when kernel_path is NULL (set by main()). */

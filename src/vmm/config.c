@@ -14,7 +14,7 @@
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
 	char *kernel, *initrd, *cmdline, *cpus, *memory, *console, *cpu_features,
-		*name, *teardown;
+		*name, *teardown, *kvm_device;
 	char **qmp;
 	char **disks;
 	gboolean test_exit, paused, rng, debug, trace_boot;
@@ -57,6 +57,8 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
 		  NULL },
+		{ "kvm-device", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_device,
+		  "The KVM device to open (default /dev/kvm)", "PATH" },
 		{ "trace-boot", 0, 0, G_OPTION_ARG_NONE, &o->trace_boot,
 		  "Print when each step of building, running and ending the VM finished (ms since main) on stderr",
 		  NULL },
@@ -373,6 +375,7 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->rng = o->rng;
 	cfg->debug = o->debug;
 	cfg->trace_boot = o->trace_boot;
+	cfg->kvm_device = g_steal_pointer(&o->kvm_device);
 	return true;
 }
 
@@ -406,6 +409,7 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.cpu_features);
 	g_free(o.name);
 	g_free(o.teardown);
+	g_free(o.kvm_device);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
 	if (!ok)
@@ -652,6 +656,7 @@ out:
 void config_clear(struct vm_config *cfg)
 {
 	g_free(cfg->kernel_path);
+	g_free(cfg->kvm_device);
 	g_free(cfg->initrd_path);
 	g_free(cfg->cmdline);
 	g_free(cfg->console_path);

@@ -395,7 +395,7 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 			    g_strerror(-vm->shutdown_eventfd));
 		goto err_free;
 	}
-	if (!kvm_open(&vm->kvm, err))
+	if (!kvm_open(&vm->kvm, cfg->kvm_device, err))
 		goto err_eventfd;
 	vm_trace_mark(vm, "kvm");
 	if (!vm_setup_memory(vm, err) || !vm_check_limits(vm, err))
