@@ -17,6 +17,7 @@
  * A VMM that honours it ends with status 0; one that does not gets a
  * "RESULT: FAIL" after the PASS line.
  */
+#include "guest/aml.h"
 #include "guest/guest.h"
 #include "guest/string.h"
 #include "guest/tsc.h"
@@ -33,27 +34,8 @@
 #define SLEEP_EN 0x20
 #define SLEEP_WAK_STS 0x80
 
-#define AML_NAME 0x08
-#define AML_SCOPE 0x10
-#define AML_BUFFER 0x11
-#define AML_PACKAGE 0x12
-#define AML_METHOD 0x14
-#define AML_EXT 0x5b
-#define AML_DEVICE 0x82
-#define AML_REGION 0x80
-#define AML_FIELD 0x81
-
 #define GED_VECTOR 0x70
 #define WAIT_SECONDS 60
-
-struct obj {
-	char path[40]; /* "\\_SB_.PCI0._HID" */
-	uint8_t kind; /* AML_NAME, AML_METHOD or the extended opcode */
-	const uint8_t *val, *end;
-};
-
-static struct obj objs[64];
-static unsigned int nobjs;
 
 static const uint8_t *phys(uint64_t paddr)
 {
@@ -94,227 +76,6 @@ static const uint8_t *table(uint64_t paddr, const char *what)
 		result_fail("%s (%.4s) at %#lx: bad length or checksum", what,
 			    (const char *)t, paddr);
 	return t;
-}
-
-/* ---- the AML walk ---- */
-
-static const uint8_t *pkglen(const uint8_t *p, const uint8_t **end)
-{
-	unsigned int n = (p[0] >> 6) + 1;
-	uint32_t v = n == 1 ? p[0] & 0x3f : p[0] & 0x0f;
-
-	for (unsigned int i = 1; i < n; i++)
-		v |= (uint32_t)p[i] << (4 + 8 * (i - 1));
-	*end = p + v;
-	return p + n;
-}
-
-static void path_add(char *out, const uint8_t *seg)
-{
-	size_t n = strlen(out);
-
-	if (n + 6 > sizeof(objs[0].path))
-		result_fail("AML: a path longer than %zu", sizeof(objs[0].path));
-	if (n > 1)
-		out[n++] = '.';
-	memcpy(out + n, seg, 4);
-	out[n + 4] = 0;
-}
-
-/* A NameString, made absolute against scope. */
-static const uint8_t *name_at(const uint8_t *p, const char *scope, char *out)
-{
-	unsigned int nsegs = 1;
-
-	if (*p == '\\') {
-		out[0] = '\\';
-		out[1] = 0;
-		p++;
-	} else {
-		memcpy(out, scope, strlen(scope) + 1);
-		for (; *p == '^'; p++) {
-			char *dot = out + strlen(out);
-
-			while (dot > out && *dot != '.')
-				dot--;
-			dot[dot == out ? 1 : 0] = 0;
-		}
-	}
-	if (*p == 0)
-		return p + 1;
-	if (*p == 0x2e) {
-		nsegs = 2;
-		p++;
-	} else if (*p == 0x2f) {
-		nsegs = p[1];
-		p += 2;
-	}
-	for (unsigned int i = 0; i < nsegs; i++, p += 4)
-		path_add(out, p);
-	return p;
-}
-
-static const uint8_t *skip_data(const uint8_t *p)
-{
-	const uint8_t *end;
-
-	switch (*p) {
-	case 0x00:
-	case 0x01:
-	case 0xff:
-		return p + 1;
-	case 0x0a:
-		return p + 2;
-	case 0x0b:
-		return p + 3;
-	case 0x0c:
-		return p + 5;
-	case 0x0e:
-		return p + 9;
-	case 0x0d:
-		return p + strlen((const char *)p + 1) + 2;
-	case AML_BUFFER:
-	case AML_PACKAGE:
-		pkglen(p + 1, &end);
-		return end;
-	}
-	result_fail("AML: data object %#x not understood", *p);
-}
-
-static uint64_t int_at(const uint8_t *p)
-{
-	switch (*p) {
-	case 0x00:
-		return 0;
-	case 0x01:
-		return 1;
-	case 0x0a:
-		return p[1];
-	case 0x0b:
-		return p[1] | p[2] << 8;
-	case 0x0c:
-		return rd32(p + 1);
-	case 0x0e:
-		return rd64(p + 1);
-	}
-	result_fail("AML: %#x is not an integer", *p);
-}
-
-static void add(const char *path, uint8_t kind, const uint8_t *val,
-		const uint8_t *end)
-{
-	if (nobjs == sizeof(objs) / sizeof(objs[0]))
-		result_fail("AML: more than %u objects", nobjs);
-	memcpy(objs[nobjs].path, path, strlen(path) + 1);
-	objs[nobjs].kind = kind;
-	objs[nobjs].val = val;
-	objs[nobjs].end = end;
-	nobjs++;
-}
-
-static void walk(const uint8_t *p, const uint8_t *end, const char *scope)
-{
-	char path[sizeof(objs[0].path)];
-	const uint8_t *obj_end;
-
-	while (p < end) {
-		uint8_t op = *p++;
-
-		if (op == AML_NAME) {
-			p = name_at(p, scope, path);
-			add(path, AML_NAME, p, NULL);
-			p = skip_data(p);
-		} else if (op == AML_SCOPE || op == AML_METHOD) {
-			p = pkglen(p, &obj_end);
-			p = name_at(p, scope, path);
-			if (op == AML_METHOD)
-				add(path, AML_METHOD, p, obj_end);
-			else
-				walk(p, obj_end, path);
-			p = obj_end;
-		} else if (op == AML_EXT && *p == AML_DEVICE) {
-			p = pkglen(p + 1, &obj_end);
-			p = name_at(p, scope, path);
-			add(path, AML_DEVICE, p, obj_end);
-			walk(p, obj_end, path);
-			p = obj_end;
-		} else if (op == AML_EXT && *p == AML_REGION) {
-			p = name_at(p + 1, scope, path);
-			add(path, AML_REGION, p, NULL);
-			p = skip_data(skip_data(p + 1));
-		} else if (op == AML_EXT && *p == AML_FIELD) {
-			p = pkglen(p + 1, &obj_end);
-			p = name_at(p, scope, path) + 1; /* and the flags */
-			while (p < obj_end) {
-				/* NameSeg, then the width encoded as a PkgLength. */
-				name_at(p, scope, path);
-				add(path, AML_FIELD, p + 4, NULL);
-				p += 4 + (p[4] >> 6) + 1;
-			}
-			p = obj_end;
-		} else {
-			result_fail("AML: opcode %#x in %s not understood", op,
-				    scope);
-		}
-		if (p > end)
-			result_fail("AML: an object in %s runs past its scope",
-				    scope);
-	}
-}
-
-static const struct obj *find(const char *path, uint8_t kind)
-{
-	for (unsigned int i = 0; i < nobjs; i++)
-		if (!strncmp(objs[i].path, path, sizeof(objs[i].path))) {
-			if (objs[i].kind != kind)
-				result_fail("%s is not the kind expected", path);
-			return &objs[i];
-		}
-	result_fail("%s is not in the DSDT's namespace", path);
-}
-
-/* A Name's buffer: its bytes and length. */
-static const uint8_t *buffer(const char *path, uint32_t *len)
-{
-	const uint8_t *p = find(path, AML_NAME)->val, *end;
-
-	if (*p != AML_BUFFER)
-		result_fail("%s is not a buffer", path);
-	p = pkglen(p + 1, &end);
-	*len = (uint32_t)int_at(p);
-	p = skip_data(p);
-	if (p + *len != end)
-		result_fail("%s: buffer size disagrees with its length", path);
-	return p;
-}
-
-/* A _HID as text: an EISA id (a DWord) or a string. */
-static void hid(const char *dev, char out[9])
-{
-	char path[sizeof(objs[0].path)];
-	const uint8_t *v;
-	uint32_t id;
-
-	memcpy(path, dev, strlen(dev) + 1);
-	path_add(path, (const uint8_t *)"_HID");
-	v = find(path, AML_NAME)->val;
-	if (*v == 0x0d) {
-		size_t n = strlen((const char *)v + 1);
-
-		memcpy(out, v + 1, n < 8 ? n + 1 : 9);
-		out[8] = 0;
-		return;
-	}
-	id = (uint32_t)int_at(v);
-	out[0] = (char)('@' + ((id >> 2) & 0x1f));
-	out[1] = (char)('@' + (((id & 3) << 3) | ((id >> 13) & 7)));
-	out[2] = (char)('@' + ((id >> 8) & 0x1f));
-	for (unsigned int i = 0; i < 4; i++) {
-		unsigned int nib = (id >> (16 + 8 * (i / 2) + 4 * !(i & 1))) & 0xf;
-
-		out[3 + i] = (char)(nib < 10 ? '0' + nib : 'A' + nib - 10);
-	}
-	out[7] = 0;
 }
 
 /* ---- the tables ---- */
@@ -417,8 +178,8 @@ static void devices_check(void)
 	char id[9];
 
 	for (unsigned int i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		find(want[i].path, AML_DEVICE);
-		hid(want[i].path, id);
+		aml_find(want[i].path, AML_DEVICE);
+		aml_hid(want[i].path, id);
 		if (strncmp(id, want[i].hid, sizeof(id)))
 			result_fail("%s: _HID %s, expected %s", want[i].path,
 				    id, want[i].hid);
@@ -429,13 +190,13 @@ static void devices_check(void)
 /* _PRT against the interrupt line of every function on bus 0. */
 static void prt_check(const struct acpi *a)
 {
-	const uint8_t *p = find("\\_SB_.PCI0._PRT", AML_NAME)->val, *end;
+	const uint8_t *p = aml_find("\\_SB_.PCI0._PRT", AML_NAME)->val, *end;
 	uint8_t gsi[32][4] = { { 0 } };
 	unsigned int n, checked = 0;
 
 	if (*p != AML_PACKAGE)
 		result_fail("_PRT is not a package");
-	p = pkglen(p + 1, &end);
+	p = aml_pkglen(p + 1, &end);
 	n = *p++;
 	for (unsigned int i = 0; i < n; i++) {
 		const uint8_t *e_end;
@@ -443,15 +204,15 @@ static void prt_check(const struct acpi *a)
 
 		if (*p != AML_PACKAGE)
 			result_fail("_PRT entry %u is not a package", i);
-		p = pkglen(p + 1, &e_end) + 1;
-		addr = int_at(p);
-		p = skip_data(p);
-		pin = int_at(p);
-		p = skip_data(skip_data(p)); /* the source: a GSI, not a link */
+		p = aml_pkglen(p + 1, &e_end) + 1;
+		addr = aml_int(p);
+		p = aml_skip_data(p);
+		pin = aml_int(p);
+		p = aml_skip_data(aml_skip_data(p)); /* the source: a GSI, not a link */
 		if ((addr & 0xffff) != 0xffff || addr >> 16 >= 32 || pin > 3)
 			result_fail("_PRT entry %u: address %#lx pin %lu", i,
 				    addr, pin);
-		gsi[addr >> 16][pin] = (uint8_t)int_at(p);
+		gsi[addr >> 16][pin] = (uint8_t)aml_int(p);
 		p = e_end;
 	}
 	if (p != end)
@@ -480,11 +241,11 @@ static void prt_check(const struct acpi *a)
 /* Where the power button's event comes from, and what S5 is. */
 static void ged_and_s5_check(struct acpi *a)
 {
-	const struct obj *o;
+	const struct aml_obj *o;
 	const uint8_t *crs, *p, *end;
 	uint32_t len;
 
-	crs = buffer("\\_SB_.GED_._CRS", &len);
+	crs = aml_buffer("\\_SB_.GED_._CRS", &len);
 	if (len < 9 || crs[0] != 0x89 || crs[4] < 1)
 		result_fail("GED _CRS: no extended interrupt descriptor");
 	if ((crs[3] & 0x6) != 0x2)
@@ -492,15 +253,15 @@ static void ged_and_s5_check(struct acpi *a)
 			    crs[3]);
 	a->ged_gsi = rd32(crs + 5);
 
-	o = find("\\_SB_.GED_.GDST", AML_REGION);
-	if (o->val[0] != 0 || int_at(skip_data(o->val + 1)) < 1)
+	o = aml_find("\\_SB_.GED_.GDST", AML_REGION);
+	if (o->val[0] != 0 || aml_int(aml_skip_data(o->val + 1)) < 1)
 		result_fail("GED's GDST is not system memory");
-	a->ged_reg = (uintptr_t)int_at(o->val + 1);
-	if (find("\\_SB_.GED_.GDAT", AML_FIELD)->val[0] != 8)
+	a->ged_reg = (uintptr_t)aml_int(o->val + 1);
+	if (aml_find("\\_SB_.GED_.GDAT", AML_FIELD)->val[0] != 8)
 		result_fail("GED's GDAT is not a byte");
 
 	/* _EVT: And (Local0, MASK) ... Notify (\_SB.PWRB, ...) */
-	o = find("\\_SB_.GED_._EVT", AML_METHOD);
+	o = aml_find("\\_SB_.GED_._EVT", AML_METHOD);
 	for (p = o->val + 1; p + 4 <= o->end; p++)
 		if (p[0] == 0x7b && p[1] == 0x60 && p[2] == 0x0a)
 			a->ged_mask = p[3];
@@ -510,13 +271,13 @@ static void ged_and_s5_check(struct acpi *a)
 	if (!a->ged_mask || p + 11 > o->end)
 		result_fail("GED _EVT: no And (Local0, MASK) or no Notify (\\_SB.PWRB)");
 
-	o = find("\\_S5_", AML_NAME);
+	o = aml_find("\\_S5_", AML_NAME);
 	if (o->val[0] != AML_PACKAGE)
 		result_fail("\\_S5 is not a package");
-	p = pkglen(o->val + 1, &end);
+	p = aml_pkglen(o->val + 1, &end);
 	if (*p < 1)
 		result_fail("\\_S5 is empty");
-	a->slp_typ = (uint8_t)int_at(p + 1);
+	a->slp_typ = (uint8_t)aml_int(p + 1);
 	con_printf("acpi-test: GED: GSI %u, register %#lx, _EVT notifies PWRB on bit %#x; \\_S5 SLP_TYP %u\n",
 		   a->ged_gsi, a->ged_reg, a->ged_mask, a->slp_typ);
 }
@@ -606,8 +367,8 @@ int guest_main(void)
 	tables_find(&a);
 	fadt_check(&a);
 	mcfg_check(&a);
-	walk(a.dsdt + HDR, a.dsdt + rd32(a.dsdt + 4), "\\");
-	con_printf("acpi-test: DSDT: %u named objects\n", nobjs);
+	con_printf("acpi-test: DSDT: %u named objects\n",
+		   aml_walk(a.dsdt + HDR, a.dsdt + rd32(a.dsdt + 4)));
 	devices_check();
 	prt_check(&a);
 	ged_and_s5_check(&a);
