@@ -202,8 +202,9 @@ START_TEST(buffers_strings_and_eisaids)
 	start(&a);
 	aml_name_string_value(&a, "_HID", "ACPI0013");
 	aml_buffer(&a, "\x79\x00", 2);
+	aml_buffer(&a, NULL, 0);
 	EXPECT(&a, 0x08, '_', 'H', 'I', 'D', 0x0d, 'A', 'C', 'P', 'I', '0', '0',
-	       '1', '3', 0, 0x11, 0x05, 0x0a, 0x02, 0x79, 0x00);
+	       '1', '3', 0, 0x11, 0x05, 0x0a, 0x02, 0x79, 0x00, 0x11, 0x03, 0x0a, 0x00);
 
 	/* A buffer past 255 bytes says its size in a word. */
 	memset(big, 7, sizeof(big));

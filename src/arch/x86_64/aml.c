@@ -58,7 +58,7 @@ int aml_finish(struct aml *a)
 
 void aml_bytes(struct aml *a, const void *p, size_t len)
 {
-	if (a->error)
+	if (a->error || !len)
 		return;
 	if (len > a->size - a->len) {
 		aml_set_error(a, -ENOSPC);
