@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "tern/acpi_devices.h"
 #include "tern/device.h"
 #include "tern/devices.h"
 #include "tern/error.h"
@@ -20,6 +21,8 @@ const struct device_type *const device_types[] = {
 	&serial_device_type,
 	&i8042_device_type,
 	&test_exit_device_type,
+	&acpi_sleep_device_type,
+	&acpi_ged_device_type,
 	&virtio_console_device_type,
 	&virtio_rng_device_type,
 	&virtio_blk_device_type,

@@ -93,7 +93,7 @@ printf '\xff' | dd of="$TMP/flip" bs=1 seek=200 conv=notrunc 2>/dev/null
 refuse flip "checksum" "$TMP/flip" "${TWIN[@]}"
 refuse memory "size does not match" "$TMP/snap" "${TWIN[@]}" --memory 256M
 refuse cpus "the state has 2 vCPUs, this VM 1" "$TMP/snap" "${TWIN[@]}" --cpus 1
-refuse devices "the state's device 3 is virtio-console.0" "$TMP/snap" --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
+refuse devices "the state's device 5 is virtio-console.0" "$TMP/snap" --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
 end
 
 begin "threads: every thread is named after its role (tern-vcpuN, tern-io-*, tern-console)"

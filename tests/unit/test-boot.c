@@ -117,14 +117,15 @@ static void check_mptable(struct fixture *f, unsigned int ncpus)
 /* The e820 map expected for a 64 MiB guest, in (addr, size, type) triples. */
 static void check_e820_64m(const uint8_t *e, size_t stride, unsigned int n)
 {
-	static const uint64_t want[3][3] = {
+	static const uint64_t want[4][3] = {
 		{ 0, 0x9fc00, E820_RAM },
 		{ 0x9fc00, 0x60400, E820_RESERVED },
 		{ 0x100000, MEM_SIZE - 0x100000, E820_RAM },
+		{ 0xe0000000, 0x10000000, E820_RESERVED }, /* PCI ECAM */
 	};
 
-	ck_assert_uint_eq(n, 3);
-	for (unsigned int i = 0; i < 3; i++, e += stride) {
+	ck_assert_uint_eq(n, 4);
+	for (unsigned int i = 0; i < 4; i++, e += stride) {
 		ck_assert_uint_eq(le64_get(e), want[i][0]);
 		ck_assert_uint_eq(le64_get(e + 8), want[i][1]);
 		ck_assert_uint_eq(le32_get(e + 16), want[i][2]);
