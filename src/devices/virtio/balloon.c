@@ -28,60 +28,13 @@
 #include "tern/eventfd.h"
 #include "tern/iothread.h"
 #include "tern/machine.h"
-#include "tern/state.h"
 #include "tern/virtio-balloon.h"
 #include "tern/virtio.h"
 
-#define BALLOON_INFLATEQ 0
-#define BALLOON_DEFLATEQ 1
-#define BALLOON_NO_QUEUE UINT_MAX
-/* Page numbers handled per step: one 4 KiB copy of the list. */
-#define BALLOON_PFN_CHUNK 1024
-/* The stats a buffer may carry that we read: far more than the 10 tags. */
-#define BALLOON_STATS_MAX_BYTES (64 * BALLOON_STAT_ENTRY_SIZE)
-
-struct virtio_balloon {
-	struct virtio_device *vdev;
-	const struct guest_memory *mem;
-	struct iothread *thread;
-	int timer_fd; /* stats-period elapsed: give the stats request back */
-	int config_fd; /* the target changed: tell the driver (I/O thread) */
-	int change_fd; /* `actual` may have changed: for QMP */
-	struct balloon_config opt;
-	bool can_discard; /* RAM in 4 KiB pages: huge pages stay the VM's */
-	uint8_t config[BALLOON_CFG_SIZE]; /* under vdev->lock */
-
-	pthread_mutex_t lock; /* what QMP reads and sets: */
-	uint64_t stats[BALLOON_S_NR];
-	int64_t last_update;
-	uint32_t interval; /* seconds; 0: the stats request is kept */
-
-	/* I/O thread (or a control thread while it is stopped). */
-	unsigned int stats_vq, report_vq; /* or BALLOON_NO_QUEUE */
-	bool stats_held;
-	struct virtq_elem stats_elem; /* the driver's last stats buffer */
-	struct virtq_elem elem;
-	uint32_t pfns[BALLOON_PFN_CHUNK];
-	struct balloon_range ranges[BALLOON_PFN_CHUNK];
-	uint8_t stats_buf[BALLOON_STATS_MAX_BYTES];
-};
-
-static uint32_t cfg_get(const struct virtio_balloon *b, unsigned int off)
-{
-	uint32_t v;
-
-	memcpy(&v, b->config + off, sizeof(v));
-	return le32toh(v);
-}
-
-static void cfg_set(struct virtio_balloon *b, unsigned int off, uint32_t v)
-{
-	v = htole32(v);
-	memcpy(b->config + off, &v, sizeof(v));
-}
+#include "balloon-internal.h"
 
 /* Copy len bytes from offset off of a chain's readable buffers. */
-static void elem_read(const struct virtq_elem *e, uint64_t off, void *dst,
+static void balloon_elem_read(const struct virtq_elem *e, uint64_t off, void *dst,
 		      size_t len)
 {
 	uint8_t *d = dst;
@@ -101,8 +54,7 @@ static void elem_read(const struct virtq_elem *e, uint64_t off, void *dst,
 	}
 }
 
-/* A one-shot timer in ns from now; 0 disarms it. */
-static void balloon_timer_set(struct virtio_balloon *b, uint64_t ns)
+void balloon_timer_set(struct virtio_balloon *b, uint64_t ns)
 {
 	struct itimerspec its = {
 		.it_value = { .tv_sec = ns / 1000000000ULL,
@@ -139,7 +91,7 @@ static bool balloon_handle_pages(struct virtio_balloon *b, unsigned int q,
 		unsigned int n = MIN(total - done, BALLOON_PFN_CHUNK), nr, bad = 0;
 		uint32_t first_bad = 0;
 
-		elem_read(e, done * sizeof(uint32_t), b->pfns, n * sizeof(uint32_t));
+		balloon_elem_read(e, done * sizeof(uint32_t), b->pfns, n * sizeof(uint32_t));
 		for (unsigned int i = 0; i < n; i++)
 			b->pfns[i] = le32toh(b->pfns[i]);
 		nr = balloon_pfn_ranges(b->mem, b->pfns, n, b->ranges, &bad,
@@ -168,7 +120,7 @@ static bool balloon_handle_report(struct virtio_balloon *b, unsigned int q,
 	pthread_mutex_lock(&vdev->lock);
 	/* The guest expects its poison value back, not zeros. */
 	poisoned = virtio_has_feature(vdev, VIRTIO_BALLOON_F_PAGE_POISON) &&
-		   cfg_get(b, BALLOON_CFG_POISON_VAL);
+		   balloon_cfg_get(b, BALLOON_CFG_POISON_VAL);
 	pthread_mutex_unlock(&vdev->lock);
 	for (unsigned int i = e->out_num; i < e->out_num + e->in_num; i++) {
 		uint64_t len = e->iov[i].iov_len, gpa;
@@ -200,7 +152,7 @@ static bool balloon_handle_stats(struct virtio_balloon *b, unsigned int q,
 		virtq_push(b->vdev->queues[q], &b->stats_elem, 0);
 		pushed = true;
 	}
-	elem_read(e, 0, b->stats_buf, len);
+	balloon_elem_read(e, 0, b->stats_buf, len);
 	pthread_mutex_lock(&b->lock);
 	balloon_stats_parse(b->stats_buf, len, b->stats);
 	b->last_update = g_get_real_time() / G_USEC_PER_SEC;
@@ -357,15 +309,15 @@ static int balloon_activate(struct virtio_device *vdev)
  * the next driver's to use, so `actual` goes back to 0; the target stays,
  * as in QEMU. So does poison_val's reset value.
  */
-static void balloon_forget_driver(struct virtio_balloon *b)
+void balloon_forget_driver(struct virtio_balloon *b)
 {
 	struct virtio_device *vdev = b->vdev;
 	bool changed;
 
 	pthread_mutex_lock(&vdev->lock);
-	changed = cfg_get(b, BALLOON_CFG_ACTUAL) != 0;
-	cfg_set(b, BALLOON_CFG_ACTUAL, 0);
-	cfg_set(b, BALLOON_CFG_POISON_VAL, 0);
+	changed = balloon_cfg_get(b, BALLOON_CFG_ACTUAL) != 0;
+	balloon_cfg_set(b, BALLOON_CFG_ACTUAL, 0);
+	balloon_cfg_set(b, BALLOON_CFG_POISON_VAL, 0);
 	pthread_mutex_unlock(&vdev->lock);
 	if (changed)
 		efd_signal(b->change_fd);
@@ -417,7 +369,7 @@ static void balloon_config_write(struct virtio_device *vdev, uint64_t off,
 	uint32_t before, after;
 
 	pthread_mutex_lock(&vdev->lock);
-	before = cfg_get(b, BALLOON_CFG_ACTUAL);
+	before = balloon_cfg_get(b, BALLOON_CFG_ACTUAL);
 	for (unsigned int i = 0; i < len; i++) {
 		uint64_t o = off + i;
 
@@ -425,7 +377,7 @@ static void balloon_config_write(struct virtio_device *vdev, uint64_t off,
 		    (o >= BALLOON_CFG_POISON_VAL && o < BALLOON_CFG_POISON_VAL + 4))
 			b->config[o] = ((const uint8_t *)data)[i];
 	}
-	after = cfg_get(b, BALLOON_CFG_ACTUAL);
+	after = balloon_cfg_get(b, BALLOON_CFG_ACTUAL);
 	pthread_mutex_unlock(&vdev->lock);
 	if (after != before)
 		efd_signal(b->change_fd);
@@ -447,76 +399,6 @@ static void balloon_free(struct virtio_balloon *b)
 static void balloon_destroy(struct virtio_device *vdev)
 {
 	balloon_free(vdev->priv);
-}
-
-#define BALLOON_STATE_VERSION 1
-
-/* Saved while quiesced: no stats request is held then. */
-static void balloon_save(struct virtio_device *vdev, const char *id,
-			 struct state_writer *w)
-{
-	struct virtio_balloon *b = vdev->priv;
-
-	state_section_begin(w, BALLOON_STATE_VERSION, "%s/model", id);
-	pthread_mutex_lock(&vdev->lock);
-	state_put_u32(w, cfg_get(b, BALLOON_CFG_NUM_PAGES));
-	state_put_u32(w, cfg_get(b, BALLOON_CFG_ACTUAL));
-	state_put_u32(w, cfg_get(b, BALLOON_CFG_POISON_VAL));
-	pthread_mutex_unlock(&vdev->lock);
-	/* A target set while stopped, not yet told to the driver. */
-	state_put_bool(w, efd_pending(b->config_fd));
-	pthread_mutex_lock(&b->lock);
-	state_put_u32(w, b->interval);
-	state_put_u64(w, (uint64_t)b->last_update);
-	for (unsigned int i = 0; i < BALLOON_S_NR; i++)
-		state_put_u64(w, b->stats[i]);
-	pthread_mutex_unlock(&b->lock);
-	state_section_end(w);
-}
-
-static bool balloon_load(struct virtio_device *vdev, const char *id,
-			 struct state_reader *r, GError **err)
-{
-	struct virtio_balloon *b = vdev->priv;
-	uint64_t ram_pages = b->mem->ram_size >> BALLOON_PFN_SHIFT;
-	uint32_t num_pages, actual, poison, interval;
-	uint64_t stats[BALLOON_S_NR], last;
-	bool pending;
-
-	if (state_section_open(r, BALLOON_STATE_VERSION, BALLOON_STATE_VERSION,
-			       NULL, "%s/model", id)) {
-		state_get_u32(r, &num_pages);
-		state_get_u32(r, &actual);
-		state_get_u32(r, &poison);
-		state_get_bool(r, &pending);
-		state_get_u32(r, &interval);
-		state_get_u64(r, &last);
-		for (unsigned int i = 0; i < BALLOON_S_NR; i++)
-			state_get_u64(r, &stats[i]);
-		/* `actual` and poison_val are the guest's: any value. */
-		state_check(r, num_pages <= ram_pages,
-			    "a target of %u pages, this VM has %llu", num_pages,
-			    (unsigned long long)ram_pages);
-		state_check(r, last <= INT64_MAX,
-			    "stats last-update %llu is negative",
-			    (unsigned long long)last);
-	}
-	if (!state_section_close(r, err))
-		return false;
-	pthread_mutex_lock(&vdev->lock);
-	cfg_set(b, BALLOON_CFG_NUM_PAGES, num_pages);
-	cfg_set(b, BALLOON_CFG_ACTUAL, actual);
-	cfg_set(b, BALLOON_CFG_POISON_VAL, poison);
-	pthread_mutex_unlock(&vdev->lock);
-	efd_drain(b->config_fd);
-	if (pending)
-		efd_signal(b->config_fd);
-	pthread_mutex_lock(&b->lock);
-	b->interval = interval;
-	b->last_update = (int64_t)last;
-	memcpy(b->stats, stats, sizeof(stats));
-	pthread_mutex_unlock(&b->lock);
-	return true;
 }
 
 static const struct virtio_device_ops balloon_ops = {
@@ -580,78 +462,6 @@ static struct virtio_device *virtio_balloon_create(struct machine *m,
 err:
 	balloon_free(b);
 	return NULL;
-}
-
-/* ---- for QMP ---- */
-
-uint64_t virtio_balloon_actual(struct virtio_device *vdev)
-{
-	struct virtio_balloon *b = vdev->priv;
-	uint64_t given;
-
-	pthread_mutex_lock(&vdev->lock);
-	given = (uint64_t)cfg_get(b, BALLOON_CFG_ACTUAL) << BALLOON_PFN_SHIFT;
-	pthread_mutex_unlock(&vdev->lock);
-	/* A guest may claim more than there is. */
-	return given < b->mem->ram_size ? b->mem->ram_size - given : 0;
-}
-
-void virtio_balloon_set_target(struct virtio_device *vdev, uint64_t target)
-{
-	struct virtio_balloon *b = vdev->priv;
-	uint64_t ram = b->mem->ram_size;
-
-	target = MIN(target, ram);
-	pthread_mutex_lock(&vdev->lock);
-	cfg_set(b, BALLOON_CFG_NUM_PAGES,
-		(uint32_t)((ram - target) >> BALLOON_PFN_SHIFT));
-	pthread_mutex_unlock(&vdev->lock);
-	/* The I/O thread interrupts the driver, once the device runs. */
-	efd_signal(b->config_fd);
-}
-
-void virtio_balloon_get_stats(struct virtio_device *vdev,
-			      struct balloon_stats *out)
-{
-	struct virtio_balloon *b = vdev->priv;
-
-	pthread_mutex_lock(&b->lock);
-	memcpy(out->values, b->stats, sizeof(out->values));
-	out->last_update = b->last_update;
-	pthread_mutex_unlock(&b->lock);
-}
-
-uint32_t virtio_balloon_stats_interval(struct virtio_device *vdev)
-{
-	struct virtio_balloon *b = vdev->priv;
-	uint32_t v;
-
-	pthread_mutex_lock(&b->lock);
-	v = b->interval;
-	pthread_mutex_unlock(&b->lock);
-	return v;
-}
-
-/*
- * As QEMU: 0 stops asking; a new period counts from now; turning polling
- * on asks at once (the request goes back if the device holds one).
- */
-void virtio_balloon_set_stats_interval(struct virtio_device *vdev,
-				       uint32_t seconds)
-{
-	struct virtio_balloon *b = vdev->priv;
-
-	pthread_mutex_lock(&b->lock);
-	if (seconds != b->interval)
-		balloon_timer_set(b, !seconds ? 0 :
-				     b->interval ? seconds * 1000000000ULL : 1);
-	b->interval = seconds;
-	pthread_mutex_unlock(&b->lock);
-}
-
-int virtio_balloon_change_fd(struct virtio_device *vdev)
-{
-	return ((struct virtio_balloon *)vdev->priv)->change_fd;
 }
 
 /* ---- registry ---- */
