@@ -126,11 +126,18 @@ uint32_t virtio_balloon_stats_interval(struct virtio_device *vdev);
 void virtio_balloon_set_stats_interval(struct virtio_device *vdev,
 				       uint32_t seconds);
 /*
- * An eventfd that becomes readable when `actual` may have changed (the
- * guest wrote it, or a reset cleared it): QMP's BALLOON_CHANGE. The
- * reader drains it (efd_drain) and reads virtio_balloon_actual().
+ * An eventfd that becomes readable when `actual` changed (the guest wrote
+ * it, or a reset cleared it): QMP's BALLOON_CHANGE. The reader drains it
+ * (efd_drain) and takes the changes.
  */
 int virtio_balloon_change_fd(struct virtio_device *vdev);
+/*
+ * How many times `actual` changed since the last call, with QMP's actual
+ * (bytes, as virtio_balloon_actual()) after the first of those changes and
+ * now; with 0 changes both are now's.
+ */
+unsigned int virtio_balloon_take_changes(struct virtio_device *vdev,
+					 uint64_t *first, uint64_t *last);
 
 /* Its row in the device table (device.h): one with --balloon. */
 struct device_type;

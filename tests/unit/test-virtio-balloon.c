@@ -562,6 +562,7 @@ END_TEST
 
 START_TEST(target_and_actual)
 {
+	uint64_t first, last;
 	struct tvm t;
 	int fd;
 
@@ -585,11 +586,30 @@ START_TEST(target_and_actual)
 
 	/* The driver reports what it gave: QMP's actual and an event. */
 	efd_drain(fd);
+	ck_assert_uint_eq(virtio_balloon_take_changes(t.vdev, &first, &last), 0);
+	ck_assert_uint_eq(first, RAM_SIZE);
+	ck_assert_uint_eq(last, RAM_SIZE);
 	cfg32_write(&t, BALLOON_CFG_ACTUAL, 256);
 	ck_assert(efd_drain(fd));
 	ck_assert_uint_eq(virtio_balloon_actual(t.vdev), RAM_SIZE - 1 * MiB);
 	cfg32_write(&t, BALLOON_CFG_ACTUAL, 256); /* no change, no event */
 	ck_assert(!efd_pending(fd));
+	/* Changes pile up until taken: the first and the last are kept. */
+	cfg32_write(&t, BALLOON_CFG_ACTUAL, 512);
+	cfg32_write(&t, BALLOON_CFG_ACTUAL, 768);
+	cfg32_write(&t, BALLOON_CFG_ACTUAL, 256);
+	ck_assert(efd_drain(fd));
+	ck_assert_uint_eq(virtio_balloon_take_changes(t.vdev, &first, &last), 4);
+	ck_assert_uint_eq(first, RAM_SIZE - 1 * MiB);
+	ck_assert_uint_eq(last, RAM_SIZE - 1 * MiB);
+	ck_assert_uint_eq(virtio_balloon_take_changes(t.vdev, &first, &last), 0);
+	cfg32_write(&t, BALLOON_CFG_ACTUAL, 512);
+	cfg32_write(&t, BALLOON_CFG_ACTUAL, 768);
+	ck_assert_uint_eq(virtio_balloon_take_changes(t.vdev, &first, &last), 2);
+	ck_assert_uint_eq(first, RAM_SIZE - 2 * MiB);
+	ck_assert_uint_eq(last, RAM_SIZE - 3 * MiB);
+	cfg32_write(&t, BALLOON_CFG_ACTUAL, 256);
+	efd_drain(fd);
 	/* A byte at a time, as a driver may write it. */
 	virtio_device_config_write(t.vdev, BALLOON_CFG_ACTUAL + 1,
 				   (uint8_t[]){ 2 }, 1);

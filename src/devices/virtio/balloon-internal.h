@@ -32,6 +32,9 @@ struct virtio_balloon {
 	struct balloon_config opt;
 	bool can_discard; /* RAM in 4 KiB pages: huge pages stay the VM's */
 	uint8_t config[BALLOON_CFG_SIZE]; /* under vdev->lock */
+	/* Also under vdev->lock: changes of `actual` QMP has not taken. */
+	unsigned int changes;
+	uint32_t change_first; /* `actual` after the first of them */
 
 	pthread_mutex_t lock; /* what QMP reads and sets: */
 	uint64_t stats[BALLOON_S_NR];

@@ -83,16 +83,41 @@ bool balloon_load(struct virtio_device *vdev, const char *id,
 
 /* ---- for QMP ---- */
 
+/* RAM minus `actual` pages; a guest may claim more than there is. */
+static uint64_t balloon_ram_left(const struct virtio_balloon *b, uint32_t pages)
+{
+	uint64_t given = (uint64_t)pages << BALLOON_PFN_SHIFT;
+
+	return given < b->mem->ram_size ? b->mem->ram_size - given : 0;
+}
+
 uint64_t virtio_balloon_actual(struct virtio_device *vdev)
 {
 	struct virtio_balloon *b = vdev->priv;
-	uint64_t given;
+	uint32_t pages;
 
 	pthread_mutex_lock(&vdev->lock);
-	given = (uint64_t)balloon_cfg_get(b, BALLOON_CFG_ACTUAL) << BALLOON_PFN_SHIFT;
+	pages = balloon_cfg_get(b, BALLOON_CFG_ACTUAL);
 	pthread_mutex_unlock(&vdev->lock);
-	/* A guest may claim more than there is. */
-	return given < b->mem->ram_size ? b->mem->ram_size - given : 0;
+	return balloon_ram_left(b, pages);
+}
+
+unsigned int virtio_balloon_take_changes(struct virtio_device *vdev,
+					 uint64_t *first, uint64_t *last)
+{
+	struct virtio_balloon *b = vdev->priv;
+	uint32_t now, then;
+	unsigned int n;
+
+	pthread_mutex_lock(&vdev->lock);
+	now = balloon_cfg_get(b, BALLOON_CFG_ACTUAL);
+	n = b->changes;
+	then = n ? b->change_first : now;
+	b->changes = 0;
+	pthread_mutex_unlock(&vdev->lock);
+	*first = balloon_ram_left(b, then);
+	*last = balloon_ram_left(b, now);
+	return n;
 }
 
 void virtio_balloon_set_target(struct virtio_device *vdev, uint64_t target)

@@ -305,6 +305,19 @@ static int balloon_activate(struct virtio_device *vdev)
 }
 
 /*
+ * Under vdev->lock, `actual` was just changed. QEMU sends BALLOON_CHANGE
+ * for the first change at once and the last one a period later, so both
+ * are kept until QMP takes them: two writes in a row must not become one
+ * eventfd count that shows only the second.
+ */
+static void balloon_actual_changed(struct virtio_balloon *b)
+{
+	if (!b->changes++)
+		b->change_first = balloon_cfg_get(b, BALLOON_CFG_ACTUAL);
+	efd_signal(b->change_fd);
+}
+
+/*
  * The driver is gone (or the machine reset): the pages it ballooned are
  * the next driver's to use, so `actual` goes back to 0; the target stays,
  * as in QEMU. So does poison_val's reset value.
@@ -318,9 +331,9 @@ void balloon_forget_driver(struct virtio_balloon *b)
 	changed = balloon_cfg_get(b, BALLOON_CFG_ACTUAL) != 0;
 	balloon_cfg_set(b, BALLOON_CFG_ACTUAL, 0);
 	balloon_cfg_set(b, BALLOON_CFG_POISON_VAL, 0);
-	pthread_mutex_unlock(&vdev->lock);
 	if (changed)
-		efd_signal(b->change_fd);
+		balloon_actual_changed(b);
+	pthread_mutex_unlock(&vdev->lock);
 }
 
 static void balloon_reset(struct virtio_device *vdev)
@@ -378,9 +391,9 @@ static void balloon_config_write(struct virtio_device *vdev, uint64_t off,
 			b->config[o] = ((const uint8_t *)data)[i];
 	}
 	after = balloon_cfg_get(b, BALLOON_CFG_ACTUAL);
-	pthread_mutex_unlock(&vdev->lock);
 	if (after != before)
-		efd_signal(b->change_fd);
+		balloon_actual_changed(b);
+	pthread_mutex_unlock(&vdev->lock);
 }
 
 static void balloon_free(struct virtio_balloon *b)
