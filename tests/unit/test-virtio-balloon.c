@@ -521,6 +521,21 @@ static void inflate_gives_back(bool shared)
 		ck_assert(page_holds(&t, DATA_BASE + 200 * 4096ULL, 0));
 	}
 
+	/* A list longer than 65536 page numbers: the rest is not read. */
+	{
+		const unsigned int n = 65536 + 1;
+		uint32_t *list = gpa(&t, 0x1000000, 4 * n);
+
+		memset(gpa(&t, DATA_BASE + 300 * 4096ULL, 8192), 0x44, 8192);
+		for (unsigned int i = 0; i < n; i++)
+			list[i] = htole32(base + 300);
+		list[n - 1] = htole32(base + 301);
+		tvm_add(&t, 0, &(struct tbuf){ 0x1000000, 4 * n, false }, 1);
+		ck_assert(tvm_wait(&t, 0, 1, 5000));
+		ck_assert(page_holds(&t, DATA_BASE + 300 * 4096ULL, 0));
+		ck_assert(page_holds(&t, DATA_BASE + 301 * 4096ULL, 0x44));
+	}
+
 	/* Deflating changes nothing: the guest touches its pages again. */
 	memset(gpa(&t, DATA_BASE, 4096), 0x11, 4096);
 	tvm_pages(&t, 1, (uint32_t[]){ base, base + 1, UINT32_MAX }, 3);

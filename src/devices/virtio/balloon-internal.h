@@ -19,6 +19,12 @@
 #define BALLOON_NO_QUEUE UINT_MAX
 /* Page numbers handled per step: one 4 KiB copy of the list. */
 #define BALLOON_PFN_CHUNK 1024
+/*
+ * Page numbers read from one chain. Linux sends 256 at a time; without a
+ * bound a chain of 256 buffers of guest RAM could list billions, and
+ * keep the thread (and a stop, which waits for it) busy for minutes.
+ */
+#define BALLOON_MAX_PFNS (64U * BALLOON_PFN_CHUNK)
 /* The stats a buffer may carry that we read: far more than the 10 tags. */
 #define BALLOON_STATS_MAX_BYTES (64 * BALLOON_STAT_ENTRY_SIZE)
 

@@ -87,6 +87,11 @@ static bool balloon_handle_pages(struct virtio_balloon *b, unsigned int q,
 	const char *what = q == BALLOON_INFLATEQ ? "inflate" : "deflate";
 	uint64_t total = e->out_len / sizeof(uint32_t);
 
+	if (total > BALLOON_MAX_PFNS) {
+		tern_log("virtio-balloon: %s: a list of %llu page numbers; only the first %u are read",
+			 what, (unsigned long long)total, BALLOON_MAX_PFNS);
+		total = BALLOON_MAX_PFNS;
+	}
 	for (uint64_t done = 0; done < total;) {
 		unsigned int n = MIN(total - done, BALLOON_PFN_CHUNK), nr, bad = 0;
 		uint32_t first_bad = 0;
