@@ -9,7 +9,8 @@ a QEMU 7.2 session of the same guest.
         flags: report (the guest reports free pages), poison (... which
         the host must then keep), period (polling is on from the start,
         --balloon stats-period=1), stopcont (a stop gives the stats
-        request back), rss (assert the VmRSS drops; else only print them)
+        request back), rss (assert the VmRSS drops; else only print them),
+        hugetlb (huge page RAM: HugetlbPages must not move at all)
     balloon-helper.py compare QEMU.json TERN.json
     balloon-helper.py save SOCK CONSOLE STATE RAM_MIB REGION_MIB
     balloon-helper.py restore SOCK CONSOLE STATE OTHER RAM_MIB REGION_MIB
@@ -57,12 +58,13 @@ def wait_line(path, prefix, timeout=60.0):
         time.sleep(0.02)
 
 
-def rss_kib(pid):
+def mem_kib(pid, key="VmRSS"):
+    """VmRSS (or HugetlbPages: huge pages are not in VmRSS) in KiB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
-    raise Fail(f"no VmRSS for process {pid}")
+    raise Fail(f"no {key} for process {pid}")
 
 
 class Session:
@@ -166,21 +168,27 @@ def scenario_run(sock, console, pid, ram_mib, region_mib, out, *flags):
         r = s.cmd(step, name, args)
         expect("error" in r, f"{step}: {r.get('error', r)}")
 
-    def measure(what, before, sign, mib):
-        """VmRSS now; with rss, it moved by >= 90 % of mib the right way."""
+    key = "HugetlbPages" if "hugetlb" in flags else "VmRSS"
+
+    def measure(what, before, sign, mib, stays=False):
+        """key now; with rss it moved by >= 90 % of mib the right way, or
+        it stays within 10 % when nothing may be given back."""
         time.sleep(0.2)
-        now = rss_kib(pid)
+        now = mem_kib(pid, key)
         moved = (before - now) if sign < 0 else (now - before)
-        print(f"  VmRSS {what}: {before} -> {now} KiB"
+        print(f"  {key} {what}: {before} -> {now} KiB"
               f" ({moved / 1024:+.1f} MiB {'down' if sign < 0 else 'up'},"
               f" {100.0 * moved * 1024 / (mib * MiB):.0f} % of {mib} MiB)")
-        if assert_rss:
+        if stays or "hugetlb" in flags:
+            expect(abs(now - before) * 1024 < 0.1 * mib * MiB,
+                   f"{key} {what}: nothing given back")
+        elif assert_rss:
             expect(moved * 1024 >= 0.9 * mib * MiB,
-                   f"VmRSS {what}: moved by at least 90 % of {mib} MiB")
+                   f"{key} {what}: moved by at least 90 % of {mib} MiB")
         return now
 
     wait_line(console, "balloon-test: touched")
-    rss0 = rss_kib(pid)
+    rss0 = mem_kib(pid, key)
     # 1: inflate the whole region.
     s.ok("balloon to RAM - region", "balloon", {"value": ram - region})
     s.wait_change("inflated", ram - region)
@@ -210,23 +218,20 @@ def scenario_run(sock, console, pid, ram_mib, region_mib, out, *flags):
     wait_line(console, "balloon-test: stats round")
     if "report" in flags:
         wait_line(console, "balloon-test: reported")
-        if "poison" in flags:
-            time.sleep(0.2)
-            rss3 = rss_kib(pid)
-            print(f"  VmRSS after reporting poisoned pages: {rss2} -> {rss3}"
-                  " KiB")
-            expect(rss2 - rss3 < 0.1 * region_mib * 1024,
-                   "poisoned reported pages stay with the guest")
-        else:
-            measure("after free page reporting", rss2, -1, region_mib)
+        measure("after free page reporting", rss2, -1, region_mib,
+                stays="poison" in flags)
+    # Polled until round 3 has come: one step, however many polls it took.
     deadline = time.monotonic() + 10
     while True:
-        stats = s.ok("guest-stats polled", "qom-get",
-                     {"path": BALLOON, "property": "guest-stats"})
-        if stats["stats"]["stat-swap-in"] >= 3 or time.monotonic() > deadline:
+        r = s.q.cmd("qom-get", {"path": BALLOON, "property": "guest-stats"})
+        if "return" not in r:
+            raise Fail(f"qom-get guest-stats: {r}")
+        if r["return"]["stats"]["stat-swap-in"] >= 3 or \
+                time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    check_stats(stats, ram, 3, "polled statistics")
+    s.steps.append({"step": "guest-stats polled", "reply": r, "events": []})
+    check_stats(r["return"], ram, 3, "polled statistics")
     s.ok("polling off", "qom-set",
          {"path": BALLOON, "property": "guest-stats-polling-interval",
           "value": 0})

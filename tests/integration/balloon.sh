@@ -9,6 +9,7 @@
 #    are ignored with a log line, a report outside RAM costs the device a
 #    reset (never tern);
 #  - PAGE_POISON with a poison value: reported pages stay; stats-period;
+#  - huge page RAM (where root may reserve huge pages): nothing given back;
 #  - a stop gives the held statistics request back (quiesce);
 #  - the same session against QEMU 7.2 (-device virtio-balloon-pci):
 #    replies, error texts, BALLOON_CHANGE values compared;
@@ -118,6 +119,33 @@ CON=$TMP/twin.log start_tern --balloon --cmdline "mib=$REGION zero=1" --paused
 CON=$TMP/twin.log helper restore "$SOCK" "$TMP/twin.log" "$TMP/state" "$TMP/again" $RAM $REGION
 CON=$TMP/twin.log finish_vm
 end
+
+# Huge pages, where root may reserve them (the old count is restored):
+# nothing is given back, the host's pool keeps them for the VM.
+hp_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
+hp_dir=/sys/kernel/mm/hugepages/hugepages-${hp_kb}kB
+nr=/proc/sys/vm/nr_hugepages
+need=64 # 128M of 2 MiB pages
+if [ "${hp_kb:-0}" != 2048 ] || [ ! -d "$hp_dir" ]; then
+	skip_case "hugepages=on" "the default huge page size is ${hp_kb:-unknown} kB, not 2048"
+elif [ "$(id -u)" != 0 ] || [ ! -w "$nr" ]; then
+	skip_case "hugepages=on" "reserving huge pages needs root ($nr not writable)"
+else
+	prev=$(cat "$nr")
+	trap 'echo "$prev" >"$nr"; rm -rf "$TMP"' EXIT
+	echo $((prev + need)) >"$nr" 2>/dev/null
+	if [ $(($(cat "$hp_dir/free_hugepages") - $(cat "$hp_dir/resv_hugepages"))) -lt $need ]; then
+		skip_case "hugepages=on" "the kernel could not reserve $need free huge pages (memory fragmented?)"
+	else
+		begin "hugepages=on: ballooned and reported pages stay reserved for the VM (HugetlbPages unchanged), said once at start-up"
+		MEM=128M,hugepages=on start_tern --balloon=free-page-reporting=on --cmdline "mib=32 report=1"
+		helper run "$SOCK" "$CON" "$vmm_pid" 128 32 "$TMP/huge.json" report hugetlb
+		finish_vm
+		expect_line err '^tern: virtio-balloon: guest RAM is in huge pages: pages the guest gives up stay reserved for it$'
+		end
+	fi
+	echo "$prev" >"$nr"
+fi
 
 for spec in x deflate-on-oom=yes stats-period=-1 stats-period=4294967296 stats-period=1,stats-period=2 free-page-reporting; do
 	begin "bad --balloon=$spec: exit 2 naming --balloon"
