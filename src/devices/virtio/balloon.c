@@ -34,8 +34,8 @@
 #include "balloon-internal.h"
 
 /* Copy len bytes from offset off of a chain's readable buffers. */
-static void balloon_elem_read(const struct virtq_elem *e, uint64_t off, void *dst,
-		      size_t len)
+static void balloon_elem_read(const struct virtq_elem *e, uint64_t off,
+			      void *dst, size_t len)
 {
 	uint8_t *d = dst;
 
@@ -54,6 +54,7 @@ static void balloon_elem_read(const struct virtq_elem *e, uint64_t off, void *ds
 	}
 }
 
+/* timerfd_settime() cannot fail with a valid fd and value. */
 void balloon_timer_set(struct virtio_balloon *b, uint64_t ns)
 {
 	struct itimerspec its = {
@@ -96,7 +97,8 @@ static bool balloon_handle_pages(struct virtio_balloon *b, unsigned int q,
 		unsigned int n = MIN(total - done, BALLOON_PFN_CHUNK), nr, bad = 0;
 		uint32_t first_bad = 0;
 
-		balloon_elem_read(e, done * sizeof(uint32_t), b->pfns, n * sizeof(uint32_t));
+		balloon_elem_read(e, done * sizeof(uint32_t), b->pfns,
+				  n * sizeof(uint32_t));
 		for (unsigned int i = 0; i < n; i++)
 			b->pfns[i] = le32toh(b->pfns[i]);
 		nr = balloon_pfn_ranges(b->mem, b->pfns, n, b->ranges, &bad,
@@ -324,8 +326,8 @@ static void balloon_actual_changed(struct virtio_balloon *b)
 
 /*
  * The driver is gone (or the machine reset): the pages it ballooned are
- * the next driver's to use, so `actual` goes back to 0; the target stays,
- * as in QEMU. So does poison_val's reset value.
+ * the next driver's to use, so `actual` goes back to 0 (QEMU keeps it);
+ * poison_val goes back to 0 as in QEMU, and the target stays.
  */
 void balloon_forget_driver(struct virtio_balloon *b)
 {
