@@ -70,8 +70,8 @@ def mem_kib(pid, key="VmRSS"):
 class Session:
     """A QMP connection that records each step's reply and events."""
 
-    def __init__(self, sock):
-        self.q = QMP(sock)
+    def __init__(self, sock, timeout=10.0):
+        self.q = QMP(sock, timeout=timeout)
         self.q.negotiate()
         self.steps = []
 
@@ -283,7 +283,8 @@ def scenario_compare(first, second):
 def scenario_save(sock, console, state, ram_mib, region_mib):
     """Inflated, then saved while stopped; the twin goes on from there."""
     ram, region = int(ram_mib) * MiB, int(region_mib) * MiB
-    s = Session(sock)
+    # A snapshot writes all of RAM to a file: give a busy host time.
+    s = Session(sock, timeout=60.0)
     wait_line(console, "balloon-test: touched")
     s.ok("balloon", "balloon", {"value": ram - region})
     s.wait_change("inflated", ram - region)
@@ -312,7 +313,7 @@ def scenario_save(sock, console, state, ram_mib, region_mib):
 
 def scenario_restore(sock, console, state, other, ram_mib, region_mib):
     ram, region = int(ram_mib) * MiB, int(region_mib) * MiB
-    s = Session(sock)
+    s = Session(sock, timeout=60.0)
     s.ok("load", "x-tern-state-load", {"path": state})
     s.ok("save again", "x-tern-state-save", {"path": other})
     n = 24 + int.from_bytes(open(state, "rb").read(24)[16:24], "little") + 4

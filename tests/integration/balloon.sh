@@ -112,11 +112,12 @@ wait $pid
 end
 
 begin "state: saved inflated with a target pending, loaded into a --paused twin (load then save identical); the guest goes on"
-start_tern --balloon --cmdline "mib=$REGION zero=1"
-helper save "$SOCK" "$CON" "$TMP/state" $RAM $REGION
+# 128 MiB: a snapshot holds all of RAM.
+MEM=128M start_tern --balloon --cmdline "mib=32 zero=1"
+helper save "$SOCK" "$CON" "$TMP/state" 128 32
 wait $pid
-CON=$TMP/twin.log start_tern --balloon --cmdline "mib=$REGION zero=1" --paused
-CON=$TMP/twin.log helper restore "$SOCK" "$TMP/twin.log" "$TMP/state" "$TMP/again" $RAM $REGION
+MEM=128M CON=$TMP/twin.log start_tern --balloon --cmdline "mib=32 zero=1" --paused
+CON=$TMP/twin.log helper restore "$SOCK" "$TMP/twin.log" "$TMP/state" "$TMP/again" 128 32
 CON=$TMP/twin.log finish_vm
 end
 
