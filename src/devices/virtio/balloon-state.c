@@ -177,4 +177,3 @@ int virtio_balloon_change_fd(struct virtio_device *vdev)
 {
 	return ((struct virtio_balloon *)vdev->priv)->change_fd;
 }
-
