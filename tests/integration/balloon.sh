@@ -121,21 +121,29 @@ CON=$TMP/twin.log helper restore "$SOCK" "$TMP/twin.log" "$TMP/state" "$TMP/agai
 CON=$TMP/twin.log finish_vm
 end
 
-# Huge pages, where root may reserve them (the old count is restored):
-# nothing is given back, the host's pool keeps them for the VM.
+# Huge pages: nothing is given back, the host's pool keeps them for the
+# VM. The pool is the host's: it is grown (and put back) only when it has
+# too few free pages, and as root.
 hp_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
 hp_dir=/sys/kernel/mm/hugepages/hugepages-${hp_kb}kB
 nr=/proc/sys/vm/nr_hugepages
 need=64 # 128M of 2 MiB pages
+hp_free() {
+	echo $(($(cat "$hp_dir/free_hugepages") - $(cat "$hp_dir/resv_hugepages")))
+}
 if [ "${hp_kb:-0}" != 2048 ] || [ ! -d "$hp_dir" ]; then
 	skip_case "hugepages=on" "the default huge page size is ${hp_kb:-unknown} kB, not 2048"
-elif [ "$(id -u)" != 0 ] || [ ! -w "$nr" ]; then
-	skip_case "hugepages=on" "reserving huge pages needs root ($nr not writable)"
+elif [ "$(hp_free)" -lt $need ] && { [ "$(id -u)" != 0 ] || [ ! -w "$nr" ]; }; then
+	skip_case "hugepages=on" "fewer than $need free huge pages, and reserving more needs root ($nr not writable)"
 else
 	prev=$(cat "$nr")
-	trap 'echo "$prev" >"$nr"; rm -rf "$TMP"' EXIT
-	echo $((prev + need)) >"$nr" 2>/dev/null
-	if [ $(($(cat "$hp_dir/free_hugepages") - $(cat "$hp_dir/resv_hugepages"))) -lt $need ]; then
+	raised=0
+	if [ "$(hp_free)" -lt $need ]; then
+		raised=1
+		trap 'echo "$prev" >"$nr"; rm -rf "$TMP"' EXIT
+		echo $((prev + need)) >"$nr" 2>/dev/null
+	fi
+	if [ "$(hp_free)" -lt $need ]; then
 		skip_case "hugepages=on" "the kernel could not reserve $need free huge pages (memory fragmented?)"
 	else
 		begin "hugepages=on: ballooned and reported pages stay reserved for the VM (HugetlbPages unchanged), said once at start-up"
@@ -145,7 +153,10 @@ else
 		expect_line err '^tern: virtio-balloon: guest RAM is in huge pages: pages the guest gives up stay reserved for it$'
 		end
 	fi
-	echo "$prev" >"$nr"
+	if [ $raised = 1 ]; then
+		echo "$prev" >"$nr"
+		trap 'rm -rf "$TMP"' EXIT
+	fi
 fi
 
 for spec in x deflate-on-oom=yes stats-period=-1 stats-period=4294967296 stats-period=1,stats-period=2 free-page-reporting; do
