@@ -51,6 +51,14 @@ struct qmp_endpoint {
 	char *spec; /* as given, for messages */
 };
 
+/* --balloon[=...]: a virtio-balloon device (include/tern/virtio-balloon.h). */
+struct balloon_config {
+	bool enabled;
+	bool deflate_on_oom; /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	bool free_page_reporting; /* offer VIRTIO_BALLOON_F_REPORTING */
+	uint32_t stats_period; /* seconds between stats requests; 0: none */
+};
+
 struct vm_config {
 	char *kernel_path; /* NULL: the embedded default guest */
 	char *initrd_path;
@@ -65,6 +73,7 @@ struct vm_config {
 	bool test_exit;
 	bool paused;
 	bool rng; /* --rng: a virtio-rng device */
+	struct balloon_config balloon;
 	char *name;
 	struct qmp_endpoint *qmp;
 	unsigned int nr_qmp;

@@ -14,9 +14,12 @@
 #include "tern/virtio-blk.h"
 #include "tern/vm.h"
 
+#include "qmp_balloon.h"
+
 struct qmp_vm {
 	struct vm *vm;
 	struct qmp_server *srv;
+	struct qmp_balloon *balloon;
 };
 
 static struct vm *call_vm(const struct qmp_call *call)
@@ -286,6 +289,9 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 		goto err;
 	if (!qmp_server_add_commands(q->srv, qmp_acpi_commands, vm, err))
 		goto err;
+	q->balloon = qmp_balloon_create(q->srv, vm, err);
+	if (!q->balloon)
+		goto err;
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		const struct qmp_endpoint *ep = &cfg->qmp[i];
 		g_autoptr(GError) e = NULL;
@@ -305,6 +311,7 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 	return q;
 
 err:
+	qmp_balloon_destroy(q->balloon);
 	qmp_server_free(q->srv);
 	g_free(q);
 	return NULL;
@@ -315,6 +322,7 @@ void qmp_vm_destroy(struct qmp_vm *q)
 	if (!q)
 		return;
 	vm_remove_listener(q->vm, qmp_vm_event, q);
+	qmp_balloon_destroy(q->balloon);
 	qmp_server_free(q->srv);
 	g_free(q);
 }

@@ -10,6 +10,7 @@
 
 #include "tern/config.h"
 #include "tern/error.h"
+#include "tern/virtio-balloon.h"
 
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
@@ -18,7 +19,23 @@ struct run_options {
 	char **qmp;
 	char **disks;
 	gboolean test_exit, paused, rng, debug, trace_boot;
+	char *balloon; /* "" for a bare --balloon, NULL when not given */
 };
+
+/* --balloon takes its value only as --balloon=SPEC: the bare form is one. */
+static gboolean run_balloon_option(const gchar *name, const gchar *value,
+				   gpointer data, GError **err)
+{
+	struct run_options *o = data;
+
+	if (o->balloon) {
+		g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "--balloon: given twice");
+		return FALSE;
+	}
+	o->balloon = g_strdup(value ? value : "");
+	return TRUE;
+}
 
 static GOptionEntry *run_entries(struct run_options *o)
 {
@@ -51,6 +68,10 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "unix:PATH|fd=N" },
 		{ "rng", 0, 0, G_OPTION_ARG_NONE, &o->rng,
 		  "Add a virtio-rng device fed from getrandom()", NULL },
+		{ "balloon", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK,
+		  run_balloon_option,
+		  "Add a virtio-balloon device (QMP balloon, guest-stats): deflate-on-oom and free page reporting offered when on, stats requested every stats-period seconds",
+		  "deflate-on-oom=on|off,free-page-reporting=on|off,stats-period=SECONDS" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
 		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
 		  "SPEC" },
@@ -74,9 +95,12 @@ static GOptionEntry *run_entries(struct run_options *o)
 static GOptionContext *run_context(struct run_options *o, GOptionEntry **ent)
 {
 	GOptionContext *ctx = g_option_context_new("- boot a virtual machine");
+	/* A group of our own: callbacks (--balloon) get o as their data. */
+	GOptionGroup *main_group = g_option_group_new(NULL, NULL, NULL, o, NULL);
 
 	*ent = run_entries(o);
-	g_option_context_add_main_entries(ctx, *ent, NULL);
+	g_option_group_add_entries(main_group, *ent);
+	g_option_context_set_main_group(ctx, main_group);
 	g_option_context_set_summary(ctx,
 		"Boot a guest kernel on KVM. With no --kernel, boot the embedded\n"
 		"hello guest, which prints the CPUs and memory it found.");
@@ -366,6 +390,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		return false;
 	if (!config_fill_disks(o->disks, cfg, err))
 		return false;
+	if (o->balloon && !balloon_config_parse(o->balloon, &cfg->balloon, err))
+		return false;
 	cfg->kernel_path = g_steal_pointer(&o->kernel);
 	cfg->initrd_path = g_steal_pointer(&o->initrd);
 	cfg->cmdline = g_steal_pointer(&o->cmdline);
@@ -412,6 +438,7 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.kvm_device);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
+	g_free(o.balloon);
 	if (!ok)
 		config_clear(cfg);
 	return ok;

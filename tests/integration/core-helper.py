@@ -36,6 +36,25 @@ def wait_lines(path, prefix, n, timeout=10.0):
         time.sleep(0.02)
 
 
+def cmd_tolerating_busy(q, c, what):
+    """A park that does not finish within VM_PARK_TIMEOUT_NS is refused with
+    "did not stop ... nothing was done" and the VM runs on; on a loaded CI
+    host a vCPU thread can miss that window.  Retry such a refusal (it is
+    the documented answer, not a failure) but never any other error."""
+    for attempt in range(5):
+        r = q.cmd(c)
+        if r == {"return": {}}:
+            return r
+        desc = r.get("error", {}).get("desc", "")
+        if "did not stop" not in desc:
+            raise Fail(f"{what}: {r}")
+        st = q.cmd("query-status")
+        if st.get("return", {}).get("status") != "running":
+            raise Fail(f"{what} was refused but left the VM {st}")
+        time.sleep(0.1)
+    raise Fail(f"{what}: refused 5 times: {r}")
+
+
 def scenario_park(sock, console):
     """exit-loop spends its life in `in` exits: every reset must boot it
     afresh (one 'boot' line each) and no read may see a wrong value."""
@@ -46,10 +65,8 @@ def scenario_park(sock, console):
     resets = 30
     for i in range(resets):
         time.sleep(rnd.uniform(0.005, 0.04))
-        r = q.cmd("system_reset")
+        r = cmd_tolerating_busy(q, "system_reset", f"system_reset {i + 1}")
         expect(r == {"return": {}}, f"system_reset {i + 1} returns {{}}") if i == 0 else None
-        if r != {"return": {}}:
-            raise Fail(f"system_reset {i + 1}: {r}")
         # The next reset only after this boot began, so each one counts.
         wait_lines(console, "exit-loop: boot", i + 2)
     expect(len(lines(console, "exit-loop: boot")) == resets + 1,
@@ -57,9 +74,7 @@ def scenario_park(sock, console):
     for i in range(30):
         time.sleep(rnd.uniform(0.002, 0.02))
         for c in ("stop", "cont"):
-            r = q.cmd(c)
-            if r != {"return": {}}:
-                raise Fail(f"{c} {i + 1}: {r}")
+            cmd_tolerating_busy(q, c, f"{c} {i + 1}")
     n = len(lines(console, "exit-loop: "))
     # One progress line is 4096 port or 16384 MMIO exits: seconds on a
     # loaded machine.
