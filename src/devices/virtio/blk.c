@@ -282,15 +282,19 @@ uint64_t virtio_blk_size(const struct virtio_device *vdev)
 
 /* ---- registry ---- */
 
+/* Every --disk but the bus=scsi ones, which are virtio-scsi's LUNs. */
 static unsigned int blk_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks;
+	return disk_configs_count(cfg->disks, cfg->nr_disks, DISK_BUS_BLK);
 }
 
 static void *blk_device_create(struct machine *m, unsigned int index,
 			       GError **err)
 {
-	return virtio_blk_create(m, index, &m->cfg->disks[index], err);
+	return virtio_blk_create(m, index,
+				 disk_configs_nth(m->cfg->disks, m->cfg->nr_disks,
+						  DISK_BUS_BLK, index),
+				 err);
 }
 
 const struct device_type virtio_blk_device_type = {
