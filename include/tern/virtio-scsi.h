@@ -116,17 +116,22 @@ struct scsi_sense {
 	uint8_t key, asc, ascq;
 };
 
-#define SCSI_SENSE(k, a, q) ((struct scsi_sense){ (k), (a), (q) })
+#define SCSI_SENSE(k, a, q) ((struct scsi_sense){(k), (a), (q)})
 #define SCSI_SENSE_NONE SCSI_SENSE(0, 0, 0)
 #define SCSI_SENSE_INVALID_OPCODE SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x20, 0)
-#define SCSI_SENSE_LBA_OUT_OF_RANGE SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x21, 0)
+#define SCSI_SENSE_LBA_OUT_OF_RANGE                                            \
+	SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x21, 0)
 #define SCSI_SENSE_INVALID_FIELD SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x24, 0)
-#define SCSI_SENSE_LUN_NOT_SUPPORTED SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x25, 0)
+#define SCSI_SENSE_LUN_NOT_SUPPORTED                                           \
+	SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x25, 0)
 #define SCSI_SENSE_INVALID_PARAM SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x26, 0)
-#define SCSI_SENSE_PARAM_LIST_LENGTH SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x1a, 0)
-#define SCSI_SENSE_SAVING_UNSUPPORTED SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x39, 0)
+#define SCSI_SENSE_PARAM_LIST_LENGTH                                           \
+	SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x1a, 0)
+#define SCSI_SENSE_SAVING_UNSUPPORTED                                          \
+	SCSI_SENSE(SCSI_KEY_ILLEGAL_REQUEST, 0x39, 0)
 #define SCSI_SENSE_WRITE_PROTECTED SCSI_SENSE(SCSI_KEY_DATA_PROTECT, 0x27, 0)
-#define SCSI_SENSE_SPACE_ALLOC_FAILED SCSI_SENSE(SCSI_KEY_DATA_PROTECT, 0x27, 0x07)
+#define SCSI_SENSE_SPACE_ALLOC_FAILED                                          \
+	SCSI_SENSE(SCSI_KEY_DATA_PROTECT, 0x27, 0x07)
 #define SCSI_SENSE_READ_ERROR SCSI_SENSE(SCSI_KEY_MEDIUM_ERROR, 0x11, 0)
 #define SCSI_SENSE_WRITE_ERROR SCSI_SENSE(SCSI_KEY_MEDIUM_ERROR, 0x0c, 0)
 /* Unit attentions: power on or device reset, LUN reset, I_T nexus loss. */
@@ -259,15 +264,17 @@ struct scsi_unmap_desc {
 	uint32_t nblocks;
 };
 
-/* The part of an UNMAP parameter list that is ever read: header, descriptors. */
+/* The part of an UNMAP parameter list that is ever read: header, descriptors.
+ */
 #define SCSI_UNMAP_PARAM_MAX (8 + 16 * SCSI_UNMAP_DESCS_MAX)
 
 /*
  * Check an UNMAP parameter list of len bytes (PARAMETER LIST LENGTH), of
- * which param holds a copy of the first min(len, SCSI_UNMAP_PARAM_MAX): PARAMETER LIST LENGTH ERROR (05/1a/00) for lengths that do not
- * add up, INVALID FIELD IN PARAMETER LIST (05/26/00) beyond the block
- * limits, LBA OUT OF RANGE for a range past the end. On success *n
- * descriptors (those with blocks) are in descs. Pure.
+ * which param holds a copy of the first min(len, SCSI_UNMAP_PARAM_MAX):
+ * PARAMETER LIST LENGTH ERROR (05/1a/00) for lengths that do not add up,
+ * INVALID FIELD IN PARAMETER LIST (05/26/00) beyond the block limits, LBA OUT
+ * OF RANGE for a range past the end. On success *n descriptors (those with
+ * blocks) are in descs. Pure.
  */
 bool scsi_unmap_parse(const uint8_t *param, size_t len,
 		      const struct scsi_lun_info *lun,

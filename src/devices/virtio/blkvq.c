@@ -40,7 +40,7 @@ struct blkvq_slots {
 static struct blkvq_slots *slots_new(size_t slot_size)
 {
 	struct blkvq_slots *s =
-		g_malloc0(sizeof(*s) + slot_size * VIRTQ_MAX_SIZE);
+	    g_malloc0(sizeof(*s) + slot_size * VIRTQ_MAX_SIZE);
 
 	s->refs = 1;
 	return s;
@@ -181,9 +181,9 @@ static void kick_engines(struct blkvq *q)
 		int ret = blk_queue_kick(q->bq[e]);
 
 		if (ret && !q->stopped) {
-			virtio_device_needs_reset(*q->vdev, "queue %u: engine=%s failed: %s",
-						  q->index, q->disks[e]->ops->name,
-						  g_strerror(-ret));
+			virtio_device_needs_reset(
+			    *q->vdev, "queue %u: engine=%s failed: %s",
+			    q->index, q->disks[e]->ops->name, g_strerror(-ret));
 			q->stopped = true;
 		}
 	}
@@ -320,8 +320,8 @@ static bool wait_engines(struct blkvq *q, uint64_t deadline_ns)
 			continue;
 		if (!blk_queue_wait(q->bq[e], 0))
 			return true;
-		pfd[n++] = (struct pollfd){ .fd = blk_queue_event_fd(q->bq[e]),
-					    .events = POLLIN };
+		pfd[n++] = (struct pollfd){.fd = blk_queue_event_fd(q->bq[e]),
+					   .events = POLLIN};
 	}
 	/* Rounded up: an early wake-up would only come round again. */
 	ms = MIN((deadline_ns - now + 999999) / 1000000, (uint64_t)1000);
@@ -339,7 +339,8 @@ static void abandon(struct blkvq *q, unsigned int e)
 {
 	GError *err = NULL;
 
-	tern_warn("%s: queue %u: %u requests still in engine=%s after the reset's %llu ms; they are left to finish on their own",
+	tern_warn("%s: queue %u: %u requests still in engine=%s after the "
+		  "reset's %llu ms; they are left to finish on their own",
 		  q->name, q->index, blk_queue_inflight(q->bq[e]),
 		  q->disks[e]->ops->name, BLKVQ_RESET_WAIT_NS / 1000000);
 	__atomic_add_fetch(&q->slots->refs, 1, __ATOMIC_RELAXED);
@@ -370,7 +371,8 @@ static void drain(struct blkvq *q, uint64_t deadline_ns)
 		 */
 		for (unsigned int e = 0; e < q->nr_engines; e++) {
 			failed |= blk_queue_kick(q->bq[e]) != 0;
-			reaped += blk_queue_reap(q->bq[e], done, ARRAY_SIZE(done));
+			reaped +=
+			    blk_queue_reap(q->bq[e], done, ARRAY_SIZE(done));
 		}
 		if (failed)
 			break;
@@ -419,12 +421,13 @@ int blkvq_start(struct blkvq *q)
 	/* A reset that gave up on an engine could not make a new one. */
 	for (unsigned int e = 0; e < q->nr_engines; e++) {
 		if (!q->bq[e])
-			q->bq[e] = blk_queue_create(q->disks[e], VIRTQ_MAX_SIZE,
-						    NULL);
+			q->bq[e] =
+			    blk_queue_create(q->disks[e], VIRTQ_MAX_SIZE, NULL);
 		if (!q->bq[e])
 			return -ENOMEM;
 	}
-	ret = iothread_add(q->thread, virtq_kick_fd(q->vq), EPOLLIN, on_kick, q);
+	ret =
+	    iothread_add(q->thread, virtq_kick_fd(q->vq), EPOLLIN, on_kick, q);
 	for (unsigned int e = 0; !ret && e < q->nr_engines; e++)
 		ret = iothread_add(q->thread, blk_queue_event_fd(q->bq[e]),
 				   EPOLLIN, on_completion, q);

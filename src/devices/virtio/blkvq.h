@@ -47,7 +47,8 @@ struct blkvq_ops {
 	 * queue with blkvq_fail().
 	 */
 	void (*start)(struct blkvq *q, struct blkvq_slot *s);
-	/* The engine finished s->req: blkvq_finish() or blkvq_submit() again. */
+	/* The engine finished s->req: blkvq_finish() or blkvq_submit() again.
+	 */
 	void (*complete)(struct blkvq *q, struct blkvq_slot *s);
 };
 

@@ -58,8 +58,7 @@ static size_t cdb_length(uint8_t op)
 }
 
 /* [lba, lba + n) inside the LUN, without overflowing. */
-static bool range_ok(const struct scsi_lun_info *lun, uint64_t lba,
-		     uint64_t n)
+static bool range_ok(const struct scsi_lun_info *lun, uint64_t lba, uint64_t n)
 {
 	return lba <= lun->nblocks && n <= lun->nblocks - lba;
 }
@@ -311,8 +310,8 @@ bool scsi_cdb_parse(const uint8_t *cdb, size_t len,
 		return false;
 	/* The emulated commands answer, UNMAP takes a parameter list. */
 	if (cmd->xfer && cmd->dir == SCSI_DIR_NONE)
-		cmd->dir = cmd->kind == SCSI_KIND_UNMAP ? SCSI_DIR_OUT :
-							  SCSI_DIR_IN;
+		cmd->dir =
+		    cmd->kind == SCSI_KIND_UNMAP ? SCSI_DIR_OUT : SCSI_DIR_IN;
 	return true;
 }
 
@@ -348,7 +347,7 @@ bool scsi_unmap_parse(const uint8_t *param, size_t len,
 		if (total > lun->max_unmap_blocks)
 			FAIL(SCSI_SENSE_INVALID_PARAM);
 		if (blocks)
-			descs[(*n)++] = (struct scsi_unmap_desc){ lba, blocks };
+			descs[(*n)++] = (struct scsi_unmap_desc){lba, blocks};
 	}
 	return true;
 }

@@ -59,7 +59,6 @@ static void put_be64(uint8_t *p, uint64_t v)
 static size_t inquiry_standard(uint8_t *b, bool present)
 {
 	const char *v = TERN_VERSION;
-	size_t vlen = strlen(v);
 
 	memset(b, 0, 36);
 	b[0] = present ? TYPE_DISK : TYPE_NO_LUN;
@@ -69,9 +68,14 @@ static size_t inquiry_standard(uint8_t *b, bool present)
 	b[7] = 0x02; /* CMDQUE: tagged commands, several in flight */
 	memcpy(b + 8, VENDOR, 8);
 	memcpy(b + 16, PRODUCT, 16);
-	/* Product revision: the version, space padded to four bytes. */
+	/* Product revision: "0.1" of version 0.1.0, space padded. */
 	memset(b + 32, ' ', 4);
-	memcpy(b + 32, v, vlen < 4 ? vlen : 4);
+	for (size_t i = 0, dots = 0; i < 4 && v[i]; i++) {
+		dots += v[i] == '.';
+		if (dots == 2)
+			break;
+		b[32 + i] = (uint8_t)v[i];
+	}
 	return 36;
 }
 
@@ -116,7 +120,8 @@ static size_t vpd_device_id(uint8_t *b, const struct scsi_lun_info *lun)
 static size_t vpd_block_limits(uint8_t *b, const struct scsi_lun_info *lun)
 {
 	/* Unmapping in whole pages of the host frees space: 4 KiB. */
-	uint32_t unmap_gran = lun->block_size < 4096 ? 4096 / lun->block_size : 1;
+	uint32_t unmap_gran =
+	    lun->block_size < 4096 ? 4096 / lun->block_size : 1;
 
 	memset(b + 4, 0, 0x3c);
 	b[4] = 0x01; /* WSNZ: WRITE SAME of 0 blocks is refused */
@@ -209,8 +214,9 @@ static bool inquiry(const struct scsi_cmd *c, const struct scsi_lun_info *lun,
  * real flush. Nothing is changeable (no MODE SELECT); defaults are the
  * current values.
  */
-static bool mode_sense(const struct scsi_cmd *c, const struct scsi_lun_info *lun,
-		       uint8_t *b, size_t *len, struct scsi_sense *sense)
+static bool mode_sense(const struct scsi_cmd *c,
+		       const struct scsi_lun_info *lun, uint8_t *b, size_t *len,
+		       struct scsi_sense *sense)
 {
 	size_t hdr = c->ten ? 8 : 4, bd = c->dbd ? 0 : c->llbaa ? 16 : 8;
 	uint8_t *p = b + hdr + bd;
@@ -226,8 +232,9 @@ static bool mode_sense(const struct scsi_cmd *c, const struct scsi_lun_info *lun
 		dev |= 0x80; /* WP */
 	memset(b, 0, hdr + bd + 2 + MODE_CACHING_LEN);
 	if (bd == 8) {
-		put_be32(b + hdr, lun->nblocks > UINT32_MAX ? UINT32_MAX :
-							     (uint32_t)lun->nblocks);
+		put_be32(b + hdr, lun->nblocks > UINT32_MAX
+				      ? UINT32_MAX
+				      : (uint32_t)lun->nblocks);
 		put_be32(b + hdr + 4, lun->block_size); /* density code 0 */
 	} else if (bd == 16) {
 		put_be64(b + hdr, lun->nblocks);
@@ -275,7 +282,8 @@ static size_t read_capacity(const struct scsi_cmd *c,
 static size_t report_luns(const struct scsi_cmd *c,
 			  const struct scsi_target_info *t, uint8_t *b)
 {
-	unsigned int n = c->select == 1 ? 0 : t->nr_luns; /* 1: well-known only */
+	unsigned int n =
+	    c->select == 1 ? 0 : t->nr_luns; /* 1: well-known only */
 
 	memset(b, 0, 8 + 8 * (size_t)n);
 	put_be32(b, 8 * n);

@@ -62,7 +62,8 @@ static unsigned int tmf_mark(struct virtio_scsi *s, struct scsi_tmf *t,
 	unsigned int n = 0;
 
 	for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++) {
-		struct scsi_slot *c = (struct scsi_slot *)blkvq_slot_at(&s->reqq, i);
+		struct scsi_slot *c =
+		    (struct scsi_slot *)blkvq_slot_at(&s->reqq, i);
 
 		/* Busy slots are the commands in an engine: on this thread,
 		 * every other one was answered when it was popped. */
@@ -97,29 +98,32 @@ static uint8_t tmf_run(struct virtio_scsi *s, struct scsi_tmf *t,
 	switch (subtype) {
 	case VIRTIO_SCSI_T_TMF_ABORT_TASK:
 		/* A task that is not there (any more) is aborted too. */
-		t->waiting = tmf_mark(s, t, lun, true, tag, VIRTIO_SCSI_S_ABORTED);
+		t->waiting =
+		    tmf_mark(s, t, lun, true, tag, VIRTIO_SCSI_S_ABORTED);
 		return VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	case VIRTIO_SCSI_T_TMF_ABORT_TASK_SET:
 	case VIRTIO_SCSI_T_TMF_CLEAR_TASK_SET:
-		t->waiting = tmf_mark(s, t, lun, false, 0, VIRTIO_SCSI_S_ABORTED);
+		t->waiting =
+		    tmf_mark(s, t, lun, false, 0, VIRTIO_SCSI_S_ABORTED);
 		return VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	case VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET:
 		t->waiting = tmf_mark(s, t, lun, false, 0, VIRTIO_SCSI_S_RESET);
 		lun->ua = SCSI_SENSE_LUN_RESET;
 		return VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	case VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET:
-		t->waiting = tmf_mark(s, t, NULL, false, 0, VIRTIO_SCSI_S_RESET);
+		t->waiting =
+		    tmf_mark(s, t, NULL, false, 0, VIRTIO_SCSI_S_RESET);
 		for (unsigned int i = 0; i < s->nr_luns; i++)
 			s->luns[i].ua = SCSI_SENSE_NEXUS_LOSS;
 		return VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	case VIRTIO_SCSI_T_TMF_QUERY_TASK:
-		return tmf_mark(s, NULL, lun, true, tag, 0) ?
-			       VIRTIO_SCSI_S_FUNCTION_SUCCEEDED :
-			       VIRTIO_SCSI_S_FUNCTION_COMPLETE;
+		return tmf_mark(s, NULL, lun, true, tag, 0)
+			   ? VIRTIO_SCSI_S_FUNCTION_SUCCEEDED
+			   : VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	case VIRTIO_SCSI_T_TMF_QUERY_TASK_SET:
-		return tmf_mark(s, NULL, lun, false, 0, 0) ?
-			       VIRTIO_SCSI_S_FUNCTION_SUCCEEDED :
-			       VIRTIO_SCSI_S_FUNCTION_COMPLETE;
+		return tmf_mark(s, NULL, lun, false, 0, 0)
+			   ? VIRTIO_SCSI_S_FUNCTION_SUCCEEDED
+			   : VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	default:
 		/* CLEAR ACA (no NACA, so never an ACA) and unknown ones. */
 		return VIRTIO_SCSI_S_FUNCTION_REJECTED;
@@ -135,7 +139,7 @@ static uint64_t elem_len(const struct virtq_elem *e, bool in)
 static bool ctrl_run(struct virtio_scsi *s, struct scsi_tmf *t)
 {
 	struct virtq_elem *e = &t->elem;
-	uint8_t req[VIRTIO_SCSI_TMF_REQ], resp[VIRTIO_SCSI_AN_RESP] = { 0 };
+	uint8_t req[VIRTIO_SCSI_TMF_REQ], resp[VIRTIO_SCSI_AN_RESP] = {0};
 	size_t got = iov_to_buf(e->iov, e->out_num, req, sizeof(req));
 	uint32_t type;
 
@@ -143,7 +147,8 @@ static bool ctrl_run(struct virtio_scsi *s, struct scsi_tmf *t)
 		return false;
 	type = le32_get(req);
 	if (type == VIRTIO_SCSI_T_TMF) {
-		if (got < VIRTIO_SCSI_TMF_REQ || elem_len(e, true) < VIRTIO_SCSI_TMF_RESP)
+		if (got < VIRTIO_SCSI_TMF_REQ ||
+		    elem_len(e, true) < VIRTIO_SCSI_TMF_RESP)
 			return false;
 		t->waiting = 0;
 		t->response = tmf_run(s, t, le32_get(req + 4), req + 8,
@@ -153,16 +158,20 @@ static bool ctrl_run(struct virtio_scsi *s, struct scsi_tmf *t)
 			tmf_push(s, t);
 		return true;
 	}
-	if (type == VIRTIO_SCSI_T_AN_QUERY || type == VIRTIO_SCSI_T_AN_SUBSCRIBE) {
-		if (got < VIRTIO_SCSI_AN_REQ || elem_len(e, true) < VIRTIO_SCSI_AN_RESP)
+	if (type == VIRTIO_SCSI_T_AN_QUERY ||
+	    type == VIRTIO_SCSI_T_AN_SUBSCRIBE) {
+		if (got < VIRTIO_SCSI_AN_REQ ||
+		    elem_len(e, true) < VIRTIO_SCSI_AN_RESP)
 			return false;
 		/* No asynchronous notification: event_actual 0, response OK. */
-		iov_from_buf(e->iov + e->out_num, e->in_num, resp, sizeof(resp));
+		iov_from_buf(e->iov + e->out_num, e->in_num, resp,
+			     sizeof(resp));
 		virtq_push(s->ctrlq, e, sizeof(resp));
 		return true;
 	}
 	/* Its response layout is unknown: hand it back untouched. */
-	tern_debug("virtio-scsi: control request of type %u answered empty", type);
+	tern_debug("virtio-scsi: control request of type %u answered empty",
+		   type);
 	virtq_push(s->ctrlq, e, 0);
 	return true;
 }
@@ -192,10 +201,12 @@ static void ctrl_process(struct virtio_scsi *s)
 		if (ret <= 0)
 			break;
 		if (!ctrl_run(s, t)) {
-			virtio_device_needs_reset(s->vdev,
-						  "control queue: a request of %llu+%llu bytes is too short for its type",
-						  (unsigned long long)t->elem.out_len,
-						  (unsigned long long)t->elem.in_len);
+			virtio_device_needs_reset(
+			    s->vdev,
+			    "control queue: a request of %llu+%llu bytes is "
+			    "too short for its type",
+			    (unsigned long long)t->elem.out_len,
+			    (unsigned long long)t->elem.in_len);
 			s->ctrl_watched = false;
 			break;
 		}
@@ -253,7 +264,8 @@ void scsi_ctrl_kick(struct virtio_scsi *s)
 static void answer(struct blkvq *q, struct scsi_slot *c,
 		   const struct virtio_scsi_resp *resp, uint64_t data_in)
 {
-	uint32_t written = virtio_scsi_put_resp(&c->r, resp) + (uint32_t)data_in;
+	uint32_t written =
+	    virtio_scsi_put_resp(&c->r, resp) + (uint32_t)data_in;
 	uint32_t waiting = c->tmf_waiting;
 
 	blkvq_finish(q, &c->base, written);
@@ -265,8 +277,8 @@ static void answer(struct blkvq *q, struct scsi_slot *c,
 static void answer_response(struct blkvq *q, struct scsi_slot *c,
 			    uint8_t response)
 {
-	struct virtio_scsi_resp resp = { .response = response,
-					 .resid = (uint32_t)c->r.data_len };
+	struct virtio_scsi_resp resp = {.response = response,
+					.resid = (uint32_t)c->r.data_len};
 
 	answer(q, c, &resp, 0);
 }
@@ -275,10 +287,10 @@ static void answer_check(struct blkvq *q, struct scsi_slot *c,
 			 struct scsi_sense sense)
 {
 	struct virtio_scsi_resp resp = {
-		.status = SCSI_STATUS_CHECK_CONDITION,
-		.resid = (uint32_t)c->r.data_len,
-		.has_sense = true,
-		.sense = sense,
+	    .status = SCSI_STATUS_CHECK_CONDITION,
+	    .resid = (uint32_t)c->r.data_len,
+	    .has_sense = true,
+	    .sense = sense,
 	};
 
 	answer(q, c, &resp, 0);
@@ -288,8 +300,8 @@ static void answer_check(struct blkvq *q, struct scsi_slot *c,
 static void answer_good(struct blkvq *q, struct scsi_slot *c, uint64_t moved)
 {
 	struct virtio_scsi_resp resp = {
-		.status = SCSI_STATUS_GOOD,
-		.resid = (uint32_t)(c->r.data_len - moved),
+	    .status = SCSI_STATUS_GOOD,
+	    .resid = (uint32_t)(c->r.data_len - moved),
 	};
 
 	answer(q, c, &resp, c->r.dir == SCSI_DIR_IN ? moved : 0);
@@ -311,8 +323,7 @@ static void iov_trim(struct iovec *iov, unsigned int *cnt, uint64_t len)
 	*cnt = i;
 }
 
-static bool iov_is_zero(const struct iovec *iov, unsigned int cnt,
-			uint64_t len)
+static bool iov_is_zero(const struct iovec *iov, unsigned int cnt, uint64_t len)
 {
 	for (unsigned int i = 0; i < cnt && len; i++) {
 		const uint8_t *p = iov[i].iov_base;
@@ -332,11 +343,11 @@ static void submit(struct blkvq *q, struct scsi_slot *c, enum blk_op op,
 	uint32_t bs = c->lun->info.block_size;
 
 	c->base.req = (struct blk_req){
-		.op = op,
-		.flags = flags,
-		.offset = lba * bs,
-		.len = nblocks * bs,
-		.opaque = &c->base,
+	    .op = op,
+	    .flags = flags,
+	    .offset = lba * bs,
+	    .len = nblocks * bs,
+	    .opaque = &c->base,
 	};
 	if (op == BLK_OP_READ || op == BLK_OP_WRITE) {
 		c->base.req.iov = c->r.data;
@@ -349,8 +360,8 @@ static void unmap_next(struct blkvq *q, struct scsi_slot *c)
 {
 	const struct scsi_unmap_desc *d = &c->unmap[c->unmap_next++];
 
-	c->stage = c->unmap_next < c->unmap_n ? SCSI_STAGE_UNMAP :
-						 SCSI_STAGE_DONE;
+	c->stage =
+	    c->unmap_next < c->unmap_n ? SCSI_STAGE_UNMAP : SCSI_STAGE_DONE;
 	submit(q, c, BLK_OP_DISCARD, 0, d->lba, d->nblocks);
 }
 
@@ -402,7 +413,8 @@ static void start_emulated(struct blkvq *q, struct scsi_slot *c)
 	size_t len, n;
 
 	if (!scsi_emulate(&c->cmd, lun ? &lun->info : NULL, &s->target,
-			  lun ? lun->ua : SCSI_SENSE_NONE, s->emu, &len, &sense)) {
+			  lun ? lun->ua : SCSI_SENSE_NONE, s->emu, &len,
+			  &sense)) {
 		answer_check(q, c, sense);
 		return;
 	}
@@ -422,7 +434,7 @@ static uint32_t cfg_get(const uint32_t *v)
 
 static void scsi_slot_start(struct blkvq *q, struct blkvq_slot *base)
 {
-	static const struct scsi_lun_info absent = { .block_size = 512 };
+	static const struct scsi_lun_info absent = {.block_size = 512};
 	struct scsi_slot *c = (struct scsi_slot *)base;
 	struct virtio_scsi *s = q_scsi(q);
 	struct virtio_scsi_req *r = &c->r;
@@ -439,7 +451,8 @@ static void scsi_slot_start(struct blkvq *q, struct blkvq_slot *base)
 				    base->elem.in_num, cfg_get(&s->cdb_size),
 				    cfg_get(&s->sense_size), r);
 	if (ret < 0) {
-		blkvq_fail(q, base, "a command without room for a response header");
+		blkvq_fail(q, base,
+			   "a command without room for a response header");
 		return;
 	}
 	if (ret != VIRTIO_SCSI_S_OK || !r->lun_ok) {
@@ -460,8 +473,9 @@ static void scsi_slot_start(struct blkvq *q, struct blkvq_slot *base)
 		answer_check(q, c, SCSI_SENSE_LUN_NOT_SUPPORTED);
 		return;
 	}
-	if (!scsi_cdb_parse(r->cdb, r->cdb_len, c->lun ? &c->lun->info : &absent,
-			    &c->cmd, &sense)) {
+	if (!scsi_cdb_parse(r->cdb, r->cdb_len,
+			    c->lun ? &c->lun->info : &absent, &c->cmd,
+			    &sense)) {
 		answer_check(q, c, sense);
 		return;
 	}
@@ -482,7 +496,9 @@ static void scsi_slot_start(struct blkvq *q, struct blkvq_slot *base)
 		}
 		if (c->cmd.kind == SCSI_KIND_WRITE && c->cmd.fua)
 			c->stage = SCSI_STAGE_FLUSH;
-		submit(q, c, c->cmd.kind == SCSI_KIND_READ ? BLK_OP_READ : BLK_OP_WRITE,
+		submit(q, c,
+		       c->cmd.kind == SCSI_KIND_READ ? BLK_OP_READ
+						     : BLK_OP_WRITE,
 		       0, c->cmd.lba, c->cmd.nblocks);
 		return;
 	case SCSI_KIND_SYNCHRONIZE_CACHE:
@@ -506,8 +522,8 @@ static struct scsi_sense error_sense(const struct blk_req *req)
 		return SCSI_SENSE_SPACE_ALLOC_FAILED;
 	if (req->result == -EROFS)
 		return SCSI_SENSE_WRITE_PROTECTED;
-	return req->op == BLK_OP_READ ? SCSI_SENSE_READ_ERROR :
-					SCSI_SENSE_WRITE_ERROR;
+	return req->op == BLK_OP_READ ? SCSI_SENSE_READ_ERROR
+				      : SCSI_SENSE_WRITE_ERROR;
 }
 
 static void scsi_slot_complete(struct blkvq *q, struct blkvq_slot *base)
@@ -530,20 +546,22 @@ static void scsi_slot_complete(struct blkvq *q, struct blkvq_slot *base)
 		 * zeroes read back as zeroes all the same; where it cannot
 		 * zero a range, a hole does.
 		 */
-		if (req->op == BLK_OP_WRITE_ZEROES && req->result == -EOPNOTSUPP &&
-		    !c->fallback) {
+		if (req->op == BLK_OP_WRITE_ZEROES &&
+		    req->result == -EOPNOTSUPP && !c->fallback) {
 			c->fallback = true;
 			req->flags ^= BLK_REQ_UNMAP;
 			blkvq_submit(q, base, base->engine);
 			return;
 		}
 		/* UNMAP is a hint: without hole punching the data stays. */
-		if (!(req->op == BLK_OP_DISCARD && req->result == -EOPNOTSUPP)) {
-			tern_debug("virtio-scsi: LUN %u: op %d at %llu+%llu: %s",
-				   c->lun->info.lun, req->op,
-				   (unsigned long long)req->offset,
-				   (unsigned long long)req->len,
-				   g_strerror((int)-req->result));
+		if (!(req->op == BLK_OP_DISCARD &&
+		      req->result == -EOPNOTSUPP)) {
+			tern_debug(
+			    "virtio-scsi: LUN %u: op %d at %llu+%llu: %s",
+			    c->lun->info.lun, req->op,
+			    (unsigned long long)req->offset,
+			    (unsigned long long)req->len,
+			    g_strerror((int)-req->result));
 			answer_check(q, c, error_sense(req));
 			return;
 		}
@@ -563,6 +581,6 @@ static void scsi_slot_complete(struct blkvq *q, struct blkvq_slot *base)
 }
 
 const struct blkvq_ops scsi_vq_ops = {
-	.start = scsi_slot_start,
-	.complete = scsi_slot_complete,
+    .start = scsi_slot_start,
+    .complete = scsi_slot_complete,
 };

@@ -77,8 +77,8 @@ int virtio_scsi_parse_req(struct iovec *iov, unsigned int out_num,
 		return VIRTIO_SCSI_S_FAILURE;
 	got = iov_to_buf(iov, out_num, hdr, sizeof(hdr));
 	r->target = 0xff;
-	r->lun_ok = virtio_scsi_lun_decode(hdr, &r->target, &r->lun) &&
-		    r->target == 0;
+	r->lun_ok =
+	    virtio_scsi_lun_decode(hdr, &r->target, &r->lun) && r->target == 0;
 	r->tag = le64_get(hdr + 8);
 	/* A CDB area shorter than cdb_size leaves the CDB short. */
 	r->cdb_len = MIN(got - VIRTIO_SCSI_REQ_HDR, (size_t)cdb_size);
@@ -96,7 +96,8 @@ int virtio_scsi_parse_req(struct iovec *iov, unsigned int out_num,
 	return VIRTIO_SCSI_S_OK;
 }
 
-/* Write len bytes of src at offset off of the buffers; zeroes if src is NULL. */
+/* Write len bytes of src at offset off of the buffers; zeroes if src is NULL.
+ */
 static void iov_write_at(const struct iovec *iov, unsigned int cnt,
 			 uint64_t off, const void *src, uint64_t len)
 {
@@ -122,7 +123,7 @@ static void iov_write_at(const struct iovec *iov, unsigned int cnt,
 uint32_t virtio_scsi_put_resp(struct virtio_scsi_req *r,
 			      const struct virtio_scsi_resp *resp)
 {
-	uint8_t b[VIRTIO_SCSI_RESP_HDR + SCSI_SENSE_LEN] = { 0 };
+	uint8_t b[VIRTIO_SCSI_RESP_HDR + SCSI_SENSE_LEN] = {0};
 	uint32_t sense_len = 0, n;
 
 	if (resp->has_sense) {

@@ -43,18 +43,19 @@ static void scsi_config_defaults(struct virtio_scsi *s)
 	struct virtio_scsi_config *c = &s->config;
 
 	*c = (struct virtio_scsi_config){
-		.num_queues = htole32(1),
-		.seg_max = htole32(SCSI_SEG_MAX),
-		.max_sectors = htole32(SCSI_REQ_MAX / BLK_SECTOR_SIZE),
-		.cmd_per_lun = htole32(SCSI_CMD_PER_LUN),
-		.event_info_size = htole32(SCSI_EVENT_INFO_SIZE),
-		.sense_size = htole32(VIRTIO_SCSI_SENSE_DEFAULT),
-		.cdb_size = htole32(VIRTIO_SCSI_CDB_DEFAULT),
-		.max_channel = 0,
-		.max_target = 0,
-		.max_lun = htole32(DISK_SCSI_LUN_MAX),
+	    .num_queues = htole32(1),
+	    .seg_max = htole32(SCSI_SEG_MAX),
+	    .max_sectors = htole32(SCSI_REQ_MAX / BLK_SECTOR_SIZE),
+	    .cmd_per_lun = htole32(SCSI_CMD_PER_LUN),
+	    .event_info_size = htole32(SCSI_EVENT_INFO_SIZE),
+	    .sense_size = htole32(VIRTIO_SCSI_SENSE_DEFAULT),
+	    .cdb_size = htole32(VIRTIO_SCSI_CDB_DEFAULT),
+	    .max_channel = 0,
+	    .max_target = 0,
+	    .max_lun = htole32(DISK_SCSI_LUN_MAX),
 	};
-	__atomic_store_n(&s->cdb_size, VIRTIO_SCSI_CDB_DEFAULT, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->cdb_size, VIRTIO_SCSI_CDB_DEFAULT,
+			 __ATOMIC_RELAXED);
 	__atomic_store_n(&s->sense_size, VIRTIO_SCSI_SENSE_DEFAULT,
 			 __ATOMIC_RELAXED);
 }
@@ -151,17 +152,21 @@ static void scsi_config_write(struct virtio_device *vdev, uint64_t off,
 	memcpy((uint8_t *)&c + off, data, len);
 	sense = le32toh(c.sense_size);
 	cdb = le32toh(c.cdb_size);
-	if (sense <= VIRTIO_SCSI_SENSE_SIZE_MAX && cdb <= VIRTIO_SCSI_CDB_SIZE_MAX) {
+	if (sense <= VIRTIO_SCSI_SENSE_SIZE_MAX &&
+	    cdb <= VIRTIO_SCSI_CDB_SIZE_MAX) {
 		s->config.sense_size = c.sense_size;
 		s->config.cdb_size = c.cdb_size;
 		__atomic_store_n(&s->sense_size, sense, __ATOMIC_RELAXED);
 		__atomic_store_n(&s->cdb_size, cdb, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&vdev->lock);
-	if (sense > VIRTIO_SCSI_SENSE_SIZE_MAX || cdb > VIRTIO_SCSI_CDB_SIZE_MAX)
-		virtio_device_needs_reset(vdev, "sense_size %u or cdb_size %u written, at most %u and %u",
-					  sense, cdb, VIRTIO_SCSI_SENSE_SIZE_MAX,
-					  VIRTIO_SCSI_CDB_SIZE_MAX);
+	if (sense > VIRTIO_SCSI_SENSE_SIZE_MAX ||
+	    cdb > VIRTIO_SCSI_CDB_SIZE_MAX)
+		virtio_device_needs_reset(
+		    vdev,
+		    "sense_size %u or cdb_size %u written, at most %u and %u",
+		    sense, cdb, VIRTIO_SCSI_SENSE_SIZE_MAX,
+		    VIRTIO_SCSI_CDB_SIZE_MAX);
 }
 
 static void scsi_destroy(struct virtio_device *vdev)
@@ -204,14 +209,15 @@ static bool scsi_load(struct virtio_device *vdev, const char *id,
 		state_get_u32(r, &cdb);
 		state_get_u32(r, &sense);
 		state_check(r, cdb <= VIRTIO_SCSI_CDB_SIZE_MAX,
-			    "cdb_size %u, at most %u", cdb, VIRTIO_SCSI_CDB_SIZE_MAX);
+			    "cdb_size %u, at most %u", cdb,
+			    VIRTIO_SCSI_CDB_SIZE_MAX);
 		state_check(r, sense <= VIRTIO_SCSI_SENSE_SIZE_MAX,
 			    "sense_size %u, at most %u", sense,
 			    VIRTIO_SCSI_SENSE_SIZE_MAX);
 		if (state_get_u32(r, &n))
 			state_check(r, n == s->nr_luns,
-				    "the state has %u LUNs, this controller %u", n,
-				    s->nr_luns);
+				    "the state has %u LUNs, this controller %u",
+				    n, s->nr_luns);
 		for (unsigned int i = 0; state_ok(r) && i < n; i++) {
 			uint16_t lun = 0;
 
@@ -220,12 +226,15 @@ static bool scsi_load(struct virtio_device *vdev, const char *id,
 			state_get_u8(r, &ua[i].asc);
 			state_get_u8(r, &ua[i].ascq);
 			state_check(r, lun == s->luns[i].info.lun,
-				    "LUN %u where this controller has LUN %u", lun,
-				    s->luns[i].info.lun);
-			state_check(r, ua[i].key == SCSI_KEY_UNIT_ATTENTION ||
-					       (!ua[i].key && !ua[i].asc && !ua[i].ascq),
-				    "LUN %u: pending sense %x/%02x/%02x is no unit attention",
-				    lun, ua[i].key, ua[i].asc, ua[i].ascq);
+				    "LUN %u where this controller has LUN %u",
+				    lun, s->luns[i].info.lun);
+			state_check(
+			    r,
+			    ua[i].key == SCSI_KEY_UNIT_ATTENTION ||
+				(!ua[i].key && !ua[i].asc && !ua[i].ascq),
+			    "LUN %u: pending sense %x/%02x/%02x is no unit "
+			    "attention",
+			    lun, ua[i].key, ua[i].asc, ua[i].ascq);
 		}
 	}
 	if (!state_section_close(r, err))
@@ -242,15 +251,15 @@ static bool scsi_load(struct virtio_device *vdev, const char *id,
 }
 
 const struct virtio_device_ops virtio_scsi_ops = {
-	.name = "virtio-scsi",
-	.activate = scsi_activate,
-	.reset = scsi_reset,
-	.quiesce = scsi_quiesce,
-	.resume = scsi_resume,
-	.config_write = scsi_config_write,
-	.destroy = scsi_destroy,
-	.save = scsi_save,
-	.load = scsi_load,
+    .name = "virtio-scsi",
+    .activate = scsi_activate,
+    .reset = scsi_reset,
+    .quiesce = scsi_quiesce,
+    .resume = scsi_resume,
+    .config_write = scsi_config_write,
+    .destroy = scsi_destroy,
+    .save = scsi_save,
+    .load = scsi_load,
 };
 
 /* FNV-1a: a stable name for the LUN from its --disk. */
@@ -300,7 +309,8 @@ struct virtio_scsi *virtio_scsi_new(struct thread_registry *threads,
 
 	if (!nr || nr > BLKVQ_MAX_ENGINES) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--disk: a virtio-scsi controller takes 1 to %u disks, not %u",
+			    "--disk: a virtio-scsi controller takes 1 to %u "
+			    "disks, not %u",
 			    BLKVQ_MAX_ENGINES, nr);
 		goto err;
 	}
@@ -322,19 +332,19 @@ struct virtio_scsi *virtio_scsi_new(struct thread_registry *threads,
 		bd[i] = l->disk;
 	}
 	qsort(s->lun_list, nr, sizeof(s->lun_list[0]), lun_cmp);
-	s->target = (struct scsi_target_info){ s->lun_list, nr };
+	s->target = (struct scsi_target_info){s->lun_list, nr};
 	s->thread = iothread_create(threads, "io-scsi", virtio_iothread_fault,
 				    &s->vdev, err);
 	if (!s->thread)
 		goto err;
 	s->reqq = (struct blkvq){
-		.ops = &scsi_vq_ops,
-		.model = s,
-		.vdev = &s->vdev,
-		.name = "virtio-scsi",
-		.index = VIRTIO_SCSI_REQUESTQ,
-		.poll_ns = (uint64_t)BLK_POLL_US_DEFAULT * 1000,
-		.thread = s->thread,
+	    .ops = &scsi_vq_ops,
+	    .model = s,
+	    .vdev = &s->vdev,
+	    .name = "virtio-scsi",
+	    .index = VIRTIO_SCSI_REQUESTQ,
+	    .poll_ns = (uint64_t)BLK_POLL_US_DEFAULT * 1000,
+	    .thread = s->thread,
 	};
 	if (!blkvq_init(&s->reqq, bd, nr, sizeof(struct scsi_slot), err))
 		goto err;
@@ -368,7 +378,8 @@ void virtio_scsi_get_info(struct virtio_scsi *s, struct virtio_scsi_info *info)
 uint64_t virtio_scsi_lun_size(const struct virtio_device *vdev, uint16_t lun)
 {
 	const struct virtio_scsi *s = vdev->priv;
-	const struct scsi_lun *l = lun <= DISK_SCSI_LUN_MAX ? s->by_lun[lun] : NULL;
+	const struct scsi_lun *l =
+	    lun <= DISK_SCSI_LUN_MAX ? s->by_lun[lun] : NULL;
 
 	return l ? l->info.nblocks * l->info.block_size : 0;
 }
@@ -377,7 +388,8 @@ uint64_t virtio_scsi_lun_size(const struct virtio_device *vdev, uint16_t lun)
 
 static unsigned int scsi_count(const struct vm_config *cfg)
 {
-	return disk_configs_count(cfg->disks, cfg->nr_disks, DISK_BUS_SCSI) ? 1 : 0;
+	return disk_configs_count(cfg->disks, cfg->nr_disks, DISK_BUS_SCSI) ? 1
+									    : 0;
 }
 
 static void *scsi_device_create(struct machine *m, unsigned int index,
@@ -392,8 +404,8 @@ static void *scsi_device_create(struct machine *m, unsigned int index,
 		return NULL;
 	virtio_scsi_get_info(s, &info);
 	vdev = virtio_pci_create(m, &virtio_scsi_ops, s, VIRTIO_ID_SCSI,
-				 info.features, VIRTIO_SCSI_NR_QUEUES, info.config,
-				 info.config_size, err);
+				 info.features, VIRTIO_SCSI_NR_QUEUES,
+				 info.config, info.config_size, err);
 	if (!vdev) {
 		virtio_scsi_free(s);
 		return NULL;
@@ -403,13 +415,13 @@ static void *scsi_device_create(struct machine *m, unsigned int index,
 }
 
 const struct device_type virtio_scsi_device_type = {
-	.name = "virtio-scsi",
-	.option = "--disk bus=scsi",
-	.count = scsi_count,
-	.create = scsi_device_create,
-	.destroy = virtio_pci_device_destroy,
-	.quiesce = virtio_pci_device_quiesce,
-	.resume = virtio_pci_device_resume,
-	.save = virtio_pci_device_save,
-	.load = virtio_pci_device_load,
+    .name = "virtio-scsi",
+    .option = "--disk bus=scsi",
+    .count = scsi_count,
+    .create = scsi_device_create,
+    .destroy = virtio_pci_device_destroy,
+    .quiesce = virtio_pci_device_quiesce,
+    .resume = virtio_pci_device_resume,
+    .save = virtio_pci_device_save,
+    .load = virtio_pci_device_load,
 };
