@@ -683,6 +683,9 @@ START_TEST(device_tmf)
 	ck_assert_uint_eq(tmf(&t, VIRTIO_SCSI_T_TMF_CLEAR_ACA, 0, 0, 0),
 			  VIRTIO_SCSI_S_FUNCTION_REJECTED);
 	ck_assert_uint_eq(tmf(&t, 99, 0, 0, 0), VIRTIO_SCSI_S_FUNCTION_REJECTED);
+	ck_assert_uint_eq(tmf(&t, 99, 9, 0, 0), VIRTIO_SCSI_S_FUNCTION_REJECTED);
+	ck_assert_uint_eq(tmf(&t, VIRTIO_SCSI_T_TMF_CLEAR_ACA, 9, 0, 0),
+			  VIRTIO_SCSI_S_FUNCTION_REJECTED);
 	ck_assert_uint_eq(tmf(&t, VIRTIO_SCSI_T_TMF_ABORT_TASK, 9, 0, 0),
 			  VIRTIO_SCSI_S_INCORRECT_LUN);
 	ck_assert_uint_eq(tmf(&t, VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET, 0, 3, 0),

@@ -65,8 +65,10 @@ static unsigned int tmf_mark(struct virtio_scsi *s, struct scsi_tmf *t,
 		struct scsi_slot *c =
 		    (struct scsi_slot *)blkvq_slot_at(&s->reqq, i);
 
-		/* Busy slots are the commands in an engine: on this thread,
-		 * every other one was answered when it was popped. */
+		/*
+		 * Busy slots are the commands in an engine: on this thread,
+		 * every other one was answered when it was popped.
+		 */
 		if (!c->base.busy || (lun && c->lun != lun) ||
 		    (by_tag && c->r.tag != tag))
 			continue;
@@ -90,10 +92,13 @@ static uint8_t tmf_run(struct virtio_scsi *s, struct scsi_tmf *t,
 
 	if (!virtio_scsi_lun_decode(addr, &target, &l) || target != 0)
 		return VIRTIO_SCSI_S_BAD_TARGET;
+	/* CLEAR ACA (no NACA, so never an ACA) and unknown ones, as QEMU. */
+	if (subtype == VIRTIO_SCSI_T_TMF_CLEAR_ACA ||
+	    subtype > VIRTIO_SCSI_T_TMF_QUERY_TASK_SET)
+		return VIRTIO_SCSI_S_FUNCTION_REJECTED;
 	if (l <= DISK_SCSI_LUN_MAX)
 		lun = s->by_lun[l];
-	if (!lun && subtype != VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET &&
-	    subtype != VIRTIO_SCSI_T_TMF_CLEAR_ACA)
+	if (!lun && subtype != VIRTIO_SCSI_T_TMF_I_T_NEXUS_RESET)
 		return VIRTIO_SCSI_S_INCORRECT_LUN;
 	switch (subtype) {
 	case VIRTIO_SCSI_T_TMF_ABORT_TASK:
@@ -125,7 +130,6 @@ static uint8_t tmf_run(struct virtio_scsi *s, struct scsi_tmf *t,
 			   ? VIRTIO_SCSI_S_FUNCTION_SUCCEEDED
 			   : VIRTIO_SCSI_S_FUNCTION_COMPLETE;
 	default:
-		/* CLEAR ACA (no NACA, so never an ACA) and unknown ones. */
 		return VIRTIO_SCSI_S_FUNCTION_REJECTED;
 	}
 }
