@@ -19,7 +19,9 @@
  * serial_ro=STR (VPD 0x80 must return them)  rounds=N (1: data passes
  * between the LUN reset and the check of its unit attention)  dump=1
  * (answers in hex, for tests/integration/scsi-compare.py)  tern=1 (the
- * cases QEMU treats as a broken driver, or does not check).
+ * cases QEMU treats as a broken driver, or does not check)  wait=SECONDS
+ * (10: how long a command may take; a state saved and restored later
+ * may make kvmclock jump by the time in between).
  *
  * Ring 0 sets the device up; every command runs in ring 3.
  */
@@ -147,9 +149,11 @@ static void stream(const struct lun *l, bool write)
 			T.ios++;
 			last = clock_ns();
 		}
-		if (clock_ns() - last > STALL_NS)
+		if (clock_ns() - last > T.d.timeout_ns)
 			result_fail(
-			    "no completion for 10 s with %u commands in flight",
+			    "no completion for %lu s with %u commands in "
+			    "flight",
+			    (unsigned long)(T.d.timeout_ns / 1000000000),
 			    WINDOW - nfree);
 	}
 }
@@ -410,7 +414,7 @@ static void tmf_abort_in_flight(struct lun *l)
 						     : CHUNK * 16 / l->bs;
 	struct scsi_ctrl *c = &T.ctrl[1], *cd;
 	struct scsi_req *r = NULL, *got_r;
-	uint64_t deadline = clock_ns() + STALL_NS;
+	uint64_t deadline = clock_ns() + T.d.timeout_ns;
 	uint8_t cdb[16];
 
 	scsi_rw_cdb(cdb, 0x88, 0, 0, n);
@@ -427,8 +431,8 @@ static void tmf_abort_in_flight(struct lun *l)
 		if (!r && (got_r = scsi_poll(&T.d)))
 			r = got_r;
 		if (clock_ns() > deadline)
-			result_fail("ABORT TASK of a READ in flight: no answer "
-				    "in 10 s");
+			result_fail(
+			    "ABORT TASK of a READ in flight: no answer");
 		cpu_relax();
 	}
 	if (cd != c || r != &T.reqs[0] || c->resp[0])
@@ -522,6 +526,7 @@ int guest_main(void)
 		result_fail("rw= and ro= name the same LUN");
 	if (scsi_open(&T.d, T.packed, &why) < 0)
 		result_fail("virtio-scsi: %s", why);
+	T.d.timeout_ns = cmdline_uint_or("wait", 3600, 10) * 1000000000ull;
 	T.reqs = scsi_req_alloc(WINDOW);
 	T.ctrl = scsi_ctrl_alloc(2);
 	T.buf = dma_alloc(BIG, 4096);

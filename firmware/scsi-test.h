@@ -12,7 +12,6 @@
 #define WINDOW 8
 #define BIG (8 * 1024 * 1024 + 4096) /* the largest buffer a case needs */
 #define SERIAL_MAX 64
-#define STALL_NS 10000000000ull
 
 struct lun {
 	uint16_t lun;

@@ -27,6 +27,7 @@ int scsi_open(struct scsi_dev *d, bool packed, const char **why)
 			VIRTIO_BIT(VIRTIO_F_ORDER_PLATFORM) |
 			VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
 
+	d->timeout_ns = SCSI_SYNC_TIMEOUT_NS;
 	if (virtio_pci_open(vp, VIRTIO_ID_SCSI, 0, why) < 0)
 		return -1;
 	if (packed) {
@@ -153,12 +154,14 @@ struct scsi_req *scsi_sync(struct scsi_dev *d, struct scsi_req *r,
 		result_fail(
 		    "scsi: request queue full for a synchronous command");
 	virtq_kick(&d->reqq);
-	deadline = clock_ns() + SCSI_SYNC_TIMEOUT_NS;
+	deadline = clock_ns() + d->timeout_ns;
 	while ((done = scsi_poll(d)) == NULL) {
 		if (clock_ns() > deadline)
 			result_fail(
-			    "scsi: command %02x to LUN %u not answered in 10 s",
-			    cdb[0], lun);
+			    "scsi: command %02x to LUN %u not answered in "
+			    "%lu s",
+			    cdb[0], lun,
+			    (unsigned long)(d->timeout_ns / 1000000000));
 		cpu_relax();
 	}
 	if (done != r)
@@ -196,14 +199,15 @@ struct scsi_ctrl *scsi_ctrl_poll(struct scsi_dev *d)
 
 static struct scsi_ctrl *ctrl_wait(struct scsi_dev *d, struct scsi_ctrl *c)
 {
-	uint64_t deadline = clock_ns() + SCSI_SYNC_TIMEOUT_NS;
+	uint64_t deadline = clock_ns() + d->timeout_ns;
 	struct scsi_ctrl *done;
 
 	virtq_kick(&d->ctrlq);
 	while ((done = scsi_ctrl_poll(d)) == NULL) {
 		if (clock_ns() > deadline)
 			result_fail(
-			    "scsi: control request not answered in 10 s");
+			    "scsi: control request not answered in %lu s",
+			    (unsigned long)(d->timeout_ns / 1000000000));
 		cpu_relax();
 	}
 	if (done != c)

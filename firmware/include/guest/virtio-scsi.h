@@ -82,6 +82,8 @@ struct scsi_dev {
 	uint32_t num_queues, seg_max, max_sectors, cmd_per_lun;
 	uint32_t sense_size, cdb_size, max_lun;
 	uint16_t max_target;
+	/* How long scsi_sync() and friends wait (scsi_open: 10 s). */
+	uint64_t timeout_ns;
 };
 
 /* CPL 0: find, negotiate, set up the three queues, DRIVER_OK. 0 or -1. */
@@ -103,7 +105,7 @@ int scsi_submit(struct scsi_dev *d, struct scsi_req *r, uint8_t target,
 		uint32_t hdr_len);
 /* A completed command (fields filled), or NULL. */
 struct scsi_req *scsi_poll(struct scsi_dev *d);
-/* Submit, kick and wait (10 s at most) for one command; the queue idle. */
+/* Submit, kick and wait (timeout_ns at most) for one command; the queue idle. */
 struct scsi_req *scsi_sync(struct scsi_dev *d, struct scsi_req *r,
 			   uint8_t target, uint16_t lun, const uint8_t *cdb,
 			   unsigned int cdb_len, void *data, uint32_t len,
