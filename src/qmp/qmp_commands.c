@@ -12,6 +12,7 @@
 #include "tern/block.h"
 #include "tern/vcpu.h"
 #include "tern/virtio-blk.h"
+#include "tern/virtio-scsi.h"
 #include "tern/vm.h"
 
 #include "qmp_balloon.h"
@@ -146,7 +147,11 @@ static json_object *block_info(struct vm *vm, unsigned int i)
 	qmp_add_str(image, "filename", d->path);
 	qmp_add_str(image, "format", "raw");
 	qmp_add_int(image, "virtual-size",
-		    (int64_t)virtio_blk_size(vm_device_find(vm, &virtio_blk_device_type, i)));
+		    d->bus == DISK_BUS_SCSI ?
+			    (int64_t)virtio_scsi_lun_size(vm_device_find(vm, &virtio_scsi_device_type, 0),
+							  (uint16_t)d->lun) :
+			    (int64_t)virtio_blk_size(vm_device_find(vm, &virtio_blk_device_type,
+								    d->bus_index)));
 	/* Bytes the file really occupies on the host, as QEMU reports. */
 	qmp_add_int(image, "actual-size",
 		    stat(d->path, &st) == 0 ? (int64_t)st.st_blocks * 512 : 0);

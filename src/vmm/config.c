@@ -73,7 +73,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "Add a virtio-balloon device (QMP balloon, guest-stats): deflate-on-oom and free page reporting offered when on, stats requested every stats-period seconds",
 		  "deflate-on-oom=on|off,free-page-reporting=on|off,stats-period=SECONDS" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
-		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
+		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
 		  "SPEC" },
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
@@ -237,7 +237,7 @@ static bool config_fill_disks(char **specs, struct vm_config *cfg,
 			}
 		}
 	}
-	return true;
+	return disk_configs_finish(cfg->disks, cfg->nr_disks, err);
 }
 
 /* "on" or "off" for key in --memory; false (err set) for anything else. */

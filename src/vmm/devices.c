@@ -14,6 +14,7 @@
 #include "tern/state.h"
 #include "tern/virtio-balloon.h"
 #include "tern/virtio-blk.h"
+#include "tern/virtio-scsi.h"
 #include "tern/virtio_devices.h"
 #include "tern/vm.h"
 
@@ -27,6 +28,7 @@ const struct device_type *const device_types[] = {
 	&virtio_console_device_type,
 	&virtio_rng_device_type,
 	&virtio_blk_device_type,
+	&virtio_scsi_device_type,
 	&virtio_balloon_device_type,
 };
 const unsigned int device_types_count = G_N_ELEMENTS(device_types);

@@ -40,6 +40,7 @@ static uint32_t class_for(uint16_t device_id)
 	case VIRTIO_ID_NET:
 		return 0x020000; /* network, Ethernet */
 	case VIRTIO_ID_BLOCK:
+	case VIRTIO_ID_SCSI:
 		return 0x010000; /* mass storage, SCSI (as QEMU says) */
 	case VIRTIO_ID_CONSOLE:
 		return 0x078000; /* communication, other */
