@@ -111,6 +111,11 @@ struct sandbox_role_rules {
 const struct sandbox_role_rules *sandbox_common_rules(void);
 /* The role's own rules and its ioctl requests. */
 const struct sandbox_role_rules *sandbox_role_rules(enum thread_role role);
+/*
+ * Added to every role in AddressSanitizer builds only (what its runtime
+ * and LeakSanitizer's tracer do); empty otherwise.
+ */
+const struct sandbox_role_rules *sandbox_sanitizer_rules(void);
 
 /* The system call with number nr on this architecture, or NULL. */
 const char *sandbox_syscall_name(long nr);

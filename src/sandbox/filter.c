@@ -195,8 +195,10 @@ int sandbox_install_role(enum thread_role role, enum sandbox_mode mode)
 	struct sock_fprog prog;
 	int ret;
 
-	if (mode == SANDBOX_LOG)
+	if (mode == SANDBOX_LOG) {
 		sandbox_log_handler_install();
+		sandbox_log_thread_prepare();
+	}
 	ret = sandbox_filter_build(role, mode, &prog, NULL);
 	if (ret)
 		return ret;

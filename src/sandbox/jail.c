@@ -194,9 +194,13 @@ static bool jail_bind(int rootfd, const char *path, bool readonly,
 {
 	char target[64];
 	int fd = jail_mkpath(rootfd, path, false);
-	unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID |
-			   MS_NODEV | MS_NOEXEC;
+	unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC;
+	struct stat st;
 	bool ok = true;
+
+	/* A disk on a block device must stay openable. */
+	if (stat(path, &st) == 0 && !S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode))
+		ro |= MS_NODEV;
 
 	if (fd < 0)
 		return jail_fail(err, "cannot make a mount point for", path, errno);
@@ -347,13 +351,14 @@ static bool jail_prepare(struct jail *j, struct vm_config *cfg, GError **err)
 			return false;
 	if (cfg->console == CONSOLE_FILE) {
 		/* A mount point needs a file: made empty now if missing. */
-		int fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_NONBLOCK |
+		int fd = open(cfg->console_path, O_WRONLY | O_CREAT | O_EXCL |
 					  O_NOCTTY | O_CLOEXEC, 0644);
 
-		if (fd < 0)
-			return jail_fail(err, "--console file=", cfg->console_path,
-					 errno);
-		close(fd);
+		if (fd < 0 && errno != EEXIST)
+			return jail_fail(err, "cannot create the console file",
+					 cfg->console_path, errno);
+		if (fd >= 0)
+			close(fd);
 		if (!jail_canonical(&cfg->console_path, err))
 			return false;
 	}

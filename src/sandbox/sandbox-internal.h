@@ -17,9 +17,6 @@ int sandbox_filter_build(enum thread_role role, enum sandbox_mode mode,
 /* no_new_privs, then the program, on the calling thread. */
 int sandbox_filter_load(const struct sock_fprog *prog) __must_check;
 
-/* Rules the sanitizer runtimes need (ASan builds only; else empty). */
-const struct sandbox_role_rules *sandbox_sanitizer_rules(void);
-
 /*
  * A raw system call from the one instruction the log-mode filter lets
  * through (sandbox_raw_syscall_ret is the address after it). Returns the

@@ -112,7 +112,7 @@ if start_vm off --kernel "$FW/counter.elf" --sandbox off; then
 fi
 end
 
-begin "--sandbox on: a forbidden call (getppid on the main thread) kills tern with SIGSYS"
+begin "--sandbox on: a forbidden call (getsid on the main thread) kills tern with SIGSYS"
 if LD_PRELOAD=$SHIM ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 	start_vm violate-on --kernel "$FW/counter.elf"; then
 	qmp x-sandbox-violate >/dev/null 2>&1
@@ -131,7 +131,7 @@ if LD_PRELOAD=$SHIM ASAN_OPTIONS="${ASAN_OPTIONS:-}:verify_asan_link_order=0" \
 	stop_vm
 	expect_status 0
 	cp "$VMERR" "$TMP/err"
-	expect_line err "^tern: sandbox: tern: system call getppid \\(110\\) is outside its role's filter; args .*; allowed by --sandbox log\$"
+	expect_line err "^tern: sandbox: tern: system call getsid \\(124\\) is outside its role's filter; args .*; allowed by --sandbox log\$"
 	grep '^tern: sandbox:' "$TMP/err"
 fi
 end

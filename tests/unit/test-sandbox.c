@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -209,6 +210,29 @@ static const char *const forbidden_names[FORBID_COUNT] = {
 	"execve", "mmap(PROT_EXEC)", "ioctl(KVM_CREATE_VM)", "socket", "ptrace",
 };
 
+static const int forbidden_nrs[FORBID_COUNT] = {
+	SCMP_SYS(execve), SCMP_SYS(mmap), SCMP_SYS(ioctl), SCMP_SYS(socket),
+	SCMP_SYS(ptrace),
+};
+
+/*
+ * An ASan build lets its runtime make a few calls tern may not (ptrace,
+ * openat for LeakSanitizer's tracer): not checked there, and said so.
+ */
+static bool sanitizer_allows(int nr, const char *what)
+{
+	const struct sandbox_role_rules *l = sandbox_sanitizer_rules();
+
+	for (size_t i = 0; i < l->nr_rules; i++) {
+		if (l->rules[i].nr == nr && l->rules[i].cond == SANDBOX_ANY) {
+			printf("not checked in this ASan build: %s (%s)\n", what,
+			       l->rules[i].why);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void child_forbidden(enum thread_role role, long which, int note)
 {
 	char *argv[] = { "/bin/true", NULL };
@@ -245,7 +269,11 @@ START_TEST(each_role_kills_a_forbidden_call)
 	char notes[256];
 
 	for (long f = 0; f < FORBID_COUNT; f++) {
-		int st = run_child(child_forbidden, _i, f, notes, sizeof(notes));
+		int st;
+
+		if (sanitizer_allows(forbidden_nrs[f], forbidden_names[f]))
+			continue;
+		st = run_child(child_forbidden, _i, f, notes, sizeof(notes));
 
 		ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS,
 			      "role %s, %s: %s %d, expected SIGSYS",
@@ -268,8 +296,11 @@ static void child_open(enum thread_role role, long unused, int note)
 START_TEST(only_main_opens_files)
 {
 	char notes[256];
-	int st = run_child(child_open, _i, 0, notes, sizeof(notes));
+	int st;
 
+	if (_i != THREAD_ROLE_MAIN && sanitizer_allows(SCMP_SYS(openat), "openat"))
+		return;
+	st = run_child(child_open, _i, 0, notes, sizeof(notes));
 	if (_i == THREAD_ROLE_MAIN)
 		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "main: status %d", st);
 	else
@@ -278,17 +309,21 @@ START_TEST(only_main_opens_files)
 }
 END_TEST
 
-/* --sandbox log: the call happens, and stderr says which it was. */
+/*
+ * --sandbox log: the call happens (the kernel's own ENOENT comes back,
+ * not the filter's), and stderr says which it was. unlink: in no list
+ * but main's, even in ASan builds.
+ */
 static void child_log(enum thread_role role, long unused, int note)
 {
-	long fd;
+	long ret;
 
 	/* The report goes to stderr: here, the pipe to the parent. */
 	dup2(note, STDERR_FILENO);
 	if (sandbox_install_role(role, SANDBOX_LOG))
 		child_exit(3);
-	fd = syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY);
-	child_exit(fd >= 0 ? 0 : 6);
+	ret = syscall(SYS_unlink, "/nonexistent/tern-sandbox-test");
+	child_exit(ret == -1 && errno == ENOENT ? 0 : 6);
 }
 
 START_TEST(log_mode_reports_and_allows)
@@ -299,8 +334,8 @@ START_TEST(log_mode_reports_and_allows)
 	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d: %s", st,
 		      notes);
 	ck_assert_msg(strstr(notes, "tern: sandbox: ") &&
-			      strstr(notes, "system call openat (257) is outside its role's filter") &&
-			      strstr(notes, "allowed by --sandbox log"),
+			      strstr(notes, "system call unlink (87) is outside its role's filter") &&
+			      strstr(notes, "path '/nonexistent/tern-sandbox-test'; allowed by --sandbox log"),
 		      "report: '%s'", notes);
 }
 END_TEST
