@@ -11,8 +11,8 @@
  *
  * The child is PID 1 of its namespace: QMP's thread IDs (query-cpus-fast)
  * are numbers in that namespace, and when it exits the kernel kills and
- * waits for everything else in it, the --teardown reaper included, so
- * under --jail the KVM teardown is paid before the exit status arrives.
+ * waits for everything else in it, so a --teardown reaper could not detach
+ * the KVM teardown: under --jail it is synchronous.
  * No tap device exists yet; when one does, it needs the host's network
  * namespace and /dev/net/tun here.
  */
@@ -403,6 +403,11 @@ bool sandbox_jail_enter(struct vm_config *cfg, bool *parent, int *status,
 			g_free(g_array_index(j.sockets, struct jail_socket, i).path);
 		g_array_set_size(j.sockets, 0);
 		ok = jail_build(&j, cfg, err);
+		/*
+		 * The --teardown reaper cannot outlive PID 1 (the kernel kills
+		 * it when tern exits and waits for it): no point forking it.
+		 */
+		cfg->teardown = TEARDOWN_SYNC;
 		goto out;
 	}
 	*parent = true;
