@@ -25,9 +25,11 @@
 struct sandbox;
 
 /*
- * Compile every role's filter for cfg (mode, identity) before anything is
- * built; NULL with err set when libseccomp refuses a rule. With --sandbox
- * off and no --user/--group there is nothing to do: returns NULL, no error.
+ * Before anything is built, on the main thread: compile every role's
+ * filter for cfg (mode, identity), and take no_new_privs and empty the
+ * capability bounding set, which every thread made later inherits. NULL
+ * with err set when a step fails. With --sandbox off and no --user/--group
+ * there is nothing to do: returns NULL, no error.
  */
 struct sandbox *sandbox_new(const struct vm_config *cfg, GError **err);
 void sandbox_free(struct sandbox *sb);

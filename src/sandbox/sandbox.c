@@ -6,7 +6,9 @@
  *
  *   1. no_new_privs, and the capability bounding set and ambient set
  *      emptied (dropping from the bounding set needs CAP_SETPCAP, still
- *      held): nothing this thread runs can ever gain a privilege again;
+ *      held): nothing tern runs can ever gain a privilege again. A new
+ *      thread inherits these three from its maker, so sandbox_new() does
+ *      this step once, on the main thread, before any other exists;
  *   2. --group / --user: supplementary groups dropped, then the group,
  *      then the user (CAP_SETGID and CAP_SETUID still held). Raw system
  *      calls, on purpose: glibc's setresuid() would make every thread of
@@ -45,6 +47,29 @@ struct sandbox {
 	char **qmp_paths;
 };
 
+/* Step 1, once for every thread to come. */
+static int sandbox_drop_privileges_for_good(void)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
+	    errno != EINVAL)
+		return -errno;
+	/*
+	 * Not capng_apply(CAPNG_SELECT_BOUNDS): it reads the bounding set
+	 * from /proc, which a jail does not have. Without CAP_SETPCAP (tern
+	 * started unprivileged) there is nothing to drop: no_new_privs
+	 * already keeps any capability from coming back.
+	 */
+	if (!prctl(PR_CAPBSET_READ, CAP_SETPCAP, 0, 0, 0))
+		return 0;
+	for (unsigned long c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++) {
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EPERM)
+			return -errno;
+	}
+	return 0;
+}
+
 /*
  * What libraries load from files on first use, loaded now, before any
  * thread is confined: glib reads charset.alias the first time a thread
@@ -70,6 +95,16 @@ struct sandbox *sandbox_new(const struct vm_config *cfg, GError **err)
 
 	if (cfg->sandbox == SANDBOX_OFF && !cfg->set_uid && !cfg->set_gid)
 		return NULL;
+	if (cfg->sandbox != SANDBOX_OFF) {
+		int ret = sandbox_drop_privileges_for_good();
+
+		if (ret) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "sandbox: no_new_privs or the capability bounding set: %s",
+				    g_strerror(-ret));
+			return NULL;
+		}
+	}
 	sandbox_preload();
 	sb = g_new0(struct sandbox, 1);
 	sb->mode = cfg->sandbox;
@@ -106,27 +141,6 @@ void sandbox_free(struct sandbox *sb)
 	g_free(sb);
 }
 
-/* Step 1's second half: the bounding and ambient sets, by hand (see below). */
-static int sandbox_drop_bounding(void)
-{
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 &&
-	    errno != EINVAL)
-		return -errno;
-	/*
-	 * Not capng_apply(CAPNG_SELECT_BOUNDS): it reads the bounding set
-	 * from /proc, which a jail does not have. Without CAP_SETPCAP (tern
-	 * started unprivileged) there is nothing to drop: no_new_privs
-	 * already keeps any capability from coming back.
-	 */
-	if (!prctl(PR_CAPBSET_READ, CAP_SETPCAP, 0, 0, 0))
-		return 0;
-	for (unsigned long c = 0; prctl(PR_CAPBSET_READ, c, 0, 0, 0) >= 0; c++) {
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EPERM)
-			return -errno;
-	}
-	return 0;
-}
-
 static int sandbox_change_identity(const struct sandbox *sb)
 {
 	if (syscall(SYS_setgroups, 0, NULL) < 0)
@@ -144,13 +158,6 @@ static int sandbox_confine(struct sandbox *sb, enum thread_role role)
 {
 	int ret = 0;
 
-	if (sb->mode != SANDBOX_OFF) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-			return -errno;
-		ret = sandbox_drop_bounding();
-		if (ret)
-			return ret;
-	}
 	if (sb->set_uid || sb->set_gid) {
 		ret = sandbox_change_identity(sb);
 		if (ret)
