@@ -219,11 +219,11 @@ if ASAN_OPTIONS=$ASAN_JAIL start_vm jail --kernel "$FW/counter.elf" --jail "$TMP
 fi
 end
 
-begin "--jail: blk-test passes inside the jail (io_uring and threads engines)"
+begin "--jail --user 65534 --group 65534: blk-test passes (io_uring and threads engines)"
 for engine in io_uring threads; do
 	truncate -s 8M "$TMP/jb.img"
 	ASAN_OPTIONS=$ASAN_JAIL run_tern 120 run --kernel "$FW/blk-test.elf" --test-exit --jail "$TMP/jail" \
-		--cmdline "queues=1" --disk "path=$TMP/jb.img,engine=$engine"
+		--user 65534 --group 65534 --cmdline "queues=1" --disk "path=$TMP/jb.img,engine=$engine"
 	expect_pass
 	expect_line out '^blk-test: flush OK$'
 done
