@@ -15,6 +15,8 @@
 
 #include "tern/util.h"
 
+struct thread_registry;
+
 #define BLK_SECTOR_SIZE 512
 /* Queues per disk, and requests in flight per queue (a virtqueue's size). */
 #define BLK_MAX_QUEUES 16
@@ -122,6 +124,8 @@ struct blk_disk {
 	const struct blk_engine_ops *ops;
 	char serial[BLK_SERIAL_MAX]; /* NUL padded, not terminated at 20 */
 	const char *spec; /* the --disk text, for messages (borrowed) */
+	/* Where engine threads are recorded and confined (may be NULL). */
+	struct thread_registry *threads;
 	/*
 	 * Two per abandoned queue still using the disk, plus one once
 	 * blk_disk_close() was called: whoever brings it to 1 frees it.

@@ -10,6 +10,7 @@
 
 #include "tern/block.h"
 #include "tern/cpuid.h"
+#include "tern/thread.h"
 #include "tern/util.h"
 
 #define CONFIG_DEFAULT_MEMORY (128ULL * MiB)
@@ -31,6 +32,13 @@ enum vm_teardown {
 	TEARDOWN_DETACHED,
 	/* In the foreground: the exit status waits for the kernel's teardown. */
 	TEARDOWN_SYNC,
+};
+
+/* --sandbox: what a system call outside a thread's role does (sandbox.h). */
+enum sandbox_mode {
+	SANDBOX_ON, /* kills the process (the default) */
+	SANDBOX_LOG, /* reported on stderr and let through, for debugging */
+	SANDBOX_OFF, /* no filters, no capability drop */
 };
 
 /* --disk SPEC (repeatable): one virtio-blk device each. */
@@ -84,6 +92,15 @@ struct vm_config {
 	char *kvm_device; /* --kvm-device PATH, NULL: /dev/kvm */
 	uint64_t start_ns; /* when main() began (tern_now_ns()), for the trace */
 	enum vm_teardown teardown;
+	/* --sandbox, --user, --group, --jail (docs/security.md). */
+	enum sandbox_mode sandbox;
+	bool set_uid, set_gid;
+	uid_t uid;
+	gid_t gid;
+	char *jail_dir;
+	/* Run on each thread tern spawns, before its code (set by main()). */
+	thread_enter_fn *thread_enter;
+	void *thread_enter_opaque;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;
 	size_t default_kernel_len;

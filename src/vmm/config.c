@@ -15,7 +15,7 @@
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
 	char *kernel, *initrd, *cmdline, *cpus, *memory, *console, *cpu_features,
-		*name, *teardown, *kvm_device;
+		*name, *teardown, *kvm_device, *sandbox, *user, *group, *jail;
 	char **qmp;
 	char **disks;
 	gboolean test_exit, paused, rng, debug, trace_boot;
@@ -86,6 +86,18 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
 		  "detached|sync" },
+		{ "sandbox", 0, 0, G_OPTION_ARG_STRING, &o->sandbox,
+		  "Seccomp filter per thread role, no capabilities: on (default; a forbidden system call kills tern), log (reported on stderr and allowed) or off",
+		  "on|log|off" },
+		{ "user", 0, 0, G_OPTION_ARG_STRING, &o->user,
+		  "Run as this numeric user ID once set up (needs --group)",
+		  "UID" },
+		{ "group", 0, 0, G_OPTION_ARG_STRING, &o->group,
+		  "Run as this numeric group ID once set up, with no supplementary groups",
+		  "GID" },
+		{ "jail", 0, 0, G_OPTION_ARG_FILENAME, &o->jail,
+		  "Run in new mount, PID, IPC and network namespaces with DIR as the root, holding only the files the options name",
+		  "DIR" },
 		{ NULL },
 	};
 
@@ -337,6 +349,62 @@ static bool parse_memory(const char *spec, struct vm_config *cfg,
 	return true;
 }
 
+/* A numeric user or group ID for --user or --group; -1 means "unchanged". */
+static bool parse_id(const char *opt, const char *s, uint32_t *out,
+		     GError **err)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) || v >= UINT32_MAX) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s '%s': expected a decimal ID below 4294967295", opt,
+			    s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* --sandbox, --user, --group, --jail (docs/security.md). */
+static bool parse_sandbox(struct run_options *o, struct vm_config *cfg,
+			  GError **err)
+{
+	if (o->sandbox) {
+		if (!strcmp(o->sandbox, "on")) {
+			cfg->sandbox = SANDBOX_ON;
+		} else if (!strcmp(o->sandbox, "log")) {
+			cfg->sandbox = SANDBOX_LOG;
+		} else if (!strcmp(o->sandbox, "off")) {
+			cfg->sandbox = SANDBOX_OFF;
+		} else {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--sandbox '%s': expected on, log or off",
+				    o->sandbox);
+			return false;
+		}
+	}
+	if (o->user && !parse_id("--user", o->user, &cfg->uid, err))
+		return false;
+	if (o->group && !parse_id("--group", o->group, &cfg->gid, err))
+		return false;
+	/* Without it tern would keep group root and its file access. */
+	if (o->user && !o->group) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--user %s: give --group too", o->user);
+		return false;
+	}
+	cfg->set_uid = o->user;
+	cfg->set_gid = o->group;
+	if (o->jail && (!*o->jail || !g_path_is_absolute(o->jail))) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--jail '%s': expected an absolute directory path",
+			    o->jail);
+		return false;
+	}
+	cfg->jail_dir = g_steal_pointer(&o->jail);
+	return true;
+}
+
 static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			GError **err)
 {
@@ -386,6 +454,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			return false;
 		}
 	}
+	if (!parse_sandbox(o, cfg, err))
+		return false;
 	if (!config_fill_qmp(o->qmp, cfg, err))
 		return false;
 	if (!config_fill_disks(o->disks, cfg, err))
@@ -436,6 +506,10 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.name);
 	g_free(o.teardown);
 	g_free(o.kvm_device);
+	g_free(o.sandbox);
+	g_free(o.user);
+	g_free(o.group);
+	g_free(o.jail);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
 	g_free(o.balloon);
@@ -688,6 +762,7 @@ void config_clear(struct vm_config *cfg)
 	g_free(cfg->cmdline);
 	g_free(cfg->console_path);
 	g_free(cfg->name);
+	g_free(cfg->jail_dir);
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		g_free(cfg->qmp[i].path);
 		g_free(cfg->qmp[i].spec);

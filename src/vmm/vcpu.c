@@ -236,9 +236,19 @@ static void *vcpu_thread(void *opaque)
 	/* Host signals belong to the main loop; only the kick comes here. */
 	sigfillset(&set);
 	sigdelset(&set, SIG_VCPU_KICK);
+	/* --sandbox log reports a refused call through SIGSYS (sandbox.h). */
+	sigdelset(&set, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
 	/* Each vCPU sets itself up: the machine's vCPUs in parallel. */
 	ret = vcpu_setup(vcpu, &err);
+	/* Then into the sandbox, before the first KVM_RUN (thread.h). */
+	if (!ret) {
+		ret = thread_confine_self(&vm->threads, THREAD_ROLE_VCPU);
+		if (ret)
+			g_set_error(&err, TERN_ERROR, TERN_ERROR_HOST,
+				    "vCPU %u: cannot enter the sandbox: %s",
+				    vcpu->id, g_strerror(-ret));
+	}
 	/* Under the lock: query-cpus-fast reads tid from the main thread. */
 	pthread_mutex_lock(&vm->state_lock);
 	vcpu->tid = gettid();

@@ -387,6 +387,9 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	pthread_condattr_destroy(&attr);
 	thread_registry_init(&vm->threads);
 	thread_registry_add_self(&vm->threads, THREAD_ROLE_MAIN, "main");
+	/* The sandbox confines each thread as it is born (sandbox.h). */
+	vm->threads.enter = cfg->thread_enter;
+	vm->threads.enter_opaque = cfg->thread_enter_opaque;
 	vcpu_signals_init();
 
 	vm->shutdown_eventfd = efd_new();

@@ -12,6 +12,7 @@
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -380,46 +381,51 @@ static gboolean vm_shutdown_ready(gint fd, GIOCondition cond, gpointer opaque)
 	return G_SOURCE_REMOVE;
 }
 
-static gboolean vm_signal(gpointer opaque)
+/* SIGINT, SIGTERM, SIGHUP, read from the signalfd. */
+static gboolean vm_signal(gint fd, GIOCondition cond, gpointer opaque)
 {
-	vm_request_shutdown(opaque, VM_EXIT_HOST_SIGNAL, 0);
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		vm_request_shutdown(opaque, VM_EXIT_HOST_SIGNAL, 0);
 	return G_SOURCE_CONTINUE;
 }
 
 int vm_run_main_loop(struct vm *vm)
 {
-	guint sources[4];
+	guint sources[2] = { 0, 0 };
 	sigset_t host;
+	int sfd;
 
 	vm->loop = g_main_loop_new(NULL, FALSE);
 	sources[0] = g_unix_fd_add(vm->shutdown_eventfd, G_IO_IN,
 				   vm_shutdown_ready, vm);
-	sources[1] = g_unix_signal_add(SIGINT, vm_signal, vm);
-	sources[2] = g_unix_signal_add(SIGTERM, vm_signal, vm);
-	sources[3] = g_unix_signal_add(SIGHUP, vm_signal, vm);
 	/*
-	 * main() blocked these before building anything (and a parent may
-	 * have too): with the handlers in place, a signal that came during
-	 * start-up is delivered now and ends the VM like any other.
+	 * main() blocked these before building anything, so every thread
+	 * has them blocked; they stay so and are read from a signalfd. A
+	 * signal that came during start-up is pending and ends the VM like
+	 * any other, during teardown one waits, and no helper thread of
+	 * glib's (g_unix_signal_add() starts one) runs outside the sandbox.
 	 */
 	sigemptyset(&host);
 	sigaddset(&host, SIGINT);
 	sigaddset(&host, SIGTERM);
 	sigaddset(&host, SIGHUP);
-	pthread_sigmask(SIG_UNBLOCK, &host, NULL);
+	sfd = signalfd(-1, &host, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd >= 0)
+		sources[1] = g_unix_fd_add(sfd, G_IO_IN, vm_signal, vm);
+	else
+		tern_warn("signalfd: %s; SIGINT, SIGTERM and SIGHUP wait until the guest ends",
+			  g_strerror(errno));
 
 	/* Runs until the shutdown eventfd fires, even for a guest that ended
 	 * before the loop started: the eventfd stays readable. */
 	g_main_loop_run(vm->loop);
 
-	/*
-	 * Removing the last source puts back the default action, which would
-	 * kill tern in the middle of its teardown (the QMP sockets not yet
-	 * removed): block them first; tern is ending anyway.
-	 */
-	pthread_sigmask(SIG_BLOCK, &host, NULL);
-	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
-		g_source_remove(sources[i]);
+	if (sources[1])
+		g_source_remove(sources[1]);
+	if (sfd >= 0)
+		close(sfd);
 	vm_stop_vcpus(vm);
 	vm_trace_mark(vm, "vcpus-stopped");
 	g_main_loop_unref(vm->loop);

@@ -186,6 +186,7 @@ struct virtio_blk *virtio_blk_new_engine(struct thread_registry *threads,
 		goto err;
 	if (engine)
 		blk->disk->ops = engine;
+	blk->disk->threads = threads;
 	blk->queues = g_new0(struct blkvq, blk->nr_queues);
 	blk->threads = g_new0(struct iothread *, blk->nr_queues);
 	for (unsigned int i = 0; i < blk->nr_queues; i++) {

@@ -325,6 +325,8 @@ struct virtio_scsi *virtio_scsi_new(struct thread_registry *threads,
 		s->nr_luns++;
 		if (engine)
 			l->disk->ops = engine;
+		/* engine=threads workers are registered and confined. */
+		l->disk->threads = threads;
 		l->engine = i;
 		lun_fill_info(l);
 		s->by_lun[l->info.lun] = l;
