@@ -10,6 +10,7 @@
 
 #include "tern/block.h"
 #include "tern/cpuid.h"
+#include "tern/net.h"
 #include "tern/util.h"
 
 #define CONFIG_DEFAULT_MEMORY (128ULL * MiB)
@@ -35,6 +36,9 @@ enum vm_teardown {
 
 /* --disk SPEC (repeatable): one virtio-blk device each. */
 #define CONFIG_MAX_DISKS 16
+
+/* --net SPEC (repeatable): one virtio-net NIC each. */
+#define CONFIG_MAX_NETS 8
 
 /* --qmp unix:PATH or fd=N (repeatable). */
 #define CONFIG_MAX_QMP 16
@@ -70,6 +74,8 @@ struct vm_config {
 	unsigned int nr_qmp;
 	struct disk_config *disks; /* --disk, in order: virtio-blk devices */
 	unsigned int nr_disks;
+	struct net_config *nets; /* --net, in order: virtio-net NICs */
+	unsigned int nr_nets;
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	enum vm_teardown teardown;
 	/* The image booted when kernel_path is NULL (set by main()). */

@@ -12,6 +12,7 @@
 #include "tern/error.h"
 #include "tern/state.h"
 #include "tern/virtio-blk.h"
+#include "tern/virtio-net.h"
 #include "tern/virtio_devices.h"
 #include "tern/vm.h"
 
@@ -23,6 +24,7 @@ const struct device_type *const device_types[] = {
 	&virtio_console_device_type,
 	&virtio_rng_device_type,
 	&virtio_blk_device_type,
+	&virtio_net_device_type,
 };
 const unsigned int device_types_count = G_N_ELEMENTS(device_types);
 
