@@ -113,14 +113,22 @@ class Guest:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("10.0.0.1", 0))
 
-    def echo(self, payload, sock=None, tries=3, timeout=1.0):
+    def echo(self, payload, sock=None, tries=3, timeout=2.0):
+        """The echo of payload, or None. A reply of another length is a late
+        answer to an earlier retry and is skipped; one of the same length is
+        returned whatever it holds, for the caller to compare."""
         s = sock or self.sock
         for _ in range(tries):
             s.sendto(payload, (GUEST, ECHO))
-            r, _, _ = select.select([s], [], [], timeout)
-            if r:
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                r, _, _ = select.select([s], [], [], max(left, 0))
+                if not r:
+                    break
                 data, src = s.recvfrom(65536)
-                return data if src == (GUEST, ECHO) else None
+                if src == (GUEST, ECHO) and len(data) == len(payload):
+                    return data
         return None
 
     def command(self, text, timeout=5.0):
