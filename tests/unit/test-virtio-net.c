@@ -694,6 +694,50 @@ START_TEST(state_model_roundtrip)
 }
 END_TEST
 
+/*
+ * A running NIC restored from a state announces itself (GUEST_ANNOUNCE):
+ * the status gets ANNOUNCE with a config interrupt at activation, and the
+ * driver's ANNOUNCE_ACK clears it.
+ */
+START_TEST(announce_after_restore)
+{
+	struct state_writer w;
+	struct state_reader r;
+	uint8_t *bytes;
+	size_t n;
+	unsigned int irqs;
+	GError *err = NULL;
+
+	t_open("tap=x", 0);
+	ck_assert_int_eq(virtio_device_hold(&T.vdev, VIRTIO_HOLD_VM, tern_now_ns() + 1000000000ULL), 0);
+	state_writer_init(&w);
+	state_section_begin(&w, 1, "dev");
+	virtio_device_save(&T.vdev, &w);
+	state_section_end(&w);
+	virtio_net_ops.save(&T.vdev, "dev", &w);
+	bytes = state_writer_finish(&w, &n);
+	virtio_device_reset(&T.vdev);
+	ck_assert(state_reader_init(&r, bytes, n, &err));
+	ck_assert(state_section_open(&r, 1, 1, NULL, "dev"));
+	ck_assert(virtio_device_load(&T.vdev, &r));
+	ck_assert(state_section_close(&r, &err));
+	ck_assert_msg(virtio_net_ops.load(&T.vdev, "dev", &r, &err), "%s",
+		      err ? err->message : "");
+	state_reader_clear(&r);
+	g_free(bytes);
+	irqs = T.config_irqs;
+	virtio_device_release(&T.vdev, VIRTIO_HOLD_VM);
+	ck_assert_uint_eq(le16toh(((struct virtio_net_config *)T.vdev.config)->status),
+			  VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
+	ck_assert_uint_eq(T.config_irqs, irqs + 1);
+	ck_assert_uint_eq(t_ctrl(VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK, NULL, 0),
+			  VIRTIO_NET_OK);
+	ck_assert_uint_eq(le16toh(((struct virtio_net_config *)T.vdev.config)->status),
+			  VIRTIO_NET_S_LINK_UP);
+	t_close();
+}
+END_TEST
+
 /* ---- vhost-net (a fake: these machines have no /dev/vhost-net) ---- */
 
 struct dvfake {
@@ -802,7 +846,8 @@ int main(void)
 	UNIT_TCASE(s, "device", device_config, rx_one_buffer, rx_mergeable,
 		   rx_back_pressure, tx_frames, ctrl_filter,
 		   ctrl_pairs_and_offloads, link_down_up);
-	UNIT_TCASE(s, "state", quiesce_gives_chains_back, state_model_roundtrip);
+	UNIT_TCASE(s, "state", quiesce_gives_chains_back, state_model_roundtrip,
+		   announce_after_restore);
 	UNIT_TCASE(s, "vhost-fake", vhost_on_missing_and_auto, vhost_hand_over);
 	return unit_run(s);
 }
