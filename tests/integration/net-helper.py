@@ -143,6 +143,16 @@ class Guest:
         raise Fail(f"no answer to '{text}' within {timeout} s")
 
 
+# QEMU 7.2's shapes (qapi/net.json, qapi/pci.json); net-qemu.sh runs the same
+# checks against QEMU itself.
+RX_FILTER_KEYS = {"name", "promiscuous", "multicast", "unicast", "vlan",
+                  "broadcast-allowed", "multicast-overflow", "unicast-overflow",
+                  "main-mac", "vlan-table", "unicast-table", "multicast-table"}
+PCI_DEVICE_KEYS = {"bus", "slot", "function", "class_info", "id", "irq",
+                   "irq_pin", "qdev_id", "regions"}
+PCI_REGION_KEYS = {"bar", "type", "address", "size", "prefetch", "mem_type_64"}
+
+
 def check_pci(q):
     r = q.cmd("query-pci")
     devs = r["return"][0]["devices"]
@@ -153,6 +163,10 @@ def check_pci(q):
            "the NIC is a modern virtio-net function (1af4:1041)")
     expect(d["class_info"].get("desc") == "Ethernet controller",
            "class_info desc is 'Ethernet controller'")
+    expect(set(d) == PCI_DEVICE_KEYS and set(d["id"]) ==
+           {"device", "vendor", "subsystem", "subsystem-vendor"} and
+           all(set(b) == PCI_REGION_KEYS for b in d["regions"] if b["type"] == "memory"),
+           "its PciDeviceInfo has QEMU's members")
     bars = {b["bar"]: b for b in d["regions"]}
     expect(4 in bars and bars[4]["size"] == 16384 and bars[4]["mem_type_64"],
            "BAR 4 is a 16 KiB 64-bit memory BAR")
@@ -221,7 +235,8 @@ def check_filter(q, g, nic):
     q.events = [e for e in q.events if e["event"] != "NIC_RX_FILTER_CHANGED"]
     expect(g.command("filter") == "ok filter", "guest set a MAC table and promiscuous off")
     ev = q.wait_event("NIC_RX_FILTER_CHANGED", timeout=5.0)
-    expect(ev["data"]["name"] == nic and ev["data"]["path"].startswith("/machine/"),
+    expect(set(ev["data"]) == {"name", "path"} and ev["data"]["name"] == nic and
+           ev["data"]["path"].startswith("/machine/"),
            f"NIC_RX_FILTER_CHANGED for {nic}")
     f = q.cmd("query-rx-filter", {"name": nic})["return"][0]
     expect(f["promiscuous"] is False, "query-rx-filter: promiscuous false")
@@ -258,6 +273,7 @@ def scenario_run(a):
     f = q.cmd("query-rx-filter", {"name": a.nic})["return"]
     expect(len(f) == 1 and f[0]["name"] == a.nic and f[0]["promiscuous"] is True,
            f"query-rx-filter {a.nic}: promiscuous after reset")
+    expect(set(f[0]) == RX_FILTER_KEYS, "its RxFilterInfo has QEMU's members")
     r = q.cmd("query-rx-filter", {"name": "nope"})
     expect(qh.error_class(r) == "GenericError", "query-rx-filter of an unknown name: GenericError")
     p = subprocess.run(["ping", "-c", "3", "-W", "2", GUEST],
