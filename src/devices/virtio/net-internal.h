@@ -18,6 +18,10 @@
 
 /* Frames one callback moves before it lets the thread look at its other fds. */
 #define NET_BUDGET 256
+/* Keep looking this long after the last frame before sleeping on kicks. */
+#define NET_POLL_NS (50 * 1000)
+/* The longest a pair's loop runs before yielding to its thread's stop check. */
+#define NET_RUN_NS (2 * 1000 * 1000)
 /* Used buffers pushed before the driver is interrupted mid-batch. */
 #define NET_NOTIFY_BATCH 64
 /* The longest control command we read: a full MAC table and then some. */

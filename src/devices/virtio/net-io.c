@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tern/eventfd.h"
@@ -221,15 +222,20 @@ static void rx_deliver(struct net_pair *p, unsigned int count, bool mrg)
 	STAT_ADD(p->rx_frames);
 }
 
-static void rx_run(struct net_pair *p)
+/*
+ * Move frames from the back-end into the guest until budget frames are
+ * done, the back-end is empty (false) or the guest has no room
+ * (rx_blocked). *pushed counts buffers used since the last interrupt.
+ */
+static unsigned int rx_batch(struct net_pair *p, unsigned int budget,
+			     unsigned int *pushed)
 {
 	bool mrg = virtio_has_feature(p->net->vdev, VIRTIO_NET_F_MRG_RXBUF);
-	unsigned int frames = 0, pushed = 0;
+	unsigned int frames = 0;
 
-	if (p->stopped)
-		return;
-	virtq_disable_kicks(p->rxq);
-	while (frames < NET_BUDGET) {
+	/* Buffers may have come: look again (the frame in hand first). */
+	p->rx_blocked = false;
+	while (frames < budget && !p->stopped) {
 		unsigned int count = 0;
 		enum rx_room room;
 
@@ -237,11 +243,6 @@ static void rx_run(struct net_pair *p)
 			break;
 		room = rx_gather(p, p->rx_len, mrg, &count);
 		if (room == RX_NO_ROOM) {
-			/* Ask for a kick; buffers may have come meanwhile. */
-			if (virtq_enable_kicks(p->rxq)) {
-				virtq_disable_kicks(p->rxq);
-				continue;
-			}
 			p->rx_blocked = true;
 			break;
 		}
@@ -264,14 +265,13 @@ static void rx_run(struct net_pair *p)
 		}
 		rx_deliver(p, count, mrg);
 		frames++;
-		pushed += count;
-		if (pushed >= NET_NOTIFY_BATCH) {
+		*pushed += count;
+		if (*pushed >= NET_NOTIFY_BATCH) {
 			virtq_notify(p->rxq);
-			pushed = 0;
+			*pushed = 0;
 		}
 	}
-	if (pushed)
-		virtq_notify(p->rxq);
+	return frames;
 }
 
 /* ---- transmit ---- */
@@ -302,30 +302,23 @@ static bool tx_send(struct net_pair *p)
 	}
 }
 
-static void tx_run(struct net_pair *p)
+/*
+ * Send chains until budget frames are done, the ring is empty or the
+ * back-end has no room (tx_held). *pushed as for rx_batch().
+ */
+static unsigned int tx_batch(struct net_pair *p, unsigned int budget,
+			     unsigned int *pushed)
 {
-	unsigned int frames = 0, pushed = 0;
+	unsigned int frames = 0;
 
-	if (p->stopped)
-		return;
-	virtq_disable_kicks(p->txq);
-	for (;;) {
+	while (frames < budget && !p->stopped) {
 		if (!p->tx_held) {
 			int ret = virtq_pop(p->txq, &p->tx_elem);
 
-			if (ret < 0) {
+			if (ret < 0)
 				p->stopped = true;
+			if (ret <= 0)
 				break;
-			}
-			if (!ret) {
-				if (pushed)
-					virtq_notify(p->txq);
-				pushed = 0;
-				if (!virtq_enable_kicks(p->txq))
-					break;
-				virtq_disable_kicks(p->txq);
-				continue;
-			}
 			p->tx_held = true;
 			if (p->tx_elem.out_len < NET_VNET_HDR_LEN) {
 				/* As QEMU: a frame without its header breaks the protocol. */
@@ -339,31 +332,99 @@ static void tx_run(struct net_pair *p)
 			break; /* the fd's EPOLLOUT brings us back */
 		virtq_push(p->txq, &p->tx_elem, 0);
 		p->tx_held = false;
-		if (++pushed >= NET_NOTIFY_BATCH) {
+		frames++;
+		if (++*pushed >= NET_NOTIFY_BATCH) {
 			virtq_notify(p->txq);
-			pushed = 0;
-		}
-		if (++frames >= NET_BUDGET) {
-			/* Come straight back after the other fds had a turn. */
-			efd_signal(virtq_kick_fd(p->txq));
-			break;
+			*pushed = 0;
 		}
 	}
-	if (pushed)
+	return frames;
+}
+
+/* ---- the pair's loop ---- */
+
+static uint64_t net_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Work both directions until neither has any: driver kicks off while
+ * busy, one interrupt per NET_NOTIFY_BATCH buffers and before any pause.
+ * Then, for NET_POLL_NS, keep looking (the transmit ring, the tap, the
+ * receive ring when the guest had no room) before asking for kicks again
+ * and sleeping: a guest that keeps its rings busy then never waits for a
+ * wake-up, which on a loaded host costs far more than the frames. Yield
+ * after NET_RUN_NS so the stop request and the other fds get a turn.
+ */
+static void pair_run(struct net_pair *p)
+{
+	uint64_t start = 0, idle_since = 0;
+	unsigned int rx_pushed = 0, tx_pushed = 0, spins = 0;
+
+	if (p->stopped)
+		return;
+	virtq_disable_kicks(p->rxq);
+	virtq_disable_kicks(p->txq);
+	for (;;) {
+		unsigned int work = 0;
+
+		if (!p->tx_held)
+			work += tx_batch(p, NET_BUDGET, &tx_pushed);
+		work += rx_batch(p, NET_BUDGET, &rx_pushed);
+		if (p->stopped)
+			break;
+		if (work) {
+			idle_since = 0;
+			if (!start)
+				start = net_now_ns();
+			else if (++spins % 16 == 0 && net_now_ns() - start > NET_RUN_NS) {
+				/* Come straight back after the other fds had a turn. */
+				efd_signal(virtq_kick_fd(p->txq));
+				break;
+			}
+			continue;
+		}
+		if (rx_pushed)
+			virtq_notify(p->rxq);
+		if (tx_pushed)
+			virtq_notify(p->txq);
+		rx_pushed = tx_pushed = 0;
+		/* A transmit chain waiting for room is the fd's to wake us for. */
+		if (!p->tx_held) {
+			uint64_t now = net_now_ns();
+
+			if (!idle_since)
+				idle_since = now;
+			if (now - idle_since < NET_POLL_NS) {
+				__builtin_ia32_pause();
+				continue;
+			}
+		}
+		/* Sleep: kicks on, and a last look for what came meanwhile. */
+		if (virtq_enable_kicks(p->txq) | (p->rx_blocked && virtq_enable_kicks(p->rxq))) {
+			virtq_disable_kicks(p->txq);
+			virtq_disable_kicks(p->rxq);
+			idle_since = 0;
+			continue;
+		}
+		break;
+	}
+	if (rx_pushed)
+		virtq_notify(p->rxq);
+	if (tx_pushed)
 		virtq_notify(p->txq);
+	pair_fd_update(p);
 }
 
 /* ---- callbacks ---- */
 
 static void pair_fd_ready(void *opaque, uint32_t events)
 {
-	struct net_pair *p = opaque;
-
-	if (p->tx_held && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-		tx_run(p);
-	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		rx_run(p);
-	pair_fd_update(p);
+	pair_run(opaque);
 }
 
 static void pair_rx_kick(void *opaque, uint32_t events)
@@ -371,10 +432,7 @@ static void pair_rx_kick(void *opaque, uint32_t events)
 	struct net_pair *p = opaque;
 
 	efd_drain(virtq_kick_fd(p->rxq));
-	/* Buffers came: the frame in hand may fit now, and the fd is read again. */
-	p->rx_blocked = false;
-	rx_run(p);
-	pair_fd_update(p);
+	pair_run(p);
 }
 
 static void pair_tx_kick(void *opaque, uint32_t events)
@@ -382,8 +440,7 @@ static void pair_tx_kick(void *opaque, uint32_t events)
 	struct net_pair *p = opaque;
 
 	efd_drain(virtq_kick_fd(p->txq));
-	tx_run(p);
-	pair_fd_update(p);
+	pair_run(p);
 }
 
 /* ---- life cycle (control threads, the pair's thread stopped) ---- */
