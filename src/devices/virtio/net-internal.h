@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-net's own shared state: the model (net.c: configuration, life
- * cycle, queue pairs, state), its data path and control queue (net-io.c)
- * and the vhost-net hand-over (net-vhost.c). Nothing else includes it.
+ * cycle, queue pairs, the control queue), its data path (net-io.c), its
+ * state (net-state.c) and the vhost-net hand-over (net-vhost.c). Nothing else includes it.
  *
  * Threads: each active queue pair has an I/O thread serving its receive
  * queue, transmit queue and tap fd; the control queue has one more. The
@@ -108,9 +108,6 @@ void net_pair_stop(struct net_pair *p, bool give_back);
 void net_pair_settle(struct net_pair *p);
 /* Restart a settled pair's thread and look at its rings and fd. */
 void net_pair_resume(struct net_pair *p);
-/* The control queue's kick callback (control thread). */
-void net_ctrl_kick(void *opaque, uint32_t events);
-
 /* net.c */
 /* Run pairs [0, n) and stop the rest (control thread or control path). */
 void net_set_active_pairs(struct virtio_net *net, unsigned int n);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-net's data path, one I/O thread per queue pair, and the control
- * queue on a thread of its own.
+ * virtio-net's data path, one I/O thread per queue pair.
  *
  * Receive: the thread reads one frame (header included) from the back-end
  * into the pair's buffer, checks it against the filter, then pops receive
@@ -541,68 +540,4 @@ void net_pair_resume(struct net_pair *p)
 	iothread_start(p->thread);
 	efd_signal(virtq_kick_fd(p->rxq));
 	efd_signal(virtq_kick_fd(p->txq));
-}
-
-/* ---- the control queue (its own thread) ---- */
-
-/* One command: false when the chain breaks the protocol (NEEDS_RESET). */
-static bool ctrl_one(struct virtio_net *net, struct virtq_elem *e)
-{
-	uint8_t buf[2 + NET_CTRL_MAX_DATA];
-	uint8_t ack = VIRTIO_NET_ERR;
-	unsigned int effects = 0;
-	unsigned int pairs = 0;
-	uint64_t offloads = 0;
-
-	if (e->out_len < 2 || !e->in_len) {
-		virtio_device_needs_reset(net->vdev,
-					  "control queue: a command without its class and command bytes or its ack byte");
-		return false;
-	}
-	/* Longer than any valid command: answered ERR without a look. */
-	if (e->out_len <= sizeof(buf)) {
-		size_t len = iov_to_buf(e->iov, e->out_num, buf, sizeof(buf));
-
-		pthread_mutex_lock(&net->lock);
-		ack = virtio_net_ctrl_apply(&net->ctrl, buf[0], buf[1], buf + 2,
-					    len - 2, &effects);
-		if (effects & VIRTIO_NET_CTRL_FILTER)
-			__atomic_add_fetch(&net->filter_gen, 1, __ATOMIC_RELEASE);
-		if (effects & VIRTIO_NET_CTRL_ANNOUNCED)
-			net->announce = false;
-		pairs = net->ctrl.pairs;
-		offloads = net->ctrl.offloads;
-		pthread_mutex_unlock(&net->lock);
-	}
-	if (effects & VIRTIO_NET_CTRL_FILTER)
-		net_filter_changed(net);
-	if (effects & VIRTIO_NET_CTRL_ANNOUNCED)
-		net_config_update(net, false);
-	if (effects & VIRTIO_NET_CTRL_OFFLOADS)
-		net_offloads_changed(net, offloads);
-	/* Threads started or stopped before the driver reads the ack. */
-	if (effects & VIRTIO_NET_CTRL_PAIRS)
-		net_set_active_pairs(net, pairs);
-	iov_from_buf(e->iov + e->out_num, e->in_num, &ack, 1);
-	virtq_push(net->ctrlq, e, 1);
-	return true;
-}
-
-void net_ctrl_kick(void *opaque, uint32_t events)
-{
-	struct virtio_net *net = opaque;
-	struct virtqueue *vq = net->ctrlq;
-	int ret;
-
-	efd_drain(virtq_kick_fd(vq));
-	do {
-		virtq_disable_kicks(vq);
-		while ((ret = virtq_pop(vq, &net->ctrl_elem)) > 0) {
-			if (!ctrl_one(net, &net->ctrl_elem))
-				return;
-			virtq_notify(vq);
-		}
-		if (ret < 0)
-			return; /* NEEDS_RESET: the queue stays stopped */
-	} while (virtq_enable_kicks(vq));
 }

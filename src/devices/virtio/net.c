@@ -3,8 +3,8 @@
  * virtio-net: the device model. The features and configuration it offers,
  * creating and freeing it, its life cycle (activate, reset, quiesce,
  * resume), the queue pairs the driver asked for, and what QMP sees of it
- * (link, receive filter). The data path and the control queue are in
- * net-io.c, the commands themselves in net-ctrl.c, the state in
+ * (link, receive filter), and the control queue's thread. The data path
+ * is in net-io.c, the commands themselves in net-ctrl.c, the state in
  * net-state.c.
  *
  * Queues: receive and transmit of pair p are 2p and 2p + 1, the control
@@ -21,6 +21,7 @@
 #include "tern/device.h"
 #include "tern/error.h"
 #include "tern/eventfd.h"
+#include "tern/iov.h"
 #include "tern/machine.h"
 
 #include "net-internal.h"
@@ -118,6 +119,71 @@ void net_set_active_pairs(struct virtio_net *net, unsigned int n)
 						  i, g_strerror(-ret));
 	}
 	net->active_pairs = n;
+}
+
+/* ---- the control queue (its own thread) ---- */
+
+/* One command: false when the chain breaks the protocol (NEEDS_RESET). */
+static bool ctrl_one(struct virtio_net *net, struct virtq_elem *e)
+{
+	uint8_t buf[2 + NET_CTRL_MAX_DATA];
+	uint8_t ack = VIRTIO_NET_ERR;
+	unsigned int effects = 0;
+	unsigned int pairs = 0;
+	uint64_t offloads = 0;
+
+	if (e->out_len < 2 || !e->in_len) {
+		virtio_device_needs_reset(net->vdev,
+					  "control queue: a command without its class and command bytes or its ack byte");
+		return false;
+	}
+	/* Longer than any valid command: answered ERR without a look. */
+	if (e->out_len <= sizeof(buf)) {
+		size_t len = iov_to_buf(e->iov, e->out_num, buf, sizeof(buf));
+
+		pthread_mutex_lock(&net->lock);
+		ack = virtio_net_ctrl_apply(&net->ctrl, buf[0], buf[1], buf + 2,
+					    len - 2, &effects);
+		if (effects & VIRTIO_NET_CTRL_FILTER)
+			__atomic_add_fetch(&net->filter_gen, 1, __ATOMIC_RELEASE);
+		if (effects & VIRTIO_NET_CTRL_ANNOUNCED)
+			net->announce = false;
+		pairs = net->ctrl.pairs;
+		offloads = net->ctrl.offloads;
+		pthread_mutex_unlock(&net->lock);
+	}
+	if (effects & VIRTIO_NET_CTRL_FILTER)
+		net_filter_changed(net);
+	if (effects & VIRTIO_NET_CTRL_ANNOUNCED)
+		net_config_update(net, false);
+	if (effects & VIRTIO_NET_CTRL_OFFLOADS)
+		net_offloads_changed(net, offloads);
+	/* Threads started or stopped before the driver reads the ack. */
+	if (effects & VIRTIO_NET_CTRL_PAIRS)
+		net_set_active_pairs(net, pairs);
+	iov_from_buf(e->iov + e->out_num, e->in_num, &ack, 1);
+	virtq_push(net->ctrlq, e, 1);
+	return true;
+}
+
+/* The control queue's kick: its own thread, one command at a time. */
+static void net_ctrl_kick(void *opaque, uint32_t events)
+{
+	struct virtio_net *net = opaque;
+	struct virtqueue *vq = net->ctrlq;
+	int ret;
+
+	efd_drain(virtq_kick_fd(vq));
+	do {
+		virtq_disable_kicks(vq);
+		while ((ret = virtq_pop(vq, &net->ctrl_elem)) > 0) {
+			if (!ctrl_one(net, &net->ctrl_elem))
+				return;
+			virtq_notify(vq);
+		}
+		if (ret < 0)
+			return; /* NEEDS_RESET: the queue stays stopped */
+	} while (virtq_enable_kicks(vq));
 }
 
 /* ---- life cycle ---- */
