@@ -312,6 +312,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 			goto err;
 		}
 	}
+	if (!qmp_net_register(q->srv, vm, err))
+		goto err;
 	vm_add_listener(vm, qmp_vm_event, q);
 	return q;
 
