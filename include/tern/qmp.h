@@ -200,6 +200,9 @@ struct qmp_vm;
 /* Serve the VM on every cfg->qmp endpoint; errors name the --qmp option. */
 struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err);
 void qmp_vm_destroy(struct qmp_vm *q);
+/* x-tern-query-emulation (qmp_emulation.c), added by qmp_vm_create(). */
+bool qmp_emulation_register(struct qmp_server *srv, struct vm *vm,
+			    GError **err);
 
 /* `tern qmp PATH [COMMAND [ARGUMENTS]]`; argv[0] is "qmp". */
 int qmp_client_main(int argc, char **argv);

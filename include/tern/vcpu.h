@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "tern/emulate.h"
 #include "tern/util.h"
 
 struct vm;
@@ -37,6 +38,8 @@ struct vcpu {
 	 */
 	bool exit_pending;
 	struct vcpu_reset_state *reset; /* architectural state after creation */
+	/* Instructions KVM could not emulate that tern completed (emulate.h). */
+	struct x86_emu_vcpu emu;
 };
 
 /* Create the KVM vCPU, set CPUID, MSRs, LAPIC; -errno with err filled. */

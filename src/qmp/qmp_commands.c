@@ -282,7 +282,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 
 	q->vm = vm;
 	q->srv = qmp_server_new(version);
-	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err))
+	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err) ||
+	    !qmp_emulation_register(q->srv, vm, err))
 		goto err;
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		const struct qmp_endpoint *ep = &cfg->qmp[i];
