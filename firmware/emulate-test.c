@@ -12,6 +12,11 @@
  *     it, RSP, SS), every general register intact, IF and TF clear;
  *   iretq and iretd (CPL 0 to CPL 0): RIP, CS, RFLAGS (arithmetic flags,
  *     AC, ID, IOPL), RSP and SS from the frame, a null SS too;
+ *   stac, clac: RFLAGS.AC set and cleared, nothing else changed;
+ *   popcnt: the count in 64, 32 (zero-extended) and 16 bits (merged),
+ *     from a register and from memory (RIP-relative, SIB), ZF for a zero
+ *     source and the other arithmetic flags cleared; from a missing page
+ *     #PF with CR2 and RIP at the instruction;
  *   iretq faults: a data segment or a selector past the GDT as CS, a code
  *     segment as SS, a not-present CS, NT set, a non-canonical RIP (#GP or
  *     #NP with the selector as the error code, RIP at the iret, RSP
@@ -69,6 +74,8 @@ uint64_t landed, landed_rsp, landed_rflags, landed_cs, landed_ss;
 void catch_bp(void), catch_np(void), catch_gp(void), catch_pf(void);
 void test_int3(int prefixed);
 void run_iret(void *frame, enum iret_kind kind);
+void run_popcnt_fault(const void *addr);
+extern const char popcnt_fault_insn[];
 extern const char int3_after[], int3_prefixed_after[], iret_landing[];
 extern const char iretq_insn[], iretd_insn[];
 
@@ -163,6 +170,21 @@ __asm__(
 	".byte 0x3e, 0xcc\n" /* ds int3 */
 	"int3_prefixed_after:\n"
 	"movq $1, fell_through(%rip)\n"
+	"9:\n"
+	"pushq $2; popfq\n"
+	"restore_callee\n"
+	"ret\n"
+
+	/* void run_popcnt_fault(const void *addr): faults, never returns */
+	".globl run_popcnt_fault, popcnt_fault_insn\n"
+	"run_popcnt_fault:\n"
+	"save_callee\n"
+	"movq %rsp, catch_rsp(%rip)\n"
+	"leaq 9f(%rip), %rax\n"
+	"movq %rax, catch_resume(%rip)\n"
+	"popcnt_fault_insn:\n"
+	"popcnt (%rdi), %rax\n"
+	"incq landed(%rip)\n"
 	"9:\n"
 	"pushq $2; popfq\n"
 	"restore_callee\n"
@@ -390,6 +412,91 @@ static void check_iret_fault(const char *name, uint64_t *frame,
 	con_printf("emulate-test: %s ok\n", name);
 }
 
+#define FL_PF (1ul << 2)
+#define FL_AF (1ul << 4)
+#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
+
+static bool cpu_has_smap(void)
+{
+	return cpuid(7, 0).ebx & (1u << 20);
+}
+
+static void t_stac_clac(void)
+{
+	uint64_t set, clear;
+
+	if (!cpu_has_smap()) {
+		con_puts("emulate-test: stac/clac skipped (no SMAP in CPUID)");
+		return;
+	}
+	__asm__ volatile("stc; stac; pushfq; popq %0; clac; pushfq; popq %1"
+			 : "=r"(set), "=r"(clear)
+			 :
+			 : "cc");
+	if ((set & (FL_AC | FL_CF)) != (FL_AC | FL_CF) || (clear & FL_AC) ||
+	    !(clear & FL_CF))
+		result_fail("stac/clac: rflags %#lx after stac, %#lx after clac",
+			    set, clear);
+	con_puts("emulate-test: stac and clac ok");
+}
+
+static uint64_t popcnt_data[4] __attribute__((aligned(16))) = {
+	0xf0f0f0f0f0f0f0f1ul, 0, 0x00000000ffff0003ul, 0x8000000000000001ul,
+};
+
+static void t_popcnt(void)
+{
+	uint64_t q, l = ~0ul, w = 0x1234567812345678ul, m, z, s, f1, f2;
+
+	__asm__ volatile("stc\n"
+			 "popcnt %[a], %[q]\n"
+			 "pushfq; popq %[f1]\n"
+			 "popcnt %k[c], %k[l]\n"
+			 "popcnt %w[c], %w[w]\n"
+			 "popcnt popcnt_data+24(%%rip), %[m]\n"
+			 "popcnt 8(%[base],%[idx],8), %[z]\n"
+			 "pushfq; popq %[f2]\n"
+			 "popcnt (%[base],%[idx],8), %[s]\n"
+			 : [q] "=&r"(q), [l] "+&r"(l), [w] "+&r"(w),
+			   [m] "=&r"(m), [z] "=&r"(z), [s] "=&r"(s),
+			   [f1] "=&r"(f1), [f2] "=&r"(f2)
+			 : [a] "r"(popcnt_data[0]), [c] "r"(popcnt_data[2]),
+			   [base] "r"(popcnt_data), [idx] "r"(0ul)
+			 : "cc", "memory");
+	if (q != 33 || l != 18 || w != 0x1234567812340002ul || m != 2 ||
+	    z != 0 || s != 33)
+		result_fail("popcnt: %lu %#lx %#lx %lu %lu %lu", q, l, w, m, z, s);
+	/* After a non-zero source: all six clear; after zero: ZF alone. */
+	if ((f1 & FL_ARITH) || (f2 & FL_ARITH) != FL_ZF)
+		result_fail("popcnt: flags %#lx then %#lx", f1, f2);
+	con_puts("emulate-test: popcnt ok");
+}
+
+/* popcnt from a page that is not present: #PF at the instruction. */
+static void t_popcnt_pf(void)
+{
+	volatile uint64_t *pde = pde_of(HOLE_ADDR);
+	uint64_t saved_pde = *pde;
+
+	*pde = 0;
+	tlb_flush();
+	catch_count = 0;
+	landed = 0;
+	run_popcnt_fault((const void *)(HOLE_ADDR + 0x40));
+	*pde = saved_pde;
+	tlb_flush();
+	if (catch_count != 1 || catch_frame.vector != 14 ||
+	    catch_frame.error != 0 || read_cr2() != HOLE_ADDR + 0x40)
+		result_fail("popcnt #PF: %lu exceptions, vector %lu error %#lx "
+			    "cr2 %#lx",
+			    catch_count, catch_frame.vector, catch_frame.error,
+			    read_cr2());
+	if (catch_frame.rip != (uint64_t)popcnt_fault_insn)
+		result_fail("popcnt #PF at %#lx, expected %#lx",
+			    catch_frame.rip, (uint64_t)popcnt_fault_insn);
+	con_puts("emulate-test: popcnt from a missing page ok");
+}
+
 #define LAND ((uint64_t)iret_landing)
 #define TOP ((uint64_t)&landing_stack[24])
 
@@ -518,6 +625,9 @@ static const struct {
 	{ "int3", t_int3, true },
 	{ "int3-prefixed", t_int3_prefixed, true },
 	{ "int3-many", t_int3_many, false },
+	{ "stac-clac", t_stac_clac, true },
+	{ "popcnt", t_popcnt, true },
+	{ "popcnt-pf", t_popcnt_pf, true },
 	{ "iretq", t_iretq, true },
 	{ "iretd", t_iretd, true },
 	{ "iretq-null-ss", t_iretq_null_ss, true },

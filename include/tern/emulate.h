@@ -42,6 +42,9 @@ enum x86_insn_op {
 	X86_INSN_NONE = 0,
 	X86_INSN_INT3,
 	X86_INSN_IRET,
+	X86_INSN_CLAC,
+	X86_INSN_STAC,
+	X86_INSN_POPCNT,
 	X86_INSN_NR, /* counters are indexed by op */
 };
 
@@ -53,14 +56,29 @@ enum x86_cpu_mode {
 	X86_MODE_LONG64, /* IA-32e 64-bit mode (EFER.LMA and CS.L) */
 };
 
+/* Segment registers, in the order of KVM's and the SDM's encodings. */
+enum x86_seg { X86_SEG_ES, X86_SEG_CS, X86_SEG_SS, X86_SEG_DS, X86_SEG_FS,
+	       X86_SEG_GS, X86_SEG_NONE = -1 };
+
 struct x86_insn {
 	enum x86_insn_op op;
 	uint8_t len; /* bytes, prefixes included */
 	uint8_t opsize; /* effective operand size: 2, 4 or 8 */
+	uint8_t addrsize; /* effective address size: 2, 4 or 8 */
 	uint8_t rex; /* 0 when absent */
 	bool lock;
+	bool opsize_prefix; /* 0x66 was given */
 	uint8_t rep; /* 0, 0xf2 or 0xf3 (the last one given) */
+	bool rep_both; /* both 0xf2 and 0xf3 were given */
+	enum x86_seg seg; /* the last segment override, or X86_SEG_NONE */
 	uint8_t nr_prefixes; /* legacy prefixes and REX */
+	/* The ModRM operand, for the instructions that have one. */
+	bool has_modrm;
+	uint8_t mod; /* 3: rm is a register */
+	uint8_t reg, rm; /* register numbers, REX.R and REX.B applied */
+	bool has_base, has_index, rip_relative;
+	uint8_t base, index, scale; /* REX.B and REX.X applied */
+	int32_t disp;
 };
 
 /*
@@ -98,11 +116,16 @@ struct x86_exception {
  * (sregs_changed says whether they must be written back) and says what to
  * deliver.
  */
+/* The guest's CPUID bits the instructions depend on (#UD without them). */
+#define X86_FEAT_SMAP (1u << 0)
+#define X86_FEAT_POPCNT (1u << 1)
+
 struct x86_emu {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	const struct guest_memory *mem;
 	unsigned int maxphyaddr; /* CPUID 0x80000008 EAX[7:0] */
+	uint32_t features; /* X86_FEAT_* of the guest's CPUID */
 	bool sregs_changed;
 	bool nmi_unblocked; /* IRET: NMI blocking ends */
 	struct x86_exception exc;
@@ -172,7 +195,10 @@ struct x86_emu_stats {
 /* The fallback's per-vCPU state: a field of struct vcpu. */
 struct x86_emu_vcpu {
 	struct x86_emu_stats stats;
-	unsigned int maxphyaddr; /* from the vCPU's CPUID, 0 until needed */
+	/* From the vCPU's CPUID, read at the first fallback. */
+	bool cpuid_read;
+	unsigned int maxphyaddr;
+	uint32_t features;
 };
 
 /*

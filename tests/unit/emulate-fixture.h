@@ -123,6 +123,7 @@ static inline void emu_init(struct x86_emu *e)
 		.sregs = long_mode_sregs(),
 		.mem = &mem,
 		.maxphyaddr = 46,
+		.features = X86_FEAT_SMAP | X86_FEAT_POPCNT,
 		.regs = { .rip = 0x100000, .rsp = STACK_PAGE + 0x800,
 			  .rflags = 0x2, .rax = 0x1111, .r15 = 0xf15 },
 	};

@@ -12,6 +12,7 @@
 
 #define FL_CF (1ull << 0)
 #define FL_ZF (1ull << 6)
+#define FL_SF (1ull << 7)
 #define FL_TF (1ull << 8)
 #define FL_IF (1ull << 9)
 #define FL_DF (1ull << 10)
@@ -318,6 +319,196 @@ START_TEST(iret_sets_accessed_bit)
 }
 END_TEST
 
+START_TEST(clac_stac)
+{
+	static const uint8_t stac[] = { 0x0f, 0x01, 0xcb };
+	static const uint8_t clac[] = { 0x0f, 0x01, 0xca };
+	struct x86_insn insn;
+	struct x86_emu e, before;
+
+	emu_init(&e);
+	e.regs.rflags = 0x2 | FL_CF | FL_RF;
+	ck_assert_int_eq(x86_insn_decode(stac, 3, X86_MODE_LONG64, &insn), 0);
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(!e.exc.valid);
+	ck_assert_uint_eq(e.regs.rflags, 0x2 | FL_CF | FL_AC);
+	ck_assert_uint_eq(e.regs.rip, 0x100003);
+	ck_assert_int_eq(x86_insn_decode(clac, 3, X86_MODE_LONG64, &insn), 0);
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.regs.rflags, 0x2 | FL_CF);
+	ck_assert_uint_eq(e.regs.rip, 0x100006);
+
+	/* #UD above CPL 0, without SMAP in CPUID, with LOCK. */
+	for (int k = 0; k < 3; k++) {
+		emu_init(&e);
+		if (k == 0)
+			e.sregs.cs.selector = 0x2b;
+		else if (k == 1)
+			e.features = X86_FEAT_POPCNT;
+		else
+			insn.lock = true;
+		before = e;
+		ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+		ck_assert(e.exc.valid && !e.exc.trap);
+		ck_assert_uint_eq(e.exc.vector, X86_VEC_UD);
+		ck_unchanged(&e, &before);
+	}
+}
+END_TEST
+
+static struct x86_insn popcnt(const uint8_t *b, size_t n)
+{
+	struct x86_insn insn;
+
+	ck_assert_int_eq(x86_insn_decode(b, n, X86_MODE_LONG64, &insn), 0);
+	ck_assert_int_eq(insn.op, X86_INSN_POPCNT);
+	return insn;
+}
+
+START_TEST(popcnt_register_sizes)
+{
+	/* popcnt %rcx, %rax; %ecx, %eax; %cx, %ax */
+	static const uint8_t q[] = { 0xf3, 0x48, 0x0f, 0xb8, 0xc1 };
+	static const uint8_t l[] = { 0xf3, 0x0f, 0xb8, 0xc1 };
+	static const uint8_t w[] = { 0x66, 0xf3, 0x0f, 0xb8, 0xc1 };
+	struct x86_insn insn = popcnt(q, sizeof(q));
+	struct x86_emu e;
+
+	emu_init(&e);
+	e.regs.rcx = 0xf0f0f0f0f0f0f0f1ull;
+	e.regs.rax = 0xdead;
+	e.regs.rflags = 0x2 | FL_CF | FL_ZF | FL_SF | FL_IF;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(!e.exc.valid);
+	ck_assert_uint_eq(e.regs.rax, 33);
+	ck_assert_uint_eq(e.regs.rflags, 0x2 | FL_IF); /* ZF clear: src != 0 */
+	ck_assert_uint_eq(e.regs.rip, 0x100005);
+
+	insn = popcnt(l, sizeof(l));
+	e.regs.rax = 0xffffffffffffffffull;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.regs.rax, 17); /* zero-extended */
+
+	insn = popcnt(w, sizeof(w));
+	e.regs.rax = 0x1234567812345678ull;
+	e.regs.rcx = 0xffff0000;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.regs.rax, 0x1234567812340000ull); /* merged */
+	ck_assert(e.regs.rflags & FL_ZF);
+}
+END_TEST
+
+START_TEST(popcnt_memory_operands)
+{
+	/* popcnt 0x10(%rsp), %rdx */
+	static const uint8_t sp[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x54, 0x24, 0x10 };
+	/* popcnt 0x8(%rip), %rax */
+	static const uint8_t rip[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x05, 8, 0, 0, 0 };
+	/* popcnt %fs:(%rdi), %rax with a 32-bit address (0x67) */
+	static const uint8_t fs[] = { 0x64, 0x67, 0xf3, 0x48, 0x0f, 0xb8, 0x07 };
+	/* popcnt -8(%rbx,%rsi,4), %rax */
+	static const uint8_t sib[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x44, 0xb3, 0xf8 };
+	struct x86_insn insn = popcnt(sp, sizeof(sp));
+	struct x86_emu e;
+
+	emu_init(&e);
+	le64_put(hva(e.regs.rsp + 0x10), 0xff);
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(!e.exc.valid);
+	ck_assert_uint_eq(e.regs.rdx, 8);
+
+	/* RIP-relative counts from the end of the instruction. */
+	emu_init(&e);
+	e.regs.rip = STACK_PAGE + 0x100;
+	le64_put(hva(STACK_PAGE + 0x100 + sizeof(rip) + 8), 0x7);
+	insn = popcnt(rip, sizeof(rip));
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.regs.rax, 3);
+
+	/* FS base added after the 32-bit address wraps. */
+	emu_init(&e);
+	e.sregs.fs.base = STACK_PAGE;
+	e.regs.rdi = 0xffffffff00000040ull;
+	le64_put(hva(STACK_PAGE + 0x40), 0x3);
+	insn = popcnt(fs, sizeof(fs));
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(!e.exc.valid);
+	ck_assert_uint_eq(e.regs.rax, 2);
+
+	emu_init(&e);
+	e.regs.rbx = STACK_PAGE;
+	e.regs.rsi = 4;
+	le64_put(hva(STACK_PAGE + 8), 0xf);
+	insn = popcnt(sib, sizeof(sib));
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.regs.rax, 4);
+}
+END_TEST
+
+START_TEST(popcnt_faults)
+{
+	static const uint8_t rdi[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x07 };
+	static const uint8_t rbp[] = { 0xf3, 0x48, 0x0f, 0xb8, 0x45, 0x00 };
+	struct x86_insn insn = popcnt(rdi, sizeof(rdi));
+	struct x86_emu e, before;
+
+	/* A missing page: #PF with CR2, registers as they were. */
+	emu_init(&e);
+	e.regs.rdi = HOLE_PAGE + 8;
+	before = e;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(e.exc.valid && !e.exc.trap);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_PF);
+	ck_assert_uint_eq(e.exc.error_code, 0);
+	ck_assert_uint_eq(e.sregs.cr2, HOLE_PAGE + 8);
+	ck_unchanged(&e, &before);
+	/* Straddling into it: CR2 is the first byte on the missing page. */
+	emu_init(&e);
+	e.regs.rdi = HOLE_PAGE - 4;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.sregs.cr2, HOLE_PAGE);
+	/* Non-canonical: #GP(0), or #SS(0) when RBP-based. */
+	emu_init(&e);
+	e.regs.rdi = 0x0000800000000000ull;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_GP);
+	emu_init(&e);
+	e.regs.rbp = 0x00007ffffffffffcull;
+	insn = popcnt(rbp, sizeof(rbp));
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_SS);
+	/* R12 as a base defaults to DS, not SS: #GP. */
+	emu_init(&e);
+	e.regs.r12 = 0x00007ffffffffffcull;
+	{
+		static const uint8_t r12[] = { 0xf3, 0x49, 0x0f, 0xb8, 0x04,
+					       0x24 };
+		struct x86_insn i12 = popcnt(r12, sizeof(r12));
+
+		ck_assert_int_eq(x86_emulate(&e, &i12), X86_EMU_DONE);
+		ck_assert_uint_eq(e.exc.vector, X86_VEC_GP);
+	}
+	/* A user-mode access to a supervisor page at CPL 3. */
+	emu_init(&e);
+	e.sregs.cs.selector = 0x2b;
+	e.regs.rbp = STACK_PAGE;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_PF);
+	ck_assert_uint_eq(e.exc.error_code, X86_PF_P | X86_PF_U);
+	/* Not in CPUID: #UD; memory that is not RAM: declined. */
+	emu_init(&e);
+	e.features = 0;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_UD);
+	emu_init(&e);
+	set_pte(PD, 3, (64 * MiB) | P | W | PS);
+	e.regs.rbp = 6 * MiB;
+	before = e;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DECLINED);
+	ck_unchanged(&e, &before);
+}
+END_TEST
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
@@ -372,7 +563,9 @@ END_TEST
 /* Random byte strings: a verdict for each, never a read past n. */
 START_TEST(decode_random_bytes)
 {
-	static const uint8_t likely[] = { 0x66, 0x48, 0xf0, 0x3e, 0xcc, 0xcf };
+	static const uint8_t likely[] = { 0x66, 0x48, 0xf0, 0x3e, 0xcc,
+					  0xcf, 0x0f, 0x01, 0xca, 0xb8,
+					  0xf3, 0x04, 0x24, 0x05 };
 	static const enum x86_cpu_mode modes[] = {
 		X86_MODE_PROT16, X86_MODE_PROT32, X86_MODE_LONG64,
 	};
@@ -395,8 +588,8 @@ START_TEST(decode_random_bytes)
 		if (ret == 0) {
 			ck_assert_uint_le(insn.len, n);
 			ck_assert_uint_le(insn.len, X86_INSN_MAX_LEN);
-			ck_assert(buf[insn.len - 1] == 0xcc ||
-				  buf[insn.len - 1] == 0xcf);
+			ck_assert(insn.op > X86_INSN_NONE &&
+				  insn.op < X86_INSN_NR);
 			ck_assert(insn.opsize == 2 || insn.opsize == 4 ||
 				  insn.opsize == 8);
 		} else {
@@ -422,6 +615,10 @@ int main(void)
 	tcase_add_test(tc, iret_declined);
 	tcase_add_test(tc, iret_sets_accessed_bit);
 	tcase_add_test(tc, iret_random_frames);
+	tcase_add_test(tc, clac_stac);
+	tcase_add_test(tc, popcnt_register_sizes);
+	tcase_add_test(tc, popcnt_memory_operands);
+	tcase_add_test(tc, popcnt_faults);
 	tcase_add_test(tc, decode_random_bytes);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -119,19 +119,132 @@ END_TEST
 
 START_TEST(decode_not_covered)
 {
-	static const uint8_t seqs[][3] = {
+	static const uint8_t seqs[][4] = {
 		{ 0x0f, 0x0b, 0 }, /* ud2 */
 		{ 0xcd, 0x03, 0 }, /* int $3: INT n, not INT3 */
 		{ 0x90, 0, 0 }, { 0xf4, 0, 0 }, { 0xca, 0, 0 }, /* lret imm */
 		{ 0x0f, 0x07, 0 }, /* sysret */
+		{ 0x0f, 0x01, 0xf9 }, /* rdtscp */
+		{ 0x66, 0x0f, 0x01, 0xca }, /* a mandatory prefix: not clac */
+		{ 0x0f, 0xb8, 0xc0 }, /* jmpe, not popcnt: no f3 */
+		{ 0xf2, 0xf3, 0x0f, 0xb8 }, /* f2 and f3 together */
+		{ 0x0f, 0x38, 0x82 }, /* invpcid without 66 */
 	};
 	struct x86_insn i;
 
 	for (size_t k = 0; k < ARRAY_SIZE(seqs); k++)
 		ck_assert_int_eq(
-			x86_insn_decode(seqs[k], 3, X86_MODE_LONG64, &i),
+			x86_insn_decode(seqs[k], 4, X86_MODE_LONG64, &i),
 			-EOPNOTSUPP);
 	ck_assert_int_eq(i.op, X86_INSN_NONE);
+}
+END_TEST
+
+START_TEST(decode_clac_stac)
+{
+	static const uint8_t clac[] = { 0x0f, 0x01, 0xca, 0x90 };
+	static const uint8_t stac[] = { 0x0f, 0x01, 0xcb };
+	struct x86_insn i = decode64(clac, sizeof(clac));
+
+	ck_assert_int_eq(i.op, X86_INSN_CLAC);
+	ck_assert_uint_eq(i.len, 3);
+	ck_assert(!i.has_modrm);
+	i = decode64(stac, sizeof(stac));
+	ck_assert_int_eq(i.op, X86_INSN_STAC);
+	ck_assert_str_eq(x86_insn_name(i.op), "stac");
+	/* Cut short after the escape, or before the third byte. */
+	ck_assert_int_eq(x86_insn_decode(stac, 1, X86_MODE_LONG64, &i),
+			 -EINVAL);
+	ck_assert_int_eq(x86_insn_decode(stac, 2, X86_MODE_LONG64, &i),
+			 -EINVAL);
+}
+END_TEST
+
+/* popcnt's ModRM operand in each addressing form. */
+START_TEST(decode_popcnt_operands)
+{
+	static const struct {
+		uint8_t bytes[12];
+		size_t n;
+		uint8_t len, opsize, mod, reg, rm;
+		bool base, index, rip;
+		uint8_t base_reg, index_reg, scale;
+		int32_t disp;
+	} cases[] = {
+		/* popcnt %rcx, %rax: f3 48 0f b8 c1 */
+		{ { 0xf3, 0x48, 0x0f, 0xb8, 0xc1 }, 5, 5, 8, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0 },
+		/* popcnt %r9d, %r10d: f3 45 0f b8 d1 */
+		{ { 0xf3, 0x45, 0x0f, 0xb8, 0xd1 }, 5, 5, 4, 3, 10, 9, 0, 0, 0, 0, 0, 0, 0 },
+		/* popcnt %cx, %ax: 66 f3 0f b8 c1 */
+		{ { 0x66, 0xf3, 0x0f, 0xb8, 0xc1 }, 5, 5, 2, 3, 0, 1, 0, 0, 0, 0, 0, 0, 0 },
+		/* popcnt (%rdi), %rax */
+		{ { 0xf3, 0x48, 0x0f, 0xb8, 0x07 }, 5, 5, 8, 0, 0, 7, true,
+		  false, false, 7, 0, 0, 0 },
+		/* popcnt 0x10(%rsp), %rdx: SIB with no index */
+		{ { 0xf3, 0x48, 0x0f, 0xb8, 0x54, 0x24, 0x10 }, 7, 7, 8, 1, 2,
+		  4, true, false, false, 4, 0, 1, 0x10 },
+		/* popcnt -0x80(%rbx,%r12,8), %rax: disp32 */
+		{ { 0xf3, 0x4a, 0x0f, 0xb8, 0x84, 0xe3, 0x80, 0xff, 0xff,
+		    0xff },
+		  10, 10, 8, 2, 0, 4, true, true, false, 3, 12, 8, -0x80 },
+		/* popcnt 0x1000(%rip), %rax */
+		{ { 0xf3, 0x48, 0x0f, 0xb8, 0x05, 0x00, 0x10, 0, 0 }, 9, 9,
+		  8, 0, 0, 5, false, false, true, 0, 0, 0, 0x1000 },
+		/* popcnt 0x20(,%rcx,4), %rax: no base, disp32 */
+		{ { 0xf3, 0x48, 0x0f, 0xb8, 0x04, 0x8d, 0x20, 0, 0, 0 }, 10,
+		  10, 8, 0, 0, 4, false, true, false, 0, 1, 4, 0x20 },
+		/* popcnt 8(%r13), %rax: r13 with mod 1 is a base */
+		{ { 0xf3, 0x49, 0x0f, 0xb8, 0x45, 0x08 }, 6, 6, 8, 1, 0, 13,
+		  true, false, false, 13, 0, 0, 8 },
+	};
+
+	for (size_t k = 0; k < ARRAY_SIZE(cases); k++) {
+		struct x86_insn i = decode64(cases[k].bytes, cases[k].n);
+
+		ck_assert_int_eq(i.op, X86_INSN_POPCNT);
+		ck_assert_msg(i.len == cases[k].len, "case %zu: len %u", k,
+			      i.len);
+		ck_assert_uint_eq(i.opsize, cases[k].opsize);
+		ck_assert(i.has_modrm);
+		ck_assert_uint_eq(i.mod, cases[k].mod);
+		ck_assert_uint_eq(i.reg, cases[k].reg);
+		ck_assert_uint_eq(i.rm, cases[k].rm);
+		if (i.mod == 3)
+			continue;
+		ck_assert_msg(i.has_base == cases[k].base, "case %zu", k);
+		ck_assert_msg(i.has_index == cases[k].index, "case %zu", k);
+		ck_assert_msg(i.rip_relative == cases[k].rip, "case %zu", k);
+		if (i.has_base)
+			ck_assert_uint_eq(i.base, cases[k].base_reg);
+		if (i.has_index) {
+			ck_assert_uint_eq(i.index, cases[k].index_reg);
+			ck_assert_uint_eq(i.scale, cases[k].scale);
+		}
+		ck_assert_int_eq(i.disp, cases[k].disp);
+		/* Every shorter prefix of the bytes is cut short. */
+		for (size_t n = 0; n < cases[k].n; n++)
+			ck_assert_int_eq(x86_insn_decode(cases[k].bytes, n,
+							 X86_MODE_LONG64, &i),
+					 -EINVAL);
+	}
+}
+END_TEST
+
+START_TEST(decode_segment_and_address_size)
+{
+	static const uint8_t fs_67[] = { 0x64, 0x67, 0xf3, 0x48,
+					 0x0f, 0xb8, 0x00 };
+	static const uint8_t ds_gs[] = { 0x3e, 0x65, 0xf3, 0x0f, 0xb8, 0x00 };
+	struct x86_insn i = decode64(fs_67, sizeof(fs_67));
+
+	ck_assert_int_eq(i.seg, X86_SEG_FS);
+	ck_assert_uint_eq(i.addrsize, 4);
+	i = decode64(ds_gs, sizeof(ds_gs));
+	ck_assert_int_eq(i.seg, X86_SEG_GS); /* the last one given */
+	ck_assert_uint_eq(i.addrsize, 8);
+	/* 16-bit addressing (0x67 in 32-bit code) is not covered. */
+	ck_assert_int_eq(x86_insn_decode(fs_67 + 1, 6, X86_MODE_PROT16, &i),
+			 -EOPNOTSUPP);
 }
 END_TEST
 
@@ -358,6 +471,9 @@ int main(void)
 	tcase_add_test(tc, decode_modes);
 	tcase_add_test(tc, decode_malformed);
 	tcase_add_test(tc, decode_not_covered);
+	tcase_add_test(tc, decode_clac_stac);
+	tcase_add_test(tc, decode_popcnt_operands);
+	tcase_add_test(tc, decode_segment_and_address_size);
 	tcase_add_test(tc, cpu_modes);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("mmu");

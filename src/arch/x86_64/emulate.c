@@ -78,20 +78,148 @@ static enum x86_emu_result emu_mem_failed(struct x86_emu *emu, int ret)
 	return ret == -EFAULT ? X86_EMU_DONE : X86_EMU_DECLINED;
 }
 
+static unsigned int emu_cpl(const struct x86_emu *emu)
+{
+	return SEL_RPL(emu->sregs.cs.selector);
+}
+
+/* General register n (0 rax ... 15 r15) as the ModRM byte numbers them. */
+static __u64 *emu_gpr(struct kvm_regs *r, unsigned int n)
+{
+	__u64 *const regs[16] = {
+		&r->rax, &r->rcx, &r->rdx, &r->rbx, &r->rsp, &r->rbp,
+		&r->rsi, &r->rdi, &r->r8,  &r->r9,  &r->r10, &r->r11,
+		&r->r12, &r->r13, &r->r14, &r->r15,
+	};
+
+	return regs[n & 15];
+}
+
+/* A write of size bytes to a register: 4 zero-extends, 2 merges. */
+static void emu_gpr_write(struct kvm_regs *r, unsigned int n,
+			  unsigned int size, uint64_t v)
+{
+	__u64 *p = emu_gpr(r, n);
+
+	if (size == 8)
+		*p = v;
+	else if (size == 4)
+		*p = (uint32_t)v;
+	else
+		*p = (*p & ~0xffffull) | (v & 0xffff);
+}
+
+static uint64_t emu_segment_base(const struct x86_emu *emu, enum x86_seg seg)
+{
+	/* In 64-bit mode only FS and GS have a base (SDM Vol. 1 3.4.2.1). */
+	if (seg == X86_SEG_FS)
+		return emu->sregs.fs.base;
+	if (seg == X86_SEG_GS)
+		return emu->sregs.gs.base;
+	return 0;
+}
+
+/*
+ * Read the ModRM memory or register operand of size bytes. A memory
+ * operand's linear address must be canonical (else #SS(0) when it is
+ * RSP or RBP based, as those default to SS, or #GP(0)).
+ */
+static enum x86_emu_result emu_read_rm(struct x86_emu *emu,
+				       const struct x86_insn *insn,
+				       unsigned int size, uint64_t *v)
+{
+	uint64_t ea = (uint64_t)(int64_t)insn->disp;
+	bool stack = false;
+	uint8_t buf[8];
+	int ret;
+
+	if (insn->mod == 3) {
+		*v = *emu_gpr(&emu->regs, insn->rm);
+		if (size < 8)
+			*v &= (1ull << (8 * size)) - 1;
+		return X86_EMU_DONE;
+	}
+	if (insn->rip_relative)
+		ea += emu->regs.rip + insn->len;
+	if (insn->has_base) {
+		ea += *emu_gpr(&emu->regs, insn->base);
+		stack = insn->base == 4 || insn->base == 5; /* not r12, r13 */
+	}
+	if (insn->has_index)
+		ea += *emu_gpr(&emu->regs, insn->index) * insn->scale;
+	if (insn->addrsize == 4)
+		ea = (uint32_t)ea;
+	if (insn->seg != X86_SEG_NONE)
+		stack = insn->seg == X86_SEG_SS;
+	ea += emu_segment_base(emu, insn->seg);
+	if (!x86_la_canonical(&emu->sregs, ea) ||
+	    !x86_la_canonical(&emu->sregs, ea + size - 1))
+		return emu_raise(emu, stack ? X86_VEC_SS : X86_VEC_GP, true, 0);
+	ret = x86_emu_read(emu, ea, buf, size,
+			   emu_cpl(emu) == 3 ? X86_ACCESS_USER : 0);
+	if (ret)
+		return emu_mem_failed(emu, ret);
+	*v = 0;
+	memcpy(v, buf, size); /* little-endian host and guest */
+	return X86_EMU_DONE;
+}
+
+/* The instruction is done: RIP past it, RF cleared (SDM Vol. 3A 17.3.1.1). */
+static enum x86_emu_result emu_next(struct x86_emu *emu,
+				    const struct x86_insn *insn)
+{
+	emu->regs.rip += insn->len;
+	emu->regs.rflags &= ~RFLAGS_RF;
+	return X86_EMU_DONE;
+}
+
+/* CLAC, STAC: #UD with LOCK, above CPL 0 or without SMAP in CPUID. */
+static enum x86_emu_result emu_clac_stac(struct x86_emu *emu,
+					 const struct x86_insn *insn)
+{
+	if (insn->lock || emu_cpl(emu) != 0 ||
+	    !(emu->features & X86_FEAT_SMAP))
+		return emu_raise(emu, X86_VEC_UD, false, 0);
+	if (insn->op == X86_INSN_STAC)
+		emu->regs.rflags |= RFLAGS_AC;
+	else
+		emu->regs.rflags &= ~RFLAGS_AC;
+	return emu_next(emu, insn);
+}
+
+/* POPCNT r, r/m: the count; ZF if the source is 0, the other flags 0. */
+static enum x86_emu_result emu_popcnt(struct x86_emu *emu,
+				      const struct x86_insn *insn)
+{
+	const uint64_t arith = RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF |
+			       RFLAGS_SF | RFLAGS_OF;
+	enum x86_emu_result res;
+	uint64_t src = 0;
+
+	if (insn->lock || !(emu->features & X86_FEAT_POPCNT))
+		return emu_raise(emu, X86_VEC_UD, false, 0);
+	res = emu_read_rm(emu, insn, insn->opsize, &src);
+	if (res != X86_EMU_DONE || emu->exc.valid)
+		return res;
+	emu_gpr_write(&emu->regs, insn->reg, insn->opsize,
+		      (uint64_t)__builtin_popcountll(src));
+	emu->regs.rflags &= ~arith;
+	if (!src)
+		emu->regs.rflags |= RFLAGS_ZF;
+	return emu_next(emu, insn);
+}
+
 static enum x86_emu_result emu_int3(struct x86_emu *emu,
 				    const struct x86_insn *insn)
 {
 	if (insn->lock)
 		return emu_raise(emu, X86_VEC_UD, false, 0);
-	if (emu->regs.rflags & RFLAGS_TF)
-		return emu_decline(emu, "int3 with RFLAGS.TF set");
 	/*
 	 * A trap: the #BP frame holds the address after the instruction,
 	 * and RF is clear once an instruction completes. KVM delivers the
 	 * exception through the IDT when the vCPU runs again.
 	 */
-	emu->regs.rip += insn->len;
-	emu->regs.rflags &= ~RFLAGS_RF;
+	emu_next(emu, insn);
 	emu_raise(emu, X86_VEC_BP, false, 0);
 	emu->exc.trap = true;
 	return X86_EMU_DONE;
@@ -281,8 +409,6 @@ static enum x86_emu_result emu_iret(struct x86_emu *emu,
 		return emu_decline(emu, "16-bit iret");
 	if (cpl != 0)
 		return emu_decline(emu, "iret above CPL 0");
-	if (r->rflags & RFLAGS_TF)
-		return emu_decline(emu, "iret with RFLAGS.TF set");
 	/* IRET ends NMI blocking even when it faults (SDM Vol. 3A 6.7.1). */
 	emu->nmi_unblocked = true;
 	if (r->rflags & RFLAGS_NT)
@@ -346,6 +472,9 @@ enum x86_emu_result x86_emulate(struct x86_emu *emu,
 	emu->why[0] = '\0';
 	if (x86_cpu_mode_of(&emu->sregs) != X86_MODE_LONG64)
 		return emu_decline(emu, "not in 64-bit mode");
+	/* A single-step trap would be due after the instruction: not covered. */
+	if (emu->regs.rflags & RFLAGS_TF)
+		return emu_decline(emu, "RFLAGS.TF is set");
 	/* A fault or a decline leaves the registers as they were. */
 	saved = *emu;
 	switch (insn->op) {
@@ -354,6 +483,13 @@ enum x86_emu_result x86_emulate(struct x86_emu *emu,
 		break;
 	case X86_INSN_IRET:
 		res = emu_iret(emu, insn);
+		break;
+	case X86_INSN_CLAC:
+	case X86_INSN_STAC:
+		res = emu_clac_stac(emu, insn);
+		break;
+	case X86_INSN_POPCNT:
+		res = emu_popcnt(emu, insn);
 		break;
 	default:
 		return emu_decline(emu, "instruction not covered");

@@ -22,6 +22,8 @@
 #define CPUID_MAXPHYADDR_LEAF 0x80000008u
 #define MAXPHYADDR_DEFAULT 36 /* SDM: without leaf 0x80000008 */
 #define CPUID_MAX_ENTRIES 256
+#define CPUID_1_ECX_POPCNT (1u << 23)
+#define CPUID_7_EBX_SMAP (1u << 20)
 
 static const char *const vector_names[32] = {
 	[X86_VEC_BP] = "#BP", [X86_VEC_UD] = "#UD", [X86_VEC_NP] = "#NP",
@@ -33,23 +35,36 @@ static const char *vector_name(uint8_t v)
 	return v < 32 && vector_names[v] ? vector_names[v] : "an exception";
 }
 
-static unsigned int emu_maxphyaddr(struct x86_emu_vcpu *ev, int fd)
+/*
+ * What the instructions need of the vCPU's CPUID (set once by tern at
+ * creation): MAXPHYADDR for the page walks, and the feature bits without
+ * which an instruction raises #UD.
+ */
+static void emu_read_cpuid(struct x86_emu_vcpu *ev, int fd)
 {
 	struct {
 		struct kvm_cpuid2 hdr;
 		struct kvm_cpuid_entry2 e[CPUID_MAX_ENTRIES];
 	} c = { .hdr.nent = CPUID_MAX_ENTRIES };
 
-	if (ev->maxphyaddr)
-		return ev->maxphyaddr;
+	if (ev->cpuid_read)
+		return;
+	ev->cpuid_read = true;
 	ev->maxphyaddr = MAXPHYADDR_DEFAULT;
 	if (ioctl(fd, KVM_GET_CPUID2, &c) < 0)
-		return ev->maxphyaddr;
-	for (unsigned int i = 0; i < c.hdr.nent && i < CPUID_MAX_ENTRIES; i++)
-		if (c.e[i].function == CPUID_MAXPHYADDR_LEAF &&
-		    (c.e[i].eax & 0xff) >= 32)
-			ev->maxphyaddr = c.e[i].eax & 0xff;
-	return ev->maxphyaddr;
+		return;
+	for (unsigned int i = 0; i < c.hdr.nent && i < CPUID_MAX_ENTRIES; i++) {
+		const struct kvm_cpuid_entry2 *e = &c.e[i];
+
+		if (e->function == CPUID_MAXPHYADDR_LEAF &&
+		    (e->eax & 0xff) >= 32)
+			ev->maxphyaddr = e->eax & 0xff;
+		if (e->function == 1 && (e->ecx & CPUID_1_ECX_POPCNT))
+			ev->features |= X86_FEAT_POPCNT;
+		if (e->function == 7 && e->index == 0 &&
+		    (e->ebx & CPUID_7_EBX_SMAP))
+			ev->features |= X86_FEAT_SMAP;
+	}
 }
 
 static bool emu_decline(struct x86_emu_vcpu *ev, unsigned int id,
@@ -130,7 +145,9 @@ bool x86_emulate_fallback(struct x86_emu_vcpu *ev, int vcpu_fd,
 				   ret == -EINVAL ?
 					   "malformed instruction bytes" :
 					   "instruction not covered");
-	emu.maxphyaddr = emu_maxphyaddr(ev, vcpu_fd);
+	emu_read_cpuid(ev, vcpu_fd);
+	emu.maxphyaddr = ev->maxphyaddr;
+	emu.features = ev->features;
 	rip = emu.regs.rip;
 	if (x86_emulate(&emu, &insn) != X86_EMU_DONE)
 		return emu_decline(ev, vcpu_id, emu.regs.rip, emu.why);
