@@ -17,6 +17,10 @@
  *     from a register and from memory (RIP-relative, SIB), ZF for a zero
  *     source and the other arithmetic flags cleared; from a missing page
  *     #PF with CR2 and RIP at the instruction;
+ *   fwait: nothing when no x87 exception is pending; #NM when CR0.TS and
+ *     CR0.MP are set; #MF for a pending unmasked exception (fwait-mf, not
+ *     by default: setting one up takes x87 instructions this host's KVM
+ *     cannot emulate in ring 0, so only QEMU's TCG runs it);
  *   iretq faults: a data segment or a selector past the GDT as CS, a code
  *     segment as SS, a not-present CS, NT set, a non-canonical RIP (#GP or
  *     #NP with the selector as the error code, RIP at the iret, RSP
@@ -71,10 +75,13 @@ uint64_t catch_rflags_in, catch_count, catch_rsp, catch_resume;
 uint64_t int3_rsp, int3_rflags, fell_through;
 uint64_t landed, landed_rsp, landed_rflags, landed_cs, landed_ss;
 
-void catch_bp(void), catch_np(void), catch_gp(void), catch_pf(void);
+void catch_bp(void), catch_nm(void), catch_np(void), catch_gp(void),
+	catch_pf(void), catch_mf(void);
 void test_int3(int prefixed);
 void run_iret(void *frame, enum iret_kind kind);
 void run_popcnt_fault(const void *addr);
+void run_fwait(void);
+extern const char fwait_insn[];
 extern const char popcnt_fault_insn[];
 extern const char int3_after[], int3_prefixed_after[], iret_landing[];
 extern const char iretq_insn[], iretd_insn[];
@@ -109,8 +116,10 @@ __asm__(
 	"popq %r15; popq %r14; popq %r13; popq %r12; popq %rbp; popq %rbx\n"
 	".endm\n"
 	/* Catch gates: vector (and a 0 error code for #BP), then record. */
-	".globl catch_bp, catch_np, catch_gp, catch_pf\n"
+	".globl catch_bp, catch_nm, catch_np, catch_gp, catch_pf, catch_mf\n"
 	"catch_bp: pushq $0; pushq $3; jmp catch_common\n"
+	"catch_nm: pushq $0; pushq $7; jmp catch_common\n"
+	"catch_mf: pushq $0; pushq $16; jmp catch_common\n"
 	"catch_np: pushq $11; jmp catch_common\n"
 	"catch_gp: pushq $13; jmp catch_common\n"
 	"catch_pf: pushq $14; jmp catch_common\n"
@@ -184,6 +193,21 @@ __asm__(
 	"movq %rax, catch_resume(%rip)\n"
 	"popcnt_fault_insn:\n"
 	"popcnt (%rdi), %rax\n"
+	"incq landed(%rip)\n"
+	"9:\n"
+	"pushq $2; popfq\n"
+	"restore_callee\n"
+	"ret\n"
+
+	/* void run_fwait(void): one fwait, caught if it faults */
+	".globl run_fwait, fwait_insn\n"
+	"run_fwait:\n"
+	"save_callee\n"
+	"movq %rsp, catch_rsp(%rip)\n"
+	"leaq 9f(%rip), %rax\n"
+	"movq %rax, catch_resume(%rip)\n"
+	"fwait_insn:\n"
+	"fwait\n"
 	"incq landed(%rip)\n"
 	"9:\n"
 	"pushq $2; popfq\n"
@@ -497,6 +521,79 @@ static void t_popcnt_pf(void)
 	con_puts("emulate-test: popcnt from a missing page ok");
 }
 
+static uint64_t read_cr0(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mov %%cr0, %0" : "=r"(v));
+	return v;
+}
+
+static void write_cr0(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr0" : : "r"(v) : "memory");
+}
+
+#define CR0_MP (1ul << 1)
+#define CR0_TS (1ul << 3)
+#define CR0_NE (1ul << 5)
+
+/* One fwait: 0 when it completed, else the vector it raised. */
+static uint64_t fwait_once(void)
+{
+	catch_count = 0;
+	landed = 0;
+	run_fwait();
+	if (landed + catch_count != 1)
+		result_fail("fwait: landed %lu, %lu exceptions", landed,
+			    catch_count);
+	if (catch_count && catch_frame.rip != (uint64_t)fwait_insn)
+		result_fail("fwait: fault at %#lx, expected %#lx",
+			    catch_frame.rip, (uint64_t)fwait_insn);
+	return catch_count ? catch_frame.vector : 0;
+}
+
+static void t_fwait(void)
+{
+	uint64_t cr0 = read_cr0(), v;
+
+	v = fwait_once();
+	if (v)
+		result_fail("fwait with nothing pending raised %lu", v);
+	/* TS alone does not trap fwait; TS with MP does (#NM). */
+	write_cr0(cr0 | CR0_TS);
+	v = fwait_once();
+	write_cr0(cr0 | CR0_TS | CR0_MP);
+	if (v)
+		result_fail("fwait with CR0.TS raised %lu", v);
+	v = fwait_once();
+	write_cr0(cr0);
+	if (v != 7)
+		result_fail("fwait with CR0.TS|MP raised %lu, expected #NM", v);
+	con_puts("emulate-test: fwait ok");
+}
+
+/* A pending unmasked invalid-operation exception: fwait raises #MF. */
+static void t_fwait_mf(void)
+{
+	uint16_t env[14] __attribute__((aligned(16)));
+	uint64_t cr0 = read_cr0(), v;
+
+	write_cr0(cr0 | CR0_NE);
+	__asm__ volatile("fninit; fnstenv %0" : "=m"(env));
+	env[0] &= ~1u; /* FCW: invalid operation unmasked */
+	env[2] |= 0x81; /* FSW: IE and ES */
+	__asm__ volatile("fldenv %0" : : "m"(env));
+	v = fwait_once();
+	__asm__ volatile("fninit");
+	write_cr0(cr0);
+	if (v != 16)
+		result_fail("fwait with an x87 exception pending raised %lu, "
+			    "expected #MF",
+			    v);
+	con_puts("emulate-test: fwait with a pending x87 exception ok");
+}
+
 #define LAND ((uint64_t)iret_landing)
 #define TOP ((uint64_t)&landing_stack[24])
 
@@ -628,6 +725,8 @@ static const struct {
 	{ "stac-clac", t_stac_clac, true },
 	{ "popcnt", t_popcnt, true },
 	{ "popcnt-pf", t_popcnt_pf, true },
+	{ "fwait", t_fwait, true },
+	{ "fwait-mf", t_fwait_mf, false },
 	{ "iretq", t_iretq, true },
 	{ "iretd", t_iretd, true },
 	{ "iretq-null-ss", t_iretq_null_ss, true },
@@ -668,6 +767,8 @@ int guest_main(void)
 	cmdline_get_str("skip", skip, sizeof(skip));
 	cmdline_get_uint("hold", 1, &hold);
 	gate_set(3, catch_bp);
+	gate_set(7, catch_nm);
+	gate_set(16, catch_mf);
 	gate_set(11, catch_np);
 	gate_set(13, catch_gp);
 	gate_set(14, catch_pf);

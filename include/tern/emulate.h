@@ -45,6 +45,7 @@ enum x86_insn_op {
 	X86_INSN_CLAC,
 	X86_INSN_STAC,
 	X86_INSN_POPCNT,
+	X86_INSN_FWAIT,
 	X86_INSN_NR, /* counters are indexed by op */
 };
 
@@ -105,10 +106,12 @@ struct x86_exception {
 
 #define X86_VEC_BP 3
 #define X86_VEC_UD 6
+#define X86_VEC_NM 7
 #define X86_VEC_NP 11
 #define X86_VEC_SS 12
 #define X86_VEC_GP 13
 #define X86_VEC_PF 14
+#define X86_VEC_MF 16
 
 /*
  * One instruction's machine: the registers in, the registers out. The
@@ -126,6 +129,7 @@ struct x86_emu {
 	const struct guest_memory *mem;
 	unsigned int maxphyaddr; /* CPUID 0x80000008 EAX[7:0] */
 	uint32_t features; /* X86_FEAT_* of the guest's CPUID */
+	uint16_t fsw; /* FWAIT: the x87 status word (KVM_GET_FPU) */
 	bool sregs_changed;
 	bool nmi_unblocked; /* IRET: NMI blocking ends */
 	struct x86_exception exc;

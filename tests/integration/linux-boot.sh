@@ -18,7 +18,7 @@
 # milestones not reached are listed and the case is a skip with that
 # reason, never a pass.
 #
-# TERN_LINUX_TIMEOUT (s, default 5400) bounds the run; TERN_LINUX_QEMU=1
+# TERN_LINUX_TIMEOUT (s, default 6600) bounds the run; TERN_LINUX_QEMU=1
 # also boots the same kernel under QEMU q35 to the same point and lists the
 # kernel's warnings that only one of the two machines gets.
 . "$(dirname "$0")/lib.sh"
@@ -41,7 +41,7 @@ truncate -s 64M "$TMP/disk.img"
 # console), virtio-rng and a virtio-blk disk, so PCI has devices to list.
 begin "stock Linux walks tern's platform (milestones and guest time below)"
 start=$(date +%s)
-VM_TIMEOUT=${TERN_LINUX_TIMEOUT:-5400}
+VM_TIMEOUT=${TERN_LINUX_TIMEOUT:-6600}
 if start_vm linux --kernel "$GUEST/vmlinuz" --initrd "$GUEST/initrd.cpio.gz" \
 	--memory 512M --cpus $CPUS --rng --disk "path=$TMP/disk.img" \
 	--cpu-features=-cx16,-xsave --cmdline "$CMDLINE"; then
@@ -138,7 +138,7 @@ if [ "${TERN_LINUX_QEMU:-0}" = 1 ]; then
 		skip_case "QEMU q35 comparison" "qemu-system-x86_64 not installed"
 	else
 		begin "the same kernel under QEMU q35: warnings only one machine gets"
-		timeout -k 5 "${TERN_LINUX_TIMEOUT:-5400}" qemu-system-x86_64 -M q35 \
+		timeout -k 5 "${TERN_LINUX_TIMEOUT:-6600}" qemu-system-x86_64 -M q35 \
 			-accel kvm -cpu host,-cx16,-xsave,-arch-capabilities -smp $CPUS -m 512M \
 			-nographic -no-reboot -kernel "$GUEST/vmlinuz" -initrd "$GUEST/initrd.cpio.gz" \
 			-append "$CMDLINE" -device virtio-rng-pci \

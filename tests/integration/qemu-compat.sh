@@ -228,8 +228,11 @@ check_counter counter-microvm microvm
 # tern. TCG takes a non-canonical IRET target and faults at the fetch, where
 # the SDM faults at the IRET, so that one case is left out here.
 check_tcg emulate-test-tcg microvm emulate-test 1 \
-	"emulate-test: int3 ok|emulate-test: int3 (ds prefix) ok|emulate-test: stac and clac ok|emulate-test: popcnt ok|emulate-test: popcnt from a missing page ok|emulate-test: iretq ok|emulate-test: iretd ok|emulate-test: iretq null ss ok|emulate-test: iretq data segment as cs ok|emulate-test: iretq frame on a missing page ok|RESULT: PASS" \
+	"emulate-test: int3 ok|emulate-test: int3 (ds prefix) ok|emulate-test: stac and clac ok|emulate-test: popcnt ok|emulate-test: popcnt from a missing page ok|emulate-test: fwait ok|emulate-test: iretq ok|emulate-test: iretd ok|emulate-test: iretq null ss ok|emulate-test: iretq data segment as cs ok|emulate-test: iretq frame on a missing page ok|RESULT: PASS" \
 	-append "skip=iret-rip-noncanonical"
+check_tcg emulate-test-tcg-x87 microvm emulate-test 1 \
+	"emulate-test: fwait with a pending x87 exception ok|RESULT: PASS" \
+	-append "only=fwait-mf"
 
 echo "qemu-compat: $passed passed, $failed failed, $skipped skipped"
 if ((failed > 0)); then

@@ -509,6 +509,51 @@ START_TEST(popcnt_faults)
 }
 END_TEST
 
+START_TEST(fwait_cases)
+{
+	struct x86_insn insn = { .op = X86_INSN_FWAIT, .len = 1 };
+	struct x86_emu e, before;
+
+	/* Nothing pending: RIP past it, RF cleared, nothing else. */
+	emu_init(&e);
+	e.regs.rflags |= FL_RF;
+	e.fsw = 0x3800; /* TOP = 7, no exception */
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(!e.exc.valid);
+	ck_assert_uint_eq(e.regs.rip, 0x100001);
+	ck_assert_uint_eq(e.regs.rflags, 0x2);
+	/* CR0.TS alone: nothing; TS and MP: #NM. */
+	emu_init(&e);
+	e.sregs.cr0 |= 1u << 3;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(!e.exc.valid);
+	emu_init(&e);
+	e.sregs.cr0 |= (1u << 3) | (1u << 1);
+	before = e;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert(e.exc.valid && !e.exc.trap && !e.exc.has_error_code);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_NM);
+	ck_unchanged(&e, &before);
+	/* A pending unmasked exception (ES): #MF with CR0.NE ... */
+	emu_init(&e);
+	e.sregs.cr0 |= 1u << 5;
+	e.fsw = 0x81;
+	before = e;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_MF);
+	ck_unchanged(&e, &before);
+	/* ... and without it FERR# would go to the chipset: declined. */
+	emu_init(&e);
+	e.fsw = 0x81;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DECLINED);
+	/* LOCK: #UD. */
+	emu_init(&e);
+	insn.lock = true;
+	ck_assert_int_eq(x86_emulate(&e, &insn), X86_EMU_DONE);
+	ck_assert_uint_eq(e.exc.vector, X86_VEC_UD);
+}
+END_TEST
+
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static uint64_t rnd(void)
@@ -522,7 +567,7 @@ static uint64_t rnd(void)
 /* Garbage frames and GDTs: an outcome the SDM allows, nothing half done. */
 START_TEST(iret_random_frames)
 {
-	for (unsigned int iter = 0; iter < 20000; iter++) {
+	for (unsigned int iter = 0; iter < 5000; iter++) {
 		struct x86_insn insn = iret_insn((rnd() & 1) ? 8 : 4);
 		struct x86_emu e, before;
 		uint64_t sel[2];
@@ -565,12 +610,12 @@ START_TEST(decode_random_bytes)
 {
 	static const uint8_t likely[] = { 0x66, 0x48, 0xf0, 0x3e, 0xcc,
 					  0xcf, 0x0f, 0x01, 0xca, 0xb8,
-					  0xf3, 0x04, 0x24, 0x05 };
+					  0xf3, 0x04, 0x24, 0x05, 0x9b };
 	static const enum x86_cpu_mode modes[] = {
 		X86_MODE_PROT16, X86_MODE_PROT32, X86_MODE_LONG64,
 	};
 
-	for (unsigned int iter = 0; iter < 100000; iter++) {
+	for (unsigned int iter = 0; iter < 30000; iter++) {
 		uint8_t buf[20];
 		size_t n = rnd() % (sizeof(buf) + 1);
 		struct x86_insn insn;
@@ -619,6 +664,7 @@ int main(void)
 	tcase_add_test(tc, popcnt_register_sizes);
 	tcase_add_test(tc, popcnt_memory_operands);
 	tcase_add_test(tc, popcnt_faults);
+	tcase_add_test(tc, fwait_cases);
 	tcase_add_test(tc, decode_random_bytes);
 	suite_add_tcase(s, tc);
 	return unit_run(s);

@@ -140,6 +140,22 @@ START_TEST(decode_not_covered)
 }
 END_TEST
 
+START_TEST(decode_fwait)
+{
+	/* fwait alone, and the fwait of "finit" (9b db e3): one byte. */
+	static const uint8_t fwait[] = { 0x9b, 0x65, 0x48 };
+	static const uint8_t finit[] = { 0x9b, 0xdb, 0xe3 };
+	struct x86_insn i = decode64(fwait, sizeof(fwait));
+
+	ck_assert_int_eq(i.op, X86_INSN_FWAIT);
+	ck_assert_uint_eq(i.len, 1);
+	i = decode64(finit, sizeof(finit));
+	ck_assert_int_eq(i.op, X86_INSN_FWAIT);
+	ck_assert_uint_eq(i.len, 1);
+	ck_assert_str_eq(x86_insn_name(i.op), "fwait");
+}
+END_TEST
+
 START_TEST(decode_clac_stac)
 {
 	static const uint8_t clac[] = { 0x0f, 0x01, 0xca, 0x90 };
@@ -472,6 +488,7 @@ int main(void)
 	tcase_add_test(tc, decode_malformed);
 	tcase_add_test(tc, decode_not_covered);
 	tcase_add_test(tc, decode_clac_stac);
+	tcase_add_test(tc, decode_fwait);
 	tcase_add_test(tc, decode_popcnt_operands);
 	tcase_add_test(tc, decode_segment_and_address_size);
 	tcase_add_test(tc, cpu_modes);

@@ -35,6 +35,10 @@
 #define RFLAGS_VIF (1ull << 19)
 #define RFLAGS_VIP (1ull << 20)
 #define RFLAGS_ID (1ull << 21)
+#define CR0_MP (1ull << 1)
+#define CR0_TS (1ull << 3)
+#define CR0_NE (1ull << 5)
+#define FSW_ES (1u << 7) /* an unmasked x87 exception is pending */
 
 /* Segment descriptor fields (SDM Vol. 3A 3.4.5). */
 #define DESC_TYPE(d) ((unsigned int)((d) >> 40) & 0xf)
@@ -160,7 +164,8 @@ static enum x86_emu_result emu_read_rm(struct x86_emu *emu,
 	if (ret)
 		return emu_mem_failed(emu, ret);
 	*v = 0;
-	memcpy(v, buf, size); /* little-endian host and guest */
+	for (unsigned int i = 0; i < size; i++)
+		*v |= (uint64_t)buf[i] << (8 * i);
 	return X86_EMU_DONE;
 }
 
@@ -206,6 +211,28 @@ static enum x86_emu_result emu_popcnt(struct x86_emu *emu,
 	emu->regs.rflags &= ~arith;
 	if (!src)
 		emu->regs.rflags |= RFLAGS_ZF;
+	return emu_next(emu, insn);
+}
+
+/*
+ * FWAIT: #NM when CR0.MP and CR0.TS are set, #MF when an unmasked x87
+ * exception is pending (FSW.ES) and CR0.NE is set; otherwise nothing.
+ * With CR0.NE clear the CPU would signal FERR# to the chipset instead:
+ * not covered.
+ */
+static enum x86_emu_result emu_fwait(struct x86_emu *emu,
+				     const struct x86_insn *insn)
+{
+	if (insn->lock)
+		return emu_raise(emu, X86_VEC_UD, false, 0);
+	if ((emu->sregs.cr0 & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS))
+		return emu_raise(emu, X86_VEC_NM, false, 0);
+	if (emu->fsw & FSW_ES) {
+		if (!(emu->sregs.cr0 & CR0_NE))
+			return emu_decline(emu, "fwait with a pending x87 "
+						"exception and CR0.NE clear");
+		return emu_raise(emu, X86_VEC_MF, false, 0);
+	}
 	return emu_next(emu, insn);
 }
 
@@ -490,6 +517,9 @@ enum x86_emu_result x86_emulate(struct x86_emu *emu,
 		break;
 	case X86_INSN_POPCNT:
 		res = emu_popcnt(emu, insn);
+		break;
+	case X86_INSN_FWAIT:
+		res = emu_fwait(emu, insn);
 		break;
 	default:
 		return emu_decline(emu, "instruction not covered");

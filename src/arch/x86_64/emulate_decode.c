@@ -13,6 +13,7 @@
 
 #define OP_INT3 0xcc
 #define OP_IRET 0xcf
+#define OP_FWAIT 0x9b
 #define OP_ESCAPE 0x0f
 #define OP2_GROUP7 0x01 /* 0f 01: clac and stac among others */
 #define OP2_POPCNT 0xb8 /* f3 0f b8 */
@@ -35,6 +36,7 @@ static const char *const insn_names[X86_INSN_NR] = {
 	[X86_INSN_CLAC] = "clac",
 	[X86_INSN_STAC] = "stac",
 	[X86_INSN_POPCNT] = "popcnt",
+	[X86_INSN_FWAIT] = "fwait",
 };
 
 const char *x86_insn_name(enum x86_insn_op op)
@@ -260,6 +262,13 @@ int x86_insn_decode(const uint8_t *bytes, size_t n, enum x86_cpu_mode mode,
 		break;
 	case OP_IRET:
 		insn->op = X86_INSN_IRET;
+		break;
+	case OP_FWAIT:
+		/*
+		 * Alone, even before an x87 opcode: "finit" is fwait then
+		 * fninit, two instructions to the CPU (SDM FINIT).
+		 */
+		insn->op = X86_INSN_FWAIT;
 		break;
 	case OP_ESCAPE:
 		ret = decode_0f(bytes, n, &i, mode, insn);

@@ -26,8 +26,9 @@
 #define CPUID_7_EBX_SMAP (1u << 20)
 
 static const char *const vector_names[32] = {
-	[X86_VEC_BP] = "#BP", [X86_VEC_UD] = "#UD", [X86_VEC_NP] = "#NP",
-	[X86_VEC_SS] = "#SS", [X86_VEC_GP] = "#GP", [X86_VEC_PF] = "#PF",
+	[X86_VEC_BP] = "#BP", [X86_VEC_UD] = "#UD", [X86_VEC_NM] = "#NM",
+	[X86_VEC_NP] = "#NP", [X86_VEC_SS] = "#SS", [X86_VEC_GP] = "#GP",
+	[X86_VEC_PF] = "#PF", [X86_VEC_MF] = "#MF",
 };
 
 static const char *vector_name(uint8_t v)
@@ -85,6 +86,10 @@ static int emu_commit(int fd, const struct x86_emu *emu,
 		return -errno;
 	if (ioctl(fd, KVM_SET_REGS, &emu->regs) < 0)
 		return -errno;
+	/* Nothing to change (popcnt, stac, clac): one ioctl less. */
+	if (!emu->exc.valid && !events->interrupt.shadow &&
+	    !(emu->nmi_unblocked && events->nmi.masked))
+		return 0;
 	/*
 	 * Only the shadow among the flagged fields: the instruction ended
 	 * any STI/MOV SS interrupt shadow. NMI and interrupt fields are
@@ -148,6 +153,14 @@ bool x86_emulate_fallback(struct x86_emu_vcpu *ev, int vcpu_fd,
 	emu_read_cpuid(ev, vcpu_fd);
 	emu.maxphyaddr = ev->maxphyaddr;
 	emu.features = ev->features;
+	if (insn.op == X86_INSN_FWAIT) {
+		struct kvm_fpu fpu;
+
+		if (ioctl(vcpu_fd, KVM_GET_FPU, &fpu) < 0)
+			return emu_decline(ev, vcpu_id, emu.regs.rip,
+					   "cannot read the x87 state");
+		emu.fsw = fpu.fsw;
+	}
 	rip = emu.regs.rip;
 	if (x86_emulate(&emu, &insn) != X86_EMU_DONE)
 		return emu_decline(ev, vcpu_id, emu.regs.rip, emu.why);
