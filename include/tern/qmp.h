@@ -213,6 +213,10 @@ extern const struct qmp_command qmp_acpi_commands[];
 /* The NICs' commands and events (qmp_net.c). */
 bool qmp_net_register(struct qmp_server *srv, struct vm *vm, GError **err);
 
+/* x-tern-query-emulation (qmp_emulation.c), added by qmp_vm_create(). */
+bool qmp_emulation_register(struct qmp_server *srv, struct vm *vm,
+			    GError **err);
+
 /* `tern qmp PATH [COMMAND [ARGUMENTS]]`; argv[0] is "qmp". */
 int qmp_client_main(int argc, char **argv);
 

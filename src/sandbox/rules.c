@@ -186,7 +186,14 @@ static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_SET_GSI_ROUTING, "the guest programs an MSI-X message"),
 	IOCTL(KVM_IRQ_LINE, "INTx and ISA interrupts raised or lowered by a device register access"),
 	IOCTL(KVM_GET_REGS, "the register dump after a guest crash"),
-	IOCTL(KVM_GET_SREGS, "the register dump after a guest crash"),
+	IOCTL(KVM_GET_SREGS, "the register dump after a guest crash; the emulation fallback reads the faulting state"),
+	/* The emulation-failure fallback (emulate_kvm.c, docs/linux-guest.md) */
+	IOCTL(KVM_GET_VCPU_EVENTS, "emulation fallback: pending events before completing an instruction"),
+	IOCTL(KVM_GET_FPU, "emulation fallback: fwait reads the x87 status word"),
+	IOCTL(KVM_GET_CPUID2, "emulation fallback: stac/clac/popcnt check the guest's CPUID (once)"),
+	IOCTL(KVM_SET_REGS, "emulation fallback: RIP and registers after the completed instruction"),
+	IOCTL(KVM_SET_SREGS, "emulation fallback: CS/SS after an IRET"),
+	IOCTL(KVM_SET_VCPU_EVENTS, "emulation fallback: the exception an instruction raises (#BP, #PF, #GP, #UD, #NM, #MF)"),
 	IOCTL(TUNSETOFFLOAD, "a virtio-net driver's DRIVER_OK applies the offloads it negotiated to the tap"),
 	/* vhost=on: the kernel's vhost-net takes the data queues over when a
 	 * driver starts the NIC or the VM resumes (net-vhost.c). Not
