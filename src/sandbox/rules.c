@@ -42,6 +42,23 @@
 #define ROLE_NO_IOCTL(rules_)                                                  \
 	{ .rules = rules_, .nr_rules = G_N_ELEMENTS(rules_) }
 
+/*
+ * vhost=on: the kernel's vhost-net takes the data queues over when a driver
+ * starts the NIC (vCPU) or the VM resumes or resets (main), net-vhost.c.
+ * Not exercised on the hosts tern is tested on: no /dev/vhost-net.
+ */
+#define VHOST_NET_HANDOVER_IOCTLS \
+	IOCTL(VHOST_SET_FEATURES, "vhost=on: the features the driver negotiated"), \
+	IOCTL(VHOST_SET_MEM_TABLE, "vhost=on: guest RAM for the vhost worker"), \
+	IOCTL(VHOST_SET_LOG_BASE, "vhost=on: dirty logging"), \
+	IOCTL(VHOST_SET_VRING_NUM, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_ADDR, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_BASE, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_KICK, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_CALL, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_GET_VRING_BASE, "vhost=on: a ring taken back (reset, stop)"), \
+	IOCTL(VHOST_NET_SET_BACKEND, "vhost=on: the tap attached to or detached from a ring")
+
 /* ---- every role ---- */
 
 static const struct sandbox_rule common_rules[] = {
@@ -152,19 +169,7 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	/* virtio-net on a tap (net-ctrl.c, tap.c) */
 	IOCTL(TUNSETOFFLOAD, "a NIC reset or state load puts the tap's offloads back"),
 	IOCTL(TUNSETQUEUE, "a NIC reset or state load re-attaches its queue pairs"),
-	/* vhost=on: the kernel's vhost-net takes the data queues over when a
-	 * driver starts the NIC or the VM resumes (net-vhost.c). Not
-	 * exercised on the hosts tern is tested on: no /dev/vhost-net. */
-	IOCTL(VHOST_SET_FEATURES, "vhost=on: the features the driver negotiated"),
-	IOCTL(VHOST_SET_MEM_TABLE, "vhost=on: guest RAM for the vhost worker"),
-	IOCTL(VHOST_SET_LOG_BASE, "vhost=on: dirty logging"),
-	IOCTL(VHOST_SET_VRING_NUM, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_ADDR, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_BASE, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_KICK, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_CALL, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_GET_VRING_BASE, "vhost=on: a ring taken back (reset, stop)"),
-	IOCTL(VHOST_NET_SET_BACKEND, "vhost=on: the tap attached to or detached from a ring"),
+	VHOST_NET_HANDOVER_IOCTLS,
 };
 
 /* ---- vcpu: KVM_RUN, and the device handlers a guest exit runs ---- */
@@ -195,19 +200,7 @@ static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_SET_SREGS, "emulation fallback: CS/SS after an IRET"),
 	IOCTL(KVM_SET_VCPU_EVENTS, "emulation fallback: the exception an instruction raises (#BP, #PF, #GP, #UD, #NM, #MF)"),
 	IOCTL(TUNSETOFFLOAD, "a virtio-net driver's DRIVER_OK applies the offloads it negotiated to the tap"),
-	/* vhost=on: the kernel's vhost-net takes the data queues over when a
-	 * driver starts the NIC or the VM resumes (net-vhost.c). Not
-	 * exercised on the hosts tern is tested on: no /dev/vhost-net. */
-	IOCTL(VHOST_SET_FEATURES, "vhost=on: the features the driver negotiated"),
-	IOCTL(VHOST_SET_MEM_TABLE, "vhost=on: guest RAM for the vhost worker"),
-	IOCTL(VHOST_SET_LOG_BASE, "vhost=on: dirty logging"),
-	IOCTL(VHOST_SET_VRING_NUM, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_ADDR, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_BASE, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_KICK, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_SET_VRING_CALL, "vhost=on: a ring handed over"),
-	IOCTL(VHOST_GET_VRING_BASE, "vhost=on: a ring taken back (reset, stop)"),
-	IOCTL(VHOST_NET_SET_BACKEND, "vhost=on: the tap attached to or detached from a ring"),
+	VHOST_NET_HANDOVER_IOCTLS,
 };
 
 /* ---- device-io: a device's I/O thread (iothread.h) ---- */
