@@ -21,27 +21,9 @@ for c in ip ping python3; do
 done
 HELPER="$(dirname "$0")/net-helper.py"
 NS=tern-netq-$$
+. "$(dirname "$0")/net-lib.sh"
 
-ns_down() {
-	ip -n "$NS" link del tap0 2>/dev/null
-	ip -n "$NS" link del tap1 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
-}
 trap 'ns_down; [ -n "${KEEP:-}" ] || rm -rf "$TMP"' EXIT
-
-ns_up() { # MTU [multi_queue]
-	ns_down
-	ip netns add "$NS" &&
-		ip -n "$NS" link set lo up &&
-		ip -n "$NS" tuntap add dev tap0 mode tap ${2:-} &&
-		ip -n "$NS" link set tap0 mtu "$1" up &&
-		ip -n "$NS" addr add 10.0.0.1/24 dev tap0 &&
-		ip -n "$NS" tuntap add dev tap1 mode tap &&
-		ip -n "$NS" link set tap1 up &&
-		ip -n "$NS" addr add 10.0.1.1/24 dev tap1 &&
-		ip -n "$NS" neigh add 10.0.1.2 lladdr 02:00:00:00:01:02 dev tap1 nud permanent &&
-		ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=1
-}
 
 # qemu_guest NAME CMDLINE NETDEV-EXTRA DEVICE-EXTRA HELPER-ARGS...
 qemu_guest() {
@@ -49,7 +31,7 @@ qemu_guest() {
 	shift 4
 	local con=$TMP/$name.log sock=$TMP/$name.sock
 	: >"$con"
-	ip netns exec "$NS" timeout -k 5 120 "$QEMU" -accel kvm -cpu host,-cx16,-arch-capabilities \
+	in_ns timeout -k 5 120 "$QEMU" -accel kvm -cpu host,-cx16,-arch-capabilities \
 		-M q35 -bios "$QBOOT" -m 128M -display none -no-reboot -monitor none \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 -serial "file:$con" \
 		-qmp "unix:$sock,server=on,wait=off" \
@@ -58,7 +40,7 @@ qemu_guest() {
 		-kernel "$FW/net-test.elf" -append "ip=10.0.0.2 $cmdline" \
 		</dev/null >"$TMP/err" 2>&1 &
 	local pid=$!
-	if ! ip netns exec "$NS" timeout -k 5 150 python3 "$HELPER" run "$con" "$sock" "$@" \
+	if ! in_ns timeout -k 5 150 python3 "$HELPER" run "$con" "$sock" "$@" \
 		>"$TMP/helper" 2>&1; then
 		fail "net-helper: $(grep -v '^  ok:' "$TMP/helper" | tail -5)"
 		kill "$pid" 2>/dev/null

@@ -18,33 +18,10 @@ for c in ip ping python3; do
 done
 HELPER="$(dirname "$0")/net-helper.py"
 NS=tern-net-$$
+. "$(dirname "$0")/net-lib.sh"
 TUNE="$TMP/tune"
 
-ns_down() {
-	ip -n "$NS" link del tap0 2>/dev/null
-	ip -n "$NS" link del tap1 2>/dev/null
-	ip netns del "$NS" 2>/dev/null
-}
 trap 'ns_down; rm -rf "$TMP"' EXIT
-
-# ns_up MTU [multi_queue]: the namespace with tap0 (the guest's) and tap1.
-ns_up() {
-	ns_down
-	ip netns add "$NS" &&
-		ip -n "$NS" link set lo up &&
-		ip -n "$NS" tuntap add dev tap0 mode tap ${2:-} &&
-		ip -n "$NS" link set tap0 mtu "$1" up &&
-		ip -n "$NS" addr add 10.0.0.1/24 dev tap0 &&
-		ip -n "$NS" tuntap add dev tap1 mode tap &&
-		ip -n "$NS" link set tap1 up &&
-		ip -n "$NS" addr add 10.0.1.1/24 dev tap1 &&
-		ip -n "$NS" neigh add 10.0.1.2 lladdr 02:00:00:00:01:02 dev tap1 nud permanent &&
-		ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=1
-}
-
-in_ns() {
-	ip netns exec "$NS" "$@"
-}
 
 # guest NAME CMDLINE NET-OPTIONS HELPER-ARGS...: net-test in tern on tap0,
 # the helper's scenario against it; console in $TMP/NAME.log.
