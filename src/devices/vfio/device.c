@@ -634,8 +634,13 @@ struct vfio_device *vfio_device_create(struct machine *m,
 	if (v->intx) {
 		ret = vfio_intx_enable(v);
 		if (ret) {
-			dev_err(v, err, "arming INTx: %s", g_strerror(-ret));
-			goto err;
+			/* MSI-X, which drivers prefer, still works. */
+			tern_warn("vfio %s: INTx not available (%s): the guest gets MSI-X only",
+				  cfg->addr,
+				  ret == -ENOTSUP ? "no resampling irqfd" :
+						    g_strerror(-ret));
+			v->intx = false;
+			vfio_irqs_off(v);
 		}
 	}
 	return v;
