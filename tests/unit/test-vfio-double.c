@@ -95,14 +95,21 @@ static void vd_signal(int fd)
 		abort();
 }
 
-/* The guest's EOI reached vfio-pci through the resample fd: unmask. */
+/*
+ * The guest's EOI reached vfio-pci through the resample fd: unmask. The
+ * kernel reacts at once; the double only when tern next touches the
+ * device (a read looks before it, a register write after it), which the
+ * guest arranges.
+ */
 static void vd_intx_poll_unmask(struct vfio_double *d)
 {
 	uint64_t n;
 
-	if (d->intx_unmask_fd < 0 || !d->intx_masked)
+	if (d->intx_unmask_fd < 0)
 		return;
-	if (read(d->intx_unmask_fd, &n, sizeof(n)) == sizeof(n)) {
+	/* An unmask while unmasked does nothing, as in vfio-pci. */
+	if (read(d->intx_unmask_fd, &n, sizeof(n)) == sizeof(n) &&
+	    d->intx_masked) {
 		d->intx_masked = false;
 		/* Level triggered: still asserted, it fires again. */
 		if (d->intx_level && d->intx_fd >= 0) {
@@ -627,7 +634,6 @@ static ssize_t vd_pwrite(void *ctx, int fd, const void *buf, size_t len,
 
 	if (!p)
 		return -EINVAL;
-	vd_intx_poll_unmask(d);
 	if (region == VFIO_PCI_BAR0_REGION_INDEX) {
 		uint32_t v;
 
@@ -635,6 +641,8 @@ static ssize_t vd_pwrite(void *ctx, int fd, const void *buf, size_t len,
 			return -EINVAL;
 		memcpy(&v, buf, 4);
 		vd_bar0_write(d, off, v);
+		/* After the write: an acknowledge lowers the line first. */
+		vd_intx_poll_unmask(d);
 		return 4;
 	}
 	if (region == VFIO_PCI_CONFIG_REGION_INDEX) {
