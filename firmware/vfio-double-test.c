@@ -86,10 +86,10 @@ static void idt_gate(unsigned int v, void (*fn)(void))
 	uint64_t h = (uintptr_t)fn;
 	uint8_t *g = idt + v * 16;
 	uint32_t w[4] = {
-		(uint32_t)(h & 0xffff) | SEL_KERNEL_CS << 16,
-		0x8e00 | (uint32_t)(h & 0xffff0000),
-		(uint32_t)(h >> 32),
-		0,
+	    (uint32_t)(h & 0xffff) | SEL_KERNEL_CS << 16,
+	    0x8e00 | (uint32_t)(h & 0xffff0000),
+	    (uint32_t)(h >> 32),
+	    0,
 	};
 
 	memcpy(g, w, sizeof(w));
@@ -115,7 +115,8 @@ static void wait_count(volatile uint32_t *c, uint32_t want, const char *what)
 
 	while (*c < want) {
 		if (clock_ns() > deadline)
-			result_fail("%s: %u interrupts, want %u", what, *c, want);
+			result_fail("%s: %u interrupts, want %u", what, *c,
+				    want);
 		cpu_relax();
 	}
 }
@@ -136,16 +137,18 @@ int guest_main(void)
 
 	clock_init();
 	if (!pci_find(VD_VENDOR, VD_DEVICE, 0, &d))
-		result_fail("no function %04x:%04x on bus 0", VD_VENDOR, VD_DEVICE);
-	con_printf("vfio-double-test: the double's function at 00:%02x.0 (not real hardware)\n",
+		result_fail("no function %04x:%04x on bus 0", VD_VENDOR,
+			    VD_DEVICE);
+	con_printf("vfio-double-test: the double's function at 00:%02x.0 (not "
+		   "real hardware)\n",
 		   d.dev);
 
 	/* BARs: the host's sizes and types, placed where the guest says. */
 	pci_bar_probe(&d, 0, &b0);
 	pci_bar_probe(&d, 2, &b2);
 	if (b0.size != 0x1000 || b0.io || b0.is64)
-		result_fail("BAR0 size %#lx io %d 64 %d", (unsigned long)b0.size,
-			    b0.io, b0.is64);
+		result_fail("BAR0 size %#lx io %d 64 %d",
+			    (unsigned long)b0.size, b0.io, b0.is64);
 	if (b2.size != 0x4000 || !b2.is64 || !b2.prefetch)
 		result_fail("BAR2 size %#lx 64 %d prefetch %d",
 			    (unsigned long)b2.size, b2.is64, b2.prefetch);
@@ -156,7 +159,8 @@ int guest_main(void)
 
 	/* Registers: trapped, forwarded to the device fd. */
 	if (mmio_read32(BAR0_AT + VD_REG_ID) != VD_ID)
-		result_fail("ID register %#x", mmio_read32(BAR0_AT + VD_REG_ID));
+		result_fail("ID register %#x",
+			    mmio_read32(BAR0_AT + VD_REG_ID));
 	mmio_write32(BAR0_AT + VD_REG_SCRATCH, 0xcafe1234);
 	if (mmio_read32(BAR0_AT + VD_REG_SCRATCH) != 0xcafe1234)
 		result_fail("scratch register did not keep its value");
@@ -171,7 +175,8 @@ int guest_main(void)
 	if (mmio_read32(BAR2_MOVED) != 0x11223344 ||
 	    mmio_read32(BAR2_MOVED + VD_BAR2_MMAP + 8) != 0x55667788)
 		result_fail("BAR2's contents did not follow the move");
-	con_printf("vfio-double-test: BARs sized, moved, registers read and written\n");
+	con_printf("vfio-double-test: BARs sized, moved, registers read and "
+		   "written\n");
 
 	/* DMA: the device writes guest RAM at an IOVA == GPA. */
 	dma_word = 0;
@@ -179,8 +184,8 @@ int guest_main(void)
 	mmio_write32(BAR0_AT + VD_REG_DMA_HI, 0);
 	mmio_write32(BAR0_AT + VD_REG_DMA_GO, 1);
 	if (mmio_read32(BAR0_AT + VD_REG_DMA_ERR) || dma_word != VD_DMA_WORD)
-		result_fail("DMA: err %u word %#x", mmio_read32(BAR0_AT + VD_REG_DMA_ERR),
-			    dma_word);
+		result_fail("DMA: err %u word %#x",
+			    mmio_read32(BAR0_AT + VD_REG_DMA_ERR), dma_word);
 	con_printf("vfio-double-test: DMA into guest RAM\n");
 
 	/* MSI-X: the emulated table in a BAR of its own. */
@@ -225,10 +230,12 @@ int guest_main(void)
 	t = clock_ns() + 50000000ull;
 	while (clock_ns() < t)
 		cpu_relax();
-	if (vfio_irq_intx != 2 || mmio_read32(BAR0_AT + VD_REG_RAISED) != raised)
+	if (vfio_irq_intx != 2 ||
+	    mmio_read32(BAR0_AT + VD_REG_RAISED) != raised)
 		result_fail("INTx fired %u times after the device lowered it",
 			    vfio_irq_intx - 2);
 	__asm__ volatile("cli");
-	con_printf("vfio-double-test: INTx delivered, resampled on EOI, quiet once lowered\n");
+	con_printf("vfio-double-test: INTx delivered, resampled on EOI, quiet "
+		   "once lowered\n");
 	result_pass();
 }

@@ -48,8 +48,7 @@ struct vfio_config {
  * BB:DD.F) or a sysfs path ending in one. false with err (TERN_ERROR_INPUT,
  * naming --device) on anything else.
  */
-bool vfio_config_parse(const char *spec, struct vfio_config *out,
-		       GError **err);
+bool vfio_config_parse(const char *spec, struct vfio_config *out, GError **err);
 void vfio_config_clear(struct vfio_config *c);
 
 /*

@@ -103,13 +103,13 @@ static int h_cdev_name(void *ctx, const char *sysfs, char *buf, size_t len)
 }
 
 const struct vfio_host_ops vfio_host_default = {
-	.open = h_open,
-	.close = h_close,
-	.ioctl = h_ioctl,
-	.pread = h_pread,
-	.pwrite = h_pwrite,
-	.mmap = h_mmap,
-	.munmap = h_munmap,
-	.readlink = h_readlink,
-	.cdev_name = h_cdev_name,
+    .open = h_open,
+    .close = h_close,
+    .ioctl = h_ioctl,
+    .pread = h_pread,
+    .pwrite = h_pwrite,
+    .mmap = h_mmap,
+    .munmap = h_munmap,
+    .readlink = h_readlink,
+    .cdev_name = h_cdev_name,
 };

@@ -147,10 +147,12 @@ static void vd_dma_go(struct vfio_double *d)
 	for (unsigned int i = 0; i < d->nr_dma; i++) {
 		const struct vd_dma *m = &d->dma[i];
 
-		if (iova >= m->iova && iova + 4 <= m->iova + m->size && m->vaddr) {
+		if (iova >= m->iova && iova + 4 <= m->iova + m->size &&
+		    m->vaddr) {
 			uint32_t w = VD_DMA_WORD;
 
-			memcpy((void *)(uintptr_t)(m->vaddr + (iova - m->iova)), &w, 4);
+			memcpy((void *)(uintptr_t)(m->vaddr + (iova - m->iova)),
+			       &w, 4);
 			d->dma_err = 0;
 			return;
 		}
@@ -197,7 +199,8 @@ static void vd_close(void *ctx, int fd)
 static void vd_region(const struct vfio_double *d, unsigned int index,
 		      uint64_t *size, uint32_t *flags)
 {
-	const uint32_t rw = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	const uint32_t rw =
+	    VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 
 	*size = 0;
 	*flags = 0;
@@ -210,7 +213,8 @@ static void vd_region(const struct vfio_double *d, unsigned int index,
 		break;
 	case VFIO_PCI_BAR2_REGION_INDEX:
 		*size = VD_BAR2_SIZE;
-		*flags = rw | VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+		*flags = rw | VFIO_REGION_INFO_FLAG_MMAP |
+			 VFIO_REGION_INFO_FLAG_CAPS;
 		break;
 	case VFIO_PCI_CONFIG_REGION_INDEX:
 		*size = d->small_config ? 64 : 256, *flags = rw;
@@ -294,7 +298,8 @@ static int vd_set_irqs(struct vfio_double *d, struct vfio_irq_set *s)
 		return 0;
 	}
 	if (action == VFIO_IRQ_SET_ACTION_UNMASK &&
-	    data == VFIO_IRQ_SET_DATA_EVENTFD && s->count == 1 && d->intx_fd >= 0) {
+	    data == VFIO_IRQ_SET_DATA_EVENTFD && s->count == 1 &&
+	    d->intx_fd >= 0) {
 		d->intx_unmask_fd = fds[0];
 		return 0;
 	}
@@ -310,7 +315,7 @@ static int vd_dma_add(struct vfio_double *d, uint64_t iova, uint64_t size,
 		if (iova < d->dma[i].iova + d->dma[i].size &&
 		    d->dma[i].iova < iova + size)
 			return -EEXIST;
-	d->dma[d->nr_dma++] = (struct vd_dma){ iova, size, vaddr };
+	d->dma[d->nr_dma++] = (struct vd_dma){iova, size, vaddr};
 	d->maps++;
 	return 0;
 }
@@ -348,7 +353,8 @@ static int vd_container_ioctl(struct vfio_double *d, unsigned long req,
 
 		vd_log(d, "MAP_DMA");
 		if (!d->iommu_set || m->argsz < sizeof(*m) ||
-		    m->flags != (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
+		    m->flags !=
+			(VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE))
 			return -EINVAL;
 		return vd_dma_add(d, m->iova, m->size, m->vaddr);
 	}
@@ -399,8 +405,7 @@ static int vd_group_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 	return -ENOTTY;
 }
 
-static int vd_iommufd_ioctl(struct vfio_double *d, unsigned long req,
-			    void *arg)
+static int vd_iommufd_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 {
 	switch (req) {
 	case IOMMU_IOAS_ALLOC: {
@@ -417,8 +422,9 @@ static int vd_iommufd_ioctl(struct vfio_double *d, unsigned long req,
 
 		vd_log(d, "IOAS_MAP");
 		if (m->size < sizeof(*m) || m->ioas_id != VD_IOAS ||
-		    m->flags != (IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
-				 IOMMU_IOAS_MAP_WRITEABLE))
+		    m->flags !=
+			(IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE))
 			return -EINVAL;
 		return vd_dma_add(d, m->iova, m->length, m->user_va);
 	}
@@ -490,7 +496,8 @@ static int vd_device_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 		i->flags = VFIO_IRQ_INFO_EVENTFD;
 		i->count = 0;
 		if (i->index == VFIO_PCI_INTX_IRQ_INDEX) {
-			i->flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
+			i->flags |=
+			    VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
 			i->count = 1;
 		} else if (i->index == VFIO_PCI_MSIX_IRQ_INDEX) {
 			i->flags |= VFIO_IRQ_INFO_NORESIZE;
@@ -701,13 +708,13 @@ static int vd_cdev_name(void *ctx, const char *sysfs, char *buf, size_t len)
 }
 
 const struct vfio_host_ops vfio_double_ops = {
-	.open = vd_open,
-	.close = vd_close,
-	.ioctl = vd_ioctl,
-	.pread = vd_pread,
-	.pwrite = vd_pwrite,
-	.mmap = vd_mmap,
-	.munmap = vd_munmap,
-	.readlink = vd_readlink,
-	.cdev_name = vd_cdev_name,
+    .open = vd_open,
+    .close = vd_close,
+    .ioctl = vd_ioctl,
+    .pread = vd_pread,
+    .pwrite = vd_pwrite,
+    .mmap = vd_mmap,
+    .munmap = vd_munmap,
+    .readlink = vd_readlink,
+    .cdev_name = vd_cdev_name,
 };

@@ -98,7 +98,8 @@ static int sink_slot(void *opaque, uint32_t slot, uint64_t gpa, uint64_t size,
 		if (sink.slots[i].size && sink.slots[i].slot == slot)
 			break;
 	if (!size) {
-		ck_assert_msg(i < MAX_SLOTS, "deleting slot %u, which is not there", slot);
+		ck_assert_msg(i < MAX_SLOTS,
+			      "deleting slot %u, which is not there", slot);
 		sink.slots[i].size = 0;
 		return 0;
 	}
@@ -114,11 +115,11 @@ static int sink_slot(void *opaque, uint32_t slot, uint64_t gpa, uint64_t size,
 }
 
 static const struct machine_ops sink_ops = {
-	.set_msi_routes = sink_routes,
-	.irqfd = sink_irqfd,
-	.set_irq_line = sink_line,
-	.irqfd_resample = sink_resample,
-	.set_memory_slot = sink_slot,
+    .set_msi_routes = sink_routes,
+    .irqfd = sink_irqfd,
+    .set_irq_line = sink_line,
+    .irqfd_resample = sink_resample,
+    .set_memory_slot = sink_slot,
 };
 
 static void setup(void)
@@ -137,8 +138,13 @@ static void setup(void)
 	ck_assert_msg(host, "%s", err ? err->message : "?");
 	memset(&vmcfg, 0, sizeof(vmcfg));
 	machine = (struct machine){
-		.cfg = &vmcfg, .mem = &mem, .pio = &pio, .mmio = &mmio,
-		.pci = host, .ops = &sink_ops, .console_in_fd = -1,
+	    .cfg = &vmcfg,
+	    .mem = &mem,
+	    .pio = &pio,
+	    .mmio = &mmio,
+	    .pci = host,
+	    .ops = &sink_ops,
+	    .console_in_fd = -1,
 	};
 	vfio_double_init(&dbl);
 	ck_assert(vfio_config_parse("vfio=" VD_ADDR, &vcfg, NULL));
@@ -157,7 +163,7 @@ static struct vfio_device *create_ok(void)
 {
 	GError *err = NULL;
 	struct vfio_device *v =
-		vfio_device_create(&machine, &vcfg, &vfio_double_ops, &dbl, &err);
+	    vfio_device_create(&machine, &vcfg, &vfio_double_ops, &dbl, &err);
 
 	ck_assert_msg(v, "%s", err ? err->message : "?");
 	return v;
@@ -168,7 +174,7 @@ static void create_fails(const char *needle)
 {
 	GError *err = NULL;
 	struct vfio_device *v =
-		vfio_device_create(&machine, &vcfg, &vfio_double_ops, &dbl, &err);
+	    vfio_device_create(&machine, &vcfg, &vfio_double_ops, &dbl, &err);
 
 	ck_assert_ptr_null(v);
 	ck_assert_ptr_nonnull(err);
@@ -243,8 +249,8 @@ START_TEST(test_config_parse)
 	ck_assert_str_eq(c.sysfs, "/sys/bus/pci/devices/0000:01:00.0");
 	ck_assert_int_eq(c.iommufd, VFIO_IOMMUFD_AUTO);
 	vfio_config_clear(&c);
-	ck_assert(vfio_config_parse("vfio=/sys/bus/pci/devices/0000:3A:1f.7,iommufd=off",
-				    &c, NULL));
+	ck_assert(vfio_config_parse(
+	    "vfio=/sys/bus/pci/devices/0000:3A:1f.7,iommufd=off", &c, NULL));
 	ck_assert_str_eq(c.addr, "0000:3a:1f.7");
 	ck_assert_int_eq(c.iommufd, VFIO_IOMMUFD_OFF);
 	vfio_config_clear(&c);
@@ -253,14 +259,23 @@ START_TEST(test_config_parse)
 	vfio_config_clear(&c);
 
 	static const char *const bad[] = {
-		"vfio", "vfio=", "vfio=1:0.0", "vfio=0000:01:20.0",
-		"vfio=0000:01:00.8", "vfio=zz:00.0", "vfio=0000:01:00.0,iommufd=maybe",
-		"vfio=0000:01:00.0,iommufd=on,iommufd=off", "vfio=0000:01:00.0,x=1",
-		"virtio=1", "vfio=/sys/bus/pci/devices/",
+	    "vfio",
+	    "vfio=",
+	    "vfio=1:0.0",
+	    "vfio=0000:01:20.0",
+	    "vfio=0000:01:00.8",
+	    "vfio=zz:00.0",
+	    "vfio=0000:01:00.0,iommufd=maybe",
+	    "vfio=0000:01:00.0,iommufd=on,iommufd=off",
+	    "vfio=0000:01:00.0,x=1",
+	    "virtio=1",
+	    "vfio=/sys/bus/pci/devices/",
 	};
 	for (unsigned int i = 0; i < G_N_ELEMENTS(bad); i++) {
-		ck_assert_msg(!vfio_config_parse(bad[i], &c, &err), "%s", bad[i]);
-		ck_assert_msg(strstr(err->message, "--device"), "%s", err->message);
+		ck_assert_msg(!vfio_config_parse(bad[i], &c, &err), "%s",
+			      bad[i]);
+		ck_assert_msg(strstr(err->message, "--device"), "%s",
+			      err->message);
 		ck_assert_int_eq(err->code, TERN_ERROR_INPUT);
 		g_clear_error(&err);
 	}
@@ -271,9 +286,12 @@ START_TEST(test_legacy_sequence_and_release)
 {
 	struct vfio_device *v = create_ok();
 
-	ck_assert_msg(vfio_double_log_has(&dbl,
-		"GET_API_VERSION CHECK_EXTENSION GROUP_GET_STATUS GROUP_SET_CONTAINER SET_IOMMU GROUP_GET_DEVICE_FD DEVICE_GET_INFO"),
-		"%s", dbl.log);
+	ck_assert_msg(
+	    vfio_double_log_has(
+		&dbl, "GET_API_VERSION CHECK_EXTENSION GROUP_GET_STATUS "
+		      "GROUP_SET_CONTAINER SET_IOMMU GROUP_GET_DEVICE_FD "
+		      "DEVICE_GET_INFO"),
+	    "%s", dbl.log);
 	ck_assert(!vfio_double_log_has(&dbl, "BIND_IOMMUFD"));
 	/* Every RAM region mapped once, IOVA == GPA. */
 	ck_assert_uint_eq(dbl.nr_dma, mem.nr_regions);
@@ -281,7 +299,8 @@ START_TEST(test_legacy_sequence_and_release)
 	for (unsigned int i = 0; i < mem.nr_regions; i++) {
 		ck_assert_uint_eq(dbl.dma[i].iova, mem.regions[i].gpa);
 		ck_assert_uint_eq(dbl.dma[i].size, mem.regions[i].size);
-		ck_assert_uint_eq(dbl.dma[i].vaddr, (uintptr_t)mem.regions[i].hva);
+		ck_assert_uint_eq(dbl.dma[i].vaddr,
+				  (uintptr_t)mem.regions[i].hva);
 	}
 	/* INTx armed: trigger + unmask (resample) fds, irqfd with resample. */
 	ck_assert(sink.intx_bound);
@@ -297,7 +316,8 @@ START_TEST(test_legacy_sequence_and_release)
 	ck_assert(!sink.intx_bound);
 	ck_assert_int_eq(dbl.intx_fd, -1);
 	ck_assert_uint_eq(dbl.munmaps, dbl.mmaps);
-	ck_assert_msg(vfio_double_log_has(&dbl, "UNMAP_DMA UNMAP_DMA GROUP_UNSET_CONTAINER"),
+	ck_assert_msg(vfio_double_log_has(
+			  &dbl, "UNMAP_DMA UNMAP_DMA GROUP_UNSET_CONTAINER"),
 		      "%s", dbl.log);
 }
 END_TEST
@@ -308,17 +328,22 @@ START_TEST(test_iommufd_sequence)
 
 	dbl.with_iommufd = true;
 	v = create_ok();
-	ck_assert_msg(vfio_double_log_has(&dbl,
-		"BIND_IOMMUFD IOAS_ALLOC ATTACH_IOMMUFD_PT DEVICE_GET_INFO"), "%s", dbl.log);
-	ck_assert_msg(vfio_double_log_has(&dbl, "IOAS_MAP IOAS_MAP"), "%s", dbl.log);
+	ck_assert_msg(
+	    vfio_double_log_has(
+		&dbl,
+		"BIND_IOMMUFD IOAS_ALLOC ATTACH_IOMMUFD_PT DEVICE_GET_INFO"),
+	    "%s", dbl.log);
+	ck_assert_msg(vfio_double_log_has(&dbl, "IOAS_MAP IOAS_MAP"), "%s",
+		      dbl.log);
 	ck_assert(!vfio_double_log_has(&dbl, "GET_API_VERSION"));
 	ck_assert(!dbl.open_fd[VD_FD_CONTAINER - VD_FD_CONTAINER]);
 	ck_assert_uint_eq(dbl.nr_dma, mem.nr_regions);
 	vfio_device_destroy(v);
 	ck_assert_uint_eq(vfio_double_open_fds(&dbl), 0);
 	ck_assert_uint_eq(dbl.nr_dma, 0);
-	ck_assert_msg(vfio_double_log_has(&dbl, "IOAS_UNMAP IOAS_UNMAP IOMMU_DESTROY"),
-		      "%s", dbl.log);
+	ck_assert_msg(
+	    vfio_double_log_has(&dbl, "IOAS_UNMAP IOAS_UNMAP IOMMU_DESTROY"),
+	    "%s", dbl.log);
 }
 END_TEST
 
@@ -327,7 +352,8 @@ START_TEST(test_iommufd_off_uses_group)
 	struct vfio_device *v;
 
 	vfio_config_clear(&vcfg);
-	ck_assert(vfio_config_parse("vfio=" VD_ADDR ",iommufd=off", &vcfg, NULL));
+	ck_assert(
+	    vfio_config_parse("vfio=" VD_ADDR ",iommufd=off", &vcfg, NULL));
 	dbl.with_iommufd = true;
 	v = create_ok();
 	ck_assert(vfio_double_log_has(&dbl, "GROUP_GET_DEVICE_FD"));
@@ -340,7 +366,8 @@ END_TEST
 START_TEST(test_iommufd_on_missing)
 {
 	vfio_config_clear(&vcfg);
-	ck_assert(vfio_config_parse("vfio=" VD_ADDR ",iommufd=on", &vcfg, NULL));
+	ck_assert(
+	    vfio_config_parse("vfio=" VD_ADDR ",iommufd=on", &vcfg, NULL));
 	create_fails("/dev/iommu");
 }
 END_TEST
@@ -376,8 +403,9 @@ START_TEST(test_config_space)
 	ck_assert_uint_eq(le_get(dbl.cfg + PCI_COMMAND, 2),
 			  PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	/* The MSI-X table size is the host's. */
-	ck_assert_uint_eq((cfg_read(s, find_cap(s, PCI_CAP_ID_MSIX) + 2, 2) & 0x7ff) + 1,
-			  VD_NVEC);
+	ck_assert_uint_eq(
+	    (cfg_read(s, find_cap(s, PCI_CAP_ID_MSIX) + 2, 2) & 0x7ff) + 1,
+	    VD_NVEC);
 	vfio_device_destroy(v);
 }
 END_TEST
@@ -386,7 +414,8 @@ START_TEST(test_bar_sizing_and_move)
 {
 	struct vfio_device *v = create_ok();
 	unsigned int s = vfio_device_slot(v);
-	uint64_t a0 = 0xc8000000, a0b = 0xc9000000, a2 = 0xd0000000, a2b = 0xd1000000;
+	uint64_t a0 = 0xc8000000, a0b = 0xc9000000, a2 = 0xd0000000,
+		 a2b = 0xd1000000;
 	uint32_t old1;
 
 	/* Sizes and types as the host's BARs. */
@@ -502,11 +531,12 @@ START_TEST(test_msix_enable_set_irqs)
 	for (unsigned int i = 1; i < VD_NVEC; i++) {
 		ck_assert_int_ge(dbl.msix_fd[i], 0);
 		ck_assert_int_ne(dbl.msix_fd[i], dbl.msix_fd[0]);
-		ck_assert_uint_eq(sink.bound_gsi[dbl.msix_fd[i]], 0); /* masked */
+		ck_assert_uint_eq(sink.bound_gsi[dbl.msix_fd[i]],
+				  0); /* masked */
 	}
 	/* The device fires vector 1 (masked): it pends in the PBA. */
 	vfio_double_doorbell(&dbl, 1);
-	p = (struct pollfd){ .fd = dbl.msix_fd[1], .events = POLLIN };
+	p = (struct pollfd){.fd = dbl.msix_fd[1], .events = POLLIN};
 	ck_assert_int_eq(poll(&p, 1, 0), 1);
 	ck_assert_uint_eq(mmio_read32(0xcc000000 + 0x800) & 0xf, 0x2);
 
@@ -530,7 +560,7 @@ START_TEST(test_intx_resample)
 	ck_assert(sink.intx_bound);
 	/* The device raises INTx: the trigger fd KVM listens on fires. */
 	vfio_double_doorbell(&dbl, VD_DOORBELL_INTX);
-	p = (struct pollfd){ .fd = sink.intx_fd, .events = POLLIN };
+	p = (struct pollfd){.fd = sink.intx_fd, .events = POLLIN};
 	ck_assert_int_eq(poll(&p, 1, 0), 1);
 	ck_assert(read(sink.intx_fd, &n, 8) == 8);
 	ck_assert(dbl.intx_masked);
@@ -539,7 +569,8 @@ START_TEST(test_intx_resample)
 	{
 		uint32_t id;
 
-		ck_assert(vfio_double_ops.pread(&dbl, VD_FD_DEVICE, &id, 4, 0) == 4);
+		ck_assert(
+		    vfio_double_ops.pread(&dbl, VD_FD_DEVICE, &id, 4, 0) == 4);
 	}
 	ck_assert_int_eq(poll(&p, 1, 0), 1);
 	vfio_device_destroy(v);
@@ -561,7 +592,8 @@ START_TEST(test_reset)
 	ck_assert_uint_eq(dbl.scratch, 0);
 	ck_assert_uint_eq(dbl.msix_count, 0);
 	ck_assert(sink.intx_bound);
-	ck_assert_uint_eq(cfg_read(s, cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_ENABLE, 0);
+	ck_assert_uint_eq(
+	    cfg_read(s, cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_ENABLE, 0);
 	/* The guest enables MSI-X again after the reset: it works. */
 	msix_setup(s, cap, 0xcc000000);
 	cfg_write(s, cap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);

@@ -52,8 +52,8 @@ static ssize_t host_pwrite(void *ctx, int fd, const void *buf, size_t len,
 
 static void *host_mmap(void *ctx, int fd, size_t len, uint64_t off)
 {
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		       (off_t)off);
+	void *p =
+	    mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)off);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -100,13 +100,13 @@ static int host_cdev_name(void *ctx, const char *sysfs, char *buf, size_t len)
 }
 
 const struct vfio_host_ops vfio_host_default = {
-	.open = host_open,
-	.close = host_close,
-	.ioctl = host_ioctl,
-	.pread = host_pread,
-	.pwrite = host_pwrite,
-	.mmap = host_mmap,
-	.munmap = host_munmap,
-	.readlink = host_readlink,
-	.cdev_name = host_cdev_name,
+    .open = host_open,
+    .close = host_close,
+    .ioctl = host_ioctl,
+    .pread = host_pread,
+    .pwrite = host_pwrite,
+    .mmap = host_mmap,
+    .munmap = host_munmap,
+    .readlink = host_readlink,
+    .cdev_name = host_cdev_name,
 };

@@ -24,14 +24,15 @@
 
 /* VFIO_DEVICE_SET_IRQS with count eventfds (fds NULL: DATA_NONE, off). */
 static int vfio_set_irqs(struct vfio_device *v, unsigned int index,
-			 uint32_t action, unsigned int count, const int32_t *fds)
+			 uint32_t action, unsigned int count,
+			 const int32_t *fds)
 {
 	size_t sz = sizeof(struct vfio_irq_set) + count * sizeof(int32_t);
 	g_autofree struct vfio_irq_set *set = g_malloc0(sz);
 
 	set->argsz = (uint32_t)sz;
-	set->flags = action | (fds ? VFIO_IRQ_SET_DATA_EVENTFD :
-				     VFIO_IRQ_SET_DATA_NONE);
+	set->flags =
+	    action | (fds ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE);
 	set->index = index;
 	set->start = 0;
 	set->count = count;
@@ -110,7 +111,8 @@ static int vfio_msix_enable(struct vfio_device *v)
 
 void vfio_msix_update(struct vfio_device *v)
 {
-	uint16_t ctrl = pci_config_get(v->pci, v->msix_guest_cap + PCI_MSIX_FLAGS, 2);
+	uint16_t ctrl =
+	    pci_config_get(v->pci, v->msix_guest_cap + PCI_MSIX_FLAGS, 2);
 	bool on = ctrl & PCI_MSIX_FLAGS_ENABLE;
 	int ret;
 
@@ -121,7 +123,8 @@ void vfio_msix_update(struct vfio_device *v)
 		vfio_intx_disable(v);
 		ret = vfio_msix_enable(v);
 		if (ret < 0) {
-			tern_warn("vfio %s: VFIO_DEVICE_SET_IRQS (MSI-X, %u vectors): %s",
+			tern_warn("vfio %s: VFIO_DEVICE_SET_IRQS (MSI-X, %u "
+				  "vectors): %s",
 				  v->cfg->addr, v->msix_nvec, g_strerror(-ret));
 			return;
 		}
@@ -150,6 +153,14 @@ void vfio_irqs_off(struct vfio_device *v)
 		v->msix_on = false;
 	}
 	vfio_intx_disable(v);
+	/* The eventfds stay for re-arming: no eventfd2 after set-up. */
+	if (v->intx_resample_fd >= 0)
+		efd_drain(v->intx_resample_fd);
+}
+
+void vfio_irqs_release(struct vfio_device *v)
+{
+	vfio_irqs_off(v);
 	if (v->intx_fd >= 0)
 		close(v->intx_fd);
 	if (v->intx_resample_fd >= 0)

@@ -27,7 +27,8 @@ static void *vfio_create(struct machine *m, unsigned int index, GError **err)
 	 */
 	if (m->cfg->balloon.enabled) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--device %s: cannot be combined with --balloon (guest RAM is pinned for the device's DMA)",
+			    "--device %s: cannot be combined with --balloon "
+			    "(guest RAM is pinned for the device's DMA)",
 			    c->spec);
 		return NULL;
 	}
@@ -58,18 +59,19 @@ static bool vfio_load(void *dev, const char *id, struct state_reader *r,
 	struct vfio_device *v = dev;
 
 	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-		    "%s (--device %s): a passed-through device's state cannot be restored",
+		    "%s (--device %s): a passed-through device's state cannot "
+		    "be restored",
 		    id, v->cfg->spec);
 	return false;
 }
 
 const struct device_type vfio_device_type = {
-	.name = "vfio-pci",
-	.option = "--device vfio=",
-	.count = vfio_count,
-	.create = vfio_create,
-	.destroy = vfio_destroy,
-	/* Reset comes from the PCI host (pci_device_ops.reset). */
-	.save = vfio_save,
-	.load = vfio_load,
+    .name = "vfio-pci",
+    .option = "--device vfio=",
+    .count = vfio_count,
+    .create = vfio_create,
+    .destroy = vfio_destroy,
+    /* Reset comes from the PCI host (pci_device_ops.reset). */
+    .save = vfio_save,
+    .load = vfio_load,
 };

@@ -38,25 +38,26 @@ static char *vfio_parse_addr(const char *s)
 	return g_ascii_strdown(full, -1);
 }
 
-bool vfio_config_parse(const char *spec, struct vfio_config *out,
-		       GError **err)
+bool vfio_config_parse(const char *spec, struct vfio_config *out, GError **err)
 {
-	struct vfio_config c = { .iommufd = VFIO_IOMMUFD_AUTO };
+	struct vfio_config c = {.iommufd = VFIO_IOMMUFD_AUTO};
 	g_auto(GStrv) items = NULL;
 	const char *host;
 	bool seen_iommufd = false;
 
 	if (strncmp(spec, "vfio=", 5)) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--device '%s': expected vfio=HOST[,iommufd=on|off|auto]",
-			    spec);
+		g_set_error(
+		    err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "--device '%s': expected vfio=HOST[,iommufd=on|off|auto]",
+		    spec);
 		return false;
 	}
 	items = g_strsplit(spec + 5, ",", -1);
 	host = items[0];
 	if (!host || !*host) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--device '%s': expected a host PCI address (0000:01:00.0) or its sysfs path after vfio=",
+			    "--device '%s': expected a host PCI address "
+			    "(0000:01:00.0) or its sysfs path after vfio=",
 			    spec);
 		return false;
 	}
@@ -69,7 +70,8 @@ bool vfio_config_parse(const char *spec, struct vfio_config *out,
 	}
 	if (!c.addr) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--device '%s': '%s' is not a PCI address (DDDD:BB:DD.F) or a sysfs path ending in one",
+			    "--device '%s': '%s' is not a PCI address "
+			    "(DDDD:BB:DD.F) or a sysfs path ending in one",
 			    spec, host);
 		return false;
 	}
@@ -90,10 +92,11 @@ bool vfio_config_parse(const char *spec, struct vfio_config *out,
 				goto bad;
 			continue;
 		}
-bad:
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--device '%s': '%s': expected iommufd=on|off|auto (once)",
-			    spec, it);
+	bad:
+		g_set_error(
+		    err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "--device '%s': '%s': expected iommufd=on|off|auto (once)",
+		    spec, it);
 		g_free(c.addr);
 		return false;
 	}

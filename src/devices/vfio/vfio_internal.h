@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The passthrough device's insides, shared by its files only:
- * iommu.c (container/group or iommufd, DMA maps), device.c (regions,
- * config space, BARs), irq.c (MSI-X and INTx through VFIO_DEVICE_SET_IRQS),
- * vfio_config.c (the option), host.c (the real system calls), type.c (the
- * device_type row).
+ * iommu.c (container/group or iommufd, DMA maps), device.c (the PCI
+ * function: config space, capabilities, create/destroy/reset), region.c
+ * (config and BAR regions: trapped accesses, mmap, KVM slots), irq.c (MSI-X and
+ * INTx through VFIO_DEVICE_SET_IRQS), vfio_config.c (the option), host.c (the
+ * real system calls), type.c (the device_type row).
  *
  * Locks: config space callbacks and BAR moves run under the PCI host's
  * cfg_lock, which orders every change to the interrupt and mapping state
@@ -29,7 +30,7 @@
  */
 #define VFIO_KVM_SLOT_BASE 64
 #define VFIO_KVM_SLOT(pci_slot, bar, area)                                     \
-	(VFIO_KVM_SLOT_BASE + (pci_slot) * 16 + (bar) * VFIO_BAR_MAX_AREAS + (area))
+	(VFIO_KVM_SLOT_BASE + (pci_slot)*16 + (bar)*VFIO_BAR_MAX_AREAS + (area))
 /* Passed-through capabilities kept in the guest's config space. */
 #define VFIO_MAX_CAPS 8
 /* Guest RAM regions mapped for DMA. */
@@ -111,9 +112,23 @@ int vfio_dma_unmap(struct vfio_device *v, uint64_t iova,
 /* Unmap what was mapped, close the device and the IOMMU handles. */
 void vfio_iommu_close(struct vfio_device *v);
 
-/* device.c: region helpers for irq.c */
+/* region.c */
+/* err (TERN_ERROR_HOST) as "--device SPEC: <message>". */
+void vfio_error(struct vfio_device *v, GError **err, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
 int vfio_config_pwrite(struct vfio_device *v, unsigned int off,
 		       const void *data, unsigned int len) __must_check;
+int vfio_config_pread(struct vfio_device *v, unsigned int off, void *data,
+		      unsigned int len) __must_check;
+/* Config region, config space, every BAR's region info and mmap areas. */
+bool vfio_regions_read(struct vfio_device *v, GError **err);
+/* mmap a BAR's areas (those that fail stay trapped). */
+void vfio_bar_mmap(struct vfio_device *v, struct vfio_bar *b);
+/* pci_device_ops.bar_mapped: the BAR's KVM slots follow it. */
+void vfio_bar_mapped(struct pci_device *dev, unsigned int bar, uint64_t addr,
+		     bool mapped);
+/* Trapped BAR accesses; opaque is the struct vfio_bar. */
+extern const struct bus_ops vfio_bar_ops;
 
 /* irq.c */
 /* The guest's MSI-X enable bit may have changed. cfg_lock held. */
@@ -121,7 +136,9 @@ void vfio_msix_update(struct vfio_device *v);
 /* Arm INTx (trigger + resample eventfds, irqfd). */
 int vfio_intx_enable(struct vfio_device *v) __must_check;
 void vfio_intx_disable(struct vfio_device *v);
-/* Every interrupt off at the host (reset, exit). */
+/* Every interrupt off at the host (reset), the eventfds kept. */
 void vfio_irqs_off(struct vfio_device *v);
+/* Off, and the eventfds closed (exit). */
+void vfio_irqs_release(struct vfio_device *v);
 
 #endif
