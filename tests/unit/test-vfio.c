@@ -382,6 +382,11 @@ START_TEST(test_config_space)
 	ck_assert_uint_eq(cfg_read(s, PCI_REVISION_ID, 4) >> 8, 0xff0000);
 	ck_assert_uint_eq(cfg_read(s, PCI_SUBSYSTEM_VENDOR_ID, 2), 0x1af4);
 	ck_assert_uint_eq(cfg_read(s, PCI_INTERRUPT_PIN, 1), 1);
+	/* Decoding is on from the start, in tern's config space and the host's. */
+	ck_assert_uint_eq(cfg_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY,
+			  PCI_COMMAND_MEMORY);
+	ck_assert_uint_eq(le_get(dbl.cfg + PCI_COMMAND, 2),
+			  cfg_read(s, PCI_COMMAND, 2));
 	/* No expansion ROM, whatever the guest writes. */
 	cfg_write(s, PCI_ROM_ADDRESS, 0xffffffff, 4);
 	ck_assert_uint_eq(cfg_read(s, PCI_ROM_ADDRESS, 4), 0);
@@ -590,6 +595,10 @@ START_TEST(test_reset)
 	pci_host_reset(host);
 	ck_assert_uint_eq(dbl.resets, 1);
 	ck_assert_uint_eq(dbl.scratch, 0);
+	/* The function decodes again, as tern's config space says. */
+	ck_assert_uint_eq(le_get(dbl.cfg + PCI_COMMAND, 2),
+			  cfg_read(s, PCI_COMMAND, 2));
+	ck_assert_uint_ne(le_get(dbl.cfg + PCI_COMMAND, 2) & PCI_COMMAND_MEMORY, 0);
 	ck_assert_uint_eq(dbl.msix_count, 0);
 	ck_assert(sink.intx_bound);
 	ck_assert_uint_eq(

@@ -322,6 +322,17 @@ static bool vfio_pci_build(struct vfio_device *v, GError **err)
 		vfio_error(v, err, "placing its BARs: %s", g_strerror(-ret));
 		return false;
 	}
+	/*
+	 * tern leaves decoding on, as firmware would: so must the hardware,
+	 * or a guest that does not enumerate reads all ones.
+	 */
+	v->cmd_start = pci_config_get(v->pci, PCI_COMMAND, 2);
+	ret = vfio_config_pwrite(v, PCI_COMMAND, &v->cmd_start, 2);
+	if (ret) {
+		vfio_error(v, err, "writing the command register: %s",
+			   g_strerror(-ret));
+		return false;
+	}
 	return true;
 }
 
@@ -419,6 +430,11 @@ void vfio_device_reset(struct vfio_device *v)
 			  "keeps its state across the guest's reset",
 			  v->cfg->addr);
 	}
+	/* tern's config space goes back to cmd_start: the function too. */
+	ret = vfio_config_pwrite(v, PCI_COMMAND, &v->cmd_start, 2);
+	if (ret)
+		tern_warn("vfio %s: writing the command register: %s",
+			  v->cfg->addr, g_strerror(-ret));
 	if (v->intx) {
 		ret = vfio_intx_enable(v);
 		if (ret)

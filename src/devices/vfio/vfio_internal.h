@@ -82,6 +82,7 @@ struct vfio_device {
 	uint32_t dev_flags;
 	uint64_t cfg_region_off;
 	uint8_t host_cfg[PCI_CFG_SIZE]; /* as read at creation */
+	uint16_t cmd_start; /* the command register tern realized it with */
 
 	struct pci_device *pci;
 	struct vfio_bar bars[PCI_NUM_BARS];
