@@ -50,6 +50,7 @@ void vfio_double_init(struct vfio_double *d)
 	le_put(c + 0x10, 0x0, 4); /* BAR0: 32-bit memory */
 	le_put(c + 0x14, 0x0, 4); /* BAR1: 32-bit memory */
 	le_put(c + 0x18, 0xc, 4); /* BAR2: 64-bit prefetchable */
+	le_put(c + 0x24, 0x1, 4); /* BAR5: I/O */
 	le_put(c + 0x2c, 0x1af4, 2);
 	le_put(c + 0x2e, 0x0042, 2);
 	c[0x34] = 0x40;
@@ -215,6 +216,9 @@ static void vd_region(const struct vfio_double *d, unsigned int index,
 		*size = VD_BAR2_SIZE;
 		*flags = rw | VFIO_REGION_INFO_FLAG_MMAP |
 			 VFIO_REGION_INFO_FLAG_CAPS;
+		break;
+	case VFIO_PCI_BAR5_REGION_INDEX:
+		*size = VD_BAR5_SIZE, *flags = rw;
 		break;
 	case VFIO_PCI_CONFIG_REGION_INDEX:
 		*size = d->small_config ? 64 : 256, *flags = rw;
@@ -604,6 +608,8 @@ static uint8_t *vd_access(struct vfio_double *d, int fd, uint64_t pos,
 		return d->msix_table + *off;
 	case VFIO_PCI_BAR2_REGION_INDEX:
 		return d->bar2 + *off;
+	case VFIO_PCI_BAR5_REGION_INDEX:
+		return d->ports + *off;
 	}
 	return (uint8_t *)d; /* BAR0: registers, decoded below */
 }

@@ -13,6 +13,8 @@
  *   BAR1: 4 KiB holding the host MSI-X table (4 vectors) at 0, PBA at 0x800;
  *   BAR2/3: 64-bit prefetchable 16 KiB, mmap allowed for [0, 8 KiB) only
  *           (a sparse-mmap capability), the rest trapped: plain memory;
+ *   BAR4: none (tern puts its emulated MSI-X table there);
+ *   BAR5: 32 bytes of I/O ports, plain memory;
  *   capabilities: PM at 0x40, MSI-X at 0x48, MSI at 0x54 (tern hides it),
  *   vendor-specific at 0x60.
  */
@@ -33,6 +35,7 @@
 #define VD_BAR1_SIZE 0x1000
 #define VD_BAR2_SIZE 0x4000
 #define VD_BAR2_MMAP 0x2000
+#define VD_BAR5_SIZE 32
 
 /* BAR0 registers (32-bit). */
 #define VD_REG_ID 0x00 /* reads VD_ID */
@@ -93,6 +96,7 @@ struct vfio_double {
 	uint32_t scratch, raised, dma_lo, dma_hi, dma_err;
 	uint8_t msix_table[VD_BAR1_SIZE];
 	uint8_t *bar2; /* VD_BAR2_SIZE, page aligned */
+	uint8_t ports[32]; /* BAR5 */
 };
 
 void vfio_double_init(struct vfio_double *d);

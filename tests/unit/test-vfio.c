@@ -286,12 +286,12 @@ START_TEST(test_legacy_sequence_and_release)
 {
 	struct vfio_device *v = create_ok();
 
-	ck_assert_msg(
-	    vfio_double_log_has(
-		&dbl, "GET_API_VERSION CHECK_EXTENSION GROUP_GET_STATUS "
-		      "GROUP_SET_CONTAINER SET_IOMMU GROUP_GET_DEVICE_FD "
-		      "DEVICE_GET_INFO"),
-	    "%s", dbl.log);
+	ck_assert_msg(vfio_double_log_has(
+			  &dbl,
+			  "GET_API_VERSION CHECK_EXTENSION GROUP_GET_STATUS "
+			  "GROUP_SET_CONTAINER SET_IOMMU GROUP_GET_DEVICE_FD "
+			  "DEVICE_GET_INFO"),
+		      "%s", dbl.log);
 	ck_assert(!vfio_double_log_has(&dbl, "BIND_IOMMUFD"));
 	/* Every RAM region mapped once, IOVA == GPA. */
 	ck_assert_uint_eq(dbl.nr_dma, mem.nr_regions);
@@ -382,7 +382,8 @@ START_TEST(test_config_space)
 	ck_assert_uint_eq(cfg_read(s, PCI_REVISION_ID, 4) >> 8, 0xff0000);
 	ck_assert_uint_eq(cfg_read(s, PCI_SUBSYSTEM_VENDOR_ID, 2), 0x1af4);
 	ck_assert_uint_eq(cfg_read(s, PCI_INTERRUPT_PIN, 1), 1);
-	/* Decoding is on from the start, in tern's config space and the host's. */
+	/* Decoding is on from the start, in tern's config space and the host's.
+	 */
 	ck_assert_uint_eq(cfg_read(s, PCI_COMMAND, 2) & PCI_COMMAND_MEMORY,
 			  PCI_COMMAND_MEMORY);
 	ck_assert_uint_eq(le_get(dbl.cfg + PCI_COMMAND, 2),
@@ -476,6 +477,28 @@ START_TEST(test_bar_sizing_and_move)
 	ck_assert_uint_eq(mmio_read32(0xca000000), 0xffffffff);
 	vfio_device_destroy(v);
 	ck_assert_uint_eq(sink.slots[0].size, 0);
+}
+END_TEST
+
+START_TEST(test_io_bar)
+{
+	struct vfio_device *v = create_ok();
+	unsigned int s = vfio_device_slot(v);
+	uint32_t x = 0;
+
+	cfg_write(s, PCI_BASE_ADDRESS_0 + 20, 0xffffffff, 4);
+	ck_assert_uint_eq(cfg_read(s, PCI_BASE_ADDRESS_0 + 20, 4), 0xffffffe1);
+	cfg_write(s, PCI_BASE_ADDRESS_0 + 20, 0xd000, 4);
+	cfg_write(s, PCI_COMMAND, PCI_COMMAND_IO, 2);
+	dbl.ports[4] = 0x42;
+	ck_assert(bus_read(&pio, 0xd004, &x, 1));
+	ck_assert_uint_eq(x, 0x42);
+	x = 0x1234;
+	ck_assert(bus_write(&pio, 0xd010, &x, 2));
+	ck_assert_uint_eq(le_get(dbl.ports + 0x10, 2), 0x1234);
+	/* The guest's I/O enable reached the function. */
+	ck_assert_uint_eq(le_get(dbl.cfg + PCI_COMMAND, 2), PCI_COMMAND_IO);
+	vfio_device_destroy(v);
 }
 END_TEST
 
@@ -598,7 +621,8 @@ START_TEST(test_reset)
 	/* The function decodes again, as tern's config space says. */
 	ck_assert_uint_eq(le_get(dbl.cfg + PCI_COMMAND, 2),
 			  cfg_read(s, PCI_COMMAND, 2));
-	ck_assert_uint_ne(le_get(dbl.cfg + PCI_COMMAND, 2) & PCI_COMMAND_MEMORY, 0);
+	ck_assert_uint_ne(le_get(dbl.cfg + PCI_COMMAND, 2) & PCI_COMMAND_MEMORY,
+			  0);
 	ck_assert_uint_eq(dbl.msix_count, 0);
 	ck_assert(sink.intx_bound);
 	ck_assert_uint_eq(
@@ -687,6 +711,7 @@ int main(void)
 	tcase_add_test(tc, test_iommufd_on_missing);
 	tcase_add_test(tc, test_config_space);
 	tcase_add_test(tc, test_bar_sizing_and_move);
+	tcase_add_test(tc, test_io_bar);
 	tcase_add_test(tc, test_mmap_refused_stays_trapped);
 	tcase_add_test(tc, test_msix_enable_set_irqs);
 	tcase_add_test(tc, test_intx_resample);
