@@ -11,6 +11,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -277,6 +279,58 @@ START_TEST(test_config_parse)
 		ck_assert_msg(strstr(err->message, "--device"), "%s",
 			      err->message);
 		ck_assert_int_eq(err->code, TERN_ERROR_INPUT);
+		g_clear_error(&err);
+	}
+}
+END_TEST
+
+/* --device as `tern run` parses it (src/vmm/config.c). */
+static bool run_parse(struct vm_config *c, GError **err, ...)
+{
+	char *argv[32] = {"run"};
+	int argc = 1;
+	va_list ap;
+
+	va_start(ap, err);
+	for (char *a; (a = va_arg(ap, char *));)
+		argv[argc++] = a;
+	va_end(ap);
+	return config_parse_run(argc, argv, c, err);
+}
+
+START_TEST(test_cli_device)
+{
+	struct vm_config c;
+	GError *err = NULL;
+
+	ck_assert(run_parse(&c, NULL, "--device", "vfio=01:00.0", "--device",
+			    "vfio=0000:02:00.0,iommufd=off", NULL));
+	ck_assert_uint_eq(c.nr_vfio, 2);
+	ck_assert_str_eq(c.vfio[1].addr, "0000:02:00.0");
+	ck_assert_int_eq(c.vfio[1].iommufd, VFIO_IOMMUFD_OFF);
+	config_clear(&c);
+
+	ck_assert(!run_parse(&c, &err, "--device", "vfio=01:00.0", "--device",
+			     "vfio=/sys/bus/pci/devices/0000:01:00.0", NULL));
+	ck_assert_msg(strstr(err->message, "0000:01:00.0 given twice"), "%s",
+		      err->message);
+	g_clear_error(&err);
+	ck_assert(!run_parse(&c, &err, "--device", "vfio=1:0:0", NULL));
+	ck_assert_int_eq(err->code, TERN_ERROR_INPUT);
+	g_clear_error(&err);
+	{
+		char specs[9][24];
+		char *argv[20] = {"run"};
+
+		for (unsigned int i = 0; i < 9; i++) {
+			snprintf(specs[i], sizeof(specs[i]),
+				 "vfio=0000:0%u:00.0", i);
+			argv[1 + 2 * i] = "--device";
+			argv[2 + 2 * i] = specs[i];
+		}
+		ck_assert(!config_parse_run(19, argv, &c, &err));
+		ck_assert_msg(strstr(err->message, "at most 8"), "%s",
+			      err->message);
 		g_clear_error(&err);
 	}
 }
@@ -705,6 +759,7 @@ int main(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_config_parse);
+	tcase_add_test(tc, test_cli_device);
 	tcase_add_test(tc, test_legacy_sequence_and_release);
 	tcase_add_test(tc, test_iommufd_sequence);
 	tcase_add_test(tc, test_iommufd_off_uses_group);
