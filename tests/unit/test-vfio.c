@@ -689,6 +689,24 @@ START_TEST(test_reset)
 }
 END_TEST
 
+START_TEST(test_group_in_use)
+{
+	struct vfio_device *v;
+	GError *err = NULL;
+
+	/* Another process has the group open: vfio allows one open. */
+	dbl.open_fd[VD_FD_GROUP - VD_FD_CONTAINER] = true;
+	v = vfio_device_create(&machine, &vcfg, &vfio_double_ops, &dbl, &err);
+	ck_assert_ptr_null(v);
+	ck_assert_msg(strstr(err->message, "/dev/vfio/12: in use"), "%s",
+		      err->message);
+	g_error_free(err);
+	dbl.open_fd[VD_FD_GROUP - VD_FD_CONTAINER] = false;
+	ck_assert_uint_eq(vfio_double_open_fds(&dbl), 0);
+	ck_assert_uint_eq(dbl.nr_dma, 0);
+}
+END_TEST
+
 START_TEST(test_no_container)
 {
 	dbl.no_container = true;
@@ -771,6 +789,7 @@ int main(void)
 	tcase_add_test(tc, test_msix_enable_set_irqs);
 	tcase_add_test(tc, test_intx_resample);
 	tcase_add_test(tc, test_reset);
+	tcase_add_test(tc, test_group_in_use);
 	tcase_add_test(tc, test_no_container);
 	tcase_add_test(tc, test_no_group);
 	tcase_add_test(tc, test_not_viable);

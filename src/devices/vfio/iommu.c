@@ -57,6 +57,25 @@ static int vfio_group_number(struct vfio_device *v, GError **err)
 	return (int)n;
 }
 
+/* Why opening a group or device cdev failed, in the terms of set-up. */
+static const char *vfio_open_hint(int err)
+{
+	switch (err) {
+	case -ENOENT:
+		return "missing: bind the function to vfio-pci first "
+		       "(docs/vfio.md)";
+	case -EBUSY:
+		return "in use: another process (another VM?) has it open, or "
+		       "another --device of the same IOMMU group";
+	case -EACCES:
+	case -EPERM:
+		return "permission denied: give this user read-write access "
+		       "to it (docs/vfio.md)";
+	default:
+		return g_strerror(-err);
+	}
+}
+
 static bool vfio_open_legacy(struct vfio_device *v, GError **err)
 {
 	struct vfio_group_status status = {.argsz = sizeof(status)};
@@ -91,13 +110,8 @@ static bool vfio_open_legacy(struct vfio_device *v, GError **err)
 	group_path = g_strdup_printf("/dev/vfio/%d", group);
 	v->group = v->host->open(v->ctx, group_path, O_RDWR);
 	if (v->group < 0) {
-		vfio_error(v, err,
-			   v->group == -ENOENT ? "%s is missing: bind %s to "
-						 "vfio-pci first (docs/vfio.md)"
-					       : "%s: %s",
-			   group_path,
-			   v->group == -ENOENT ? v->cfg->addr
-					       : g_strerror(-v->group));
+		vfio_error(v, err, "%s: %s", group_path,
+			   vfio_open_hint(v->group));
 		return false;
 	}
 	ret = vio(v, v->group, VFIO_GROUP_GET_STATUS, &status);
@@ -147,7 +161,7 @@ static bool vfio_open_iommufd(struct vfio_device *v, const char *cdev,
 
 	v->device = v->host->open(v->ctx, path, O_RDWR);
 	if (v->device < 0) {
-		vfio_error(v, err, "%s: %s", path, g_strerror(-v->device));
+		vfio_error(v, err, "%s: %s", path, vfio_open_hint(v->device));
 		return false;
 	}
 	bind.iommufd = v->iommufd;
