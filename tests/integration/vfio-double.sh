@@ -43,6 +43,20 @@ expect_line out 'MSI-X vector 0 delivered'
 expect_line out 'INTx delivered, resampled on EOI, quiet once lowered'
 end
 
+begin "double (no real device): system_reset and quit under the sandbox"
+"$TERN" run --paused --qmp "unix:$TMP/q.sock" --device vfio=0000:01:00.0 --test-exit \
+	</dev/null >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+for _ in $(seq 50); do [ -S "$TMP/q.sock" ] && break; sleep 0.1; done
+"$REAL_TERN" qmp "$TMP/q.sock" system_reset >"$TMP/qmp" 2>&1 || fail "system_reset: $(cat "$TMP/qmp")"
+"$REAL_TERN" qmp "$TMP/q.sock" quit >>"$TMP/qmp" 2>&1 || fail "quit: $(cat "$TMP/qmp")"
+timeout 30 tail --pid=$pid -f /dev/null
+wait $pid
+STATUS=$?
+expect_status 0
+expect_no_line err 'sandbox'
+end
+
 begin "double (no real device): iommufd=on where the double offers no /dev/iommu"
 run_tern 30 run --device vfio=0000:01:00.0,iommufd=on --test-exit
 expect_status 2
