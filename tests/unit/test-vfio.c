@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tern/config.h"
+#include "tern/device.h"
 #include "tern/error.h"
 #include "tern/le.h"
 #include "tern/machine.h"
@@ -763,6 +764,30 @@ START_TEST(test_malformed_cap_list)
 }
 END_TEST
 
+/* The device_type row refuses what it cannot work with, touching no host. */
+START_TEST(test_type_refusals)
+{
+	GError *err = NULL;
+
+	vmcfg.nr_vfio = 1;
+	vmcfg.vfio = &vcfg;
+	ck_assert_uint_eq(vfio_device_type.count(&vmcfg), 1);
+	vmcfg.balloon.enabled = true;
+	ck_assert_ptr_null(vfio_device_type.create(&machine, 0, &err));
+	ck_assert_msg(strstr(err->message, "--balloon"), "%s", err->message);
+	ck_assert_int_eq(err->code, TERN_ERROR_INPUT);
+	g_clear_error(&err);
+	vmcfg.balloon.enabled = false;
+	vmcfg.jail_dir = "/tmp/jail";
+	ck_assert_ptr_null(vfio_device_type.create(&machine, 0, &err));
+	ck_assert_msg(strstr(err->message, "--jail"), "%s", err->message);
+	g_clear_error(&err);
+	vmcfg.jail_dir = NULL;
+	vmcfg.vfio = NULL;
+	vmcfg.nr_vfio = 0;
+}
+END_TEST
+
 START_TEST(test_no_pci_host)
 {
 	machine.pci = NULL;
@@ -799,6 +824,7 @@ int main(void)
 	tcase_add_test(tc, test_msix_bar_too_small);
 	tcase_add_test(tc, test_malformed_cap_list);
 	tcase_add_test(tc, test_no_pci_host);
+	tcase_add_test(tc, test_type_refusals);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -32,6 +32,18 @@ static void *vfio_create(struct machine *m, unsigned int index, GError **err)
 			    c->spec);
 		return NULL;
 	}
+	/*
+	 * The jail is entered before anything is built and holds only the
+	 * files the options name: no /dev/vfio, /dev/iommu or sysfs yet.
+	 */
+	if (m->cfg->jail_dir) {
+		g_set_error(
+		    err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "--device %s: cannot be combined with --jail yet "
+		    "(the jail holds no /dev/vfio, /dev/iommu or sysfs)",
+		    c->spec);
+		return NULL;
+	}
 	return vfio_device_create(m, c, &vfio_host_default, NULL, err);
 }
 
