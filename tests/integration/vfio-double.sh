@@ -43,11 +43,20 @@ expect_line out 'MSI-X vector 0 delivered'
 expect_line out 'INTx delivered, resampled on EOI, quiet once lowered'
 end
 
-begin "double (no real device): system_reset and quit under the sandbox"
+begin "double (no real device): query-pci, system_reset and quit under the sandbox"
 "$TERN" run --paused --qmp "unix:$TMP/q.sock" --device vfio=0000:01:00.0 --test-exit \
 	</dev/null >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 for _ in $(seq 50); do [ -S "$TMP/q.sock" ] && break; sleep 0.1; done
+"$REAL_TERN" qmp "$TMP/q.sock" query-pci >"$TMP/pci" 2>&1 || fail "query-pci: $(cat "$TMP/pci")"
+# The passed-through function (vendor 0x7e57) with its host address.
+python3 - "$TMP/pci" <<'PY' || fail "query-pci: $(cat "$TMP/pci")"
+import json, sys
+devs = json.load(open(sys.argv[1]))["return"][0]["devices"]
+mine = [d for d in devs if d["id"]["vendor"] == 0x7e57]
+assert len(mine) == 1 and mine[0].get("x-tern-vfio-host") == "0000:01:00.0", mine
+assert all("x-tern-vfio-host" not in d for d in devs if d not in mine)
+PY
 "$REAL_TERN" qmp "$TMP/q.sock" system_reset >"$TMP/qmp" 2>&1 || fail "system_reset: $(cat "$TMP/qmp")"
 "$REAL_TERN" qmp "$TMP/q.sock" quit >>"$TMP/qmp" 2>&1 || fail "quit: $(cat "$TMP/qmp")"
 timeout 30 tail --pid=$pid -f /dev/null
