@@ -42,6 +42,8 @@ enum sandbox_mode {
 	SANDBOX_OFF, /* no filters, no capability drop */
 };
 
+struct vfio_config; /* --device vfio=...: tern/vfio.h */
+
 /* --disk SPEC (repeatable): one virtio-blk device each. */
 #define CONFIG_MAX_DISKS 16
 
@@ -93,6 +95,8 @@ struct vm_config {
 	unsigned int nr_disks;
 	struct net_config *nets; /* --net, in order: virtio-net NICs */
 	unsigned int nr_nets;
+	struct vfio_config *vfio; /* --device vfio=...: passed-through functions */
+	unsigned int nr_vfio;
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	bool trace_boot; /* --trace-boot: the time of each step on stderr */
 	char *kvm_device; /* --kvm-device PATH, NULL: /dev/kvm */

@@ -57,6 +57,19 @@ struct machine_ops {
 	 */
 	int (*ioeventfd)(void *opaque, uint64_t addr, unsigned int len, int fd,
 			 bool assign);
+	/*
+	 * Optional (NULL: not offered). Bind fd to the level-triggered gsi
+	 * with resample_fd signalled on the guest's EOI (KVM_IRQFD with
+	 * KVM_IRQFD_FLAG_RESAMPLE): passed-through INTx.
+	 */
+	int (*irqfd_resample)(void *opaque, int fd, int resample_fd, uint32_t gsi,
+			      bool assign);
+	/*
+	 * Optional. Map size bytes of host memory at hva as KVM memory slot
+	 * slot at gpa (size 0: delete the slot): passed-through BARs.
+	 */
+	int (*set_memory_slot)(void *opaque, uint32_t slot, uint64_t gpa,
+			       uint64_t size, void *hva);
 	/* End the VM (the first reason wins). */
 	void (*request_shutdown)(void *opaque, enum vm_exit_reason reason,
 				 int code);

@@ -14,6 +14,7 @@
 #include "tern/eventfd.h"
 #include "tern/pci.h"
 #include "tern/qmp.h"
+#include "tern/vfio.h"
 #include "tern/virtio-net.h"
 #include "tern/vm.h"
 
@@ -195,6 +196,17 @@ static json_object *pci_device_info_json(struct pci_device *dev)
 	return o;
 }
 
+/* A passed-through function says where it is on the host (tern's own field). */
+static void pci_vfio_host(struct vm *vm, unsigned int slot, json_object *o)
+{
+	for (unsigned int i = 0; i < vm->cfg->nr_vfio; i++) {
+		struct vfio_device *v = vm_device_find(vm, &vfio_device_type, i);
+
+		if (v && vfio_device_slot(v) == slot)
+			qmp_add_str(o, "x-tern-vfio-host", vfio_device_host_addr(v));
+	}
+}
+
 static json_object *cmd_query_pci(const struct qmp_call *call,
 				  json_object *args, GError **err)
 {
@@ -206,8 +218,12 @@ static json_object *cmd_query_pci(const struct qmp_call *call,
 	for (unsigned int slot = 0; vm->pci && slot < PCI_SLOTS; slot++) {
 		struct pci_device *dev = pci_host_device(vm->pci, slot);
 
-		if (dev)
-			json_object_array_add(devices, pci_device_info_json(dev));
+		if (dev) {
+			json_object *info = pci_device_info_json(dev);
+
+			pci_vfio_host(vm, slot, info);
+			json_object_array_add(devices, info);
+		}
 	}
 	qmp_add_int(bus, "bus", 0);
 	json_object_object_add(bus, "devices", devices);

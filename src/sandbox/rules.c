@@ -23,6 +23,7 @@
 
 #include "sandbox-internal.h"
 #include "tern/vcpu.h"
+#include "tern/vfio-uapi.h"
 
 #define ALLOW(sys, why_)                                                       \
 	{ .nr = SCMP_SYS(sys), .name = #sys, .cond = SANDBOX_ANY, .why = why_ }
@@ -58,6 +59,16 @@
 	IOCTL(VHOST_SET_VRING_CALL, "vhost=on: a ring handed over"), \
 	IOCTL(VHOST_GET_VRING_BASE, "vhost=on: a ring taken back (reset, stop)"), \
 	IOCTL(VHOST_NET_SET_BACKEND, "vhost=on: the tap attached to or detached from a ring")
+
+/*
+ * --device vfio=: a passed-through function (docs/vfio.md). The guest turns
+ * MSI-X on or off (vCPU) or the VM resets (main): VFIO_DEVICE_SET_IRQS; a
+ * BAR's mmap'ed area follows the guest's BAR as a KVM slot. Traced on the
+ * VFIO test double (tern-vfio-double); not exercised on real hardware.
+ */
+#define VFIO_PASSTHROUGH_IOCTLS \
+	IOCTL(VFIO_DEVICE_SET_IRQS, "vfio: MSI-X on or off, INTx re-armed"), \
+	IOCTL(KVM_SET_USER_MEMORY_REGION, "vfio: a passed-through BAR's mmap'ed area follows the guest's BAR")
 
 /* ---- every role ---- */
 
@@ -107,6 +118,7 @@ static const struct sandbox_rule main_rules[] = {
 	ALLOW(fstat, "state files"),
 	ALLOW(lseek, "state files"),
 	ALLOW(pread64, "x-tern-state-load reads the state and RAM from its file"),
+	ALLOW(pwrite64, "vfio: a reset writes the passed-through function's command register"),
 	ALLOW(unlink, "the QMP sockets are removed at exit"),
 	ALLOW(fcntl, "image locks released at teardown (F_OFD_SETLK)"),
 	ALLOW(epoll_ctl, "system_reset and teardown take device fds off their I/O threads"),
@@ -170,6 +182,13 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	IOCTL(TUNSETOFFLOAD, "a NIC reset or state load puts the tap's offloads back"),
 	IOCTL(TUNSETQUEUE, "a NIC reset or state load re-attaches its queue pairs"),
 	VHOST_NET_HANDOVER_IOCTLS,
+	VFIO_PASSTHROUGH_IOCTLS,
+	IOCTL(VFIO_DEVICE_RESET, "vfio: system_reset resets the passed-through function"),
+	/* vfio teardown: DMA unmapped, the IOMMU context released */
+	IOCTL(VFIO_IOMMU_UNMAP_DMA, "vfio teardown (container/group)"),
+	IOCTL(VFIO_GROUP_UNSET_CONTAINER, "vfio teardown (container/group)"),
+	IOCTL(IOMMU_IOAS_UNMAP, "vfio teardown (iommufd)"),
+	IOCTL(IOMMU_DESTROY, "vfio teardown (iommufd)"),
 };
 
 /* ---- vcpu: KVM_RUN, and the device handlers a guest exit runs ---- */
@@ -182,6 +201,8 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW(io_getevents, "a device reset drains a disk's requests (engine=aio)"),
 	ALLOW(io_setup, "blkvq.c abandon(): a reset that gave up on hung requests makes its queue anew (engine=aio)"),
 	ALLOW(eventfd2, "blkvq.c abandon(): the new queue's completion eventfd"),
+	ALLOW(pread64, "vfio: a trapped BAR or config read of a passed-through function"),
+	ALLOW(pwrite64, "vfio: a trapped BAR or config write of a passed-through function"),
 };
 
 static const struct sandbox_ioctl vcpu_ioctls[] = {
@@ -201,6 +222,7 @@ static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_SET_VCPU_EVENTS, "emulation fallback: the exception an instruction raises (#BP, #PF, #GP, #UD, #NM, #MF)"),
 	IOCTL(TUNSETOFFLOAD, "a virtio-net driver's DRIVER_OK applies the offloads it negotiated to the tap"),
 	VHOST_NET_HANDOVER_IOCTLS,
+	VFIO_PASSTHROUGH_IOCTLS,
 };
 
 /* ---- device-io: a device's I/O thread (iothread.h) ---- */

@@ -10,6 +10,7 @@
 
 #include "tern/config.h"
 #include "tern/error.h"
+#include "tern/vfio.h"
 #include "tern/virtio-balloon.h"
 
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
@@ -19,6 +20,7 @@ struct run_options {
 	char **qmp;
 	char **disks;
 	char **nets;
+	char **devices;
 	gboolean test_exit, paused, rng, debug, trace_boot;
 	char *balloon; /* "" for a bare --balloon, NULL when not given */
 };
@@ -79,6 +81,9 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "net", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->nets,
 		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto]; repeatable",
 		  "SPEC" },
+		{ "device", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->devices,
+		  "Pass a host PCI function bound to vfio-pci through to the guest (docs/vfio.md); repeatable",
+		  "vfio=HOST[,iommufd=on|off|auto]" },
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
 		  NULL },
@@ -254,6 +259,33 @@ static bool config_fill_disks(char **specs, struct vm_config *cfg,
 		}
 	}
 	return disk_configs_finish(cfg->disks, cfg->nr_disks, err);
+}
+
+static bool config_fill_devices(char **specs, struct vm_config *cfg,
+				GError **err)
+{
+	unsigned int n = specs ? g_strv_length(specs) : 0;
+
+	if (n > VFIO_MAX_DEVICES) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--device: at most %u devices", VFIO_MAX_DEVICES);
+		return false;
+	}
+	cfg->vfio = g_new0(struct vfio_config, n);
+	for (unsigned int i = 0; i < n; i++) {
+		if (!vfio_config_parse(specs[i], &cfg->vfio[i], err))
+			return false;
+		cfg->nr_vfio++;
+		for (unsigned int j = 0; j < i; j++) {
+			if (!strcmp(cfg->vfio[j].addr, cfg->vfio[i].addr)) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--device '%s': host function %s given twice",
+					    specs[i], cfg->vfio[i].addr);
+				return false;
+			}
+		}
+	}
+	return true;
 }
 
 /* "on" or "off" for key in --memory; false (err set) for anything else. */
@@ -508,6 +540,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		return false;
 	if (!config_fill_nets(o->nets, cfg, err))
 		return false;
+	if (!config_fill_devices(o->devices, cfg, err))
+		return false;
 	if (o->balloon && !balloon_config_parse(o->balloon, &cfg->balloon, err))
 		return false;
 	cfg->kernel_path = g_steal_pointer(&o->kernel);
@@ -560,6 +594,7 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.jail);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
+	g_strfreev(o.devices);
 	g_free(o.balloon);
 	g_strfreev(o.nets);
 	if (!ok)
@@ -823,5 +858,8 @@ void config_clear(struct vm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_nets; i++)
 		net_config_clear(&cfg->nets[i]);
 	g_free(cfg->nets);
+	for (unsigned int i = 0; i < cfg->nr_vfio; i++)
+		vfio_config_clear(&cfg->vfio[i]);
+	g_free(cfg->vfio);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -92,6 +92,38 @@ static int vm_kvm_ioeventfd(void *opaque, uint64_t addr, unsigned int len,
 	return 0;
 }
 
+static int vm_kvm_irqfd_resample(void *opaque, int fd, int resample_fd,
+				 uint32_t gsi, bool assign)
+{
+	struct vm *vm = opaque;
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd,
+		.gsi = gsi,
+		.flags = assign ? KVM_IRQFD_FLAG_RESAMPLE : KVM_IRQFD_FLAG_DEASSIGN,
+		.resamplefd = assign ? (uint32_t)resample_fd : 0,
+	};
+
+	if (ioctl(vm->kvm.vm_fd, KVM_IRQFD, &irqfd) < 0)
+		return -errno;
+	return 0;
+}
+
+static int vm_kvm_set_memory_slot(void *opaque, uint32_t slot, uint64_t gpa,
+				  uint64_t size, void *hva)
+{
+	struct vm *vm = opaque;
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+
+	if (ioctl(vm->kvm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	return 0;
+}
+
 static void vm_machine_request_shutdown(void *opaque, enum vm_exit_reason reason,
 					int code)
 {
@@ -103,6 +135,8 @@ static const struct machine_ops vm_machine_ops = {
 	.set_msi_routes = vm_kvm_set_msi_routes,
 	.irqfd = vm_kvm_irqfd,
 	.ioeventfd = vm_kvm_ioeventfd,
+	.irqfd_resample = vm_kvm_irqfd_resample,
+	.set_memory_slot = vm_kvm_set_memory_slot,
 	.request_shutdown = vm_machine_request_shutdown,
 };
 
