@@ -14,6 +14,16 @@
  */
 int sandbox_filter_build(enum thread_role role, enum sandbox_mode mode,
 			 struct sock_fprog *prog, GError **err) __must_check;
+/*
+ * The --sandbox on programs of every role, compiled from rules.c at build
+ * time (gen-sandbox-filters.c): what sandbox_filter_build() gives.
+ */
+struct sandbox_prebuilt {
+	const struct sock_filter *insns;
+	unsigned short len;
+};
+extern const struct sandbox_prebuilt sandbox_prebuilt[THREAD_ROLE_COUNT];
+
 /* no_new_privs, then the program, on the calling thread. */
 int sandbox_filter_load(const struct sock_fprog *prog) __must_check;
 

@@ -121,6 +121,15 @@ struct sandbox *sandbox_new(const struct vm_config *cfg, GError **err)
 	if (sb->mode == SANDBOX_OFF)
 		return sb;
 	for (unsigned int r = 0; r < THREAD_ROLE_COUNT; r++) {
+		const struct sandbox_prebuilt *p = &sandbox_prebuilt[r];
+
+		/* --sandbox on: compiled at build time, nothing to do here. */
+		if (sb->mode == SANDBOX_ON) {
+			sb->progs[r].filter = g_memdup2(p->insns,
+							p->len * sizeof(*p->insns));
+			sb->progs[r].len = p->len;
+			continue;
+		}
 		if (sandbox_filter_build(r, sb->mode, &sb->progs[r], err)) {
 			sandbox_free(sb);
 			return NULL;

@@ -27,6 +27,7 @@
 #include "tern/config.h"
 #include "tern/sandbox.h"
 #include "tern/vcpu.h"
+#include "src/sandbox/sandbox-internal.h"
 #include "run-args.h"
 #include "unit.h"
 
@@ -517,6 +518,29 @@ START_TEST(lists_are_sound)
 }
 END_TEST
 
+/*
+ * --sandbox on loads the programs gen-sandbox-filters compiled at build
+ * time: they must be exactly what rules.c compiles to now.
+ */
+START_TEST(prebuilt_filters_match_rules)
+{
+	g_autoptr(GError) err = NULL;
+
+	for (unsigned int r = 0; r < THREAD_ROLE_COUNT; r++) {
+		const struct sandbox_prebuilt *p = &sandbox_prebuilt[r];
+		struct sock_fprog prog;
+
+		ck_assert_int_eq(sandbox_filter_build(r, SANDBOX_ON, &prog, &err), 0);
+		ck_assert_msg(prog.len == p->len && p->len > 0 &&
+				      !memcmp(prog.filter, p->insns,
+					      p->len * sizeof(*p->insns)),
+			      "%s: the built-in program differs from rules.c's",
+			      thread_role_name(r));
+		g_free(prog.filter);
+	}
+}
+END_TEST
+
 START_TEST(options)
 {
 	struct vm_config c;
@@ -575,6 +599,7 @@ int main(void)
 	UNIT_TCASE(s, "log", log_mode_reports_and_allows);
 	UNIT_TCASE(s, "io_uring", io_uring_ring_is_restricted);
 	UNIT_TCASE(s, "lists", lists_are_sound);
+	UNIT_TCASE(s, "prebuilt", prebuilt_filters_match_rules);
 	UNIT_TCASE(s, "options", options);
 	return unit_run(s);
 }
