@@ -191,6 +191,8 @@ struct launch_options {
 	/* SNP: start the chain here instead of hashing the firmware pages. */
 	bool has_seed;
 	uint8_t seed[SNP_DIGEST_SIZE];
+	/* SNP: the chain over the firmware pages alone (the seed above). */
+	bool firmware_only;
 };
 
 #define SNP_VMSA_GPA_48BIT 0xfffffffff000ull

@@ -112,7 +112,8 @@ size_t launch_plan_measure(const struct launch_plan *plan,
 		if (o->has_seed)
 			memcpy(out, o->seed, SNP_DIGEST_SIZE);
 		for (unsigned int i = 0; i < plan->nr_steps; i++) {
-			if (plan->steps[i].firmware && o->has_seed)
+			if (plan->steps[i].firmware ? o->has_seed :
+						      o->firmware_only)
 				continue;
 			snp_step_measure(&plan->steps[i], out);
 		}

@@ -15,6 +15,7 @@
 #define BOOT_MAX (1ull * GiB)
 
 struct measure_options {
+	gboolean ovmf_hash_only;
 	char *kind, *firmware, *cpus, *vcpu_type, *vcpu_sig, *vmm_type,
 		*kernel, *initrd, *cmdline, *guest_features, *ovmf_hash;
 };
@@ -121,7 +122,15 @@ static bool measure_options_fill(const struct measure_options *o,
 		lo->vcpu_sig = (uint32_t)v;
 	}
 	/* Only the QEMU profiles put the signature in the VMSA's RDX. */
-	if ((lo->kind == CONFIDENTIAL_SEV_ES ||
+	if (o->ovmf_hash_only) {
+		if (lo->kind != CONFIDENTIAL_SEV_SNP || o->ovmf_hash ||
+		    o->kernel || o->cpus)
+			return bad(err, "--ovmf-hash-only", o->kind,
+				   "--confidential sev-snp and a firmware, nothing else");
+		lo->firmware_only = true;
+	}
+	if (!lo->firmware_only &&
+	    (lo->kind == CONFIDENTIAL_SEV_ES ||
 	     lo->kind == CONFIDENTIAL_SEV_SNP) &&
 	    (lo->profile == VMSA_PROFILE_QEMU ||
 	     lo->profile == VMSA_PROFILE_QEMU_LEGACY) &&
@@ -187,6 +196,9 @@ bool confidential_measure_run(int argc, char **argv, char **hex,
 		  &o.guest_features, "SNP SEV_FEATURES (default 0x1)", "HEX" },
 		{ "snp-ovmf-hash", 0, 0, G_OPTION_ARG_STRING, &o.ovmf_hash,
 		  "SNP digest of the firmware pages, precomputed", "HEX" },
+		{ "ovmf-hash-only", 0, 0, G_OPTION_ARG_NONE, &o.ovmf_hash_only,
+		  "SNP: print the digest of the firmware pages alone (for --snp-ovmf-hash)",
+		  NULL },
 		{ NULL },
 	};
 	GOptionContext *ctx = g_option_context_new("- predict a launch digest");

@@ -246,6 +246,8 @@ static const struct cli_case cli_cases[] = {
 	  "--vmm-type 'xen'" },
 	{ { "--confidential=sev", "--firmware=/nonexistent/fw.bin" },
 	  "--firmware /nonexistent/fw.bin" },
+	{ { "--confidential=sev", "--firmware=" SYN_AMDSEV, "--ovmf-hash-only" },
+	  "--ovmf-hash-only 'sev'" },
 	{ { "--confidential=sev", "--firmware=" SYN_AMDSEV, "stray" },
 	  "unexpected argument 'stray'" },
 };
