@@ -46,6 +46,19 @@ unsigned long confidential_vm_type(enum confidential_kind kind);
 bool confidential_host_check(enum confidential_kind kind, int vm_types,
 			     GError **err);
 
+/* --confidential and --firmware go together (for now). */
+bool confidential_config_check(const struct confidential_params *p,
+			       const char *firmware, GError **err);
+/*
+ * `tern run --confidential`, before anything is built: the firmware carries
+ * what the kind needs and KVM offers the VM type. Always fails for now
+ * (TERN_ERROR_HOST naming what is missing, or saying the launch is not
+ * wired into the VM build); the caller exits 2.
+ */
+bool confidential_run_prepare(const struct confidential_params *p,
+			      const char *firmware, const char *kvm_device,
+			      unsigned int cpus, GError **err);
+
 /* The KVM interface of a launch. Every call returns 0 or -errno. */
 struct confidential_ops {
 	int (*vm_ioctl)(void *opaque, unsigned long req, void *arg);

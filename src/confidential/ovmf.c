@@ -59,18 +59,18 @@ static const char *ovmf_sev_metadata_parse(const uint8_t *img, size_t len,
 	uint32_t mlen, count;
 
 	if (from_end > len || len - from_end + SEV_META_HDR > len)
-		return "firmware: the SEV metadata offset points outside the image";
+		return "--firmware: the SEV metadata offset points outside the image";
 	p = img + len - from_end;
 	if (memcmp(p, SEV_META_SIG, 4))
-		return "firmware: the SEV metadata lacks its \"ASEV\" signature";
+		return "--firmware: the SEV metadata lacks its \"ASEV\" signature";
 	mlen = le32_get(p + 4);
 	count = le32_get(p + 12);
 	if (le32_get(p + 8) != 1)
-		return "firmware: the SEV metadata has an unknown version";
+		return "--firmware: the SEV metadata has an unknown version";
 	if (count > OVMF_MAX_SECTIONS ||
 	    mlen < SEV_META_HDR + (uint64_t)count * SEV_META_ENTRY ||
 	    mlen > from_end)
-		return "firmware: the SEV metadata has a bad length or count";
+		return "--firmware: the SEV metadata has a bad length or count";
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *e = p + SEV_META_HDR + i * SEV_META_ENTRY;
 		struct sev_section *s = &info->sev[i];
@@ -80,7 +80,7 @@ static const char *ovmf_sev_metadata_parse(const uint8_t *img, size_t len,
 		s->type = le32_get(e + 8);
 		if (s->gpa % CONF_PAGE_SIZE || s->size % CONF_PAGE_SIZE ||
 		    !s->size || (uint64_t)s->gpa + s->size > 1ull << 32)
-			return "firmware: an SEV metadata section is not whole pages below 4G";
+			return "--firmware: an SEV metadata section is not whole pages below 4G";
 	}
 	info->nr_sev = count;
 	return NULL;
@@ -94,15 +94,15 @@ static const char *ovmf_tdvf_parse(const uint8_t *img, size_t len,
 	uint32_t dlen, count;
 
 	if (from_end > len || len - from_end + TDVF_HDR > len)
-		return "firmware: the TDX metadata offset points outside the image";
+		return "--firmware: the TDX metadata offset points outside the image";
 	p = img + len - from_end;
 	if (memcmp(p, TDVF_SIG, 4))
-		return "firmware: the TDX metadata lacks its \"TDVF\" signature";
+		return "--firmware: the TDX metadata lacks its \"TDVF\" signature";
 	dlen = le32_get(p + 4);
 	count = le32_get(p + 12);
 	if (count > OVMF_MAX_SECTIONS ||
 	    dlen < TDVF_HDR + (uint64_t)count * TDVF_ENTRY || dlen > from_end)
-		return "firmware: the TDX metadata has a bad length or count";
+		return "--firmware: the TDX metadata has a bad length or count";
 	for (uint32_t i = 0; i < count; i++) {
 		const uint8_t *e = p + TDVF_HDR + i * TDVF_ENTRY;
 		struct tdvf_section *s = &info->tdvf[i];
@@ -117,7 +117,7 @@ static const char *ovmf_tdvf_parse(const uint8_t *img, size_t len,
 		    s->raw_size > s->mem_size || s->gpa % CONF_PAGE_SIZE ||
 		    s->mem_size % CONF_PAGE_SIZE ||
 		    s->gpa + s->mem_size < s->gpa)
-			return "firmware: a TDVF section is outside the image or not whole pages";
+			return "--firmware: a TDVF section is outside the image or not whole pages";
 	}
 	info->nr_tdvf = count;
 	info->has_tdvf = true;
@@ -134,7 +134,7 @@ bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 
 	memset(info, 0, sizeof(*info));
 	if (!len || len % CONF_PAGE_SIZE || len > 1ull << 32)
-		return fail(err, "firmware: %s must be whole 4K pages, at most 4G",
+		return fail(err, "--firmware: %s must be whole 4K pages, at most 4G",
 			    "the image");
 	info->load_gpa = (1ull << 32) - len;
 	if (len < FOOTER_TAIL + ENTRY_HDR)
@@ -144,7 +144,7 @@ bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 		return true; /* no table: a plain flash image */
 	table_len = le16_get(footer);
 	if (table_len < ENTRY_HDR || table_len > len - FOOTER_TAIL)
-		return fail(err, "firmware: %s has a bad length",
+		return fail(err, "--firmware: %s has a bad length",
 			    "the footer GUID table");
 	start = len - FOOTER_TAIL - table_len;
 	/* Walk back from the footer entry; each entry's length covers it all. */
@@ -154,12 +154,12 @@ bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 		size_t elen;
 
 		if (pos - start < ENTRY_HDR)
-			return fail(err, "firmware: %s has a truncated entry",
+			return fail(err, "--firmware: %s has a truncated entry",
 				    "the footer GUID table");
 		hdr = img + pos - ENTRY_HDR;
 		elen = le16_get(hdr);
 		if (elen < ENTRY_HDR || elen > pos - start)
-			return fail(err, "firmware: %s has an entry with a bad length",
+			return fail(err, "--firmware: %s has an entry with a bad length",
 				    "the footer GUID table");
 		const uint8_t *data = img + pos - elen;
 		size_t dlen = elen - ENTRY_HDR;

@@ -47,7 +47,7 @@ static bool plan_add(struct launch_plan *plan, const struct launch_step *step,
 		     GError **err)
 {
 	if (plan->nr_steps >= LAUNCH_MAX_STEPS)
-		return plan_fail(err, "firmware: too many launch steps");
+		return plan_fail(err, "--firmware: too many launch steps");
 	plan->steps[plan->nr_steps++] = *step;
 	return true;
 }
@@ -73,7 +73,7 @@ static bool plan_add_vmsas(struct launch_plan *plan, uint64_t sev_features,
 
 	if (o->cpus > 1 && !plan->fw.has_reset_block)
 		return plan_fail(err,
-				 "firmware: more than one vCPU needs the SEV-ES reset block in the footer table (where the APs start)");
+				 "--firmware: more than one vCPU needs the SEV-ES reset block in the footer table (where the APs start)");
 	plan->vmsa = g_malloc0((size_t)o->cpus * CONF_PAGE_SIZE);
 	for (unsigned int i = 0; i < o->cpus; i++) {
 		uint32_t eip = i ? plan->fw.ap_reset_eip : VMSA_BSP_EIP;
@@ -173,7 +173,7 @@ static bool plan_snp_section(struct launch_plan *plan,
 					    SEV_HASHES_TABLE_PADDED >
 				    CONF_PAGE_SIZE)
 				return plan_fail(err,
-						 "firmware: the SEV hashes table is not inside the kernel-hashes section's first page");
+						 "--firmware: the SEV hashes table is not inside the kernel-hashes section's first page");
 			plan_hashes_table(plan,
 					  plan->hashes_page +
 						  (plan->fw.hashes_gpa &
@@ -191,7 +191,7 @@ static bool plan_snp_section(struct launch_plan *plan,
 				      err);
 	default:
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "firmware: SEV metadata section type %#x is unknown",
+			    "--firmware: SEV metadata section type %#x is unknown",
 			    sec->type);
 		return false;
 	}
@@ -210,7 +210,7 @@ static bool plan_build_snp(struct launch_plan *plan, const uint8_t *img,
 		return plan_fail(err, fw->sev_problem);
 	if (!fw->nr_sev)
 		return plan_fail(err,
-				 "firmware: no SEV metadata (an SEV-SNP guest needs an OVMF that describes its SNP pages)");
+				 "--firmware: no SEV metadata (an SEV-SNP guest needs an OVMF that describes its SNP pages)");
 	for (unsigned int i = 0; i < fw->nr_sev; i++)
 		has_hashes_section |= fw->sev[i].type ==
 				      SEV_SECTION_SNP_KERNEL_HASHES;
@@ -242,7 +242,7 @@ static bool plan_build_tdx(struct launch_plan *plan, const uint8_t *img,
 		return plan_fail(err, fw->tdvf_problem);
 	if (!fw->has_tdvf)
 		return plan_fail(err,
-				 "firmware: no TDVF metadata (a TDX guest needs a TDVF/OVMF built with TDX support)");
+				 "--firmware: no TDVF metadata (a TDX guest needs a TDVF/OVMF built with TDX support)");
 	for (unsigned int i = 0; i < fw->nr_tdvf; i++) {
 		const struct tdvf_section *sec = &fw->tdvf[i];
 		struct launch_step s = {
@@ -262,7 +262,7 @@ static bool plan_build_tdx(struct launch_plan *plan, const uint8_t *img,
 			s.kind = LAUNCH_STEP_PAGES;
 		} else {
 			return plan_fail(err,
-					 "firmware: a TDVF section with data shorter than its memory is not supported");
+					 "--firmware: a TDVF section with data shorter than its memory is not supported");
 		}
 		if (!plan_add(plan, &s, err))
 			return false;

@@ -7,6 +7,7 @@
 #include "tern-config.h"
 #include "tern/config.h"
 #include "tern/confidential.h"
+#include "tern/confidential_launch.h"
 #include "tern/error.h"
 #include "tern/qmp.h"
 #include "tern/sandbox.h"
@@ -123,6 +124,11 @@ static int cmd_run(int argc, char **argv)
 	tern_debug_set(cfg.debug);
 	/* Every file is looked at before any is created or truncated. */
 	if (!config_check_files(&cfg, &err))
+		goto err;
+	/* No confidential launch reaches the VM build yet: exit 2 saying why. */
+	if (cfg.confidential.kind &&
+	    !confidential_run_prepare(&cfg.confidential, cfg.firmware_path,
+				      cfg.kvm_device, cfg.cpus, &err))
 		goto err;
 	/* The filters are compiled before anything is built. */
 	sb = sandbox_new(&cfg, &err);

@@ -407,6 +407,40 @@ START_TEST(host_check_names_missing_type)
 }
 END_TEST
 
+/* tern run --confidential on a device without the VM type: exit 2 naming
+ * it. /dev/null stands in for a KVM that answers no VM types. */
+START_TEST(run_prepare_refuses_here)
+{
+	const char *d = getenv("TERN_MEASURE_DATA");
+	g_autofree char *fw = g_build_filename(d, SYN_AMDSEV, NULL);
+	g_autofree char *tdvf = g_build_filename(d, CLEAN_2M, NULL);
+	struct confidential_params p = { .kind = CONFIDENTIAL_SEV_SNP };
+	g_autoptr(GError) err = NULL;
+
+	ck_assert(!confidential_run_prepare(&p, fw, "/dev/null", 1, &err));
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_HOST));
+	ck_assert_msg(strstr(err->message, "KVM offers no sev-snp VM type"),
+		      "%s", err->message);
+	g_clear_error(&err);
+	/* The firmware is checked first: a TDX guest needs TDVF metadata. */
+	p.kind = CONFIDENTIAL_TDX;
+	ck_assert(!confidential_run_prepare(&p, fw, "/dev/null", 1, &err));
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	ck_assert(strstr(err->message, "--firmware: no TDVF metadata"));
+	g_clear_error(&err);
+	ck_assert(!confidential_run_prepare(&p, tdvf, "/nonexistent/kvm", 1,
+					    &err));
+	ck_assert(strstr(err->message, "cannot open /nonexistent/kvm"));
+	g_clear_error(&err);
+	ck_assert(!confidential_config_check(&p, NULL, &err));
+	ck_assert(strstr(err->message, "needs --firmware"));
+	g_clear_error(&err);
+	p.kind = CONFIDENTIAL_NONE;
+	ck_assert(!confidential_config_check(&p, fw, &err));
+	ck_assert(strstr(err->message, "--firmware: only with --confidential"));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("confidential");
@@ -421,6 +455,7 @@ int main(void)
 	tcase_add_loop_test(tc, confidential_params, 0,
 			    G_N_ELEMENTS(param_cases));
 	tcase_add_test(tc, host_check_names_missing_type);
+	tcase_add_test(tc, run_prepare_refuses_here);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
