@@ -95,6 +95,25 @@ struct ovmf_info {
 bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 		GError **err);
 
+/* ---- --firmware: a flash image at the top of 4 GiB (QEMU's -bios) ------ */
+
+#define FLASH_MAX_SIZE (16ull * MiB)
+#define FLASH_KVM_SLOT 16 /* above the RAM slots */
+
+struct flash_image {
+	uint8_t *hva; /* read-only host mapping */
+	uint64_t size;
+	uint64_t gpa; /* 4 GiB - size */
+};
+
+/*
+ * Read the image (whole 4 KiB pages, at most 16 MiB) and map it read-only
+ * at 4 GiB - size in the VM. Errors name --firmware.
+ */
+bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
+		     GError **err);
+void flash_image_unmap(struct flash_image *f, int vm_fd);
+
 /* ---- Direct kernel boot: the SEV hashes table (QEMU target/i386/sev.c) --- */
 
 #define SEV_HASHES_TABLE_LEN 168

@@ -46,9 +46,12 @@ unsigned long confidential_vm_type(enum confidential_kind kind);
 bool confidential_host_check(enum confidential_kind kind, int vm_types,
 			     GError **err);
 
-/* --confidential and --firmware go together (for now). */
+/*
+ * --confidential needs --firmware; a plain --firmware boot takes no
+ * --kernel/--initrd/--cmdline (kernel: any of them given).
+ */
 bool confidential_config_check(const struct confidential_params *p,
-			       const char *firmware, GError **err);
+			       const char *firmware, bool kernel, GError **err);
 /*
  * `tern run --confidential`, before anything is built: the firmware carries
  * what the kind needs and KVM offers the VM type. Always fails for now

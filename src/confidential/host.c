@@ -19,16 +19,17 @@
 #define FIRMWARE_MAX (64ull * MiB)
 
 bool confidential_config_check(const struct confidential_params *p,
-			       const char *firmware, GError **err)
+			       const char *firmware, bool kernel, GError **err)
 {
+	/* tern has no fw_cfg: the firmware could not find a kernel. */
+	if (!p->kind && firmware && kernel) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--firmware: not with --kernel, --initrd or --cmdline (the firmware boots itself; tern has no fw_cfg to hand it a kernel)");
+		return false;
+	}
 	if (p->kind && !firmware) {
 		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
 				    "--confidential: needs --firmware FILE (an OVMF or TDVF image)");
-		return false;
-	}
-	if (!p->kind && firmware) {
-		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "--firmware: only with --confidential so far; a plain firmware boot is not implemented (docs/confidential.md)");
 		return false;
 	}
 	return true;

@@ -97,7 +97,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "A confidential guest (needs --firmware; on this build the host checks only, see docs/confidential.md)",
 		  "sev|sev-es|sev-snp|tdx[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N][,id-block=FILE,id-auth=FILE][,host-data=HEX][,kernel-hashes=on]" },
 		{ "firmware", 0, 0, G_OPTION_ARG_FILENAME, &o->firmware,
-		  "OVMF/TDVF flash image ending at 4 GiB (with --confidential)",
+		  "Flash image mapped to end at 4 GiB; the vCPU starts at its reset vector (QEMU -bios); OVMF/TDVF with --confidential",
 		  "FILE" },
 		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
@@ -554,7 +554,9 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	if (o->confidential && !confidential_params_parse(
 				       o->confidential, &cfg->confidential, err))
 		return false;
-	if (!confidential_config_check(&cfg->confidential, o->firmware, err))
+	if (!confidential_config_check(&cfg->confidential, o->firmware,
+				       o->kernel || o->initrd || o->cmdline,
+				       err))
 		return false;
 	cfg->firmware_path = g_steal_pointer(&o->firmware);
 	cfg->kernel_path = g_steal_pointer(&o->kernel);

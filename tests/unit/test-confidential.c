@@ -432,12 +432,13 @@ START_TEST(run_prepare_refuses_here)
 					    &err));
 	ck_assert(strstr(err->message, "cannot open /nonexistent/kvm"));
 	g_clear_error(&err);
-	ck_assert(!confidential_config_check(&p, NULL, &err));
+	ck_assert(!confidential_config_check(&p, NULL, false, &err));
 	ck_assert(strstr(err->message, "needs --firmware"));
 	g_clear_error(&err);
 	p.kind = CONFIDENTIAL_NONE;
-	ck_assert(!confidential_config_check(&p, fw, &err));
-	ck_assert(strstr(err->message, "--firmware: only with --confidential"));
+	ck_assert(confidential_config_check(&p, fw, false, NULL));
+	ck_assert(!confidential_config_check(&p, fw, true, &err));
+	ck_assert(strstr(err->message, "--firmware: not with --kernel"));
 }
 END_TEST
 
