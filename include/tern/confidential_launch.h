@@ -13,13 +13,16 @@
 #include "tern/confidential.h"
 
 /* --confidential KIND[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N]
- *   [,id-block=FILE,id-auth=FILE][,host-data=HEX][,kernel-hashes=on] */
+ *   [,dh-cert=FILE,session=FILE][,id-block=FILE,id-auth=FILE]
+ *   [,host-data=HEX][,kernel-hashes=on] */
 struct confidential_params {
 	enum confidential_kind kind;
 	bool has_policy;
 	uint64_t policy;
 	unsigned int cbitpos; /* 0: not given */
 	unsigned int reduced_phys_bits;
+	char *dh_cert_path; /* SEV/SEV-ES: the guest owner's DH certificate */
+	char *session_path; /* and launch session blob */
 	char *id_block_path; /* SNP */
 	char *id_auth_path;
 	bool has_host_data; /* SNP */
@@ -83,6 +86,10 @@ struct confidential_launch {
 	const struct launch_plan *plan;
 	const struct confidential_params *params;
 	int sev_fd; /* /dev/sev: SEV commands are authorised by it */
+	const uint8_t *dh_cert; /* SEV/SEV-ES LAUNCH_START, from the owner */
+	uint32_t dh_cert_len;
+	const uint8_t *session;
+	uint32_t session_len;
 	const uint8_t *id_block; /* SNP, CONF_SNP_ID_BLOCK_SIZE bytes */
 	const uint8_t *id_auth; /* CONF_SNP_ID_AUTH_SIZE bytes */
 	uint32_t fw_error; /* the firmware's status of the last failure */

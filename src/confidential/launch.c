@@ -54,6 +54,12 @@ static bool param_kv(struct confidential_params *p, const char *key,
 		if (parse_u64(val, &v) || v > 63)
 			return param_bad(err, key, val, "a number from 0 to 63");
 		p->reduced_phys_bits = (unsigned int)v;
+	} else if (!strcmp(key, "dh-cert") && sev && !snp) {
+		g_free(p->dh_cert_path);
+		p->dh_cert_path = g_strdup(val);
+	} else if (!strcmp(key, "session") && sev && !snp) {
+		g_free(p->session_path);
+		p->session_path = g_strdup(val);
 	} else if (!strcmp(key, "id-block") && snp) {
 		g_free(p->id_block_path);
 		p->id_block_path = g_strdup(val);
@@ -113,6 +119,11 @@ bool confidential_params_parse(const char *spec,
 		if (!param_kv(p, parts[i], eq + 1, err))
 			goto fail;
 	}
+	if (!p->dh_cert_path != !p->session_path) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--confidential: dh-cert and session go together");
+		goto fail;
+	}
 	if (!p->id_block_path != !p->id_auth_path) {
 		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
 				    "--confidential: id-block and id-auth go together");
@@ -136,6 +147,8 @@ fail:
 
 void confidential_params_clear(struct confidential_params *p)
 {
+	g_clear_pointer(&p->dh_cert_path, g_free);
+	g_clear_pointer(&p->session_path, g_free);
 	g_clear_pointer(&p->id_block_path, g_free);
 	g_clear_pointer(&p->id_auth_path, g_free);
 }

@@ -56,11 +56,16 @@ int sev_launch_begin(struct confidential_launch *l)
 		return sev_cmd(l, CONF_KVM_SEV_SNP_LAUNCH_START, &s,
 			       "KVM_SEV_SNP_LAUNCH_START");
 	}
+	/* The owner's DH certificate and session bind the launch to them;
+	 * without them the PSP makes its own keys. */
 	struct conf_kvm_sev_launch_start s = {
 		.policy = (uint32_t)l->params->policy,
+		.dh_uaddr = (uintptr_t)l->dh_cert,
+		.dh_len = l->dh_cert_len,
+		.session_uaddr = (uintptr_t)l->session,
+		.session_len = l->session_len,
 	};
 
-	/* No guest owner session (DH certificate) is supported yet. */
 	return sev_cmd(l, CONF_KVM_SEV_LAUNCH_START, &s,
 		       "KVM_SEV_LAUNCH_START");
 }

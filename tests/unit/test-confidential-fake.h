@@ -169,9 +169,19 @@ static int fake_sev(struct fake_kvm *f, struct conf_kvm_sev_cmd *cmd)
 		if (snp != (cmd->id == CONF_KVM_SEV_SNP_LAUNCH_START))
 			fake_violation(f, "LAUNCH_START of the wrong kind");
 		need = FAKE_INIT;
-		c->arg = snp ? ((struct conf_kvm_sev_snp_launch_start *)data)
-				       ->policy :
-			       ((struct conf_kvm_sev_launch_start *)data)->policy;
+		if (snp) {
+			c->arg = ((struct conf_kvm_sev_snp_launch_start *)data)
+					 ->policy;
+		} else {
+			struct conf_kvm_sev_launch_start *st = data;
+
+			c->arg = st->policy;
+			c->len = st->dh_len;
+			c->flags = st->session_len;
+			if (!st->dh_uaddr != !st->dh_len ||
+			    !st->session_uaddr != !st->session_len)
+				fake_violation(f, "LAUNCH_START blob without its length");
+		}
 		break;
 	case CONF_KVM_SEV_LAUNCH_UPDATE_DATA: {
 		struct conf_kvm_sev_launch_update_data *u = data;

@@ -169,8 +169,18 @@ START_TEST(sev_es_launch_vmsas_double)
 				  CONF_KVM_SEV_LAUNCH_MEASURE,
 				  CONF_KVM_SEV_LAUNCH_FINISH };
 
-	run_setup(&r, "sev-es", SYN_AMDSEV, 2, false);
+	static const uint8_t cert[2084], session[108];
+
+	run_setup(&r, "sev-es,dh-cert=cert.bin,session=session.bin",
+		  SYN_AMDSEV, 2, false);
+	/* The VMM reads the owner's files; the flow hands them over. */
+	r.l.dh_cert = cert;
+	r.l.dh_cert_len = sizeof(cert);
+	r.l.session = session;
+	r.l.session_len = sizeof(session);
 	run_all(&r);
+	ck_assert_uint_eq(r.f->log[1].len, sizeof(cert));
+	ck_assert_uint_eq(r.f->log[1].flags, sizeof(session));
 	assert_ids(&r, want, G_N_ELEMENTS(want));
 	ck_assert_uint_eq(r.f->log[0].arg, 0); /* no SEV_FEATURES for ES */
 	ck_assert_uint_eq(r.f->log[1].arg, SEV_ES_POLICY_DEFAULT);
@@ -365,6 +375,8 @@ static const struct param_case param_cases[] = {
 	{ "sev-snp,host-data=0011", "64 hex digits" },
 	{ "tdx,cbitpos=51", "not an option of tdx" },
 	{ "sev,policy", "expected KEY=VALUE" },
+	{ "sev,dh-cert=a", "dh-cert and session go together" },
+	{ "sev-snp,dh-cert=a,session=b", "not an option of sev-snp" },
 };
 
 START_TEST(confidential_params)
