@@ -112,7 +112,8 @@ struct flash_image {
  */
 bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
 		     GError **err);
-void flash_image_unmap(struct flash_image *f, int vm_fd);
+/* After the vCPUs are gone; the slot goes with the VM fd. */
+void flash_image_unmap(struct flash_image *f);
 
 /* ---- Direct kernel boot: the SEV hashes table (QEMU target/i386/sev.c) --- */
 

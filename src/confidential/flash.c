@@ -78,13 +78,14 @@ bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
 	return true;
 }
 
-void flash_image_unmap(struct flash_image *f, int vm_fd)
+void flash_image_unmap(struct flash_image *f)
 {
 	if (!f->hva)
 		return;
-	/* A slot of size 0 is deleted; the VM may already be gone (-1). */
-	if (vm_fd >= 0 && flash_slot_set(vm_fd, f, 0))
-		tern_debug("firmware flash: deleting the memory slot failed");
+	/*
+	 * The slot stays until the VM fd closes: deleting it would be an ioctl
+	 * the sealed main thread may not make, and no vCPU runs any more.
+	 */
 	munmap(f->hva, f->size);
 	memset(f, 0, sizeof(*f));
 }

@@ -312,7 +312,7 @@ static bool vm_read_boot_images(struct vm *vm, GError **err)
 
 static void vm_free_boot_images(struct vm *vm)
 {
-	flash_image_unmap(&vm->flash, vm->kvm.vm_fd);
+	flash_image_unmap(&vm->flash);
 	g_free(vm->kernel_buf);
 	g_free(vm->initrd_buf);
 	vm->kernel_buf = vm->initrd_buf = NULL;
