@@ -9,6 +9,7 @@
 #include <glib.h>
 
 #include "tern/block.h"
+#include "tern/confidential_launch.h"
 #include "tern/cpuid.h"
 #include "tern/thread.h"
 #include "tern/net.h"
@@ -111,6 +112,9 @@ struct vm_config {
 	/* Run on each thread tern spawns, before its code (set by main()). */
 	thread_enter_fn *thread_enter;
 	void *thread_enter_opaque;
+	/* --confidential and its --firmware image (docs/confidential.md). */
+	struct confidential_params confidential;
+	char *firmware_path;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;
 	size_t default_kernel_len;

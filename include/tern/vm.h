@@ -19,6 +19,7 @@
 #include <termios.h>
 
 #include "tern/boot.h"
+#include "tern/confidential.h"
 #include "tern/bus.h"
 #include "tern/config.h"
 #include "tern/cpuid.h"
@@ -114,6 +115,8 @@ struct vm {
 
 	/* Kept for system_reset, which reloads them. */
 	uint8_t *kernel_buf, *initrd_buf;
+	/* --firmware: no kernel; the BSP starts at the reset vector. */
+	struct flash_image flash;
 	struct boot_config boot;
 	struct boot_entry boot_entry;
 	/* In-kernel PIC, IOAPIC and PIT as created, restored on reset. */

@@ -16,7 +16,8 @@
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
 	char *kernel, *initrd, *cmdline, *cpus, *memory, *console, *cpu_features,
-		*name, *teardown, *kvm_device, *sandbox, *user, *group, *jail;
+		*name, *teardown, *kvm_device, *sandbox, *user, *group, *jail,
+		*confidential, *firmware;
 	char **qmp;
 	char **disks;
 	char **nets;
@@ -92,6 +93,12 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "trace-boot", 0, 0, G_OPTION_ARG_NONE, &o->trace_boot,
 		  "Print when each step of building, running and ending the VM finished (ms since main) on stderr",
 		  NULL },
+		{ "confidential", 0, 0, G_OPTION_ARG_STRING, &o->confidential,
+		  "A confidential guest (needs --firmware; on this build the host checks only, see docs/confidential.md)",
+		  "sev|sev-es|sev-snp|tdx[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N][,dh-cert=FILE,session=FILE][,id-block=FILE,id-auth=FILE][,host-data=HEX][,kernel-hashes=on]" },
+		{ "firmware", 0, 0, G_OPTION_ARG_FILENAME, &o->firmware,
+		  "Flash image mapped to end at 4 GiB; the vCPU starts at its reset vector (QEMU -bios); OVMF/TDVF with --confidential",
+		  "FILE" },
 		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
 		  "detached|sync" },
@@ -544,6 +551,14 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		return false;
 	if (o->balloon && !balloon_config_parse(o->balloon, &cfg->balloon, err))
 		return false;
+	if (o->confidential && !confidential_params_parse(
+				       o->confidential, &cfg->confidential, err))
+		return false;
+	if (!confidential_config_check(&cfg->confidential, o->firmware,
+				       o->kernel || o->initrd || o->cmdline,
+				       err))
+		return false;
+	cfg->firmware_path = g_steal_pointer(&o->firmware);
 	cfg->kernel_path = g_steal_pointer(&o->kernel);
 	cfg->initrd_path = g_steal_pointer(&o->initrd);
 	cfg->cmdline = g_steal_pointer(&o->cmdline);
@@ -592,6 +607,8 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.user);
 	g_free(o.group);
 	g_free(o.jail);
+	g_free(o.confidential);
+	g_free(o.firmware);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
 	g_strfreev(o.devices);
@@ -796,7 +813,7 @@ static void file_ids_free(struct file_id *ids, unsigned int n)
 
 bool config_check_files(const struct vm_config *cfg, GError **err)
 {
-	struct file_id kernel = { 0 }, initrd = { 0 };
+	struct file_id kernel = { 0 }, initrd = { 0 }, firmware = { 0 };
 	struct file_id *disks = g_new0(struct file_id, cfg->nr_disks);
 	struct file_id *qmp = g_new0(struct file_id, cfg->nr_qmp);
 	bool ok = false;
@@ -806,6 +823,9 @@ bool config_check_files(const struct vm_config *cfg, GError **err)
 		goto out;
 	if (cfg->initrd_path &&
 	    !check_boot_file("--initrd", cfg->initrd_path, &initrd, err))
+		goto out;
+	if (cfg->firmware_path &&
+	    !check_boot_file("--firmware", cfg->firmware_path, &firmware, err))
 		goto out;
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
 		const struct disk_config *d = &cfg->disks[i];
@@ -842,6 +862,8 @@ void config_clear(struct vm_config *cfg)
 {
 	g_free(cfg->kernel_path);
 	g_free(cfg->kvm_device);
+	g_free(cfg->firmware_path);
+	confidential_params_clear(&cfg->confidential);
 	g_free(cfg->initrd_path);
 	g_free(cfg->cmdline);
 	g_free(cfg->console_path);

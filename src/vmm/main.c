@@ -6,6 +6,8 @@
 
 #include "tern-config.h"
 #include "tern/config.h"
+#include "tern/confidential.h"
+#include "tern/confidential_launch.h"
 #include "tern/error.h"
 #include "tern/qmp.h"
 #include "tern/sandbox.h"
@@ -23,6 +25,9 @@ static const char usage[] =
 	"  run [OPTIONS]   boot a virtual machine (tern run --help for options)\n"
 	"  qmp PATH [COMMAND [ARGS]]\n"
 	"                  talk QMP to a running tern (tern qmp --help)\n"
+	"  measure --confidential KIND --firmware FILE [OPTIONS]\n"
+	"                  print the launch digest of a confidential guest\n"
+	"                  (tern measure --help)\n"
 	"  help            show this text\n"
 	"\n"
 	"Options:\n"
@@ -120,6 +125,11 @@ static int cmd_run(int argc, char **argv)
 	/* Every file is looked at before any is created or truncated. */
 	if (!config_check_files(&cfg, &err))
 		goto err;
+	/* No confidential launch reaches the VM build yet: exit 2 saying why. */
+	if (cfg.confidential.kind &&
+	    !confidential_run_prepare(&cfg.confidential, cfg.firmware_path,
+				      cfg.kvm_device, cfg.cpus, &err))
+		goto err;
 	/* The filters are compiled before anything is built. */
 	sb = sandbox_new(&cfg, &err);
 	if (!sb && err)
@@ -159,6 +169,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "qmp"))
 		return qmp_client_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "measure"))
+		return confidential_measure_main(argc - 1, argv + 1);
 	fprintf(stderr, "tern: unknown command '%s'\n", cmd);
 	fputs("Try 'tern --help'.\n", stderr);
 	return TERN_EXIT_BAD_INPUT;

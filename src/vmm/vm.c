@@ -312,6 +312,7 @@ static bool vm_read_boot_images(struct vm *vm, GError **err)
 
 static void vm_free_boot_images(struct vm *vm)
 {
+	flash_image_unmap(&vm->flash);
 	g_free(vm->kernel_buf);
 	g_free(vm->initrd_buf);
 	vm->kernel_buf = vm->initrd_buf = NULL;
@@ -349,7 +350,8 @@ static bool vm_create_vcpus(struct vm *vm, const struct boot_entry *entry,
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		if (!vcpu_wait_ready(vm->vcpus[i], err))
 			return false;
-	if (vcpu_setup_boot(vm->vcpus[0], entry)) {
+	/* Firmware starts where KVM's reset state puts it: the reset vector. */
+	if (!vm->flash.hva && vcpu_setup_boot(vm->vcpus[0], entry)) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "vCPU 0: cannot set the boot registers: %s",
 			    g_strerror(errno));
@@ -416,9 +418,14 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	if (!vm_devices_create(vm, err))
 		goto err_devices;
 	vm_trace_mark(vm, "devices");
-	if (!vm_read_boot_images(vm, err) ||
-	    !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
+	if (cfg->firmware_path) {
+		if (!flash_image_map(&vm->flash, vm->kvm.vm_fd,
+				     cfg->firmware_path, err))
+			goto err_boot;
+	} else if (!vm_read_boot_images(vm, err) ||
+		   !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err)) {
 		goto err_boot;
+	}
 	vm_trace_mark(vm, "boot-images");
 	if (!vm_create_vcpus(vm, &vm->boot_entry, err) ||
 	    !vm_open_console_file(vm, err))

@@ -187,6 +187,9 @@ static const char *vm_reset_steps(struct vm *vm, int *ret, GError **err)
 		if (*ret)
 			return "vCPU reset";
 	}
+	/* A flash image is read-only and starts at the reset vector again. */
+	if (vm->flash.hva)
+		return NULL;
 	if (!x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
 		return "loading the kernel";
 	*ret = vcpu_setup_boot(vm->vcpus[0], &vm->boot_entry);

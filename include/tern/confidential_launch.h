@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Launching a confidential guest: the command sequences KVM and the
+ * AMD secure processor / TDX module require, driven by the launch plan
+ * (include/tern/confidential.h) so the pages loaded are the pages
+ * `tern measure` hashed. Everything goes through struct confidential_ops:
+ * the real KVM ioctls in the VMM, a recording double in the tests (this
+ * host has neither SEV nor TDX). docs/confidential.md walks each flow.
+ */
+#ifndef TERN_CONFIDENTIAL_LAUNCH_H
+#define TERN_CONFIDENTIAL_LAUNCH_H
+
+#include "tern/confidential.h"
+
+/* --confidential KIND[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N]
+ *   [,dh-cert=FILE,session=FILE][,id-block=FILE,id-auth=FILE]
+ *   [,host-data=HEX][,kernel-hashes=on] */
+struct confidential_params {
+	enum confidential_kind kind;
+	bool has_policy;
+	uint64_t policy;
+	unsigned int cbitpos; /* 0: not given */
+	unsigned int reduced_phys_bits;
+	char *dh_cert_path; /* SEV/SEV-ES: the guest owner's DH certificate */
+	char *session_path; /* and launch session blob */
+	char *id_block_path; /* SNP */
+	char *id_auth_path;
+	bool has_host_data; /* SNP */
+	uint8_t host_data[32];
+	bool kernel_hashes; /* SEV hashes table for --kernel */
+};
+
+#define SEV_POLICY_DEFAULT 0x1 /* NODBG */
+#define SEV_ES_POLICY_DEFAULT 0x5 /* NODBG | ES */
+#define SNP_POLICY_DEFAULT 0x30000 /* reserved bit 17 | SMT allowed */
+
+/* Parse the --confidential value; errors name the option and the key. */
+bool confidential_params_parse(const char *spec,
+			       struct confidential_params *p, GError **err);
+void confidential_params_clear(struct confidential_params *p);
+
+/* KVM_CREATE_VM's type for a kind (KVM_X86_SEV_VM ...). */
+unsigned long confidential_vm_type(enum confidential_kind kind);
+
+/*
+ * Can this host's KVM create the kind? caps is KVM_CAP_VM_TYPES (a bitmask
+ * of 1 << type). False with TERN_ERROR_HOST naming what is missing.
+ */
+bool confidential_host_check(enum confidential_kind kind, int vm_types,
+			     GError **err);
+
+/*
+ * --confidential needs --firmware; a plain --firmware boot takes no
+ * --kernel/--initrd/--cmdline (kernel: any of them given).
+ */
+bool confidential_config_check(const struct confidential_params *p,
+			       const char *firmware, bool kernel, GError **err);
+/*
+ * `tern run --confidential`, before anything is built: the firmware carries
+ * what the kind needs and KVM offers the VM type. Always fails for now
+ * (TERN_ERROR_HOST naming what is missing, or saying the launch is not
+ * wired into the VM build); the caller exits 2.
+ */
+bool confidential_run_prepare(const struct confidential_params *p,
+			      const char *firmware, const char *kvm_device,
+			      unsigned int cpus, GError **err);
+
+/* The KVM interface of a launch. Every call returns 0 or -errno. */
+struct confidential_ops {
+	int (*vm_ioctl)(void *opaque, unsigned long req, void *arg);
+	int (*vcpu_ioctl)(void *opaque, unsigned int vcpu, unsigned long req,
+			  void *arg);
+	/* Host address of guest memory [gpa, gpa + len): guest_memory_ptr(). */
+	void *(*guest_ptr)(void *opaque, uint64_t gpa, uint64_t len);
+	/* Start vCPU vcpu in real mode at eip with RDX = rdx (the VMSA KVM
+	 * builds for SEV-ES and SNP comes from these registers). */
+	int (*vcpu_set_start)(void *opaque, unsigned int vcpu, uint32_t eip,
+			      uint64_t rdx);
+	/* SNP: fill the CPUID page from KVM's supported CPUID. */
+	void (*snp_cpuid_fill)(void *opaque, uint8_t *page);
+};
+
+struct confidential_launch {
+	const struct confidential_ops *ops;
+	void *opaque;
+	const struct launch_plan *plan;
+	const struct confidential_params *params;
+	int sev_fd; /* /dev/sev: SEV commands are authorised by it */
+	const uint8_t *dh_cert; /* SEV/SEV-ES LAUNCH_START, from the owner */
+	uint32_t dh_cert_len;
+	const uint8_t *session;
+	uint32_t session_len;
+	const uint8_t *id_block; /* SNP, CONF_SNP_ID_BLOCK_SIZE bytes */
+	const uint8_t *id_auth; /* CONF_SNP_ID_AUTH_SIZE bytes */
+	uint32_t fw_error; /* the firmware's status of the last failure */
+	const char *failed; /* the command that failed, for messages */
+	uint8_t measurement[64]; /* SEV LAUNCH_MEASURE: digest + mnonce */
+	uint32_t measurement_len;
+};
+
+/*
+ * After KVM_CREATE_VM, before any vCPU: SEV/SEV-ES/SNP KVM_SEV_INIT2 and
+ * LAUNCH_START; TDX KVM_TDX_CAPABILITIES and KVM_TDX_INIT_VM.
+ */
+int confidential_launch_begin(struct confidential_launch *l) __must_check;
+/*
+ * After the vCPUs exist: their start registers (SEV-ES, SNP) from the
+ * plan's VMSA steps, KVM_TDX_INIT_VCPU for TDX.
+ */
+int confidential_launch_vcpus(struct confidential_launch *l) __must_check;
+/*
+ * Load and measure every plan step, then finish: LAUNCH_UPDATE_DATA,
+ * LAUNCH_UPDATE_VMSA, LAUNCH_MEASURE, LAUNCH_FINISH (SEV); private memory,
+ * SNP_LAUNCH_UPDATE per step with its page type, SNP_LAUNCH_FINISH (SNP);
+ * private memory, KVM_TDX_INIT_MEM_REGION per section (measured when the
+ * TDVF says MR.EXTEND), KVM_TDX_FINALIZE_VM (TDX).
+ */
+int confidential_launch_finish(struct confidential_launch *l) __must_check;
+
+/*
+ * Back [gpa, gpa + size) at uaddr with a new guest_memfd as memory slot
+ * slot (SNP and TDX private memory). *gmem_fd receives the descriptor.
+ */
+int confidential_memory_bind(const struct confidential_ops *ops, void *opaque,
+			     uint32_t slot, uint64_t gpa, uint64_t size,
+			     uint64_t uaddr, int *gmem_fd) __must_check;
+/*
+ * Make [gpa, gpa + size) private or shared: the guest's page-state changes
+ * (KVM_HC_MAP_GPA_RANGE exits) and KVM_EXIT_MEMORY_FAULT come here.
+ */
+int confidential_memory_convert(const struct confidential_ops *ops,
+				void *opaque, uint64_t gpa, uint64_t size,
+				bool private) __must_check;
+
+#endif
