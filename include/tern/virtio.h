@@ -15,6 +15,7 @@
 #include "tern/util.h"
 
 struct machine;
+struct pci_device;
 struct virtio_device;
 struct state_writer;
 struct state_reader;
@@ -173,6 +174,8 @@ struct virtio_device *virtio_pci_create(struct machine *m,
 					GError **err);
 /* Reset the device, unplug it, then ops->destroy() frees the model. */
 void virtio_pci_destroy(struct virtio_device *vdev);
+/* The PCI function under a virtio-pci device (its config space and state). */
+struct pci_device *virtio_pci_function(struct virtio_device *vdev);
 
 /* The device-table operations every virtio-pci device shares (device.h). */
 void virtio_pci_device_destroy(void *vdev);
