@@ -27,6 +27,11 @@ struct state_reader;
 #define VIRTIO_STATUS_FEATURES_OK 0x08
 #define VIRTIO_STATUS_NEEDS_RESET 0x40
 #define VIRTIO_STATUS_FAILED 0x80
+/* The bits above; a device keeps no other, and a state load refuses others. */
+#define VIRTIO_STATUS_KNOWN                                                    \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |                    \
+	 VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |                 \
+	 VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
 
 /* Reserved feature bits the core and transport own (6). */
 #define VIRTIO_F_INDIRECT_DESC 28
