@@ -20,6 +20,13 @@ struct run_options {
 	gboolean test_exit, paused, rng, debug;
 };
 
+/*
+ * Every value is taken as FILENAME: GOption hands its bytes over as they
+ * are. STRING would convert them from the locale's charset (ASCII, since
+ * tern sets no locale) and refuse any other byte with a message that names
+ * no option; this way each value reaches its own check, and --name and
+ * --cmdline may hold any text.
+ */
 static GOptionEntry *run_entries(struct run_options *o)
 {
 	GOptionEntry entries[] = {
@@ -28,25 +35,25 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "FILE" },
 		{ "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &o->initrd,
 		  "Initial ramdisk", "FILE" },
-		{ "cmdline", 'c', 0, G_OPTION_ARG_STRING, &o->cmdline,
+		{ "cmdline", 'c', 0, G_OPTION_ARG_FILENAME, &o->cmdline,
 		  "Kernel command line", "STR" },
-		{ "cpus", 'n', 0, G_OPTION_ARG_STRING, &o->cpus,
+		{ "cpus", 'n', 0, G_OPTION_ARG_FILENAME, &o->cpus,
 		  "Number of vCPUs (default 1)", "N" },
-		{ "memory", 'm', 0, G_OPTION_ARG_STRING, &o->memory,
+		{ "memory", 'm', 0, G_OPTION_ARG_FILENAME, &o->memory,
 		  "Guest RAM, with K/M/G suffix (default 128M); shared=on puts it in a memfd other processes can map, hugepages=on in huge pages (implies shared=on)",
 		  "SIZE[,shared=on|off][,hugepages=on|off]" },
-		{ "console", 0, 0, G_OPTION_ARG_STRING, &o->console,
+		{ "console", 0, 0, G_OPTION_ARG_FILENAME, &o->console,
 		  "Console: stdio (default, the 8250 UART), virtio (virtio-console on stdio, the UART output only), file=PATH or none",
 		  "MODE" },
-		{ "cpu-features", 0, 0, G_OPTION_ARG_STRING, &o->cpu_features,
+		{ "cpu-features", 0, 0, G_OPTION_ARG_FILENAME, &o->cpu_features,
 		  "CPUID features to mask, e.g. -cx16,-xsave", "LIST" },
 		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &o->test_exit,
 		  "Add the isa-debug-exit compatible port at 0xf4", NULL },
 		{ "paused", 'S', 0, G_OPTION_ARG_NONE, &o->paused,
 		  "Start with vCPUs stopped until a QMP 'cont'", NULL },
-		{ "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
+		{ "name", 0, 0, G_OPTION_ARG_FILENAME, &o->name,
 		  "A name for the VM (QMP query-name)", "NAME" },
-		{ "qmp", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qmp,
+		{ "qmp", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->qmp,
 		  "QMP control socket: unix:PATH (created, mode 0600) or fd=N (a listening socket); repeatable",
 		  "unix:PATH|fd=N" },
 		{ "rng", 0, 0, G_OPTION_ARG_NONE, &o->rng,
@@ -57,7 +64,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
 		  NULL },
-		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
+		{ "teardown", 0, 0, G_OPTION_ARG_FILENAME, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
 		  "detached|sync" },
 		{ NULL },
@@ -343,6 +350,12 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	if (o->name && !*o->name) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "--name: expected a non-empty name");
+		return false;
+	}
+	/* QMP shows the name (query-name): it must be JSON text. */
+	if (o->name && !g_utf8_validate(o->name, -1, NULL)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--name: expected UTF-8 text");
 		return false;
 	}
 	if (o->teardown) {
