@@ -53,7 +53,21 @@ static struct {
 	uint8_t config[8];
 } f;
 
-static const struct virtio_device_ops model_ops = { .name = "fuzz-state" };
+static int model_activate(struct virtio_device *vdev)
+{
+	return 0;
+}
+
+/* The core calls it for every device it activated. */
+static void model_reset(struct virtio_device *vdev)
+{
+}
+
+static const struct virtio_device_ops model_ops = {
+	.name = "fuzz-state",
+	.activate = model_activate,
+	.reset = model_reset,
+};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

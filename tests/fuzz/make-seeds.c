@@ -1,0 +1,696 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Writes the seed corpora (tests/fuzz/corpus/TARGET/seed-*): a few small
+ * valid inputs per target, each built with tern's own savers and builders
+ * so that a format change shows up as changed seeds, not stale ones. The
+ * state seeds are loaded back before they are written.
+ *
+ *   build-fuzz/tests/fuzz/fuzz-make-seeds tests/fuzz/corpus
+ *
+ * The byte layouts of the virtqueue, virtio-blk, virtio-pci, qmp and boot
+ * inputs are the ones their targets' comments describe.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tern/device.h"
+#include "tern/devices.h"
+#include "tern/le.h"
+#include "tern/pci.h"
+#include "tern/platform_state.h"
+#include "tern/state.h"
+#include "tern/vcpu_state.h"
+#include "tern/virtio.h"
+#include "fuzz.h"
+#include "../unit/x86-images.h"
+
+static const char *root;
+
+static void seed_write(const char *target, const char *name, const void *p,
+		       size_t len)
+{
+	g_autofree char *dir = g_build_filename(root, target, NULL);
+	g_autofree char *path = NULL;
+	g_autofree char *file = g_strconcat("seed-", name, NULL);
+	GError *err = NULL;
+
+	if (g_mkdir_with_parents(dir, 0755) < 0) {
+		fprintf(stderr, "%s: %s\n", dir, g_strerror(errno));
+		exit(1);
+	}
+	path = g_build_filename(dir, file, NULL);
+	if (!g_file_set_contents(path, p, (gssize)len, &err)) {
+		fprintf(stderr, "%s\n", err->message);
+		exit(1);
+	}
+}
+
+/* A growing input. */
+static GByteArray *in_new(void)
+{
+	return g_byte_array_new();
+}
+
+static void in_u8(GByteArray *b, uint8_t v)
+{
+	g_byte_array_append(b, &v, 1);
+}
+
+static void in_u16(GByteArray *b, uint16_t v)
+{
+	in_u8(b, (uint8_t)v);
+	in_u8(b, (uint8_t)(v >> 8));
+}
+
+static void in_u32(GByteArray *b, uint32_t v)
+{
+	in_u16(b, (uint16_t)v);
+	in_u16(b, (uint16_t)(v >> 16));
+}
+
+static void in_u64(GByteArray *b, uint64_t v)
+{
+	in_u32(b, (uint32_t)v);
+	in_u32(b, (uint32_t)(v >> 32));
+}
+
+static void in_done(GByteArray *b, const char *target, const char *name)
+{
+	seed_write(target, name, b->data, b->len);
+	g_byte_array_unref(b);
+}
+
+/* ---- virtqueue: header, ops, then RAM from 0 ---- */
+
+#define VQ_PACKED 1
+#define VQ_EVENT_IDX 2
+#define VQ_INDIRECT 4
+#define VQ_DIRTY 8
+
+static void ram_put(uint8_t *ram, size_t off, uint64_t v, unsigned int len)
+{
+	for (unsigned int i = 0; i < len; i++)
+		ram[off + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void vq_desc(uint8_t *ram, size_t table, unsigned int i, uint64_t addr,
+		    uint32_t len, uint16_t flags, uint16_t next_or_id,
+		    bool packed)
+{
+	size_t d = table + 16 * i;
+
+	ram_put(ram, d, addr, 8);
+	ram_put(ram, d + 8, len, 4);
+	if (packed) {
+		ram_put(ram, d + 12, next_or_id, 2);
+		ram_put(ram, d + 14, flags, 2);
+	} else {
+		ram_put(ram, d + 12, flags, 2);
+		ram_put(ram, d + 14, next_or_id, 2);
+	}
+}
+
+static void vq_seed(const char *name, uint8_t flags, uint16_t size,
+		    const uint8_t *ops, unsigned int nops, const uint8_t *ram,
+		    size_t ram_len)
+{
+	GByteArray *b = in_new();
+
+	in_u8(b, flags);
+	in_u8(b, (uint8_t)(size - 1));
+	in_u8(b, 4); /* 256 bytes of buffers past the rings */
+	in_u8(b, (uint8_t)nops);
+	g_byte_array_append(b, ops, nops * 4);
+	g_byte_array_append(b, ram, (guint)ram_len);
+	in_done(b, "virtqueue", name);
+}
+
+static void seeds_virtqueue(void)
+{
+	/* Split, size 4: desc 0, avail 64 (used_event at 74), used 76. */
+	const size_t avail = 64, used = 76, end = used + 6 + 8 * 4, buf = end;
+	static const uint8_t ops_basic[] = {
+		0, 0, 0, 0, /* pop */
+		1, 0, 16, 0, /* push 16 bytes */
+		2, 0, 0, 0, /* notify */
+		6, 0, 0, 1, /* publish: avail idx += 2 */
+		4, 0, 0, 0, /* enable kicks */
+		0, 0, 0, 0, 0, 0, 0, 0, /* pop, pop */
+		3, 0, 0, 0, /* disable kicks */
+		7, 0, 0, 0, /* reset */
+	};
+	uint8_t ram[512] = { 0 };
+
+	/* A readable header and a writable buffer; avail idx 1, head 0. */
+	vq_desc(ram, 0, 0, buf, 16, 1, 1, false);
+	vq_desc(ram, 0, 1, buf + 16, 64, 2, 0, false);
+	ram_put(ram, avail + 2, 1, 2);
+	vq_seed("split", 0, 4, ops_basic, sizeof(ops_basic) / 4, ram, end + 80);
+	vq_seed("split-event-idx-dirty", VQ_EVENT_IDX | VQ_DIRTY, 4, ops_basic,
+		sizeof(ops_basic) / 4, ram, end + 80);
+
+	/* An indirect table of two at buf + 96. */
+	memset(ram, 0, sizeof(ram));
+	vq_desc(ram, buf + 96, 0, buf, 16, 1, 1, false);
+	vq_desc(ram, buf + 96, 1, buf + 16, 64, 2, 0, false);
+	vq_desc(ram, 0, 2, buf + 96, 32, 4, 0, false);
+	ram_put(ram, avail + 2, 1, 2);
+	ram_put(ram, avail + 4, 2, 2);
+	vq_seed("split-indirect", VQ_INDIRECT | VQ_EVENT_IDX, 4, ops_basic,
+		sizeof(ops_basic) / 4, ram, end + 160);
+
+	/* Packed, size 4: desc 0, driver event 64, device event 68. */
+	memset(ram, 0, sizeof(ram));
+	vq_desc(ram, 0, 0, 72, 16, 0x80 | 1, 7, true); /* AVAIL | NEXT */
+	vq_desc(ram, 0, 1, 88, 64, 0x80 | 2, 7, true); /* AVAIL | WRITE */
+	vq_seed("packed", VQ_PACKED, 4, ops_basic, sizeof(ops_basic) / 4, ram,
+		72 + 160);
+	memset(ram, 0, sizeof(ram));
+	vq_desc(ram, 72, 0, 120, 16, 0, 0, true);
+	vq_desc(ram, 72, 1, 136, 64, 2, 0, true);
+	vq_desc(ram, 0, 0, 72, 32, 0x80 | 4, 9, true); /* AVAIL | INDIRECT */
+	ram_put(ram, 64, 0x00020000, 4); /* driver: notify at a descriptor */
+	vq_seed("packed-indirect-event-idx",
+		VQ_PACKED | VQ_INDIRECT | VQ_EVENT_IDX | VQ_DIRTY, 4, ops_basic,
+		sizeof(ops_basic) / 4, ram, 72 + 200);
+}
+
+/* ---- virtio-blk: limits, buffer counts and lengths, readable bytes ---- */
+
+static void blk_seed(const char *name, uint32_t type, uint64_t sector,
+		     const uint16_t *lens, unsigned int out, unsigned int inb,
+		     const void *seg, size_t seg_len)
+{
+	GByteArray *b = in_new();
+
+	in_u8(b, 2 | 4); /* discard and write zeroes offered */
+	in_u64(b, 2048); /* 1 MiB */
+	in_u32(b, 1 << 21);
+	in_u32(b, 1 << 21);
+	in_u8(b, (uint8_t)out);
+	in_u8(b, (uint8_t)inb);
+	for (unsigned int i = 0; i < out + inb; i++)
+		in_u16(b, (uint16_t)(lens[i] - 1));
+	in_u32(b, type);
+	in_u32(b, 0);
+	in_u64(b, sector);
+	if (seg)
+		g_byte_array_append(b, seg, (guint)seg_len);
+	in_done(b, "virtio-blk", name);
+}
+
+static void seeds_virtio_blk(void)
+{
+	struct {
+		uint64_t sector;
+		uint32_t num, flags;
+	} seg = { 8, 16, 1 };
+
+	blk_seed("read", 0, 2, (const uint16_t[]){ 16, 512, 513 }, 1, 2, NULL, 0);
+	blk_seed("write", 1, 100, (const uint16_t[]){ 16, 1024, 1 }, 2, 1, NULL, 0);
+	blk_seed("flush", 4, 0, (const uint16_t[]){ 16, 1 }, 1, 1, NULL, 0);
+	blk_seed("get-id", 8, 0, (const uint16_t[]){ 16, 21 }, 1, 1, NULL, 0);
+	blk_seed("write-zeroes", 13, 0, (const uint16_t[]){ 16, 16, 1 }, 2, 1,
+		 &seg, sizeof(seg));
+	seg.flags = 0;
+	blk_seed("discard", 11, 0, (const uint16_t[]){ 32, 1 }, 1, 1, &seg,
+		 sizeof(seg));
+}
+
+/* ---- virtio-pci: 8-byte operations ---- */
+
+enum { CFG_W, CFG_R, BAR_W, BAR_R, MSIX_W, MSIX_R, CONF1_W, CONF1_R, ECAM_W,
+       ECAM_R, RESET, IRQ, QUIESCE };
+
+static void op(GByteArray *b, uint8_t code, unsigned int len, uint16_t off,
+	       uint32_t val)
+{
+	in_u8(b, code);
+	in_u8(b, len == 1 ? 0 : len == 2 ? 1 : len == 4 ? 2 : 3);
+	in_u16(b, off);
+	in_u32(b, val);
+}
+
+/* The capability offsets of the virtio-pci function the targets build. */
+static void vpci_caps(unsigned int *msix, unsigned int *cfg_window)
+{
+	struct fuzz_machine fm;
+	struct virtio_device *vdev;
+	static const struct virtio_device_ops ops = { .name = "seeds" };
+	static uint8_t config[8];
+	struct pci_device *pci;
+
+	if (fuzz_machine_init(&fm, 64 * KiB))
+		abort();
+	vdev = virtio_pci_create(&fm.m, &ops, NULL, VIRTIO_ID_RNG, 1ULL << 3, 2,
+				 config, sizeof(config), NULL);
+	if (!vdev)
+		abort();
+	pci = virtio_pci_function(vdev);
+	*msix = *cfg_window = 0;
+	for (unsigned int o = pci_config_get(pci, PCI_CAPABILITY_LIST, 1); o;
+	     o = pci_config_get(pci, o + 1, 1)) {
+		if (pci_config_get(pci, o, 1) == PCI_CAP_ID_MSIX)
+			*msix = o;
+		else if (pci_config_get(pci, o + 3, 1) == 5)
+			*cfg_window = o;
+	}
+	virtio_pci_destroy(vdev);
+	fuzz_machine_destroy(&fm);
+}
+
+static void seeds_virtio_pci(void)
+{
+	unsigned int msix, win;
+	GByteArray *b = in_new();
+
+	vpci_caps(&msix, &win);
+	/* A driver's bring-up of queue 0, MSI-X, a kick and an interrupt. */
+	op(b, CFG_W, 2, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	op(b, BAR_W, 1, 0x14, 1);
+	op(b, BAR_W, 1, 0x14, 3);
+	op(b, BAR_W, 4, 0x08, 1);
+	op(b, BAR_W, 4, 0x0c, 1); /* VERSION_1 */
+	op(b, BAR_W, 1, 0x14, 0xb);
+	op(b, BAR_R, 1, 0x14, 0);
+	op(b, BAR_W, 2, 0x16, 0);
+	op(b, BAR_W, 2, 0x18, 16);
+	op(b, BAR_W, 4, 0x20, 0x1000);
+	op(b, BAR_W, 4, 0x24, 0);
+	op(b, BAR_W, 8, 0x28, 0x2000);
+	op(b, BAR_W, 8, 0x30, 0x3000);
+	op(b, BAR_W, 2, 0x1a, 0);
+	op(b, BAR_W, 2, 0x1c, 1);
+	op(b, BAR_W, 2, 0x10, 2);
+	op(b, CFG_W, 2, (uint16_t)(msix + PCI_MSIX_FLAGS), PCI_MSIX_FLAGS_ENABLE);
+	op(b, MSIX_W, 4, 0, 0xfee00000);
+	op(b, MSIX_W, 4, 8, 0x41);
+	op(b, MSIX_W, 4, 12, 0);
+	op(b, BAR_W, 1, 0x14, 0xf); /* DRIVER_OK */
+	op(b, BAR_W, 2, 0x3000, 0); /* kick queue 0 */
+	op(b, IRQ, 1, 0, 0);
+	op(b, IRQ, 1, 2, 0);
+	op(b, MSIX_R, 8, 0x800, 0);
+	op(b, BAR_R, 1, 0x1000, 0); /* ISR */
+	op(b, BAR_R, 4, 0x2000, 0); /* device config */
+	op(b, QUIESCE, 1, 0, 0);
+	in_done(b, "virtio-pci", "driver-bring-up");
+
+	/* Config access: the PCI configuration window, 0xcf8, ECAM, a move. */
+	b = in_new();
+	op(b, CFG_W, 1, (uint16_t)(win + 4), 4);
+	op(b, CFG_W, 4, (uint16_t)(win + 8), 0x14);
+	op(b, CFG_W, 4, (uint16_t)(win + 12), 1);
+	op(b, CFG_W, 1, (uint16_t)(win + 16), 3);
+	op(b, CFG_R, 4, (uint16_t)(win + 16), 0);
+	op(b, CONF1_W, 4, 0x10, 0);
+	op(b, CONF1_W, 4, 0x100, 0xffffffff); /* size BAR 4 through 0xcfc */
+	op(b, CONF1_R, 4, 4, 0);
+	op(b, ECAM_W, 4, PCI_BASE_ADDRESS_0 + 16, 0xd0000000);
+	op(b, ECAM_R, 4, PCI_BASE_ADDRESS_0 + 16, 0);
+	op(b, BAR_W, 1, 0x14, 1);
+	op(b, RESET, 1, 0, 0);
+	op(b, CFG_W, 2, PCI_STATUS, 0xf900);
+	in_done(b, "virtio-pci", "config-paths");
+}
+
+/* ---- qmp: a mode byte, then the client's bytes ---- */
+
+static void qmp_seed(const char *name, uint8_t mode, const char *text)
+{
+	GByteArray *b = in_new();
+
+	in_u8(b, mode);
+	g_byte_array_append(b, (const uint8_t *)text, (guint)strlen(text));
+	in_done(b, "qmp", name);
+}
+
+static void seeds_qmp(void)
+{
+	qmp_seed("session", 1 | (2 << 2),
+		 "{\"execute\": \"query-status\", \"id\": 1}\n"
+		 "{\"execute\": \"stop\"}{\"execute\": \"cont\", \"id\": \"x\"}\n"
+		 "{\"execute\": \"query-block\"}{\"execute\": \"query-cpus-fast\"}\r\n"
+		 "{\"execute\": \"query-name\"} {\"execute\": \"query-kvm\"}\n"
+		 "{\"execute\": \"system_reset\"}\n{\"execute\": \"quit\"}\n");
+	qmp_seed("negotiation", 2,
+		 "{\"execute\": \"query-version\"}\n"
+		 "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}\n"
+		 "{\"execute\": \"qmp_capabilities\", \"id\": [0, {\"a\": null}]}\n"
+		 "{\"execute\": \"qmp_capabilities\"}\n"
+		 "{\"execute\": \"query-commands\"}{\"execute\": \"cont\"}\n");
+	qmp_seed("errors", 1,
+		 "{\"execute\": \"stop\", \"arguments\": {\"force\": true}}\n"
+		 "{\"execute\": 42}{\"arguments\": {}}{\"execute\": \"nope\"}\n"
+		 "[1, 2.5, -0, 1e400, \"s\", true, false, null]\n"
+		 "{'execute': 'query-status', 'id': 'single \\'q\\''}\n"
+		 "{\"execute\": \"query-name\", \"extra\": 1}\n");
+	qmp_seed("lexical", 1,
+		 "{\"execute\": \"\\u00e9\\ud83d\\ude00\\u0000\"}\n"
+		 "{]\n{\xff}\n{\"a\": \"\xc3\x28\"}\n\"unterminated\n"
+		 "[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]\n"
+		 "{\"execute\": \"query-status\", \"id\": 18446744073709551616}\n");
+}
+
+/* ---- boot: a config byte, then the image ---- */
+
+static void boot_seed(const char *name, uint8_t config, const uint8_t *img,
+		      size_t len)
+{
+	GByteArray *b = in_new();
+
+	in_u8(b, config);
+	g_byte_array_append(b, img, (guint)len);
+	in_done(b, "boot", name);
+}
+
+static void seeds_boot(void)
+{
+	g_autofree uint8_t *elf64 = NULL, *elf32 = NULL, *bz = NULL;
+	size_t len;
+
+	elf64 = elf_image_build(true, 8, NULL, &len);
+	boot_seed("pvh-elf64", 2 | 4 | (1 << 4), elf64, len);
+	elf32 = elf_image_build(false, 4, NULL, &len);
+	boot_seed("pvh-elf32", 1, elf32, len);
+	bz = bzimage_build(&len);
+	/* Prefers 16 MiB, needs 4 MiB from there: 32 MiB of RAM, or relocation. */
+	boot_seed("bzimage", 3 | 4 | 8 | (3 << 4), bz, len);
+}
+
+/* ---- --disk and --memory: the option's value ---- */
+
+static void text_seed(const char *target, const char *name, const char *v)
+{
+	seed_write(target, name, v, strlen(v));
+}
+
+static void seeds_options(void)
+{
+	text_seed("disk-option", "minimal", "path=disk.img");
+	text_seed("disk-option", "every-key",
+		  "path=/tmp/a,,b.img,readonly=on,engine=threads,cache=writeback,"
+		  "serial=SERIAL-0123,queues=4,poll-us=0");
+	text_seed("disk-option", "aio", "path=d.img,engine=aio,cache=none,queues=16");
+	text_seed("memory-option", "size", "512M");
+	text_seed("memory-option", "shared", "1G,shared=on");
+	text_seed("memory-option", "hugepages", "2048M,hugepages=on,shared=on");
+	text_seed("memory-option", "refused", "3K,hugepages=off,bogus");
+}
+
+/* ---- state: streams from the savers ---- */
+
+static void caps_make(struct vcpu_state_caps *c, bool legacy)
+{
+	/* As fuzz-state.c: cpu.N with N odd is the legacy host. */
+	memset(c, 0, sizeof(*c));
+	if (!legacy) {
+		c->xsave_size = 4096;
+		c->xsave2 = c->xcrs = c->sregs2 = true;
+	}
+	for (unsigned int i = 0; i < x86_nr_state_msrs; i += legacy ? 2 : 1)
+		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
+}
+
+static void segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool l)
+{
+	*s = (struct kvm_segment){ .limit = 0xffffffff, .selector = sel,
+				   .type = type, .present = 1, .s = 1, .g = 1,
+				   .l = l, .db = !l };
+}
+
+/* A 64-bit vCPU in the kernel, all valid for caps. */
+static void vcpu_fill(struct vcpu_state *s, const struct vcpu_state_caps *c)
+{
+	struct kvm_sregs2 *sr = &s->sregs;
+
+	memset(s, 0, sizeof(*s));
+	s->regs.rip = 0xffffffff81000000ULL;
+	s->regs.rsp = 0xffffc90000003f00ULL;
+	s->regs.rflags = 0x246;
+	segment(&sr->cs, 0x10, 0xb, true);
+	segment(&sr->ds, 0x18, 0x3, false);
+	sr->es = sr->ss = sr->fs = sr->gs = sr->ds;
+	sr->tr = (struct kvm_segment){ .base = 0x1000, .limit = 0x67,
+				       .selector = 0x28, .type = 0xb,
+				       .present = 1 };
+	sr->ldt = (struct kvm_segment){ .unusable = 1 };
+	sr->gdt = (struct kvm_dtable){ .base = 0x500, .limit = 0x2f };
+	sr->idt = (struct kvm_dtable){ .base = 0x600, .limit = 0xfff };
+	sr->cr0 = 0x80050033;
+	sr->cr3 = 0x9000;
+	sr->cr4 = c->xsave_size ? 0x3406a0 : 0x6a0;
+	sr->efer = 0xd01;
+	sr->apic_base = 0xfee00900;
+	s->xsave_size = c->xsave_size;
+	if (s->xsave_size) {
+		uint8_t *x = (uint8_t *)s->xsave;
+
+		le16_put(x, 0x37f);
+		le32_put(x + 24, 0x1f80);
+		le64_put(x + 512, 0x3);
+		s->has_xcr0 = true;
+		s->xcr0 = 0x3;
+	} else {
+		s->fpu.fcw = 0x37f;
+		s->fpu.mxcsr = 0x1f80;
+	}
+	for (unsigned int i = 0; i < c->nmsrs; i++) {
+		struct kvm_msr_entry *e = &s->msrs[s->nmsrs++];
+
+		e->index = c->msrs[i];
+		if (e->index == 0x10)
+			e->data = 0x123456789ULL;
+		else if (e->index == 0x277)
+			e->data = 0x0007040600070406ULL;
+		else if (e->index == 0x2ff)
+			e->data = 0xc06;
+		else if (e->index == 0xc0000082)
+			e->data = 0xffffffff81800000ULL;
+	}
+	for (unsigned int i = 0; i < sizeof(s->lapic.regs); i++)
+		s->lapic.regs[i] = (char)(i * 7);
+	s->events.interrupt.shadow = 1;
+	s->mp_state = KVM_MP_STATE_RUNNABLE;
+	s->debugregs.dr6 = 0xffff0ff0;
+	s->debugregs.dr7 = 0x400;
+}
+
+static void platform_fill(struct platform_state *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->pic[0] = (struct kvm_pic_state){ .imr = 0xfb, .irq_base = 0x20,
+					    .init4 = 1, .elcr_mask = 0xf8 };
+	p->pic[1] = (struct kvm_pic_state){ .imr = 0xff, .irq_base = 0x28,
+					    .init4 = 1, .elcr_mask = 0xde };
+	p->ioapic.base_address = 0xfec00000;
+	for (unsigned int i = 0; i < KVM_IOAPIC_NUM_PINS; i++)
+		p->ioapic.redirtbl[i].bits = 1ULL << 16;
+	for (unsigned int i = 0; i < 3; i++) {
+		p->pit.channels[i].count = 0x10000;
+		p->pit.channels[i].mode = 0xff;
+		p->pit.channels[i].gate = i != 2;
+	}
+	p->clock = 1234567890123ULL;
+}
+
+/* The devices fuzz-state.c builds, brought up by a driver. */
+struct state_machine {
+	struct fuzz_machine fm;
+	void *serial, *i8042;
+	struct virtio_device *vdev;
+	uint8_t config[8];
+};
+
+static int model_activate(struct virtio_device *vdev)
+{
+	return 0;
+}
+
+/* The core calls it for every device it activated. */
+static void model_reset(struct virtio_device *vdev)
+{
+}
+
+static const struct virtio_device_ops state_model_ops = {
+	.name = "fuzz-state",
+	.activate = model_activate,
+	.reset = model_reset,
+};
+
+static void state_machine_make(struct state_machine *sm)
+{
+	memset(sm, 0, sizeof(*sm));
+	if (fuzz_machine_init(&sm->fm, 64 * KiB))
+		abort();
+	sm->serial = serial_device_type.create(&sm->fm.m, 0, NULL);
+	sm->i8042 = i8042_device_type.create(&sm->fm.m, 0, NULL);
+	sm->vdev = virtio_pci_create(&sm->fm.m, &state_model_ops, NULL,
+				     VIRTIO_ID_RNG, 1ULL << 3, 2, sm->config,
+				     sizeof(sm->config), NULL);
+	if (!sm->serial || !sm->i8042 || !sm->vdev)
+		abort();
+}
+
+static void state_machine_drive(struct state_machine *sm)
+{
+	struct virtio_device *v = sm->vdev;
+	struct pci_device *pci = virtio_pci_function(v);
+	unsigned int df = pci_device_slot(pci) << 3;
+	uint32_t cmd = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	uint8_t b;
+
+	pci_host_config_write(sm->fm.pci, 0, df, PCI_COMMAND, &cmd, 2);
+	virtio_device_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_device_set_driver_features(v, 1, 1); /* VERSION_1 */
+	virtio_device_set_driver_features(v, 0, 1u << VIRTIO_F_EVENT_IDX);
+	virtio_device_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					    VIRTIO_STATUS_FEATURES_OK);
+	*virtq_layout(v->queues[0]) = (struct virtq_layout){
+		.size = 16, .enabled = true, .desc = 0x1000, .driver = 0x2000,
+		.device = 0x3000,
+	};
+	virtio_device_set_status(v, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					    VIRTIO_STATUS_FEATURES_OK |
+					    VIRTIO_STATUS_DRIVER_OK);
+	/* The UART with its FIFO on and a byte of input; the i8042 a command. */
+	b = 0x01;
+	(void)bus_write(&sm->fm.pio, 0x3fa, &b, 1);
+	b = 0x0b;
+	(void)bus_write(&sm->fm.pio, 0x3fc, &b, 1);
+	serial_receive(sm->serial, (const uint8_t *)"x", 1);
+	b = 0x60;
+	(void)bus_write(&sm->fm.pio, 0x64, &b, 1);
+}
+
+static void state_machine_free(struct state_machine *sm)
+{
+	virtio_pci_destroy(sm->vdev);
+	i8042_device_type.destroy(sm->i8042);
+	serial_device_type.destroy(sm->serial);
+	fuzz_machine_destroy(&sm->fm);
+}
+
+static void state_fail(const char *seed, const char *section, GError *err)
+{
+	fprintf(stderr, "seed-%s: section %s does not load: %s\n", seed, section,
+		err ? err->message : "?");
+	exit(1);
+}
+
+/* Every section loads into a fresh machine, as fuzz-state.c loads it. */
+static void state_seed_check(const char *seed, const uint8_t *buf, size_t len)
+{
+	struct vcpu_state *s = g_new0(struct vcpu_state, 1);
+	struct vcpu_state_caps caps;
+	struct platform_state p;
+	struct state_machine sm;
+	struct state_reader r;
+	GError *err = NULL;
+	const char *next;
+
+	state_machine_make(&sm);
+	if (!state_reader_init(&r, buf, len, &err))
+		state_fail(seed, "(container)", err);
+	while ((next = state_next_section(&r))) {
+		char name[STATE_NAME_MAX + 1];
+		unsigned int id;
+		bool ok;
+
+		g_strlcpy(name, next, sizeof(name));
+		if (sscanf(name, "cpu.%u", &id) == 1) {
+			caps_make(&caps, id % 2);
+			ok = vcpu_state_load(&r, id, &caps, s, &err);
+		} else if (!strcmp(name, "irqchip")) {
+			ok = platform_state_load(&r, &p, &err);
+		} else if (!strcmp(name, "serial.0")) {
+			ok = serial_device_type.load(sm.serial, name, &r, &err);
+		} else if (!strcmp(name, "i8042.0")) {
+			ok = i8042_device_type.load(sm.i8042, name, &r, &err);
+		} else if (!strcmp(name, "pci-host")) {
+			ok = pci_host_load(sm.fm.pci, &r, &err);
+		} else if (!strcmp(name, "virtio")) {
+			ok = state_section_open(&r, 1, 1, NULL, "virtio") &&
+			     virtio_device_load(sm.vdev, &r);
+			ok = state_section_close(&r, &err) && ok;
+		} else {
+			ok = pci_device_load(virtio_pci_function(sm.vdev), &r,
+					     &err);
+		}
+		if (!ok)
+			state_fail(seed, name, err);
+	}
+	if (!state_reader_finish(&r, &err))
+		state_fail(seed, "(end)", err);
+	state_reader_clear(&r);
+	state_machine_free(&sm);
+	g_free(s);
+}
+
+/* Every section a restore of this machine reads, in one stream. */
+static void state_seed(const char *name, bool cpus, bool platform, bool devices)
+{
+	struct state_writer w;
+	struct vcpu_state_caps caps;
+	struct vcpu_state *s = g_new0(struct vcpu_state, 1);
+	struct platform_state p;
+	struct state_machine sm;
+	uint8_t *buf;
+	size_t len;
+
+	state_writer_init(&w);
+	for (unsigned int id = 0; cpus && id < 2; id++) {
+		caps_make(&caps, id % 2);
+		vcpu_fill(s, &caps);
+		vcpu_state_save(s, id, &w);
+	}
+	if (platform) {
+		platform_fill(&p);
+		platform_state_save(&p, &w);
+	}
+	if (devices) {
+		state_machine_make(&sm);
+		state_machine_drive(&sm);
+		serial_device_type.save(sm.serial, "serial.0", &w);
+		i8042_device_type.save(sm.i8042, "i8042.0", &w);
+		pci_host_save(sm.fm.pci, &w);
+		FUZZ_CHECK(virtio_pci_device_quiesce(sm.vdev, 0) == 0);
+		pci_device_save(virtio_pci_function(sm.vdev), &w);
+		state_section_begin(&w, 1, "virtio");
+		virtio_device_save(sm.vdev, &w);
+		state_section_end(&w);
+		state_machine_free(&sm);
+	}
+	buf = state_writer_finish(&w, &len);
+	state_seed_check(name, buf, len);
+	seed_write("state", name, buf, len);
+	g_free(buf);
+	g_free(s);
+}
+
+static void seeds_state(void)
+{
+	state_seed("vcpus", true, false, false);
+	state_seed("platform", false, true, false);
+	state_seed("devices", false, false, true);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s CORPUS_DIR (tests/fuzz/corpus)\n", argv[0]);
+		return 2;
+	}
+	root = argv[1];
+	seeds_virtqueue();
+	seeds_virtio_blk();
+	seeds_virtio_pci();
+	seeds_qmp();
+	seeds_boot();
+	seeds_options();
+	seeds_state();
+	return 0;
+}
