@@ -16,8 +16,9 @@
  *   i8042.0        the i8042's loader, through its device_type row
  *
  * A loader that succeeds is then exercised: vCPU and platform captures are
- * saved and loaded again and must save the same bytes, devices are read
- * and driven through their ports, BARs and queues.
+ * saved and loaded again and must save the same bytes, the UART, the i8042
+ * and the virtio core must save back the very section they loaded, and
+ * devices are read and driven through their ports, BARs and queues.
  *
  * The input is the stream; its byte count and checksum are filled in, so
  * that the fuzzer spends its time in the sections (the container checks
@@ -180,6 +181,35 @@ static void platform_roundtrip(const struct platform_state *s)
 	FUZZ_CHECK(alen == blen && !memcmp(a, b, alen));
 }
 
+/* The section that starts at pos in buf (its header already checked). */
+static const uint8_t *section_at(const uint8_t *buf, size_t pos, size_t *len)
+{
+	size_t n = buf[pos];
+
+	*len = le32_get(buf + pos + 1 + n + 4);
+	return buf + pos;
+}
+
+/*
+ * A device that loaded a section saves it back unchanged: a loader that
+ * kept one field and dropped or altered another would pass every check
+ * and restore a different machine. w holds what the device saved.
+ */
+static void section_saved_same(const uint8_t *buf, size_t pos,
+			       struct state_writer *w)
+{
+	size_t len, slen, hdr = 1 + buf[pos] + 8;
+	const uint8_t *sec = section_at(buf, pos, &len);
+	g_autofree uint8_t *saved = state_writer_finish(w, &slen);
+
+	if (slen != STATE_HEADER_SIZE + hdr + len + STATE_TRAILER_SIZE ||
+	    memcmp(saved + STATE_HEADER_SIZE, sec, hdr + len)) {
+		fprintf(stderr, "fuzz: section '%.*s' saves differently than it loaded\n",
+			(int)buf[pos], (const char *)buf + pos + 1);
+		FUZZ_CHECK(!"a loaded section saves back the same");
+	}
+}
+
 /* A loaded device is driven as a guest would right after the restore. */
 static void exercise_ports(uint16_t base, unsigned int n)
 {
@@ -229,6 +259,8 @@ static bool load_section(struct state_reader *r, const char *name)
 {
 	GError *err = NULL;
 	unsigned int id, slot;
+	size_t pos = r->pos;
+	struct state_writer w;
 	char tail;
 	bool ok = false;
 
@@ -254,15 +286,28 @@ static bool load_section(struct state_reader *r, const char *name)
 		ok = state_section_open(r, 1, 1, NULL, "virtio") &&
 		     virtio_device_load(f.vdev, r);
 		ok = state_section_close(r, &err) && ok;
-		if (ok)
+		if (ok) {
+			state_writer_init(&w);
+			state_section_begin(&w, 1, "virtio");
+			virtio_device_save(f.vdev, &w);
+			state_section_end(&w);
+			section_saved_same(r->buf, pos, &w);
 			exercise_virtio();
+		}
 	} else if (!strcmp(name, "serial.0") && machine_get()) {
 		ok = serial_device_type.load(f.serial, name, r, &err);
-		if (ok)
+		if (ok) {
+			state_writer_init(&w);
+			serial_device_type.save(f.serial, name, &w);
+			section_saved_same(r->buf, pos, &w);
 			exercise_ports(0x3f8, 8);
+		}
 	} else if (!strcmp(name, "i8042.0") && machine_get()) {
 		ok = i8042_device_type.load(f.i8042, name, r, &err);
 		if (ok) {
+			state_writer_init(&w);
+			i8042_device_type.save(f.i8042, name, &w);
+			section_saved_same(r->buf, pos, &w);
 			exercise_ports(0x60, 1);
 			exercise_ports(0x64, 1);
 		}
