@@ -7,10 +7,20 @@
  * that jumps past the queue size). The device must set NEEDS_RESET, never
  * complete the chain, and the VMM must keep running; after a reset a good
  * request must work again. The host test checks tern's log line per case.
+ *
+ * With blk=huge-read it drives the virtio-blk disk instead: one read of
+ * 1 GiB into a misaligned buffer (four 256 MiB descriptors over the same
+ * guest memory), which a cache=none disk would have to bounce through a
+ * host buffer of that size. The device must answer IOERR without it;
+ * then a misaligned read of the largest size it advertises
+ * (seg_max * size_max) must still work. With hold=1 the guest then halts
+ * for good, so that the host can read tern's peak RSS before killing it.
  */
+#include "guest/cmdline.h"
 #include "guest/dma.h"
 #include "guest/guest.h"
 #include "guest/pvclock.h"
+#include "guest/virtio-blk.h"
 #include "guest/virtio.h"
 #include "guest/x86.h"
 
@@ -138,6 +148,84 @@ static void run_case(enum bad_case c)
 	con_printf("virtio-malformed: %s -> NEEDS_RESET\n", case_names[c]);
 }
 
+#define HUGE_PARTS 4
+#define HUGE_PART_BYTES (256u << 20)
+
+/* One read of parts * part bytes at sector 0, every part at data. */
+static uint8_t blk_read_parts(struct blk_dev *b, uint8_t *data,
+			      unsigned int parts, uint32_t part)
+{
+	static struct virtio_blk_outhdr *hdr;
+	static volatile uint8_t *status;
+	struct virtq_sg sg[2 + HUGE_PARTS];
+	uint64_t deadline;
+	uint32_t len;
+
+	if (!hdr) {
+		hdr = dma_alloc_zero(sizeof(*hdr), 16);
+		status = dma_alloc_zero(16, 16);
+	}
+	*hdr = (struct virtio_blk_outhdr){ VIRTIO_BLK_T_IN, 0, 0 };
+	*status = 0xff;
+	sg[0] = (struct virtq_sg){ dma_addr(hdr), sizeof(*hdr), false };
+	for (unsigned int i = 0; i < parts; i++)
+		sg[1 + i] = (struct virtq_sg){ dma_addr(data), part, true };
+	sg[1 + parts] = (struct virtq_sg){ dma_addr(status), 1, true };
+	if (virtq_add(&b->vq[0], sg, parts + 2, false, hdr) < 0)
+		result_fail("blk: the queue is full");
+	virtq_kick(&b->vq[0]);
+	deadline = clock_ns() + 30000000000ull;
+	while (!virtq_get(&b->vq[0], &len)) {
+		if (clock_ns() > deadline)
+			result_fail("blk: a %u x %u-byte read did not complete",
+				    parts, part);
+		cpu_relax();
+	}
+	return *status;
+}
+
+static void blk_huge_read(void)
+{
+	static struct blk_dev b;
+	struct blk_opts o = { .max_queues = 1 };
+	const char *why = "";
+	uint8_t *data, st, huge;
+	uint64_t limit;
+
+	if (blk_open(&b, &o, &why) < 0)
+		result_fail("blk: %s", why);
+	limit = (uint64_t)b.seg_max * b.size_max;
+	if (!limit || limit > HUGE_PART_BYTES)
+		result_fail("blk: seg_max %u, size_max %u", b.seg_max, b.size_max);
+	/* Not cleared: the guest never touches these pages itself. */
+	data = dma_alloc(HUGE_PART_BYTES + 4096, 4096);
+	if (!data)
+		result_fail("blk: no room for a 256 MiB buffer (--memory?)");
+	/* 8 bytes off: misaligned for any direct I/O. */
+	data += 8;
+	/* Verdicts wait for the hold: the host measures tern either way. */
+	huge = blk_read_parts(&b, data, HUGE_PARTS, HUGE_PART_BYTES);
+	if (huge == VIRTIO_BLK_S_IOERR)
+		con_printf("virtio-malformed: a 1 GiB misaligned read -> IOERR\n");
+	else
+		con_printf("virtio-malformed: a 1 GiB misaligned read -> status %u\n",
+			   huge);
+	st = blk_read_parts(&b, data, 1, (uint32_t)limit);
+	con_printf("virtio-malformed: a misaligned read of seg_max * size_max = %lu KiB -> %s\n",
+		   (unsigned long)(limit >> 10),
+		   st == VIRTIO_BLK_S_OK ? "OK" : "not OK");
+	if (cmdline_is("hold", "1")) {
+		con_printf("virtio-malformed: holding\n");
+		cpu_halt_forever();
+	}
+	if (huge != VIRTIO_BLK_S_IOERR)
+		result_fail("blk: a 1 GiB read got status %u, want IOERR", huge);
+	if (st != VIRTIO_BLK_S_OK)
+		result_fail("blk: a %lu-byte read (seg_max * size_max) got status %u",
+			    (unsigned long)limit, st);
+	result_pass();
+}
+
 int guest_main(void)
 {
 	struct virtq_sg sg;
@@ -145,6 +233,8 @@ int guest_main(void)
 	uint32_t len = 0;
 
 	clock_init();
+	if (cmdline_is("blk", "huge-read"))
+		blk_huge_read();
 	buf = dma_alloc_zero(4096, 4096);
 	table = dma_alloc_zero(4096, 4096);
 	for (int c = 0; c < NR_BAD_CASES; c++)

@@ -9,7 +9,7 @@ if [ "${1:-}" = --test ]; then
 	# The peer VMM for compatibility tests, and what the test scripts use;
 	# clang with libFuzzer for the fuzz targets CI runs (tests/fuzz).
 	pkgs+=(python3 qemu-system-x86 cpio busybox-static iproute2 fio time bc
-	       clang libfuzzer-14-dev)
+	       acpica-tools clang libfuzzer-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -15,12 +15,22 @@
 
 #include "tern/util.h"
 
+struct thread_registry;
+
 #define BLK_SECTOR_SIZE 512
 /* Queues per disk, and requests in flight per queue (a virtqueue's size). */
 #define BLK_MAX_QUEUES 16
 #define BLK_MAX_DEPTH 256
 /* The longest GET_ID string (virtio-blk's device ID). */
 #define BLK_SERIAL_MAX 20
+/*
+ * Bounce memory a queue may hold at once (O_DIRECT copies of misaligned
+ * guest buffers). A request that does not fit while others hold some waits
+ * for them, in order; one bigger than this on its own fails with -E2BIG.
+ * A device keeps its requests below it (virtio-blk: 4064 KiB), so only
+ * waiting is ever seen there; 16 queues hold at most 128 MiB.
+ */
+#define BLK_BOUNCE_MAX (8 * MiB)
 
 enum blk_engine_kind {
 	BLK_ENGINE_IO_URING,
@@ -40,6 +50,15 @@ enum blk_cache {
 #define BLK_POLL_US_DEFAULT 32
 #define BLK_POLL_US_MAX 1000000
 
+/* Which device a --disk becomes. */
+enum disk_bus {
+	DISK_BUS_BLK, /* a virtio-blk function of its own (the default) */
+	DISK_BUS_SCSI, /* a LUN of the one virtio-scsi controller */
+};
+
+/* bus=scsi: LUNs 0..DISK_SCSI_LUN_MAX of target 0. */
+#define DISK_SCSI_LUN_MAX 255
+
 /* One --disk option, validated but not opened. */
 struct disk_config {
 	char *path;
@@ -49,20 +68,41 @@ struct disk_config {
 	char *serial; /* NULL: GET_ID answers an empty string */
 	unsigned int queues;
 	unsigned int poll_us; /* 0..BLK_POLL_US_MAX */
+	enum disk_bus bus;
+	bool lun_given; /* lun=N was in the option */
+	unsigned int lun; /* bus=scsi: given, or assigned by disk_configs_finish() */
+	/* The disk's place among the disks of its bus, in command-line order. */
+	unsigned int bus_index;
 	char *spec; /* as given, for messages */
 };
 
 /*
- * Parse `path=FILE[,readonly=on|off][,engine=io_uring|aio|threads]
- * [,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]`. A literal
- * comma in a value is written ",,". Numbers are decimal (parse_u64). Pure:
- * the file is not looked at. On error returns
- * false with a TERN_ERROR_INPUT message that starts with "--disk 'SPEC'" and
- * names the key or value at fault; out is then cleared.
+ * Parse `path=FILE[,bus=blk|scsi][,lun=N][,readonly=on|off]
+ * [,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR]
+ * [,queues=N][,poll-us=N]`. A literal comma in a value is written ",,".
+ * Numbers are decimal (parse_u64). lun= needs bus=scsi; queues= and
+ * poll-us= are virtio-blk's (a virtio-scsi controller has one request
+ * queue for all its disks). Pure: the file is not looked at. On error
+ * returns false with a TERN_ERROR_INPUT message that starts with
+ * "--disk 'SPEC'" and names the key or value at fault; out is then cleared.
  */
 bool disk_config_parse(const char *spec, struct disk_config *out,
 		       GError **err);
 void disk_config_clear(struct disk_config *cfg);
+/*
+ * Once every --disk is parsed, in order: number the disks of each bus
+ * (bus_index) and give each bus=scsi disk without lun= the lowest LUN no
+ * other one has. A LUN given twice is a TERN_ERROR_INPUT naming both
+ * options.
+ */
+bool disk_configs_finish(struct disk_config *disks, unsigned int n,
+			 GError **err);
+/* How many of disks are on bus, and the one with bus_index index (or NULL). */
+unsigned int disk_configs_count(const struct disk_config *disks,
+				unsigned int n, enum disk_bus bus);
+const struct disk_config *disk_configs_nth(const struct disk_config *disks,
+					   unsigned int n, enum disk_bus bus,
+					   unsigned int index);
 const char *blk_engine_name(enum blk_engine_kind kind);
 
 /* An open disk image, shared by all its queues. */
@@ -84,6 +124,13 @@ struct blk_disk {
 	const struct blk_engine_ops *ops;
 	char serial[BLK_SERIAL_MAX]; /* NUL padded, not terminated at 20 */
 	const char *spec; /* the --disk text, for messages (borrowed) */
+	/* Where engine threads are recorded and confined (may be NULL). */
+	struct thread_registry *threads;
+	/*
+	 * Two per abandoned queue still using the disk, plus one once
+	 * blk_disk_close() was called: whoever brings it to 1 frees it.
+	 */
+	unsigned int orphan_refs;
 };
 
 /*
@@ -93,6 +140,7 @@ struct blk_disk {
  * naming the --disk option and the file. cfg must outlive the disk.
  */
 struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err);
+/* Close and free; abandoned queues still running keep it open until done. */
 void blk_disk_close(struct blk_disk *disk);
 
 enum blk_op {
@@ -142,7 +190,14 @@ struct blk_engine_ops {
 	int (*create)(struct blk_disk *disk, unsigned int depth,
 		      void **state) __must_check;
 	void (*submit)(void *state, struct blk_req *req);
-	/* 0, or -errno when the engine itself failed (not one request). */
+	/*
+	 * 0, or -errno when the engine itself failed (not one request): it
+	 * stays failed and every later kick says so. An engine that the
+	 * kernel refuses for a while (out of memory, completions to reap)
+	 * keeps the requests and returns 0; its reap() tries again, and when
+	 * no completion is due to wake the caller it backs off before
+	 * signalling event_fd itself. Never a busy loop.
+	 */
 	int (*kick)(void *state) __must_check;
 	int (*event_fd)(void *state);
 	unsigned int (*reap)(void *state, struct blk_req **done,
@@ -171,12 +226,27 @@ struct blk_queue *blk_queue_create(struct blk_disk *disk, unsigned int depth,
 				   GError **err);
 /* Wait for everything in flight (completions are dropped), then free. */
 void blk_queue_destroy(struct blk_queue *q);
+/*
+ * Give up on a queue whose requests may never complete (a hung NFS server,
+ * a stuck device) without waiting: a detached reaper thread takes them as
+ * they finish, destroys the queue and then calls release(opaque), where the
+ * caller frees what the requests point into (their slots and iovec arrays).
+ * Nothing new reaches the engine: requests waiting for bounce memory fail
+ * with -ECANCELED, short transfers are not continued, bounced reads are not
+ * copied back. The caller must not touch q again. The disk stays open until
+ * the reaper is done, whenever blk_disk_close() is called. If no thread can
+ * be created, the queue is leaked, never freed under the kernel's feet.
+ */
+void blk_queue_abandon(struct blk_queue *q, void (*release)(void *opaque),
+		       void *opaque);
 
 /*
  * Queue a request (at most depth in flight). Requests the layer refuses
  * (beyond the end of the disk: -EINVAL, a write to a read-only disk:
- * -EROFS, misaligned O_DIRECT offsets: -EINVAL, no memory for a bounce
- * buffer: -ENOMEM) complete at once: reap after every kick.
+ * -EROFS, misaligned O_DIRECT offsets: -EINVAL, a bounce buffer bigger
+ * than BLK_BOUNCE_MAX: -E2BIG, no memory for one: -ENOMEM) complete at
+ * once: reap after every kick. A request waiting for bounce memory counts
+ * as in flight; a reap that frees some submits it.
  */
 void blk_queue_submit(struct blk_queue *q, struct blk_req *req);
 int blk_queue_kick(struct blk_queue *q) __must_check;

@@ -88,6 +88,8 @@ struct virtio_blk_limits {
 	bool readonly;
 	bool discard, write_zeroes; /* offered */
 	uint32_t max_discard_sectors, max_write_zeroes_sectors;
+	/* The most data an IN or OUT request may carry; 0: no limit. */
+	uint64_t max_rw_bytes;
 };
 
 /* A request that passed every check. */
@@ -128,6 +130,15 @@ struct thread_registry;
 struct virtio_blk *virtio_blk_new(struct thread_registry *threads,
 				  unsigned int index,
 				  const struct disk_config *cfg, GError **err);
+/*
+ * The same with another engine than cfg->engine's (NULL: that one): the
+ * tests' seam for engines that fail, or complete only when told.
+ */
+struct virtio_blk *virtio_blk_new_engine(struct thread_registry *threads,
+					 unsigned int index,
+					 const struct disk_config *cfg,
+					 const struct blk_engine_ops *engine,
+					 GError **err);
 /* Free a model that was never plugged into a transport. */
 void virtio_blk_free(struct virtio_blk *blk);
 

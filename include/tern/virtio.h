@@ -45,6 +45,7 @@ struct state_reader;
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_SCSI 8
 
 /* The largest queue we offer; a chain is never longer than its queue. */
 #define VIRTQ_MAX_SIZE 256
@@ -102,6 +103,16 @@ int virtq_kick_fd(const struct virtqueue *vq);
 unsigned int virtq_index(const struct virtqueue *vq);
 struct virtio_device *virtq_device(const struct virtqueue *vq);
 
+/* Reasons a device is held (quiesced, not started). */
+#define VIRTIO_HOLD_VM 0x1 /* the VM is stopped, or its state is being taken */
+#define VIRTIO_HOLD_BUS_MASTER 0x2 /* the transport may not touch guest memory */
+
+enum virtio_activation {
+	VIRTIO_ACTIVATE_NONE,
+	VIRTIO_ACTIVATE_ALL, /* DRIVER_OK while held: queues and model */
+	VIRTIO_ACTIVATE_MODEL, /* loaded from a state: the queues already run */
+};
+
 struct virtio_device_ops {
 	const char *name; /* "virtio-blk" */
 	/*
@@ -117,6 +128,10 @@ struct virtio_device_ops {
 	 * returns no device thread touches the queues or guest memory.
 	 */
 	void (*reset)(struct virtio_device *vdev);
+	/* Stop popping; complete and push what is in flight (interrupts included) until deadline_ns (CLOCK_MONOTONIC); after a 0 return the model touches neither guest memory nor interrupts until resume(). -ETIMEDOUT: requests are still in the back-end (they stay there; resume() or reset() takes them). Control thread only, only while active. */
+	int (*quiesce)(struct virtio_device *vdev, uint64_t deadline_ns);
+	/* Undo quiesce: process the rings again (kick the queues, buffers may have arrived). */
+	void (*resume)(struct virtio_device *vdev);
 	/* Device config space; the core serves reads from vdev->config by default. */
 	void (*config_read)(struct virtio_device *vdev, uint64_t off, void *data,
 			    unsigned int len);
@@ -124,10 +139,6 @@ struct virtio_device_ops {
 			     const void *data, unsigned int len);
 	/* Free the model's state: the last call, from virtio_pci_destroy(). */
 	void (*destroy)(struct virtio_device *vdev);
-	/* Stop popping; complete and push what is in flight (interrupts included) until deadline_ns (CLOCK_MONOTONIC); after a 0 return the model touches neither guest memory nor interrupts until resume(). -ETIMEDOUT: requests are still in the back-end (they stay there; resume() or reset() takes them). Control thread only, only while active. */
-	int (*quiesce)(struct virtio_device *vdev, uint64_t deadline_ns);
-	/* Undo quiesce: process the rings again (kick the queues, buffers may have arrived). */
-	void (*resume)(struct virtio_device *vdev);
 	/*
 	 * Optional: the model's own state, in a section of its own named
 	 * "<id>/model" (saved while quiesced; loaded before activation, all
@@ -158,9 +169,15 @@ struct virtio_device {
 	const struct virtio_transport_ops *transport_ops;
 	bool config_dirty; /* changed since the driver last read it */
 	bool active; /* activate() succeeded; reset() is owed */
-	bool quiesced; /* the model was quiesced and not resumed yet */
-	/* Loaded with DRIVER_OK: activate() is due at resume. */
-	bool activate_pending;
+	/*
+	 * Why the model must not run: VIRTIO_HOLD_* bits. While any is set it
+	 * is quiesced (if active), and DRIVER_OK only makes its activation
+	 * pending. Control path only, under the transport's lock.
+	 */
+	unsigned int holds;
+	bool quiesced; /* ops->quiesce was called and not undone */
+	bool quiesce_timed_out; /* ... and returned -ETIMEDOUT */
+	enum virtio_activation activate_pending;
 };
 
 /*
@@ -186,6 +203,9 @@ struct pci_device *virtio_pci_function(struct virtio_device *vdev);
 void virtio_pci_device_destroy(void *vdev);
 int virtio_pci_device_quiesce(void *vdev, uint64_t deadline_ns);
 void virtio_pci_device_resume(void *vdev);
+void virtio_pci_device_save(void *vdev, const char *id, struct state_writer *w);
+bool virtio_pci_device_load(void *vdev, const char *id, struct state_reader *r,
+			    GError **err);
 
 /* Tell the driver the config changed (generation bump + config interrupt). */
 void virtio_config_changed(struct virtio_device *vdev);
@@ -254,11 +274,15 @@ uint8_t virtio_device_get_status(struct virtio_device *vdev);
 /* Device reset: model reset (if active), queues stopped, status 0. */
 void virtio_device_reset(struct virtio_device *vdev);
 /*
- * Quiesce the model (ops->quiesce) if it is active; resume undoes it. A
- * reset in between ends the quiesce too. Control path only.
+ * Hold the device for reason (VIRTIO_HOLD_*): the model is quiesced (if it
+ * is active) and stays so, and a DRIVER_OK only records its activation,
+ * until every reason is released. -ETIMEDOUT: the model still has requests
+ * in the back-end at deadline_ns (a later hold tries again). A reset in
+ * between keeps the holds. Control path only, under the transport's lock.
  */
-int virtio_device_quiesce(struct virtio_device *vdev, uint64_t deadline_ns);
-void virtio_device_resume(struct virtio_device *vdev);
+int virtio_device_hold(struct virtio_device *vdev, unsigned int reason,
+		       uint64_t deadline_ns);
+void virtio_device_release(struct virtio_device *vdev, unsigned int reason);
 
 /*
  * The transport-independent state (status, features, config generation,

@@ -25,11 +25,16 @@
 #include "tern/machine.h"
 #include "tern/memory.h"
 #include "tern/thread.h"
+#include "tern/vcpu_state.h"
 
 struct vcpu;
 struct pci_host;
 struct device_type;
 struct outbuf;
+struct vm_capture;
+struct vcpu_reset_state;
+struct state_writer;
+struct state_reader;
 
 enum vm_run_state {
 	VM_STATE_PRELAUNCH, /* built, vCPUs not started yet (--paused) */
@@ -44,6 +49,7 @@ enum vm_run_state {
 #define VM_PARK_TIMEOUT_NS (500ULL * 1000 * 1000)
 #define VM_QUIESCE_TIMEOUT_NS (500ULL * 1000 * 1000)
 #define VM_STOP_TIMEOUT_NS (1000ULL * 1000 * 1000)
+#define VM_TRACE_MAX 16
 
 /* Run-state events, delivered on the main thread (QMP turns them into JSON). */
 enum vm_event {
@@ -89,6 +95,8 @@ struct vm {
 
 	struct vcpu **vcpus;
 	unsigned int nr_vcpus;
+	/* What a reset restores: the BSP's and an AP's state after set-up. */
+	struct vcpu_reset_state *reset_bsp, *reset_ap;
 
 	/* Run state, guarded by state_lock; changes are signalled on state_cond. */
 	pthread_mutex_t state_lock;
@@ -112,12 +120,32 @@ struct vm {
 	struct kvm_irqchip irqchip_reset[3];
 	struct kvm_pit_state2 pit_reset;
 
+	/* State save/load (vm_state.c): the vCPUs and platform as captured
+	 * at this stop, kept until the VM runs again. */
+	struct vm_capture *capture;
+	struct vcpu_state_caps state_caps;
+	bool state_caps_ready;
+
+	/* --trace-boot: when each step finished (vm_trace_mark()). */
+	struct vm_trace_mark {
+		const char *what;
+		uint64_t ns;
+	} trace[VM_TRACE_MAX];
+	unsigned int trace_len;
+
 	GArray *listeners; /* struct vm_listener */
 
 	/* Written by any thread to wake the main loop when the VM must end. */
 	int shutdown_eventfd;
 	GMainLoop *loop;
 };
+
+/*
+ * --trace-boot: note that a step just finished (main thread); print them
+ * all, in ms since main() began, as one line on stderr.
+ */
+void vm_trace_mark(struct vm *vm, const char *what);
+void vm_trace_print(struct vm *vm);
 
 /* Fill vm->machine (machine.c): what devices see of this VM. */
 void vm_machine_init(struct vm *vm);
@@ -128,7 +156,7 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err);
 /* Tear down; with vcpus_stuck set only what no vCPU thread can touch. */
 void vm_destroy(struct vm *vm);
 
-/* Start the vCPU threads (running, or parked if cfg->paused). */
+/* Let the vCPUs run (or leave them parked if cfg->paused). */
 bool vm_start(struct vm *vm, GError **err);
 
 /* Run the main loop until the VM ends; returns tern's exit status. */
@@ -181,6 +209,28 @@ enum vm_run_state vm_get_state(struct vm *vm);
 /* The process exit status for how the VM ended. */
 int vm_exit_status(const struct vm *vm);
 const char *vm_run_state_name(enum vm_run_state state);
+
+/*
+ * Put devices, the irqchip, the PIT and the vCPUs back to their state at
+ * creation and load the boot images again (the guts of vm_reset()).
+ * vCPUs parked; false names the step that failed.
+ */
+bool vm_reset_machine(struct vm *vm, GError **err);
+
+/*
+ * The machine's state without its RAM (vm_state.c), for snapshots and
+ * migration. Only while stopped (paused or prelaunch). Saving waits once
+ * more for devices with requests in flight; loading checks the state is
+ * for a machine built like this one and leaves the VM stopped, resumed by
+ * cont; a load that fails part-way resets the machine.
+ */
+bool vm_state_save(struct vm *vm, struct state_writer *w, GError **err);
+bool vm_state_load(struct vm *vm, struct state_reader *r, GError **err);
+/* Forget the capture (the VM runs again, or was reset). */
+void vm_capture_drop(struct vm *vm);
+/* A snapshot file: the state, then guest RAM, region by region. */
+bool vm_snapshot_save(struct vm *vm, const char *path, GError **err);
+bool vm_snapshot_load(struct vm *vm, const char *path, GError **err);
 
 /* The device list (devices.c). */
 bool vm_devices_create(struct vm *vm, GError **err);

@@ -13,9 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tern/block.h"
+
+/* As io_uring.c: how long to wait out a refusal with none in flight. */
+#define AIO_BACKOFF_NS_MIN (50 * 1000)
+#define AIO_BACKOFF_NS_MAX (10 * 1000 * 1000)
 
 struct aio_queue {
 	io_context_t ctx;
@@ -31,6 +36,7 @@ struct aio_queue {
 	/* Finished without the kernel's AIO (fallocate, or submit errors). */
 	struct blk_req *done_head, *done_tail;
 	bool no_aio_fsync;
+	uint64_t backoff_ns;
 };
 
 static int aio_create(struct blk_disk *disk, unsigned int depth, void **state)
@@ -142,6 +148,19 @@ static void aio_release(struct aio_queue *a, struct iocb *iocb)
 	a->free[a->nfree++] = iocb;
 }
 
+static void aio_backoff(struct aio_queue *a)
+{
+	struct timespec ts;
+	uint64_t one = 1;
+
+	a->backoff_ns = a->backoff_ns ?
+				MIN(a->backoff_ns * 2, AIO_BACKOFF_NS_MAX) :
+				AIO_BACKOFF_NS_MIN;
+	ts = (struct timespec){ 0, (long)a->backoff_ns };
+	nanosleep(&ts, NULL);
+	(void)!write(a->efd, &one, sizeof(one));
+}
+
 static int aio_kick(void *state)
 {
 	struct aio_queue *a = state;
@@ -153,13 +172,20 @@ static int aio_kick(void *state)
 
 		if (ret > 0) {
 			start += ret;
+			a->backoff_ns = 0;
 			continue;
 		}
-		if (ret == -EAGAIN || ret == -EINTR || ret == 0) {
-			uint64_t one = 1;
-
-			/* Keep the rest; the caller's next reap retries. */
-			(void)!write(a->efd, &one, sizeof(one));
+		if (ret == -EINTR)
+			continue;
+		if (ret == -EAGAIN || ret == 0) {
+			/*
+			 * Keep the rest; our reap() retries. Completions of
+			 * iocbs in the kernel wake the caller for it; with
+			 * none there, back off, then wake it ourselves (at
+			 * once would make it spin on the refusal).
+			 */
+			if (a->nfree + a->npending - start == a->depth)
+				aio_backoff(a);
 			break;
 		}
 		/*

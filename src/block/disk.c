@@ -1,14 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * Disk images and the engine-independent half of a queue: range and
- * read-only checks, O_DIRECT alignment (with a bounce buffer for misaligned
- * guest buffers), resubmission of short transfers, and draining.
+ * Disk images: opening a file or a block device, finding what O_DIRECT
+ * needs there, and closing (after the last abandoned queue is done with it).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,18 +15,10 @@
 #include <unistd.h>
 
 #include "tern/block.h"
-#include "tern/iov.h"
 #include "tern/error.h"
 #include "lock.h"
 
-struct blk_queue {
-	struct blk_disk *disk;
-	const struct blk_engine_ops *ops;
-	void *state;
-	unsigned int depth, inflight;
-	/* Requests the layer completed itself, handed out by the next reap. */
-	struct blk_req *done_head, *done_tail;
-};
+#include "internal.h"
 
 static const struct blk_engine_ops *blk_engine_ops_of(enum blk_engine_kind k)
 {
@@ -213,10 +203,8 @@ fail:
 	return NULL;
 }
 
-void blk_disk_close(struct blk_disk *disk)
+static void disk_free(struct blk_disk *disk)
 {
-	if (!disk)
-		return;
 	/*
 	 * Unlock before the close: an io_uring that registered the file may
 	 * keep it open a little longer, and the next user should not wait.
@@ -229,269 +217,22 @@ void blk_disk_close(struct blk_disk *disk)
 	g_free(disk);
 }
 
-struct blk_queue *blk_queue_create(struct blk_disk *disk, unsigned int depth,
-				   GError **err)
+void blk_disk_close(struct blk_disk *disk)
 {
-	struct blk_queue *q;
-	int ret;
-
-	if (!depth || depth > BLK_MAX_DEPTH) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
-			    "block queue depth %u out of range", depth);
-		return NULL;
-	}
-	q = g_new0(struct blk_queue, 1);
-	q->disk = disk;
-	q->ops = disk->ops;
-	q->depth = depth;
-	ret = q->ops->create(disk, depth, &q->state);
-	if (ret) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "--disk '%s': engine=%s: cannot set up a queue: %s",
-			    disk->spec ? disk->spec : disk->path, q->ops->name,
-			    g_strerror(-ret));
-		g_free(q);
-		return NULL;
-	}
-	return q;
-}
-
-static void queue_complete_now(struct blk_queue *q, struct blk_req *req,
-			       int64_t result)
-{
-	req->result = result;
-	req->next = NULL;
-	if (q->done_tail)
-		q->done_tail->next = req;
-	else
-		q->done_head = req;
-	q->done_tail = req;
-}
-
-static bool iov_dio_aligned(const struct blk_disk *d, const struct iovec *iov,
-			    unsigned int cnt)
-{
-	for (unsigned int i = 0; i < cnt; i++) {
-		if ((uintptr_t)iov[i].iov_base % d->mem_align ||
-		    iov[i].iov_len % d->offset_align)
-			return false;
-	}
-	return true;
-}
-
-/*
- * O_DIRECT needs aligned guest buffers. A guest that follows blk_size sends
- * them; any other buffer goes through an aligned copy, allocated here: that
- * path is rare and correctness beats speed there.
- */
-static int queue_bounce(struct blk_queue *q, struct blk_req *req)
-{
-	size_t align = MAX(q->disk->mem_align, sizeof(void *));
-
-	if (posix_memalign(&req->bounce, align, req->len)) {
-		req->bounce = NULL;
-		return -ENOMEM;
-	}
-	if (req->op == BLK_OP_WRITE)
-		iov_to_buf(req->iov, req->iovcnt, req->bounce, req->len);
-	req->bounce_iov.iov_base = req->bounce;
-	req->bounce_iov.iov_len = req->len;
-	req->iov = &req->bounce_iov;
-	req->iovcnt = 1;
-	return 0;
-}
-
-static int queue_check(const struct blk_queue *q, const struct blk_req *req)
-{
-	const struct blk_disk *d = q->disk;
-
-	switch (req->op) {
-	case BLK_OP_FLUSH:
-		return 0;
-	case BLK_OP_READ:
-	case BLK_OP_WRITE:
-	case BLK_OP_DISCARD:
-	case BLK_OP_WRITE_ZEROES:
-		break;
-	default:
-		return -EOPNOTSUPP;
-	}
-	if (req->op != BLK_OP_READ && d->readonly)
-		return -EROFS;
-	if (req->offset > d->size || req->len > d->size - req->offset)
-		return -EINVAL;
-	if (d->direct && (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
-	    (req->offset % d->offset_align || req->len % d->offset_align))
-		return -EINVAL;
-	return 0;
-}
-
-void blk_queue_submit(struct blk_queue *q, struct blk_req *req)
-{
-	int ret;
-
-	req->next = NULL;
-	req->done = 0;
-	req->bounce = NULL;
-	req->result = 0;
-	req->orig_iov = req->iov;
-	req->orig_iovcnt = req->iovcnt;
-	q->inflight++;
-
-	ret = queue_check(q, req);
-	if (ret) {
-		queue_complete_now(q, req, ret);
+	if (!disk)
 		return;
-	}
-	/* Nothing to move (fallocate would even refuse a zero length). */
-	if (req->op != BLK_OP_FLUSH && !req->len) {
-		queue_complete_now(q, req, 0);
-		return;
-	}
-	if (q->disk->direct &&
-	    (req->op == BLK_OP_READ || req->op == BLK_OP_WRITE) &&
-	    !iov_dio_aligned(q->disk, req->iov, req->iovcnt)) {
-		ret = queue_bounce(q, req);
-		if (ret) {
-			queue_complete_now(q, req, ret);
-			return;
-		}
-	}
-	q->ops->submit(q->state, req);
+	/* The reaper of an abandoned queue frees it when it is done. */
+	if (__atomic_or_fetch(&disk->orphan_refs, 1, __ATOMIC_ACQ_REL) == 1)
+		disk_free(disk);
 }
 
-int blk_queue_kick(struct blk_queue *q)
+void blk_disk_orphan_get(struct blk_disk *disk)
 {
-	return q->ops->kick(q->state);
+	__atomic_add_fetch(&disk->orphan_refs, 2, __ATOMIC_ACQ_REL);
 }
 
-int blk_queue_event_fd(const struct blk_queue *q)
+void blk_disk_orphan_put(struct blk_disk *disk)
 {
-	return q->ops->event_fd(q->state);
-}
-
-unsigned int blk_queue_inflight(const struct blk_queue *q)
-{
-	return q->inflight;
-}
-
-void blk_queue_signal(struct blk_queue *q, bool on)
-{
-	if (q->ops->signal)
-		q->ops->signal(q->state, on);
-}
-
-/*
- * A completion from the engine. Returns false when the request went back to
- * the engine (a short transfer: the kernel may stop early, the rest is
- * resubmitted), true when it is finished for the caller, with offset, len,
- * iov and iovcnt as the caller filled them (iov's contents excepted).
- */
-static bool queue_finish(struct blk_queue *q, struct blk_req *req)
-{
-	bool rw = req->op == BLK_OP_READ || req->op == BLK_OP_WRITE;
-	uint64_t got = req->result >= 0 ? (uint64_t)req->result : 0;
-
-	if (rw && got && got < req->len) {
-		req->iov = iov_advance(req->iov, &req->iovcnt, got);
-		req->offset += got;
-		req->len -= got;
-		req->done += got;
-		q->ops->submit(q->state, req);
-		return false;
-	}
-	/* Whole again, whether the last piece succeeded or not. */
-	req->offset -= req->done;
-	req->len += req->done;
-	if (rw && req->result >= 0)
-		/* No progress inside the disk's range: the file shrank. */
-		req->result = got ? (int64_t)req->len : -EIO;
-	req->iov = req->orig_iov;
-	req->iovcnt = req->orig_iovcnt;
-	if (req->bounce) {
-		if (req->op == BLK_OP_READ && req->result >= 0)
-			iov_from_buf(req->iov, req->iovcnt, req->bounce,
-				     req->len);
-		free(req->bounce);
-		req->bounce = NULL;
-	}
-	req->next = NULL;
-	req->done = 0;
-	return true;
-}
-
-unsigned int blk_queue_reap(struct blk_queue *q, struct blk_req **done,
-			    unsigned int max)
-{
-	unsigned int n = 0;
-	bool resubmitted = false;
-
-	while (n < max && q->done_head) {
-		struct blk_req *r = q->done_head;
-
-		q->done_head = r->next;
-		if (!q->done_head)
-			q->done_tail = NULL;
-		r->next = NULL;
-		done[n++] = r;
-	}
-	while (n < max) {
-		unsigned int got = q->ops->reap(q->state, done + n, max - n);
-		unsigned int kept = 0;
-
-		if (!got)
-			break;
-		for (unsigned int i = 0; i < got; i++) {
-			if (queue_finish(q, done[n + i]))
-				done[n + kept++] = done[n + i];
-			else
-				resubmitted = true;
-		}
-		n += kept;
-	}
-	if (resubmitted && q->ops->kick(q->state))
-		tern_warn("--disk '%s': cannot resubmit a short transfer",
-			  q->disk->spec ? q->disk->spec : q->disk->path);
-	q->inflight -= n;
-	return n;
-}
-
-int blk_queue_wait(struct blk_queue *q, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = blk_queue_event_fd(q), .events = POLLIN };
-	uint64_t v;
-	int ret;
-
-	if (q->done_head)
-		return 0;
-	do {
-		ret = poll(&pfd, 1, timeout_ms);
-	} while (ret < 0 && errno == EINTR);
-	if (ret < 0)
-		return -errno;
-	if (!ret)
-		return -ETIMEDOUT;
-	/* The eventfd is non-blocking; a racing reader may have cleared it. */
-	if (read(pfd.fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	return 0;
-}
-
-void blk_queue_destroy(struct blk_queue *q)
-{
-	struct blk_req *done[32];
-
-	if (!q)
-		return;
-	while (q->inflight) {
-		if (blk_queue_kick(q))
-			break;
-		if (!blk_queue_reap(q, done, ARRAY_SIZE(done)) &&
-		    blk_queue_wait(q, 1000) == -ETIMEDOUT)
-			tern_warn("--disk '%s': still waiting for %u requests",
-				  q->disk->spec ? q->disk->spec : q->disk->path,
-				  q->inflight);
-	}
-	q->ops->destroy(q->state);
-	g_free(q);
+	if (__atomic_sub_fetch(&disk->orphan_refs, 2, __ATOMIC_ACQ_REL) == 1)
+		disk_free(disk);
 }

@@ -10,17 +10,63 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tern/block.h"
 
+/*
+ * When the kernel refuses a submission with nothing of ours in flight, no
+ * completion will wake the caller to try again: sleep this long first,
+ * doubling from the minimum up to the maximum while it keeps refusing.
+ */
+#define URING_BACKOFF_NS_MIN (50 * 1000)
+#define URING_BACKOFF_NS_MAX (10 * 1000 * 1000)
+
 struct uring_queue {
-	struct io_uring ring;
+	struct io_uring ring; /* first: test-sandbox checks its restrictions */
 	int efd;
 	int fd; /* in SQEs: 0 (the registered file), or the disk's fd */
 	unsigned int sqe_flags;
 	struct blk_disk *disk;
+	unsigned int in_kernel; /* submitted, completion not yet reaped */
+	uint64_t backoff_ns;
+	int error; /* a failed submission: the ring is unusable from now */
+	/* Requests that found no free SQE, failed in the next reap. */
+	struct blk_req *failed_head, *failed_tail;
 };
+
+/*
+ * io_uring submissions bypass seccomp: the ring, made disabled, may only
+ * do what submit() asks of it, and with a fixed file only to the disk,
+ * before it is enabled. No register call is allowed afterwards.
+ */
+static int uring_restrict(struct io_uring *ring, unsigned int sqe_flags)
+{
+	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV,
+				       IORING_OP_FSYNC, IORING_OP_FALLOCATE };
+	struct io_uring_restriction res[G_N_ELEMENTS(ops) + 2] = { 0 };
+	unsigned int n = 0;
+	int ret;
+
+	for (unsigned int i = 0; i < G_N_ELEMENTS(ops); i++) {
+		res[n].opcode = IORING_RESTRICTION_SQE_OP;
+		res[n++].sqe_op = ops[i];
+	}
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
+	res[n++].sqe_flags = sqe_flags;
+	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
+	res[n++].sqe_flags = sqe_flags;
+	/*
+	 * Through the raw register call: Debian 12's liburing 2.3 declares
+	 * io_uring_register_restrictions() and io_uring_enable_rings() but
+	 * its shared library does not export them.
+	 */
+	ret = io_uring_register(ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res, n);
+	if (ret < 0)
+		return ret;
+	return io_uring_register(ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
 
 static int uring_create(struct blk_disk *disk, unsigned int depth,
 			void **state)
@@ -37,7 +83,7 @@ static int uring_create(struct blk_disk *disk, unsigned int depth,
 	 * ring's own task enters the kernel, but we sleep in epoll on the
 	 * eventfd, which must fire as soon as a CQE is posted.
 	 */
-	ret = io_uring_queue_init(depth, &u->ring, 0);
+	ret = io_uring_queue_init(depth, &u->ring, IORING_SETUP_R_DISABLED);
 	if (ret < 0)
 		goto err_free;
 	u->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -55,6 +101,9 @@ static int uring_create(struct blk_disk *disk, unsigned int depth,
 	} else {
 		u->fd = disk->fd;
 	}
+	ret = uring_restrict(&u->ring, u->sqe_flags);
+	if (ret < 0)
+		goto err_efd;
 	*state = u;
 	return 0;
 
@@ -74,14 +123,23 @@ static void uring_submit(void *state, struct blk_req *req)
 	int mode;
 
 	/*
-	 * The ring has as many SQEs as the queue's depth, so one is free
-	 * unless a previous kick left entries unconsumed (-EAGAIN): push
-	 * those first.
+	 * The ring has at least as many SQEs as the queue's depth and every
+	 * unconsumed one is a request in flight, so one is free. Should the
+	 * layer ever break that, fail this request rather than wait for the
+	 * kernel here (it may refuse for a long time).
 	 */
-	while (!sqe) {
-		if (io_uring_submit(&u->ring) < 0)
-			sched_yield();
-		sqe = io_uring_get_sqe(&u->ring);
+	if (!sqe) {
+		uint64_t one = 1;
+
+		req->result = -EBUSY;
+		req->next = NULL;
+		if (u->failed_tail)
+			u->failed_tail->next = req;
+		else
+			u->failed_head = req;
+		u->failed_tail = req;
+		(void)!write(u->efd, &one, sizeof(one));
+		return;
 	}
 	switch (req->op) {
 	case BLK_OP_READ:
@@ -113,25 +171,44 @@ static void uring_submit(void *state, struct blk_req *req)
 static int uring_kick(void *state)
 {
 	struct uring_queue *u = state;
+	uint64_t one = 1;
 	int ret;
 
+	if (u->error)
+		return u->error;
 	if (!io_uring_sq_ready(&u->ring))
 		return 0;
 	do {
 		ret = io_uring_submit(&u->ring);
 	} while (ret == -EINTR);
-	/*
-	 * -EAGAIN/-EBUSY: the kernel is short of memory or completions.
-	 * The entries stay in the ring; wake the caller, whose next reap
-	 * tries again (it may have nothing else that would wake it).
-	 */
-	if (ret == -EAGAIN || ret == -EBUSY) {
-		uint64_t one = 1;
-
-		(void)!write(u->efd, &one, sizeof(one));
-		return 0;
+	if (ret > 0) {
+		u->in_kernel += ret;
+		u->backoff_ns = 0;
+	} else if (ret < 0 && ret != -EAGAIN && ret != -EBUSY) {
+		u->error = ret;
+		return ret;
 	}
-	return ret < 0 ? ret : 0;
+	/*
+	 * -EAGAIN (no memory for requests), -EBUSY (completions to reap
+	 * first), or only part of the batch taken: come back after reaping.
+	 * The entries stay in the ring and our reap() submits them again.
+	 * While requests are in the kernel, their completions wake the
+	 * caller for that reap. With none, nothing would: wait a little here,
+	 * longer each time, then wake it ourselves. Waking it at once would
+	 * make it spin on the refusal.
+	 */
+	if (!io_uring_sq_ready(&u->ring) || u->in_kernel)
+		return 0;
+	u->backoff_ns = u->backoff_ns ?
+				MIN(u->backoff_ns * 2, URING_BACKOFF_NS_MAX) :
+				URING_BACKOFF_NS_MIN;
+	{
+		struct timespec ts = { 0, (long)u->backoff_ns };
+
+		nanosleep(&ts, NULL);
+	}
+	(void)!write(u->efd, &one, sizeof(one));
+	return 0;
 }
 
 static int uring_event_fd(void *state)
@@ -148,9 +225,21 @@ static unsigned int uring_reap(void *state, struct blk_req **done,
 	struct io_uring_cqe *cqes[64];
 	unsigned int n = 0;
 
-	/* Entries a refused kick left behind. */
-	if (io_uring_sq_ready(&u->ring) && uring_kick(u))
-		tern_warn("io_uring: cannot submit queued requests");
+	while (n < max && u->failed_head) {
+		struct blk_req *r = u->failed_head;
+
+		u->failed_head = r->next;
+		if (!u->failed_head)
+			u->failed_tail = NULL;
+		r->next = NULL;
+		done[n++] = r;
+	}
+	/*
+	 * Entries a refused kick left behind. A failure sticks: the
+	 * caller's next kick reports it.
+	 */
+	if (io_uring_sq_ready(&u->ring))
+		(void)!uring_kick(u);
 	while (n < max) {
 		unsigned int got = io_uring_peek_batch_cqe(
 			&u->ring, cqes, MIN(max - n, ARRAY_SIZE(cqes)));
@@ -164,6 +253,7 @@ static unsigned int uring_reap(void *state, struct blk_req **done,
 			done[n++] = req;
 		}
 		io_uring_cq_advance(&u->ring, got);
+		u->in_kernel -= got;
 	}
 	return n;
 }

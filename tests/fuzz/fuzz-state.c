@@ -9,16 +9,18 @@
  *                  ioctls and half the MSRs)
  *   irqchip        platform_state_load (irqchip, pit, clock)
  *   pci-host       pci_host_load (the latch, then the bridge's section)
- *   pci.00:SS.0    pci_device_load into the virtio-pci function in slot SS
- *   virtio         virtio_device_load, virtq_load for each of its queues
- *                  (a section of this harness's: the transport has none yet)
+ *   pci.00:SS.0    virtio_pci_device_load for the virtio-pci device in slot
+ *                  SS, held for the VM as a restore holds it: the PCI
+ *                  function's section, then "virtio.0" (the transport's
+ *                  registers, the virtio core, virtq_load for each queue)
  *   serial.0       the 8250's loader, through its device_type row
  *   i8042.0        the i8042's loader, through its device_type row
  *
  * A loader that succeeds is then exercised: vCPU and platform captures are
  * saved and loaded again and must save the same bytes, the UART, the i8042
- * and the virtio core must save back the very section they loaded, and
- * devices are read and driven through their ports, BARs and queues.
+ * and the virtio-pci device must save back the very sections they loaded,
+ * and devices are released and driven through their ports, BARs and
+ * queues.
  *
  * The input is the stream; its byte count and checksum are filled in, so
  * that the fuzzer spends its time in the sections (the container checks
@@ -42,6 +44,7 @@
 #define RAM_SIZE (64 * KiB)
 #define NQ 2
 #define MAX_SECTIONS 32
+#define VIRTIO_ID "virtio.0"
 
 static struct {
 	struct vcpu_state_caps caps[2]; /* XSAVE host, legacy host */
@@ -181,29 +184,20 @@ static void platform_roundtrip(const struct platform_state *s)
 	FUZZ_CHECK(alen == blen && !memcmp(a, b, alen));
 }
 
-/* The section that starts at pos in buf (its header already checked). */
-static const uint8_t *section_at(const uint8_t *buf, size_t pos, size_t *len)
-{
-	size_t n = buf[pos];
-
-	*len = le32_get(buf + pos + 1 + n + 4);
-	return buf + pos;
-}
-
 /*
- * A device that loaded a section saves it back unchanged: a loader that
- * kept one field and dropped or altered another would pass every check
- * and restore a different machine. w holds what the device saved.
+ * A device that loaded the sections from pos to end of buf saves them back
+ * unchanged: a loader that kept one field and dropped or altered another
+ * would pass every check and restore a different machine. w holds what
+ * the device saved.
  */
-static void section_saved_same(const uint8_t *buf, size_t pos,
+static void section_saved_same(const uint8_t *buf, size_t pos, size_t end,
 			       struct state_writer *w)
 {
-	size_t len, slen, hdr = 1 + buf[pos] + 8;
-	const uint8_t *sec = section_at(buf, pos, &len);
+	size_t slen;
 	g_autofree uint8_t *saved = state_writer_finish(w, &slen);
 
-	if (slen != STATE_HEADER_SIZE + hdr + len + STATE_TRAILER_SIZE ||
-	    memcmp(saved + STATE_HEADER_SIZE, sec, hdr + len)) {
+	if (slen != STATE_HEADER_SIZE + (end - pos) + STATE_TRAILER_SIZE ||
+	    memcmp(saved + STATE_HEADER_SIZE, buf + pos, end - pos)) {
 		fprintf(stderr, "fuzz: section '%.*s' saves differently than it loaded\n",
 			(int)buf[pos], (const char *)buf + pos + 1);
 		FUZZ_CHECK(!"a loaded section saves back the same");
@@ -250,7 +244,6 @@ static void exercise_virtio(void)
 		virtq_notify(vq);
 		(void)virtq_enable_kicks(vq);
 	}
-	virtio_device_resume(f.vdev);
 	g_free(e);
 }
 
@@ -279,19 +272,17 @@ static bool load_section(struct state_reader *r, const char *name)
 	} else if (sscanf(name, "pci.00:%x.0%c", &slot, &tail) == 1 &&
 		   machine_get() &&
 		   slot == pci_device_slot(virtio_pci_function(f.vdev))) {
-		ok = pci_device_load(virtio_pci_function(f.vdev), r, &err);
-		if (ok)
-			exercise_pci();
-	} else if (!strcmp(name, "virtio") && machine_get()) {
-		ok = state_section_open(r, 1, 1, NULL, "virtio") &&
-		     virtio_device_load(f.vdev, r);
-		ok = state_section_close(r, &err) && ok;
+		FUZZ_CHECK(virtio_pci_device_quiesce(f.vdev, 0) == 0);
+		ok = virtio_pci_device_load(f.vdev, VIRTIO_ID, r, &err);
 		if (ok) {
 			state_writer_init(&w);
-			state_section_begin(&w, 1, "virtio");
-			virtio_device_save(f.vdev, &w);
-			state_section_end(&w);
-			section_saved_same(r->buf, pos, &w);
+			virtio_pci_device_save(f.vdev, VIRTIO_ID, &w);
+			section_saved_same(r->buf, pos, r->pos, &w);
+		}
+		/* What a resumed VM does: a device that ran starts here. */
+		virtio_pci_device_resume(f.vdev);
+		if (ok) {
+			exercise_pci();
 			exercise_virtio();
 		}
 	} else if (!strcmp(name, "serial.0") && machine_get()) {
@@ -299,7 +290,7 @@ static bool load_section(struct state_reader *r, const char *name)
 		if (ok) {
 			state_writer_init(&w);
 			serial_device_type.save(f.serial, name, &w);
-			section_saved_same(r->buf, pos, &w);
+			section_saved_same(r->buf, pos, r->pos, &w);
 			exercise_ports(0x3f8, 8);
 		}
 	} else if (!strcmp(name, "i8042.0") && machine_get()) {
@@ -307,7 +298,7 @@ static bool load_section(struct state_reader *r, const char *name)
 		if (ok) {
 			state_writer_init(&w);
 			i8042_device_type.save(f.i8042, name, &w);
-			section_saved_same(r->buf, pos, &w);
+			section_saved_same(r->buf, pos, r->pos, &w);
 			exercise_ports(0x60, 1);
 			exercise_ports(0x64, 1);
 		}

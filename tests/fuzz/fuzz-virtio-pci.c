@@ -202,9 +202,10 @@ static bool bar_over_ram_decoding(struct fuzz_vpci *v)
 }
 
 /*
- * Save what the guest left (the function's section and the virtio core's
- * fields in one of their own, with the device quiesced as a pause leaves
- * it) and load it into an identical machine.
+ * Save what the guest left (virtio_pci_device_save: the function's section
+ * and the transport's with the virtio core's fields, with the device held
+ * as a pause leaves it) and load it into an identical machine, held as a
+ * restore holds it, then resume that one.
  */
 static void vpci_migrate(struct fuzz_vpci *src)
 {
@@ -218,27 +219,21 @@ static void vpci_migrate(struct fuzz_vpci *src)
 
 	FUZZ_CHECK(virtio_pci_device_quiesce(src->vdev, 0) == 0);
 	state_writer_init(&w);
-	pci_device_save(src->pci, &w);
-	state_section_begin(&w, 1, "virtio");
-	virtio_device_save(src->vdev, &w);
-	state_section_end(&w);
+	virtio_pci_device_save(src->vdev, "virtio.0", &w);
 	buf = state_writer_finish(&w, &len);
 	virtio_pci_device_resume(src->vdev);
 
 	if (!vpci_setup(&dst))
 		abort();
+	FUZZ_CHECK(virtio_pci_device_quiesce(dst.vdev, 0) == 0);
 	ok = state_reader_init(&r, buf, len, &err) &&
-	     pci_device_load(dst.pci, &r, &err);
-	if (ok) {
-		ok = state_section_open(&r, 1, 1, NULL, "virtio") &&
-		     virtio_device_load(dst.vdev, &r);
-		ok = state_section_close(&r, &err) && ok;
-	}
-	ok = ok && state_reader_finish(&r, &err);
+	     virtio_pci_device_load(dst.vdev, "virtio.0", &r, &err) &&
+	     state_reader_finish(&r, &err);
 	if (!ok && !refusable)
 		fprintf(stderr, "fuzz: a state the guest reached does not load: %s\n",
 			err ? err->message : "?");
 	FUZZ_CHECK(ok || refusable);
+	virtio_pci_device_resume(dst.vdev);
 	state_reader_clear(&r);
 	g_clear_error(&err);
 	g_free(buf);

@@ -230,13 +230,10 @@ static void state_seed_check(const char *seed, const uint8_t *buf, size_t len)
 			ok = i8042_device_type.load(sm.i8042, name, &r, &err);
 		} else if (!strcmp(name, "pci-host")) {
 			ok = pci_host_load(sm.fm.pci, &r, &err);
-		} else if (!strcmp(name, "virtio")) {
-			ok = state_section_open(&r, 1, 1, NULL, "virtio") &&
-			     virtio_device_load(sm.vdev, &r);
-			ok = state_section_close(&r, &err) && ok;
 		} else {
-			ok = pci_device_load(virtio_pci_function(sm.vdev), &r,
-					     &err);
+			FUZZ_CHECK(virtio_pci_device_quiesce(sm.vdev, 0) == 0);
+			ok = virtio_pci_device_load(sm.vdev, "virtio.0", &r,
+						    &err);
 		}
 		if (!ok)
 			state_fail(seed, name, err);
@@ -276,10 +273,7 @@ static void state_seed(const char *name, bool cpus, bool platform, bool devices)
 		i8042_device_type.save(sm.i8042, "i8042.0", &w);
 		pci_host_save(sm.fm.pci, &w);
 		FUZZ_CHECK(virtio_pci_device_quiesce(sm.vdev, 0) == 0);
-		pci_device_save(virtio_pci_function(sm.vdev), &w);
-		state_section_begin(&w, 1, "virtio");
-		virtio_device_save(sm.vdev, &w);
-		state_section_end(&w);
+		virtio_pci_device_save(sm.vdev, "virtio.0", &w);
 		state_machine_free(&sm);
 	}
 	buf = state_writer_finish(&w, &len);

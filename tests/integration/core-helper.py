@@ -36,6 +36,25 @@ def wait_lines(path, prefix, n, timeout=10.0):
         time.sleep(0.02)
 
 
+def cmd_tolerating_busy(q, c, what):
+    """A park that does not finish within VM_PARK_TIMEOUT_NS is refused with
+    "did not stop ... nothing was done" and the VM runs on; on a loaded CI
+    host a vCPU thread can miss that window.  Retry such a refusal (it is
+    the documented answer, not a failure) but never any other error."""
+    for attempt in range(5):
+        r = q.cmd(c)
+        if r == {"return": {}}:
+            return r
+        desc = r.get("error", {}).get("desc", "")
+        if "did not stop" not in desc:
+            raise Fail(f"{what}: {r}")
+        st = q.cmd("query-status")
+        if st.get("return", {}).get("status") != "running":
+            raise Fail(f"{what} was refused but left the VM {st}")
+        time.sleep(0.1)
+    raise Fail(f"{what}: refused 5 times: {r}")
+
+
 def scenario_park(sock, console):
     """exit-loop spends its life in `in` exits: every reset must boot it
     afresh (one 'boot' line each) and no read may see a wrong value."""
@@ -46,10 +65,8 @@ def scenario_park(sock, console):
     resets = 30
     for i in range(resets):
         time.sleep(rnd.uniform(0.005, 0.04))
-        r = q.cmd("system_reset")
+        r = cmd_tolerating_busy(q, "system_reset", f"system_reset {i + 1}")
         expect(r == {"return": {}}, f"system_reset {i + 1} returns {{}}") if i == 0 else None
-        if r != {"return": {}}:
-            raise Fail(f"system_reset {i + 1}: {r}")
         # The next reset only after this boot began, so each one counts.
         wait_lines(console, "exit-loop: boot", i + 2)
     expect(len(lines(console, "exit-loop: boot")) == resets + 1,
@@ -57,12 +74,12 @@ def scenario_park(sock, console):
     for i in range(30):
         time.sleep(rnd.uniform(0.002, 0.02))
         for c in ("stop", "cont"):
-            r = q.cmd(c)
-            if r != {"return": {}}:
-                raise Fail(f"{c} {i + 1}: {r}")
+            cmd_tolerating_busy(q, c, f"{c} {i + 1}")
     n = len(lines(console, "exit-loop: "))
-    deadline = time.monotonic() + 10
-    while len(lines(console, "exit-loop: ")) < n + 2:
+    # One progress line is 4096 port or 16384 MMIO exits: seconds on a
+    # loaded machine.
+    deadline = time.monotonic() + 30
+    while len(lines(console, "exit-loop: ")) < n + 1:
         if time.monotonic() > deadline:
             raise Fail("exit-loop stopped making progress after stop/cont")
         time.sleep(0.02)
@@ -70,6 +87,107 @@ def scenario_park(sock, console):
     expect(not lines(console, "RESULT: FAIL"), "no read saw a wrong value")
     r = q.cmd("query-status")
     expect(r["return"]["status"] == "running", "the VM is running")
+    q.cmd("quit")
+
+
+def state_len(path):
+    """Bytes of a snapshot's state part (its header says the body's)."""
+    with open(path, "rb") as f:
+        hdr = f.read(24)
+    return 24 + int.from_bytes(hdr[16:24], "little") + 4
+
+
+def ok_cmd(q, name, args=None):
+    r = q.cmd(name, args)
+    if r != {"return": {}}:
+        raise Fail(f"{name} {args or ''}: {r}")
+
+
+def scenario_stopped_saves(sock, tmp):
+    """A stopped VM's devices write nothing: a disk under load included."""
+    q = QMP(sock)
+    q.negotiate()
+    time.sleep(1.0)
+    ok_cmd(q, "stop")
+    a, b = os.path.join(tmp, "s-a"), os.path.join(tmp, "s-b")
+    ok_cmd(q, "x-tern-state-save", {"path": a})
+    time.sleep(1.0)
+    ok_cmd(q, "x-tern-state-save", {"path": b})
+    expect(open(a, "rb").read() == open(b, "rb").read(),
+           "stopped under disk load: state and RAM unchanged across 1 s")
+    ok_cmd(q, "cont")
+    q.cmd("quit")
+
+
+def scenario_save(sock, console, path, prefix="counter: ", count="5"):
+    q = QMP(sock)
+    q.negotiate()
+    if int(count):
+        wait_lines(console, prefix, int(count), timeout=60)
+    else:
+        time.sleep(0.5)
+    ok_cmd(q, "stop")
+    ok_cmd(q, "x-tern-state-save", {"path": path})
+    expect(True, f"saved after {len(lines(console, prefix))} '{prefix}' lines")
+    q.cmd("quit")
+
+
+def differing(a, b):
+    return [i for i in range(0, len(a), 4096) if a[i:i + 4096] != b[i:i + 4096]]
+
+
+def scenario_restore(sock, console, path, tmp, kind="counter"):
+    q = QMP(sock)
+    q.negotiate()
+    r = q.cmd("query-status")
+    expect(r["return"]["status"] == "prelaunch", "the twin waits in prelaunch")
+    ok_cmd(q, "x-tern-state-load", {"path": path})
+    again = os.path.join(tmp, "again")
+    ok_cmd(q, "x-tern-state-save", {"path": again})
+    first, second = open(path, "rb").read(), open(again, "rb").read()
+    n = state_len(path)
+    expect(first[:n] == second[:n],
+           f"load then save: the {n}-byte state is identical")
+    # RAM too, but for the kvmclock page KVM itself rewrites when the
+    # vCPU's clock MSRs are set: at most one 32-byte pvclock per vCPU.
+    diff = []
+    for page in range(n, len(first), 4096):
+        a, b = first[page:page + 4096], second[page:page + 4096]
+        if a != b:
+            diff += [page + i for i in range(len(a)) if a[i] != b[i]]
+    expect(len(first) == len(second) and
+           (not diff or diff[-1] - diff[0] < 32),
+           f"load then save: RAM identical but for {len(diff)} bytes of pvclock")
+    ok_cmd(q, "cont")
+    if kind == "counter":
+        wait_lines(console, "counter: ", 3)
+        got = lines(console, "counter: ")
+        expect(not any("tsc" in l for l in got),
+               "the restored guest did not boot again")
+        expect(int(got[0].split()[1]) > 0,
+               f"it counts on from where it was saved ({got[0]})")
+        q.cmd("quit")
+    else:
+        deadline = time.monotonic() + 100
+        while not lines(console, "RESULT: "):
+            if time.monotonic() > deadline:
+                raise Fail("the restored blk-bench never finished")
+            time.sleep(0.1)
+        expect(lines(console, "RESULT: ") == ["RESULT: PASS"],
+               "the restored blk-bench finished, every read verified")
+
+
+def scenario_refuse(sock, console, path, what):
+    q = QMP(sock)
+    q.negotiate()
+    r = q.cmd("x-tern-state-load", {"path": path})
+    expect("error" in r and what in r["error"]["desc"],
+           f"refused: {r.get('error', {}).get('desc', r)}")
+    r = q.cmd("query-status")
+    expect(r["return"]["status"] == "prelaunch", "the VM is still stopped")
+    ok_cmd(q, "cont")
+    wait_lines(console, "counter: ", 2)
+    expect(True, "after cont the VM boots and counts")
     q.cmd("quit")
 
 
@@ -160,7 +278,10 @@ def scenario_flood(tern, elf, tmp):
 
 
 def main(argv):
-    scenarios = {"park": scenario_park, "flood": scenario_flood}
+    scenarios = {"park": scenario_park, "flood": scenario_flood,
+                 "stopped-saves": scenario_stopped_saves,
+                 "save": scenario_save, "restore": scenario_restore,
+                 "refuse": scenario_refuse}
     if len(argv) < 2 or argv[1] not in scenarios:
         print(__doc__)
         return 2

@@ -7,34 +7,6 @@ need_kvm
 HELPER="$(dirname "$0")/core-helper.py"
 command -v python3 >/dev/null || skip "python3 is not installed (scripts/install-deps.sh --test installs it)"
 
-# start_vm NAME ARGS... : tern in the background, console in $CON, QMP at
-# $SOCK, stderr in $VMERR; waits until QMP answers.
-start_vm() {
-	local name=$1
-	shift
-	SOCK=$TMP/$name.sock
-	CON=$TMP/$name.log
-	VMERR=$TMP/$name.err
-	: >"$CON"
-	timeout -k 5 120 "$TERN" run --console "file=$CON" --qmp "unix:$SOCK" "$@" \
-		</dev/null >"$TMP/out" 2>"$VMERR" &
-	VM_PID=$!
-	for _ in $(seq 100); do
-		if [ -S "$SOCK" ] && timeout 5 "$TERN" qmp "$SOCK" query-version >/dev/null 2>&1; then
-			return 0
-		fi
-		kill -0 "$VM_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "no QMP socket at $SOCK: $(cat "$VMERR")"
-	return 1
-}
-
-wait_vm() {
-	wait "$VM_PID"
-	STATUS=$?
-}
-
 helper() {
 	if ! timeout -k 5 120 python3 "$HELPER" "$@" >"$TMP/helper.out" 2>&1; then
 		fail "core-helper.py $1: $(cat "$TMP/helper.out")"
@@ -55,6 +27,85 @@ done
 
 begin "a console nobody reads: QMP answers and SIGTERM ends tern within 1 s"
 helper flood "$TERN" "$FW/flood.elf" "$TMP"
+end
+
+CHECK="$(dirname "$0")/blk-check.py"
+# Two runs of a million I/Os: seconds of work, so a save lands mid-run.
+BENCH="ring=split mode=randwrite,randread qd=32 ios=1000000 verify=1"
+
+begin "state: a stopped VM under disk load writes nothing (two saves 1 s apart are identical)"
+python3 "$CHECK" --make "$TMP/disk.img" 16
+if start_vm quiet --kernel "$FW/blk-bench.elf" --disk "path=$TMP/disk.img" --cmdline "$BENCH"; then
+	helper stopped-saves "$SOCK" "$TMP"
+	wait_vm
+	expect_status 0
+fi
+end
+
+# Every device type at once: UART, i8042, test exit, virtio-console (on
+# stdout, beside the UART), virtio-rng, virtio-blk; two vCPUs.
+TWIN=(--kernel "$FW/counter.elf" --cpus 2 --rng --disk "path=$TMP/disk.img" --test-exit)
+begin "state: every device saved and restored into a --paused twin; load then save is identical; the counter counts on"
+VM_CONSOLE=virtio
+if start_vm saved "${TWIN[@]}"; then
+	helper save "$SOCK" "$CON" "$TMP/snap"
+	wait_vm
+	expect_status 0
+	if start_vm twin "${TWIN[@]}" --paused; then
+		helper restore "$SOCK" "$CON" "$TMP/snap" "$TMP" counter
+		wait_vm
+		expect_status 0
+	fi
+fi
+unset VM_CONSOLE
+end
+
+begin "state: blk-bench saved mid-run and restored finishes with every read verified"
+python3 "$CHECK" --make "$TMP/disk.img" 16
+BENCHVM=(--kernel "$FW/blk-bench.elf" --test-exit --disk "path=$TMP/disk.img" --cmdline "$BENCH")
+if start_vm bench "${BENCHVM[@]}"; then
+	# Saved half a second into the first run.
+	helper save "$SOCK" "$CON" "$TMP/bench.snap" "" 0
+	wait_vm
+	if start_vm bench2 "${BENCHVM[@]}" --paused; then
+		helper restore "$SOCK" "$CON" "$TMP/bench.snap" "$TMP" blk
+		wait_vm
+		expect_status 1
+	fi
+fi
+end
+
+# A snapshot that does not fit: refused with a message, the VM boots anyway.
+refuse() { # NAME WHAT-THE-ERROR-SAYS FILE TWIN-ARGS...
+	local name=$1 what=$2 file=$3
+	shift 3
+	if start_vm "$name" "$@" --paused; then
+		helper refuse "$SOCK" "$CON" "$file" "$what"
+		wait_vm
+		expect_status 0
+	fi
+}
+begin "state: a bad snapshot is refused and the VM boots normally (truncated, corrupted, other machine)"
+head -c 100000 "$TMP/snap" >"$TMP/short"
+refuse short "size does not match" "$TMP/short" "${TWIN[@]}"
+cp "$TMP/snap" "$TMP/flip"
+printf '\xff' | dd of="$TMP/flip" bs=1 seek=200 conv=notrunc 2>/dev/null
+refuse flip "checksum" "$TMP/flip" "${TWIN[@]}"
+refuse memory "size does not match" "$TMP/snap" "${TWIN[@]}" --memory 256M
+refuse cpus "the state has 2 vCPUs, this VM 1" "$TMP/snap" "${TWIN[@]}" --cpus 1
+refuse devices "the state's device 5 is virtio-console.0" "$TMP/snap" --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
+end
+
+begin "threads: every thread is named after its role (tern-vcpuN, tern-io-*, tern-console)"
+if start_vm threads --kernel "$FW/counter.elf" --cpus 2 --rng --disk "path=$TMP/disk.img"; then
+	# VM_PID is timeout(1)'s; tern is its child.
+	names=$(cat /proc/"$(pgrep -P "$VM_PID" -x tern)"/task/*/comm 2>/dev/null | sort | xargs)
+	for want in tern-vcpu0 tern-vcpu1 tern-io-blk0 tern-io-rng tern-console; do
+		case " $names " in *" $want "*) ;; *) fail "no thread $want among: $names" ;; esac
+	done
+	timeout 5 "$TERN" qmp "$SOCK" quit >/dev/null
+	wait_vm
+fi
 end
 
 echo "$CASES cases, $FAILS failed, $SKIPS skipped"

@@ -6,6 +6,8 @@
 #  - a read-only disk; blk-bench's output format;
 #  - console-test on --console virtio (stdin in, stdout out), rng-test;
 #  - irq-test, bar-swap (two devices' BARs swapped by the guest);
+#  - a malicious driver's 1 GiB misaligned read on cache=none: IOERR, and
+#    tern's peak RSS (VmHWM from /proc) stays bounded;
 #  - bad --disk options: exit status 2 naming the option.
 # The same guests pass under QEMU in virtio-qemu.sh.
 . "$(dirname "$0")/lib.sh"
@@ -156,6 +158,48 @@ expect_line err 'descriptor chain loops'
 expect_line err 'after a device-writable one'
 expect_line out '^virtio-malformed: after a reset a good request returns 64 bytes$'
 end
+
+# A guest can describe a 1 GiB read with four descriptors over the same
+# 256 MiB of its memory; on cache=none a misaligned one would need a host
+# bounce buffer of 1 GiB. tern must refuse it (IOERR: larger than the
+# seg_max * size_max it advertises) and its peak RSS stay far below that.
+RSS_BOUND_KB=$((256 * 1024))
+if have_odirect; then
+	begin "malicious driver: a 1 GiB misaligned read on cache=none gets IOERR, tern's VmHWM stays below $((RSS_BOUND_KB / 1024)) MiB"
+	rm -f "$TMP/big.img"
+	truncate -s 1G "$TMP/big.img"
+	"$TERN" run --kernel "$FW/virtio-malformed.elf" --test-exit --memory 512M \
+		--cmdline "blk=huge-read hold=1" --disk "path=$TMP/big.img,cache=none" \
+		</dev/null >"$TMP/out" 2>"$TMP/err" &
+	pid=$!
+	held=0
+	for _ in $(seq 600); do
+		if grep -q '^virtio-malformed: holding$' "$TMP/out"; then held=1; break; fi
+		kill -0 $pid 2>/dev/null || break
+		sleep 0.2
+	done
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null)
+	kill -KILL $pid 2>/dev/null
+	wait $pid 2>/dev/null
+	if [ "$held" != 1 ]; then
+		fail "the guest did not reach its hold point"
+	elif [ -z "$hwm" ]; then
+		fail "cannot read /proc/$pid/status"
+	else
+		echo "tern: VmHWM ${hwm} kB, VmRSS ${rss} kB"
+		if [ "$hwm" -ge "$RSS_BOUND_KB" ]; then
+			fail "tern's VmHWM is ${hwm} kB, bound ${RSS_BOUND_KB} kB"
+		fi
+	fi
+	expect_line out '^virtio-malformed: a 1 GiB misaligned read -> IOERR$'
+	expect_line out '^virtio-malformed: a misaligned read of seg_max \* size_max = [0-9]+ KiB -> OK$'
+	expect_no_line out '^RESULT: FAIL'
+	rm -f "$TMP/big.img"
+	end
+else
+	skip_case "1 GiB misaligned read on cache=none" "$TMP refuses O_DIRECT (tmpfs?)"
+fi
 
 begin "QMP system_reset twice during console-test on a quiet stdin; the guest then passes"
 rm -f "$TMP/fifo" "$TMP/qmp.sock"

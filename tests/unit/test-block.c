@@ -16,7 +16,30 @@
 
 #include "tern/block.h"
 #include "tern/error.h"
+#include "held-engine.h"
 #include "unit.h"
+
+/*
+ * io_uring_submit() as the engine sees it (the test links with
+ * --wrap=io_uring_submit): the real one, unless a test injects a refusal.
+ */
+struct io_uring;
+int __real_io_uring_submit(struct io_uring *ring);
+int __wrap_io_uring_submit(struct io_uring *ring);
+
+static struct {
+	int error; /* returned instead of submitting, while non-zero */
+	unsigned int calls; /* refused calls */
+} uring_fault;
+
+int __wrap_io_uring_submit(struct io_uring *ring)
+{
+	if (uring_fault.error) {
+		uring_fault.calls++;
+		return uring_fault.error;
+	}
+	return __real_io_uring_submit(ring);
+}
 
 #define DISK_SIZE (2 * MiB)
 
@@ -853,6 +876,211 @@ START_TEST(short_transfers)
 }
 END_TEST
 
+/* A disk that is nothing but an engine: O_DIRECT rules, 64 MiB. */
+static struct blk_disk held_disk(void)
+{
+	return (struct blk_disk){
+		.fd = -1, .size = 64 * MiB, .ops = &held_ops, .direct = true,
+		.mem_align = 512, .offset_align = 512, .block_size = 512,
+	};
+}
+
+static void submit_read(struct blk_queue *q, struct blk_req *r,
+			struct iovec *iov, void *buf, uint64_t off,
+			uint64_t len)
+{
+	*iov = (struct iovec){ buf, len };
+	*r = (struct blk_req){ .op = BLK_OP_READ, .offset = off, .len = len,
+			       .iov = iov, .iovcnt = 1 };
+	blk_queue_submit(q, r);
+}
+
+/*
+ * Misaligned O_DIRECT buffers share BLK_BOUNCE_MAX of bounce memory per
+ * queue: a request that does not fit waits, in order, for the others to
+ * finish; one that alone exceeds the cap fails at once.
+ */
+START_TEST(bounce_memory_capped)
+{
+	enum { A, B, C, D, BIG, ALIGNED, NR };
+	const uint64_t len[NR] = { 3 * MiB, 3 * MiB, 3 * MiB, 1 * MiB,
+				   BLK_BOUNCE_MAX + 512, 3 * MiB };
+	struct blk_disk d = held_disk();
+	uint8_t *raw = aligned(BLK_BOUNCE_MAX + 4096), *odd = raw + 8;
+	struct blk_req r[NR], *done[NR];
+	struct iovec iov[NR];
+	struct blk_queue *q = blk_queue_create(&d, 16, NULL);
+
+	ck_assert_ptr_nonnull(q);
+	for (int i = 0; i < NR; i++)
+		submit_read(q, &r[i], &iov[i], i == ALIGNED ? raw : odd,
+			    i * 16 * MiB / 8, len[i]);
+	ck_assert_int_eq(blk_queue_kick(q), 0);
+	/* A and B hold 6 MiB; C does not fit, D waits behind C. */
+	ck_assert_uint_eq(held.inst[0].submitted, 3);
+	ck_assert(held_has(0, &r[A]) && held_has(0, &r[B]));
+	ck_assert(held_has(0, &r[ALIGNED]));
+	ck_assert_uint_eq(blk_queue_inflight(q), 6);
+	/* BIG alone is more than the cap: refused, never allocated. */
+	ck_assert_uint_eq(blk_queue_reap(q, done, NR), 1);
+	ck_assert_ptr_eq(done[0], &r[BIG]);
+	ck_assert_int_eq(r[BIG].result, -E2BIG);
+
+	/* A's buffer is freed: C and D fit now (3 + 3 + 1 MiB). */
+	ck_assert_uint_eq(held_release(0, 1), 1);
+	ck_assert_uint_eq(blk_queue_reap(q, done, NR), 1);
+	ck_assert_ptr_eq(done[0], &r[A]);
+	ck_assert_int_eq(r[A].result, (int64_t)len[A]);
+	ck_assert(held_has(0, &r[C]) && held_has(0, &r[D]));
+	ck_assert_uint_eq(held.inst[0].submitted, 5);
+
+	ck_assert_uint_eq(held_release(0, NR), 4);
+	ck_assert_uint_eq(blk_queue_reap(q, done, NR), 4);
+	ck_assert_uint_eq(blk_queue_inflight(q), 0);
+	for (int i = 0; i < NR; i++)
+		if (i != BIG)
+			ck_assert_int_eq(r[i].result, (int64_t)len[i]);
+	blk_queue_destroy(q);
+	free(raw);
+}
+END_TEST
+
+static void note_released(void *opaque)
+{
+	__atomic_store_n((bool *)opaque, true, __ATOMIC_RELEASE);
+}
+
+/*
+ * A queue whose requests never finish is handed to a reaper: the caller
+ * goes on at once, its disk closed; when the requests do finish, the
+ * reaper destroys the queue, calls back and frees the disk (ASan and LSan
+ * watch). A bounced read is not copied back, a request waiting for bounce
+ * memory never reaches the engine.
+ */
+START_TEST(abandon_hands_requests_to_a_reaper)
+{
+	struct fixture f;
+	GError *err = NULL;
+	uint8_t *raw = aligned(BLK_BOUNCE_MAX + 8192), *odd = raw + 8;
+	struct blk_req r[3];
+	struct iovec iov[3];
+	bool released = false;
+	int ms;
+
+	make_image("/tmp", f.path, sizeof(f.path), DISK_SIZE);
+	ck_assert_int_eq(truncate(f.path, 2 * BLK_BOUNCE_MAX), 0);
+	memset(&f.cfg, 0, sizeof(f.cfg));
+	f.cfg.path = g_strdup(f.path);
+	f.cfg.spec = g_strdup_printf("path=%s,cache=none", f.path);
+	f.cfg.cache = BLK_CACHE_NONE;
+	f.disk = blk_disk_open(&f.cfg, &err);
+	ck_assert_msg(f.disk, "open: %s", err ? err->message : "?");
+	f.disk->ops = &held_ops;
+	f.q = blk_queue_create(f.disk, 8, &err);
+	ck_assert_ptr_nonnull(f.q);
+
+	memset(raw, 0x5a, BLK_BOUNCE_MAX + 8192);
+	submit_read(f.q, &r[0], &iov[0], odd, 0, 4096);
+	submit_read(f.q, &r[1], &iov[1], raw + 4096, 4096, 4096);
+	/* More than the cap holds with r[0]'s 4 KiB: waits. */
+	submit_read(f.q, &r[2], &iov[2], odd, 0, BLK_BOUNCE_MAX);
+	ck_assert_int_eq(blk_queue_kick(f.q), 0);
+	ck_assert_uint_eq(held_count(0), 2);
+
+	blk_queue_abandon(f.q, note_released, &released);
+	blk_disk_close(f.disk);
+	usleep(50 * 1000);
+	ck_assert(!__atomic_load_n(&released, __ATOMIC_ACQUIRE));
+	ck_assert(!__atomic_load_n(&held.inst[0].destroyed, __ATOMIC_ACQUIRE));
+
+	ck_assert_uint_eq(held_release(0, 2), 2);
+	for (ms = 0; ms < 5000; ms++) {
+		if (__atomic_load_n(&released, __ATOMIC_ACQUIRE))
+			break;
+		usleep(1000);
+	}
+	ck_assert_msg(ms < 5000, "the reaper did not finish");
+	ck_assert(__atomic_load_n(&held.inst[0].destroyed, __ATOMIC_ACQUIRE));
+	ck_assert_uint_eq(held.inst[0].submitted, 2);
+	ck_assert_int_eq(r[2].result, -ECANCELED);
+	/* The device was reset: guest memory is not written any more. */
+	expect_fill(odd, 0x5a, 4096);
+	free(raw);
+	unlink(f.path);
+	disk_config_clear(&f.cfg);
+}
+END_TEST
+
+/*
+ * The kernel refuses io_uring submissions for a while (-EAGAIN, -EBUSY:
+ * "come back after reaping"). With nothing in flight no completion would
+ * wake the I/O thread, so the engine wakes it itself, but only after a
+ * growing pause: a thread that waits and reaps as the I/O thread does
+ * makes a few dozen attempts in 200 ms, not tens of thousands. Once the
+ * kernel accepts again, the request completes.
+ */
+START_TEST(uring_refusal_backs_off)
+{
+	static const int errs[] = { -EAGAIN, -EBUSY };
+	struct fixture f;
+	uint8_t *buf = aligned(4096);
+	struct blk_req r, *done[1];
+	struct iovec iov;
+	uint64_t start;
+	unsigned int got = 0;
+
+	fixture_open(&f, 0, false, 4);
+	uring_fault.error = errs[_i];
+	uring_fault.calls = 0;
+	submit_read(f.q, &r, &iov, buf, 8192, 4096);
+	ck_assert_int_eq(blk_queue_kick(f.q), 0);
+	start = g_get_monotonic_time();
+	while (g_get_monotonic_time() - start < 200 * 1000) {
+		ck_assert_uint_eq(blk_queue_reap(f.q, done, 1), 0);
+		(void)!blk_queue_wait(f.q, 10);
+	}
+	ck_assert_uint_ge(uring_fault.calls, 3);
+	ck_assert_msg(uring_fault.calls < 100, "%u submission attempts in 200 ms",
+		      uring_fault.calls);
+
+	uring_fault.error = 0;
+	for (int i = 0; i < 500 && !got; i++) {
+		got = blk_queue_reap(f.q, done, 1);
+		if (!got)
+			(void)!blk_queue_wait(f.q, 10);
+	}
+	ck_assert_uint_eq(got, 1);
+	ck_assert_int_eq(r.result, 4096);
+	expect_pattern(buf, 8192, 4096);
+	fixture_close(&f);
+	free(buf);
+}
+END_TEST
+
+/* Any other refusal is the engine failing: it stays failed, kicks say so. */
+START_TEST(uring_failure_sticks)
+{
+	struct fixture f;
+	uint8_t *buf = aligned(4096);
+	struct blk_req r, *done[1];
+	struct iovec iov;
+
+	fixture_open(&f, 0, false, 4);
+	uring_fault.error = -EIO;
+	uring_fault.calls = 0;
+	submit_read(f.q, &r, &iov, buf, 0, 4096);
+	ck_assert_int_eq(blk_queue_kick(f.q), -EIO);
+	ck_assert_int_eq(blk_queue_kick(f.q), -EIO);
+	ck_assert_uint_eq(blk_queue_reap(f.q, done, 1), 0);
+	uring_fault.error = 0;
+	ck_assert_int_eq(blk_queue_kick(f.q), -EIO);
+	ck_assert_uint_eq(uring_fault.calls, 1);
+	/* Destroying it does not wait for what never reached the kernel. */
+	fixture_close(&f);
+	free(buf);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("block");
@@ -872,6 +1100,10 @@ int main(void)
 		   lock_qemu_compatible);
 	tc = tcase_create("layer");
 	tcase_add_loop_test(tc, short_transfers, 0, 2);
+	tcase_add_test(tc, bounce_memory_capped);
+	tcase_add_test(tc, abandon_hands_requests_to_a_reaper);
+	tcase_add_loop_test(tc, uring_refusal_backs_off, 0, 2);
+	tcase_add_test(tc, uring_failure_sticks);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -14,10 +14,14 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <pthread.h>
+#include <time.h>
+
 #include "tern/dirty.h"
 #include "tern/error.h"
 #include "tern/memory.h"
 #include "tern/virtio-blk.h"
+#include "held-engine.h"
 #include "unit.h"
 
 /* ---- the parser ---- */
@@ -156,6 +160,20 @@ START_TEST(parse_errors)
 	/* Writes to a read-only disk. */
 	ck_assert_int_eq(parse1(VIRTIO_BLK_T_OUT, 0, 512, 0, &lim_ro, &p),
 			 VIRTIO_BLK_S_IOERR);
+	/* More data than max_rw_bytes, either way; up to it is fine. */
+	{
+		struct virtio_blk_limits lim = lim_rw;
+
+		lim.max_rw_bytes = 4096;
+		ck_assert_int_eq(parse1(VIRTIO_BLK_T_IN, 0, 0, 4096, &lim, &p),
+				 VIRTIO_BLK_S_OK);
+		ck_assert_int_eq(parse1(VIRTIO_BLK_T_IN, 0, 0, 4608, &lim, &p),
+				 VIRTIO_BLK_S_IOERR);
+		ck_assert_int_eq(parse1(VIRTIO_BLK_T_OUT, 0, 4608, 0, &lim, &p),
+				 VIRTIO_BLK_S_IOERR);
+		ck_assert_int_eq(parse1(VIRTIO_BLK_T_OUT, 0, 4096, 0, &lim, &p),
+				 VIRTIO_BLK_S_OK);
+	}
 	ck_assert_ptr_nonnull(p.status);
 	/* Types we do not implement. */
 	ck_assert_int_eq(parse1(VIRTIO_BLK_T_GET_LIFETIME, 0, 0, 8, &lim_rw, &p),
@@ -295,6 +313,7 @@ struct tdev {
 	struct disk_config cfg;
 	char path[64];
 	int irq_fd; /* counts notify_queue calls */
+	uint64_t features; /* what the driver accepts */
 	uint16_t avail_idx[4], used_seen[4];
 	uint16_t next_desc[4];
 };
@@ -330,13 +349,19 @@ static void *gpa(struct tdev *t, uint64_t addr, uint64_t len)
 	return p;
 }
 
+/* The image tdev_open() makes: DISK_SIZE unless a test wants more. */
+static uint64_t tdev_disk_size = DISK_SIZE;
+/* The engine tdev_open() gives the device: NULL for the --disk one. */
+static const struct blk_engine_ops *tdev_engine;
+
+static void tdev_setup(struct tdev *t);
+
 static void tdev_open(struct tdev *t, const char *opts, uint64_t drop_features)
 {
 	struct virtio_blk_info info;
 	GError *err = NULL;
 	g_autofree char *spec = NULL;
 	uint8_t *img = g_malloc(DISK_SIZE);
-	uint64_t f;
 	int fd;
 
 	memset(t, 0, sizeof(*t));
@@ -349,12 +374,13 @@ static void tdev_open(struct tdev *t, const char *opts, uint64_t drop_features)
 	for (uint64_t i = 0; i < DISK_SIZE; i++)
 		img[i] = pattern(i);
 	ck_assert_int_eq(write_full(fd, img, DISK_SIZE), 0);
+	ck_assert_int_eq(ftruncate(fd, tdev_disk_size), 0);
 	close(fd);
 	g_free(img);
 
 	spec = g_strdup_printf("path=%s%s", t->path, opts);
 	ck_assert(disk_config_parse(spec, &t->cfg, &err));
-	t->blk = virtio_blk_new(NULL, 0, &t->cfg, &err);
+	t->blk = virtio_blk_new_engine(NULL, 0, &t->cfg, tdev_engine, &err);
 	ck_assert_msg(t->blk, "%s", err ? err->message : "?");
 	ck_assert_int_eq(guest_memory_init(&t->mem, RAM_SIZE), 0);
 	virtio_blk_get_info(t->blk, &info);
@@ -363,17 +389,29 @@ static void tdev_open(struct tdev *t, const char *opts, uint64_t drop_features)
 					    info.nr_queues, QSIZE, info.config,
 					    info.config_size), 0);
 	t->vdev.transport_ops = &t_transport;
+	t->features = t->vdev.host_features & ~(1ULL << VIRTIO_F_RING_PACKED) &
+		      ~drop_features;
+	tdev_setup(t);
+}
 
-	/* The driver's side of 3.1.1. */
+/* The driver's side of 3.1.1, from a reset device to DRIVER_OK. */
+static void tdev_setup(struct tdev *t)
+{
+	uint64_t f = t->features;
+
+	memset(t->avail_idx, 0, sizeof(t->avail_idx));
+	memset(t->used_seen, 0, sizeof(t->used_seen));
+	memset(t->next_desc, 0, sizeof(t->next_desc));
+	for (unsigned int i = 0; i < t->vdev.nr_queues; i++)
+		memset(gpa(t, RING_DESC + i * RING_STRIDE, 0x10000), 0, 0x10000);
 	virtio_device_set_status(&t->vdev, VIRTIO_STATUS_ACKNOWLEDGE);
 	virtio_device_set_status(&t->vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	f = t->vdev.host_features & ~(1ULL << VIRTIO_F_RING_PACKED) & ~drop_features;
 	virtio_device_set_driver_features(&t->vdev, 0, (uint32_t)f);
 	virtio_device_set_driver_features(&t->vdev, 1, (uint32_t)(f >> 32));
 	virtio_device_set_status(&t->vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 						   VIRTIO_STATUS_FEATURES_OK);
 	ck_assert(virtio_device_get_status(&t->vdev) & VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned int i = 0; i < info.nr_queues; i++) {
+	for (unsigned int i = 0; i < t->vdev.nr_queues; i++) {
 		struct virtq_layout *l = virtq_layout(t->vdev.queues[i]);
 
 		*l = (struct virtq_layout){
@@ -746,22 +784,7 @@ START_TEST(device_malformed_then_reset)
 
 	/* Reset, set the device up again, and it serves requests. */
 	virtio_device_set_status(&t.vdev, 0);
-	memset(t.avail_idx, 0, sizeof(t.avail_idx));
-	memset(t.used_seen, 0, sizeof(t.used_seen));
-	memset(t.next_desc, 0, sizeof(t.next_desc));
-	memset(gpa(&t, RING_DESC, 0x10000), 0, 0x10000);
-	virtio_device_set_status(&t.vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_device_set_driver_features(&t.vdev, 0, (uint32_t)t.vdev.host_features);
-	virtio_device_set_driver_features(&t.vdev, 1, 1); /* VERSION_1 */
-	virtio_device_set_status(&t.vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-						  VIRTIO_STATUS_FEATURES_OK);
-	*virtq_layout(t.vdev.queues[0]) = (struct virtq_layout){
-		.size = QSIZE, .enabled = true, .desc = RING_DESC,
-		.driver = RING_AVAIL, .device = RING_USED,
-	};
-	virtio_device_set_status(&t.vdev, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-						  VIRTIO_STATUS_FEATURES_OK |
-						  VIRTIO_STATUS_DRIVER_OK);
+	tdev_setup(&t);
 	ck_assert_uint_eq(tdev_rw(&t, VIRTIO_BLK_T_IN, 3, DATA_BASE, 512, NULL),
 			  VIRTIO_BLK_S_OK);
 	expect_pattern(gpa(&t, DATA_BASE, 512), 3 * 512, 512);
@@ -822,6 +845,314 @@ START_TEST(device_error_status_marked_dirty)
 }
 END_TEST
 
+/*
+ * The request limit the device advertises is the one it enforces: a read
+ * or write of seg_max * size_max bytes (what Linux's driver may build at
+ * most) works, misaligned on cache=none too (bounced); 512 bytes more is
+ * IOERR, whatever the engine.
+ */
+START_TEST(device_request_limit)
+{
+	struct tdev t;
+	struct virtio_blk_config c;
+	uint64_t max, data = DATA_BASE + 8;
+
+	tdev_disk_size = 8 * MiB;
+	tdev_open(&t, engines[_i], 0);
+	virtio_device_config_read(&t.vdev, 0, &c, sizeof(c));
+	max = (uint64_t)le32toh(c.seg_max) * le32toh(c.size_max);
+	/* Above Linux's default max_sectors_kb (1280), within guest RAM here. */
+	ck_assert_uint_ge(max, 1280 * KiB);
+	ck_assert_uint_le(max + 512, RAM_SIZE - data);
+	ck_assert_uint_eq(tdev_rw(&t, VIRTIO_BLK_T_IN, 0, data, (uint32_t)max, NULL),
+			  VIRTIO_BLK_S_OK);
+	expect_pattern(gpa(&t, data, DISK_SIZE), 0, DISK_SIZE);
+	ck_assert_uint_eq(tdev_rw(&t, VIRTIO_BLK_T_IN, 0, data, (uint32_t)max + 512, NULL),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(tdev_rw(&t, VIRTIO_BLK_T_OUT, 0, data, (uint32_t)max + 512, NULL),
+			  VIRTIO_BLK_S_IOERR);
+	ck_assert_uint_eq(tdev_rw(&t, VIRTIO_BLK_T_OUT, 0, data, (uint32_t)max, NULL),
+			  VIRTIO_BLK_S_OK);
+	ck_assert_uint_eq(virtio_device_get_status(&t.vdev) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	tdev_close(&t);
+}
+END_TEST
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* A 4 KiB read of sector i * 8 on queue 0 in chain slot i; no kick. */
+static void tdev_add_read(struct tdev *t, unsigned int i)
+{
+	uint64_t base = 0x400000 + i * 0x2000;
+	struct tbuf b[3] = {
+		{ base, 16, false }, { base + 0x1000, 4096, true },
+		{ base + 0x10, 1, true },
+	};
+
+	*(struct virtio_blk_outhdr *)gpa(t, base, 16) = hdr(VIRTIO_BLK_T_IN, i * 8);
+	*(uint8_t *)gpa(t, base + 0x10, 1) = 0xee;
+	tdev_add(t, 0, b, 3);
+}
+
+static uint8_t tdev_read_status(struct tdev *t, unsigned int i)
+{
+	return *(volatile uint8_t *)gpa(t, 0x400000 + i * 0x2000 + 0x10, 1);
+}
+
+static uint16_t tdev_used_idx(struct tdev *t, unsigned int q)
+{
+	volatile uint16_t *used = gpa(t, RING_USED + q * RING_STRIDE, 4);
+
+	return le16toh(used[1]);
+}
+
+/* Interrupts since the last call. */
+static uint64_t tdev_irqs(struct tdev *t)
+{
+	uint64_t v = 0;
+
+	if (read(t->irq_fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	return v;
+}
+
+/* Wait up to 5 s until instance i of the held engine holds n requests. */
+static void wait_held(unsigned int i, unsigned int n)
+{
+	for (int ms = 0; held_count(i) != n; ms++) {
+		ck_assert_msg(ms < 5000, "engine %u holds %u requests, want %u", i,
+			      held_count(i), n);
+		usleep(1000);
+	}
+}
+
+static void wait_destroyed(unsigned int i)
+{
+	for (int ms = 0; !__atomic_load_n(&held.inst[i].destroyed, __ATOMIC_ACQUIRE); ms++) {
+		ck_assert_msg(ms < 5000, "engine %u was not destroyed", i);
+		usleep(1000);
+	}
+}
+
+/* The first request held by instance i. */
+static struct blk_req *held_first(unsigned int i)
+{
+	struct blk_req *r;
+
+	pthread_mutex_lock(&held.inst[i].lock);
+	r = held.inst[i].held_head;
+	pthread_mutex_unlock(&held.inst[i].lock);
+	return r;
+}
+
+static void *release_later(void *opaque)
+{
+	usleep(100 * 1000);
+	held_release(0, *(unsigned int *)opaque);
+	return NULL;
+}
+
+/* Requests in the engine at quiesce are completed, pushed, notified before it returns. */
+START_TEST(quiesce_finishes_in_flight)
+{
+	enum { N = 4 };
+	struct tdev t;
+	unsigned int n = N;
+	pthread_t thread;
+	uint64_t start;
+
+	tdev_engine = &held_ops;
+	tdev_open(&t, "", 0);
+	for (unsigned int i = 0; i < N; i++)
+		tdev_add_read(&t, i);
+	tdev_kick(&t, 0);
+	wait_held(0, N);
+	(void)tdev_irqs(&t);
+	ck_assert_int_eq(pthread_create(&thread, NULL, release_later, &n), 0);
+	start = mono_ns();
+	ck_assert_int_eq(virtio_blk_ops.quiesce(&t.vdev, start + 5000000000ULL), 0);
+	ck_assert_uint_ge(mono_ns() - start, 90 * 1000 * 1000);
+	ck_assert_uint_eq(tdev_used_idx(&t, 0), N);
+	ck_assert_uint_ge(tdev_irqs(&t), 1);
+	for (unsigned int i = 0; i < N; i++)
+		ck_assert_uint_eq(tdev_read_status(&t, i), VIRTIO_BLK_S_OK);
+	pthread_join(thread, NULL);
+	virtio_blk_ops.resume(&t.vdev);
+	tdev_close(&t);
+}
+END_TEST
+
+/*
+ * After quiesce, a new request and its kick change nothing (no pop, no
+ * used entry, no status, no interrupt); after resume it is served. Twice,
+ * and on every engine.
+ */
+START_TEST(quiesce_stops_popping)
+{
+	struct tdev t;
+
+	tdev_open(&t, engines[_i], 0);
+	ck_assert_uint_eq(tdev_rw(&t, VIRTIO_BLK_T_IN, 0, DATA_BASE, 512, NULL),
+			  VIRTIO_BLK_S_OK);
+	for (unsigned int round = 0; round < 2; round++) {
+		uint16_t used = tdev_used_idx(&t, 0);
+
+		ck_assert_int_eq(virtio_blk_ops.quiesce(&t.vdev, mono_ns() + 2000000000ULL), 0);
+		(void)tdev_irqs(&t);
+		tdev_add_read(&t, round);
+		tdev_kick(&t, 0);
+		usleep(100 * 1000);
+		ck_assert_uint_eq(tdev_used_idx(&t, 0), used);
+		ck_assert_uint_eq(tdev_read_status(&t, round), 0xee);
+		ck_assert_uint_eq(tdev_irqs(&t), 0);
+		virtio_blk_ops.resume(&t.vdev);
+		tdev_wait(&t, 0, 1);
+		ck_assert_uint_eq(tdev_read_status(&t, round), VIRTIO_BLK_S_OK);
+		expect_pattern(gpa(&t, 0x400000 + round * 0x2000 + 0x1000, 4096),
+			       round * 8 * 512, 4096);
+	}
+	tdev_close(&t);
+}
+END_TEST
+
+/*
+ * A request the engine never finishes: quiesce gives up at its deadline
+ * with -ETIMEDOUT, nothing pushed. A reset then (no resume) waits its
+ * bounded time and hands the request and its slot to a reaper: the device
+ * works on a fresh engine queue, whose requests use other slots. When the
+ * old request finally completes, the reaper frees it all (ASan, LSan).
+ */
+START_TEST(quiesce_times_out_then_reset)
+{
+	struct tdev t;
+	uint64_t start, took;
+	struct blk_req *r;
+
+	tdev_engine = &held_ops;
+	tdev_open(&t, "", 0);
+	tdev_add_read(&t, 0);
+	tdev_kick(&t, 0);
+	wait_held(0, 1);
+	start = mono_ns();
+	ck_assert_int_eq(virtio_blk_ops.quiesce(&t.vdev, start + 200 * 1000 * 1000),
+			 -ETIMEDOUT);
+	took = mono_ns() - start;
+	ck_assert_msg(took >= 195 * 1000 * 1000 && took < 1000 * 1000 * 1000,
+		      "quiesce took %llu ms", (unsigned long long)took / 1000000);
+	ck_assert_uint_eq(tdev_used_idx(&t, 0), 0);
+
+	start = mono_ns();
+	virtio_device_set_status(&t.vdev, 0);
+	took = mono_ns() - start;
+	ck_assert_msg(took < 3500ULL * 1000 * 1000, "reset took %llu ms",
+		      (unsigned long long)took / 1000000);
+	ck_assert_uint_eq(held.created, 2);
+	ck_assert_uint_eq(held_count(0), 1);
+	ck_assert(!__atomic_load_n(&held.inst[0].destroyed, __ATOMIC_ACQUIRE));
+
+	tdev_setup(&t);
+	tdev_add_read(&t, 1);
+	tdev_kick(&t, 0);
+	wait_held(1, 1);
+	r = held_first(1);
+	ck_assert(!held_has(0, r));
+	ck_assert_ptr_ne(r, held_first(0));
+	held_release(1, 1);
+	tdev_wait(&t, 0, 1);
+	ck_assert_uint_eq(tdev_read_status(&t, 1), VIRTIO_BLK_S_OK);
+
+	held_release(0, 1);
+	wait_destroyed(0);
+	tdev_close(&t);
+}
+END_TEST
+
+/* A reset waits for hung requests a bounded time (2 s), not forever. */
+START_TEST(reset_bounded_with_hung_requests)
+{
+	enum { N = 8 };
+	struct tdev t;
+	uint64_t start, took;
+
+	tdev_engine = &held_ops;
+	tdev_open(&t, ",queues=2", 0);
+	for (unsigned int i = 0; i < N; i++)
+		tdev_add_read(&t, i);
+	tdev_kick(&t, 0);
+	wait_held(0, N);
+	/* The second queue's engine (instance 1) is idle. */
+	start = mono_ns();
+	virtio_device_set_status(&t.vdev, 0);
+	took = mono_ns() - start;
+	ck_assert_msg(took >= 1900ULL * 1000 * 1000 && took < 3000ULL * 1000 * 1000,
+		      "reset took %llu ms", (unsigned long long)took / 1000000);
+	ck_assert_uint_eq(held.created, 3);
+	ck_assert_uint_eq(held_count(0), N);
+	ck_assert_uint_eq(tdev_used_idx(&t, 0), 0);
+	held_release(0, N);
+	wait_destroyed(0);
+	ck_assert(!__atomic_load_n(&held.inst[1].destroyed, __ATOMIC_ACQUIRE));
+	tdev_close(&t);
+}
+END_TEST
+
+/*
+ * The engine fails its kick with requests inside: NEEDS_RESET, and the
+ * reset does not wait for what may never come, nor recycle the slots the
+ * engine still holds; new requests go to a fresh engine queue.
+ */
+START_TEST(reset_after_failed_kick)
+{
+	struct tdev t;
+	uint64_t start, took;
+	struct blk_req *r;
+	int ms;
+
+	tdev_engine = &held_ops;
+	tdev_open(&t, "", 0);
+	held.kick_error = -EIO;
+	tdev_add_read(&t, 0);
+	tdev_add_read(&t, 1);
+	tdev_kick(&t, 0);
+	for (ms = 0; ms < 5000; ms++) {
+		if (virtio_device_get_status(&t.vdev) & VIRTIO_STATUS_NEEDS_RESET)
+			break;
+		usleep(1000);
+	}
+	ck_assert_int_lt(ms, 5000);
+	ck_assert_uint_eq(held_count(0), 2);
+
+	start = mono_ns();
+	virtio_device_set_status(&t.vdev, 0);
+	took = mono_ns() - start;
+	ck_assert_msg(took < 1000ULL * 1000 * 1000, "reset took %llu ms",
+		      (unsigned long long)took / 1000000);
+	ck_assert_uint_eq(held.created, 2);
+	ck_assert_uint_eq(held_count(0), 2);
+
+	held.kick_error = 0;
+	tdev_setup(&t);
+	tdev_add_read(&t, 2);
+	tdev_kick(&t, 0);
+	wait_held(1, 1);
+	r = held_first(1);
+	ck_assert(!held_has(0, r));
+	held_release(1, 1);
+	tdev_wait(&t, 0, 1);
+	ck_assert_uint_eq(tdev_read_status(&t, 2), VIRTIO_BLK_S_OK);
+
+	held_release(0, 2);
+	wait_destroyed(0);
+	tdev_close(&t);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio-blk");
@@ -838,6 +1169,14 @@ int main(void)
 	tcase_add_test(tc, device_malformed_then_reset);
 	tcase_add_loop_test(tc, device_reset_in_flight, 0, ARRAY_SIZE(engines));
 	tcase_add_test(tc, device_error_status_marked_dirty);
+	tcase_add_loop_test(tc, device_request_limit, 0, ARRAY_SIZE(engines));
+	suite_add_tcase(s, tc);
+	tc = tcase_create("quiesce-reset");
+	tcase_add_test(tc, quiesce_finishes_in_flight);
+	tcase_add_loop_test(tc, quiesce_stops_popping, 0, ARRAY_SIZE(engines));
+	tcase_add_test(tc, quiesce_times_out_then_reset);
+	tcase_add_test(tc, reset_bounded_with_hung_requests);
+	tcase_add_test(tc, reset_after_failed_kick);
 	suite_add_tcase(s, tc);
 	return unit_run(s);
 }

@@ -30,7 +30,7 @@ static struct {
 	struct machine machine;
 } vm;
 static struct virtio_device *vdev;
-static unsigned int activations, resets, destroys;
+static unsigned int activations, resets, destroys, quiesces, resumes;
 static uint8_t config[8] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
 static bool line[64];
 static uint32_t bound[1024];
@@ -74,11 +74,24 @@ static void model_destroy(struct virtio_device *d)
 	destroys++;
 }
 
+static int model_quiesce(struct virtio_device *d, uint64_t deadline_ns)
+{
+	quiesces++;
+	return 0;
+}
+
+static void model_resume(struct virtio_device *d)
+{
+	resumes++;
+}
+
 static const struct virtio_device_ops model_ops = {
 	.name = "model",
 	.activate = model_activate,
 	.reset = model_reset,
 	.destroy = model_destroy,
+	.quiesce = model_quiesce,
+	.resume = model_resume,
 };
 
 static unsigned int df; /* the device's devfn */
@@ -175,7 +188,7 @@ static void setup(void)
 	bar4 = cfg_read(PCI_BASE_ADDRESS_0 + 16, 4) & ~0xfULL;
 	bar4 |= (uint64_t)cfg_read(PCI_BASE_ADDRESS_0 + 20, 4) << 32;
 	msix_table = cfg_read(PCI_BASE_ADDRESS_0 + 4, 4) & ~0xfULL;
-	activations = resets = destroys = 0;
+	activations = resets = destroys = quiesces = resumes = 0;
 	memset(line, 0, sizeof(line));
 }
 
@@ -189,8 +202,17 @@ static void teardown(void)
 	guest_memory_destroy(&vm.mem);
 }
 
+static void bus_master(bool on)
+{
+	uint32_t cmd = cfg_read(PCI_COMMAND, 2);
+
+	cfg_write(PCI_COMMAND, on ? cmd | PCI_COMMAND_MASTER : cmd & ~PCI_COMMAND_MASTER, 2);
+}
+
+/* What a driver does: bus mastering on, then the status sequence. */
 static void driver_ok(void)
 {
+	bus_master(true);
 	bar_write(STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
 	bar_write(GFSELECT, 1, 4);
 	bar_write(GF, 1, 4); /* VERSION_1 */
@@ -320,6 +342,46 @@ START_TEST(status_and_activation)
 	bar_write(STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 				  VIRTIO_STATUS_FEATURES_OK, 1);
 	ck_assert_uint_eq(bar_read(STATUS, 1), 3);
+	teardown();
+}
+END_TEST
+
+/* No bus mastering, no guest memory: the queues wait for the bit. */
+START_TEST(bus_master_holds_the_device)
+{
+	setup();
+	bar_write(Q_SELECT, 0, 2);
+	bar_write(Q_SIZE, 16, 2);
+	bar_write(Q_DESC, 0x10000, 8);
+	bar_write(Q_DRIVER, 0x11000, 8);
+	bar_write(Q_DEVICE, 0x12000, 8);
+	bar_write(Q_ENABLE, 1, 2);
+	driver_ok();
+	bus_master(false);
+	ck_assert_uint_eq(quiesces, 1);
+	bus_master(true);
+	ck_assert_uint_eq(resumes, 1);
+	/* Again from reset, with the bit clear all along. */
+	bar_write(STATUS, 0, 1);
+	bus_master(false);
+	bar_write(Q_SELECT, 0, 2);
+	bar_write(Q_SIZE, 16, 2);
+	bar_write(Q_DESC, 0x10000, 8);
+	bar_write(Q_DRIVER, 0x11000, 8);
+	bar_write(Q_DEVICE, 0x12000, 8);
+	bar_write(Q_ENABLE, 1, 2);
+	bar_write(STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	bar_write(GFSELECT, 1, 4);
+	bar_write(GF, 1, 4);
+	bar_write(STATUS, 0x0b, 1);
+	bar_write(STATUS, 0x0f, 1);
+	/* The driver sees DRIVER_OK; the device starts only with the bit. */
+	ck_assert_uint_eq(bar_read(STATUS, 1), 0x0f);
+	ck_assert_uint_eq(activations, 1);
+	ck_assert(!virtq_started(vdev->queues[0]));
+	bus_master(true);
+	ck_assert_uint_eq(activations, 2);
+	ck_assert(virtq_started(vdev->queues[0]));
 	teardown();
 }
 END_TEST
@@ -566,7 +628,7 @@ int main(void)
 
 	UNIT_TCASE(s, "layout", identity_and_capabilities, pci_cfg_window);
 	UNIT_TCASE(s, "common", common_config, status_and_activation,
-		   device_config, notify_slow_path,
+		   bus_master_holds_the_device, device_config, notify_slow_path,
 		   queue_size_out_of_range_ignored);
 	UNIT_TCASE(s, "interrupts", isr_and_intx, msix_vectors,
 		   needs_reset_recovery);

@@ -27,6 +27,9 @@
  */
 #define BOOT_HEAP_END_PTR 0xfe00
 
+/* syssize is in paragraphs, rounded up: the file may end this much short. */
+#define BOOT_SYSSIZE_ROUNDING 15
+
 #define PROTO_ARGS(v) ((v) >> 8), ((v)&0xff)
 
 bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
@@ -106,9 +109,14 @@ bool bzimage_parse(const uint8_t *buf, size_t len, struct bzimage_info *info,
 	}
 	info->kernel_offset = info->setup_size;
 	info->kernel_size = len - info->setup_size;
-	/* Linux's build tool pads the kernel to exactly syssize paragraphs. */
+	/*
+	 * syssize counts 16-byte paragraphs rounded up: Linux's build tool
+	 * computes it from the kernel's size but does not pad the file, so
+	 * the last paragraph may be up to 15 bytes short. QEMU and GRUB
+	 * load such files as they are; only a bigger gap is a truncation.
+	 */
 	syssize = (uint64_t)le32_get(buf + BOOT_PARAMS_HDR_OFFSET(syssize)) * 16;
-	if (syssize > info->kernel_size) {
+	if (syssize > info->kernel_size + BOOT_SYSSIZE_ROUNDING) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "bzImage truncated: syssize says the kernel is 0x%" PRIx64
 			    " bytes, the file holds 0x%" PRIx64 " after the setup code",

@@ -106,6 +106,9 @@ int virtio_blk_parse(struct iovec *iov, unsigned int out_num,
 			return VIRTIO_BLK_S_IOERR;
 		if (len % BLK_SECTOR_SIZE)
 			return VIRTIO_BLK_S_IOERR;
+		/* seg_max * size_max: a driver honouring them sends no more. */
+		if (lim->max_rw_bytes && len > lim->max_rw_bytes)
+			return VIRTIO_BLK_S_IOERR;
 		count = len / BLK_SECTOR_SIZE;
 		if (!range_ok(lim, sector, count))
 			return VIRTIO_BLK_S_IOERR;

@@ -1,410 +1,54 @@
 // SPDX-License-Identifier: MIT
 /*
- * virtio-blk: the device model. Each virtqueue has its own I/O thread and
- * its own back-end queue (an io_uring ring, an AIO context or a worker
- * pool). The thread pops every available chain into a preallocated slot,
- * submits the lot with one kick, pushes whatever completed and interrupts
- * the driver once per batch. While there is work it keeps the driver's
- * kicks off and polls the ring and the completions for a short while
- * before going back to sleep, so a busy guest rarely has to exit to kick.
+ * virtio-blk: the device model. The configuration it offers (and the
+ * request limits behind it), creating and freeing it, and its life cycle:
+ * activate, reset, quiesce and resume start and stop the per-queue I/O
+ * threads of the data path (blk-io.c).
  */
 #include <endian.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "tern/dirty.h"
-#include "tern/error.h"
-#include "tern/machine.h"
 #include "tern/config.h"
 #include "tern/device.h"
-#include "tern/iothread.h"
-#include "tern/iov.h"
-#include "tern/virtio-blk.h"
+#include "tern/error.h"
+#include "tern/machine.h"
 
-/* seg_max: a chain has at most VIRTQ_MAX_CHAIN buffers, header and status
- * included. */
+#include "blk-internal.h"
+
+/*
+ * Request limits. Linux's driver takes seg_max as the segment count and
+ * size_max as the segment size and sets no other limit ("no real sector
+ * limit": max_hw_sectors is UINT_MAX), so the largest request it can build
+ * is seg_max * size_max bytes; we refuse anything larger with IOERR. A
+ * chain carries at most VIRTQ_MAX_CHAIN buffers, header and status among
+ * them, hence 254 segments. 16 KiB segments make 4064 KiB: three times
+ * Linux's default max_sectors_kb (1280), so guests never get near it, and
+ * half the bounce memory a queue may hold (BLK_BOUNCE_MAX), so misaligned
+ * requests of any legal size only ever wait for each other. Without a
+ * limit a chain of 254 descriptors could describe a terabyte.
+ */
 #define BLK_SEG_MAX (VIRTQ_MAX_CHAIN - 2)
-#define BLK_SIZE_MAX (1U * MiB)
+#define BLK_SIZE_MAX (16U * KiB)
+#define BLK_REQ_MAX ((uint64_t)BLK_SEG_MAX * BLK_SIZE_MAX)
+_Static_assert(2 * BLK_REQ_MAX <= BLK_BOUNCE_MAX,
+	       "a request of any legal size must fit the bounce cap");
 /* Discard and write zeroes: 1 GiB and one segment per request. */
 #define BLK_MAX_DISCARD_SECTORS (1U << 21)
-/* Completions taken from the back-end per call. */
-#define BLK_REAP_BATCH 64
 /*
- * The longest a queue stays in one callback before yielding to its thread's
- * stop check (how long it polls is the disk's poll-us).
+ * One deadline for every queue: a reset waits BLK_RESET_WAIT_NS at most in
+ * all, not per queue. It may follow a quiesce without a resume: the
+ * threads are then stopped already.
  */
-#define BLK_RUN_NS_MAX (2 * 1000 * 1000)
-
-struct blk_vq;
-
-struct blk_slot {
-	struct blk_req req;
-	struct blk_vq *q;
-	uint8_t *status;
-	uint32_t written; /* used length on success */
-	bool zero_fallback; /* WRITE_ZEROES retried as a hole punch */
-	struct blk_slot *next_free;
-	struct virtq_elem elem;
-};
-
-struct blk_vq {
-	struct virtio_blk *blk;
-	unsigned int index;
-	struct virtqueue *vq;
-	struct blk_queue *bq;
-	struct iothread *thread;
-	bool running; /* fds added and thread started (control path) */
-	bool stopped; /* the ring is malformed: pop no more (thread) */
-	unsigned int submitted, pushed; /* since the last kick / notify */
-	struct blk_slot *free;
-	struct blk_slot *slots; /* VIRTQ_MAX_SIZE of them */
-};
-
-struct virtio_blk {
-	const struct disk_config *cfg;
-	struct blk_disk *disk;
-	struct virtio_device *vdev;
-	struct virtio_blk_config config;
-	struct virtio_blk_limits limits;
-	uint64_t features;
-	uint64_t poll_ns;
-	unsigned int nr_queues;
-	struct blk_vq *queues;
-};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
-
-static void blk_slot_put(struct blk_vq *q, struct blk_slot *s)
-{
-	s->next_free = q->free;
-	q->free = s;
-}
-
-/* Answer the driver: status byte, used ring. The notify comes per batch. */
-static void blk_slot_finish(struct blk_vq *q, struct blk_slot *s,
-			    uint8_t status)
-{
-	*s->status = status;
-	/*
-	 * A failure is pushed with used length 1, which does not reach the
-	 * status byte at the chain's end: mark it for migration (dirty.h).
-	 */
-	if (status != VIRTIO_BLK_S_OK)
-		guest_memory_mark_dirty_hva(q->blk->vdev->mem, s->status, 1);
-	virtq_push(q->vq, &s->elem, status == VIRTIO_BLK_S_OK ? s->written : 1);
-	q->pushed++;
-	blk_slot_put(q, s);
-}
-
-static void blk_get_id(struct blk_vq *q, struct blk_slot *s,
-		       const struct virtio_blk_parsed *p)
-{
-	iov_from_buf(p->iov, p->iovcnt, q->blk->disk->serial, p->len);
-	s->written = p->written;
-	blk_slot_finish(q, s, VIRTIO_BLK_S_OK);
-}
-
-/* A chain was popped into s: answer it now or hand it to the back-end. */
-static void blk_slot_start(struct blk_vq *q, struct blk_slot *s)
-{
-	struct virtio_blk_parsed p;
-	int st = virtio_blk_parse(s->elem.iov, s->elem.out_num, s->elem.in_num,
-				  &q->blk->limits, &p);
-
-	if (st < 0) {
-		/* Nowhere to put a status: the driver broke the protocol. */
-		virtio_device_needs_reset(q->blk->vdev,
-					  "queue %u: a request without a device-writable status byte",
-					  q->index);
-		q->stopped = true;
-		blk_slot_put(q, s);
-		return;
-	}
-	s->status = p.status;
-	s->written = p.written;
-	if (st != VIRTIO_BLK_S_OK) {
-		tern_debug("virtio-blk: queue %u: request type %u answered with status %d",
-			   q->index, p.type, st);
-		blk_slot_finish(q, s, st);
-		return;
-	}
-	if (p.type == VIRTIO_BLK_T_GET_ID) {
-		blk_get_id(q, s, &p);
-		return;
-	}
-	s->zero_fallback = false;
-	s->req = (struct blk_req){
-		.op = p.op,
-		.flags = p.flags,
-		.offset = p.offset,
-		.len = p.len,
-		.iov = p.iov,
-		.iovcnt = p.iovcnt,
-		.opaque = s,
-	};
-	blk_queue_submit(q->bq, &s->req);
-	q->submitted++;
-}
-
-/* The back-end finished s->req. */
-static void blk_slot_complete(struct blk_vq *q, struct blk_slot *s)
-{
-	struct blk_req *r = &s->req;
-	uint8_t status = VIRTIO_BLK_S_OK;
-
-	if (r->result < 0) {
-		/*
-		 * Without FALLOC_FL_ZERO_RANGE (tmpfs, some network file
-		 * systems) a hole still reads back as zeroes, which is what
-		 * write zeroes promises; only the space is not kept.
-		 */
-		if (r->op == BLK_OP_WRITE_ZEROES && r->result == -EOPNOTSUPP &&
-		    !(r->flags & BLK_REQ_UNMAP) && !s->zero_fallback) {
-			s->zero_fallback = true;
-			r->flags |= BLK_REQ_UNMAP;
-			blk_queue_submit(q->bq, r);
-			q->submitted++;
-			return;
-		}
-		/* Discard is a hint: without hole punching, keep the data. */
-		if (r->op == BLK_OP_DISCARD && r->result == -EOPNOTSUPP) {
-			status = VIRTIO_BLK_S_OK;
-		} else {
-			status = VIRTIO_BLK_S_IOERR;
-			tern_debug("virtio-blk: queue %u: op %d at %llu+%llu: %s",
-				   q->index, r->op,
-				   (unsigned long long)r->offset,
-				   (unsigned long long)r->len,
-				   g_strerror((int)-r->result));
-		}
-	}
-	blk_slot_finish(q, s, status);
-}
-
-/* Pop and start chains while the ring has some and slots are free. */
-static unsigned int blk_vq_pop(struct blk_vq *q)
-{
-	unsigned int n = 0;
-
-	while (q->free && !q->stopped) {
-		struct blk_slot *s = q->free;
-		int ret = virtq_pop(q->vq, &s->elem);
-
-		if (ret <= 0) {
-			/* -EINVAL: the core put the device in NEEDS_RESET. */
-			if (ret < 0)
-				q->stopped = true;
-			break;
-		}
-		q->free = s->next_free;
-		blk_slot_start(q, s);
-		n++;
-	}
-	return n;
-}
-
-static void blk_vq_kick_backend(struct blk_vq *q)
-{
-	int ret;
-
-	if (!q->submitted)
-		return;
-	q->submitted = 0;
-	ret = blk_queue_kick(q->bq);
-	if (ret) {
-		virtio_device_needs_reset(q->blk->vdev, "queue %u: engine=%s failed: %s",
-					  q->index, q->blk->disk->ops->name,
-					  g_strerror(-ret));
-		q->stopped = true;
-	}
-}
-
-static unsigned int blk_vq_reap(struct blk_vq *q)
-{
-	struct blk_req *done[BLK_REAP_BATCH];
-	unsigned int total = 0, n;
-
-	do {
-		n = blk_queue_reap(q->bq, done, ARRAY_SIZE(done));
-		for (unsigned int i = 0; i < n; i++)
-			blk_slot_complete(q, done[i]->opaque);
-		total += n;
-	} while (n == ARRAY_SIZE(done));
-	/* Fallbacks resubmitted while completing. */
-	blk_vq_kick_backend(q);
-	return total;
-}
-
-/*
- * Work until there is nothing left to do: pop, submit, reap, push, notify
- * once per round, with the driver's kicks and the back-end's completion
- * signals off (we look at both rings ourselves). Then, if nothing is left
- * in the back-end, poll the driver's ring for poll_ns before turning both
- * back on, and if anything slipped in meanwhile go round again.
- */
-static void blk_vq_run(struct blk_vq *q)
-{
-	uint64_t start = now_ns(), idle_since = 0;
-	unsigned int spins = 0;
-
-	virtq_disable_kicks(q->vq);
-	blk_queue_signal(q->bq, false);
-	for (;;) {
-		unsigned int work = blk_vq_pop(q);
-
-		blk_vq_kick_backend(q);
-		work += blk_vq_reap(q);
-		if (q->pushed) {
-			virtq_notify(q->vq);
-			q->pushed = 0;
-		}
-		if (work) {
-			idle_since = 0;
-			/* Fairness to the stop request of our thread. */
-			if (++spins % 64 == 0 &&
-			    now_ns() - start > BLK_RUN_NS_MAX) {
-				uint64_t one = 1;
-
-				/* Come straight back (level-triggered). */
-				(void)!write(virtq_kick_fd(q->vq), &one,
-					     sizeof(one));
-				return;
-			}
-			continue;
-		}
-		/*
-		 * Poll only for the driver. While requests are in the
-		 * back-end, whoever completes them (an io-wq worker, the
-		 * thread pool) needs the CPU we would spin on: two cores
-		 * here, the vCPU has the other. Measured: buffered random
-		 * writes at QD 32, 320 k IOPS spinning, 420 k sleeping.
-		 */
-		if (q->blk->poll_ns && !q->stopped &&
-		    !blk_queue_inflight(q->bq)) {
-			/* The clock costs more than a look at the rings. */
-			if (!idle_since || ++spins % 16) {
-				if (!idle_since)
-					idle_since = now_ns();
-				__builtin_ia32_pause();
-				continue;
-			}
-			if (now_ns() - idle_since < q->blk->poll_ns) {
-				__builtin_ia32_pause();
-				continue;
-			}
-		}
-		/*
-		 * With every slot busy, new buffers wait for a completion,
-		 * whose eventfd wakes us; so do not spin on them here.
-		 */
-		if (!virtq_enable_kicks(q->vq) || !q->free || q->stopped) {
-			blk_queue_signal(q->bq, true);
-			/* What completed while signals were off woke nobody. */
-			if (!blk_vq_reap(q))
-				return;
-			blk_queue_signal(q->bq, false);
-		}
-		virtq_disable_kicks(q->vq);
-		idle_since = 0;
-	}
-}
-
-static void blk_vq_kicked(void *opaque, uint32_t events)
-{
-	struct blk_vq *q = opaque;
-	uint64_t v;
-
-	(void)!read(virtq_kick_fd(q->vq), &v, sizeof(v));
-	blk_vq_run(q);
-}
-
-static void blk_vq_completed(void *opaque, uint32_t events)
-{
-	struct blk_vq *q = opaque;
-	uint64_t v;
-
-	(void)!read(blk_queue_event_fd(q->bq), &v, sizeof(v));
-	blk_vq_run(q);
-}
-
-static void blk_vq_reset_slots(struct blk_vq *q)
-{
-	q->free = NULL;
-	for (unsigned int i = VIRTQ_MAX_SIZE; i-- > 0;) {
-		q->slots[i].q = q;
-		blk_slot_put(q, &q->slots[i]);
-	}
-	q->stopped = false;
-	q->submitted = q->pushed = 0;
-}
-
-/* The thread is stopped: wait for the back-end's requests, answer none. */
-static void blk_vq_drain(struct blk_vq *q)
-{
-	struct blk_req *done[BLK_REAP_BATCH];
-
-	/* The run may have left it off (a yield); we sleep on it here. */
-	blk_queue_signal(q->bq, true);
-	while (blk_queue_inflight(q->bq)) {
-		if (blk_queue_kick(q->bq))
-			break;
-		if (blk_queue_reap(q->bq, done, ARRAY_SIZE(done)))
-			continue;
-		if (blk_queue_wait(q->bq, 1000) == -ETIMEDOUT)
-			tern_warn("virtio-blk: queue %u: waiting for %u requests to finish",
-				  q->index, blk_queue_inflight(q->bq));
-	}
-	blk_vq_reset_slots(q);
-}
-
-static void blk_vq_stop(struct blk_vq *q)
-{
-	if (!q->running)
-		return;
-	iothread_stop(q->thread);
-	(void)iothread_del(q->thread, virtq_kick_fd(q->vq));
-	(void)iothread_del(q->thread, blk_queue_event_fd(q->bq));
-	q->running = false;
-	blk_vq_drain(q);
-}
-
-static int blk_vq_start(struct blk_vq *q)
-{
-	int ret;
-
-	ret = iothread_add(q->thread, virtq_kick_fd(q->vq), EPOLLIN,
-			   blk_vq_kicked, q);
-	if (ret)
-		return ret;
-	ret = iothread_add(q->thread, blk_queue_event_fd(q->bq), EPOLLIN,
-			   blk_vq_completed, q);
-	if (ret) {
-		(void)iothread_del(q->thread, virtq_kick_fd(q->vq));
-		(void)iothread_del(q->thread, blk_queue_event_fd(q->bq));
-		return ret;
-	}
-	iothread_start(q->thread);
-	q->running = true;
-	return 0;
-}
-
 static void blk_reset(struct virtio_device *vdev)
 {
 	struct virtio_blk *blk = vdev->priv;
+	uint64_t deadline = blkvq_reset_deadline();
 
 	for (unsigned int i = 0; i < blk->nr_queues; i++)
-		blk_vq_stop(&blk->queues[i]);
+		blkvq_stop(&blk->queues[i], deadline);
 }
 
 static int blk_activate(struct virtio_device *vdev)
@@ -414,25 +58,48 @@ static int blk_activate(struct virtio_device *vdev)
 
 	blk->vdev = vdev;
 	for (unsigned int i = 0; i < blk->nr_queues; i++) {
-		struct blk_vq *q = &blk->queues[i];
+		struct blkvq *q = &blk->queues[i];
 
 		q->vq = vdev->queues[i];
 		/* A driver may use fewer queues than offered. */
 		if (!virtq_started(q->vq))
 			continue;
-		ret = blk_vq_start(q);
+		ret = blkvq_start(q);
 		if (ret) {
 			blk_reset(vdev);
 			return ret;
 		}
-		/* Buffers made available before DRIVER_OK, without a kick. */
-		{
-			uint64_t one = 1;
-
-			(void)!write(virtq_kick_fd(q->vq), &one, sizeof(one));
-		}
 	}
 	return 0;
+}
+
+/*
+ * Stop every thread first, so that all queues stop popping at once, then
+ * finish each queue's requests on this thread: their completions are
+ * pushed and notified before we return.
+ */
+static int blk_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
+{
+	struct virtio_blk *blk = vdev->priv;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < blk->nr_queues; i++)
+		if (blk->queues[i].running)
+			iothread_stop(blk->queues[i].thread);
+	for (unsigned int i = 0; i < blk->nr_queues; i++)
+		if (blk->queues[i].running &&
+		    blkvq_settle(&blk->queues[i], deadline_ns))
+			ret = -ETIMEDOUT;
+	return ret;
+}
+
+static void blk_resume(struct virtio_device *vdev)
+{
+	struct virtio_blk *blk = vdev->priv;
+
+	for (unsigned int i = 0; i < blk->nr_queues; i++)
+		if (blk->queues[i].running)
+			blkvq_resume(&blk->queues[i]);
 }
 
 /* Every field is read-only (no CONFIG_WCE): writes are ignored. */
@@ -452,6 +119,8 @@ const struct virtio_device_ops virtio_blk_ops = {
 	.name = "virtio-blk",
 	.activate = blk_activate,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
+	.resume = blk_resume,
 	.config_write = blk_config_write,
 	.destroy = blk_destroy,
 };
@@ -473,6 +142,7 @@ static void blk_fill_config(struct virtio_blk *blk)
 
 	blk->limits.capacity = d->size / BLK_SECTOR_SIZE;
 	blk->limits.readonly = d->readonly;
+	blk->limits.max_rw_bytes = BLK_REQ_MAX;
 	if (d->readonly) {
 		f |= 1ULL << VIRTIO_BLK_F_RO;
 	} else {
@@ -501,37 +171,47 @@ static void blk_fill_config(struct virtio_blk *blk)
 	}
 }
 
-struct virtio_blk *virtio_blk_new(struct thread_registry *threads,
-				  unsigned int index,
-				  const struct disk_config *cfg, GError **err)
+struct virtio_blk *virtio_blk_new_engine(struct thread_registry *threads,
+					 unsigned int index,
+					 const struct disk_config *cfg,
+					 const struct blk_engine_ops *engine,
+					 GError **err)
 {
 	struct virtio_blk *blk = g_new0(struct virtio_blk, 1);
 
 	blk->cfg = cfg;
-	blk->poll_ns = blk_poll_ns(cfg);
 	blk->nr_queues = cfg->queues ? cfg->queues : 1;
 	blk->disk = blk_disk_open(cfg, err);
 	if (!blk->disk)
 		goto err;
-	blk->queues = g_new0(struct blk_vq, blk->nr_queues);
+	if (engine)
+		blk->disk->ops = engine;
+	blk->disk->threads = threads;
+	blk->queues = g_new0(struct blkvq, blk->nr_queues);
+	blk->threads = g_new0(struct iothread *, blk->nr_queues);
 	for (unsigned int i = 0; i < blk->nr_queues; i++) {
-		struct blk_vq *q = &blk->queues[i];
+		struct blkvq *q = &blk->queues[i];
 		char name[32]; /* the registry keeps the first ten bytes */
 
-		q->blk = blk;
-		q->index = i;
-		q->slots = g_new0(struct blk_slot, VIRTQ_MAX_SIZE);
-		blk_vq_reset_slots(q);
-		q->bq = blk_queue_create(blk->disk, VIRTQ_MAX_SIZE, err);
-		if (!q->bq)
-			goto err;
 		if (i)
 			snprintf(name, sizeof(name), "io-blk%uq%u", index, i);
 		else
 			snprintf(name, sizeof(name), "io-blk%u", index);
-		q->thread = iothread_create(threads, name, virtio_iothread_fault,
-					    &blk->vdev, err);
-		if (!q->thread)
+		blk->threads[i] = iothread_create(threads, name,
+						  virtio_iothread_fault,
+						  &blk->vdev, err);
+		if (!blk->threads[i])
+			goto err;
+		*q = (struct blkvq){
+			.ops = &blk_vq_ops,
+			.model = blk,
+			.vdev = &blk->vdev,
+			.name = "virtio-blk",
+			.index = i,
+			.poll_ns = blk_poll_ns(cfg),
+			.thread = blk->threads[i],
+		};
+		if (!blkvq_init(q, &blk->disk, 1, sizeof(struct blk_slot), err))
 			goto err;
 	}
 	blk_fill_config(blk);
@@ -542,17 +222,23 @@ err:
 	return NULL;
 }
 
+struct virtio_blk *virtio_blk_new(struct thread_registry *threads,
+				  unsigned int index,
+				  const struct disk_config *cfg, GError **err)
+{
+	return virtio_blk_new_engine(threads, index, cfg, NULL, err);
+}
+
 void virtio_blk_free(struct virtio_blk *blk)
 {
 	if (!blk)
 		return;
-	for (unsigned int i = 0; blk->queues && i < blk->nr_queues; i++) {
-		struct blk_vq *q = &blk->queues[i];
-
-		iothread_destroy(q->thread);
-		blk_queue_destroy(q->bq);
-		g_free(q->slots);
-	}
+	/* The threads first: none may run while the engines go. */
+	for (unsigned int i = 0; blk->threads && i < blk->nr_queues; i++)
+		iothread_destroy(blk->threads[i]);
+	for (unsigned int i = 0; blk->queues && i < blk->nr_queues; i++)
+		blkvq_fini(&blk->queues[i]);
+	g_free(blk->threads);
 	g_free(blk->queues);
 	blk_disk_close(blk->disk);
 	g_free(blk);
@@ -597,15 +283,19 @@ uint64_t virtio_blk_size(const struct virtio_device *vdev)
 
 /* ---- registry ---- */
 
+/* Every --disk but the bus=scsi ones, which are virtio-scsi's LUNs. */
 static unsigned int blk_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks;
+	return disk_configs_count(cfg->disks, cfg->nr_disks, DISK_BUS_BLK);
 }
 
 static void *blk_device_create(struct machine *m, unsigned int index,
 			       GError **err)
 {
-	return virtio_blk_create(m, index, &m->cfg->disks[index], err);
+	return virtio_blk_create(m, index,
+				 disk_configs_nth(m->cfg->disks, m->cfg->nr_disks,
+						  DISK_BUS_BLK, index),
+				 err);
 }
 
 const struct device_type virtio_blk_device_type = {
@@ -616,4 +306,6 @@ const struct device_type virtio_blk_device_type = {
 	.destroy = virtio_pci_device_destroy,
 	.quiesce = virtio_pci_device_quiesce,
 	.resume = virtio_pci_device_resume,
+	.save = virtio_pci_device_save,
+	.load = virtio_pci_device_load,
 };

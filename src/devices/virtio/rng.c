@@ -169,4 +169,6 @@ const struct device_type virtio_rng_device_type = {
 	.destroy = virtio_pci_device_destroy,
 	.quiesce = virtio_pci_device_quiesce,
 	.resume = virtio_pci_device_resume,
+	.save = virtio_pci_device_save,
+	.load = virtio_pci_device_load,
 };

@@ -74,8 +74,9 @@ void virtio_device_reset(struct virtio_device *vdev)
 		vdev->ops->reset(vdev);
 		vdev->active = false;
 	}
+	/* The holds stay: they are the VM's and the bus master bit's. */
 	vdev->quiesced = false;
-	vdev->activate_pending = false;
+	vdev->activate_pending = VIRTIO_ACTIVATE_NONE;
 	for (unsigned int i = 0; i < vdev->nr_queues; i++)
 		virtq_stop(vdev->queues[i]);
 	pthread_mutex_lock(&vdev->lock);
@@ -85,29 +86,42 @@ void virtio_device_reset(struct virtio_device *vdev)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
-int virtio_device_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
+static bool virtio_device_activate(struct virtio_device *vdev,
+				   bool start_queues);
+
+int virtio_device_hold(struct virtio_device *vdev, unsigned int reason,
+		       uint64_t deadline_ns)
 {
-	if (!vdev->active || vdev->quiesced)
+	vdev->holds |= reason;
+	/*
+	 * Quiesce again after a time-out: requests still in the back-end
+	 * were left there, and this call may see them finish.
+	 */
+	if (!vdev->active || (vdev->quiesced && !vdev->quiesce_timed_out))
 		return 0;
 	vdev->quiesced = true;
-	return vdev->ops->quiesce ? vdev->ops->quiesce(vdev, deadline_ns) : 0;
+	vdev->quiesce_timed_out = false;
+	if (vdev->ops->quiesce && vdev->ops->quiesce(vdev, deadline_ns)) {
+		vdev->quiesce_timed_out = true;
+		return -ETIMEDOUT;
+	}
+	return 0;
 }
 
-void virtio_device_resume(struct virtio_device *vdev)
+void virtio_device_release(struct virtio_device *vdev, unsigned int reason)
 {
+	enum virtio_activation pending = vdev->activate_pending;
 	bool was = vdev->quiesced;
-	int ret;
 
+	vdev->holds &= ~reason;
+	if (vdev->holds)
+		return;
 	vdev->quiesced = false;
-	if (vdev->activate_pending) {
-		/* Loaded from a state with DRIVER_OK: start it only now. */
-		vdev->activate_pending = false;
-		ret = vdev->ops->activate ? vdev->ops->activate(vdev) : 0;
-		if (ret)
-			virtio_device_needs_reset(vdev, "cannot start the device: %s",
-						  g_strerror(-ret));
-		else
-			vdev->active = true;
+	vdev->quiesce_timed_out = false;
+	if (pending != VIRTIO_ACTIVATE_NONE) {
+		/* DRIVER_OK came (or was loaded) while held: start it only now. */
+		vdev->activate_pending = VIRTIO_ACTIVATE_NONE;
+		virtio_device_activate(vdev, pending == VIRTIO_ACTIVATE_ALL);
 		return;
 	}
 	if (was && vdev->active && vdev->ops->resume)
@@ -154,12 +168,16 @@ static bool virtio_features_acceptable(const struct virtio_device *vdev)
 	       !(vdev->features & ~vdev->host_features);
 }
 
-/* Start the enabled queues and the model; false put the device in NEEDS_RESET. */
-static bool virtio_device_activate(struct virtio_device *vdev)
+/*
+ * Start the enabled queues (unless a state load started them) and the
+ * model; false put the device in NEEDS_RESET.
+ */
+static bool virtio_device_activate(struct virtio_device *vdev,
+				   bool start_queues)
 {
 	int ret;
 
-	for (unsigned int i = 0; i < vdev->nr_queues; i++) {
+	for (unsigned int i = 0; i < vdev->nr_queues && start_queues; i++) {
 		struct virtqueue *vq = vdev->queues[i];
 		const char *why = NULL;
 
@@ -225,8 +243,13 @@ void virtio_device_set_status(struct virtio_device *vdev, uint8_t status)
 	vdev->status = status;
 	pthread_mutex_unlock(&vdev->lock);
 
-	if (added & VIRTIO_STATUS_DRIVER_OK)
-		virtio_device_activate(vdev);
+	if (!(added & VIRTIO_STATUS_DRIVER_OK))
+		return;
+	if (vdev->holds)
+		/* Held (bus master off, VM stopped): the release starts it. */
+		vdev->activate_pending = VIRTIO_ACTIVATE_ALL;
+	else
+		virtio_device_activate(vdev, true);
 }
 
 void virtio_device_config_read(struct virtio_device *vdev, uint64_t off,

@@ -28,108 +28,11 @@
 #include "tern/error.h"
 #include "tern/machine.h"
 #include "tern/le.h"
+#include "tern/state.h"
 #include "tern/pci.h"
 #include "tern/virtio.h"
 
-#define VIRTIO_PCI_VENDOR 0x1af4
-#define VIRTIO_PCI_DEVICE_BASE 0x1040
-#define VIRTIO_PCI_SUBSYS_VENDOR 0x1af4
-#define VIRTIO_PCI_SUBSYS_ID 0x1100 /* QEMU's PCI_SUBDEVICE_ID_QEMU */
-#define VIRTIO_PCI_REVISION 1 /* modern only */
-
-#define VIRTIO_PCI_CAP_COMMON_CFG 1
-#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
-#define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define VIRTIO_PCI_CAP_PCI_CFG 5
-
-#define VPCI_MSIX_BAR 1
-#define VPCI_BAR 4
-#define VPCI_BAR_SIZE 0x4000
-#define VPCI_REGION_SIZE 0x1000
-#define VPCI_COMMON_OFF 0x0000
-#define VPCI_ISR_OFF 0x1000
-#define VPCI_DEVICE_OFF 0x2000
-#define VPCI_NOTIFY_OFF 0x3000
-#define VPCI_NOTIFY_MULT 4
-#define VPCI_MAX_QUEUES (VPCI_REGION_SIZE / VPCI_NOTIFY_MULT)
-
-#define VIRTIO_PCI_ISR_QUEUE 0x1
-#define VIRTIO_PCI_ISR_CONFIG 0x2
-
-/* struct virtio_pci_common_cfg (4.1.4.3), up to queue_device. */
-#define VPCI_CFG_DFSELECT 0x00
-#define VPCI_CFG_DF 0x04
-#define VPCI_CFG_GFSELECT 0x08
-#define VPCI_CFG_GF 0x0c
-#define VPCI_CFG_MSIX_CONFIG 0x10
-#define VPCI_CFG_NUM_QUEUES 0x12
-#define VPCI_CFG_STATUS 0x14
-#define VPCI_CFG_GENERATION 0x15
-#define VPCI_CFG_Q_SELECT 0x16
-#define VPCI_CFG_Q_SIZE 0x18
-#define VPCI_CFG_Q_MSIX 0x1a
-#define VPCI_CFG_Q_ENABLE 0x1c
-#define VPCI_CFG_Q_NOFF 0x1e
-#define VPCI_CFG_Q_DESC 0x20
-#define VPCI_CFG_Q_DRIVER 0x28
-#define VPCI_CFG_Q_DEVICE 0x30
-#define VPCI_COMMON_LEN 0x38
-
-struct virtio_pci_cap {
-	uint8_t cap_vndr;
-	uint8_t cap_next;
-	uint8_t cap_len;
-	uint8_t cfg_type;
-	uint8_t bar;
-	uint8_t id;
-	uint8_t padding[2];
-	uint32_t offset;
-	uint32_t length;
-};
-
-struct virtio_pci_notify_cap {
-	struct virtio_pci_cap cap;
-	uint32_t notify_off_multiplier;
-};
-
-struct virtio_pci_cfg_cap {
-	struct virtio_pci_cap cap;
-	uint8_t pci_cfg_data[4];
-};
-
-_Static_assert(sizeof(struct virtio_pci_cap) == 16, "virtio_pci_cap");
-_Static_assert(sizeof(struct virtio_pci_notify_cap) == 20, "notify cap");
-_Static_assert(sizeof(struct virtio_pci_cfg_cap) == 20, "pci cfg cap");
-
-#define VPCI_CAP_BAR offsetof(struct virtio_pci_cap, bar)
-#define VPCI_CAP_OFFSET offsetof(struct virtio_pci_cap, offset)
-#define VPCI_CAP_LENGTH offsetof(struct virtio_pci_cap, length)
-#define VPCI_CAP_DATA offsetof(struct virtio_pci_cfg_cap, pci_cfg_data)
-
-struct virtio_pci {
-	struct virtio_device vdev;
-	struct machine *m;
-	struct pci_device *pci;
-	/* Common configuration access from vCPUs, and resets. */
-	pthread_mutex_t lock;
-	uint32_t dfselect, gfselect;
-	uint16_t queue_sel;
-	uint16_t config_vector; /* atomic: read by device threads */
-	uint16_t *queue_vector; /* atomic, per queue */
-	/* ISR and the INTx level it drives change together. */
-	pthread_mutex_t isr_lock;
-	uint8_t isr;
-	/* Notify ioeventfds, registered while BAR 4 decodes. */
-	uint64_t ioeventfd_base;
-	bool ioeventfds_on;
-	uint8_t cfg_cap; /* offset of the PCI configuration access capability */
-};
-
-static struct virtio_pci *to_vpci(struct virtio_device *vdev)
-{
-	return vdev->transport;
-}
+#include "virtio_pci.h"
 
 static uint32_t class_for(uint16_t device_id)
 {
@@ -137,6 +40,7 @@ static uint32_t class_for(uint16_t device_id)
 	case VIRTIO_ID_NET:
 		return 0x020000; /* network, Ethernet */
 	case VIRTIO_ID_BLOCK:
+	case VIRTIO_ID_SCSI:
 		return 0x010000; /* mass storage, SCSI (as QEMU says) */
 	case VIRTIO_ID_CONSOLE:
 		return 0x078000; /* communication, other */
@@ -156,7 +60,7 @@ static void vpci_isr_raise(struct virtio_pci *vpci, uint8_t bit, bool intx)
 	pthread_mutex_unlock(&vpci->isr_lock);
 }
 
-static uint8_t vpci_isr_read_clear(struct virtio_pci *vpci)
+uint8_t vpci_isr_read_clear(struct virtio_pci *vpci)
 {
 	uint8_t v;
 
@@ -265,255 +169,6 @@ static void vpci_bar_mapped(struct pci_device *pci, unsigned int bar,
 		vpci_ioeventfds_on(vpci, addr);
 }
 
-/* ---- common configuration ---- */
-
-static struct virtqueue *vpci_selected(struct virtio_pci *vpci)
-{
-	return vpci->queue_sel < vpci->vdev.nr_queues ?
-		       vpci->vdev.queues[vpci->queue_sel] : NULL;
-}
-
-/* The whole structure as the driver would see it now. vpci->lock held. */
-static void vpci_common_snapshot(struct virtio_pci *vpci, uint8_t *c)
-{
-	struct virtio_device *vdev = &vpci->vdev;
-	struct virtqueue *vq = vpci_selected(vpci);
-
-	memset(c, 0, VPCI_COMMON_LEN);
-	le32_put(c + VPCI_CFG_DFSELECT, vpci->dfselect);
-	le32_put(c + VPCI_CFG_DF, virtio_device_host_features(vdev, vpci->dfselect));
-	le32_put(c + VPCI_CFG_GFSELECT, vpci->gfselect);
-	le32_put(c + VPCI_CFG_GF, virtio_device_driver_features(vdev, vpci->gfselect));
-	le16_put(c + VPCI_CFG_MSIX_CONFIG, vpci->config_vector);
-	le16_put(c + VPCI_CFG_NUM_QUEUES, (uint16_t)vdev->nr_queues);
-	c[VPCI_CFG_STATUS] = virtio_device_get_status(vdev);
-	c[VPCI_CFG_GENERATION] = virtio_device_config_generation(vdev);
-	le16_put(c + VPCI_CFG_Q_SELECT, vpci->queue_sel);
-	if (vq) {
-		const struct virtq_layout *l = virtq_layout(vq);
-
-		le16_put(c + VPCI_CFG_Q_SIZE, l->size);
-		le16_put(c + VPCI_CFG_Q_MSIX, vpci->queue_vector[vpci->queue_sel]);
-		le16_put(c + VPCI_CFG_Q_ENABLE, l->enabled);
-		le16_put(c + VPCI_CFG_Q_NOFF, vpci->queue_sel);
-		le64_put(c + VPCI_CFG_Q_DESC, l->desc);
-		le64_put(c + VPCI_CFG_Q_DRIVER, l->driver);
-		le64_put(c + VPCI_CFG_Q_DEVICE, l->device);
-	}
-}
-
-static void vpci_common_read(struct virtio_pci *vpci, uint64_t off, void *data,
-			     unsigned int len)
-{
-	uint8_t c[VPCI_COMMON_LEN];
-
-	memset(data, 0, len);
-	if (off >= VPCI_COMMON_LEN)
-		return;
-	pthread_mutex_lock(&vpci->lock);
-	vpci_common_snapshot(vpci, c);
-	pthread_mutex_unlock(&vpci->lock);
-	memcpy(data, c + off, MIN((uint64_t)len, VPCI_COMMON_LEN - off));
-}
-
-/* Back to the transport's reset state. vpci->lock held. */
-static void vpci_transport_reset(struct virtio_pci *vpci)
-{
-	vpci->dfselect = vpci->gfselect = 0;
-	vpci->queue_sel = 0;
-	__atomic_store_n(&vpci->config_vector, VIRTIO_MSI_NO_VECTOR, __ATOMIC_RELAXED);
-	for (unsigned int q = 0; q < vpci->vdev.nr_queues; q++)
-		__atomic_store_n(&vpci->queue_vector[q], VIRTIO_MSI_NO_VECTOR,
-				 __ATOMIC_RELAXED);
-	(void)vpci_isr_read_clear(vpci);
-}
-
-static uint16_t vpci_vector(struct virtio_pci *vpci, uint16_t v)
-{
-	/* A vector the function does not have reads back as NO_VECTOR. */
-	return v < pci_msix_nr_vectors(vpci->pci) ? v : VIRTIO_MSI_NO_VECTOR;
-}
-
-/* Set a 64-bit queue address from a full or a half-word write. */
-static void vpci_set_addr(uint64_t *field, unsigned int half, uint32_t v,
-			  unsigned int len, uint64_t v64)
-{
-	if (len == 8)
-		*field = v64;
-	else if (half)
-		*field = (*field & 0xffffffffULL) | (uint64_t)v << 32;
-	else
-		*field = (*field & ~0xffffffffULL) | v;
-}
-
-static void vpci_common_write(struct virtio_pci *vpci, uint64_t off,
-			      const void *data, unsigned int len)
-{
-	struct virtio_device *vdev = &vpci->vdev;
-	uint64_t v64 = 0;
-	uint32_t v;
-	struct virtqueue *vq;
-	struct virtq_layout *l = NULL;
-	bool frozen;
-
-	memcpy(&v64, data, MIN(len, 8U));
-	v64 = le64toh(v64);
-	v = (uint32_t)v64;
-
-	pthread_mutex_lock(&vpci->lock);
-	vq = vpci_selected(vpci);
-	if (vq)
-		l = virtq_layout(vq);
-	/* Without VIRTIO_F_RING_RESET queues are set up before DRIVER_OK only. */
-	frozen = virtio_device_get_status(vdev) & VIRTIO_STATUS_DRIVER_OK;
-
-	switch (off) {
-	case VPCI_CFG_DFSELECT:
-		if (len == 4)
-			vpci->dfselect = v;
-		break;
-	case VPCI_CFG_GFSELECT:
-		if (len == 4)
-			vpci->gfselect = v;
-		break;
-	case VPCI_CFG_GF:
-		if (len == 4)
-			virtio_device_set_driver_features(vdev, vpci->gfselect, v);
-		break;
-	case VPCI_CFG_MSIX_CONFIG:
-		if (len == 2)
-			__atomic_store_n(&vpci->config_vector,
-					 vpci_vector(vpci, (uint16_t)v),
-					 __ATOMIC_RELAXED);
-		break;
-	case VPCI_CFG_STATUS:
-		if (len != 1)
-			break;
-		if (!v) {
-			virtio_device_reset(vdev);
-			vpci_transport_reset(vpci);
-		} else {
-			virtio_device_set_status(vdev, (uint8_t)v);
-		}
-		break;
-	case VPCI_CFG_Q_SELECT:
-		if (len == 2)
-			vpci->queue_sel = (uint16_t)v;
-		break;
-	case VPCI_CFG_Q_SIZE:
-		/*
-		 * 1 to the maximum, as QEMU takes it: a size the queue cannot
-		 * have is ignored rather than kept for DRIVER_OK to refuse, so
-		 * the registers always hold a state that saves and loads.
-		 */
-		if (len == 2 && l && !frozen && v && v <= virtq_max_size(vq))
-			l->size = (uint16_t)v;
-		break;
-	case VPCI_CFG_Q_MSIX:
-		if (len == 2 && vq)
-			__atomic_store_n(&vpci->queue_vector[vpci->queue_sel],
-					 vpci_vector(vpci, (uint16_t)v),
-					 __ATOMIC_RELAXED);
-		break;
-	case VPCI_CFG_Q_ENABLE:
-		/* 0 must not be written (4.1.4.3.2); only 1 means anything. */
-		if (len == 2 && l && !frozen && v == 1)
-			l->enabled = true;
-		break;
-	case VPCI_CFG_Q_DESC:
-	case VPCI_CFG_Q_DESC + 4:
-		if (l && !frozen && (len == 4 || (len == 8 && off == VPCI_CFG_Q_DESC)))
-			vpci_set_addr(&l->desc, off != VPCI_CFG_Q_DESC, v, len, v64);
-		break;
-	case VPCI_CFG_Q_DRIVER:
-	case VPCI_CFG_Q_DRIVER + 4:
-		if (l && !frozen && (len == 4 || (len == 8 && off == VPCI_CFG_Q_DRIVER)))
-			vpci_set_addr(&l->driver, off != VPCI_CFG_Q_DRIVER, v, len, v64);
-		break;
-	case VPCI_CFG_Q_DEVICE:
-	case VPCI_CFG_Q_DEVICE + 4:
-		if (l && !frozen && (len == 4 || (len == 8 && off == VPCI_CFG_Q_DEVICE)))
-			vpci_set_addr(&l->device, off != VPCI_CFG_Q_DEVICE, v, len, v64);
-		break;
-	default:
-		/* Read-only fields, or an access that is not a field's width. */
-		tern_debug("%s: common config write of %u bytes at 0x%llx ignored",
-			   vdev->ops->name, len, (unsigned long long)off);
-		break;
-	}
-	pthread_mutex_unlock(&vpci->lock);
-}
-
-/* ---- BAR 4 ---- */
-
-static void vpci_bar_read(void *opaque, uint64_t off, void *data,
-			  unsigned int len)
-{
-	struct virtio_pci *vpci = opaque;
-	uint64_t region = off & ~(uint64_t)(VPCI_REGION_SIZE - 1);
-	uint64_t o = off - region;
-
-	memset(data, 0, len);
-	if (o + len > VPCI_REGION_SIZE)
-		return;
-	switch (region) {
-	case VPCI_COMMON_OFF:
-		vpci_common_read(vpci, o, data, len);
-		break;
-	case VPCI_ISR_OFF:
-		if (o == 0)
-			*(uint8_t *)data = vpci_isr_read_clear(vpci);
-		break;
-	case VPCI_DEVICE_OFF:
-		virtio_device_config_read(&vpci->vdev, o, data, len);
-		break;
-	default:
-		/* Notify registers read as 0. */
-		break;
-	}
-}
-
-static void vpci_bar_write(void *opaque, uint64_t off, const void *data,
-			   unsigned int len)
-{
-	struct virtio_pci *vpci = opaque;
-	uint64_t region = off & ~(uint64_t)(VPCI_REGION_SIZE - 1);
-	uint64_t o = off - region;
-
-	if (o + len > VPCI_REGION_SIZE)
-		return;
-	switch (region) {
-	case VPCI_COMMON_OFF:
-		vpci_common_write(vpci, o, data, len);
-		break;
-	case VPCI_DEVICE_OFF:
-		virtio_device_config_write(&vpci->vdev, o, data, len);
-		break;
-	case VPCI_NOTIFY_OFF: {
-		/* Only without an ioeventfd (or for widths it does not match). */
-		unsigned int q = o / VPCI_NOTIFY_MULT;
-
-		if (q < vpci->vdev.nr_queues) {
-			uint64_t one = 1;
-
-			tern_debug("%s: queue %u kicked through the BAR (an exit; no ioeventfd matched)",
-				   vpci->vdev.ops->name, q);
-
-			(void)!write(virtq_kick_fd(vpci->vdev.queues[q]), &one,
-				     sizeof(one));
-		}
-		break;
-	}
-	default:
-		break; /* ISR is read-only */
-	}
-}
-
-static const struct bus_ops vpci_bar_ops = {
-	.read = vpci_bar_read,
-	.write = vpci_bar_write,
-};
-
 /* ---- PCI configuration access capability (4.1.4.9) ---- */
 
 /*
@@ -576,11 +231,31 @@ static void vpci_pci_reset(struct pci_device *pci)
 	pthread_mutex_unlock(&vpci->lock);
 }
 
+/*
+ * Without bus mastering a device may not touch guest memory: the queues
+ * are held (the model quiesced, a DRIVER_OK only recorded) until the
+ * driver sets the bit. On the thread of the config write, no PCI lock held.
+ */
+static void vpci_bus_master(struct pci_device *pci, bool enabled)
+{
+	struct virtio_pci *vpci = pci_device_opaque(pci);
+
+	pthread_mutex_lock(&vpci->lock);
+	if (enabled)
+		virtio_device_release(&vpci->vdev, VIRTIO_HOLD_BUS_MASTER);
+	else if (virtio_device_hold(&vpci->vdev, VIRTIO_HOLD_BUS_MASTER,
+				    tern_now_ns() + VPCI_HOLD_TIMEOUT_NS))
+		tern_warn("%s: bus mastering off with requests still in flight",
+			  vpci->vdev.ops->name);
+	pthread_mutex_unlock(&vpci->lock);
+}
+
 static const struct pci_device_ops vpci_pci_ops = {
 	.bar_mapped = vpci_bar_mapped,
 	.config_write = vpci_config_write,
 	.config_read = vpci_config_read,
 	.reset = vpci_pci_reset,
+	.bus_master = vpci_bus_master,
 };
 
 static int vpci_add_cap(struct pci_device *pci, uint8_t type, uint32_t offset,
@@ -683,6 +358,8 @@ struct virtio_device *virtio_pci_create(struct machine *m,
 	}
 	vpci->vdev.machine = m;
 	vpci->vdev.transport = vpci;
+	/* Realize leaves bus mastering off, as firmware does: held until set. */
+	vpci->vdev.holds = VIRTIO_HOLD_BUS_MASTER;
 	vpci->vdev.transport_ops = &vpci_transport_ops;
 	vpci->queue_vector = g_new(uint16_t, nr_queues);
 	vpci->config_vector = VIRTIO_MSI_NO_VECTOR;
@@ -771,7 +448,7 @@ int virtio_pci_device_quiesce(void *opaque, uint64_t deadline_ns)
 
 	/* Under the transport lock: a status write cannot race the model. */
 	pthread_mutex_lock(&vpci->lock);
-	ret = virtio_device_quiesce(vdev, deadline_ns);
+	ret = virtio_device_hold(vdev, VIRTIO_HOLD_VM, deadline_ns);
 	pthread_mutex_unlock(&vpci->lock);
 	return ret;
 }
@@ -782,6 +459,6 @@ void virtio_pci_device_resume(void *opaque)
 	struct virtio_pci *vpci = to_vpci(vdev);
 
 	pthread_mutex_lock(&vpci->lock);
-	virtio_device_resume(vdev);
+	virtio_device_release(vdev, VIRTIO_HOLD_VM);
 	pthread_mutex_unlock(&vpci->lock);
 }

@@ -65,8 +65,9 @@ bool virtio_device_load(struct virtio_device *vdev, struct state_reader *r)
 	vdev->config_generation = generation;
 	vdev->config_dirty = dirty;
 	pthread_mutex_unlock(&vdev->lock);
-	vdev->activate_pending = running;
-	vdev->quiesced = running;
+	/* The transport holds it while loading; the release starts it. */
+	vdev->activate_pending = running ? VIRTIO_ACTIVATE_MODEL :
+					   VIRTIO_ACTIVATE_NONE;
 	return true;
 fail:
 	for (unsigned int i = 0; i < vdev->nr_queues; i++)
