@@ -7,8 +7,9 @@
  *
  *   build-fuzz/tests/fuzz/fuzz-make-seeds tests/fuzz/corpus
  *
- * The byte layouts of the virtqueue, virtio-blk, virtio-pci, qmp and boot
- * inputs are the ones their targets' comments describe.
+ * The byte layouts of the virtqueue, virtio-blk, virtio-scsi,
+ * virtio-balloon, virtio-pci, qmp and boot inputs are the ones their
+ * targets' comments describe.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,8 @@
 
 #include "tern/le.h"
 #include "tern/pci.h"
+#include "tern/virtio-balloon.h"
+#include "tern/virtio-scsi.h"
 #include "tern/virtio.h"
 #include "fuzz.h"
 #include "make-seeds.h"
@@ -216,6 +219,123 @@ static void seeds_virtio_blk(void)
 		 sizeof(seg));
 }
 
+/* ---- virtio-scsi: LUN limits, target, chain, request bytes ---- */
+
+static void scsi_seed(const char *name, uint8_t flags, const uint8_t *cdb,
+		      size_t cdb_len, const uint16_t *lens, unsigned int out,
+		      unsigned int inb, const void *data_out, size_t data_len)
+{
+	GByteArray *b = in_new();
+	uint8_t hdr[VIRTIO_SCSI_REQ_HDR + VIRTIO_SCSI_CDB_DEFAULT] = { 0 };
+
+	in_u8(b, flags);
+	in_u8(b, 0); /* 512-byte blocks */
+	in_u64(b, 2048); /* 1 MiB */
+	/* scsi.c's limits for 512-byte blocks: 4064 KiB and 1 GiB. */
+	in_u32(b, 8128);
+	in_u32(b, 2097152);
+	in_u8(b, SCSI_UNMAP_DESCS_MAX);
+	in_u32(b, 2097152);
+	in_u8(b, 2); /* LUNs 0 and 1 */
+	in_u8(b, 0);
+	in_u8(b, 0);
+	in_u8(b, VIRTIO_SCSI_CDB_DEFAULT);
+	in_u16(b, VIRTIO_SCSI_SENSE_DEFAULT);
+	in_u8(b, (uint8_t)out);
+	in_u8(b, (uint8_t)inb);
+	for (unsigned int i = 0; i < out + inb; i++)
+		in_u16(b, (uint16_t)(lens[i] - 1));
+	/* LUN 0 of target 0, as Linux addresses it; tag 1. */
+	hdr[0] = 1;
+	hdr[8] = 1;
+	memcpy(hdr + VIRTIO_SCSI_REQ_HDR, cdb, cdb_len);
+	g_byte_array_append(b, hdr, sizeof(hdr));
+	if (data_out)
+		g_byte_array_append(b, data_out, (guint)data_len);
+	if (flags & 2)
+		g_byte_array_append(b, (const uint8_t *)"fuzz-serial", 12);
+	in_done(b, "virtio-scsi", name);
+}
+
+#define CDB(...) (const uint8_t[]){ __VA_ARGS__ }, sizeof((uint8_t[]){ __VA_ARGS__ })
+#define LENS(...) (const uint16_t[]){ __VA_ARGS__ }
+
+static void seeds_virtio_scsi(void)
+{
+	/* UNMAP parameter list: 8 bytes of header, one descriptor. */
+	static const uint8_t unmap[24] = { 0, 22, 0, 16, [15] = 8, [19] = 16 };
+	static const uint8_t zeroes[512];
+	const uint16_t req = VIRTIO_SCSI_REQ_HDR + VIRTIO_SCSI_CDB_DEFAULT;
+	const uint16_t resp = VIRTIO_SCSI_RESP_HDR + VIRTIO_SCSI_SENSE_DEFAULT;
+
+	scsi_seed("inquiry", 2, CDB(0x12, 0, 0, 0, 36, 0), LENS(req, resp, 36),
+		  1, 2, NULL, 0);
+	scsi_seed("inquiry-vpd", 2, CDB(0x12, 1, 0x83, 0, 64, 0),
+		  LENS(req, resp, 64), 1, 2, NULL, 0);
+	scsi_seed("report-luns", 0, CDB(0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0),
+		  LENS(req, resp, 256), 1, 2, NULL, 0);
+	scsi_seed("read-capacity-16",
+		  0, CDB(0x9e, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0),
+		  LENS(req, resp, 32), 1, 2, NULL, 0);
+	scsi_seed("mode-sense", 0, CDB(0x1a, 0, 0x3f, 0, 0xff, 0),
+		  LENS(req, resp, 255), 1, 2, NULL, 0);
+	scsi_seed("read-10", 0, CDB(0x28, 0, 0, 0, 0, 0x10, 0, 0, 8, 0),
+		  LENS(req, resp, 2048, 2048), 1, 3, NULL, 0);
+	scsi_seed("write-16", 0,
+		  CDB(0x8a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x20, 0, 0, 0, 1, 0, 0),
+		  LENS(req, 512, resp), 2, 1, zeroes, sizeof(zeroes));
+	scsi_seed("unmap", 0, CDB(0x42, 0, 0, 0, 0, 0, 0, 0, 24, 0),
+		  LENS(req, 24, resp), 2, 1, unmap, sizeof(unmap));
+	scsi_seed("write-same-16", 0,
+		  CDB(0x93, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x40, 0, 0, 0, 8, 0, 0),
+		  LENS(req, 512, resp), 2, 1, zeroes, sizeof(zeroes));
+	scsi_seed("sync-cache", 0, CDB(0x35, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+		  LENS(req, resp), 1, 1, NULL, 0);
+	/* A pending unit attention: TEST UNIT READY gets it, REQUEST SENSE too. */
+	scsi_seed("unit-attention", 4, CDB(0x00, 0, 0, 0, 0, 0), LENS(req, resp),
+		  1, 1, NULL, 0);
+	scsi_seed("request-sense", 4, CDB(0x03, 0, 0, 0, 18, 0),
+		  LENS(req, resp, 18), 1, 2, NULL, 0);
+}
+
+/* ---- virtio-balloon: a mode byte, then the list, buffer or option ---- */
+
+static void seeds_virtio_balloon(void)
+{
+	/* 128 MiB; pages 16-19, one outside RAM, 0x100, 20 again. */
+	static const uint32_t pfns[] = { 16, 17, 18, 19, 0x100000, 0x100, 20 };
+	GByteArray *b = in_new();
+
+	in_u8(b, 0);
+	in_u32(b, 32767);
+	for (unsigned int i = 0; i < ARRAY_SIZE(pfns); i++)
+		in_u32(b, pfns[i]);
+	in_done(b, "virtio-balloon", "pages");
+	/* 6 GiB: the pages either side of the 32-bit hole. */
+	b = in_new();
+	in_u8(b, 0);
+	in_u32(b, 6 * 262144 - 1);
+	in_u32(b, 0xbffff);
+	in_u32(b, 0xc0000);
+	in_u32(b, 0x100000);
+	in_u32(b, 0x100001);
+	in_done(b, "virtio-balloon", "pages-high");
+	/* Statistics as Linux sends them: every tag, then an unknown one. */
+	b = in_new();
+	in_u8(b, 1);
+	for (unsigned int t = 0; t <= BALLOON_S_NR; t++) {
+		in_u16(b, (uint16_t)t);
+		in_u64(b, 1000ULL * (t + 1));
+	}
+	in_u16(b, 3); /* a partial entry */
+	in_done(b, "virtio-balloon", "stats");
+	b = in_new();
+	in_u8(b, 2);
+	g_byte_array_append(b, (const uint8_t *)"deflate-on-oom=on,free-page-reporting=off,stats-period=2",
+			    56);
+	in_done(b, "virtio-balloon", "option");
+}
+
 /* ---- virtio-pci: 8-byte operations ---- */
 
 enum { CFG_W, CFG_R, BAR_W, BAR_R, MSIX_W, MSIX_R, CONF1_W, CONF1_R, ECAM_W,
@@ -406,6 +526,8 @@ int main(int argc, char **argv)
 	root = argv[1];
 	seeds_virtqueue();
 	seeds_virtio_blk();
+	seeds_virtio_scsi();
+	seeds_virtio_balloon();
 	seeds_virtio_pci();
 	seeds_qmp();
 	seeds_boot();
