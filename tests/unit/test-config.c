@@ -170,6 +170,13 @@ START_TEST(non_ascii_values)
 	expect_error("--teardown", msg);
 	ck_assert(!parse_run(&c, &msg, "--qmp", "\xfe", NULL));
 	expect_error("--qmp", msg);
+	/* The options that came with the sandbox and the balloon too. */
+	ck_assert(!parse_run(&c, &msg, "--sandbox", "o\xff", NULL));
+	expect_error("--sandbox", msg);
+	ck_assert(!parse_run(&c, &msg, "--user", "\xb9", "--group", "0", NULL));
+	expect_error("--user", msg);
+	ck_assert(!parse_run(&c, &msg, "--balloon=stats-period=\xb9", NULL));
+	expect_error("--balloon", msg);
 	/* --name is shown by QMP (JSON): UTF-8 text, checked as such. */
 	ck_assert(!parse_run(&c, &msg, "--name", "vm\xff", NULL));
 	expect_error("--name", msg);
