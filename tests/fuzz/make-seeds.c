@@ -512,6 +512,11 @@ static void seeds_options(void)
 		  "serial=SERIAL-0123,queues=4,poll-us=0");
 	text_seed("disk-option", "aio", "path=d.img,engine=aio,cache=none,queues=16");
 	text_seed("memory-option", "size", "512M");
+	text_seed("net-option", "tap", "tap=tap0");
+	text_seed("net-option", "every-key",
+		  "fd=3,mac=52:54:00:ab:cd:ef,queues=1,mtu=9000,vhost=auto");
+	text_seed("net-option", "multiqueue", "tap=tap0,queues=4,vhost=on");
+	text_seed("net-option", "refused", "tap=tap0,fd=3,mac=01:00:5e:00:00:01");
 	text_seed("memory-option", "shared", "1G,shared=on");
 	text_seed("memory-option", "hugepages", "2048M,hugepages=on,shared=on");
 	text_seed("memory-option", "refused", "3K,hugepages=off,bogus");
