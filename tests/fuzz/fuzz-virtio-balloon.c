@@ -3,8 +3,8 @@
  * What virtio-balloon parses (balloon-pages.c), fed as balloon.c feeds it:
  *
  *   mode 0  an inflate or deflate list: the readable bytes as le32 page
- *           numbers, at most BALLOON_MAX_PFNS of them, in chunks of
- *           BALLOON_PFN_CHUNK through balloon_pfn_ranges() against RAM
+ *           numbers, at most 64 Ki of them, in chunks of 1024
+ *           through balloon_pfn_ranges() against RAM
  *           laid out as a VM of that size has it (below the 32-bit hole
  *           and above 4 GiB); every page that is RAM must come back in a
  *           range, in list order, and no range may leave its region
@@ -23,9 +23,16 @@
 
 #include "tern/memory.h"
 #include "tern/virtio-balloon.h"
-/* The bounds the device applies before it parses. */
-#include "../../src/devices/virtio/balloon-internal.h"
 #include "fuzz.h"
+
+/*
+ * The bounds balloon.c applies before it parses (balloon-internal.h's,
+ * which only the device's own files include): page numbers per chunk and
+ * per chain, statistics bytes read. The functions' contracts hold for any.
+ */
+#define PFN_CHUNK 1024
+#define MAX_PFNS (64U * PFN_CHUNK)
+#define STATS_MAX_BYTES (64 * BALLOON_STAT_ENTRY_SIZE)
 
 static void ranges_check(const struct guest_memory *mem, const uint32_t *pfns,
 			 unsigned int n, const struct balloon_range *r,
@@ -68,13 +75,13 @@ static void ranges_check(const struct guest_memory *mem, const uint32_t *pfns,
 static void pages_run(struct fuzz_input *in)
 {
 	uint64_t ram = ((uint64_t)fuzz_u32(in) + 1) * BALLOON_PAGE_SIZE;
-	uint64_t total = MIN(in->len / sizeof(uint32_t), (size_t)BALLOON_MAX_PFNS);
+	uint64_t total = MIN(in->len / sizeof(uint32_t), (size_t)MAX_PFNS);
 	struct guest_memory mem;
 
 	if (guest_memory_layout(ram, &mem))
 		return;
 	for (uint64_t done = 0; done < total;) {
-		unsigned int n = (unsigned int)MIN(total - done, BALLOON_PFN_CHUNK);
+		unsigned int n = (unsigned int)MIN(total - done, PFN_CHUNK);
 		uint32_t *pfns = g_new(uint32_t, n);
 		struct balloon_range *r = g_new(struct balloon_range, n);
 		unsigned int nr, bad = 0;
@@ -92,10 +99,10 @@ static void pages_run(struct fuzz_input *in)
 	}
 }
 
-/* balloon_handle_stats(): the first BALLOON_STATS_MAX_BYTES of the buffer. */
+/* balloon_handle_stats(): the first STATS_MAX_BYTES of the buffer. */
 static void stats_run(struct fuzz_input *in)
 {
-	size_t len = MIN(in->len, (size_t)BALLOON_STATS_MAX_BYTES);
+	size_t len = MIN(in->len, (size_t)STATS_MAX_BYTES);
 	uint8_t *buf = g_memdup2(in->p, len);
 	uint64_t values[BALLOON_S_NR], want[BALLOON_S_NR];
 	unsigned int known = 0;
