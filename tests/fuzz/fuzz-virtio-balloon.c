@@ -3,11 +3,11 @@
  * What virtio-balloon parses (balloon-pages.c), fed as balloon.c feeds it:
  *
  *   mode 0  an inflate or deflate list: the readable bytes as le32 page
- *           numbers, at most 64 Ki of them, in chunks of 1024
- *           through balloon_pfn_ranges() against RAM
- *           laid out as a VM of that size has it (below the 32-bit hole
- *           and above 4 GiB); every page that is RAM must come back in a
- *           range, in list order, and no range may leave its region
+ *           numbers, at most 64 Ki of them, in chunks of 1024 through
+ *           balloon_pfn_ranges() against RAM laid out as a VM of that
+ *           size has it (below the 32-bit hole and above 4 GiB); every
+ *           page that is RAM must come back in a range, in list order,
+ *           and no range may leave its region
  *   mode 1  a statistics buffer through balloon_stats_parse(), cut to
  *           what the device reads of it, checked against the entries
  *   mode 2  the --balloon option's value through balloon_config_parse()
