@@ -7,9 +7,10 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libjson-c-dev
       liburing-dev libaio-dev libseccomp-dev libcap-ng-dev libfdt-dev check)
 if [ "${1:-}" = --test ]; then
 	# The peer VMM for compatibility tests, and what the test scripts use.
-	# iputils-ping: tests/integration/net*.sh ping the guest.
+	# iputils-ping: tests/integration/net*.sh ping the guest. clang with
+	# libFuzzer: the fuzz targets CI runs (tests/fuzz).
 	pkgs+=(python3 qemu-system-x86 cpio busybox-static iproute2 iputils-ping fio time bc
-	       acpica-tools)
+	       acpica-tools clang libfuzzer-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -2,8 +2,12 @@
 # SPDX-License-Identifier: MIT
 # Install, build with -Werror and run every test suite (unit, integration),
 # then the same suites again on an AddressSanitizer + UBSan build, so a read
-# outside a buffer or a leak fails the run instead of passing by luck.
-# Ends with one line "N passed, N failed, N skipped" over both runs.
+# outside a buffer or a leak fails the run instead of passing by luck, then
+# every libFuzzer target on its seed corpus for a few seconds (a clang
+# build, tests/fuzz; scripts/fuzz.sh runs them long).
+# Ends with one line "N passed, N failed, N skipped" over the three runs.
+# Arguments name tests; fuzz-* names go to the fuzz run, which runs whole
+# when there are none (TERN_SKIP_FUZZ=1 leaves it out).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh --test || exit 1
@@ -21,22 +25,45 @@ setup() {
 
 build=${TERN_BUILD_DIR:-build-test}
 asan=${TERN_ASAN_BUILD_DIR:-build-test-asan}
-status=0
-setup "$build" -Dwerror_ci=true -Dtests=enabled && meson compile -C "$build" || exit 1
-meson test -C "$build" --print-errorlogs --num-processes 2 "$@" || status=1
-if [ "${TERN_SKIP_ASAN:-0}" != 1 ]; then
-	setup "$asan" -Dwerror_ci=true -Dtests=enabled -Db_sanitize=address,undefined \
-		-Db_lundef=false && meson compile -C "$asan" || exit 1
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		meson test -C "$asan" --print-errorlogs --num-processes 2 "$@" || status=1
+fuzz=${TERN_FUZZ_BUILD_DIR:-build-test-fuzz}
+status=0 run_main=0 run_fuzz=0
+tests=() fuzz_tests=()
+for t in "$@"; do
+	case $t in
+	fuzz-*) fuzz_tests+=("$t") ;;
+	*) tests+=("$t") ;;
+	esac
+done
+if [ $# -eq 0 ] || [ ${#tests[@]} -gt 0 ]; then
+	run_main=1
+	setup "$build" -Dwerror_ci=true -Dtests=enabled && meson compile -C "$build" || exit 1
+	meson test -C "$build" --print-errorlogs --num-processes 2 "${tests[@]}" || status=1
+	if [ "${TERN_SKIP_ASAN:-0}" != 1 ]; then
+		setup "$asan" -Dwerror_ci=true -Dtests=enabled -Db_sanitize=address,undefined \
+			-Db_lundef=false && meson compile -C "$asan" || exit 1
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			meson test -C "$asan" --print-errorlogs --num-processes 2 "${tests[@]}" || status=1
+	fi
+fi
+if [ "${TERN_SKIP_FUZZ:-0}" != 1 ] && { [ $# -eq 0 ] || [ ${#fuzz_tests[@]} -gt 0 ]; }; then
+	# Only the fuzz targets and their instrumented core get built here.
+	run_fuzz=1
+	CC=clang setup "$fuzz" -Dfuzz=enabled -Dtests=disabled || exit 1
+	meson test -C "$fuzz" --print-errorlogs --num-processes 2 --suite fuzz \
+		"${fuzz_tests[@]}" || status=1
 fi
 
-python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" "${TERN_SKIP_ASAN:-0}" <<'PY'
+python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" "${TERN_SKIP_ASAN:-0}" \
+	"$fuzz/meson-logs/testlog.json" "$run_main" "$run_fuzz" <<'PY'
 import json, os, sys
 counts = {}
-logs = [(sys.argv[1], "")]
-if sys.argv[3] != "1":
-    logs.append((sys.argv[2], "asan: "))
+logs = []
+if sys.argv[5] == "1":
+    logs.append((sys.argv[1], ""))
+    if sys.argv[3] != "1":
+        logs.append((sys.argv[2], "asan: "))
+if sys.argv[6] == "1":
+    logs.append((sys.argv[4], "fuzz: "))
 for path, tag in logs:
     if not os.path.exists(path):
         continue

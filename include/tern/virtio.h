@@ -15,6 +15,7 @@
 #include "tern/util.h"
 
 struct machine;
+struct pci_device;
 struct virtio_device;
 struct state_writer;
 struct state_reader;
@@ -26,6 +27,11 @@ struct state_reader;
 #define VIRTIO_STATUS_FEATURES_OK 0x08
 #define VIRTIO_STATUS_NEEDS_RESET 0x40
 #define VIRTIO_STATUS_FAILED 0x80
+/* The bits above; a device keeps no other, and a state load refuses others. */
+#define VIRTIO_STATUS_KNOWN                                                    \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |                    \
+	 VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |                 \
+	 VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
 
 /* Reserved feature bits the core and transport own (6). */
 #define VIRTIO_F_INDIRECT_DESC 28
@@ -218,6 +224,8 @@ struct virtio_device *virtio_pci_create(struct machine *m,
 					GError **err);
 /* Reset the device, unplug it, then ops->destroy() frees the model. */
 void virtio_pci_destroy(struct virtio_device *vdev);
+/* The PCI function under a virtio-pci device (its config space and state). */
+struct pci_device *virtio_pci_function(struct virtio_device *vdev);
 
 /* The device-table operations every virtio-pci device shares (device.h). */
 void virtio_pci_device_destroy(void *vdev);

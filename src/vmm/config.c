@@ -41,6 +41,14 @@ static gboolean run_balloon_option(const gchar *name, const gchar *value,
 	return TRUE;
 }
 
+/*
+ * Every value is taken as FILENAME: GOption hands its bytes over as they
+ * are. STRING would convert them from the locale's charset (ASCII, since
+ * tern sets no locale) and refuse any other byte with a message that names
+ * no option; this way each value reaches its own check, and --name and
+ * --cmdline may hold any text. --balloon's callback gets bytes too
+ * (G_OPTION_FLAG_FILENAME).
+ */
 static GOptionEntry *run_entries(struct run_options *o)
 {
 	GOptionEntry entries[] = {
@@ -49,40 +57,41 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "FILE" },
 		{ "initrd", 'i', 0, G_OPTION_ARG_FILENAME, &o->initrd,
 		  "Initial ramdisk", "FILE" },
-		{ "cmdline", 'c', 0, G_OPTION_ARG_STRING, &o->cmdline,
+		{ "cmdline", 'c', 0, G_OPTION_ARG_FILENAME, &o->cmdline,
 		  "Kernel command line", "STR" },
-		{ "cpus", 'n', 0, G_OPTION_ARG_STRING, &o->cpus,
+		{ "cpus", 'n', 0, G_OPTION_ARG_FILENAME, &o->cpus,
 		  "Number of vCPUs (default 1)", "N" },
-		{ "memory", 'm', 0, G_OPTION_ARG_STRING, &o->memory,
+		{ "memory", 'm', 0, G_OPTION_ARG_FILENAME, &o->memory,
 		  "Guest RAM, with K/M/G suffix (default 128M); shared=on puts it in a memfd other processes can map, hugepages=on in huge pages (implies shared=on)",
 		  "SIZE[,shared=on|off][,hugepages=on|off]" },
-		{ "console", 0, 0, G_OPTION_ARG_STRING, &o->console,
+		{ "console", 0, 0, G_OPTION_ARG_FILENAME, &o->console,
 		  "Console: stdio (default, the 8250 UART), virtio (virtio-console on stdio, the UART output only), file=PATH or none",
 		  "MODE" },
-		{ "cpu-features", 0, 0, G_OPTION_ARG_STRING, &o->cpu_features,
+		{ "cpu-features", 0, 0, G_OPTION_ARG_FILENAME, &o->cpu_features,
 		  "CPUID features to mask, e.g. -cx16,-xsave", "LIST" },
 		{ "test-exit", 0, 0, G_OPTION_ARG_NONE, &o->test_exit,
 		  "Add the isa-debug-exit compatible port at 0xf4", NULL },
 		{ "paused", 'S', 0, G_OPTION_ARG_NONE, &o->paused,
 		  "Start with vCPUs stopped until a QMP 'cont'", NULL },
-		{ "name", 0, 0, G_OPTION_ARG_STRING, &o->name,
+		{ "name", 0, 0, G_OPTION_ARG_FILENAME, &o->name,
 		  "A name for the VM (QMP query-name)", "NAME" },
-		{ "qmp", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->qmp,
+		{ "qmp", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->qmp,
 		  "QMP control socket: unix:PATH (created, mode 0600) or fd=N (a listening socket); repeatable",
 		  "unix:PATH|fd=N" },
 		{ "rng", 0, 0, G_OPTION_ARG_NONE, &o->rng,
 		  "Add a virtio-rng device fed from getrandom()", NULL },
-		{ "balloon", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK,
+		{ "balloon", 0, G_OPTION_FLAG_OPTIONAL_ARG | G_OPTION_FLAG_FILENAME,
+		  G_OPTION_ARG_CALLBACK,
 		  run_balloon_option,
 		  "Add a virtio-balloon device (QMP balloon, guest-stats): deflate-on-oom and free page reporting offered when on, stats requested every stats-period seconds",
 		  "deflate-on-oom=on|off,free-page-reporting=on|off,stats-period=SECONDS" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
 		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
 		  "SPEC" },
-		{ "net", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->nets,
+		{ "net", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->nets,
 		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto]; repeatable",
 		  "SPEC" },
-		{ "device", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->devices,
+		{ "device", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->devices,
 		  "Pass a host PCI function bound to vfio-pci through to the guest (docs/vfio.md); repeatable",
 		  "vfio=HOST[,iommufd=on|off|auto]" },
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
@@ -93,22 +102,22 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "trace-boot", 0, 0, G_OPTION_ARG_NONE, &o->trace_boot,
 		  "Print when each step of building, running and ending the VM finished (ms since main) on stderr",
 		  NULL },
-		{ "confidential", 0, 0, G_OPTION_ARG_STRING, &o->confidential,
+		{ "confidential", 0, 0, G_OPTION_ARG_FILENAME, &o->confidential,
 		  "A confidential guest (needs --firmware; on this build the host checks only, see docs/confidential.md)",
 		  "sev|sev-es|sev-snp|tdx[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N][,dh-cert=FILE,session=FILE][,id-block=FILE,id-auth=FILE][,host-data=HEX][,kernel-hashes=on]" },
 		{ "firmware", 0, 0, G_OPTION_ARG_FILENAME, &o->firmware,
 		  "Flash image mapped to end at 4 GiB; the vCPU starts at its reset vector (QEMU -bios); OVMF/TDVF with --confidential",
 		  "FILE" },
-		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
+		{ "teardown", 0, 0, G_OPTION_ARG_FILENAME, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
 		  "detached|sync" },
-		{ "sandbox", 0, 0, G_OPTION_ARG_STRING, &o->sandbox,
+		{ "sandbox", 0, 0, G_OPTION_ARG_FILENAME, &o->sandbox,
 		  "Seccomp filter per thread role, no capabilities: on (default; a forbidden system call kills tern), log (reported on stderr and allowed) or off",
 		  "on|log|off" },
-		{ "user", 0, 0, G_OPTION_ARG_STRING, &o->user,
+		{ "user", 0, 0, G_OPTION_ARG_FILENAME, &o->user,
 		  "Run as this numeric user ID once set up (needs --group)",
 		  "UID" },
-		{ "group", 0, 0, G_OPTION_ARG_STRING, &o->group,
+		{ "group", 0, 0, G_OPTION_ARG_FILENAME, &o->group,
 		  "Run as this numeric group ID once set up, with no supplementary groups",
 		  "GID" },
 		{ "jail", 0, 0, G_OPTION_ARG_FILENAME, &o->jail,
@@ -525,6 +534,12 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	if (o->name && !*o->name) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "--name: expected a non-empty name");
+		return false;
+	}
+	/* QMP shows the name (query-name): it must be JSON text. */
+	if (o->name && !g_utf8_validate(o->name, -1, NULL)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--name: expected UTF-8 text");
 		return false;
 	}
 	if (o->teardown) {

@@ -146,6 +146,55 @@ START_TEST(bad_options)
 }
 END_TEST
 
+/*
+ * Values are bytes, not text in the locale's charset: a byte that is not
+ * ASCII reaches the option's own check, whose message names the option.
+ * (Found by the memory-option fuzz target: "--memory=\xbb" was refused by
+ * GOption's charset conversion with "Invalid byte sequence in conversion
+ * input", naming no option, and "--name café" was refused the same way.)
+ */
+START_TEST(non_ascii_values)
+{
+	struct vm_config c;
+	char *msg;
+
+	ck_assert(!parse_run(&c, &msg, "--memory=\xbb", NULL));
+	expect_error("--memory '\xbb'", msg);
+	ck_assert(!parse_run(&c, &msg, "--cpus", "\xc3\xa9", NULL));
+	expect_error("--cpus", msg);
+	ck_assert(!parse_run(&c, &msg, "--console", "\xff", NULL));
+	expect_error("--console", msg);
+	ck_assert(!parse_run(&c, &msg, "--cpu-features", "-\xff", NULL));
+	expect_error("--cpu-features", msg);
+	ck_assert(!parse_run(&c, &msg, "--teardown", "\x80", NULL));
+	expect_error("--teardown", msg);
+	ck_assert(!parse_run(&c, &msg, "--qmp", "\xfe", NULL));
+	expect_error("--qmp", msg);
+	/* The options that came with the sandbox and the balloon too. */
+	ck_assert(!parse_run(&c, &msg, "--sandbox", "o\xff", NULL));
+	expect_error("--sandbox", msg);
+	ck_assert(!parse_run(&c, &msg, "--user", "\xb9", "--group", "0", NULL));
+	expect_error("--user", msg);
+	ck_assert(!parse_run(&c, &msg, "--balloon=stats-period=\xb9", NULL));
+	expect_error("--balloon", msg);
+	/* And the NIC, VFIO and confidential options. */
+	ck_assert(!parse_run(&c, &msg, "--net", "tap=t\xff", NULL));
+	expect_error("--net", msg);
+	ck_assert(!parse_run(&c, &msg, "--device", "vfio=\xfe", NULL));
+	expect_error("--device", msg);
+	ck_assert(!parse_run(&c, &msg, "--confidential", "sev\xff", NULL));
+	expect_error("--confidential", msg);
+	/* --name is shown by QMP (JSON): UTF-8 text, checked as such. */
+	ck_assert(!parse_run(&c, &msg, "--name", "vm\xff", NULL));
+	expect_error("--name", msg);
+	ck_assert(parse_run(&c, NULL, "--name", "caf\xc3\xa9",
+			    "--cmdline", "root=/dev/vda \xff", NULL));
+	ck_assert_str_eq(c.name, "caf\xc3\xa9");
+	ck_assert_str_eq(c.cmdline, "root=/dev/vda \xff");
+	config_clear(&c);
+}
+END_TEST
+
 /* A scratch directory with a kernel, an initrd, a disk image and a FIFO. */
 struct files {
 	char dir[32];
@@ -377,7 +426,8 @@ int main(void)
 {
 	Suite *s = suite_create("config");
 
-	UNIT_TCASE(s, "run", defaults, all_options, bad_options, strict_numbers);
+	UNIT_TCASE(s, "run", defaults, all_options, bad_options, strict_numbers,
+		   non_ascii_values);
 	UNIT_TCASE(s, "files", files_fine, console_clashes, boot_files_not_regular,
 		   disk_twice, qmp_path_checks);
 	UNIT_TCASE(s, "kvm", kvm_caps);

@@ -8,6 +8,7 @@
  * rest of the chain is valid once the head is.
  */
 #include <errno.h>
+#include <stddef.h>
 
 #include "virtqueue.h"
 
@@ -64,18 +65,20 @@ static void vq_packed_advance(struct virtqueue *vq, uint16_t *pos, bool *wrap)
 static int vq_packed_indirect(struct virtqueue *vq, struct virtq_elem *elem,
 			      uint64_t addr, uint32_t len)
 {
-	const struct vring_packed_desc *table;
-	const void *t;
+	const void *table;
 	unsigned int n;
-	int ret = vq_indirect_table(vq, addr, len, &t, &n);
+	int ret = vq_indirect_table(vq, addr, len, &table, &n);
 
 	if (ret)
 		return ret;
-	table = t;
 	for (unsigned int i = 0; i < n; i++) {
-		uint64_t a = le64toh(VQ_READ(table[i].addr));
-		uint32_t l = le32toh(VQ_READ(table[i].len));
-		uint16_t f = le16toh(VQ_READ(table[i].flags));
+		size_t at = (size_t)i * sizeof(struct vring_packed_desc);
+		uint64_t a = le64toh(VQ_READ_AT(vq_u64_any, table,
+				at + offsetof(struct vring_packed_desc, addr)));
+		uint32_t l = le32toh(VQ_READ_AT(vq_u32_any, table,
+				at + offsetof(struct vring_packed_desc, len)));
+		uint16_t f = le16toh(VQ_READ_AT(vq_u16_any, table,
+				at + offsetof(struct vring_packed_desc, flags)));
 
 		/*
 		 * 2.8.21 calls the other flags reserved; INDIRECT in here can

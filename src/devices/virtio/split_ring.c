@@ -7,6 +7,7 @@
  * a power of two, so idx & (size - 1) is the slot).
  */
 #include <errno.h>
+#include <stddef.h>
 
 #include "virtqueue.h"
 
@@ -45,14 +46,14 @@ int vq_split_start(struct virtqueue *vq, const char **why)
 static int vq_split_walk(struct virtqueue *vq, struct virtq_elem *elem,
 			 uint16_t head)
 {
-	const struct vring_desc *table = vq->split.desc;
+	const void *table = vq->split.desc;
 	unsigned int table_size = vq->size, count = 0, ring_descs = 0;
 	bool indirect = false;
 	uint16_t i = head;
 	int ret;
 
 	for (;;) {
-		const struct vring_desc *p = &table[i];
+		size_t at = (size_t)i * sizeof(struct vring_desc);
 		struct vring_desc d;
 
 		/* More descriptors than the table holds means we went round. */
@@ -61,10 +62,14 @@ static int vq_split_walk(struct virtqueue *vq, struct virtq_elem *elem,
 				"indirect chain loops or runs past its %u descriptors" :
 				"descriptor chain loops or is longer than the queue (%u)",
 				table_size);
-		d.addr = le64toh(VQ_READ(p->addr));
-		d.len = le32toh(VQ_READ(p->len));
-		d.flags = le16toh(VQ_READ(p->flags));
-		d.next = le16toh(VQ_READ(p->next));
+		d.addr = le64toh(VQ_READ_AT(vq_u64_any, table,
+					    at + offsetof(struct vring_desc, addr)));
+		d.len = le32toh(VQ_READ_AT(vq_u32_any, table,
+					   at + offsetof(struct vring_desc, len)));
+		d.flags = le16toh(VQ_READ_AT(vq_u16_any, table,
+					     at + offsetof(struct vring_desc, flags)));
+		d.next = le16toh(VQ_READ_AT(vq_u16_any, table,
+					    at + offsetof(struct vring_desc, next)));
 		if (!indirect)
 			ring_descs++;
 

@@ -206,6 +206,12 @@ void virtio_device_set_status(struct virtio_device *vdev, uint8_t status)
 		virtio_device_reset(vdev);
 		return;
 	}
+	/*
+	 * Bits the spec does not define are not kept (the driver reads them
+	 * back clear), so a saved status never holds one: the state loader
+	 * refuses them as corruption.
+	 */
+	status &= VIRTIO_STATUS_KNOWN;
 	pthread_mutex_lock(&vdev->lock);
 	old = vdev->status;
 	/* NEEDS_RESET is the device's to set and only a reset clears it. */

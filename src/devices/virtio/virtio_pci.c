@@ -428,6 +428,11 @@ void virtio_pci_destroy(struct virtio_device *vdev)
 	g_free(vpci);
 }
 
+struct pci_device *virtio_pci_function(struct virtio_device *vdev)
+{
+	return to_vpci(vdev)->pci;
+}
+
 /* ---- the device table's operations ---- */
 
 void virtio_pci_device_destroy(void *vdev)

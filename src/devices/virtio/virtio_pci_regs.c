@@ -150,7 +150,12 @@ static void vpci_common_write(struct virtio_pci *vpci, uint64_t off,
 			vpci->queue_sel = (uint16_t)v;
 		break;
 	case VPCI_CFG_Q_SIZE:
-		if (len == 2 && l && !frozen)
+		/*
+		 * 1 to the maximum, as QEMU takes it: a size the queue cannot
+		 * have is ignored rather than kept for DRIVER_OK to refuse, so
+		 * the registers always hold a state that saves and loads.
+		 */
+		if (len == 2 && l && !frozen && v && v <= virtq_max_size(vq))
 			l->size = (uint16_t)v;
 		break;
 	case VPCI_CFG_Q_MSIX:

@@ -9,11 +9,6 @@
 #include "tern/state.h"
 #include "tern/virtio.h"
 
-#define VIRTIO_STATUS_KNOWN                                                    \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |                    \
-	 VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_FEATURES_OK |                 \
-	 VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
-
 void virtio_device_save(struct virtio_device *vdev, struct state_writer *w)
 {
 	pthread_mutex_lock(&vdev->lock);

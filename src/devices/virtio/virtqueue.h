@@ -24,6 +24,20 @@
 #define VQ_WRITE(x, v) (*(volatile __typeof__(x) *)&(x) = (v))
 
 /*
+ * Descriptor tables are read through these instead: the rings are aligned
+ * (checked at start), but the spec gives an indirect table no alignment
+ * (2.7.5.3, 2.8.19), so a driver may put one at an odd address, where a
+ * struct pointer's member access is undefined. Still one volatile load per
+ * field, at byte offset off of table; the compiler emits the same plain
+ * load on x86.
+ */
+typedef uint16_t vq_u16_any __attribute__((aligned(1)));
+typedef uint32_t vq_u32_any __attribute__((aligned(1)));
+typedef uint64_t vq_u64_any __attribute__((aligned(1)));
+#define VQ_READ_AT(type, table, off)                                           \
+	(*(const volatile type *)((const uint8_t *)(table) + (off)))
+
+/*
  * Barriers. x86 orders loads with loads and stores with stores, so the
  * acquire/release fences only stop the compiler; the full barrier (a store
  * followed by a load of another location) is a real mfence.
