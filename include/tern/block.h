@@ -58,6 +58,11 @@ struct disk_config {
 	unsigned int queues;
 	unsigned int poll_us; /* 0..BLK_POLL_US_MAX */
 	char *spec; /* as given, for messages */
+	/*
+	 * Open the image without its lock (an incoming migration: the source
+	 * still holds it); blk_disk_set_active() takes it at the switch-over.
+	 */
+	bool inactive;
 };
 
 /*
@@ -108,6 +113,14 @@ struct blk_disk {
 struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err);
 /* Close and free; abandoned queues still running keep it open until done. */
 void blk_disk_close(struct blk_disk *disk);
+/*
+ * Migration's hand-over of a shared image (as QEMU's inactivate and
+ * activate): inactive flushes it (fdatasync) and drops its lock so the
+ * destination can take it; active takes the lock again, -EAGAIN with
+ * *holder (g_free) when someone else holds it. No I/O may run meanwhile.
+ */
+int blk_disk_set_active(struct blk_disk *disk, bool active,
+			char **holder) __must_check;
 
 enum blk_op {
 	BLK_OP_READ,

@@ -71,6 +71,7 @@ struct vm_config {
 	struct disk_config *disks; /* --disk, in order: virtio-blk devices */
 	unsigned int nr_disks;
 	bool debug; /* --debug: tern_debug() lines on stderr */
+	char *incoming; /* --incoming URI (migration.h), or NULL */
 	enum vm_teardown teardown;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;

@@ -182,53 +182,6 @@ static json_object *cmd_query_block(const struct qmp_call *call,
 	return list;
 }
 
-/* A stopped VM only: its state is taken or replaced whole. */
-static bool vm_stopped(struct vm *vm, GError **err)
-{
-	enum vm_run_state s = vm_get_state(vm);
-
-	if (s == VM_STATE_PAUSED || s == VM_STATE_PRELAUNCH)
-		return true;
-	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-		    "the VM is %s: stop it first", vm_run_state_name(s));
-	return false;
-}
-
-static const char *arg_str(json_object *args, const char *key)
-{
-	return json_object_get_string(json_object_object_get(args, key));
-}
-
-/*
- * tern's own snapshot of a stopped VM (state and RAM) to a file, and back
- * into a stopped VM built the same way; experimental until migration's
- * `migrate file:` carries it.
- */
-static json_object *cmd_state_save(const struct qmp_call *call,
-				   json_object *args, GError **err)
-{
-	struct vm *vm = call_vm(call);
-
-	if (!vm_stopped(vm, err) || !vm_snapshot_save(vm, arg_str(args, "path"), err))
-		return NULL;
-	return json_object_new_object();
-}
-
-static json_object *cmd_state_load(const struct qmp_call *call,
-				   json_object *args, GError **err)
-{
-	struct vm *vm = call_vm(call);
-
-	if (!vm_stopped(vm, err) || !vm_snapshot_load(vm, arg_str(args, "path"), err))
-		return NULL;
-	return json_object_new_object();
-}
-
-static const struct qmp_arg path_args[] = {
-	{ .name = "path", .type = QMP_TYPE_STR },
-	{ NULL },
-};
-
 static const struct qmp_command qmp_vm_commands[] = {
 	{ .name = "query-status", .fn = cmd_query_status },
 	{ .name = "stop", .fn = cmd_stop },
@@ -239,8 +192,6 @@ static const struct qmp_command qmp_vm_commands[] = {
 	{ .name = "query-kvm", .fn = cmd_query_kvm },
 	{ .name = "query-name", .fn = cmd_query_name },
 	{ .name = "query-block", .fn = cmd_query_block },
-	{ .name = "x-tern-state-save", .fn = cmd_state_save, .args = path_args },
-	{ .name = "x-tern-state-load", .fn = cmd_state_load, .args = path_args },
 	{ NULL },
 };
 
@@ -282,7 +233,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 
 	q->vm = vm;
 	q->srv = qmp_server_new(version);
-	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err))
+	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err) ||
+	    !qmp_migration_register(q->srv, vm, err))
 		goto err;
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		const struct qmp_endpoint *ep = &cfg->qmp[i];
