@@ -535,6 +535,7 @@ enum migration_status mig_in_status(struct mig_in *in)
 static bool in_restore_file(struct mig_in *in, const char *path, GError **err)
 {
 	struct in_call c = { .in = in };
+	uint64_t t0 = tern_now_ns();
 
 	in_set_status(in, MIGRATION_SETUP);
 	in_set_status(in, MIGRATION_ACTIVE);
@@ -543,6 +544,8 @@ static bool in_restore_file(struct mig_in *in, const char *path, GError **err)
 		in_set_status(in, MIGRATION_FAILED);
 		return false;
 	}
+	tern_debug("snapshot %s restored in %llu us", path,
+		   (unsigned long long)(tern_now_ns() - t0) / 1000);
 	in->running = true;
 	in_main_run(in->m, &c);
 	in_set_status(in, MIGRATION_COMPLETED);

@@ -144,19 +144,20 @@ bool mig_hello_match(const struct mig_hello *want, const struct mig_hello *got,
 				      (unsigned long long)(want->ram_size / MiB));
 	} else if (got->nr_regions != want->nr_regions) {
 		why = "the RAM regions differ";
-	} else if (got->nr_devices != want->nr_devices) {
-		msg = g_strdup_printf("the stream has %u devices, this VM %u",
-				      got->nr_devices, want->nr_devices);
 	}
 	for (unsigned int i = 0; !msg && !why && i < got->nr_regions; i++)
 		if (got->region_gpa[i] != want->region_gpa[i] ||
 		    got->region_size[i] != want->region_size[i])
 			why = "the RAM regions differ";
-	for (unsigned int i = 0; !msg && !why && i < got->nr_devices; i++)
+	/* The first device that differs names the option to look at. */
+	for (unsigned int i = 0; !msg && !why && i < MIN(got->nr_devices, want->nr_devices); i++)
 		if (strcmp(got->devices[i], want->devices[i]))
 			msg = g_strdup_printf("the stream's device %u is %s, this VM's is %s",
 					      i, got->devices[i],
 					      want->devices[i]);
+	if (!msg && !why && got->nr_devices != want->nr_devices)
+		msg = g_strdup_printf("the stream has %u devices, this VM %u",
+				      got->nr_devices, want->nr_devices);
 	if (!msg && !why)
 		return true;
 	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,

@@ -258,42 +258,6 @@ static bool snap_check_head(struct vm *vm, int fd, const uint64_t *offsets,
 	return ok;
 }
 
-/* Every MiB of RAM against its sum; an all-hole MiB needs no reading. */
-static bool snap_check_ram(struct vm *vm, int fd, const uint64_t *offsets,
-			   const uint8_t *sums, GError **err)
-{
-	g_autofree uint8_t *buf = g_malloc(MIG_IMAGE_CHUNK);
-	g_autofree uint8_t *zero = g_malloc0(MIG_IMAGE_CHUNK);
-	uint64_t n = 0;
-
-	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
-		uint64_t size = vm->mem.regions[i].size;
-
-		for (uint64_t c = 0; c < size; c += MIG_IMAGE_CHUNK, n++) {
-			uint64_t len = MIN(MIG_IMAGE_CHUNK, size - c);
-			off_t at = (off_t)(offsets[i] + c);
-			off_t data = lseek(fd, at, SEEK_DATA);
-			const uint8_t *p = zero;
-
-			if (data >= 0 && (uint64_t)data < (uint64_t)at + len) {
-				if (pread(fd, buf, len, at) != (ssize_t)len) {
-					g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-						    "truncated RAM image");
-					return false;
-				}
-				p = buf;
-			}
-			if (mig_sum(p, len) != le32_get(sums + 4 * n)) {
-				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-					    "RAM at 0x%llx does not match its checksum (corrupted file)",
-					    (unsigned long long)(vm->mem.regions[i].gpa + c));
-				return false;
-			}
-		}
-	}
-	return true;
-}
-
 /* Put the image in place: mapped where the RAM is private, else copied. */
 static int snap_map_ram(struct vm *vm, int fd, const uint64_t *offsets)
 {
@@ -322,6 +286,45 @@ static int snap_map_ram(struct vm *vm, int fd, const uint64_t *offsets)
 		}
 	}
 	return 0;
+}
+
+/*
+ * Every MiB of the RAM now in place against its sum, read where it lies
+ * (no copy): a MiB that is all hole in the file is zero and needs no
+ * reading, the others are faulted in at once (the guest will not fault on
+ * them again).
+ */
+static bool snap_check_ram(struct vm *vm, int fd, const uint64_t *offsets,
+			   const uint8_t *sums, GError **err)
+{
+	g_autofree uint8_t *zero = g_malloc0(MIG_IMAGE_CHUNK);
+	uint32_t zero_sum = mig_sum(zero, MIG_IMAGE_CHUNK);
+	uint64_t n = 0;
+
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+
+		for (uint64_t c = 0; c < r->size; c += MIG_IMAGE_CHUNK, n++) {
+			uint64_t len = MIN(MIG_IMAGE_CHUNK, r->size - c);
+			off_t at = (off_t)(offsets[i] + c);
+			off_t data = lseek(fd, at, SEEK_DATA);
+			uint32_t sum;
+
+			if (data < 0 || (uint64_t)data >= (uint64_t)at + len) {
+				sum = len == MIG_IMAGE_CHUNK ? zero_sum : mig_sum(zero, len);
+			} else {
+				(void)madvise(r->hva + c, len, MADV_POPULATE_READ);
+				sum = mig_sum(r->hva + c, len);
+			}
+			if (sum != le32_get(sums + 4 * n)) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "RAM at 0x%llx does not match its checksum (corrupted file)",
+					    (unsigned long long)(r->gpa + c));
+				return false;
+			}
+		}
+	}
+	return true;
 }
 
 bool mig_snapshot_load(struct vm *vm, const char *path, GError **err)
@@ -357,10 +360,12 @@ bool mig_snapshot_load(struct vm *vm, const char *path, GError **err)
 			    "its size does not match this machine's snapshot");
 		goto out;
 	}
-	if (!snap_check_ram(vm, fd, offsets, sums, err) ||
-	    !state_reader_init(&r, state, state_len, err))
+	if (!state_reader_init(&r, state, state_len, err))
 		goto out;
-	/* Everything checked: from here on the machine changes. */
+	/*
+	 * The RAM goes in place before its check, which reads it there: a
+	 * failed check fails the restore, and the guest never runs.
+	 */
 	ret = snap_map_ram(vm, fd, offsets);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
@@ -368,7 +373,8 @@ bool mig_snapshot_load(struct vm *vm, const char *path, GError **err)
 		state_reader_clear(&r);
 		goto out;
 	}
-	ok = vm_state_load(vm, &r, err);
+	ok = snap_check_ram(vm, fd, offsets, sums, err) &&
+	     vm_state_load(vm, &r, err);
 	state_reader_clear(&r);
 out:
 	close(fd);

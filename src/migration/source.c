@@ -429,6 +429,7 @@ static void out_finish(struct mig_out *o, bool ok, GError *err)
 	pthread_mutex_unlock(&m->lock);
 	if (ok) {
 		o->stats.remaining_pages = 0;
+		o->last_was_file = o->uri.kind == MIGRATION_URI_FILE;
 		(void)out_call(o, out_main_finish, NULL);
 		out_set_status(o, MIGRATION_COMPLETED);
 	} else if (o->dest_running && !o->rp_error[0]) {

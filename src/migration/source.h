@@ -61,6 +61,7 @@ struct mig_out {
 	enum mig_phase phase;
 	bool stopped; /* we stopped the VM */
 	bool dest_running; /* post-copy: the guest may run there now */
+	bool last_was_file; /* the last completed one wrote a snapshot */
 	enum vm_run_state was; /* its state before */
 	bool disks_inactive;
 	bool dirty_logging;

@@ -114,7 +114,11 @@ static bool out_can_start(struct mig_out *o, const struct migration_uri *u,
 			    "There's a migration process in progress");
 		return false;
 	}
-	if (vs == VM_STATE_POSTMIGRATE) {
+	/*
+	 * As QEMU, except after a snapshot: that VM still owns its disks
+	 * and RAM, so another snapshot of it is safe (docs/migration.md).
+	 */
+	if (vs == VM_STATE_POSTMIGRATE && !o->last_was_file) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "Can't migrate the vm that was paused due to previous migration");
 		return false;
@@ -161,6 +165,7 @@ bool mig_out_start(struct mig_out *o, const struct migration_uri *u,
 	o->cancel = o->postcopy_req = o->continue_req = o->resume_req = false;
 	o->phase = MIG_PHASE_PRECOPY;
 	o->stopped = o->dest_running = o->disks_inactive = false;
+	o->last_was_file = false;
 	migration_uri_clear(&o->uri);
 	o->uri = (struct migration_uri){
 		.kind = u->kind,
