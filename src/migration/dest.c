@@ -472,6 +472,10 @@ static void *in_thread(void *opaque)
 	} else {
 		pthread_mutex_lock(&in->m->lock);
 		g_strlcpy(in->error, err->message, sizeof(in->error));
+		/* Best effort: the source's error-desc then says why. */
+		if (in->ch && !in->running)
+			(void)!mig_chan_send_buf(in->ch, MIG_RP_ERROR, err->message,
+						 strlen(err->message) + 1);
 		pthread_mutex_unlock(&in->m->lock);
 		in_set_status(in, MIGRATION_FAILED);
 		in_call_main(in, in_main_fail, false, err->message);

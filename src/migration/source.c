@@ -266,7 +266,13 @@ bool out_connect(struct mig_out *o, const struct migration_uri *u,
 /* Why the transfer stopped: cancel, the destination's word, or the link. */
 void out_link_error(struct mig_out *o, int ret, GError **err)
 {
+	uint64_t deadline = tern_now_ns() + 500 * 1000 * 1000ULL;
+
 	pthread_mutex_lock(&o->m->lock);
+	/* The destination may be saying why it hung up: let it finish. */
+	while (o->rp_live && !o->rp_broken && !o->rp_error[0] && !o->cancel &&
+	       tern_now_ns() < deadline)
+		mig_wait_locked(o->m, deadline);
 	if (o->rp_error[0])
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s", o->rp_error);
 	else if (o->cancel)

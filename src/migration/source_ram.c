@@ -112,12 +112,17 @@ static void rate_limit(struct mig_out *o, uint64_t bytes)
 			      (uint64_t)((double)o->window_bytes * 1e9 / (double)limit) :
 		      0;
 	/* A request (cancel, post-copy, a new limit) wakes the wait. */
-	while (limit && !mig_out_should_stop_locked(o) && !o->postcopy_req &&
+	while (limit && !mig_out_should_stop_locked(o) &&
+	       !(o->postcopy_req && o->phase == MIG_PHASE_PRECOPY) &&
 	       tern_now_ns() < due) {
 		mig_wait_locked(m, due);
-		if (m->params.max_bandwidth != limit &&
-		    o->phase == MIG_PHASE_PRECOPY)
+		/* A new limit counts from now. */
+		if ((o->phase == MIG_PHASE_PRECOPY ? m->params.max_bandwidth :
+						     m->params.max_postcopy_bandwidth) != limit) {
+			o->window_start_ns = tern_now_ns();
+			o->window_bytes = 0;
 			break;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -1,0 +1,553 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Live migration scenarios for tests/integration/migration.sh.
+
+Each scenario starts its VMs (the real tern binary), drives them over QMP
+with QEMU's migration commands, and checks the guests' own verdicts. It
+prints what it checked and exits 0, or prints the first failed
+expectation and exits 1, or 77 when the host lacks something it needs.
+
+    migration-helper.py SCENARIO TERN FW TMP [ARGS...]
+"""
+import importlib.util
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+_spec = importlib.util.spec_from_file_location(
+    "qmp_helper", os.path.join(os.path.dirname(__file__), "qmp-helper.py"))
+qh = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qh)
+QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
+
+
+class Skip(Exception):
+    pass
+
+
+# mig-test: 32 MiB dirtied at 20000 pages/s, a pass every ~0.4 s.
+MIGTEST = ["--memory", "128M", "--cmdline", "mem=32 rate=20000"]
+
+
+class VM:
+    """One tern, console in a file, QMP negotiated; killed at the end."""
+
+    all = []
+
+    def __init__(self, env, name, args, netns=None, wait_qmp=True):
+        self.name = name
+        self.sock = os.path.join(env.tmp, name + ".sock")
+        self.console = os.path.join(env.tmp, name + ".log")
+        self.errpath = os.path.join(env.tmp, name + ".err")
+        cmd = [env.tern, "run", "--console", "file=" + self.console,
+               "--qmp", "unix:" + self.sock] + args
+        if netns:
+            cmd = ["ip", "netns", "exec", netns] + cmd
+        with open(self.errpath, "w") as err:
+            self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=err)
+        VM.all.append(self)
+        self.q = None
+        if wait_qmp:
+            self.connect()
+
+    def connect(self):
+        deadline = time.monotonic() + 20
+        while not os.path.exists(self.sock):
+            if self.p.poll() is not None:
+                raise Fail(f"{self.name} exited {self.p.returncode}: {self.err()}")
+            if time.monotonic() > deadline:
+                raise Fail(f"{self.name}: no QMP socket")
+            time.sleep(0.02)
+        self.q = QMP(self.sock, timeout=20)
+        self.q.negotiate()
+
+    def err(self):
+        with open(self.errpath, errors="replace") as f:
+            return f.read().strip()
+
+    def lines(self, prefix):
+        try:
+            with open(self.console, errors="replace") as f:
+                return [l for l in f.read().splitlines() if l.startswith(prefix)]
+        except FileNotFoundError:
+            return []
+
+    def wait_lines(self, prefix, n, timeout=30):
+        deadline = time.monotonic() + timeout
+        while len(self.lines(prefix)) < n:
+            if self.p.poll() is not None:
+                raise Fail(f"{self.name} exited {self.p.returncode} waiting for '{prefix}': {self.err()}")
+            if time.monotonic() > deadline:
+                raise Fail(f"{self.name}: {len(self.lines(prefix))} '{prefix}' lines, wanted {n}")
+            time.sleep(0.02)
+
+    def cmd(self, name, args=None):
+        return self.q.cmd(name, args)
+
+    def ok(self, name, args=None):
+        r = self.cmd(name, args)
+        if r != {"return": {}}:
+            raise Fail(f"{self.name}: {name} {args or ''}: {r}")
+
+    def wait_exit(self, timeout=30):
+        try:
+            return self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Fail(f"{self.name} did not exit within {timeout} s")
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+class Env:
+    def __init__(self, tern, fw, tmp):
+        self.tern, self.fw, self.tmp = tern, fw, tmp
+        self.port = 20000 + os.getpid() % 20000
+
+    def next_port(self):
+        self.port += 1
+        return self.port
+
+    def kernel(self, name):
+        return ["--kernel", os.path.join(self.fw, name + ".elf")]
+
+
+def caps(vm, *names):
+    vm.ok("migrate-set-capabilities",
+          {"capabilities": [{"capability": c, "state": True} for c in names]})
+
+
+def status(vm):
+    return vm.cmd("query-migrate")["return"].get("status")
+
+
+def wait_status(vm, want, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        info = vm.cmd("query-migrate")["return"]
+        if info.get("status") in want:
+            return info
+        if time.monotonic() > deadline:
+            raise Fail(f"{vm.name}: status {info.get('status')}, waited for {want}")
+        time.sleep(0.02)
+
+
+def passes(vm):
+    return [int(l.split()[2]) for l in vm.lines("mig-test: pass ")]
+
+
+def expect_verifying(vm, more=2, timeout=60):
+    """mig-test checked every page `more` times over since now, no FAIL."""
+    seen = len(passes(vm))
+    vm.wait_lines("mig-test: pass ", seen + more, timeout)
+    got = passes(vm)
+    expect(not vm.lines("RESULT: FAIL"),
+           f"{vm.name}: {len(got) - seen} more passes verified every page "
+           f"(generations {got[seen]}..{got[-1]}), no page from a wrong pass")
+
+
+def expect_no_fail(vm):
+    bad = vm.lines("RESULT: FAIL")
+    if bad:
+        raise Fail(f"{vm.name}: {bad[0]}")
+
+
+class Proxy:
+    """A TCP relay we can cut (kill) or make flip one byte after N bytes."""
+
+    def __init__(self, listen_port, target_port, corrupt_at=None):
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", listen_port))
+        self.ls.listen(4)
+        self.target, self.corrupt_at = target_port, corrupt_at
+        self.conns, self.forwarded, self.dead = [], 0, False
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while not self.dead:
+            try:
+                a, _ = self.ls.accept()
+            except OSError:
+                return
+            b = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [a, b]
+            threading.Thread(target=self.pump, args=(a, b, True), daemon=True).start()
+            threading.Thread(target=self.pump, args=(b, a, False), daemon=True).start()
+
+    def pump(self, src, dst, forward):
+        try:
+            while not self.dead:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if forward and self.corrupt_at is not None and \
+                        self.forwarded <= self.corrupt_at < self.forwarded + len(data):
+                    i = self.corrupt_at - self.forwarded
+                    data = data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
+                if forward:
+                    self.forwarded += len(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def kill(self):
+        """The link breaks: both ends see it at once (RST)."""
+        self.dead = True
+        for s in self.conns + [self.ls]:
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+                # shutdown() wakes the pump blocked in recv(); close() alone does not.
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+
+class Netns:
+    """Two network namespaces ("hosts") joined by a veth pair."""
+
+    def __init__(self):
+        tag = str(os.getpid())[-5:]
+        self.a, self.b = f"tern-mig-a{tag}", f"tern-mig-b{tag}"
+        self.va, self.vb = f"tmiga{tag}", f"tmigb{tag}"
+        self.ip_b = "10.213.7.2"
+        cmds = [["ip", "netns", "add", self.a], ["ip", "netns", "add", self.b],
+                ["ip", "link", "add", self.va, "type", "veth", "peer", "name", self.vb],
+                ["ip", "link", "set", self.va, "netns", self.a],
+                ["ip", "link", "set", self.vb, "netns", self.b],
+                ["ip", "-n", self.a, "addr", "add", "10.213.7.1/24", "dev", self.va],
+                ["ip", "-n", self.b, "addr", "add", self.ip_b + "/24", "dev", self.vb],
+                ["ip", "-n", self.a, "link", "set", self.va, "up"],
+                ["ip", "-n", self.b, "link", "set", self.vb, "up"],
+                ["ip", "-n", self.a, "link", "set", "lo", "up"],
+                ["ip", "-n", self.b, "link", "set", "lo", "up"]]
+        for c in cmds:
+            r = subprocess.run(c, capture_output=True, text=True)
+            if r.returncode:
+                self.close()
+                raise Skip(f"cannot build two network namespaces: {' '.join(c)}: {r.stderr.strip()}")
+
+    def link(self, up):
+        subprocess.run(["ip", "-n", self.b, "link", "set", self.vb,
+                        "up" if up else "down"], check=True)
+
+    def close(self):
+        for ns in (self.a, self.b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def migrate_and_wait(src, uri, postcopy=False, params=None):
+    if params:
+        src.ok("migrate-set-parameters", params)
+    src.ok("migrate", {"uri": uri})
+    if postcopy:
+        src.ok("migrate-start-postcopy")
+    info = wait_status(src, {"completed", "failed", "cancelled"}, 120)
+    if info["status"] != "completed":
+        raise Fail(f"the migration ended {info}")
+    return info
+
+
+def scenario_basic(env):
+    """counter over a unix socket: states, events, the count goes on."""
+    path = os.path.join(env.tmp, "mig.sock")
+    src = VM(env, "src", env.kernel("counter"))
+    dst = VM(env, "dst", env.kernel("counter") + ["--incoming", "unix:" + path])
+    expect(dst.cmd("query-status")["return"]["status"] == "inmigrate",
+           "the destination waits in inmigrate")
+    r = dst.cmd("query-migrate")["return"]
+    expect(r.get("socket-address") == [{"type": "unix", "path": path}],
+           "query-migrate on the destination shows where it listens")
+    for vm in (src, dst):
+        caps(vm, "events")
+    src.wait_lines("counter: ", 3)
+    info = migrate_and_wait(src, "unix:" + path)
+    expect("downtime" in info and "ram" in info and info["ram"]["remaining"] == 0,
+           f"completed: {info['total-time']} ms in all, downtime {info['downtime']} ms, "
+           f"{info['ram']['transferred']} bytes")
+    expect(src.cmd("query-status")["return"]["status"] == "postmigrate",
+           "the source stays stopped in postmigrate")
+    expect(dst.cmd("query-status")["return"]["status"] == "running",
+           "the destination runs")
+    src.q.drain(0.3)
+    dst.q.drain(0.3)
+    migs = [e["data"]["status"] for e in src.q.events if e["event"] == "MIGRATION"]
+    names = [e["event"] for e in src.q.events]
+    expect(migs == ["setup", "active", "completed"] and "STOP" in names and
+           "MIGRATION_PASS" in names,
+           f"source events: MIGRATION {migs}, STOP, MIGRATION_PASS")
+    migs = [e["data"]["status"] for e in dst.q.events if e["event"] == "MIGRATION"]
+    expect(migs[-2:] == ["active", "completed"] and
+           "RESUME" in [e["event"] for e in dst.q.events],
+           f"destination events: MIGRATION {migs}, RESUME")
+    last = int(src.lines("counter: ")[-1].split()[1])
+    dst.wait_lines("counter: ", 3)
+    first = int(dst.lines("counter: ")[0].split()[1])
+    expect(first == last + 1, f"the destination counts on: {last} there, {first} here")
+    r = src.cmd("migrate", {"uri": "unix:" + path})
+    expect(r.get("error", {}).get("desc") ==
+           "Can't migrate the vm that was paused due to previous migration",
+           "a second migrate from postmigrate is refused, as QEMU does")
+
+
+def scenario_migtest(env, mode, transport):
+    """mig-test pre-copy or post-copy over unix:, tcp: or between netns."""
+    ns = Netns() if transport == "netns" else None
+    try:
+        port = env.next_port()
+        if transport == "unix":
+            uri = "unix:" + os.path.join(env.tmp, "mig.sock")
+        else:
+            uri = f"tcp:{ns.ip_b if ns else '127.0.0.1'}:{port}"
+        src = VM(env, "src", env.kernel("mig-test") + MIGTEST, ns and ns.a)
+        dst = VM(env, "dst", env.kernel("mig-test") + MIGTEST + ["--incoming", uri],
+                 ns and ns.b)
+        src.wait_lines("mig-test: pass ", 2)
+        caps(src, "events", *(["postcopy-ram"] if mode == "postcopy" else []))
+        info = migrate_and_wait(src, uri, mode == "postcopy",
+                                {"max-bandwidth": 8 << 30})
+        expect(True, f"{mode} over {transport} completed: {info['total-time']} ms, "
+               f"downtime {info['downtime']} ms, {info['ram']['transferred'] >> 20} MiB, "
+               f"{info['ram']['postcopy-requests']} page requests")
+        expect(wait_status(dst, {"completed"})["status"] == "completed",
+               "the destination completed")
+        expect_verifying(dst, 2)
+        expect_no_fail(src)
+    finally:
+        for vm in VM.all:
+            vm.kill()
+        if ns:
+            ns.close()
+
+
+def scenario_disk(env, mode):
+    """blk-bench writing and verifying a shared disk while it migrates."""
+    img = os.path.join(env.tmp, "disk.img")
+    check = os.path.join(os.path.dirname(__file__), "blk-check.py")
+    subprocess.run([sys.executable, check, "--make", img, "16"], check=True)
+    args = env.kernel("blk-bench") + [
+        "--test-exit", "--disk", "path=" + img, "--cmdline",
+        "ring=split mode=randwrite,randread,randwrite,randread qd=32 ios=40000 verify=1"]
+    path = os.path.join(env.tmp, "mig.sock")
+    src = VM(env, "src", args)
+    dst = VM(env, "dst", args + ["--incoming", "unix:" + path])
+    src.wait_lines("BENCH ", 1, timeout=90)
+    if mode == "postcopy":
+        caps(src, "postcopy-ram")
+    migrate_and_wait(src, "unix:" + path, mode == "postcopy")
+    expect(True, f"{mode}: migrated after {len(src.lines('BENCH '))} runs of four, "
+           "requests in flight")
+    rc = dst.wait_exit(120)
+    expect(rc == 1 and dst.lines("RESULT: ") == ["RESULT: PASS"],
+           f"the destination finished blk-bench: {dst.lines('RESULT: ')}, every read verified")
+    none = os.path.join(env.tmp, "none")
+    open(none, "w").close()
+    r = subprocess.run([sys.executable, check, img, none], capture_output=True, text=True)
+    expect(r.returncode == 0, f"the image holds the pattern: {r.stdout.strip()}{r.stderr.strip()}")
+
+
+def scenario_snapshot(env):
+    """migrate file: of a running mig-test, then --incoming file: goes on."""
+    snap = os.path.join(env.tmp, "snap")
+    src = VM(env, "src", env.kernel("mig-test") + MIGTEST)
+    src.wait_lines("mig-test: pass ", 2)
+    info = migrate_and_wait(src, "file:" + snap)
+    expect(src.cmd("query-status")["return"]["status"] == "postmigrate",
+           f"snapshot of {os.path.getsize(snap) >> 20} MiB ({os.stat(snap).st_blocks >> 11} MiB "
+           f"on disk) in {info['total-time']} ms; the VM stays stopped")
+    src.ok("cont")
+    expect_verifying(src, 1)
+    src.ok("quit")
+    src.wait_exit()
+    dst = VM(env, "dst", env.kernel("mig-test") + MIGTEST + ["--incoming", "file:" + snap])
+    expect(dst.cmd("query-migrate")["return"].get("status") == "completed",
+           "the snapshot is restored")
+    expect_verifying(dst, 2)
+
+
+def proxied(env, extra_caps=(), corrupt_at=None):
+    """mig-test source and destination with a proxy between them."""
+    port, pport = env.next_port(), env.next_port()
+    src = VM(env, "src", env.kernel("mig-test") + MIGTEST)
+    dst = VM(env, "dst", env.kernel("mig-test") + MIGTEST +
+             ["--incoming", f"tcp:127.0.0.1:{port}"])
+    proxy = Proxy(pport, port, corrupt_at)
+    src.wait_lines("mig-test: pass ", 2)
+    caps(src, "events", *extra_caps)
+    return src, dst, proxy, f"tcp:127.0.0.1:{pport}"
+
+
+def expect_source_survives(src, dst, what):
+    info = wait_status(src, {"failed", "cancelled", "completed"}, 30)
+    expect(info["status"] in ("failed", "cancelled"),
+           f"{what}: the source says {info['status']}: {info.get('error-desc', '')}")
+    expect(src.cmd("query-status")["return"]["status"] == "running",
+           "the source runs on as if nothing happened")
+    expect_verifying(src, 2)
+    rc = dst.wait_exit(30)
+    expect(rc not in (0, None), f"the destination exited {rc}: {dst.err().splitlines()[-1:]}")
+
+
+def scenario_break_precopy(env):
+    src, dst, proxy, uri = proxied(env)
+    src.ok("migrate", {"uri": uri})
+    src.ok("migrate-set-parameters", {"max-bandwidth": 16 << 20})
+    wait_status(src, {"active"})
+    time.sleep(0.5)
+    proxy.kill()
+    expect_source_survives(src, dst, "link cut in pre-copy")
+
+
+def scenario_corrupt(env):
+    src, dst, proxy, uri = proxied(env, corrupt_at=2 << 20)
+    src.ok("migrate-set-parameters", {"max-bandwidth": 64 << 20})
+    src.ok("migrate", {"uri": uri})
+    expect_source_survives(src, dst, "one flipped byte")
+    expect("checksum" in dst.err(), f"the destination refused it: {dst.err().splitlines()[-1]}")
+
+
+def scenario_cancel(env):
+    path = os.path.join(env.tmp, "mig.sock")
+    src = VM(env, "src", env.kernel("mig-test") + MIGTEST)
+    dst = VM(env, "dst", env.kernel("mig-test") + MIGTEST + ["--incoming", "unix:" + path])
+    src.wait_lines("mig-test: pass ", 2)
+    src.ok("migrate-set-parameters", {"max-bandwidth": 8 << 20})
+    src.ok("migrate", {"uri": "unix:" + path})
+    wait_status(src, {"active"})
+    time.sleep(0.3)
+    src.ok("migrate_cancel")
+    expect_source_survives(src, dst, "migrate_cancel")
+    expect(status(src) == "cancelled", "query-migrate: cancelled")
+
+
+def scenario_wrong_machine(env):
+    path = os.path.join(env.tmp, "mig.sock")
+    src = VM(env, "src", env.kernel("mig-test") + MIGTEST)
+    dst = VM(env, "dst", env.kernel("mig-test") + ["--memory", "256M", "--incoming",
+                                                    "unix:" + path])
+    src.wait_lines("mig-test: pass ", 1)
+    src.ok("migrate", {"uri": "unix:" + path})
+    expect_source_survives(src, dst, "another machine")
+    expect("the stream has 128 MiB of RAM, this VM 256 MiB" in dst.err(),
+           f"the destination says why: {dst.err().splitlines()[-1]}")
+    info = src.cmd("query-migrate")["return"]
+    expect("256 MiB" in info.get("error-desc", ""),
+           f"... and so does the source: {info.get('error-desc')}")
+
+
+def scenario_break_postcopy(env):
+    src, dst, proxy, uri = proxied(env, ("postcopy-ram",))
+    caps(dst, "events")
+    src.ok("migrate-set-parameters", {"max-postcopy-bandwidth": 4 << 20})
+    src.ok("migrate", {"uri": uri})
+    src.ok("migrate-start-postcopy")
+    wait_status(src, {"postcopy-active"})
+    wait_status(dst, {"postcopy-active"})
+    time.sleep(0.5)
+    proxy.kill()
+    wait_status(src, {"postcopy-paused"}, 20)
+    wait_status(dst, {"postcopy-paused"}, 20)
+    expect(True, "link cut in post-copy: both sides postcopy-paused")
+    r = src.cmd("migrate_cancel")
+    expect("error" in r, "migrate_cancel cannot throw a post-copy away")
+    port = env.next_port()
+    dst.ok("migrate-recover", {"uri": f"tcp:127.0.0.1:{port}"})
+    src.ok("migrate-set-parameters", {"max-postcopy-bandwidth": 0})
+    src.ok("migrate", {"uri": f"tcp:127.0.0.1:{port}", "resume": True})
+    info = wait_status(src, {"completed", "failed"}, 60)
+    expect(info["status"] == "completed",
+           f"migrate-recover and migrate resume: completed, {info['ram']['postcopy-requests']} page requests")
+    wait_status(dst, {"completed"})
+    dst.q.drain(0.3)
+    migs = [e["data"]["status"] for e in dst.q.events if e["event"] == "MIGRATION"]
+    expect("postcopy-paused" in migs and "postcopy-recover" in migs,
+           f"destination events: {migs}")
+    expect_verifying(dst, 2)
+
+
+def scenario_veth_drop(env):
+    ns = Netns()
+    try:
+        uri = f"tcp:{ns.ip_b}:{env.next_port()}"
+        src = VM(env, "src", env.kernel("mig-test") + MIGTEST, ns.a)
+        dst = VM(env, "dst", env.kernel("mig-test") + MIGTEST + ["--incoming", uri], ns.b)
+        src.wait_lines("mig-test: pass ", 2)
+        src.ok("migrate-set-parameters", {"max-bandwidth": 8 << 20})
+        src.ok("migrate", {"uri": uri})
+        wait_status(src, {"active"})
+        time.sleep(0.3)
+        ns.link(False)
+        t = time.monotonic()
+        expect_source_survives(src, dst, "veth dropped in pre-copy")
+        expect(True, f"noticed within {time.monotonic() - t:.1f} s")
+    finally:
+        for vm in VM.all:
+            vm.kill()
+        ns.close()
+
+
+def scenario_client(env):
+    path = os.path.join(env.tmp, "mig.sock")
+    src = VM(env, "src", env.kernel("counter"))
+    dst = VM(env, "dst", env.kernel("counter") + ["--incoming", "unix:" + path])
+    src.wait_lines("counter: ", 2)
+    r = subprocess.run([env.tern, "migrate", src.sock, "unix:" + path],
+                       capture_output=True, text=True, timeout=60)
+    out = r.stdout.splitlines()
+    expect(r.returncode == 0 and out and out[-1].startswith("completed in"),
+           f"tern migrate exits 0: {out[-1] if out else r.stderr}")
+    expect(any(l.startswith("active: pass") for l in out) or len(out) >= 1,
+           f"progress lines: {out[0] if out else ''}")
+    r = subprocess.run([env.tern, "migrate", src.sock, "unix:" + path],
+                       capture_output=True, text=True, timeout=60)
+    expect(r.returncode == 1 and "previous migration" in r.stderr,
+           f"a refused migration exits 1: {r.stderr.strip()}")
+    r = subprocess.run([env.tern, "migrate", src.sock], capture_output=True, text=True)
+    expect(r.returncode == 2, "bad usage exits 2")
+    expect(dst.cmd("query-status")["return"]["status"] == "running", "the guest runs there")
+
+
+def main(argv):
+    scenarios = {
+        "basic": scenario_basic, "migtest": scenario_migtest,
+        "disk": scenario_disk, "snapshot": scenario_snapshot,
+        "break-precopy": scenario_break_precopy, "corrupt": scenario_corrupt,
+        "cancel": scenario_cancel, "wrong-machine": scenario_wrong_machine,
+        "break-postcopy": scenario_break_postcopy, "veth-drop": scenario_veth_drop,
+        "client": scenario_client,
+    }
+    if len(argv) < 5 or argv[1] not in scenarios:
+        print(__doc__)
+        return 2
+    env = Env(argv[2], argv[3], argv[4])
+    try:
+        scenarios[argv[1]](env, *argv[5:])
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return 77
+    except (Fail, OSError, ValueError, KeyError, TypeError) as e:
+        print(f"FAIL: {type(e).__name__}: {e}")
+        return 1
+    finally:
+        for vm in VM.all:
+            vm.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
