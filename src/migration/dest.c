@@ -25,7 +25,7 @@
 #include "tern/vm.h"
 #include "dest.h"
 
-static void in_set_status(struct mig_in *in, enum migration_status st)
+void mig_in_set_status(struct mig_in *in, enum migration_status st)
 {
 	pthread_mutex_lock(&in->m->lock);
 	in->status = st;
@@ -135,6 +135,19 @@ static void in_main_apply_run(struct migration *m, void *arg)
 	}
 	in->running = true;
 	in_main_run(m, arg);
+}
+
+static bool in_apply_here(struct mig_in *in)
+{
+	struct in_call c = { .in = in };
+	uint64_t t0 = tern_now_ns();
+
+	in_main_apply(in->m, &c);
+	tern_debug("migration: state loaded in %llu us",
+		   (unsigned long long)(tern_now_ns() - t0) / 1000);
+	if (!c.ok)
+		g_strlcpy(in->error, c.error, sizeof(in->error));
+	return c.ok;
 }
 
 static void in_main_fail(struct migration *m, void *arg)
@@ -271,7 +284,7 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 			in->pc = mig_postcopy_listen(in, err);
 			if (!in->pc)
 				return false;
-			in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
+			mig_in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
 			break;
 		case MIG_FRAME_STATE:
 			if (in->state)
@@ -301,7 +314,12 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 			}
 			if (!in->state)
 				goto unexpected;
-			if (!in_call_main(in, in_main_apply, true, NULL)) {
+			/*
+			 * Loaded here, not on the main thread: one thread hop
+			 * less in the guest's downtime. The VM is inmigrate:
+			 * no QMP command touches the device state meanwhile.
+			 */
+			if (!in_apply_here(in)) {
 				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s",
 					    in->error[0] ? in->error : "tern is exiting");
 				ret = mig_chan_send_buf(ch, MIG_RP_ERROR, in->error,
@@ -417,7 +435,7 @@ static bool in_recover(struct mig_in *in, GError **err)
 		mig_chan_free(in->ch);
 		in->ch = NULL;
 		pthread_mutex_unlock(&m->lock);
-		in_set_status(in, MIGRATION_POSTCOPY_PAUSED);
+		mig_in_set_status(in, MIGRATION_POSTCOPY_PAUSED);
 		pthread_mutex_lock(&m->lock);
 		while (!in->recover_req && !m->exiting)
 			mig_wait_locked(m, 0);
@@ -427,18 +445,18 @@ static bool in_recover(struct mig_in *in, GError **err)
 			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "tern is exiting");
 			return false;
 		}
-		in_set_status(in, MIGRATION_POSTCOPY_RECOVER);
+		mig_in_set_status(in, MIGRATION_POSTCOPY_RECOVER);
 		if (in_connect(in, true, err) && in_send_received(in, err))
 			break;
 		tern_warn("migration: recovery failed: %s", (*err)->message);
 		g_clear_error(err);
 	}
-	in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
+	mig_in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
 	mig_postcopy_resend(in->pc);
 	return true;
 }
 
-static void *in_thread(void *opaque)
+void *mig_in_thread(void *opaque)
 {
 	struct mig_in *in = opaque;
 	g_autoptr(GError) err = NULL;
@@ -446,7 +464,7 @@ static void *in_thread(void *opaque)
 
 	ok = in_connect(in, false, &err);
 	if (ok) {
-		in_set_status(in, MIGRATION_ACTIVE);
+		mig_in_set_status(in, MIGRATION_ACTIVE);
 		/* Pages arrive over what is there: none of it counts. */
 		for (unsigned int i = 0; ok && i < in->vm->mem.nr_regions; i++)
 			ok = !mig_ram_discard(in->vm, in->vm->mem.regions[i].gpa,
@@ -468,7 +486,7 @@ static void *in_thread(void *opaque)
 		mig_postcopy_end(in->pc);
 	in->pc = NULL;
 	if (ok) {
-		in_set_status(in, MIGRATION_COMPLETED);
+		mig_in_set_status(in, MIGRATION_COMPLETED);
 	} else {
 		pthread_mutex_lock(&in->m->lock);
 		g_strlcpy(in->error, err->message, sizeof(in->error));
@@ -477,7 +495,7 @@ static void *in_thread(void *opaque)
 			(void)!mig_chan_send_buf(in->ch, MIG_RP_ERROR, err->message,
 						 strlen(err->message) + 1);
 		pthread_mutex_unlock(&in->m->lock);
-		in_set_status(in, MIGRATION_FAILED);
+		mig_in_set_status(in, MIGRATION_FAILED);
 		in_call_main(in, in_main_fail, false, err->message);
 	}
 	pthread_mutex_lock(&in->m->lock);
@@ -487,147 +505,10 @@ static void *in_thread(void *opaque)
 	return NULL;
 }
 
-struct mig_in *mig_in_new(struct migration *m)
-{
-	struct mig_in *in = g_new0(struct mig_in, 1);
-
-	in->m = m;
-	in->vm = m->vm;
-	in->listen_fd = -1;
-	in->cancel_efd = efd_new();
-	mig_bitmap_init(&in->received, &m->vm->mem);
-	return in;
-}
-
-void mig_in_free(struct mig_in *in)
-{
-	if (!in)
-		return;
-	pthread_mutex_lock(&in->m->lock);
-	if (in->ch)
-		mig_chan_shutdown(in->ch);
-	pthread_cond_broadcast(&in->m->cond);
-	pthread_mutex_unlock(&in->m->lock);
-	if (in->cancel_efd >= 0)
-		efd_signal(in->cancel_efd);
-	if (in->thread_live)
-		pthread_join(in->thread, NULL);
-	if (in->listen_fd >= 0)
-		close(in->listen_fd);
-	if (in->cancel_efd >= 0)
-		close(in->cancel_efd);
-	if (in->uri.kind == MIGRATION_URI_UNIX && in->uri.path)
-		unlink(in->uri.path);
-	migration_uri_clear(&in->uri);
-	mig_hello_clear(&in->want);
-	mig_bitmap_free(&in->received);
-	g_free(in->state);
-	g_free(in);
-}
-
-enum migration_status mig_in_status(struct mig_in *in)
-{
-	enum migration_status s;
-
-	pthread_mutex_lock(&in->m->lock);
-	s = in->status;
-	pthread_mutex_unlock(&in->m->lock);
-	return s;
-}
-
-/* A snapshot file: restored here and now, on the main thread. */
-static bool in_restore_file(struct mig_in *in, const char *path, GError **err)
+void mig_in_run_guest(struct mig_in *in)
 {
 	struct in_call c = { .in = in };
-	uint64_t t0 = tern_now_ns();
 
-	in_set_status(in, MIGRATION_SETUP);
-	in_set_status(in, MIGRATION_ACTIVE);
-	if (!mig_snapshot_load(in->vm, path, err)) {
-		g_strlcpy(in->error, (*err)->message, sizeof(in->error));
-		in_set_status(in, MIGRATION_FAILED);
-		return false;
-	}
-	tern_debug("snapshot %s restored in %llu us", path,
-		   (unsigned long long)(tern_now_ns() - t0) / 1000);
 	in->running = true;
 	in_main_run(in->m, &c);
-	in_set_status(in, MIGRATION_COMPLETED);
-	return true;
-}
-
-bool mig_in_start(struct mig_in *in, const struct migration_uri *u,
-		  bool recover, GError **err)
-{
-	int fd, ret;
-
-	if (!recover && in->status != MIGRATION_NONE) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "The incoming migration has already been started");
-		return false;
-	}
-	if (u->kind == MIGRATION_URI_FILE)
-		return in_restore_file(in, u->path, err);
-	fd = mig_listen(u, err);
-	if (fd < 0)
-		return false;
-	pthread_mutex_lock(&in->m->lock);
-	if (in->uri.kind == MIGRATION_URI_UNIX && in->uri.path &&
-	    g_strcmp0(in->uri.path, u->path))
-		unlink(in->uri.path);
-	migration_uri_clear(&in->uri);
-	in->uri = (struct migration_uri){
-		.kind = u->kind,
-		.host = g_strdup(u->host),
-		.port = g_strdup(u->port),
-		.path = g_strdup(u->path),
-	};
-	in->tcp = u->kind == MIGRATION_URI_TCP;
-	in->listen_fd = fd;
-	if (recover) {
-		in->recover_req = true;
-		pthread_cond_broadcast(&in->m->cond);
-	}
-	pthread_mutex_unlock(&in->m->lock);
-	if (recover)
-		return true;
-	in->start_ns = tern_now_ns();
-	mig_hello_from_vm(in->vm, 0, 0, &in->want);
-	in_set_status(in, MIGRATION_SETUP);
-	ret = thread_spawn(&in->vm->threads, &in->thread, THREAD_ROLE_MIGRATION,
-			   in_thread, in, "mig-in");
-	if (ret) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "cannot start the incoming migration thread: %s",
-			    g_strerror(-ret));
-		return false;
-	}
-	in->thread_live = true;
-	return true;
-}
-
-bool mig_in_pause(struct mig_in *in, GError **err)
-{
-	pthread_mutex_lock(&in->m->lock);
-	if (in->ch)
-		mig_chan_shutdown(in->ch);
-	pthread_mutex_unlock(&in->m->lock);
-	return true;
-}
-
-void mig_in_query(struct mig_in *in, struct migration_info *info)
-{
-	pthread_mutex_lock(&in->m->lock);
-	info->status = in->status;
-	g_strlcpy(info->error, in->error, sizeof(info->error));
-	/* QEMU shows where it listens until the stream connects. */
-	if (in->listen_fd >= 0 && in->uri.kind == MIGRATION_URI_UNIX) {
-		g_strlcpy(info->listen_type, "unix", sizeof(info->listen_type));
-		g_strlcpy(info->listen_path, in->uri.path, sizeof(info->listen_path));
-	} else if (in->listen_fd >= 0) {
-		g_strlcpy(info->listen_type, "inet", sizeof(info->listen_type));
-		g_strlcpy(info->listen_host, in->uri.host, sizeof(info->listen_host));
-		g_strlcpy(info->listen_port, in->uri.port, sizeof(info->listen_port));
-	}
-	pthread_mutex_unlock(&in->m->lock);
 }

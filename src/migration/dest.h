@@ -41,6 +41,13 @@ struct mig_in {
 	bool running; /* the guest was let run here */
 };
 
+/* dest.c */
+void mig_in_set_status(struct mig_in *in, enum migration_status st);
+/* The receiving thread. */
+void *mig_in_thread(void *opaque);
+/* Run the guest (or leave it paused for -S) once its state is in. */
+void mig_in_run_guest(struct mig_in *in);
+
 /* postcopy.c */
 /* Register every missing page with userfaultfd; start the fault thread. */
 struct mig_postcopy *mig_postcopy_listen(struct mig_in *in, GError **err);

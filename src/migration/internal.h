@@ -128,6 +128,10 @@ void mig_out_free(struct mig_out *o);
 bool mig_out_start(struct mig_out *o, const struct migration_uri *u,
 		   bool resume, GError **err);
 bool mig_out_busy(const struct mig_out *o);
+/* The VM runs again (cont after a completed migration): relock disks. */
+void mig_out_vm_resumed(struct mig_out *o);
+/* A migrate refused at once: set-up, then failed with why (as QEMU). */
+void mig_out_refused(struct mig_out *o, const char *why);
 void mig_out_query(struct mig_out *o, struct migration_info *info);
 bool mig_out_cancel(struct mig_out *o, GError **err);
 bool mig_out_start_postcopy(struct mig_out *o, GError **err);

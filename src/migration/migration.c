@@ -183,6 +183,15 @@ void mig_wait_locked(struct migration *m, uint64_t deadline_ns)
 	pthread_cond_timedwait(&m->cond, &m->lock, &ts);
 }
 
+static void mig_vm_event(void *opaque, enum vm_event ev,
+			 const struct vm_event_info *info)
+{
+	struct migration *m = opaque;
+
+	if (ev == VM_EVENT_RESUME && m->out)
+		mig_out_vm_resumed(m->out);
+}
+
 struct migration *migration_create(struct vm *vm, GError **err)
 {
 	struct migration *m = g_new0(struct migration, 1);
@@ -213,6 +222,7 @@ struct migration *migration_create(struct vm *vm, GError **err)
 	m->watch = g_unix_fd_add(m->efd, G_IO_IN, mig_main_ready, m);
 	if (vm->cfg->incoming)
 		m->in = mig_in_new(m);
+	vm_add_listener(vm, mig_vm_event, m);
 	return m;
 }
 
@@ -220,6 +230,7 @@ void migration_destroy(struct migration *m)
 {
 	if (!m)
 		return;
+	vm_remove_listener(m->vm, mig_vm_event, m);
 	pthread_mutex_lock(&m->lock);
 	m->exiting = true;
 	pthread_cond_broadcast(&m->cond);
@@ -351,8 +362,12 @@ bool migration_start(struct migration *m, const char *uri, bool resume,
 
 	if (!m->out)
 		m->out = mig_out_new(m);
-	if (!migration_uri_parse(uri, &u, err))
+	if (!migration_uri_parse(uri, &u, err)) {
+		/* As QEMU: it counts as a migration that failed at set-up. */
+		if (!resume && !mig_out_busy(m->out))
+			mig_out_refused(m->out, (*err)->message);
 		return false;
+	}
 	ok = mig_out_start(m->out, &u, resume, err);
 	migration_uri_clear(&u);
 	return ok;

@@ -45,7 +45,7 @@ struct out_call {
 };
 
 /* Each disk: flush and unlock (inactive), or lock again. */
-static bool out_disks_set_active(struct vm *vm, bool active, GError **err)
+bool out_disks_set_active(struct vm *vm, bool active, GError **err)
 {
 	for (unsigned int i = 0; i < vm->cfg->nr_disks; i++) {
 		const struct virtio_device *vdev =
@@ -64,9 +64,12 @@ static void out_main_stop(struct migration *m, void *arg)
 	struct mig_out *o = c->o;
 	struct state_writer w;
 
+	uint64_t t0 = tern_now_ns(), t1;
+
 	c->ok = false;
 	if (!vm_stop_to(o->vm, VM_STATE_FINISH_MIGRATE, &o->was, &c->err))
 		return;
+	t1 = tern_now_ns();
 	o->stopped = true;
 	if (!out_disks_set_active(o->vm, false, &c->err))
 		return;
@@ -84,6 +87,10 @@ static void out_main_stop(struct migration *m, void *arg)
 	}
 	o->state = state_writer_finish(&w, &o->state_len);
 	c->ok = true;
+	tern_debug("migration: main thread after %llu us, vCPUs stopped in %llu us, state in %llu us",
+		   (unsigned long long)(t0 - o->stats.stop_ns) / 1000,
+		   (unsigned long long)(t1 - t0) / 1000,
+		   (unsigned long long)(tern_now_ns() - t1) / 1000);
 }
 
 /* Undo the stop: the guest runs on here as if nothing happened. */
@@ -151,6 +158,15 @@ static void *out_rp_thread(void *opaque)
 
 		pthread_mutex_lock(&m->lock);
 		if (h.type == MIG_RP_READY) {
+			/*
+			 * GO from here, at once: the guest's downtime should
+			 * not wait for the migration thread to be scheduled.
+			 * From GO on the guest is the destination's.
+			 */
+			if (o->go_armed && !o->cancel) {
+				o->go_ret = mig_chan_send_buf(ch, MIG_FRAME_GO, NULL, 0);
+				o->stats.run_ns = tern_now_ns();
+			}
 			o->rp_ready = true;
 		} else if (h.type == MIG_RP_DONE) {
 			o->rp_done = true;
@@ -310,7 +326,7 @@ bool out_wait_rp(struct mig_out *o, bool *flag, GError **err)
 static bool out_complete_precopy(struct mig_out *o, GError **err)
 {
 	struct migration *m = o->m;
-	bool pause;
+	bool pause, ok;
 	int ret;
 
 	o->stats.stop_ns = tern_now_ns();
@@ -329,33 +345,47 @@ static bool out_complete_precopy(struct mig_out *o, GError **err)
 	}
 	o->phase = MIG_PHASE_DOWNTIME;
 	mig_ram_throttle_off(o);
+	tern_debug("migration: stopped in %llu us",
+		   (unsigned long long)(tern_now_ns() - o->stats.stop_ns) / 1000);
 	if (mig_ram_sync(o) < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "cannot read the dirty log");
 		return false;
 	}
+	tern_debug("migration: %llu pages left after the stop",
+		   (unsigned long long)mig_bitmap_count(&o->todo));
 	ret = mig_ram_send_todo(o, false);
 	if (!ret)
 		ret = mig_chan_send_buf(o->ch, MIG_FRAME_STATE, o->state,
 					o->state_len);
+	/* Before END: READY (and so GO) can only follow it. */
+	pthread_mutex_lock(&m->lock);
+	o->go_armed = !ret;
+	o->go_ret = 0;
+	pthread_mutex_unlock(&m->lock);
 	if (!ret)
 		ret = mig_chan_send_buf(o->ch, MIG_FRAME_END, NULL, 0);
 	if (ret) {
+		pthread_mutex_lock(&m->lock);
+		o->go_armed = false;
+		pthread_mutex_unlock(&m->lock);
 		out_link_error(o, ret, err);
 		return false;
 	}
-	if (!out_wait_rp(o, &o->rp_ready, err))
-		return false;
-	/* From GO on the guest is the destination's. */
-	ret = mig_chan_send_buf(o->ch, MIG_FRAME_GO, NULL, 0);
-	if (ret) {
+	tern_debug("migration: all sent at %llu us",
+		   (unsigned long long)(tern_now_ns() - o->stats.stop_ns) / 1000);
+	ok = out_wait_rp(o, &o->rp_ready, err);
+	pthread_mutex_lock(&m->lock);
+	o->go_armed = false;
+	ret = o->go_ret;
+	pthread_mutex_unlock(&m->lock);
+	if (ok && ret) {
 		out_link_error(o, ret, err);
 		return false;
 	}
-	pthread_mutex_lock(&o->m->lock);
-	o->stats.run_ns = tern_now_ns();
-	pthread_mutex_unlock(&o->m->lock);
-	return true;
+	tern_debug("migration: GO at %llu us",
+		   (unsigned long long)(tern_now_ns() - o->stats.stop_ns) / 1000);
+	return ok;
 }
 
 /* Pre-copy passes until the rest fits the downtime (or post-copy is asked). */
@@ -391,6 +421,10 @@ static int out_precopy(struct mig_out *o, GError **err)
 			return -1;
 		}
 		mig_ram_pass_done(o, dirty);
+		tern_debug("migration: pass %u: %lld pages dirty, %llu MB/s, expected downtime %llu ms",
+			   pass, (long long)dirty,
+			   (unsigned long long)(o->stats.bandwidth / 1000000),
+			   (unsigned long long)o->stats.expected_downtime_ms);
 		mig_post_event(m, MIGRATION_EVENT_PASS, o->status,
 			       o->stats.dirty_sync_count);
 		pthread_mutex_lock(&m->lock);

@@ -51,6 +51,9 @@ struct mig_out {
 	struct mig_out_stats stats;
 	/* Filled by the return-path thread. */
 	bool rp_ready, rp_done, rp_broken, rp_received;
+	/* Pre-copy: END is sent; the return-path thread answers READY with GO. */
+	bool go_armed;
+	int go_ret;
 	char rp_error[256];
 	GArray *requests; /* struct mig_request */
 	struct mig_bitmap received; /* recovery: what the destination has */
@@ -82,7 +85,8 @@ struct mig_out {
 	uint64_t rate_start_ns, rate_bytes, rate_pages;
 };
 
-/* source.c, for source_postcopy.c */
+/* source.c, for source_postcopy.c and source_ctl.c */
+bool out_disks_set_active(struct vm *vm, bool active, GError **err);
 void out_set_status(struct mig_out *o, enum migration_status st);
 /* On the main thread: stop the VM, hand the disks over, save the state. */
 bool out_stop_vm(struct mig_out *o, GError **err);

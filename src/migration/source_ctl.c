@@ -75,6 +75,27 @@ static void ctl_set_status(struct mig_out *o, enum migration_status st)
 	mig_post_event(o->m, MIGRATION_EVENT_STATUS, st, 0);
 }
 
+void mig_out_vm_resumed(struct mig_out *o)
+{
+	g_autoptr(GError) err = NULL;
+
+	/* cont after a completed migration: the disks are ours again. */
+	if (!o->disks_inactive || mig_out_busy(o))
+		return;
+	if (!out_disks_set_active(o->vm, true, &err))
+		tern_warn("the VM runs again here, but %s", err->message);
+	o->disks_inactive = false;
+}
+
+void mig_out_refused(struct mig_out *o, const char *why)
+{
+	pthread_mutex_lock(&o->m->lock);
+	g_strlcpy(o->error, why, sizeof(o->error));
+	pthread_mutex_unlock(&o->m->lock);
+	ctl_set_status(o, MIGRATION_SETUP);
+	ctl_set_status(o, MIGRATION_FAILED);
+}
+
 static bool out_resume(struct mig_out *o, const struct migration_uri *u,
 		       GError **err)
 {

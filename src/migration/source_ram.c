@@ -279,6 +279,13 @@ int mig_ram_send_todo(struct mig_out *o, bool stop_on_postcopy)
 				    ++since >= every) {
 					since = 0;
 					ret = send_checkpoint(o, stop_on_postcopy);
+					/*
+					 * The pages in the frame left todo: they
+					 * go now, or a switch to post-copy would
+					 * neither send nor discard them.
+					 */
+					if (ret == -EINTR && frame_flush(o))
+						return -EPIPE;
 					if (ret)
 						return ret;
 				}

@@ -33,6 +33,9 @@ class Skip(Exception):
 
 # mig-test: 32 MiB dirtied at 20000 pages/s, a pass every ~0.4 s.
 MIGTEST = ["--memory", "128M", "--cmdline", "mem=32 rate=20000"]
+# Slower (a pass every 4 s): pages dirtied early in a pass stay untouched
+# long enough for a stale copy of them on the destination to be seen.
+MIGTEST_SLOW = ["--memory", "128M", "--cmdline", "mem=64 rate=4000"]
 
 
 class VM:
@@ -251,10 +254,18 @@ class Netns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def migrate_and_wait(src, uri, postcopy=False, params=None):
+def migrate_and_wait(src, uri, postcopy=False, params=None, late=False):
+    """late: switch to post-copy only after the first pass (QEMU's advice),
+    while pages of the second are in flight."""
     if params:
         src.ok("migrate-set-parameters", params)
     src.ok("migrate", {"uri": uri})
+    if postcopy and late:
+        deadline = time.monotonic() + 60
+        while src.cmd("query-migrate")["return"].get("ram", {}).get("dirty-sync-count", 0) < 2:
+            if time.monotonic() > deadline:
+                raise Fail("the first pass did not end")
+            time.sleep(0.002)
     if postcopy:
         src.ok("migrate-start-postcopy")
     info = wait_status(src, {"completed", "failed", "cancelled"}, 120)
@@ -306,7 +317,8 @@ def scenario_basic(env):
 
 
 def scenario_migtest(env, mode, transport):
-    """mig-test pre-copy or post-copy over unix:, tcp: or between netns."""
+    """mig-test pre-copy or post-copy over unix:, tcp: or between netns.
+    mode: precopy, postcopy (from the start), postcopy-late (after a pass)."""
     ns = Netns() if transport == "netns" else None
     try:
         port = env.next_port()
@@ -314,13 +326,15 @@ def scenario_migtest(env, mode, transport):
             uri = "unix:" + os.path.join(env.tmp, "mig.sock")
         else:
             uri = f"tcp:{ns.ip_b if ns else '127.0.0.1'}:{port}"
-        src = VM(env, "src", env.kernel("mig-test") + MIGTEST, ns and ns.a)
-        dst = VM(env, "dst", env.kernel("mig-test") + MIGTEST + ["--incoming", uri],
+        guest = MIGTEST_SLOW if mode == "postcopy-late" else MIGTEST
+        src = VM(env, "src", env.kernel("mig-test") + guest, ns and ns.a)
+        dst = VM(env, "dst", env.kernel("mig-test") + guest + ["--incoming", uri],
                  ns and ns.b)
         src.wait_lines("mig-test: pass ", 2)
-        caps(src, "events", *(["postcopy-ram"] if mode == "postcopy" else []))
-        info = migrate_and_wait(src, uri, mode == "postcopy",
-                                {"max-bandwidth": 8 << 30})
+        post = mode.startswith("postcopy")
+        caps(src, "events", *(["postcopy-ram"] if post else []))
+        info = migrate_and_wait(src, uri, post, {"max-bandwidth": 8 << 30},
+                                late=mode == "postcopy-late")
         expect(True, f"{mode} over {transport} completed: {info['total-time']} ms, "
                f"downtime {info['downtime']} ms, {info['ram']['transferred'] >> 20} MiB, "
                f"{info['ram']['postcopy-requests']} page requests")
@@ -522,6 +536,153 @@ def scenario_client(env):
     expect(dst.cmd("query-status")["return"]["status"] == "running", "the guest runs there")
 
 
+class QemuVM(VM):
+    """QEMU 7.2 with -M microvm on the same guest, for the conformance run."""
+
+    def __init__(self, env, name, incoming=None):
+        self.name = name
+        self.sock = os.path.join(env.tmp, name + ".sock")
+        self.console = os.path.join(env.tmp, name + ".log")
+        self.errpath = os.path.join(env.tmp, name + ".err")
+        cmd = [os.environ.get("QEMU", "qemu-system-x86_64"), "-M", "microvm",
+               "-accel", "kvm", "-cpu", "host,-cx16,-arch-capabilities",
+               "-m", "128M", "-nodefaults", "-no-user-config", "-display", "none",
+               "-kernel", os.path.join(env.fw, "counter.elf"),
+               "-serial", "file:" + self.console,
+               "-qmp", f"unix:{self.sock},server=on,wait=off"]
+        if incoming:
+            cmd += ["-incoming", incoming]
+        with open(self.errpath, "w") as err:
+            self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=err)
+        VM.all.append(self)
+        self.connect()
+
+
+# The session: (who, step name, command, arguments). Both VMMs get it.
+SESSION = [
+    ("d", "query-status (inmigrate)", "query-status", None),
+    ("d", "query-migrate (listening)", "query-migrate", None),
+    ("s", "query-migrate (none)", "query-migrate", None),
+    ("s", "query-migrate-capabilities", "query-migrate-capabilities", None),
+    ("s", "query-migrate-parameters", "query-migrate-parameters", None),
+    ("s", "migrate-set-capabilities events", "migrate-set-capabilities",
+     {"capabilities": [{"capability": "events", "state": True}]}),
+    ("d", "migrate-set-capabilities events (destination)", "migrate-set-capabilities",
+     {"capabilities": [{"capability": "events", "state": True}]}),
+    ("s", "migrate-set-capabilities bogus", "migrate-set-capabilities",
+     {"capabilities": [{"capability": "bogus", "state": True}]}),
+    ("s", "migrate-set-capabilities without state", "migrate-set-capabilities",
+     {"capabilities": [{"capability": "events"}]}),
+    ("s", "migrate-set-parameters", "migrate-set-parameters", {"downtime-limit": 100}),
+    ("s", "migrate-set-parameters downtime-limit -1", "migrate-set-parameters",
+     {"downtime-limit": -1}),
+    ("s", "migrate-set-parameters cpu-throttle-initial 0", "migrate-set-parameters",
+     {"cpu-throttle-initial": 0}),
+    ("s", "migrate-set-parameters unknown", "migrate-set-parameters", {"bogus": 1}),
+    ("s", "migrate-start-postcopy without the capability", "migrate-start-postcopy", None),
+    ("s", "migrate-pause outside post-copy", "migrate-pause", None),
+    ("s", "migrate-continue outside pre-switchover", "migrate-continue",
+     {"state": "pre-switchover"}),
+    ("s", "migrate-continue bad state", "migrate-continue", {"state": "bogus"}),
+    ("s", "migrate_cancel with none", "migrate_cancel", None),
+    ("d", "migrate-recover when not paused", "migrate-recover", {"uri": "unix:/nonexistent"}),
+    ("s", "migrate-incoming without -incoming", "migrate-incoming", {"uri": "unix:/x"}),
+    ("s", "migrate to a bad protocol", "migrate", {"uri": "bogus:x"}),
+    ("s", "migrate resume without a paused one", "migrate",
+     {"uri": "unix:/x", "resume": True}),
+    ("s", "slow it down", "migrate-set-parameters", {"max-bandwidth": 100000}),
+    ("s", "migrate", "migrate", {"uri": "unix:MIG"}),
+    ("s", "migrate while one runs", "migrate", {"uri": "unix:MIG"}),
+    ("s", "query-migrate (active)", "WAIT-ACTIVE", None),
+    ("s", "speed it up", "migrate-set-parameters", {"max-bandwidth": 8 << 30}),
+    ("s", "query-migrate (completed)", "WAIT-COMPLETED", None),
+    ("s", "query-status (postmigrate)", "query-status", None),
+    ("d", "query-status (running)", "query-status", None),
+    ("d", "query-migrate (completed, destination)", "WAIT-COMPLETED", None),
+    ("s", "migrate from postmigrate", "migrate", {"uri": "unix:MIG"}),
+    ("s", "cont from postmigrate", "cont", None),
+    ("s", "query-status (running again)", "query-status", None),
+]
+
+
+def conformance_session(env, make, out):
+    mig = os.path.join(env.tmp, "mig-" + out + ".sock")
+    src, dst = make("c-src-" + out, None), make("c-dst-" + out, "unix:" + mig)
+    steps = []
+    for who, name, cmd, args in SESSION:
+        vm = src if who == "s" else dst
+        if args:
+            args = json.loads(json.dumps(args).replace("unix:MIG", "unix:" + mig))
+        if cmd.startswith("WAIT-"):
+            want = {"active"} if cmd == "WAIT-ACTIVE" else {"completed"}
+            deadline = time.monotonic() + 60
+            while True:
+                reply = vm.cmd("query-migrate")
+                r = reply.get("return", {})
+                if r.get("status") in want and (want == {"completed"} or "ram" in r):
+                    break
+                if time.monotonic() > deadline:
+                    raise Fail(f"{out}: {name}: {reply}")
+                time.sleep(0.01)
+        else:
+            reply = vm.cmd(cmd, args)
+        steps.append({"step": name, "reply": reply})
+    for vm in (src, dst):
+        vm.q.drain(0.5)
+    events = {"s": list(src.q.events), "d": list(dst.q.events)}
+    for vm in (src, dst):
+        vm.ok("quit")
+        vm.wait_exit()
+    return steps, events
+
+
+def scenario_conformance(env):
+    """The same migration session against QEMU 7.2 and tern: same shapes."""
+    qemu = os.environ.get("QEMU", "qemu-system-x86_64")
+    if not any(os.access(os.path.join(d, qemu), os.X_OK)
+               for d in os.environ.get("PATH", "").split(":")) and not os.access(qemu, os.X_OK):
+        raise Skip(f"{qemu} is not installed (scripts/install-deps.sh --test installs it)")
+    qs, qe = conformance_session(env, lambda n, inc: QemuVM(env, n, inc), "qemu")
+    ts, te = conformance_session(
+        env, lambda n, inc: VM(env, n, env.kernel("counter") + ["--memory", "128M"] +
+                               (["--incoming", inc] if inc else [])), "tern")
+    bad = []
+    for a, b in zip(qs, ts):
+        diffs = []
+        qh.compare(a["reply"], b["reply"], "", diffs)
+        if diffs:
+            bad.append(a["step"])
+            print(f"  DIFF: {a['step']}: " + "; ".join(diffs))
+        else:
+            kind = ("error " + a["reply"]["error"]["class"]
+                    if "error" in a["reply"] else "same structure")
+            print(f"  ok: {a['step']}: {kind}")
+    for side in ("s", "d"):
+        def seq(evs):
+            return [e["data"]["status"] if e["event"] == "MIGRATION" else e["event"]
+                    for e in evs if e["event"] != "MIGRATION_PASS"]
+        qseq, tseq = seq(qe[side]), seq(te[side])
+        who = "source" if side == "s" else "destination"
+        if qseq != tseq:
+            bad.append(f"{who} events")
+            print(f"  DIFF: {who} events: QEMU {qseq}, tern {tseq}")
+        else:
+            print(f"  ok: {who} events in the same order: {tseq}")
+        for e in qe[side]:
+            same = [f for f in te[side] if f["event"] == e["event"]]
+            diffs = []
+            if same:
+                qh.compare(e, same[0], "", diffs)
+            elif e["event"] == "MIGRATION_PASS":
+                diffs.append("tern sent no MIGRATION_PASS")
+            if diffs:
+                bad.append(f"{who} {e['event']}")
+                print(f"  DIFF: {who} {e['event']}: " + "; ".join(diffs))
+    if bad:
+        raise Fail(f"{len(bad)} differences: {', '.join(bad)}")
+
+
 def main(argv):
     scenarios = {
         "basic": scenario_basic, "migtest": scenario_migtest,
@@ -529,7 +690,7 @@ def main(argv):
         "break-precopy": scenario_break_precopy, "corrupt": scenario_corrupt,
         "cancel": scenario_cancel, "wrong-machine": scenario_wrong_machine,
         "break-postcopy": scenario_break_postcopy, "veth-drop": scenario_veth_drop,
-        "client": scenario_client,
+        "client": scenario_client, "conformance": scenario_conformance,
     }
     if len(argv) < 5 or argv[1] not in scenarios:
         print(__doc__)

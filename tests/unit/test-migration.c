@@ -7,12 +7,15 @@
  */
 #include <glib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "tern/error.h"
 #include "tern/le.h"
 #include "tern/memory.h"
 #include "internal.h"
+#include "source.h"
 #include "stream.h"
 #include "unit.h"
 
@@ -344,6 +347,76 @@ START_TEST(stream_corruption)
 }
 END_TEST
 
+/* Frames from fd until EOF: the pages they carry, as a bitmap. */
+static void *drain_frames(void *arg)
+{
+	struct mig_bitmap *got = arg;
+	struct mig_chan *ch = mig_chan_new(*(int *)got->bits[GUEST_MEM_MAX_REGIONS - 1], true);
+	struct mig_frame_header h;
+	GError *err = NULL;
+
+	while (mig_chan_recv(ch, &h, &err)) {
+		struct mig_page_rec rec;
+		size_t pos = 0;
+
+		while (mig_page_rec_next(ch->payload, h.len, &pos, &rec, &err) > 0)
+			ck_assert(mig_bitmap_set_range(got, rec.gpa,
+						       (uint64_t)rec.npages << GUEST_PAGE_SHIFT,
+						       true));
+	}
+	g_clear_error(&err);
+	mig_chan_free(ch);
+	return NULL;
+}
+
+/*
+ * A pre-copy pass interrupted by a request (post-copy): every page is
+ * either sent or still to send. Pages copied into the frame being built
+ * must go out before the switch, or they would be neither sent nor
+ * discarded on the destination (a stale page there).
+ */
+START_TEST(interrupted_pass_loses_no_page)
+{
+	struct migration m = { 0 };
+	struct vm vm = { 0 };
+	struct mig_out o = { 0 };
+	struct mig_bitmap got;
+	pthread_t reader;
+	int sv[2], rfd;
+
+	ck_assert_int_eq(guest_memory_init(&vm.mem, 8 * MiB), 0);
+	for (uint64_t i = 0; i < 8 * MiB; i += 4096)
+		vm.mem.regions[0].hva[i] = (uint8_t)(i >> 12) | 1;
+	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.cond, NULL);
+	m.vm = &vm;
+	o.m = &m;
+	o.vm = &vm;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	o.ch = mig_chan_new(sv[0], true);
+	mig_ram_setup(&o);
+	mig_bitmap_init(&got, &vm.mem);
+	/* The reader's descriptor rides in the spare slot. */
+	rfd = sv[1];
+	got.bits[GUEST_MEM_MAX_REGIONS - 1] = (unsigned long *)&rfd;
+	ck_assert_int_eq(pthread_create(&reader, NULL, drain_frames, &got), 0);
+	o.postcopy_req = true;
+	ck_assert_int_eq(mig_ram_send_todo(&o, true), -EINTR);
+	mig_chan_shutdown(o.ch);
+	pthread_join(reader, NULL);
+	got.bits[GUEST_MEM_MAX_REGIONS - 1] = NULL;
+	ck_assert_uint_gt(mig_bitmap_count(&got), 0);
+	ck_assert_uint_eq(mig_bitmap_count(&got) + mig_bitmap_count(&o.todo),
+			  8 * MiB / 4096);
+	for (uint64_t p = 0; p < got.pages[0]; p++)
+		ck_assert(mig_bitmap_test(&got, 0, p) != mig_bitmap_test(&o.todo, 0, p));
+	mig_ram_cleanup(&o);
+	mig_chan_free(o.ch);
+	mig_bitmap_free(&got);
+	guest_memory_destroy(&vm.mem);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("migration");
@@ -354,5 +427,6 @@ int main(void)
 	UNIT_TCASE(s, "bitmap", bitmap);
 	UNIT_TCASE(s, "uri", uris);
 	UNIT_TCASE(s, "stream", stream_corruption);
+	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page);
 	return unit_run(s);
 }
