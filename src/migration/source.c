@@ -152,6 +152,8 @@ static void *out_rp_thread(void *opaque)
 	struct mig_chan *ch = o->ch;
 	struct mig_frame_header h;
 	g_autoptr(GError) err = NULL;
+	g_autofree uint8_t *rp_frame = g_malloc(MIG_RP_FRAME_CAP);
+	int ret;
 
 	while (mig_chan_recv(ch, &h, &err)) {
 		const uint8_t *p = ch->payload;
@@ -183,8 +185,23 @@ static void *out_rp_thread(void *opaque)
 					.npages = GUINT32_FROM_LE(*(const uint32_t *)(p + i + 8)),
 				};
 
-				if (r.npages && r.npages <= 512)
+				if (!r.npages || r.npages > 512)
+					continue;
+				/*
+				 * Served from here when the sender is in its
+				 * post-copy stream: a faulting guest waits for
+				 * no other thread to be scheduled.
+				 */
+				if (o->rp_serves) {
+					pthread_mutex_unlock(&m->lock);
+					ret = mig_ram_serve_request(o, r.gpa, r.npages,
+								    rp_frame);
+					pthread_mutex_lock(&m->lock);
+					if (ret)
+						mig_chan_shutdown(ch);
+				} else {
 					g_array_append_val(o->requests, r);
+				}
 			}
 		} else if (h.type == MIG_RP_RECEIVED && !o->rp_received) {
 			size_t at = 0;
@@ -242,6 +259,7 @@ void out_disconnect(struct mig_out *o)
 	pthread_mutex_lock(&o->m->lock);
 	o->ch = NULL;
 	o->rp_broken = false;
+	o->rp_serves = false;
 	pthread_mutex_unlock(&o->m->lock);
 	mig_chan_free(ch);
 }

@@ -56,6 +56,8 @@ struct mig_out {
 	int go_ret;
 	char rp_error[256];
 	GArray *requests; /* struct mig_request */
+	/* Post-copy stream running: the return-path thread sends requested pages. */
+	bool rp_serves;
 	struct mig_bitmap received; /* recovery: what the destination has */
 
 	/* The migration thread's own. */
@@ -83,6 +85,8 @@ struct mig_out {
 	uint64_t window_start_ns, window_bytes;
 	uint64_t pass_start_ns, pass_bytes, last_throttle_ns;
 	uint64_t rate_start_ns, rate_bytes, rate_pages;
+	/* The best 50 ms of the pass: what the link gives with the guest stopped. */
+	uint64_t win_start_ns, win_bytes, pass_peak_bw;
 };
 
 /* source.c, for source_postcopy.c and source_ctl.c */
@@ -116,6 +120,14 @@ int mig_ram_send_todo(struct mig_out *o, bool stop_on_postcopy);
 int64_t mig_ram_sync(struct mig_out *o);
 /* Serve queued page requests; same returns as mig_ram_send_todo(). */
 int mig_ram_serve_requests(struct mig_out *o);
+/*
+ * Send the pages of one request still to send, in a frame of its own
+ * built in buf (MIG_RP_FRAME_CAP bytes): for the return-path thread, while
+ * the sender streams the rest. todo's bits are taken atomically.
+ */
+#define MIG_RP_FRAME_CAP (512 * (4096 + 16))
+int mig_ram_serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
+			  uint8_t *buf);
 /* Statistics after a pass: bandwidth, dirty rate, expected downtime. */
 void mig_ram_pass_done(struct mig_out *o, int64_t dirty);
 /* auto-converge: raise the throttle, and tick it while it is on. */

@@ -67,6 +67,9 @@ bool out_start_postcopy(struct mig_out *o, GError **err)
 	o->phase = MIG_PHASE_POSTCOPY;
 	o->dest_running = true;
 	pthread_mutex_lock(&o->m->lock);
+	o->rp_serves = true;
+	pthread_mutex_unlock(&o->m->lock);
+	pthread_mutex_lock(&o->m->lock);
 	o->stats.run_ns = tern_now_ns(); /* downtime, as seen from here */
 	pthread_mutex_unlock(&o->m->lock);
 	return true;
@@ -116,6 +119,9 @@ static bool out_postcopy_recover(struct mig_out *o, GError **err)
 		     p < mig_bitmap_bytes(&o->todo, r) * 8; p++)
 			o->todo.bits[r][p / (8 * sizeof(long))] &=
 				~(1UL << (p % (8 * sizeof(long))));
+	pthread_mutex_lock(&m->lock);
+	o->rp_serves = true;
+	pthread_mutex_unlock(&m->lock);
 	out_set_status(o, MIGRATION_POSTCOPY_ACTIVE);
 	return true;
 }
