@@ -128,9 +128,12 @@ def one(vmm, row, mode, port):
         t0 = time.monotonic()
         sq.cmd("migrate", {"uri": uri})
         started = False
+        t_pass = None
         while True:
             info = sq.cmd("query-migrate")
             st = info.get("status")
+            if t_pass is None and info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+                t_pass = time.monotonic()
             if st in ("completed", "failed", "cancelled"):
                 break
             if mode == "postcopy" and not started and \
@@ -152,7 +155,8 @@ def one(vmm, row, mode, port):
         stall = max(gaps)[0] * 1000 - TICK_MS if gaps else float("nan")
         if os.environ.get("VERBOSE") and gaps:
             worst = sorted(gaps, reverse=True)[:3]
-            print(f"  {vmm} {row} {mode}: migrate at 0, completed at {(t1 - t0) * 1000:.0f} ms; "
+            print(f"  {vmm} {row} {mode}: migrate at 0, first pass over at "
+                  f"{((t_pass or t1) - t0) * 1000:.0f} ms, completed at {(t1 - t0) * 1000:.0f} ms; "
                   "longest gaps: " + ", ".join(f"{g * 1000:.0f} ms at {(t - t0) * 1000:.0f} ms"
                                                for g, t in worst), file=sys.stderr)
         bad = [l for c in (sc, dc) for _, l in c.lines if l.startswith("RESULT: FAIL")]
