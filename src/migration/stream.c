@@ -458,7 +458,8 @@ bool mig_chan_recv(struct mig_chan *ch, struct mig_frame_header *h,
 		return false;
 	if (h->len > ch->payload_cap) {
 		g_free(ch->payload);
-		ch->payload_cap = MAX((size_t)h->len, (size_t)MIG_PAGES_PAYLOAD * 2);
+		/* Grown by doubling: a few small frames stay small. */
+		ch->payload_cap = MAX((size_t)h->len, ch->payload_cap * 2);
 		ch->payload = g_malloc(ch->payload_cap);
 	}
 	ret = mig_chan_read(ch, ch->payload, h->len);

@@ -174,15 +174,18 @@ def scenario_restore(sock, console, path, tmp, kind="counter"):
            f"restore then save: the {len(state1)}-byte device state is identical")
     # RAM too, but for the kvmclock page KVM itself rewrites when the
     # vCPU's clock MSRs are set: at most one 32-byte pvclock per vCPU.
-    diff = []
+    diff, pages = [], []
     for (o1, n1), (o2, n2) in zip(regions1, regions2):
         a, b = first[o1:o1 + n1], second[o2:o2 + n2]
         if len(a) != len(b):
             raise Fail("the RAM images differ in size")
-        if a != b:
-            diff += [i for i in range(len(a)) if a[i] != b[i]]
+        for p in range(0, len(a), 4096):
+            if a[p:p + 4096] != b[p:p + 4096]:
+                pages.append(p)
+                diff += [p + i for i in range(4096) if a[p + i] != b[p + i]]
     expect(regions1 == regions2 and (not diff or diff[-1] - diff[0] < 32),
-           f"restore then save: RAM identical but for {len(diff)} bytes of pvclock")
+           f"restore then save: RAM identical but for {len(diff)} bytes of pvclock"
+           f"{'' if len(pages) < 2 else f' (pages differ: {[hex(p) for p in pages[:8]]})'}")
     ok_cmd(q, "cont")
     if kind == "counter":
         wait_lines(console, "counter: ", 3)

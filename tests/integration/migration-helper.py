@@ -76,11 +76,14 @@ class VM:
             return f.read().strip()
 
     def lines(self, prefix):
+        """Complete lines only: the console may be in the middle of one."""
         try:
             with open(self.console, errors="replace") as f:
-                return [l for l in f.read().splitlines() if l.startswith(prefix)]
+                text = f.read()
         except FileNotFoundError:
             return []
+        return [l for l in text[:text.rfind("\n") + 1].splitlines()
+                if l.startswith(prefix)]
 
     def wait_lines(self, prefix, n, timeout=30):
         deadline = time.monotonic() + timeout
@@ -515,6 +518,56 @@ def scenario_veth_drop(env):
         ns.close()
 
 
+def scenario_switchover(env):
+    """pause-before-switchover: stopped in pre-switchover until migrate-continue."""
+    path = os.path.join(env.tmp, "mig.sock")
+    src = VM(env, "src", env.kernel("counter"))
+    dst = VM(env, "dst", env.kernel("counter") + ["--incoming", "unix:" + path])
+    caps(src, "events", "pause-before-switchover")
+    src.wait_lines("counter: ", 2)
+    src.ok("migrate", {"uri": "unix:" + path})
+    wait_status(src, {"pre-switchover"})
+    expect(src.cmd("query-status")["return"]["status"] == "finish-migrate",
+           "pre-switchover: the source is stopped (finish-migrate)")
+    r = src.cmd("migrate-continue", {"state": "active"})
+    expect(r.get("error", {}).get("desc") == "Migration not in expected state: pre-switchover",
+           "migrate-continue with the wrong state is refused")
+    src.ok("migrate-continue", {"state": "pre-switchover"})
+    wait_status(src, {"completed"})
+    src.q.drain(0.3)
+    migs = [e["data"]["status"] for e in src.q.events if e["event"] == "MIGRATION"]
+    expect(migs == ["setup", "active", "pre-switchover", "device", "completed"],
+           f"events: {migs}")
+    dst.wait_lines("counter: ", 2)
+
+
+def scenario_autoconverge(env):
+    """A guest dirtying faster than the link: auto-converge throttles it."""
+    path = os.path.join(env.tmp, "mig.sock")
+    hot = ["--memory", "128M", "--cmdline", "mem=64"]
+    src = VM(env, "src", env.kernel("mig-test") + hot)
+    dst = VM(env, "dst", env.kernel("mig-test") + hot + ["--incoming", "unix:" + path])
+    src.wait_lines("mig-test: pass ", 2)
+    caps(src, "auto-converge")
+    src.ok("migrate-set-parameters", {"max-bandwidth": 32 << 20, "downtime-limit": 50,
+                                      "cpu-throttle-initial": 50,
+                                      "cpu-throttle-increment": 20})
+    src.ok("migrate", {"uri": "unix:" + path})
+    seen, deadline = 0, time.monotonic() + 120
+    while True:
+        info = src.cmd("query-migrate")["return"]
+        seen = max(seen, info.get("cpu-throttle-percentage", 0))
+        if info.get("status") in ("completed", "failed"):
+            break
+        if time.monotonic() > deadline:
+            raise Fail(f"no convergence: {info}")
+        time.sleep(0.05)
+    expect(info["status"] == "completed" and seen >= 50,
+           f"completed after {info['ram']['dirty-sync-count']} passes with the vCPU "
+           f"throttled up to {seen} %, downtime {info['downtime']} ms")
+    expect_verifying(dst, 1)
+
+
 def scenario_client(env):
     path = os.path.join(env.tmp, "mig.sock")
     src = VM(env, "src", env.kernel("counter"))
@@ -691,6 +744,7 @@ def main(argv):
         "cancel": scenario_cancel, "wrong-machine": scenario_wrong_machine,
         "break-postcopy": scenario_break_postcopy, "veth-drop": scenario_veth_drop,
         "client": scenario_client, "conformance": scenario_conformance,
+        "switchover": scenario_switchover, "autoconverge": scenario_autoconverge,
     }
     if len(argv) < 5 or argv[1] not in scenarios:
         print(__doc__)
@@ -701,7 +755,7 @@ def main(argv):
     except Skip as e:
         print(f"SKIP: {e}")
         return 77
-    except (Fail, OSError, ValueError, KeyError, TypeError) as e:
+    except (Fail, OSError, ValueError, KeyError, TypeError, IndexError) as e:
         print(f"FAIL: {type(e).__name__}: {e}")
         return 1
     finally:

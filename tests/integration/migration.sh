@@ -48,6 +48,8 @@ else
 	skip_case "post-copy" "no userfaultfd for this user (root, or vm.unprivileged_userfaultfd=1)"
 fi
 case_ "pre-copy of a virtio-blk disk with I/O in flight: every block verified" disk precopy
+case_ "pause-before-switchover: pre-switchover until migrate-continue, then device, completed" switchover
+case_ "auto-converge: a guest dirtying faster than the link is throttled until it fits" autoconverge
 case_ "snapshot: migrate file: of a running guest, --incoming file: goes on verifying" snapshot
 case_ "failure: link cut in pre-copy: the source runs on, the destination exits non-zero" break-precopy
 case_ "failure: a corrupted stream is refused, the source runs on" corrupt
