@@ -122,9 +122,12 @@ static void in_main_apply_run(struct migration *m, void *arg)
 {
 	struct in_call *c = arg;
 	struct mig_in *in = c->in;
+	uint64_t t0 = tern_now_ns();
 	int ret;
 
 	in_main_apply(m, arg);
+	tern_debug("migration: post-copy: state loaded in %llu us",
+		   (unsigned long long)(tern_now_ns() - t0) / 1000);
 	if (!c->ok) {
 		ret = in->ch ? mig_chan_send_buf(in->ch, MIG_RP_ERROR, c->error,
 						 strlen(c->error) + 1) : 0;
@@ -260,6 +263,7 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 {
 	struct mig_chan *ch = in->ch;
 	struct mig_frame_header h;
+	uint64_t t0;
 	int ret;
 
 	for (;;) {
@@ -281,7 +285,10 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 		case MIG_FRAME_POSTCOPY_LISTEN:
 			if (in->pc)
 				goto unexpected;
+			t0 = tern_now_ns();
 			in->pc = mig_postcopy_listen(in, err);
+			tern_debug("migration: post-copy: listening in %llu us",
+				   (unsigned long long)(tern_now_ns() - t0) / 1000);
 			if (!in->pc)
 				return false;
 			mig_in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);

@@ -26,6 +26,8 @@ bool out_start_postcopy(struct mig_out *o, GError **err)
 		return false;
 	o->phase = MIG_PHASE_DOWNTIME;
 	mig_ram_throttle_off(o);
+	tern_debug("migration: post-copy: stopped in %llu us",
+		   (unsigned long long)(tern_now_ns() - o->stats.stop_ns) / 1000);
 	if (mig_ram_sync(o) < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "cannot read the dirty log");
@@ -64,6 +66,8 @@ bool out_start_postcopy(struct mig_out *o, GError **err)
 		out_link_error(o, ret, err);
 		return false;
 	}
+	tern_debug("migration: post-copy: %zu ranges discarded, running at %llu us",
+		   n / 2, (unsigned long long)(tern_now_ns() - o->stats.stop_ns) / 1000);
 	o->phase = MIG_PHASE_POSTCOPY;
 	o->dest_running = true;
 	pthread_mutex_lock(&o->m->lock);
