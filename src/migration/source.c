@@ -173,11 +173,8 @@ static void *out_rp_thread(void *opaque)
 		} else if (h.type == MIG_RP_DONE) {
 			o->rp_done = true;
 		} else if (h.type == MIG_RP_ERROR) {
-			g_strlcpy(o->rp_error, "the destination failed: ",
-				  sizeof(o->rp_error));
-			g_strlcat(o->rp_error, (const char *)p,
-				  MIN(sizeof(o->rp_error),
-				      strlen(o->rp_error) + h.len + 1));
+			mig_rp_error_text(o->rp_error, sizeof(o->rp_error), p,
+					  h.len);
 		} else if (h.type == MIG_RP_REQUEST) {
 			for (size_t i = 0; i + 16 <= h.len; i += 16) {
 				struct mig_request r = {

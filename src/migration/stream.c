@@ -163,10 +163,17 @@ static uint64_t mig_frame_bound(uint32_t type)
 	case MIG_RP_DONE:
 		return 64;
 	case MIG_RP_ERROR:
-		return 4096;
+		return MIG_RP_ERROR_MAX;
 	default:
 		return MIG_FRAME_MAX;
 	}
+}
+
+void mig_rp_error_text(char *out, size_t cap, const uint8_t *p, uint32_t len)
+{
+	/* %.*s reads at most len bytes and stops early at a NUL. */
+	g_snprintf(out, cap, "the destination failed: %.*s",
+		   (int)MIN(len, MIG_RP_ERROR_MAX), (const char *)p);
 }
 
 void mig_preamble_put(uint8_t out[MIG_PREAMBLE_SIZE])

@@ -59,11 +59,19 @@ const char *mig_frame_name(uint32_t type);
 /* Payload bounds: a state container, a bitmap of 1 TiB, pages. */
 #define MIG_FRAME_MAX (64ULL * MiB)
 #define MIG_PAGES_PAYLOAD (1ULL * MiB)
+/* A return-path ERROR text, at most. */
+#define MIG_RP_ERROR_MAX 4096u
 #define MIG_PAGE_REC_SIZE 16
 #define MIG_PAGE_ZERO 1u /* a run of zero pages: no data follows */
 /* Snapshot RAM image: file offsets aligned to this, one sum per chunk. */
 #define MIG_IMAGE_ALIGN (2ULL * MiB)
 #define MIG_IMAGE_CHUNK (1ULL * MiB)
+
+/*
+ * The source's error-desc for a return-path ERROR payload: its own length
+ * bounds it (a peer need not end the text with a NUL), cut to fit out.
+ */
+void mig_rp_error_text(char *out, size_t cap, const uint8_t *p, uint32_t len);
 
 /* The checksum; mig_sum_soft() is the portable path, for tests. */
 uint32_t mig_sum(const void *buf, size_t len);

@@ -417,6 +417,33 @@ START_TEST(interrupted_pass_loses_no_page)
 }
 END_TEST
 
+/*
+ * The destination's ERROR text is bounded by the frame's length, not by a
+ * NUL: a payload without one (exactly sized, so ASan sees any read past
+ * it) gives the text and no more; an embedded NUL ends it; a long text is
+ * cut to the buffer.
+ */
+START_TEST(rp_error_text_bounded)
+{
+	static const char why[] = "memory size differs";
+	g_autofree uint8_t *p = g_memdup2(why, strlen(why));
+	g_autofree uint8_t *big = g_malloc(MIG_RP_ERROR_MAX);
+	char out[64];
+
+	mig_rp_error_text(out, sizeof(out), p, strlen(why));
+	ck_assert_str_eq(out, "the destination failed: memory size differs");
+	mig_rp_error_text(out, sizeof(out), p, 6);
+	ck_assert_str_eq(out, "the destination failed: memory");
+	mig_rp_error_text(out, sizeof(out), (const uint8_t *)"ab\0cd", 5);
+	ck_assert_str_eq(out, "the destination failed: ab");
+	mig_rp_error_text(out, sizeof(out), p, 0);
+	ck_assert_str_eq(out, "the destination failed: ");
+	memset(big, 'x', MIG_RP_ERROR_MAX);
+	mig_rp_error_text(out, sizeof(out), big, MIG_RP_ERROR_MAX);
+	ck_assert_uint_eq(strlen(out), sizeof(out) - 1);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("migration");
@@ -428,5 +455,6 @@ int main(void)
 	UNIT_TCASE(s, "uri", uris);
 	UNIT_TCASE(s, "stream", stream_corruption);
 	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page);
+	UNIT_TCASE(s, "return-path", rp_error_text_bounded);
 	return unit_run(s);
 }
