@@ -34,10 +34,12 @@ have_userfaultfd() {
 }
 
 case_ "pre-copy of counter over unix: states, events, the count goes on" basic
+case_ "pre-copy of counter between two netns joined by a veth" basic netns precopy
 for t in unix tcp netns; do
 	case_ "pre-copy of mig-test over $t: every page's generation verified after the switch" migtest precopy $t
 done
 if have_userfaultfd; then
+	case_ "post-copy of counter between two netns joined by a veth" basic netns postcopy
 	case_ "post-copy of mig-test over tcp: every page verified, faults served" migtest postcopy tcp
 	# After a pass: the pages of the frame being built when post-copy
 	# interrupts the second pass must go (once, they were left stale).
