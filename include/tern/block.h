@@ -15,6 +15,8 @@
 
 #include "tern/util.h"
 
+struct thread_registry;
+
 #define BLK_SECTOR_SIZE 512
 /* Queues per disk, and requests in flight per queue (a virtqueue's size). */
 #define BLK_MAX_QUEUES 16
@@ -48,6 +50,15 @@ enum blk_cache {
 #define BLK_POLL_US_DEFAULT 32
 #define BLK_POLL_US_MAX 1000000
 
+/* Which device a --disk becomes. */
+enum disk_bus {
+	DISK_BUS_BLK, /* a virtio-blk function of its own (the default) */
+	DISK_BUS_SCSI, /* a LUN of the one virtio-scsi controller */
+};
+
+/* bus=scsi: LUNs 0..DISK_SCSI_LUN_MAX of target 0. */
+#define DISK_SCSI_LUN_MAX 255
+
 /* One --disk option, validated but not opened. */
 struct disk_config {
 	char *path;
@@ -57,6 +68,11 @@ struct disk_config {
 	char *serial; /* NULL: GET_ID answers an empty string */
 	unsigned int queues;
 	unsigned int poll_us; /* 0..BLK_POLL_US_MAX */
+	enum disk_bus bus;
+	bool lun_given; /* lun=N was in the option */
+	unsigned int lun; /* bus=scsi: given, or assigned by disk_configs_finish() */
+	/* The disk's place among the disks of its bus, in command-line order. */
+	unsigned int bus_index;
 	char *spec; /* as given, for messages */
 	/*
 	 * Open the image without its lock (an incoming migration: the source
@@ -66,16 +82,32 @@ struct disk_config {
 };
 
 /*
- * Parse `path=FILE[,readonly=on|off][,engine=io_uring|aio|threads]
- * [,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]`. A literal
- * comma in a value is written ",,". Numbers are decimal (parse_u64). Pure:
- * the file is not looked at. On error returns
- * false with a TERN_ERROR_INPUT message that starts with "--disk 'SPEC'" and
- * names the key or value at fault; out is then cleared.
+ * Parse `path=FILE[,bus=blk|scsi][,lun=N][,readonly=on|off]
+ * [,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR]
+ * [,queues=N][,poll-us=N]`. A literal comma in a value is written ",,".
+ * Numbers are decimal (parse_u64). lun= needs bus=scsi; queues= and
+ * poll-us= are virtio-blk's (a virtio-scsi controller has one request
+ * queue for all its disks). Pure: the file is not looked at. On error
+ * returns false with a TERN_ERROR_INPUT message that starts with
+ * "--disk 'SPEC'" and names the key or value at fault; out is then cleared.
  */
 bool disk_config_parse(const char *spec, struct disk_config *out,
 		       GError **err);
 void disk_config_clear(struct disk_config *cfg);
+/*
+ * Once every --disk is parsed, in order: number the disks of each bus
+ * (bus_index) and give each bus=scsi disk without lun= the lowest LUN no
+ * other one has. A LUN given twice is a TERN_ERROR_INPUT naming both
+ * options.
+ */
+bool disk_configs_finish(struct disk_config *disks, unsigned int n,
+			 GError **err);
+/* How many of disks are on bus, and the one with bus_index index (or NULL). */
+unsigned int disk_configs_count(const struct disk_config *disks,
+				unsigned int n, enum disk_bus bus);
+const struct disk_config *disk_configs_nth(const struct disk_config *disks,
+					   unsigned int n, enum disk_bus bus,
+					   unsigned int index);
 const char *blk_engine_name(enum blk_engine_kind kind);
 
 /* An open disk image, shared by all its queues. */
@@ -97,6 +129,8 @@ struct blk_disk {
 	const struct blk_engine_ops *ops;
 	char serial[BLK_SERIAL_MAX]; /* NUL padded, not terminated at 20 */
 	const char *spec; /* the --disk text, for messages (borrowed) */
+	/* Where engine threads are recorded and confined (may be NULL). */
+	struct thread_registry *threads;
 	/*
 	 * Two per abandoned queue still using the disk, plus one once
 	 * blk_disk_close() was called: whoever brings it to 1 frees it.

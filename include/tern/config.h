@@ -10,6 +10,7 @@
 
 #include "tern/block.h"
 #include "tern/cpuid.h"
+#include "tern/thread.h"
 #include "tern/util.h"
 
 #define CONFIG_DEFAULT_MEMORY (128ULL * MiB)
@@ -33,6 +34,13 @@ enum vm_teardown {
 	TEARDOWN_SYNC,
 };
 
+/* --sandbox: what a system call outside a thread's role does (sandbox.h). */
+enum sandbox_mode {
+	SANDBOX_ON, /* kills the process (the default) */
+	SANDBOX_LOG, /* reported on stderr and let through, for debugging */
+	SANDBOX_OFF, /* no filters, no capability drop */
+};
+
 /* --disk SPEC (repeatable): one virtio-blk device each. */
 #define CONFIG_MAX_DISKS 16
 
@@ -51,6 +59,14 @@ struct qmp_endpoint {
 	char *spec; /* as given, for messages */
 };
 
+/* --balloon[=...]: a virtio-balloon device (include/tern/virtio-balloon.h). */
+struct balloon_config {
+	bool enabled;
+	bool deflate_on_oom; /* offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	bool free_page_reporting; /* offer VIRTIO_BALLOON_F_REPORTING */
+	uint32_t stats_period; /* seconds between stats requests; 0: none */
+};
+
 struct vm_config {
 	char *kernel_path; /* NULL: the embedded default guest */
 	char *initrd_path;
@@ -65,6 +81,7 @@ struct vm_config {
 	bool test_exit;
 	bool paused;
 	bool rng; /* --rng: a virtio-rng device */
+	struct balloon_config balloon;
 	char *name;
 	struct qmp_endpoint *qmp;
 	unsigned int nr_qmp;
@@ -72,7 +89,19 @@ struct vm_config {
 	unsigned int nr_disks;
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	char *incoming; /* --incoming URI (migration.h), or NULL */
+	bool trace_boot; /* --trace-boot: the time of each step on stderr */
+	char *kvm_device; /* --kvm-device PATH, NULL: /dev/kvm */
+	uint64_t start_ns; /* when main() began (tern_now_ns()), for the trace */
 	enum vm_teardown teardown;
+	/* --sandbox, --user, --group, --jail (docs/security.md). */
+	enum sandbox_mode sandbox;
+	bool set_uid, set_gid;
+	uid_t uid;
+	gid_t gid;
+	char *jail_dir;
+	/* Run on each thread tern spawns, before its code (set by main()). */
+	thread_enter_fn *thread_enter;
+	void *thread_enter_opaque;
 	/* The image booted when kernel_path is NULL (set by main()). */
 	const uint8_t *default_kernel;
 	size_t default_kernel_len;

@@ -17,7 +17,8 @@ struct e820_entry {
 
 /*
  * The guest's memory map: conventional RAM below the EBDA, the EBDA/BIOS
- * hole reserved, RAM from 1 MiB up to the 32-bit hole, RAM above 4 GiB.
+ * hole reserved, RAM from 1 MiB up to the 32-bit hole, the PCI ECAM window
+ * reserved, RAM above 4 GiB.
  * Returns the number of entries (at most max).
  */
 unsigned int e820_build(const struct guest_memory *mem, struct e820_entry *out,

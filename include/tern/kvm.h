@@ -27,11 +27,11 @@ bool kvm_check_caps(int (*check)(void *opaque, int cap), void *opaque,
 		    const char *dev, GError **err);
 
 /*
- * Open the device (TERN_KVM_DEVICE overrides /dev/kvm, for tests), check it,
+ * Open the device (dev, NULL for /dev/kvm: --kvm-device), check it,
  * create the VM and fetch the supported CPUID. On failure err says what was
  * wrong with which device, and nothing stays open.
  */
-bool kvm_open(struct kvm_handle *kvm, GError **err);
+bool kvm_open(struct kvm_handle *kvm, const char *dev, GError **err);
 void kvm_close(struct kvm_handle *kvm);
 
 #endif

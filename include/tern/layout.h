@@ -56,6 +56,24 @@
 #define LAYOUT_PCI_MMIO64_ALIGN (1ULL * GiB)
 #define LAYOUT_PCI_MMIO64_SIZE (64ULL * GiB)
 
+/* Where the 64-bit BAR window starts for RAM ending at mem_end. */
+static inline uint64_t layout_pci_mmio64_start(uint64_t mem_end)
+{
+	uint64_t high = mem_end > LAYOUT_RAM_ABOVE_4G ? mem_end :
+							 LAYOUT_RAM_ABOVE_4G;
+
+	return ALIGN_UP(high, LAYOUT_PCI_MMIO64_ALIGN);
+}
+
+/*
+ * ACPI's Generic Event Device (docs/acpi.md): one byte of pending event
+ * bits, read-to-clear, in the 32-bit hole below the IOAPIC, and the ISA
+ * line it raises (edge-triggered, active high) when it sets one.
+ */
+#define LAYOUT_ACPI_GED_START 0xfeb00000ULL
+#define LAYOUT_ACPI_GED_SIZE 1ULL
+#define LAYOUT_ACPI_GED_GSI 5U
+
 /* Identity map built for 64-bit entries: 4 GiB covers the hole too. */
 #define LAYOUT_IDENTITY_MAP_SIZE (4ULL * GiB)
 
@@ -70,5 +88,8 @@
 #define PORT_I8042_CMD 0x64
 #define PORT_TEST_EXIT 0xf4 /* QEMU isa-debug-exit compatible */
 #define PORT_TEST_EXIT_SIZE 4
+/* ACPI sleep control and status registers (the FADT points at them). */
+#define PORT_ACPI_SLEEP_CONTROL 0x600
+#define PORT_ACPI_SLEEP_STATUS 0x601
 
 #endif

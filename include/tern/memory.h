@@ -119,4 +119,26 @@ int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst,
 bool guest_memory_contains(const struct guest_memory *mem, uint64_t gpa,
 			   uint64_t len);
 
+/*
+ * The reverse of guest_memory_ptr(), for a host pointer a virtqueue handed
+ * out: the guest address of [hva, hva + len), which must lie in one region.
+ * 0, or -EFAULT for a pointer outside guest RAM.
+ */
+int guest_memory_gpa(const struct guest_memory *mem, const void *hva,
+		     uint64_t len, uint64_t *gpa) __must_check;
+
+/*
+ * Give [gpa, gpa + len) back to the host: the guest no longer uses it (a
+ * balloon). Anonymous RAM is dropped with MADV_DONTNEED; shared RAM gets a
+ * hole punched in the memfd (fallocate), so the pages leave the file and
+ * not only this process's mapping. Either way the range reads as zero
+ * afterwards and is backed afresh when touched again. The range is marked
+ * dirty (dirty.h): to a migration, the pages were overwritten with zeros,
+ * and one that sent them before must send them again. gpa and len must be
+ * multiples of mem->page_size and len non-zero (-EINVAL); the range must lie
+ * in one region (-EFAULT). Any thread. 0 or -errno from the kernel.
+ */
+int guest_memory_discard(const struct guest_memory *mem, uint64_t gpa,
+			 uint64_t len) __must_check;
+
 #endif

@@ -16,7 +16,7 @@
 
 #define OUTBUF_DEFAULT_SIZE (256 * KiB)
 /* How long teardown waits for buffered output to reach a slow reader. */
-#define OUTBUF_DESTROY_FLUSH_NS (200ULL * 1000 * 1000)
+#define OUTBUF_DESTROY_FLUSH_NS (100ULL * 1000 * 1000)
 
 struct outbuf;
 struct thread_registry;

@@ -16,6 +16,7 @@
 #define TERN_QMP_H
 
 #include <glib.h>
+#include <sys/stat.h>
 #include <json-c/json.h>
 
 #include "tern/util.h"
@@ -161,6 +162,12 @@ bool qmp_server_add_commands(struct qmp_server *srv,
  */
 bool qmp_server_listen_unix(struct qmp_server *srv, const char *path,
 			    GError **err);
+/*
+ * The socket qmp_server_listen_unix() listens on, for a caller that hands
+ * it on as a descriptor (--jail binds it outside the jail): a listening,
+ * non-blocking socket at path, st its file. -1 with err set.
+ */
+int qmp_unix_listen(const char *path, struct stat *st, GError **err);
 /* Accept on fd, a socket a manager already put in the listening state. */
 bool qmp_server_listen_fd(struct qmp_server *srv, int fd, GError **err);
 /* Serve a connected socket (from accept(), or a test's socketpair). */
@@ -200,6 +207,8 @@ struct qmp_vm;
 /* Serve the VM on every cfg->qmp endpoint; errors name the --qmp option. */
 struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err);
 void qmp_vm_destroy(struct qmp_vm *q);
+/* ACPI's commands (qmp_acpi.c: system_powerdown); their opaque is the vm. */
+extern const struct qmp_command qmp_acpi_commands[];
 
 /* `tern qmp PATH [COMMAND [ARGUMENTS]]`; argv[0] is "qmp". */
 int qmp_client_main(int argc, char **argv);

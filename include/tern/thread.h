@@ -37,7 +37,10 @@ struct thread_info {
 
 /*
  * Runs on each new thread, before its function, with its role; a non-zero
- * return (-errno) makes thread_spawn() fail and the thread exit.
+ * return (-errno) makes thread_spawn() fail and the thread exit. A vCPU
+ * thread is the exception: it first sets its vCPU up (CPUID, MSRs, the
+ * reset state: ioctls its role's filter refuses) and then calls
+ * thread_confine_self() itself, before its first KVM_RUN.
  */
 typedef int thread_enter_fn(void *opaque, enum thread_role role);
 
@@ -69,6 +72,10 @@ int thread_spawn(struct thread_registry *r, pthread_t *out,
 		 enum thread_role role, void *(*fn)(void *), void *arg,
 		 const char *fmt, ...) __must_check
 	__attribute__((format(printf, 6, 7)));
+
+/* Run the enter hook on the calling thread (see thread_enter_fn). */
+int thread_confine_self(struct thread_registry *r, enum thread_role role)
+	__must_check;
 
 const char *thread_role_name(enum thread_role role);
 

@@ -36,24 +36,38 @@ struct vcpu {
 	 * (a reset or a state capture would act on it). vCPU thread only.
 	 */
 	bool exit_pending;
-	struct vcpu_reset_state *reset; /* architectural state after creation */
+	/* The thread's set-up is over (guarded by vm->state_lock). */
+	bool setup_done;
+	GError *setup_err;
 };
 
-/* Create the KVM vCPU, set CPUID, MSRs, LAPIC; -errno with err filled. */
-struct vcpu *vcpu_create(struct vm *vm, unsigned int id, GError **err);
+/*
+ * Start vCPU id's thread, which creates and configures its KVM vCPU
+ * itself (CPUID, MSRs, LAPIC; vCPU 0 and 1 also capture the reset state
+ * of the BSP and of an AP) and then parks: a machine's vCPUs set up in
+ * parallel. vcpu_wait_ready() waits for that set-up and gives its error.
+ */
+struct vcpu *vcpu_spawn(struct vm *vm, unsigned int id, GError **err);
+bool vcpu_wait_ready(struct vcpu *vcpu, GError **err);
+/* After its thread was joined: close the vCPU, free it. */
 void vcpu_destroy(struct vcpu *vcpu);
+
+/* vcpu_setup.c: the set-up the thread runs, and its undoing. */
+int vcpu_setup(struct vcpu *vcpu, GError **err);
+void vcpu_teardown(struct vcpu *vcpu);
+/* Free the machine's reset captures (vm->reset_bsp, vm->reset_ap). */
+void vcpu_reset_templates_free(struct vm *vm);
 
 /* Program the boot register state (BSP only). */
 int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry) __must_check;
 
 /*
- * Put the vCPU back to the state it had right after vcpu_create() (the
- * register, FPU, LAPIC, event and MP state a reset gives). Only while the
- * vCPU is parked or not started. The BSP then needs vcpu_setup_boot().
+ * Put the vCPU back to the state it had right after its set-up (the
+ * register, FPU, LAPIC, event and MP state a reset gives, from the
+ * machine's BSP or AP capture with this vCPU's LAPIC ID). Only while the
+ * vCPU is parked. The BSP then needs vcpu_setup_boot().
  */
 int vcpu_reset(struct vcpu *vcpu) __must_check;
-
-int vcpu_start_thread(struct vcpu *vcpu) __must_check;
 /* Make the thread leave KVM_RUN promptly (it then re-checks the VM state). */
 void vcpu_kick(struct vcpu *vcpu);
 /* The host thread id of the vCPU thread (0 before it started). */

@@ -33,6 +33,7 @@ struct device_type;
 struct outbuf;
 struct vm_capture;
 struct migration;
+struct vcpu_reset_state;
 struct state_writer;
 struct state_reader;
 
@@ -61,6 +62,7 @@ static inline bool vm_state_parks(enum vm_run_state s)
 #define VM_PARK_TIMEOUT_NS (500ULL * 1000 * 1000)
 #define VM_QUIESCE_TIMEOUT_NS (500ULL * 1000 * 1000)
 #define VM_STOP_TIMEOUT_NS (1000ULL * 1000 * 1000)
+#define VM_TRACE_MAX 16
 
 /* Run-state events, delivered on the main thread (QMP turns them into JSON). */
 enum vm_event {
@@ -106,6 +108,8 @@ struct vm {
 
 	struct vcpu **vcpus;
 	unsigned int nr_vcpus;
+	/* What a reset restores: the BSP's and an AP's state after set-up. */
+	struct vcpu_reset_state *reset_bsp, *reset_ap;
 
 	/* Run state, guarded by state_lock; changes are signalled on state_cond. */
 	pthread_mutex_t state_lock;
@@ -147,12 +151,26 @@ struct vm {
 	struct vcpu_state_caps state_caps;
 	bool state_caps_ready;
 
+	/* --trace-boot: when each step finished (vm_trace_mark()). */
+	struct vm_trace_mark {
+		const char *what;
+		uint64_t ns;
+	} trace[VM_TRACE_MAX];
+	unsigned int trace_len;
+
 	GArray *listeners; /* struct vm_listener */
 
 	/* Written by any thread to wake the main loop when the VM must end. */
 	int shutdown_eventfd;
 	GMainLoop *loop;
 };
+
+/*
+ * --trace-boot: note that a step just finished (main thread); print them
+ * all, in ms since main() began, as one line on stderr.
+ */
+void vm_trace_mark(struct vm *vm, const char *what);
+void vm_trace_print(struct vm *vm);
 
 /* Fill vm->machine (machine.c): what devices see of this VM. */
 void vm_machine_init(struct vm *vm);
@@ -163,7 +181,7 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err);
 /* Tear down; with vcpus_stuck set only what no vCPU thread can touch. */
 void vm_destroy(struct vm *vm);
 
-/* Start the vCPU threads (running, or parked if cfg->paused). */
+/* Let the vCPUs run (or leave them parked if cfg->paused). */
 bool vm_start(struct vm *vm, GError **err);
 
 /* Run the main loop until the VM ends; returns tern's exit status. */
@@ -252,6 +270,13 @@ bool vm_state_save(struct vm *vm, struct state_writer *w, GError **err);
 bool vm_state_load(struct vm *vm, struct state_reader *r, GError **err);
 /* Forget the capture (the VM runs again, or was reset). */
 void vm_capture_drop(struct vm *vm);
+/*
+ * tern's own snapshot of a stopped VM, in this process (QMP
+ * x-tern-state-save/-load): the state, then guest RAM, region by region.
+ * Snapshots for others to restore are `migrate file:` (migration.h).
+ */
+bool vm_snapshot_save(struct vm *vm, const char *path, GError **err);
+bool vm_snapshot_load(struct vm *vm, const char *path, GError **err);
 
 /* The device list (devices.c). */
 bool vm_devices_create(struct vm *vm, GError **err);

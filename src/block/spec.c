@@ -7,7 +7,7 @@
 #include "tern/error.h"
 
 static const char disk_keys[] =
-	"path, readonly, engine, cache, serial, queues, poll-us";
+	"path, bus, lun, readonly, engine, cache, serial, queues, poll-us";
 
 const char *blk_engine_name(enum blk_engine_kind kind)
 {
@@ -79,6 +79,7 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 	g_autoptr(GPtrArray) items = NULL;
 	bool seen_cache = false;
 	unsigned int seen = 0;
+	uint64_t n;
 
 	memset(out, 0, sizeof(*out));
 	out->engine = BLK_ENGINE_IO_URING;
@@ -119,6 +120,10 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			bit = 5;
 		else if (!strcmp(key, "poll-us"))
 			bit = 6;
+		else if (!strcmp(key, "bus"))
+			bit = 7;
+		else if (!strcmp(key, "lun"))
+			bit = 8;
 		else
 			DISK_ERR("unknown key '%s' (keys: %s)", key, disk_keys);
 		if (seen & (1U << bit))
@@ -165,28 +170,48 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 						 val);
 			out->serial = g_strdup(val);
 			break;
-		case 5: {
-			uint64_t n;
-
+		case 5:
 			if (parse_u64(val, &n) || n < 1 || n > BLK_MAX_QUEUES)
 				DISK_ERR("queues='%s': expected a decimal number from 1 to %d",
 					 val, BLK_MAX_QUEUES);
 			out->queues = n;
 			break;
-		}
-		case 6: {
-			uint64_t n;
-
+		case 6:
 			if (parse_u64(val, &n) || n > BLK_POLL_US_MAX)
 				DISK_ERR("poll-us='%s': expected microseconds from 0 to %d",
 					 val, BLK_POLL_US_MAX);
 			out->poll_us = n;
 			break;
-		}
+		case 7:
+			if (!strcmp(val, "blk"))
+				out->bus = DISK_BUS_BLK;
+			else if (!strcmp(val, "scsi"))
+				out->bus = DISK_BUS_SCSI;
+			else
+				DISK_ERR("bus='%s': expected blk or scsi", val);
+			break;
+		case 8:
+			if (parse_u64(val, &n) || n > DISK_SCSI_LUN_MAX)
+				DISK_ERR("lun='%s': expected a decimal number from 0 to %d",
+					 val, DISK_SCSI_LUN_MAX);
+			out->lun = n;
+			out->lun_given = true;
+			break;
 		}
 	}
 	if (!out->path)
 		DISK_ERR("path=FILE is required");
+	if (out->lun_given && out->bus != DISK_BUS_SCSI)
+		DISK_ERR("lun=%u needs bus=scsi (a virtio-blk disk has no LUN)",
+			 out->lun);
+	/*
+	 * The controller has one request queue and one I/O thread for all
+	 * its LUNs: a per-disk queue count or polling time means nothing.
+	 */
+	if (out->bus == DISK_BUS_SCSI && (seen & (1U << 5)))
+		DISK_ERR("queues= applies to bus=blk only (the virtio-scsi controller has one request queue for all its disks)");
+	if (out->bus == DISK_BUS_SCSI && (seen & (1U << 6)))
+		DISK_ERR("poll-us= applies to bus=blk only (the virtio-scsi controller polls as virtio-blk does by default)");
 	/*
 	 * Linux AIO is only asynchronous with O_DIRECT: on the page cache
 	 * io_submit() does the I/O itself and blocks. QEMU refuses the
@@ -202,6 +227,66 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 fail:
 	disk_config_clear(out);
 	return false;
+}
+
+bool disk_configs_finish(struct disk_config *disks, unsigned int n,
+			 GError **err)
+{
+	const struct disk_config *owner[DISK_SCSI_LUN_MAX + 1] = { NULL };
+	unsigned int count[2] = { 0, 0 }, next = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct disk_config *d = &disks[i];
+
+		d->bus_index = count[d->bus]++;
+		if (d->bus != DISK_BUS_SCSI || !d->lun_given)
+			continue;
+		if (owner[d->lun]) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--disk '%s': lun=%u is --disk '%s''s already",
+				    d->spec, d->lun, owner[d->lun]->spec);
+			return false;
+		}
+		owner[d->lun] = d;
+	}
+	/* Given LUNs first, so that an earlier disk cannot take one. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct disk_config *d = &disks[i];
+
+		if (d->bus != DISK_BUS_SCSI || d->lun_given)
+			continue;
+		while (next <= DISK_SCSI_LUN_MAX && owner[next])
+			next++;
+		/* At most CONFIG_MAX_DISKS disks: never, but not silently. */
+		if (next > DISK_SCSI_LUN_MAX) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--disk '%s': no free LUN left", d->spec);
+			return false;
+		}
+		d->lun = next;
+		owner[next] = d;
+	}
+	return true;
+}
+
+unsigned int disk_configs_count(const struct disk_config *disks,
+				unsigned int n, enum disk_bus bus)
+{
+	unsigned int count = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		count += disks[i].bus == bus;
+	return count;
+}
+
+const struct disk_config *disk_configs_nth(const struct disk_config *disks,
+					   unsigned int n, enum disk_bus bus,
+					   unsigned int index)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (disks[i].bus == bus && disks[i].bus_index == index)
+			return &disks[i];
+	return NULL;
 }
 
 void disk_config_clear(struct disk_config *cfg)

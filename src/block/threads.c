@@ -14,12 +14,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "tern/block.h"
+#include "tern/thread.h"
 
 /* Workers per queue: enough to overlap a few blocking calls on two cores. */
 #define THREADS_WORKERS 4
@@ -138,7 +138,6 @@ static int threads_create(struct blk_disk *disk, unsigned int depth,
 {
 	struct threads_queue *t = calloc(1, sizeof(*t));
 	unsigned int want = MIN(depth, THREADS_WORKERS);
-	sigset_t all, old;
 	int ret = 0;
 
 	if (!t)
@@ -152,16 +151,14 @@ static int threads_create(struct blk_disk *disk, unsigned int depth,
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->cond, NULL);
-	/* Workers inherit a full signal mask: signals are the main loop's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
+	/* Spawned with every signal blocked and confined to their role. */
 	for (; t->nworkers < want; t->nworkers++) {
-		ret = -pthread_create(&t->workers[t->nworkers], NULL,
-				      threads_worker, t);
+		ret = thread_spawn(disk->threads, &t->workers[t->nworkers],
+				   THREAD_ROLE_BLOCK_WORKER, threads_worker, t,
+				   "blk-worker");
 		if (ret)
 			break;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
 		threads_stop(t);
 		close(t->efd);

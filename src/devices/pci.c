@@ -553,8 +553,6 @@ void pci_host_destroy(struct pci_host *host)
 void pci_host_params_platform(struct pci_host_params *p, struct bus *pio,
 			      struct bus *mmio, const struct guest_memory *mem)
 {
-	uint64_t high = MAX(LAYOUT_RAM_ABOVE_4G, mem->end);
-
 	*p = (struct pci_host_params){
 		.pio = pio,
 		.mmio = mmio,
@@ -562,7 +560,7 @@ void pci_host_params_platform(struct pci_host_params *p, struct bus *pio,
 		.ecam_base = LAYOUT_PCI_ECAM_START,
 		.mmio32_base = LAYOUT_PCI_MMIO32_START,
 		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-		.mmio64_base = ALIGN_UP(high, LAYOUT_PCI_MMIO64_ALIGN),
+		.mmio64_base = layout_pci_mmio64_start(mem->end),
 		.mmio64_size = LAYOUT_PCI_MMIO64_SIZE,
 		.io_base = LAYOUT_PCI_IO_START,
 		.io_size = LAYOUT_PCI_IO_SIZE,

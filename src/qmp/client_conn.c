@@ -159,7 +159,7 @@ static json_object *parse_value(const char *s)
 	json_object *v = json_tokener_parse_ex(tok, s, strlen(s) + 1);
 
 	if (json_tokener_get_error(tok) != json_tokener_success ||
-	    json_tokener_get_parse_end(tok) != strlen(s) + 1 ||
+	    json_tokener_get_parse_end(tok) != strlen(s) ||
 	    json_object_is_type(v, json_type_object) ||
 	    json_object_is_type(v, json_type_array)) {
 		json_object_put(v);

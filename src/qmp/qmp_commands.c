@@ -12,11 +12,15 @@
 #include "tern/block.h"
 #include "tern/vcpu.h"
 #include "tern/virtio-blk.h"
+#include "tern/virtio-scsi.h"
 #include "tern/vm.h"
+
+#include "qmp_balloon.h"
 
 struct qmp_vm {
 	struct vm *vm;
 	struct qmp_server *srv;
+	struct qmp_balloon *balloon;
 };
 
 static struct vm *call_vm(const struct qmp_call *call)
@@ -143,7 +147,11 @@ static json_object *block_info(struct vm *vm, unsigned int i)
 	qmp_add_str(image, "filename", d->path);
 	qmp_add_str(image, "format", "raw");
 	qmp_add_int(image, "virtual-size",
-		    (int64_t)virtio_blk_size(vm_device_find(vm, &virtio_blk_device_type, i)));
+		    d->bus == DISK_BUS_SCSI ?
+			    (int64_t)virtio_scsi_lun_size(vm_device_find(vm, &virtio_scsi_device_type, 0),
+							  (uint16_t)d->lun) :
+			    (int64_t)virtio_blk_size(vm_device_find(vm, &virtio_blk_device_type,
+								    d->bus_index)));
 	/* Bytes the file really occupies on the host, as QEMU reports. */
 	qmp_add_int(image, "actual-size",
 		    stat(d->path, &st) == 0 ? (int64_t)st.st_blocks * 512 : 0);
@@ -182,6 +190,53 @@ static json_object *cmd_query_block(const struct qmp_call *call,
 	return list;
 }
 
+/* A stopped VM only: its state is taken or replaced whole. */
+static bool vm_stopped(struct vm *vm, GError **err)
+{
+	enum vm_run_state s = vm_get_state(vm);
+
+	if (s == VM_STATE_PAUSED || s == VM_STATE_PRELAUNCH)
+		return true;
+	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "the VM is %s: stop it first", vm_run_state_name(s));
+	return false;
+}
+
+static const char *arg_str(json_object *args, const char *key)
+{
+	return json_object_get_string(json_object_object_get(args, key));
+}
+
+/*
+ * tern's own snapshot of a stopped VM (state and RAM) to a file, and back
+ * into a stopped VM built the same way; experimental until migration's
+ * `migrate file:` carries it.
+ */
+static json_object *cmd_state_save(const struct qmp_call *call,
+				   json_object *args, GError **err)
+{
+	struct vm *vm = call_vm(call);
+
+	if (!vm_stopped(vm, err) || !vm_snapshot_save(vm, arg_str(args, "path"), err))
+		return NULL;
+	return json_object_new_object();
+}
+
+static json_object *cmd_state_load(const struct qmp_call *call,
+				   json_object *args, GError **err)
+{
+	struct vm *vm = call_vm(call);
+
+	if (!vm_stopped(vm, err) || !vm_snapshot_load(vm, arg_str(args, "path"), err))
+		return NULL;
+	return json_object_new_object();
+}
+
+static const struct qmp_arg path_args[] = {
+	{ .name = "path", .type = QMP_TYPE_STR },
+	{ NULL },
+};
+
 static const struct qmp_command qmp_vm_commands[] = {
 	{ .name = "query-status", .fn = cmd_query_status },
 	{ .name = "stop", .fn = cmd_stop },
@@ -192,6 +247,8 @@ static const struct qmp_command qmp_vm_commands[] = {
 	{ .name = "query-kvm", .fn = cmd_query_kvm },
 	{ .name = "query-name", .fn = cmd_query_name },
 	{ .name = "query-block", .fn = cmd_query_block },
+	{ .name = "x-tern-state-save", .fn = cmd_state_save, .args = path_args },
+	{ .name = "x-tern-state-load", .fn = cmd_state_load, .args = path_args },
 	{ NULL },
 };
 
@@ -236,6 +293,11 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err) ||
 	    !qmp_migration_register(q->srv, vm, err))
 		goto err;
+	if (!qmp_server_add_commands(q->srv, qmp_acpi_commands, vm, err))
+		goto err;
+	q->balloon = qmp_balloon_create(q->srv, vm, err);
+	if (!q->balloon)
+		goto err;
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		const struct qmp_endpoint *ep = &cfg->qmp[i];
 		g_autoptr(GError) e = NULL;
@@ -255,6 +317,7 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 	return q;
 
 err:
+	qmp_balloon_destroy(q->balloon);
 	qmp_server_free(q->srv);
 	g_free(q);
 	return NULL;
@@ -265,6 +328,7 @@ void qmp_vm_destroy(struct qmp_vm *q)
 	if (!q)
 		return;
 	vm_remove_listener(q->vm, qmp_vm_event, q);
+	qmp_balloon_destroy(q->balloon);
 	qmp_server_free(q->srv);
 	g_free(q);
 }

@@ -192,27 +192,25 @@ static bool unix_path_free(const struct sockaddr_un *addr, GError **err)
 	return true;
 }
 
-bool qmp_server_listen_unix(struct qmp_server *srv, const char *path,
-			    GError **err)
+int qmp_unix_listen(const char *path, struct stat *st, GError **err)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct stat st;
 	int fd;
 
 	if (!*path || strlen(path) >= sizeof(addr.sun_path)) {
 		g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
 			    "a socket path must have 1 to %zu bytes",
 			    sizeof(addr.sun_path) - 1);
-		return false;
+		return -1;
 	}
 	strcpy(addr.sun_path, path);
 	if (!unix_path_free(&addr, err))
-		return false;
+		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC, "socket: %s",
 			    g_strerror(errno));
-		return false;
+		return -1;
 	}
 	/*
 	 * Linux creates the socket file with the socket inode's mode (less
@@ -224,17 +222,28 @@ bool qmp_server_listen_unix(struct qmp_server *srv, const char *path,
 		g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC, "bind: %s",
 			    g_strerror(errno));
 		close(fd);
-		return false;
+		return -1;
 	}
-	if (lstat(path, &st) < 0 || ((st.st_mode & 0777) != 0600 &&
-				     chmod(path, 0600) < 0) ||
+	if (lstat(path, st) < 0 || ((st->st_mode & 0777) != 0600 &&
+				    chmod(path, 0600) < 0) ||
 	    listen(fd, QMP_LISTEN_BACKLOG) < 0) {
 		g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC, "listen: %s",
 			    g_strerror(errno));
 		unlink(path);
 		close(fd);
-		return false;
+		return -1;
 	}
+	return fd;
+}
+
+bool qmp_server_listen_unix(struct qmp_server *srv, const char *path,
+			    GError **err)
+{
+	struct stat st;
+	int fd = qmp_unix_listen(path, &st, err);
+
+	if (fd < 0)
+		return false;
 	listener_add(srv, fd, path, &st);
 	return true;
 }

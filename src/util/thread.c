@@ -121,6 +121,11 @@ static void thread_start_report(struct thread_start *s, int result)
 	pthread_mutex_unlock(&s->lock);
 }
 
+int thread_confine_self(struct thread_registry *r, enum thread_role role)
+{
+	return r && r->enter ? r->enter(r->enter_opaque, role) : 0;
+}
+
 static void *thread_trampoline(void *opaque)
 {
 	struct thread_start *s = opaque;
@@ -141,8 +146,9 @@ static void *thread_trampoline(void *opaque)
 	pthread_setname_np(pthread_self(), comm);
 	if (r) {
 		thread_registry_record(r, s->role, s->name);
-		if (r->enter)
-			err = r->enter(r->enter_opaque, s->role);
+		/* A vCPU confines itself after its set-up (thread_enter_fn). */
+		if (s->role != THREAD_ROLE_VCPU)
+			err = thread_confine_self(r, s->role);
 	}
 	if (err && r)
 		thread_registry_forget(r, tid);

@@ -10,15 +10,32 @@
 
 #include "tern/config.h"
 #include "tern/error.h"
+#include "tern/virtio-balloon.h"
 
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
 	char *kernel, *initrd, *cmdline, *cpus, *memory, *console, *cpu_features,
-		*name, *teardown, *incoming;
+		*name, *teardown, *incoming, *kvm_device, *sandbox, *user, *group, *jail;
 	char **qmp;
 	char **disks;
-	gboolean test_exit, paused, rng, debug;
+	gboolean test_exit, paused, rng, debug, trace_boot;
+	char *balloon; /* "" for a bare --balloon, NULL when not given */
 };
+
+/* --balloon takes its value only as --balloon=SPEC: the bare form is one. */
+static gboolean run_balloon_option(const gchar *name, const gchar *value,
+				   gpointer data, GError **err)
+{
+	struct run_options *o = data;
+
+	if (o->balloon) {
+		g_set_error(err, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+			    "--balloon: given twice");
+		return FALSE;
+	}
+	o->balloon = g_strdup(value ? value : "");
+	return TRUE;
+}
 
 static GOptionEntry *run_entries(struct run_options *o)
 {
@@ -51,8 +68,12 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "unix:PATH|fd=N" },
 		{ "rng", 0, 0, G_OPTION_ARG_NONE, &o->rng,
 		  "Add a virtio-rng device fed from getrandom()", NULL },
+		{ "balloon", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK,
+		  run_balloon_option,
+		  "Add a virtio-balloon device (QMP balloon, guest-stats): deflate-on-oom and free page reporting offered when on, stats requested every stats-period seconds",
+		  "deflate-on-oom=on|off,free-page-reporting=on|off,stats-period=SECONDS" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
-		  "A virtio-blk disk: path=FILE[,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
+		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
 		  "SPEC" },
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
@@ -60,9 +81,26 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "incoming", 0, 0, G_OPTION_ARG_STRING, &o->incoming,
 		  "Wait for a migration (tcp:HOST:PORT, unix:PATH, defer: then QMP migrate-incoming) or restore a snapshot (file:PATH)",
 		  "URI" },
+		{ "kvm-device", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_device,
+		  "The KVM device to open (default /dev/kvm)", "PATH" },
+		{ "trace-boot", 0, 0, G_OPTION_ARG_NONE, &o->trace_boot,
+		  "Print when each step of building, running and ending the VM finished (ms since main) on stderr",
+		  NULL },
 		{ "teardown", 0, 0, G_OPTION_ARG_STRING, &o->teardown,
 		  "Destroy the KVM VM after exiting (detached, default) or before (sync)",
 		  "detached|sync" },
+		{ "sandbox", 0, 0, G_OPTION_ARG_STRING, &o->sandbox,
+		  "Seccomp filter per thread role, no capabilities: on (default; a forbidden system call kills tern), log (reported on stderr and allowed) or off",
+		  "on|log|off" },
+		{ "user", 0, 0, G_OPTION_ARG_STRING, &o->user,
+		  "Run as this numeric user ID once set up (needs --group)",
+		  "UID" },
+		{ "group", 0, 0, G_OPTION_ARG_STRING, &o->group,
+		  "Run as this numeric group ID once set up, with no supplementary groups",
+		  "GID" },
+		{ "jail", 0, 0, G_OPTION_ARG_FILENAME, &o->jail,
+		  "Run in new mount, PID, IPC and network namespaces with DIR as the root, holding only the files the options name",
+		  "DIR" },
 		{ NULL },
 	};
 
@@ -72,9 +110,12 @@ static GOptionEntry *run_entries(struct run_options *o)
 static GOptionContext *run_context(struct run_options *o, GOptionEntry **ent)
 {
 	GOptionContext *ctx = g_option_context_new("- boot a virtual machine");
+	/* A group of our own: callbacks (--balloon) get o as their data. */
+	GOptionGroup *main_group = g_option_group_new(NULL, NULL, NULL, o, NULL);
 
 	*ent = run_entries(o);
-	g_option_context_add_main_entries(ctx, *ent, NULL);
+	g_option_group_add_entries(main_group, *ent);
+	g_option_context_set_main_group(ctx, main_group);
 	g_option_context_set_summary(ctx,
 		"Boot a guest kernel on KVM. With no --kernel, boot the embedded\n"
 		"hello guest, which prints the CPUs and memory it found.");
@@ -211,7 +252,7 @@ static bool config_fill_disks(char **specs, struct vm_config *cfg,
 			}
 		}
 	}
-	return true;
+	return disk_configs_finish(cfg->disks, cfg->nr_disks, err);
 }
 
 /* "on" or "off" for key in --memory; false (err set) for anything else. */
@@ -311,6 +352,62 @@ static bool parse_memory(const char *spec, struct vm_config *cfg,
 	return true;
 }
 
+/* A numeric user or group ID for --user or --group; -1 means "unchanged". */
+static bool parse_id(const char *opt, const char *s, uint32_t *out,
+		     GError **err)
+{
+	uint64_t v;
+
+	if (parse_u64(s, &v) || v >= UINT32_MAX) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s '%s': expected a decimal ID below 4294967295", opt,
+			    s);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+/* --sandbox, --user, --group, --jail (docs/security.md). */
+static bool parse_sandbox(struct run_options *o, struct vm_config *cfg,
+			  GError **err)
+{
+	if (o->sandbox) {
+		if (!strcmp(o->sandbox, "on")) {
+			cfg->sandbox = SANDBOX_ON;
+		} else if (!strcmp(o->sandbox, "log")) {
+			cfg->sandbox = SANDBOX_LOG;
+		} else if (!strcmp(o->sandbox, "off")) {
+			cfg->sandbox = SANDBOX_OFF;
+		} else {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--sandbox '%s': expected on, log or off",
+				    o->sandbox);
+			return false;
+		}
+	}
+	if (o->user && !parse_id("--user", o->user, &cfg->uid, err))
+		return false;
+	if (o->group && !parse_id("--group", o->group, &cfg->gid, err))
+		return false;
+	/* Without it tern would keep group root and its file access. */
+	if (o->user && !o->group) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--user %s: give --group too", o->user);
+		return false;
+	}
+	cfg->set_uid = o->user;
+	cfg->set_gid = o->group;
+	if (o->jail && (!*o->jail || !g_path_is_absolute(o->jail))) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--jail '%s': expected an absolute directory path",
+			    o->jail);
+		return false;
+	}
+	cfg->jail_dir = g_steal_pointer(&o->jail);
+	return true;
+}
+
 static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			GError **err)
 {
@@ -360,9 +457,13 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 			return false;
 		}
 	}
+	if (!parse_sandbox(o, cfg, err))
+		return false;
 	if (!config_fill_qmp(o->qmp, cfg, err))
 		return false;
 	if (!config_fill_disks(o->disks, cfg, err))
+		return false;
+	if (o->balloon && !balloon_config_parse(o->balloon, &cfg->balloon, err))
 		return false;
 	cfg->kernel_path = g_steal_pointer(&o->kernel);
 	cfg->initrd_path = g_steal_pointer(&o->initrd);
@@ -374,6 +475,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->paused = o->paused;
 	cfg->rng = o->rng;
 	cfg->debug = o->debug;
+	cfg->trace_boot = o->trace_boot;
+	cfg->kvm_device = g_steal_pointer(&o->kvm_device);
 	return true;
 }
 
@@ -408,8 +511,14 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.name);
 	g_free(o.teardown);
 	g_free(o.incoming);
+	g_free(o.kvm_device);
+	g_free(o.sandbox);
+	g_free(o.user);
+	g_free(o.group);
+	g_free(o.jail);
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
+	g_free(o.balloon);
 	if (!ok)
 		config_clear(cfg);
 	return ok;
@@ -654,11 +763,13 @@ out:
 void config_clear(struct vm_config *cfg)
 {
 	g_free(cfg->kernel_path);
+	g_free(cfg->kvm_device);
 	g_free(cfg->initrd_path);
 	g_free(cfg->cmdline);
 	g_free(cfg->console_path);
 	g_free(cfg->name);
 	g_free(cfg->incoming);
+	g_free(cfg->jail_dir);
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		g_free(cfg->qmp[i].path);
 		g_free(cfg->qmp[i].spec);

@@ -7,11 +7,14 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "tern/acpi_devices.h"
 #include "tern/device.h"
 #include "tern/devices.h"
 #include "tern/error.h"
 #include "tern/state.h"
+#include "tern/virtio-balloon.h"
 #include "tern/virtio-blk.h"
+#include "tern/virtio-scsi.h"
 #include "tern/virtio_devices.h"
 #include "tern/vm.h"
 
@@ -20,9 +23,13 @@ const struct device_type *const device_types[] = {
 	&serial_device_type,
 	&i8042_device_type,
 	&test_exit_device_type,
+	&acpi_sleep_device_type,
+	&acpi_ged_device_type,
 	&virtio_console_device_type,
 	&virtio_rng_device_type,
 	&virtio_blk_device_type,
+	&virtio_scsi_device_type,
+	&virtio_balloon_device_type,
 };
 const unsigned int device_types_count = G_N_ELEMENTS(device_types);
 

@@ -64,18 +64,11 @@ static struct kvm_cpuid2 *kvm_get_supported_cpuid(int fd)
 	return NULL;
 }
 
-bool kvm_open(struct kvm_handle *kvm, GError **err)
+bool kvm_open(struct kvm_handle *kvm, const char *dev, GError **err)
 {
-	/*
-	 * A test seam, the one environment variable tern reads: the
-	 * integration tests point it at a missing file and at /dev/null to
-	 * reach the errors below through the real binary, without touching
-	 * the host's /dev/kvm. It only picks the file; every check still runs
-	 * on it, so a wrong value ends in status 2, never in a weaker VM.
-	 */
-	const char *dev = getenv("TERN_KVM_DEVICE");
 	int fd, ret;
 
+	/* --kvm-device only picks the file: every check below runs on it. */
 	if (!dev || !*dev)
 		dev = "/dev/kvm";
 	memset(kvm, 0, sizeof(*kvm));

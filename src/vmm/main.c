@@ -9,6 +9,7 @@
 #include "tern/error.h"
 #include "tern/migration.h"
 #include "tern/qmp.h"
+#include "tern/sandbox.h"
 #include "tern/vm.h"
 
 extern const uint8_t tern_default_guest[];
@@ -41,8 +42,8 @@ static const char usage[] =
  * Until the loop handles them they are blocked, from before anything is
  * created: a signal during start-up then waits instead of killing tern
  * half-built with the QMP socket left behind, and every thread created
- * meanwhile inherits the mask. vm_run_main_loop() unblocks them once its
- * handlers are in place, and blocks them again before teardown.
+ * meanwhile inherits the mask. vm_run_main_loop() reads them from a
+ * signalfd.
  */
 static void run_block_host_signals(void)
 {
@@ -88,13 +89,71 @@ static bool run_start_incoming(struct migration *mig, const char *uri,
 	return true;
 }
 
-static int cmd_run(int argc, char **argv)
+/* Build, run and tear down the VM; the sandbox is on before it runs. */
+static int run_vm(struct vm_config *cfg, struct sandbox *sb, uint64_t start)
 {
-	struct vm_config cfg;
 	g_autoptr(GError) err = NULL;
 	struct migration *mig;
 	struct qmp_vm *qmp;
 	struct vm *vm;
+	int status;
+
+	cfg->start_ns = start;
+	cfg->default_kernel = tern_default_guest;
+	cfg->default_kernel_len = tern_default_guest_end - tern_default_guest;
+	if (sb) {
+		cfg->thread_enter = sandbox_thread_enter;
+		cfg->thread_enter_opaque = sb;
+	}
+	vm = vm_create(cfg, &err);
+	if (!vm) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		return TERN_EXIT_BAD_INPUT;
+	}
+	/* Its threads are made now, confined, idle until a migration. */
+	mig = migration_create(vm, &err);
+	if (!mig) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		vm_destroy(vm);
+		return TERN_EXIT_BAD_INPUT;
+	}
+	vm->migration = mig;
+	/* Listening before the vCPUs start: a --paused VM waits for cont. */
+	qmp = qmp_vm_create(vm, TERN_VERSION, &err);
+	/*
+	 * Every thread exists once the vCPUs do, each already confined (the
+	 * registry's enter hook), and the guest can reach none but them; the
+	 * main thread, which serves nothing until its loop runs, seals last.
+	 */
+	if (!qmp || !vm_start(vm, &err) ||
+	    !run_start_incoming(mig, cfg->incoming, &err) ||
+	    !sandbox_seal(sb, &err)) {
+		fprintf(stderr, "tern run: %s\n", err->message);
+		migration_destroy(mig);
+		qmp_vm_destroy(qmp);
+		vm_destroy(vm);
+		return TERN_EXIT_BAD_INPUT;
+	}
+	status = vm_run_main_loop(vm);
+	/* Its threads end first: nothing of it reaches QMP any more. */
+	migration_destroy(mig);
+	vm->migration = NULL;
+	/* Sends what is queued (quit's reply, SHUTDOWN), removes the sockets. */
+	qmp_vm_destroy(qmp);
+	vm_detach_teardown(vm);
+	vm_trace_mark(vm, "teardown-detached");
+	vm_trace_print(vm);
+	vm_destroy(vm);
+	return status;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	g_autoptr(GError) err = NULL;
+	struct sandbox *sb = NULL;
+	bool parent = false;
+	uint64_t start = tern_now_ns();
 	int status;
 
 	run_block_host_signals();
@@ -105,49 +164,25 @@ static int cmd_run(int argc, char **argv)
 	}
 	tern_debug_set(cfg.debug);
 	/* Every file is looked at before any is created or truncated. */
-	if (!run_check_incoming(&cfg, &err) || !config_check_files(&cfg, &err)) {
-		fprintf(stderr, "tern run: %s\n", err->message);
-		config_clear(&cfg);
-		return TERN_EXIT_BAD_INPUT;
-	}
-	cfg.default_kernel = tern_default_guest;
-	cfg.default_kernel_len = tern_default_guest_end - tern_default_guest;
-
-	vm = vm_create(&cfg, &err);
-	if (!vm) {
-		fprintf(stderr, "tern run: %s\n", err->message);
-		config_clear(&cfg);
-		return TERN_EXIT_BAD_INPUT;
-	}
-	mig = migration_create(vm, &err);
-	if (!mig) {
-		fprintf(stderr, "tern run: %s\n", err->message);
-		vm_destroy(vm);
-		config_clear(&cfg);
-		return TERN_EXIT_BAD_INPUT;
-	}
-	vm->migration = mig;
-	/* Listening before the vCPUs start: a --paused VM waits for cont. */
-	qmp = qmp_vm_create(vm, TERN_VERSION, &err);
-	if (!qmp || !vm_start(vm, &err) ||
-	    !run_start_incoming(mig, cfg.incoming, &err)) {
-		fprintf(stderr, "tern run: %s\n", err->message);
-		migration_destroy(mig);
-		qmp_vm_destroy(qmp);
-		vm_destroy(vm);
-		config_clear(&cfg);
-		return TERN_EXIT_BAD_INPUT;
-	}
-	status = vm_run_main_loop(vm);
-	/* Its threads end first: nothing of it reaches QMP any more. */
-	migration_destroy(mig);
-	vm->migration = NULL;
-	/* Sends what is queued (quit's reply, SHUTDOWN), removes the sockets. */
-	qmp_vm_destroy(qmp);
-	vm_detach_teardown(vm);
-	vm_destroy(vm);
+	if (!run_check_incoming(&cfg, &err) || !config_check_files(&cfg, &err))
+		goto err;
+	/* The filters are compiled before anything is built. */
+	sb = sandbox_new(&cfg, &err);
+	if (!sb && err)
+		goto err;
+	/* Before any thread: a jail forks, and namespaces are per process. */
+	if (cfg.jail_dir && !sandbox_jail_enter(&cfg, &parent, &status, &err))
+		goto err;
+	if (!parent)
+		status = run_vm(&cfg, sb, start);
+	sandbox_free(sb);
 	config_clear(&cfg);
 	return status;
+err:
+	fprintf(stderr, "tern run: %s\n", err->message);
+	sandbox_free(sb);
+	config_clear(&cfg);
+	return TERN_EXIT_BAD_INPUT;
 }
 
 int main(int argc, char **argv)

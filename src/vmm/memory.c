@@ -288,3 +288,54 @@ int guest_memory_read(const struct guest_memory *mem, uint64_t gpa, void *dst,
 	memcpy(dst, p, len);
 	return 0;
 }
+
+int guest_memory_gpa(const struct guest_memory *mem, const void *hva,
+		     uint64_t len, uint64_t *gpa)
+{
+	const uint8_t *p = hva;
+	uint64_t span = len ? len : 1;
+
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		uint64_t off;
+
+		/* Compared as addresses, never formed past the mapping. */
+		if (!r->hva || (uintptr_t)p < (uintptr_t)r->hva)
+			continue;
+		off = (uintptr_t)p - (uintptr_t)r->hva;
+		if (off < r->size && span <= r->size - off) {
+			*gpa = r->gpa + off;
+			return 0;
+		}
+	}
+	return -EFAULT;
+}
+
+int guest_memory_discard(const struct guest_memory *mem, uint64_t gpa,
+			 uint64_t len)
+{
+	const struct guest_region *r;
+	uint64_t off;
+
+	if (!len || (gpa | len) & (mem->page_size - 1))
+		return -EINVAL;
+	r = region_find(mem, gpa, len);
+	if (!r || !r->hva)
+		return -EFAULT;
+	off = gpa - r->gpa;
+	if (r->fd >= 0) {
+		/*
+		 * MADV_DONTNEED would only drop this mapping's view of a
+		 * shared page; the file keeps it. KEEP_SIZE: the memfd is
+		 * sealed against changes of size anyway.
+		 */
+		if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)(r->fd_offset + off), (off_t)len) < 0)
+			return -errno;
+	} else if (madvise(r->hva + off, len, MADV_DONTNEED) < 0) {
+		return -errno;
+	}
+	/* After the discard: a sync that sees the mark sees the zeros. */
+	guest_memory_mark_dirty(mem, gpa, len);
+	return 0;
+}

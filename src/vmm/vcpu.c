@@ -12,11 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tern/boot.h"
-#include "tern/cpuid.h"
 #include "tern/error.h"
 #include "tern/vcpu.h"
 #include "tern/vm.h"
@@ -32,194 +30,6 @@ void vcpu_signals_init(void)
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_VCPU_KICK, &sa, NULL);
-}
-
-static bool vcpu_setup_cpuid(struct vcpu *vcpu, GError **err)
-{
-	const struct kvm_cpuid2 *sup = vcpu->vm->kvm.supported_cpuid;
-	size_t size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
-	g_autofree struct kvm_cpuid2 *c = g_memdup2(sup, size);
-
-	cpuid_setup_vcpu(c->entries, c->nent, vcpu->id, vcpu->vm->cfg->cpus,
-			 &vcpu->vm->cfg->cpu_mask);
-	if (ioctl(vcpu->fd, KVM_SET_CPUID2, c) < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "vCPU %u: KVM_SET_CPUID2: %s", vcpu->id, g_strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-/* 0, or -errno; *refused names the MSR KVM stopped at. */
-static int vcpu_set_default_msrs(struct vcpu *vcpu, uint32_t *refused)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[32];
-	} msrs = { 0 };
-	int ret;
-
-	msrs.hdr.nmsrs = x86_default_msrs(msrs.e, G_N_ELEMENTS(msrs.e));
-	ret = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
-	if (ret < 0)
-		return -errno;
-	if ((unsigned int)ret != msrs.hdr.nmsrs) {
-		/* KVM stops at the first MSR it refuses. */
-		*refused = msrs.e[ret].index;
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static bool vcpu_setup_state(struct vcpu *vcpu, GError **err)
-{
-	struct kvm_lapic_state lapic;
-	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
-	const char *what;
-	uint32_t refused = 0;
-	int ret;
-
-	ret = vcpu_set_default_msrs(vcpu, &refused);
-	if (ret) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "vCPU %u: KVM_SET_MSRS: %s (MSR 0x%x)", vcpu->id,
-			    g_strerror(-ret), refused);
-		return false;
-	}
-	what = "KVM_GET_LAPIC";
-	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
-		goto err;
-	x86_setup_lapic(&lapic);
-	what = "KVM_SET_LAPIC";
-	if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
-		goto err;
-	what = "KVM_SET_FPU";
-	if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0)
-		goto err;
-	return true;
-err:
-	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "vCPU %u: %s: %s", vcpu->id,
-		    what, g_strerror(errno));
-	return false;
-}
-
-struct vcpu_reset_state {
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
-	struct kvm_lapic_state lapic;
-	struct kvm_vcpu_events events;
-	struct kvm_mp_state mp_state;
-};
-
-/* The state KVM_SET_* will restore on reset; taken once after set-up. */
-static bool vcpu_save_reset_state(struct vcpu *vcpu, GError **err)
-{
-	struct vcpu_reset_state *r = g_new0(struct vcpu_reset_state, 1);
-	const char *what;
-
-	what = "KVM_GET_REGS";
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &r->regs) < 0)
-		goto err;
-	what = "KVM_GET_SREGS";
-	if (ioctl(vcpu->fd, KVM_GET_SREGS, &r->sregs) < 0)
-		goto err;
-	what = "KVM_GET_FPU";
-	if (ioctl(vcpu->fd, KVM_GET_FPU, &r->fpu) < 0)
-		goto err;
-	what = "KVM_GET_LAPIC";
-	if (ioctl(vcpu->fd, KVM_GET_LAPIC, &r->lapic) < 0)
-		goto err;
-	what = "KVM_GET_VCPU_EVENTS";
-	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &r->events) < 0)
-		goto err;
-	what = "KVM_GET_MP_STATE";
-	if (ioctl(vcpu->fd, KVM_GET_MP_STATE, &r->mp_state) < 0)
-		goto err;
-	vcpu->reset = r;
-	return true;
-err:
-	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "vCPU %u: %s: %s", vcpu->id,
-		    what, g_strerror(errno));
-	g_free(r);
-	return false;
-}
-
-int vcpu_reset(struct vcpu *vcpu)
-{
-	struct vcpu_reset_state *r = vcpu->reset;
-	uint32_t refused;
-	int ret = vcpu_set_default_msrs(vcpu, &refused);
-
-	if (ret)
-		return ret;
-	if (ioctl(vcpu->fd, KVM_SET_SREGS, &r->sregs) < 0 ||
-	    ioctl(vcpu->fd, KVM_SET_REGS, &r->regs) < 0 ||
-	    ioctl(vcpu->fd, KVM_SET_FPU, &r->fpu) < 0 ||
-	    ioctl(vcpu->fd, KVM_SET_LAPIC, &r->lapic) < 0 ||
-	    ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &r->events) < 0 ||
-	    ioctl(vcpu->fd, KVM_SET_MP_STATE, &r->mp_state) < 0)
-		return -errno;
-	return 0;
-}
-
-struct vcpu *vcpu_create(struct vm *vm, unsigned int id, GError **err)
-{
-	struct vcpu *vcpu = g_new0(struct vcpu, 1);
-
-	vcpu->vm = vm;
-	vcpu->id = id;
-	vcpu->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, id);
-	if (vcpu->fd < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "vCPU %u: KVM_CREATE_VCPU: %s", id, g_strerror(errno));
-		goto err_free;
-	}
-	vcpu->run = mmap(NULL, vm->kvm.run_size, PROT_READ | PROT_WRITE,
-			 MAP_SHARED, vcpu->fd, 0);
-	if (vcpu->run == MAP_FAILED) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "vCPU %u: cannot map kvm_run: %s", id, g_strerror(errno));
-		goto err_close;
-	}
-	if (!vcpu_setup_cpuid(vcpu, err) || !vcpu_setup_state(vcpu, err) ||
-	    !vcpu_save_reset_state(vcpu, err))
-		goto err_unmap;
-	return vcpu;
-
-err_unmap:
-	munmap(vcpu->run, vm->kvm.run_size);
-err_close:
-	close(vcpu->fd);
-err_free:
-	g_free(vcpu);
-	return NULL;
-}
-
-void vcpu_destroy(struct vcpu *vcpu)
-{
-	if (!vcpu)
-		return;
-	munmap(vcpu->run, vcpu->vm->kvm.run_size);
-	close(vcpu->fd);
-	g_free(vcpu->reset);
-	g_free(vcpu);
-}
-
-int vcpu_setup_boot(struct vcpu *vcpu, const struct boot_entry *entry)
-{
-	struct kvm_sregs sregs;
-	struct kvm_regs regs;
-
-	if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
-	x86_boot_setup_sregs(entry, &sregs);
-	if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
-		return -errno;
-	x86_boot_setup_regs(entry, &regs);
-	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
-		return -errno;
-	return 0;
 }
 
 static void dump_segment(FILE *f, const char *name, const struct kvm_segment *s)
@@ -420,15 +230,37 @@ static void *vcpu_thread(void *opaque)
 	struct vcpu *vcpu = opaque;
 	struct vm *vm = vcpu->vm;
 	uint64_t throttle_seen = 0;
+	GError *err = NULL;
 	sigset_t set;
+	int ret;
 
 	/* Host signals belong to the main loop; only the kick comes here. */
 	sigfillset(&set);
 	sigdelset(&set, SIG_VCPU_KICK);
+	/* --sandbox log reports a refused call through SIGSYS (sandbox.h). */
+	sigdelset(&set, SIGSYS);
 	pthread_sigmask(SIG_SETMASK, &set, NULL);
-	/* Under the lock: query-cpus-fast reads it from the main thread. */
+	/* Each vCPU sets itself up: the machine's vCPUs in parallel. */
+	ret = vcpu_setup(vcpu, &err);
+	/* Then into the sandbox, before the first KVM_RUN (thread.h). */
+	if (!ret) {
+		ret = thread_confine_self(&vm->threads, THREAD_ROLE_VCPU);
+		if (ret)
+			g_set_error(&err, TERN_ERROR, TERN_ERROR_HOST,
+				    "vCPU %u: cannot enter the sandbox: %s",
+				    vcpu->id, g_strerror(-ret));
+	}
+	/* Under the lock: query-cpus-fast reads tid from the main thread. */
 	pthread_mutex_lock(&vm->state_lock);
 	vcpu->tid = gettid();
+	vcpu->setup_done = true;
+	vcpu->setup_err = err;
+	pthread_cond_broadcast(&vm->state_cond);
+	if (ret) {
+		vcpu->parked = true;
+		pthread_mutex_unlock(&vm->state_lock);
+		return NULL;
+	}
 	pthread_mutex_unlock(&vm->state_lock);
 
 	for (;;) {
@@ -498,21 +330,59 @@ pid_t vcpu_thread_id(struct vcpu *vcpu)
 	return tid;
 }
 
-int vcpu_start_thread(struct vcpu *vcpu)
+struct vcpu *vcpu_spawn(struct vm *vm, unsigned int id, GError **err)
 {
-	int ret = thread_spawn(&vcpu->vm->threads, &vcpu->thread,
-			       THREAD_ROLE_VCPU, vcpu_thread, vcpu, "vcpu%u",
-			       vcpu->id);
+	struct vcpu *vcpu = g_new0(struct vcpu, 1);
+	int ret;
 
-	if (ret)
-		return ret;
+	vcpu->vm = vm;
+	vcpu->id = id;
+	vcpu->fd = -1;
+	ret = thread_spawn(&vm->threads, &vcpu->thread, THREAD_ROLE_VCPU,
+			   vcpu_thread, vcpu, "vcpu%u", id);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "vCPU %u: cannot start its thread: %s", id,
+			    g_strerror(-ret));
+		g_free(vcpu);
+		return NULL;
+	}
 	vcpu->thread_started = true;
-	return 0;
+	return vcpu;
+}
+
+bool vcpu_wait_ready(struct vcpu *vcpu, GError **err)
+{
+	struct vm *vm = vcpu->vm;
+	bool ok;
+
+	pthread_mutex_lock(&vm->state_lock);
+	while (!vcpu->setup_done)
+		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+	ok = !vcpu->setup_err;
+	if (!ok)
+		g_propagate_error(err, g_steal_pointer(&vcpu->setup_err));
+	pthread_mutex_unlock(&vm->state_lock);
+	return ok;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (!vcpu)
+		return;
+	vcpu_teardown(vcpu);
+	g_clear_error(&vcpu->setup_err);
+	g_free(vcpu);
 }
 
 void vcpu_kick(struct vcpu *vcpu)
 {
-	vcpu->run->immediate_exit = 1;
+	/*
+	 * Callers hold vm->state_lock, under which the thread publishes its
+	 * set-up: before that it has no run page, and the state says stop.
+	 */
+	if (vcpu->setup_done && vcpu->run)
+		vcpu->run->immediate_exit = 1;
 	if (vcpu->thread_started)
 		pthread_kill(vcpu->thread, SIG_VCPU_KICK);
 }

@@ -160,49 +160,39 @@ static int vcpu_msrs_ioctl(int fd, bool set, struct kvm_msr_entry *e,
 	return 0;
 }
 
+/* The fields kvm_sregs and kvm_sregs2 share, copied one way or the other. */
+#define SREGS_COPY_COMMON(to, from)                                            \
+	do {                                                                   \
+		(to)->cs = (from)->cs;                                         \
+		(to)->ds = (from)->ds;                                         \
+		(to)->es = (from)->es;                                         \
+		(to)->fs = (from)->fs;                                         \
+		(to)->gs = (from)->gs;                                         \
+		(to)->ss = (from)->ss;                                         \
+		(to)->tr = (from)->tr;                                         \
+		(to)->ldt = (from)->ldt;                                       \
+		(to)->gdt = (from)->gdt;                                       \
+		(to)->idt = (from)->idt;                                       \
+		(to)->cr0 = (from)->cr0;                                       \
+		(to)->cr2 = (from)->cr2;                                       \
+		(to)->cr3 = (from)->cr3;                                       \
+		(to)->cr4 = (from)->cr4;                                       \
+		(to)->cr8 = (from)->cr8;                                       \
+		(to)->efer = (from)->efer;                                     \
+		(to)->apic_base = (from)->apic_base;                           \
+	} while (0)
+
 static void sregs_from_legacy(struct kvm_sregs2 *to,
 			      const struct kvm_sregs *from)
 {
-	/* The same fields; an injected interrupt travels in the events. */
-	to->cs = from->cs;
-	to->ds = from->ds;
-	to->es = from->es;
-	to->fs = from->fs;
-	to->gs = from->gs;
-	to->ss = from->ss;
-	to->tr = from->tr;
-	to->ldt = from->ldt;
-	to->gdt = from->gdt;
-	to->idt = from->idt;
-	to->cr0 = from->cr0;
-	to->cr2 = from->cr2;
-	to->cr3 = from->cr3;
-	to->cr4 = from->cr4;
-	to->cr8 = from->cr8;
-	to->efer = from->efer;
-	to->apic_base = from->apic_base;
+	/* An injected interrupt travels in the events, not here. */
+	SREGS_COPY_COMMON(to, from);
 }
 
 static void sregs_to_legacy(struct kvm_sregs *to, const struct kvm_sregs2 *from)
 {
 	memset(to, 0, sizeof(*to));
-	to->cs = from->cs;
-	to->ds = from->ds;
-	to->es = from->es;
-	to->fs = from->fs;
-	to->gs = from->gs;
-	to->ss = from->ss;
-	to->tr = from->tr;
-	to->ldt = from->ldt;
-	to->gdt = from->gdt;
-	to->idt = from->idt;
-	to->cr0 = from->cr0;
-	to->cr2 = from->cr2;
-	to->cr3 = from->cr3;
-	to->cr4 = from->cr4;
-	to->cr8 = from->cr8;
-	to->efer = from->efer;
-	to->apic_base = from->apic_base;
+	SREGS_COPY_COMMON(to, from);
 	/*
 	 * interrupt_bitmap stays empty: an injected interrupt travels in the
 	 * events (interrupt.injected/nr), which are set later.

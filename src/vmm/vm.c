@@ -339,12 +339,16 @@ static bool vm_create_vcpus(struct vm *vm, const struct boot_entry *entry,
 			    GError **err)
 {
 	vm->vcpus = g_new0(struct vcpu *, vm->cfg->cpus);
+	/* Each thread sets its vCPU up; they run in parallel, we wait for all. */
 	for (unsigned int i = 0; i < vm->cfg->cpus; i++) {
-		vm->vcpus[i] = vcpu_create(vm, i, err);
+		vm->vcpus[i] = vcpu_spawn(vm, i, err);
 		if (!vm->vcpus[i])
 			return false;
 		vm->nr_vcpus++;
 	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (!vcpu_wait_ready(vm->vcpus[i], err))
+			return false;
 	if (vcpu_setup_boot(vm->vcpus[0], entry)) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "vCPU 0: cannot set the boot registers: %s",
@@ -356,8 +360,11 @@ static bool vm_create_vcpus(struct vm *vm, const struct boot_entry *entry,
 
 static void vm_destroy_vcpus(struct vm *vm)
 {
+	/* Their threads first (parked, or never past their set-up). */
+	vm_stop_vcpus(vm);
 	for (unsigned int i = vm->nr_vcpus; i-- > 0;)
 		vcpu_destroy(vm->vcpus[i]);
+	vcpu_reset_templates_free(vm);
 	g_free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nr_vcpus = 0;
@@ -380,6 +387,9 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	pthread_condattr_destroy(&attr);
 	thread_registry_init(&vm->threads);
 	thread_registry_add_self(&vm->threads, THREAD_ROLE_MAIN, "main");
+	/* The sandbox confines each thread as it is born (sandbox.h). */
+	vm->threads.enter = cfg->thread_enter;
+	vm->threads.enter_opaque = cfg->thread_enter_opaque;
 	vcpu_signals_init();
 
 	vm->shutdown_eventfd = efd_new();
@@ -388,10 +398,12 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 			    g_strerror(-vm->shutdown_eventfd));
 		goto err_free;
 	}
-	if (!kvm_open(&vm->kvm, err))
+	if (!kvm_open(&vm->kvm, cfg->kvm_device, err))
 		goto err_eventfd;
+	vm_trace_mark(vm, "kvm");
 	if (!vm_setup_memory(vm, err) || !vm_check_limits(vm, err))
 		goto err_memory;
+	vm_trace_mark(vm, "memory");
 	if (!vm_setup_platform(vm, err) || !vm_save_platform_reset_state(vm, err))
 		goto err_memory;
 	bus_init(&vm->pio, "pio");
@@ -403,12 +415,15 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 		goto err_pci;
 	if (!vm_devices_create(vm, err))
 		goto err_devices;
+	vm_trace_mark(vm, "devices");
 	if (!vm_read_boot_images(vm, err) ||
 	    !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err))
 		goto err_boot;
+	vm_trace_mark(vm, "boot-images");
 	if (!vm_create_vcpus(vm, &vm->boot_entry, err) ||
 	    !vm_open_console_file(vm, err))
 		goto err_vcpus;
+	vm_trace_mark(vm, "vcpus");
 	return vm;
 
 err_vcpus:

@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <signal.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,23 +25,16 @@
 
 bool vm_start(struct vm *vm, GError **err)
 {
+	/* The vCPU threads exist, parked in prelaunch since their set-up. */
 	pthread_mutex_lock(&vm->state_lock);
 	vm->autostart = !vm->cfg->paused;
 	if (vm->cfg->incoming)
 		vm->state = VM_STATE_INMIGRATE;
 	else
 		vm->state = vm->cfg->paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
+	pthread_cond_broadcast(&vm->state_cond);
 	pthread_mutex_unlock(&vm->state_lock);
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		int ret = vcpu_start_thread(vm->vcpus[i]);
-
-		if (ret) {
-			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-				    "vCPU %u: cannot start its thread: %s", i,
-				    g_strerror(-ret));
-			return false;
-		}
-	}
+	vm_trace_mark(vm, "start");
 	return true;
 }
 
@@ -463,54 +458,85 @@ static gboolean vm_shutdown_ready(gint fd, GIOCondition cond, gpointer opaque)
 	bool guest;
 
 	efd_drain(fd);
+	vm_trace_mark(vm, "guest-ended");
 	reason = vm_shutdown_reason(vm->exit_reason, &guest);
 	vm_emit(vm, VM_EVENT_SHUTDOWN, guest, reason);
 	g_main_loop_quit(vm->loop);
 	return G_SOURCE_REMOVE;
 }
 
-static gboolean vm_signal(gpointer opaque)
+/* SIGINT, SIGTERM, SIGHUP, read from the signalfd. */
+static gboolean vm_signal(gint fd, GIOCondition cond, gpointer opaque)
 {
-	vm_request_shutdown(opaque, VM_EXIT_HOST_SIGNAL, 0);
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si))
+		vm_request_shutdown(opaque, VM_EXIT_HOST_SIGNAL, 0);
 	return G_SOURCE_CONTINUE;
 }
 
 int vm_run_main_loop(struct vm *vm)
 {
-	guint sources[4];
+	guint sources[2] = { 0, 0 };
 	sigset_t host;
+	int sfd;
 
 	vm->loop = g_main_loop_new(NULL, FALSE);
 	sources[0] = g_unix_fd_add(vm->shutdown_eventfd, G_IO_IN,
 				   vm_shutdown_ready, vm);
-	sources[1] = g_unix_signal_add(SIGINT, vm_signal, vm);
-	sources[2] = g_unix_signal_add(SIGTERM, vm_signal, vm);
-	sources[3] = g_unix_signal_add(SIGHUP, vm_signal, vm);
 	/*
-	 * main() blocked these before building anything (and a parent may
-	 * have too): with the handlers in place, a signal that came during
-	 * start-up is delivered now and ends the VM like any other.
+	 * main() blocked these before building anything, so every thread
+	 * has them blocked; they stay so and are read from a signalfd. A
+	 * signal that came during start-up is pending and ends the VM like
+	 * any other, during teardown one waits, and no helper thread of
+	 * glib's (g_unix_signal_add() starts one) runs outside the sandbox.
 	 */
 	sigemptyset(&host);
 	sigaddset(&host, SIGINT);
 	sigaddset(&host, SIGTERM);
 	sigaddset(&host, SIGHUP);
-	pthread_sigmask(SIG_UNBLOCK, &host, NULL);
+	sfd = signalfd(-1, &host, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd >= 0)
+		sources[1] = g_unix_fd_add(sfd, G_IO_IN, vm_signal, vm);
+	else
+		tern_warn("signalfd: %s; SIGINT, SIGTERM and SIGHUP wait until the guest ends",
+			  g_strerror(errno));
 
 	/* Runs until the shutdown eventfd fires, even for a guest that ended
 	 * before the loop started: the eventfd stays readable. */
 	g_main_loop_run(vm->loop);
 
-	/*
-	 * Removing the last source puts back the default action, which would
-	 * kill tern in the middle of its teardown (the QMP sockets not yet
-	 * removed): block them first; tern is ending anyway.
-	 */
-	pthread_sigmask(SIG_BLOCK, &host, NULL);
-	for (unsigned int i = 1; i < G_N_ELEMENTS(sources); i++)
-		g_source_remove(sources[i]);
+	if (sources[1])
+		g_source_remove(sources[1]);
+	if (sfd >= 0)
+		close(sfd);
 	vm_stop_vcpus(vm);
+	vm_trace_mark(vm, "vcpus-stopped");
 	g_main_loop_unref(vm->loop);
 	vm->loop = NULL;
 	return vm_exit_status(vm);
+}
+
+void vm_trace_mark(struct vm *vm, const char *what)
+{
+	if (!vm->cfg->trace_boot || vm->trace_len >= VM_TRACE_MAX)
+		return;
+	vm->trace[vm->trace_len].what = what;
+	vm->trace[vm->trace_len].ns = tern_now_ns();
+	vm->trace_len++;
+}
+
+void vm_trace_print(struct vm *vm)
+{
+	char line[512];
+	int n = 0;
+
+	if (!vm->cfg->trace_boot)
+		return;
+	n = snprintf(line, sizeof(line), "boot trace, ms since main:");
+	for (unsigned int i = 0; i < vm->trace_len && n < (int)sizeof(line); i++)
+		n += snprintf(line + n, sizeof(line) - n, " %s %.3f",
+			      vm->trace[i].what,
+			      (vm->trace[i].ns - vm->cfg->start_ns) / 1e6);
+	tern_log("%s", line);
 }

@@ -15,10 +15,15 @@
  * runs again (vcpu_state.h: KVM's clocks move while parked), so two saves
  * of one stopped VM, or a save right after a load, give the same bytes.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tern/device.h"
 #include "tern/error.h"
+#include "tern/le.h"
 #include "tern/pci.h"
 #include "tern/platform_state.h"
 #include "tern/state.h"
@@ -232,4 +237,136 @@ fail_parse:
 	g_free(c->cpus);
 	g_free(c);
 	return false;
+}
+
+/*
+ * A snapshot file: the state container, then each RAM region's bytes in
+ * region order. The container's header says its own length, so the RAM
+ * part starts right after it.
+ */
+bool vm_snapshot_save(struct vm *vm, const char *path, GError **err)
+{
+	struct state_writer w;
+	g_autofree uint8_t *buf = NULL;
+	size_t len;
+	int fd, ret = 0;
+
+	state_writer_init(&w);
+	if (!vm_state_save(vm, &w, err)) {
+		state_writer_clear(&w);
+		return false;
+	}
+	buf = state_writer_finish(&w, &len);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0600);
+	if (fd < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s", path,
+			    g_strerror(errno));
+		return false;
+	}
+	ret = write_full(fd, buf, len);
+	for (unsigned int i = 0; i < vm->mem.nr_regions && !ret; i++)
+		ret = write_full(fd, vm->mem.regions[i].hva, vm->mem.regions[i].size);
+	if (close(fd) < 0 && !ret)
+		ret = -errno;
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s: %s", path,
+			    g_strerror(-ret));
+		return false;
+	}
+	return true;
+}
+
+/* pread exactly len bytes at off; -EIO for a short file. */
+static int pread_full(int fd, void *buf, size_t len, off_t off)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = pread(fd, p, len, off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += n;
+	}
+	return 0;
+}
+
+bool vm_snapshot_load(struct vm *vm, const char *path, GError **err)
+{
+	uint8_t hdr[STATE_HEADER_SIZE];
+	g_autofree uint8_t *buf = NULL;
+	struct state_reader r;
+	uint64_t body, len, want;
+	struct stat st;
+	const char *why = NULL;
+	bool ok;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s", path,
+			    g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	ret = S_ISREG(st.st_mode) ? pread_full(fd, hdr, sizeof(hdr), 0) : -EINVAL;
+	body = le64_get(hdr + 16);
+	len = STATE_HEADER_SIZE + body + STATE_TRAILER_SIZE;
+	want = len + vm->mem.ram_size;
+	if (ret)
+		why = ret == -EINVAL ? "not a regular file" : "too short for a snapshot";
+	else if (memcmp(hdr, STATE_MAGIC, 8))
+		why = "not a tern snapshot (bad magic)";
+	else if (body > STATE_MAX_SIZE)
+		why = "its state part is larger than the 64 MiB bound";
+	else if ((uint64_t)st.st_size != want)
+		why = "its size does not match this VM's state and RAM (--memory?)";
+	if (why) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s", path, why);
+		close(fd);
+		return false;
+	}
+	buf = g_malloc(len);
+	ret = pread_full(fd, buf, len, 0);
+	if (ret || !state_reader_init(&r, buf, len, err)) {
+		if (ret)
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s", path,
+				    g_strerror(-ret));
+		else
+			g_prefix_error(err, "%s: ", path);
+		close(fd);
+		return false;
+	}
+	/* RAM first, as migration sends it: devices find their rings there. */
+	ret = 0;
+	for (unsigned int i = 0; i < vm->mem.nr_regions && !ret; i++) {
+		const struct guest_region *g = &vm->mem.regions[i];
+
+		ret = pread_full(fd, g->hva, g->size, (off_t)len);
+		len += g->size;
+	}
+	close(fd);
+	if (ret) {
+		g_autoptr(GError) rerr = NULL;
+
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "%s: %s; the machine was reset", path, g_strerror(-ret));
+		state_reader_clear(&r);
+		/* Half the RAM is the snapshot's: boot afresh instead. */
+		if (!vm_reset_machine(vm, &rerr))
+			tern_warn("%s", rerr->message);
+		return false;
+	}
+	ok = vm_state_load(vm, &r, err);
+	if (!ok)
+		g_prefix_error(err, "%s: ", path);
+	state_reader_clear(&r);
+	return ok;
 }

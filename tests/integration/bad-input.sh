@@ -83,14 +83,14 @@ expect_status 0
 expect_line out '--kernel'
 end
 
-begin "unusable KVM device (TERN_KVM_DEVICE=/nonexistent)"
-TERN_KVM_DEVICE=/nonexistent run_tern 10 run
+begin "unusable KVM device (--kvm-device /nonexistent)"
+run_tern 10 run --kvm-device /nonexistent
 expect_status 2
 expect_line err '/nonexistent: cannot open'
 end
 
-begin "a device that is not KVM (TERN_KVM_DEVICE=/dev/null)"
-TERN_KVM_DEVICE=/dev/null run_tern 10 run
+begin "a device that is not KVM (--kvm-device /dev/null)"
+run_tern 10 run --kvm-device /dev/null
 expect_status 2
 expect_line err '/dev/null: not a KVM device'
 end

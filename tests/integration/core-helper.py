@@ -40,6 +40,25 @@ def wait_lines(path, prefix, n, timeout=10.0):
         time.sleep(0.02)
 
 
+def cmd_tolerating_busy(q, c, what):
+    """A park that does not finish within VM_PARK_TIMEOUT_NS is refused with
+    "did not stop ... nothing was done" and the VM runs on; on a loaded CI
+    host a vCPU thread can miss that window.  Retry such a refusal (it is
+    the documented answer, not a failure) but never any other error."""
+    for attempt in range(5):
+        r = q.cmd(c)
+        if r == {"return": {}}:
+            return r
+        desc = r.get("error", {}).get("desc", "")
+        if "did not stop" not in desc:
+            raise Fail(f"{what}: {r}")
+        st = q.cmd("query-status")
+        if st.get("return", {}).get("status") != "running":
+            raise Fail(f"{what} was refused but left the VM {st}")
+        time.sleep(0.1)
+    raise Fail(f"{what}: refused 5 times: {r}")
+
+
 def scenario_park(sock, console):
     """exit-loop spends its life in `in` exits: every reset must boot it
     afresh (one 'boot' line each) and no read may see a wrong value."""
@@ -50,10 +69,8 @@ def scenario_park(sock, console):
     resets = 30
     for i in range(resets):
         time.sleep(rnd.uniform(0.005, 0.04))
-        r = q.cmd("system_reset")
+        r = cmd_tolerating_busy(q, "system_reset", f"system_reset {i + 1}")
         expect(r == {"return": {}}, f"system_reset {i + 1} returns {{}}") if i == 0 else None
-        if r != {"return": {}}:
-            raise Fail(f"system_reset {i + 1}: {r}")
         # The next reset only after this boot began, so each one counts.
         wait_lines(console, "exit-loop: boot", i + 2)
     expect(len(lines(console, "exit-loop: boot")) == resets + 1,
@@ -61,12 +78,12 @@ def scenario_park(sock, console):
     for i in range(30):
         time.sleep(rnd.uniform(0.002, 0.02))
         for c in ("stop", "cont"):
-            r = q.cmd(c)
-            if r != {"return": {}}:
-                raise Fail(f"{c} {i + 1}: {r}")
+            cmd_tolerating_busy(q, c, f"{c} {i + 1}")
     n = len(lines(console, "exit-loop: "))
-    deadline = time.monotonic() + 10
-    while len(lines(console, "exit-loop: ")) < n + 2:
+    # One progress line is 4096 port or 16384 MMIO exits: seconds on a
+    # loaded machine.
+    deadline = time.monotonic() + 30
+    while len(lines(console, "exit-loop: ")) < n + 1:
         if time.monotonic() > deadline:
             raise Fail("exit-loop stopped making progress after stop/cont")
         time.sleep(0.02)
@@ -145,7 +162,10 @@ def scenario_stopped_saves(sock, tmp):
 def scenario_save(sock, console, path, prefix="counter: ", count="5"):
     q = QMP(sock)
     q.negotiate()
-    wait_lines(console, prefix, int(count), timeout=60)
+    if int(count):
+        wait_lines(console, prefix, int(count), timeout=60)
+    else:
+        time.sleep(0.5)
     ok_cmd(q, "stop")
     migrate_file(q, path)
     expect(True, f"saved after {len(lines(console, prefix))} '{prefix}' lines")
@@ -196,7 +216,7 @@ def scenario_restore(sock, console, path, tmp, kind="counter"):
                f"it counts on from where it was saved ({got[0]})")
         q.cmd("quit")
     else:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 100
         while not lines(console, "RESULT: "):
             if time.monotonic() > deadline:
                 raise Fail("the restored blk-bench never finished")

@@ -120,3 +120,40 @@ finish() {
 	[ "$CASES" = 0 ] && [ "$SKIPS" != 0 ] && exit 77
 	exit 0
 }
+
+# start_vm NAME ARGS... : tern in the background, console in $CON, QMP at
+# $SOCK, stderr in $VMERR, its pid (timeout(1)'s) in $VM_PID; waits until
+# QMP answers (a stale socket may have been there first). VM_TIMEOUT
+# bounds its life (default 120 s); VM_CONSOLE=virtio puts a virtio-console
+# on stdout (into $CON) instead of --console file.
+start_vm() {
+	local name=$1
+	shift
+	SOCK=$TMP/$name.sock
+	CON=$TMP/$name.log
+	VMERR=$TMP/$name.err
+	: >"$CON"
+	if [ "${VM_CONSOLE:-}" = virtio ]; then
+		# virtio-console on stdout; the UART prints there too.
+		timeout -k 5 "${VM_TIMEOUT:-120}" "$TERN" run --console virtio --qmp "unix:$SOCK" "$@" \
+			</dev/null >"$CON" 2>"$VMERR" &
+	else
+		timeout -k 5 "${VM_TIMEOUT:-120}" "$TERN" run --console "file=$CON" --qmp "unix:$SOCK" "$@" \
+			</dev/null >"$TMP/out" 2>"$VMERR" &
+	fi
+	VM_PID=$!
+	for _ in $(seq 100); do
+		if [ -S "$SOCK" ] && timeout 5 "$TERN" qmp "$SOCK" query-version >/dev/null 2>&1; then
+			return 0
+		fi
+		kill -0 "$VM_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	fail "no QMP socket at $SOCK: $(cat "$VMERR")"
+	return 1
+}
+
+wait_vm() {
+	wait "$VM_PID"
+	STATUS=$?
+}

@@ -537,6 +537,7 @@ SESSION = [
     ("query-block", b'{"execute": "query-block"}', False),
     ("query-commands", b'{"execute": "query-commands"}', False),
     ("system_reset", b'{"execute": "system_reset"}', True),
+    ("system_powerdown", b'{"execute": "system_powerdown"}', True),
     ("unknown command", b'{"execute": "no-such-command"}', False),
     ("malformed JSON", b'{"execute": ]\n', False),
     ("trailing comma", b'{"execute": "query-status",}', False),

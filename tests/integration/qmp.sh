@@ -8,36 +8,6 @@ HELPER="$(dirname "$0")/qmp-helper.py"
 command -v python3 >/dev/null || skip "python3 is not installed (scripts/install-deps.sh --test installs it)"
 [ -f "$FW/counter.elf" ] || skip "$FW/counter.elf is missing: build the firmware first"
 
-# start_vm NAME ARGS... : tern run in the background with its console in
-# $CON, its stderr in $VMERR and QMP at $SOCK; waits until QMP answers there
-# (a stale socket may have been there first).
-start_vm() {
-	local name=$1
-	shift
-	SOCK=$TMP/$name.sock
-	CON=$TMP/$name.log
-	VMERR=$TMP/$name.err
-	: >"$CON"
-	timeout -k 5 60 "$TERN" run --console "file=$CON" --qmp "unix:$SOCK" "$@" \
-		</dev/null >"$TMP/out" 2>"$VMERR" &
-	VM_PID=$!
-	for _ in $(seq 100); do
-		if [ -S "$SOCK" ] && timeout 5 "$TERN" qmp "$SOCK" query-version >/dev/null 2>&1; then
-			return 0
-		fi
-		kill -0 "$VM_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "no QMP socket at $SOCK: $(cat "$VMERR")"
-	return 1
-}
-
-# wait_vm: its exit status in $STATUS (124 on time-out).
-wait_vm() {
-	wait "$VM_PID"
-	STATUS=$?
-}
-
 stop_vm() {
 	kill "$VM_PID" 2>/dev/null
 	wait "$VM_PID" 2>/dev/null

@@ -102,32 +102,33 @@ static char *load_err(struct fixture *f)
 static void check_mptable(struct fixture *f, unsigned int ncpus)
 {
 	const uint8_t *mpf = gpa(f, LAYOUT_EBDA_START, 16);
-	const uint8_t *mpc = gpa(f, rd_le32(mpf + 4), 44);
+	const uint8_t *mpc = gpa(f, le32_get(mpf + 4), 44);
 	uint8_t sum = 0;
 
 	ck_assert(!memcmp(mpf, "_MP_", 4));
 	ck_assert(!memcmp(mpc, "PCMP", 4));
-	for (unsigned int i = 0; i < rd_le16(mpc + 4); i++)
+	for (unsigned int i = 0; i < le16_get(mpc + 4); i++)
 		sum += mpc[i];
 	ck_assert_uint_eq(sum, 0);
 	/* CPUs, ISA and PCI buses, IOAPIC, 16 ISA + 31 * 4 PCI interrupts, 2 LINTs */
-	ck_assert_uint_eq(rd_le16(mpc + 34), ncpus + 2 + 1 + 16 + 31 * 4 + 2);
+	ck_assert_uint_eq(le16_get(mpc + 34), ncpus + 2 + 1 + 16 + 31 * 4 + 2);
 }
 
 /* The e820 map expected for a 64 MiB guest, in (addr, size, type) triples. */
 static void check_e820_64m(const uint8_t *e, size_t stride, unsigned int n)
 {
-	static const uint64_t want[3][3] = {
+	static const uint64_t want[4][3] = {
 		{ 0, 0x9fc00, E820_RAM },
 		{ 0x9fc00, 0x60400, E820_RESERVED },
 		{ 0x100000, MEM_SIZE - 0x100000, E820_RAM },
+		{ 0xe0000000, 0x10000000, E820_RESERVED }, /* PCI ECAM */
 	};
 
-	ck_assert_uint_eq(n, 3);
-	for (unsigned int i = 0; i < 3; i++, e += stride) {
-		ck_assert_uint_eq(rd_le64(e), want[i][0]);
-		ck_assert_uint_eq(rd_le64(e + 8), want[i][1]);
-		ck_assert_uint_eq(rd_le32(e + 16), want[i][2]);
+	ck_assert_uint_eq(n, 4);
+	for (unsigned int i = 0; i < 4; i++, e += stride) {
+		ck_assert_uint_eq(le64_get(e), want[i][0]);
+		ck_assert_uint_eq(le64_get(e + 8), want[i][1]);
+		ck_assert_uint_eq(le32_get(e + 16), want[i][2]);
 	}
 }
 
@@ -153,29 +154,29 @@ START_TEST(pvh_load)
 		ck_assert_uint_eq(seg[i], 0);
 
 	si = gpa(&f, LAYOUT_PVH_INFO, 0x38);
-	ck_assert_uint_eq(rd_le32(si), 0x336ec578);
-	ck_assert_uint_eq(rd_le32(si + 4), 1); /* version */
-	ck_assert_uint_eq(rd_le32(si + 8), 0); /* flags */
-	ck_assert_uint_eq(rd_le32(si + 12), 1); /* nr_modules */
-	ck_assert_uint_eq(rd_le64(si + 0x18), LAYOUT_CMDLINE_START);
-	ck_assert_uint_eq(rd_le64(si + 0x20), LAYOUT_ACPI_START); /* rsdp */
+	ck_assert_uint_eq(le32_get(si), 0x336ec578);
+	ck_assert_uint_eq(le32_get(si + 4), 1); /* version */
+	ck_assert_uint_eq(le32_get(si + 8), 0); /* flags */
+	ck_assert_uint_eq(le32_get(si + 12), 1); /* nr_modules */
+	ck_assert_uint_eq(le64_get(si + 0x18), LAYOUT_CMDLINE_START);
+	ck_assert_uint_eq(le64_get(si + 0x20), LAYOUT_ACPI_START); /* rsdp */
 	ck_assert_mem_eq(gpa(&f, LAYOUT_ACPI_START, 8), "RSD PTR ", 8);
-	ck_assert_uint_eq(rd_le64(si + 0x28), LAYOUT_PVH_MEMMAP);
-	ck_assert_uint_eq(rd_le32(si + 0x34), 0); /* reserved */
+	ck_assert_uint_eq(le64_get(si + 0x28), LAYOUT_PVH_MEMMAP);
+	ck_assert_uint_eq(le32_get(si + 0x34), 0); /* reserved */
 	ck_assert_str_eq((const char *)gpa(&f, LAYOUT_CMDLINE_START, 20),
 			 "console=ttyS0 quiet");
 
 	/* The module: at the top of RAM, page aligned, holding the initrd */
-	mod = gpa(&f, rd_le64(si + 0x10), 32);
-	ck_assert_uint_eq(rd_le64(mod), ALIGN_DOWN(MEM_SIZE - INITRD_LEN, 4096));
-	ck_assert_uint_eq(rd_le64(mod + 8), INITRD_LEN);
-	ck_assert_uint_eq(rd_le64(mod + 16), 0);
-	ck_assert(!memcmp(gpa(&f, rd_le64(mod), INITRD_LEN), f.initrd,
+	mod = gpa(&f, le64_get(si + 0x10), 32);
+	ck_assert_uint_eq(le64_get(mod), ALIGN_DOWN(MEM_SIZE - INITRD_LEN, 4096));
+	ck_assert_uint_eq(le64_get(mod + 8), INITRD_LEN);
+	ck_assert_uint_eq(le64_get(mod + 16), 0);
+	ck_assert(!memcmp(gpa(&f, le64_get(mod), INITRD_LEN), f.initrd,
 			  INITRD_LEN));
 
 	/* The memory map (24-byte entries) */
 	check_e820_64m(gpa(&f, LAYOUT_PVH_MEMMAP, 3 * 24), 24,
-		       rd_le32(si + 0x30));
+		       le32_get(si + 0x30));
 	check_mptable(&f, 2);
 	fixture_fini(&f);
 }
@@ -191,8 +192,8 @@ START_TEST(pvh_without_initrd_or_cmdline)
 	f.cfg.ncpus = 1;
 	ck_assert_load_ok(&f);
 	si = gpa(&f, LAYOUT_PVH_INFO, 0x38);
-	ck_assert_uint_eq(rd_le32(si + 12), 0);
-	ck_assert_uint_eq(rd_le64(si + 0x10), 0);
+	ck_assert_uint_eq(le32_get(si + 12), 0);
+	ck_assert_uint_eq(le64_get(si + 0x10), 0);
 	ck_assert_uint_eq(*gpa(&f, LAYOUT_CMDLINE_START, 1), 0);
 	check_mptable(&f, 1);
 	fixture_fini(&f);
@@ -208,13 +209,13 @@ START_TEST(pvh_segment_outside_memory)
 	g_free(f.kernel);
 	f.kernel = elf_image_build(true, 8, &l, &f.kernel_len);
 	f.cfg.kernel = f.kernel;
-	put_le64(f.kernel + elf_ph(&l, 0, l.p_paddr), 0x4000000 - 0x1000);
-	put_le64(f.kernel + l.note_off + 16, 0x4000000 - 0x1000);
+	le64_put(f.kernel + elf_ph(&l, 0, l.p_paddr), 0x4000000 - 0x1000);
+	le64_put(f.kernel + l.note_off + 16, 0x4000000 - 0x1000);
 	ck_assert_load_fails(&f,
 			     "kernel 'vmlinux': segment at 0x3fff000 (0x3000 bytes) lies outside guest memory (64 MiB)");
 	/* Below 1 MiB is ours */
-	put_le64(f.kernel + elf_ph(&l, 0, l.p_paddr), 0x8000);
-	put_le64(f.kernel + l.note_off + 16, 0x8000);
+	le64_put(f.kernel + elf_ph(&l, 0, l.p_paddr), 0x8000);
+	le64_put(f.kernel + l.note_off + 16, 0x8000);
 	ck_assert_load_fails(&f, "overlaps the boot structures below 1 MiB");
 	fixture_fini(&f);
 }
@@ -262,17 +263,17 @@ START_TEST(bzimage_load)
 	bp = gpa(&f, LAYOUT_ZERO_PAGE, 4096);
 	ck_assert_uint_eq(bp[0x210], 0xff);
 	ck_assert(bp[0x211] & 0x80);
-	ck_assert_uint_eq(rd_le16(bp + 0x1fa), 0xffff);
-	ck_assert_uint_eq(rd_le32(bp + 0x202), 0x53726448);
-	ck_assert_uint_eq(rd_le32(bp + 0x228), LAYOUT_CMDLINE_START);
+	ck_assert_uint_eq(le16_get(bp + 0x1fa), 0xffff);
+	ck_assert_uint_eq(le32_get(bp + 0x202), 0x53726448);
+	ck_assert_uint_eq(le32_get(bp + 0x228), LAYOUT_CMDLINE_START);
 	ck_assert_str_eq((const char *)gpa(&f, LAYOUT_CMDLINE_START, 20),
 			 "console=ttyS0 quiet");
 
 	/* initrd: top of RAM (below initrd_addr_max), above init_size */
-	initrd = rd_le32(bp + 0x218) | (uint64_t)rd_le32(bp + 0x0c0) << 32;
+	initrd = le32_get(bp + 0x218) | (uint64_t)le32_get(bp + 0x0c0) << 32;
 	ck_assert_uint_eq(initrd, ALIGN_DOWN(MEM_SIZE - INITRD_LEN, 4096));
 	ck_assert_uint_ge(initrd, BZ_PREF_ADDRESS + BZ_INIT_SIZE);
-	ck_assert_uint_eq(rd_le32(bp + 0x21c), INITRD_LEN);
+	ck_assert_uint_eq(le32_get(bp + 0x21c), INITRD_LEN);
 	ck_assert(!memcmp(gpa(&f, initrd, INITRD_LEN), f.initrd, INITRD_LEN));
 
 	check_e820_64m(bp + 0x2d0, 20, bp[0x1e8]);
@@ -357,13 +358,13 @@ START_TEST(bzimage_initrd_limits)
 	fixture_init(&f, MEM_SIZE, true);
 	with_initrd(&f);
 	/* initrd_addr_max below the kernel's end: nowhere to go */
-	put_le32(f.kernel + 0x22c, 0x1000000);
+	le32_put(f.kernel + 0x22c, 0x1000000);
 	ck_assert_load_fails(&f,
 			     "initrd 'initrd.img' (10000 bytes) does not fit below 0x1000001 (the kernel's initrd_addr_max) above the kernel, which ends at 0x1400000");
 	/* initrd_addr_max caps the placement */
-	put_le32(f.kernel + 0x22c, 0x2000000 - 1);
+	le32_put(f.kernel + 0x22c, 0x2000000 - 1);
 	ck_assert_load_ok(&f);
-	ck_assert_uint_eq(rd_le32(gpa(&f, LAYOUT_ZERO_PAGE, 4096) + 0x218),
+	ck_assert_uint_eq(le32_get(gpa(&f, LAYOUT_ZERO_PAGE, 4096) + 0x218),
 			  ALIGN_DOWN(0x2000000 - INITRD_LEN, 4096));
 	/* Empty initrd */
 	f.cfg.initrd_len = 0;
@@ -379,7 +380,7 @@ START_TEST(corrupt_images)
 
 	fixture_init(&f, MEM_SIZE, true);
 	/* bzImage errors come back prefixed with the kernel's name */
-	put_le16(f.kernel + 0x206, 0x0204);
+	le16_put(f.kernel + 0x206, 0x0204);
 	ck_assert_load_fails(&f, "kernel 'vmlinux': bzImage boot protocol 2.04 is too old");
 	f.cfg.kernel_len = 0x300;
 	ck_assert_load_fails(&f, "kernel 'vmlinux': ");
@@ -391,8 +392,8 @@ START_TEST(corrupt_images)
 	f.cfg.kernel_len = 0x100;
 	ck_assert_load_fails(&f, "kernel 'vmlinux': ELF program header 0: segment extends past end of file");
 	f.cfg.kernel_len = f.kernel_len;
-	put_le32(f.kernel + elf_ph(&l, 1, 0), 0); /* PT_NOTE -> PT_NULL */
-	put_le32(f.kernel + l.shoff + l.shentsize + 4, 1); /* -> SHT_PROGBITS */
+	le32_put(f.kernel + elf_ph(&l, 1, 0), 0); /* PT_NOTE -> PT_NULL */
+	le32_put(f.kernel + l.shoff + l.shentsize + 4, 1); /* -> SHT_PROGBITS */
 	ck_assert_load_fails(&f, "kernel 'vmlinux': no XEN_ELFNOTE_PHYS32_ENTRY note");
 
 	/* Neither format */
@@ -562,17 +563,17 @@ START_TEST(lapic_lint)
 
 	memset(&lapic, 0, sizeof(lapic));
 	/* KVM's reset state for an AP: both masked, fixed mode */
-	put_le32((uint8_t *)lapic.regs + 0x350, 0x10000);
-	put_le32((uint8_t *)lapic.regs + 0x360, 0x10000);
-	put_le32((uint8_t *)lapic.regs + 0x340, 0x12345678);
+	le32_put((uint8_t *)lapic.regs + 0x350, 0x10000);
+	le32_put((uint8_t *)lapic.regs + 0x360, 0x10000);
+	le32_put((uint8_t *)lapic.regs + 0x340, 0x12345678);
 	x86_setup_lapic(&lapic);
-	ck_assert_uint_eq(rd_le32((uint8_t *)lapic.regs + 0x350), 0x10700);
-	ck_assert_uint_eq(rd_le32((uint8_t *)lapic.regs + 0x360), 0x10400);
-	ck_assert_uint_eq(rd_le32((uint8_t *)lapic.regs + 0x340), 0x12345678);
+	ck_assert_uint_eq(le32_get((uint8_t *)lapic.regs + 0x350), 0x10700);
+	ck_assert_uint_eq(le32_get((uint8_t *)lapic.regs + 0x360), 0x10400);
+	ck_assert_uint_eq(le32_get((uint8_t *)lapic.regs + 0x340), 0x12345678);
 	/* The BSP's LINT0 arrives unmasked ExtINT and stays so */
-	put_le32((uint8_t *)lapic.regs + 0x350, 0x700);
+	le32_put((uint8_t *)lapic.regs + 0x350, 0x700);
 	x86_setup_lapic(&lapic);
-	ck_assert_uint_eq(rd_le32((uint8_t *)lapic.regs + 0x350), 0x700);
+	ck_assert_uint_eq(le32_get((uint8_t *)lapic.regs + 0x350), 0x700);
 }
 END_TEST
 

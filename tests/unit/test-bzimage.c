@@ -99,7 +99,7 @@ START_TEST(bad_magic)
 	b[0x205] = 'T';
 	ck_assert_parse_fails(b, len, "no 'HdrS' setup header signature at 0x202");
 	b[0x205] = 'S';
-	put_le16(b + 0x1fe, 0x55aa);
+	le16_put(b + 0x1fe, 0x55aa);
 	ck_assert_parse_fails(b, len, "boot flag at 0x1fe is 0x55aa, expected 0xaa55");
 }
 END_TEST
@@ -109,11 +109,11 @@ START_TEST(protocol_too_old)
 	size_t len;
 	g_autofree uint8_t *b = bzimage_build(&len);
 
-	put_le16(b + 0x206, 0x0205);
+	le16_put(b + 0x206, 0x0205);
 	ck_assert_parse_fails(b, len, "boot protocol 2.05 is too old: 2.06 or newer is needed");
-	put_le16(b + 0x206, 0x0200);
+	le16_put(b + 0x206, 0x0200);
 	ck_assert_parse_fails(b, len, "boot protocol 2.00 is too old");
-	put_le16(b + 0x206, 0x020a);
+	le16_put(b + 0x206, 0x020a);
 	ck_assert_parse_fails(b, len, "boot protocol 2.10 has no 64-bit entry point");
 }
 END_TEST
@@ -123,7 +123,7 @@ START_TEST(no_kernel_64)
 	size_t len;
 	g_autofree uint8_t *b = bzimage_build(&len);
 
-	put_le16(b + 0x236, 0x0002);
+	le16_put(b + 0x236, 0x0002);
 	ck_assert_parse_fails(b, len,
 			      "no 64-bit entry point (XLF_KERNEL_64 not set in xloadflags 0x0002)");
 }
@@ -165,7 +165,7 @@ START_TEST(syssize_truncated)
 	size_t len;
 	g_autofree uint8_t *b = bzimage_build(&len);
 
-	put_le32(b + 0x1f4, BZ_KERNEL_SIZE / 16 + 1);
+	le32_put(b + 0x1f4, BZ_KERNEL_SIZE / 16 + 1);
 	ck_assert_parse_fails(b, len,
 			      "truncated: syssize says the kernel is 0x1010 bytes, the file holds 0x1000");
 }
@@ -241,37 +241,37 @@ START_TEST(boot_params_fields)
 
 	memset(bp, 0xcc, sizeof(*bp));
 	build_params(b, len, &args, bp);
-	ck_assert_uint_eq(rd_le64(raw + 0x070), 0xe0000); /* acpi_rsdp_addr */
+	ck_assert_uint_eq(le64_get(raw + 0x070), 0xe0000); /* acpi_rsdp_addr */
 
 	/* Read at the protocol's offsets, not through our struct. */
 	ck_assert_uint_eq(raw[0x210], 0xff); /* type_of_loader */
 	ck_assert_uint_eq(raw[0x211], 0x81); /* LOADED_HIGH kept, CAN_USE_HEAP */
-	ck_assert_uint_eq(rd_le16(raw + 0x224), 0xfe00); /* heap_end_ptr */
-	ck_assert_uint_eq(rd_le16(raw + 0x1fa), 0xffff); /* vid_mode */
-	ck_assert_uint_eq(rd_le32(raw + 0x228), 0x20000); /* cmd_line_ptr */
-	ck_assert_uint_eq(rd_le32(raw + 0x0c8), 0); /* ext_cmd_line_ptr */
-	ck_assert_uint_eq(rd_le32(raw + 0x218), 0x3f00000); /* ramdisk_image */
-	ck_assert_uint_eq(rd_le32(raw + 0x21c), 0x12345); /* ramdisk_size */
-	ck_assert_uint_eq(rd_le32(raw + 0x0c0), 0);
-	ck_assert_uint_eq(rd_le32(raw + 0x0c4), 0);
+	ck_assert_uint_eq(le16_get(raw + 0x224), 0xfe00); /* heap_end_ptr */
+	ck_assert_uint_eq(le16_get(raw + 0x1fa), 0xffff); /* vid_mode */
+	ck_assert_uint_eq(le32_get(raw + 0x228), 0x20000); /* cmd_line_ptr */
+	ck_assert_uint_eq(le32_get(raw + 0x0c8), 0); /* ext_cmd_line_ptr */
+	ck_assert_uint_eq(le32_get(raw + 0x218), 0x3f00000); /* ramdisk_image */
+	ck_assert_uint_eq(le32_get(raw + 0x21c), 0x12345); /* ramdisk_size */
+	ck_assert_uint_eq(le32_get(raw + 0x0c0), 0);
+	ck_assert_uint_eq(le32_get(raw + 0x0c4), 0);
 	ck_assert_uint_eq(raw[0x1e8], 3); /* e820_entries */
 	for (unsigned int i = 0; i < 3; i++) {
 		const uint8_t *e = raw + 0x2d0 + 20 * i;
 
-		ck_assert_uint_eq(rd_le64(e), e820[i].addr);
-		ck_assert_uint_eq(rd_le64(e + 8), e820[i].size);
-		ck_assert_uint_eq(rd_le32(e + 16), e820[i].type);
+		ck_assert_uint_eq(le64_get(e), e820[i].addr);
+		ck_assert_uint_eq(le64_get(e + 8), e820[i].size);
+		ck_assert_uint_eq(le32_get(e + 16), e820[i].type);
 	}
-	ck_assert_uint_eq(rd_le64(raw + 0x2d0 + 20 * 3), 0);
+	ck_assert_uint_eq(le64_get(raw + 0x2d0 + 20 * 3), 0);
 	/* The image's header came across */
 	ck_assert_uint_eq(raw[0x1f1], BZ_SETUP_SECTS);
-	ck_assert_uint_eq(rd_le16(raw + 0x1fe), 0xaa55);
-	ck_assert_uint_eq(rd_le32(raw + 0x202), 0x53726448);
-	ck_assert_uint_eq(rd_le16(raw + 0x206), 0x020f);
-	ck_assert_uint_eq(rd_le16(raw + 0x236), 3);
-	ck_assert_uint_eq(rd_le32(raw + 0x238), BZ_CMDLINE_SIZE);
-	ck_assert_uint_eq(rd_le64(raw + 0x258), BZ_PREF_ADDRESS);
-	ck_assert_uint_eq(rd_le32(raw + 0x260), BZ_INIT_SIZE);
+	ck_assert_uint_eq(le16_get(raw + 0x1fe), 0xaa55);
+	ck_assert_uint_eq(le32_get(raw + 0x202), 0x53726448);
+	ck_assert_uint_eq(le16_get(raw + 0x206), 0x020f);
+	ck_assert_uint_eq(le16_get(raw + 0x236), 3);
+	ck_assert_uint_eq(le32_get(raw + 0x238), BZ_CMDLINE_SIZE);
+	ck_assert_uint_eq(le64_get(raw + 0x258), BZ_PREF_ADDRESS);
+	ck_assert_uint_eq(le32_get(raw + 0x260), BZ_INIT_SIZE);
 	/* Everything else is zero: the sentinel above all */
 	ck_assert_uint_eq(raw[0x1ef], 0);
 	for (size_t i = 0; i < 0x0c0; i++)
@@ -297,12 +297,12 @@ START_TEST(boot_params_high_addresses)
 	const uint8_t *raw = (const uint8_t *)bp;
 
 	build_params(b, len, &args, bp);
-	ck_assert_uint_eq(rd_le32(raw + 0x228), 0x23456789);
-	ck_assert_uint_eq(rd_le32(raw + 0x0c8), 0x1);
-	ck_assert_uint_eq(rd_le32(raw + 0x218), 0);
-	ck_assert_uint_eq(rd_le32(raw + 0x0c0), 2);
-	ck_assert_uint_eq(rd_le32(raw + 0x21c), 1);
-	ck_assert_uint_eq(rd_le32(raw + 0x0c4), 1);
+	ck_assert_uint_eq(le32_get(raw + 0x228), 0x23456789);
+	ck_assert_uint_eq(le32_get(raw + 0x0c8), 0x1);
+	ck_assert_uint_eq(le32_get(raw + 0x218), 0);
+	ck_assert_uint_eq(le32_get(raw + 0x0c0), 2);
+	ck_assert_uint_eq(le32_get(raw + 0x21c), 1);
+	ck_assert_uint_eq(le32_get(raw + 0x0c4), 1);
 	ck_assert_uint_eq(raw[0x1e8], 0);
 }
 END_TEST
@@ -317,13 +317,13 @@ START_TEST(boot_params_no_initrd)
 	const uint8_t *raw = (const uint8_t *)bp;
 
 	/* An image that already names a ramdisk must not pass it on. */
-	put_le32(b + 0x218, 0xdead000);
-	put_le32(b + 0x21c, 0x1000);
+	le32_put(b + 0x218, 0xdead000);
+	le32_put(b + 0x21c, 0x1000);
 	build_params(b, len, &args, bp);
-	ck_assert_uint_eq(rd_le32(raw + 0x218), 0);
-	ck_assert_uint_eq(rd_le32(raw + 0x21c), 0);
-	ck_assert_uint_eq(rd_le32(raw + 0x0c0), 0);
-	ck_assert_uint_eq(rd_le32(raw + 0x0c4), 0);
+	ck_assert_uint_eq(le32_get(raw + 0x218), 0);
+	ck_assert_uint_eq(le32_get(raw + 0x21c), 0);
+	ck_assert_uint_eq(le32_get(raw + 0x0c0), 0);
+	ck_assert_uint_eq(le32_get(raw + 0x0c4), 0);
 }
 END_TEST
 
@@ -362,7 +362,7 @@ START_TEST(boot_params_e820_capped)
 	}
 	build_params(b, len, &args, bp);
 	ck_assert_uint_eq(raw[0x1e8], 128);
-	ck_assert_uint_eq(rd_le64(raw + 0x2d0 + 20 * 127), 127 * 0x1000);
+	ck_assert_uint_eq(le64_get(raw + 0x2d0 + 20 * 127), 127 * 0x1000);
 	ck_assert_uint_eq(raw[0xcd0], 0);
 }
 END_TEST

@@ -38,8 +38,51 @@ START_TEST(defaults)
 	ck_assert_uint_eq(c.queues, 1);
 	ck_assert_uint_eq(c.poll_us, BLK_POLL_US_DEFAULT);
 	ck_assert_str_eq(c.spec, "path=disk.img");
+	ck_assert_int_eq(c.bus, DISK_BUS_BLK);
+	ck_assert(!c.lun_given);
 	disk_config_clear(&c);
 	ck_assert_ptr_null(c.path);
+}
+END_TEST
+
+START_TEST(scsi_keys)
+{
+	struct disk_config c;
+
+	ck_assert(disk_config_parse("path=x,bus=scsi", &c, NULL));
+	ck_assert_int_eq(c.bus, DISK_BUS_SCSI);
+	ck_assert(!c.lun_given);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("lun=255,bus=scsi,path=x,readonly=on,engine=threads,cache=none,serial=S1",
+				    &c, NULL));
+	ck_assert_int_eq(c.bus, DISK_BUS_SCSI);
+	ck_assert(c.lun_given);
+	ck_assert_uint_eq(c.lun, 255);
+	ck_assert(c.readonly);
+	ck_assert_str_eq(c.serial, "S1");
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=x,bus=scsi,lun=0", &c, NULL));
+	ck_assert(c.lun_given);
+	ck_assert_uint_eq(c.lun, 0);
+	disk_config_clear(&c);
+	ck_assert(disk_config_parse("path=x,bus=blk", &c, NULL));
+	ck_assert_int_eq(c.bus, DISK_BUS_BLK);
+	disk_config_clear(&c);
+
+	expect_error("path=x,bus=ide", "bus='ide': expected blk or scsi");
+	expect_error("path=x,bus=", "'bus' needs a value");
+	expect_error("path=x,bus=scsi,bus=scsi", "'bus' given twice");
+	expect_error("path=x,bus=scsi,lun=256", "lun='256': expected a decimal number from 0 to 255");
+	expect_error("path=x,bus=scsi,lun=-1", "lun='-1'");
+	expect_error("path=x,bus=scsi,lun=0x1", "lun='0x1'");
+	expect_error("path=x,bus=scsi,lun=01", "lun='01'");
+	expect_error("path=x,bus=scsi,lun=1,lun=2", "'lun' given twice");
+	/* Options that mean nothing on the other bus. */
+	expect_error("path=x,lun=1", "lun=1 needs bus=scsi");
+	expect_error("path=x,bus=blk,lun=0", "lun=0 needs bus=scsi");
+	expect_error("path=x,bus=scsi,queues=2", "queues= applies to bus=blk only");
+	expect_error("path=x,queues=1,bus=scsi", "queues= applies to bus=blk only");
+	expect_error("path=x,bus=scsi,poll-us=0", "poll-us= applies to bus=blk only");
 }
 END_TEST
 
@@ -188,12 +231,45 @@ START_TEST(run_options)
 }
 END_TEST
 
+/* LUNs: given ones kept, the others the lowest free; bus indexes per bus. */
+START_TEST(luns)
+{
+	struct vm_config c;
+	char *msg;
+
+	ck_assert(parse_run(&c, NULL, "--disk", "path=a,bus=scsi", "--disk", "path=b",
+			    "--disk", "path=c,bus=scsi,lun=0", "--disk", "path=d,bus=scsi",
+			    "--disk", "path=e,bus=scsi,lun=2", "--disk", "path=f", NULL));
+	ck_assert_uint_eq(c.nr_disks, 6);
+	ck_assert_uint_eq(c.disks[0].lun, 1);
+	ck_assert_uint_eq(c.disks[2].lun, 0);
+	ck_assert_uint_eq(c.disks[3].lun, 3);
+	ck_assert_uint_eq(c.disks[4].lun, 2);
+	ck_assert_uint_eq(c.disks[0].bus_index, 0);
+	ck_assert_uint_eq(c.disks[2].bus_index, 1);
+	ck_assert_uint_eq(c.disks[4].bus_index, 3);
+	ck_assert_uint_eq(c.disks[1].bus_index, 0);
+	ck_assert_uint_eq(c.disks[5].bus_index, 1);
+	ck_assert_uint_eq(disk_configs_count(c.disks, c.nr_disks, DISK_BUS_SCSI), 4);
+	ck_assert_uint_eq(disk_configs_count(c.disks, c.nr_disks, DISK_BUS_BLK), 2);
+	ck_assert_ptr_eq(disk_configs_nth(c.disks, c.nr_disks, DISK_BUS_BLK, 1), &c.disks[5]);
+	ck_assert_ptr_eq(disk_configs_nth(c.disks, c.nr_disks, DISK_BUS_SCSI, 2), &c.disks[3]);
+	ck_assert_ptr_null(disk_configs_nth(c.disks, c.nr_disks, DISK_BUS_SCSI, 4));
+	config_clear(&c);
+
+	ck_assert(!parse_run(&c, &msg, "--disk", "path=a,bus=scsi,lun=7", "--disk",
+			     "path=b,bus=scsi,lun=7", NULL));
+	ck_assert_ptr_nonnull(strstr(msg, "--disk 'path=b,bus=scsi,lun=7': lun=7 is --disk 'path=a,bus=scsi,lun=7''s already"));
+	g_free(msg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("disk-config");
 
 	UNIT_TCASE(s, "parse", defaults, all_keys, aio_implies_direct,
-		   escaped_commas, malformed);
-	UNIT_TCASE(s, "run", run_options);
+		   escaped_commas, malformed, scsi_keys);
+	UNIT_TCASE(s, "run", run_options, luns);
 	return unit_run(s);
 }

@@ -36,11 +36,13 @@ START_TEST(small_guest)
 	struct e820_entry e[E820_MAX_ENTRIES];
 	unsigned int n = build(64 * MiB, e, E820_MAX_ENTRIES);
 
-	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(n, 4);
 	ck_entry(&e[0], 0, LAYOUT_LOWMEM_END, E820_RAM);
 	ck_entry(&e[1], LAYOUT_EBDA_START,
 		 LAYOUT_HIGHMEM_START - LAYOUT_EBDA_START, E820_RESERVED);
 	ck_entry(&e[2], LAYOUT_HIGHMEM_START, 63 * MiB, E820_RAM);
+	ck_entry(&e[3], LAYOUT_PCI_ECAM_START, LAYOUT_PCI_ECAM_SIZE,
+		 E820_RESERVED);
 	ck_well_formed(e, n);
 }
 END_TEST
@@ -50,7 +52,7 @@ START_TEST(minimum_guest)
 	struct e820_entry e[E820_MAX_ENTRIES];
 	unsigned int n = build(2 * MiB, e, E820_MAX_ENTRIES);
 
-	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(n, 4);
 	ck_entry(&e[2], LAYOUT_HIGHMEM_START, 1 * MiB, E820_RAM);
 }
 END_TEST
@@ -60,14 +62,19 @@ START_TEST(below_one_mib)
 	struct e820_entry e[E820_MAX_ENTRIES];
 	unsigned int n = build(512 * KiB, e, E820_MAX_ENTRIES);
 
-	/* RAM that ends before the EBDA, then the hole; nothing above 1 MiB. */
-	ck_assert_uint_eq(n, 2);
+	/*
+	 * RAM that ends before the EBDA, then the hole; no RAM above 1 MiB,
+	 * only the ECAM window.
+	 */
+	ck_assert_uint_eq(n, 3);
 	ck_entry(&e[0], 0, 512 * KiB, E820_RAM);
 	ck_assert_uint_eq(e[1].type, E820_RESERVED);
+	ck_entry(&e[2], LAYOUT_PCI_ECAM_START, LAYOUT_PCI_ECAM_SIZE,
+		 E820_RESERVED);
 	ck_well_formed(e, n);
 
 	n = build(1 * MiB, e, E820_MAX_ENTRIES);
-	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(n, 3);
 	ck_entry(&e[0], 0, LAYOUT_LOWMEM_END, E820_RAM);
 }
 END_TEST
@@ -77,7 +84,7 @@ START_TEST(exactly_the_hole)
 	struct e820_entry e[E820_MAX_ENTRIES];
 	unsigned int n = build(LAYOUT_MMIO32_START, e, E820_MAX_ENTRIES);
 
-	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(n, 4);
 	ck_entry(&e[2], LAYOUT_HIGHMEM_START,
 		 LAYOUT_MMIO32_START - LAYOUT_HIGHMEM_START, E820_RAM);
 }
@@ -88,28 +95,55 @@ START_TEST(ram_above_4g)
 	struct e820_entry e[E820_MAX_ENTRIES];
 	unsigned int n = build(8 * GiB, e, E820_MAX_ENTRIES);
 
-	ck_assert_uint_eq(n, 4);
+	ck_assert_uint_eq(n, 5);
 	ck_entry(&e[0], 0, LAYOUT_LOWMEM_END, E820_RAM);
 	ck_assert_uint_eq(e[1].type, E820_RESERVED);
 	ck_entry(&e[2], LAYOUT_HIGHMEM_START,
 		 LAYOUT_MMIO32_START - LAYOUT_HIGHMEM_START, E820_RAM);
-	ck_entry(&e[3], LAYOUT_RAM_ABOVE_4G, 8 * GiB - LAYOUT_MMIO32_START,
+	ck_entry(&e[3], LAYOUT_PCI_ECAM_START, LAYOUT_PCI_ECAM_SIZE,
+		 E820_RESERVED);
+	ck_entry(&e[4], LAYOUT_RAM_ABOVE_4G, 8 * GiB - LAYOUT_MMIO32_START,
 		 E820_RAM);
 	ck_well_formed(e, n);
 	/* RAM adds up to what was asked for, minus the reserved 385 KiB. */
-	ck_assert_uint_eq(e[0].size + e[2].size + e[3].size,
+	ck_assert_uint_eq(e[0].size + e[2].size + e[4].size,
 			  8 * GiB - (LAYOUT_HIGHMEM_START - LAYOUT_LOWMEM_END));
 }
 END_TEST
 
-START_TEST(nothing_in_the_hole)
+START_TEST(no_ram_in_the_hole)
 {
 	struct e820_entry e[E820_MAX_ENTRIES];
 	unsigned int n = build(5 * GiB, e, E820_MAX_ENTRIES);
 
 	for (unsigned int i = 0; i < n; i++)
-		ck_assert(e[i].addr + e[i].size <= LAYOUT_MMIO32_START ||
+		ck_assert(e[i].type != E820_RAM ||
+			  e[i].addr + e[i].size <= LAYOUT_MMIO32_START ||
 			  e[i].addr >= LAYOUT_MMIO32_END);
+}
+END_TEST
+
+/* The MCFG's window is reserved, whatever the RAM size, and only it. */
+START_TEST(ecam_reserved)
+{
+	static const uint64_t sizes[] = { 512 * KiB, 64 * MiB, 3 * GiB,
+					  5 * GiB, 64 * GiB };
+
+	for (unsigned int s = 0; s < ARRAY_SIZE(sizes); s++) {
+		struct e820_entry e[E820_MAX_ENTRIES];
+		unsigned int n = build(sizes[s], e, E820_MAX_ENTRIES), found = 0;
+
+		ck_well_formed(e, n);
+		for (unsigned int i = 0; i < n; i++) {
+			if (e[i].addr + e[i].size <= LAYOUT_MMIO32_START ||
+			    e[i].addr >= LAYOUT_MMIO32_END)
+				continue;
+			ck_entry(&e[i], LAYOUT_PCI_ECAM_START,
+				 LAYOUT_PCI_ECAM_SIZE, E820_RESERVED);
+			found++;
+		}
+		ck_assert_uint_eq(found, 1);
+	}
 }
 END_TEST
 
@@ -130,7 +164,7 @@ int main(void)
 	Suite *s = suite_create("e820");
 
 	UNIT_TCASE(s, "e820", small_guest, minimum_guest, below_one_mib,
-		   exactly_the_hole, ram_above_4g, nothing_in_the_hole,
+		   exactly_the_hole, ram_above_4g, no_ram_in_the_hole, ecam_reserved,
 		   truncated_to_max);
 	return unit_run(s);
 }

@@ -149,10 +149,10 @@ START_TEST(wrong_type_and_machine)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, NULL, &len);
 
-	put_le16(b + 16, 3); /* ET_DYN */
+	le16_put(b + 16, 3); /* ET_DYN */
 	ck_assert_parse_fails(b, len, "ELF type 3 is not an executable");
-	put_le16(b + 16, 2);
-	put_le16(b + 18, 40); /* EM_ARM */
+	le16_put(b + 16, 2);
+	le16_put(b + 18, 40); /* EM_ARM */
 	ck_assert_parse_fails(b, len, "ELF machine 40 is not x86");
 }
 END_TEST
@@ -162,21 +162,21 @@ START_TEST(program_header_table)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, NULL, &len);
 
-	put_le16(b + 56, 0);
+	le16_put(b + 56, 0);
 	ck_assert_parse_fails(b, len, "no program headers");
-	put_le16(b + 56, 0xffff);
+	le16_put(b + 56, 0xffff);
 	ck_assert_parse_fails(b, len, "PN_XNUM");
-	put_le16(b + 56, 2);
-	put_le16(b + 54, 32);
+	le16_put(b + 56, 2);
+	le16_put(b + 54, 32);
 	ck_assert_parse_fails(b, len, "program header size is 32 bytes, expected 56");
-	put_le16(b + 54, 56);
-	put_le64(b + 32, len - 100);
+	le16_put(b + 54, 56);
+	le64_put(b + 32, len - 100);
 	ck_assert_parse_fails(b, len, "ELF program headers extend past end of file");
 	/* An offset that wraps when the table size is added */
-	put_le64(b + 32, UINT64_MAX - 8);
+	le64_put(b + 32, UINT64_MAX - 8);
 	ck_assert_parse_fails(b, len, "ELF program headers extend past end of file");
-	put_le16(b + 56, 500);
-	put_le64(b + 32, 64);
+	le16_put(b + 56, 500);
+	le64_put(b + 32, 64);
 	ck_assert_parse_fails(b, len, "offset 0x40, 500 entries of 56 bytes");
 }
 END_TEST
@@ -187,7 +187,7 @@ START_TEST(segment_past_eof)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
-	put_le64(b + elf_ph(&l, 0, l.p_filesz), IMG_SEG_FILESZ + 1);
+	le64_put(b + elf_ph(&l, 0, l.p_filesz), IMG_SEG_FILESZ + 1);
 	ck_assert_parse_fails(b, len,
 			      "ELF program header 0: segment extends past end of file "
 			      "(offset 0x1000, size 0x201, file 0x1200)");
@@ -201,7 +201,7 @@ START_TEST(segment_offset_wraps)
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
 	/* offset + filesz wraps to a small number */
-	put_le64(b + elf_ph(&l, 0, l.p_offset), UINT64_MAX - 0xff);
+	le64_put(b + elf_ph(&l, 0, l.p_offset), UINT64_MAX - 0xff);
 	ck_assert_parse_fails(b, len, "segment extends past end of file");
 }
 END_TEST
@@ -212,7 +212,7 @@ START_TEST(segment_elf32_past_eof)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(false, 4, &l, &len);
 
-	put_le32(b + elf_ph(&l, 0, l.p_offset), 0xffffff00);
+	le32_put(b + elf_ph(&l, 0, l.p_offset), 0xffffff00);
 	ck_assert_parse_fails(b, len, "ELF program header 0: segment extends past end of file");
 }
 END_TEST
@@ -223,12 +223,12 @@ START_TEST(segment_sizes)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
-	put_le64(b + elf_ph(&l, 0, l.p_memsz), IMG_SEG_FILESZ - 1);
+	le64_put(b + elf_ph(&l, 0, l.p_memsz), IMG_SEG_FILESZ - 1);
 	ck_assert_parse_fails(b, len, "file size 0x200 exceeds memory size 0x1ff");
-	put_le64(b + elf_ph(&l, 0, l.p_memsz), IMG_SEG_MEMSZ);
-	put_le64(b + elf_ph(&l, 0, l.p_paddr), UINT64_MAX - 0x1000);
+	le64_put(b + elf_ph(&l, 0, l.p_memsz), IMG_SEG_MEMSZ);
+	le64_put(b + elf_ph(&l, 0, l.p_paddr), UINT64_MAX - 0x1000);
 	ck_assert_parse_fails(b, len, "wraps around the address space");
-	put_le64(b + elf_ph(&l, 0, l.p_paddr), 0xfffff000);
+	le64_put(b + elf_ph(&l, 0, l.p_paddr), 0xfffff000);
 	ck_assert_parse_fails(b, len, "ends above 4 GiB");
 }
 END_TEST
@@ -243,19 +243,19 @@ START_TEST(too_many_segments)
 	b[4] = 2;
 	b[5] = 1;
 	b[6] = 1;
-	put_le16(b + 16, 2);
-	put_le16(b + 18, 62);
-	put_le64(b + 32, phoff);
-	put_le16(b + 54, 56);
-	put_le16(b + 56, (uint16_t)n);
+	le16_put(b + 16, 2);
+	le16_put(b + 18, 62);
+	le64_put(b + 32, phoff);
+	le16_put(b + 54, 56);
+	le16_put(b + 56, (uint16_t)n);
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *ph = b + phoff + i * 56;
 
-		put_le32(ph, 1);
-		put_le64(ph + 8, 0);
-		put_le64(ph + 24, 0x100000 + i * 0x1000);
-		put_le64(ph + 32, 16);
-		put_le64(ph + 40, 16);
+		le32_put(ph, 1);
+		le64_put(ph + 8, 0);
+		le64_put(ph + 24, 0x100000 + i * 0x1000);
+		le64_put(ph + 32, 16);
+		le64_put(ph + 40, 16);
 	}
 	ck_assert_parse_fails(b, len, "more than 16 PT_LOAD segments");
 }
@@ -268,8 +268,8 @@ START_TEST(overlapping_segments)
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
 	/* Turn the PT_NOTE into a second PT_LOAD inside the first. */
-	put_le32(b + elf_ph(&l, 1, 0), 1);
-	put_le64(b + elf_ph(&l, 1, l.p_paddr), IMG_PADDR + 0x100);
+	le32_put(b + elf_ph(&l, 1, 0), 1);
+	le64_put(b + elf_ph(&l, 1, l.p_paddr), IMG_PADDR + 0x100);
 	ck_assert_parse_fails(b, len, "ELF program header 1: segment at 0x100100");
 	ck_assert_parse_fails(b, len, "overlaps the one at 0x100000");
 }
@@ -281,7 +281,7 @@ START_TEST(no_load_segments)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
-	put_le32(b + elf_ph(&l, 0, 0), 6); /* PT_PHDR */
+	le32_put(b + elf_ph(&l, 0, 0), 6); /* PT_PHDR */
 	ck_assert_parse_fails(b, len, "no loadable (PT_LOAD) segments");
 }
 END_TEST
@@ -294,7 +294,7 @@ START_TEST(note_only_in_sections)
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 	g_autofree char *m = NULL;
 
-	put_le32(b + elf_ph(&l, 1, 0), 0); /* PT_NULL */
+	le32_put(b + elf_ph(&l, 1, 0), 0); /* PT_NULL */
 	m = parse_err(b, len, &img);
 	ck_assert_msg(m == NULL, "%s", m);
 	ck_assert_uint_eq(img.entry, IMG_ENTRY);
@@ -307,8 +307,8 @@ START_TEST(missing_note)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
-	put_le32(b + elf_ph(&l, 1, 0), 0);
-	put_le32(b + l.shoff + l.shentsize + 4, 1); /* SHT_PROGBITS */
+	le32_put(b + elf_ph(&l, 1, 0), 0);
+	le32_put(b + l.shoff + l.shentsize + 4, 1); /* SHT_PROGBITS */
 	ck_assert_parse_fails(b, len,
 			      "no XEN_ELFNOTE_PHYS32_ENTRY note: not a PVH kernel");
 }
@@ -330,9 +330,9 @@ START_TEST(other_notes_skipped)
 	ck_assert_parse_fails(b, len, "not a PVH kernel");
 	/* Right owner, wrong type */
 	memcpy(n + 12, "Xen", 4);
-	put_le32(n + 8, 17);
+	le32_put(n + 8, 17);
 	ck_assert_parse_fails(b, len, "not a PVH kernel");
-	put_le32(n + 8, 18);
+	le32_put(n + 8, 18);
 	m = parse_err(b, len, &img);
 	ck_assert_msg(m == NULL, "%s", m);
 }
@@ -356,17 +356,17 @@ START_TEST(bad_note_sizes)
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 	uint8_t *n = b + l.note_off;
 
-	put_le32(n, 0xfffffff0); /* namesz: pads past the end, must not wrap */
+	le32_put(n, 0xfffffff0); /* namesz: pads past the end, must not wrap */
 	ck_assert_parse_fails(b, len, "name size 4294967280 runs past the end");
-	put_le32(n, 4);
-	put_le32(n + 4, 0xffffffff);
+	le32_put(n, 4);
+	le32_put(n + 4, 0xffffffff);
 	ck_assert_parse_fails(b, len, "descriptor size 4294967295 runs past the end");
-	put_le32(n + 4, 8);
+	le32_put(n + 4, 8);
 	/* The PT_NOTE covers only part of a note header */
-	put_le64(b + elf_ph(&l, 1, l.p_filesz), 8);
+	le64_put(b + elf_ph(&l, 1, l.p_filesz), 8);
 	ck_assert_parse_fails(b, len, "header truncated (8 bytes left, a note header is 12)");
 	/* ... and notes that run past the file */
-	put_le64(b + elf_ph(&l, 1, l.p_filesz), len);
+	le64_put(b + elf_ph(&l, 1, l.p_filesz), len);
 	ck_assert_parse_fails(b, len, "notes extend past end of file");
 }
 END_TEST
@@ -377,14 +377,14 @@ START_TEST(bad_section_headers)
 	size_t len;
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 
-	put_le32(b + elf_ph(&l, 1, 0), 0); /* force the section path */
-	put_le16(b + 58, 40);
+	le32_put(b + elf_ph(&l, 1, 0), 0); /* force the section path */
+	le16_put(b + 58, 40);
 	ck_assert_parse_fails(b, len, "section header size is 40 bytes, expected 64");
-	put_le16(b + 58, 64);
-	put_le64(b + 40, len - 64);
+	le16_put(b + 58, 64);
+	le64_put(b + 40, len - 64);
 	ck_assert_parse_fails(b, len, "section headers extend past end of file");
-	put_le64(b + 40, l.shoff);
-	put_le64(b + l.shoff + 64 + 32, 0x10000); /* sh_size */
+	le64_put(b + 40, l.shoff);
+	le64_put(b + l.shoff + 64 + 32, 0x10000); /* sh_size */
 	ck_assert_parse_fails(b, len, "ELF section 1: notes extend past end of file");
 }
 END_TEST
@@ -396,13 +396,13 @@ START_TEST(entry_checks)
 	g_autofree uint8_t *b = elf_image_build(true, 8, &l, &len);
 	uint8_t *desc = b + l.note_off + 16;
 
-	put_le64(desc, 0x100000000ULL + IMG_ENTRY);
+	le64_put(desc, 0x100000000ULL + IMG_ENTRY);
 	ck_assert_parse_fails(b, len, "is above 4 GiB");
 	/* In memsz but past the file bytes: nothing to execute there. */
-	put_le64(desc, IMG_PADDR + IMG_SEG_FILESZ + 0x10);
+	le64_put(desc, IMG_PADDR + IMG_SEG_FILESZ + 0x10);
 	ck_assert_parse_fails(b, len,
 			      "PVH entry 0x100210 does not lie in the file contents of any PT_LOAD segment");
-	put_le64(desc, 0x200000);
+	le64_put(desc, 0x200000);
 	ck_assert_parse_fails(b, len, "PVH entry 0x200000");
 }
 END_TEST
@@ -416,9 +416,9 @@ START_TEST(note_align_8)
 	g_autofree char *m = NULL;
 
 	/* namesz 4 pads to 8 with 8-byte alignment: move the descriptor. */
-	put_le64(b + elf_ph(&l, 1, l.p_align), 8);
-	put_le64(b + elf_ph(&l, 1, l.p_filesz), 12 + 8 + 8);
-	put_le64(b + l.note_off + 20, IMG_ENTRY);
+	le64_put(b + elf_ph(&l, 1, l.p_align), 8);
+	le64_put(b + elf_ph(&l, 1, l.p_filesz), 12 + 8 + 8);
+	le64_put(b + l.note_off + 20, IMG_ENTRY);
 	m = parse_err(b, len, &img);
 	ck_assert_msg(m == NULL, "%s", m);
 	ck_assert_uint_eq(img.entry, IMG_ENTRY);
@@ -437,12 +437,12 @@ START_TEST(empty_load_segment_ignored)
 	/* A third program header: PT_LOAD with nothing in it, overlapping. */
 	c = g_malloc0(len);
 	memcpy(c, b, len);
-	put_le16(c + 56, 3);
+	le16_put(c + 56, 3);
 	/* The third header lands on the note: move the note out of the way. */
-	put_le64(c + 32, 0x800);
+	le64_put(c + 32, 0x800);
 	memcpy(c + 0x800, b + l.phoff, 2 * 56);
-	put_le32(c + 0x800 + 2 * 56, 1);
-	put_le64(c + 0x800 + 2 * 56 + 24, IMG_PADDR);
+	le32_put(c + 0x800 + 2 * 56, 1);
+	le64_put(c + 0x800 + 2 * 56 + 24, IMG_PADDR);
 	m = parse_err(c, len, &img);
 	ck_assert_msg(m == NULL, "%s", m);
 	ck_assert_uint_eq(img.nr_segs, 1);

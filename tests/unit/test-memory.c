@@ -3,9 +3,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tern/config.h"
+#include "tern/dirty.h"
 #include "tern/layout.h"
 #include "tern/memory.h"
 #include "run-args.h"
@@ -317,6 +320,185 @@ START_TEST(option_malformed)
 }
 END_TEST
 
+/* Every 4 KiB page of [p, p + len) holds its byte value v. */
+static bool pages_hold(const uint8_t *p, uint64_t len, uint8_t v)
+{
+	for (uint64_t i = 0; i < len; i++)
+		if (p[i] != v)
+			return false;
+	return true;
+}
+
+/* Bytes of the memfd really allocated (st_blocks), for the hole checks. */
+static uint64_t memfd_allocated(int fd)
+{
+	struct stat st;
+
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Pages of [p, p + len) resident in this process (mincore). */
+static uint64_t resident_pages(void *p, uint64_t len)
+{
+	unsigned char vec[4096];
+	uint64_t n = 0, pages = len / 4096;
+
+	ck_assert_uint_le(pages, sizeof(vec));
+	ck_assert_int_eq(mincore(p, len, vec), 0);
+	for (uint64_t i = 0; i < pages; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+static void discard_reads_zero(bool shared)
+{
+	const struct guest_memory_config cfg = {
+		.size = LAYOUT_MMIO32_START + 8 * MiB, .shared = shared,
+	};
+	const uint64_t gpa = 1 * MiB, len = 256 * KiB;
+	const uint64_t high = LAYOUT_RAM_ABOVE_4G + 2 * MiB;
+	struct guest_memory m;
+	uint8_t *p, *h;
+	uint64_t before = 0;
+
+	ck_assert_int_eq(guest_memory_init_config(&m, &cfg), 0);
+	p = guest_memory_ptr(&m, gpa - 4096, len + 8192);
+	h = guest_memory_ptr(&m, high, 4096);
+	memset(p, 0x5a, len + 8192);
+	memset(h, 0xa5, 4096);
+	ck_assert_uint_eq(resident_pages(p + 4096, len), len / 4096);
+	if (shared)
+		before = memfd_allocated(m.fd);
+
+	ck_assert_int_eq(guest_memory_discard(&m, gpa, len), 0);
+	ck_assert_int_eq(guest_memory_discard(&m, high, 4096), 0);
+	/* Gone from this process, and from the file when shared. */
+	ck_assert_uint_eq(resident_pages(p + 4096, len), 0);
+	if (shared)
+		ck_assert_uint_le(memfd_allocated(m.fd), before - len - 4096);
+	/* The pages read as zero; their neighbours are untouched. */
+	ck_assert(pages_hold(p + 4096, len, 0));
+	ck_assert(pages_hold(h, 4096, 0));
+	ck_assert(pages_hold(p, 4096, 0x5a));
+	ck_assert(pages_hold(p + 4096 + len, 4096, 0x5a));
+	/* A discarded page is backed again when written. */
+	p[4096] = 1;
+	ck_assert_uint_eq(p[4096], 1);
+	ck_assert_uint_eq(resident_pages(p + 4096, 4096), 1);
+	guest_memory_destroy(&m);
+}
+
+START_TEST(discard_anonymous)
+{
+	discard_reads_zero(false);
+}
+END_TEST
+
+START_TEST(discard_shared)
+{
+	discard_reads_zero(true);
+}
+END_TEST
+
+START_TEST(discard_rejects)
+{
+	const struct guest_memory_config cfg = {
+		.size = LAYOUT_MMIO32_START + 8 * MiB,
+	};
+	struct guest_memory m, unmapped;
+	uint8_t *p;
+
+	ck_assert_int_eq(guest_memory_init_config(&m, &cfg), 0);
+	p = guest_memory_ptr(&m, 0x10000, 4096);
+	memset(p, 0x77, 4096);
+	/* Misaligned start or length, or nothing at all. */
+	ck_assert_int_eq(guest_memory_discard(&m, 0x10001, 4096), -EINVAL);
+	ck_assert_int_eq(guest_memory_discard(&m, 0x10000, 4095), -EINVAL);
+	ck_assert_int_eq(guest_memory_discard(&m, 0x10000, 0), -EINVAL);
+	/* Outside RAM: the hole, past the end, across regions, wrapping. */
+	ck_assert_int_eq(guest_memory_discard(&m, LAYOUT_MMIO32_START, 4096),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_discard(&m, m.end, 4096), -EFAULT);
+	ck_assert_int_eq(guest_memory_discard(&m, m.end - 4096, 8192), -EFAULT);
+	ck_assert_int_eq(guest_memory_discard(&m, LAYOUT_MMIO32_START - 4096,
+					      LAYOUT_RAM_ABOVE_4G), -EFAULT);
+	ck_assert_int_eq(guest_memory_discard(&m, UINT64_MAX - 4095, 8192),
+			 -EFAULT);
+	/* None of them touched anything. */
+	ck_assert(pages_hold(p, 4096, 0x77));
+	guest_memory_destroy(&m);
+
+	/* A layout alone has no mapping to discard. */
+	ck_assert_int_eq(guest_memory_layout(16 * MiB, &unmapped), 0);
+	ck_assert_int_eq(guest_memory_discard(&unmapped, 0, 4096), -EFAULT);
+}
+END_TEST
+
+static int collect_dirty(void *opaque, uint64_t gpa, uint64_t len)
+{
+	uint64_t *r = opaque;
+
+	r[0] = gpa;
+	r[1] = len;
+	r[2]++;
+	return 0;
+}
+
+START_TEST(discard_marks_dirty)
+{
+	struct guest_memory m;
+	uint64_t r[3] = { 0 };
+
+	ck_assert_int_eq(guest_memory_init(&m, 16 * MiB), 0);
+	ck_assert_int_eq(guest_memory_dirty_start(&m), 0);
+	ck_assert_int_ge(guest_memory_dirty_sync(&m, collect_dirty, r), 0);
+	r[2] = 0;
+	ck_assert_int_eq(guest_memory_discard(&m, 2 * MiB, 3 * 4096), 0);
+	/* A migration sees the three pages change (to zeros). */
+	ck_assert_int_eq(guest_memory_dirty_sync(&m, collect_dirty, r), 3);
+	ck_assert_uint_eq(r[0], 2 * MiB);
+	ck_assert_uint_eq(r[1], 3 * 4096);
+	ck_assert_uint_eq(r[2], 1);
+	/* A refused discard marks nothing. */
+	ck_assert_int_eq(guest_memory_discard(&m, 2 * MiB + 1, 4096), -EINVAL);
+	ck_assert_int_eq(guest_memory_dirty_sync(&m, collect_dirty, r), 0);
+	ck_assert_int_eq(guest_memory_dirty_stop(&m), 0);
+	guest_memory_destroy(&m);
+}
+END_TEST
+
+START_TEST(gpa_of_host_pointer)
+{
+	const struct guest_memory_config cfg = {
+		.size = LAYOUT_MMIO32_START + 8 * MiB,
+	};
+	struct guest_memory m;
+	uint8_t *low, *high;
+	uint64_t gpa = 0;
+
+	ck_assert_int_eq(guest_memory_init_config(&m, &cfg), 0);
+	low = guest_memory_ptr(&m, 0, 1);
+	high = guest_memory_ptr(&m, LAYOUT_RAM_ABOVE_4G, 1);
+	ck_assert_int_eq(guest_memory_gpa(&m, low + 0x1234, 16, &gpa), 0);
+	ck_assert_uint_eq(gpa, 0x1234);
+	ck_assert_int_eq(guest_memory_gpa(&m, high + 8 * MiB - 4096, 4096, &gpa),
+			 0);
+	ck_assert_uint_eq(gpa, LAYOUT_RAM_ABOVE_4G + 8 * MiB - 4096);
+	/* Each result translates back to the same pointer. */
+	ck_assert_ptr_eq(guest_memory_ptr(&m, gpa, 4096), high + 8 * MiB - 4096);
+	/*
+	 * Across a region's end (even into a mapping right after it), or
+	 * not guest RAM at all.
+	 */
+	ck_assert_int_eq(guest_memory_gpa(&m, high + 8 * MiB - 4096, 4097, &gpa),
+			 -EFAULT);
+	ck_assert_int_eq(guest_memory_gpa(&m, &gpa, 8, &gpa), -EFAULT);
+	ck_assert_int_eq(guest_memory_gpa(&m, low, UINT64_MAX, &gpa), -EFAULT);
+	guest_memory_destroy(&m);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("memory");
@@ -328,5 +510,7 @@ int main(void)
 	UNIT_TCASE(s, "backends", anonymous_has_no_fd, shared_is_one_sealed_memfd,
 		   hugepages_refused_at_init, hugepages_free_reads_the_host);
 	UNIT_TCASE(s, "option", option_backends, option_malformed);
+	UNIT_TCASE(s, "discard", discard_anonymous, discard_shared,
+		   discard_rejects, discard_marks_dirty, gpa_of_host_pointer);
 	return unit_run(s);
 }

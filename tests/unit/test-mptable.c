@@ -47,7 +47,7 @@ static void check_table(unsigned int ncpus)
 
 	/* Floating pointer */
 	ck_assert(!memcmp(buf, "_MP_", 4));
-	ck_assert_uint_eq(rd_le32(buf + 4), GPA + 16);
+	ck_assert_uint_eq(le32_get(buf + 4), GPA + 16);
 	ck_assert_uint_eq(buf[8], 1); /* length in paragraphs */
 	ck_assert_uint_eq(buf[9], 4); /* spec 1.4 */
 	ck_assert_uint_eq(sum8(buf, 16), 0);
@@ -57,19 +57,19 @@ static void check_table(unsigned int ncpus)
 	/* Configuration table header */
 	mpc = buf + 16;
 	ck_assert(!memcmp(mpc, "PCMP", 4));
-	ck_assert_uint_eq(rd_le16(mpc + 4), size - 16);
+	ck_assert_uint_eq(le16_get(mpc + 4), size - 16);
 	ck_assert_uint_eq(mpc[6], 4);
-	ck_assert_uint_eq(sum8(mpc, rd_le16(mpc + 4)), 0);
+	ck_assert_uint_eq(sum8(mpc, le16_get(mpc + 4)), 0);
 	ck_assert(!memcmp(mpc + 8, "TERN    ", 8));
 	ck_assert(!memcmp(mpc + 16, "TERNVM      ", 12));
-	ck_assert_uint_eq(rd_le32(mpc + 28), 0); /* no OEM table */
-	count = rd_le16(mpc + 34);
+	ck_assert_uint_eq(le32_get(mpc + 28), 0); /* no OEM table */
+	count = le16_get(mpc + 34);
 	ck_assert_uint_eq(count, ncpus + 2 + 1 + 16 + 31 * 4 + 2);
-	ck_assert_uint_eq(rd_le32(mpc + 36), 0xfee00000);
-	ck_assert_uint_eq(rd_le16(mpc + 40), 0); /* no extended entries */
+	ck_assert_uint_eq(le32_get(mpc + 36), 0xfee00000);
+	ck_assert_uint_eq(le16_get(mpc + 40), 0); /* no extended entries */
 
 	p = mpc + 44;
-	end = mpc + rd_le16(mpc + 4);
+	end = mpc + le16_get(mpc + 4);
 	for (unsigned int i = 0; i < count; i++) {
 		ck_assert(p < end);
 		/* Entries come sorted by type, as the spec requires. */
@@ -80,8 +80,8 @@ static void check_table(unsigned int ncpus)
 			ck_assert_uint_eq(p[1], cpus); /* APIC id */
 			ck_assert_uint_eq(p[2], 0x14);
 			ck_assert_uint_eq(p[3], cpus == 0 ? 3 : 1);
-			ck_assert_uint_eq(rd_le32(p + 4), 0x600);
-			ck_assert_uint_eq(rd_le32(p + 8), 0x201);
+			ck_assert_uint_eq(le32_get(p + 4), 0x600);
+			ck_assert_uint_eq(le32_get(p + 8), 0x201);
 			cpus++;
 			p += 20;
 			break;
@@ -96,7 +96,7 @@ static void check_table(unsigned int ncpus)
 			ck_assert_uint_eq(p[1], ncpus); /* after the CPUs */
 			ck_assert_uint_eq(p[2], 0x11);
 			ck_assert_uint_eq(p[3], 1);
-			ck_assert_uint_eq(rd_le32(p + 4), LAYOUT_IOAPIC_START);
+			ck_assert_uint_eq(le32_get(p + 4), LAYOUT_IOAPIC_START);
 			ioapics++;
 			p += 8;
 			break;
@@ -106,7 +106,7 @@ static void check_table(unsigned int ncpus)
 				/* PCI: (slot << 2) | pin, level, active low */
 				unsigned int slot = p[5] >> 2, pin = p[5] & 3;
 
-				ck_assert_uint_eq(rd_le16(p + 2), 0x0f);
+				ck_assert_uint_eq(le16_get(p + 2), 0x0f);
 				ck_assert_uint_ge(slot, 1);
 				ck_assert(!pci_seen[slot][pin]);
 				pci_seen[slot][pin] = true;
@@ -117,7 +117,7 @@ static void check_table(unsigned int ncpus)
 				p += 8;
 				break;
 			}
-			ck_assert_uint_eq(rd_le16(p + 2), 0);
+			ck_assert_uint_eq(le16_get(p + 2), 0);
 			ck_assert_uint_eq(p[4], 0); /* ISA */
 			ck_assert_uint_lt(p[5], 16);
 			ck_assert(!irq_seen[p[5]]);
@@ -203,7 +203,7 @@ START_TEST(address_must_be_32bit)
 	ck_assert_int_eq(mptable_build(buf, sizeof(buf), 0xffffff80ULL, 1),
 			 -EINVAL);
 	ck_assert_int_gt(mptable_build(buf, sizeof(buf), 0xf0000, 1), 0);
-	ck_assert_uint_eq(rd_le32(buf + 4), 0xf0010);
+	ck_assert_uint_eq(le32_get(buf + 4), 0xf0010);
 }
 END_TEST
 

@@ -1122,7 +1122,11 @@ START_TEST(bus_master_concurrent_writes)
 	ck_assert_uint_eq(on.failed + off.failed, 0);
 	ck_assert_uint_gt(p.master_calls, 0);
 	ck_assert_uint_eq(p.master_repeats, 0);
-	ck_assert_uint_eq(p.master_wrong, 0);
+	/*
+	 * Not master_wrong: while one call runs, the other thread may already
+	 * have flipped the bit again (its own call follows). What holds is
+	 * that calls alternate and the last one matches the register.
+	 */
 	ck_assert_int_eq(pci_bus_master_enabled(dev),
 			 !!(ecam_read(devfn_of(dev), PCI_COMMAND, 2) & PCI_COMMAND_MASTER));
 	pci_device_destroy(dev);

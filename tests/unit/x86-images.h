@@ -11,38 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, (uint16_t)v);
-	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static inline uint16_t rd_le16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t rd_le32(const uint8_t *p)
-{
-	return (uint32_t)rd_le16(p) | (uint32_t)rd_le16(p + 2) << 16;
-}
-
-static inline uint64_t rd_le64(const uint8_t *p)
-{
-	return (uint64_t)rd_le32(p) | (uint64_t)rd_le32(p + 4) << 32;
-}
+#include "tern/le.h"
 
 /*
  * The PVH ELF fixture:
@@ -101,9 +70,9 @@ static inline struct elf_layout elf_layout_get(bool is64, unsigned int descsz)
 static inline void put_addr(uint8_t *p, unsigned int size, uint64_t v)
 {
 	if (size == 8)
-		put_le64(p, v);
+		le64_put(p, v);
 	else
-		put_le32(p, (uint32_t)v);
+		le32_put(p, (uint32_t)v);
 }
 
 /* Offset of program header i's field (one of the l.p_* offsets). */
@@ -126,32 +95,32 @@ static inline uint8_t *elf_image_build(bool is64, unsigned int descsz,
 	b[4] = is64 ? 2 : 1; /* class */
 	b[5] = 1; /* little-endian */
 	b[6] = 1; /* version */
-	put_le16(b + 16, 2); /* ET_EXEC */
-	put_le16(b + 18, is64 ? 62 : 3); /* EM_X86_64 / EM_386 */
-	put_le32(b + 20, 1);
+	le16_put(b + 16, 2); /* ET_EXEC */
+	le16_put(b + 18, is64 ? 62 : 3); /* EM_X86_64 / EM_386 */
+	le32_put(b + 20, 1);
 	if (is64) {
-		put_le64(b + 24, IMG_ENTRY);
-		put_le64(b + 32, l.phoff);
-		put_le64(b + 40, l.shoff);
-		put_le16(b + 52, 64);
-		put_le16(b + 54, 56);
-		put_le16(b + 56, 2);
-		put_le16(b + 58, 64);
-		put_le16(b + 60, 2);
+		le64_put(b + 24, IMG_ENTRY);
+		le64_put(b + 32, l.phoff);
+		le64_put(b + 40, l.shoff);
+		le16_put(b + 52, 64);
+		le16_put(b + 54, 56);
+		le16_put(b + 56, 2);
+		le16_put(b + 58, 64);
+		le16_put(b + 60, 2);
 	} else {
-		put_le32(b + 24, IMG_ENTRY);
-		put_le32(b + 28, (uint32_t)l.phoff);
-		put_le32(b + 32, (uint32_t)l.shoff);
-		put_le16(b + 40, 52);
-		put_le16(b + 42, 32);
-		put_le16(b + 44, 2);
-		put_le16(b + 46, 40);
-		put_le16(b + 48, 2);
+		le32_put(b + 24, IMG_ENTRY);
+		le32_put(b + 28, (uint32_t)l.phoff);
+		le32_put(b + 32, (uint32_t)l.shoff);
+		le16_put(b + 40, 52);
+		le16_put(b + 42, 32);
+		le16_put(b + 44, 2);
+		le16_put(b + 46, 40);
+		le16_put(b + 48, 2);
 	}
 
 	/* [0] PT_LOAD */
 	ph = b + l.phoff;
-	put_le32(ph, 1);
+	le32_put(ph, 1);
 	put_addr(ph + l.p_offset, as, IMG_SEG_OFFSET);
 	put_addr(ph + (is64 ? 16 : 8), as, IMG_PADDR); /* vaddr */
 	put_addr(ph + l.p_paddr, as, IMG_PADDR);
@@ -160,7 +129,7 @@ static inline uint8_t *elf_image_build(bool is64, unsigned int descsz,
 	put_addr(ph + l.p_align, as, 0x1000);
 	/* [1] PT_NOTE */
 	ph += l.phentsize;
-	put_le32(ph, 4);
+	le32_put(ph, 4);
 	put_addr(ph + l.p_offset, as, l.note_off);
 	put_addr(ph + l.p_filesz, as, l.note_len);
 	put_addr(ph + l.p_memsz, as, l.note_len);
@@ -168,26 +137,26 @@ static inline uint8_t *elf_image_build(bool is64, unsigned int descsz,
 
 	/* The note: namesz 4 "Xen\0", descsz, type 18, descriptor */
 	n = b + l.note_off;
-	put_le32(n, 4);
-	put_le32(n + 4, descsz);
-	put_le32(n + 8, 18);
+	le32_put(n, 4);
+	le32_put(n + 4, descsz);
+	le32_put(n + 8, 18);
 	memcpy(n + 12, "Xen", 4);
 	if (descsz == 8)
-		put_le64(n + 16, IMG_ENTRY);
+		le64_put(n + 16, IMG_ENTRY);
 	else if (descsz >= 4)
-		put_le32(n + 16, IMG_ENTRY);
+		le32_put(n + 16, IMG_ENTRY);
 
 	/* Section [1] SHT_NOTE over the same bytes. */
 	sh = b + l.shoff + l.shentsize;
-	put_le32(sh + 4, 7);
+	le32_put(sh + 4, 7);
 	if (is64) {
-		put_le64(sh + 24, l.note_off);
-		put_le64(sh + 32, l.note_len);
-		put_le64(sh + 48, 4);
+		le64_put(sh + 24, l.note_off);
+		le64_put(sh + 32, l.note_len);
+		le64_put(sh + 48, 4);
 	} else {
-		put_le32(sh + 16, (uint32_t)l.note_off);
-		put_le32(sh + 20, (uint32_t)l.note_len);
-		put_le32(sh + 32, 4);
+		le32_put(sh + 16, (uint32_t)l.note_off);
+		le32_put(sh + 20, (uint32_t)l.note_len);
+		le32_put(sh + 32, 4);
 	}
 
 	for (unsigned int i = 0; i < IMG_SEG_FILESZ; i++)
@@ -218,23 +187,23 @@ static inline uint8_t *bzimage_build(size_t *len)
 	uint8_t *b = g_malloc0(BZ_LEN);
 
 	b[0x1f1] = BZ_SETUP_SECTS;
-	put_le32(b + 0x1f4, BZ_KERNEL_SIZE / 16); /* syssize */
-	put_le16(b + 0x1fa, 0xfffd); /* vid_mode "ask": we must override */
-	put_le16(b + 0x1fe, 0xaa55);
+	le32_put(b + 0x1f4, BZ_KERNEL_SIZE / 16); /* syssize */
+	le16_put(b + 0x1fa, 0xfffd); /* vid_mode "ask": we must override */
+	le16_put(b + 0x1fe, 0xaa55);
 	b[0x200] = 0xeb; /* jmp short past the header */
 	b[0x201] = 0x6a; /* header ends at 0x26c */
 	memcpy(b + 0x202, "HdrS", 4);
-	put_le16(b + 0x206, 0x020f);
+	le16_put(b + 0x206, 0x020f);
 	b[0x211] = 0x01; /* LOADED_HIGH */
-	put_le32(b + 0x214, 0x100000); /* code32_start */
-	put_le32(b + 0x22c, BZ_INITRD_ADDR_MAX);
-	put_le32(b + 0x230, BZ_KERNEL_ALIGNMENT);
+	le32_put(b + 0x214, 0x100000); /* code32_start */
+	le32_put(b + 0x22c, BZ_INITRD_ADDR_MAX);
+	le32_put(b + 0x230, BZ_KERNEL_ALIGNMENT);
 	b[0x234] = 1; /* relocatable */
 	b[0x235] = 21; /* min_alignment: 2 MiB */
-	put_le16(b + 0x236, 0x0003); /* XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
-	put_le32(b + 0x238, BZ_CMDLINE_SIZE);
-	put_le64(b + 0x258, BZ_PREF_ADDRESS);
-	put_le32(b + 0x260, BZ_INIT_SIZE);
+	le16_put(b + 0x236, 0x0003); /* XLF_KERNEL_64 | CAN_BE_LOADED_ABOVE_4G */
+	le32_put(b + 0x238, BZ_CMDLINE_SIZE);
+	le64_put(b + 0x258, BZ_PREF_ADDRESS);
+	le32_put(b + 0x260, BZ_INIT_SIZE);
 	for (unsigned int i = 0; i < BZ_KERNEL_SIZE; i++)
 		b[BZ_SETUP_SIZE + i] = (uint8_t)(i * 13 + 5);
 	*len = BZ_LEN;

@@ -26,6 +26,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_SCSI 8
 
 /* Device status (2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01

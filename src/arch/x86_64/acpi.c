@@ -1,16 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
  * ACPI 6.x tables, built byte by byte into a buffer (no struct layouts to
- * pack): RSDP -> XSDT -> { FADT -> DSDT, MADT }. The FADT says
+ * pack): RSDP -> XSDT -> { FADT -> DSDT, MADT, MCFG }. The FADT says
  * HW_REDUCED_ACPI: no PM timer, SCI or GPE blocks to emulate, as Firecracker
- * and Cloud Hypervisor do; the legacy PIC, PIT and i8042 still exist and
- * the MADT's PCAT_COMPAT and the FADT's IA-PC flags say so.
+ * and Cloud Hypervisor do; power-off goes through the sleep control
+ * register and the power button through the Generic Event Device
+ * (acpi_dsdt.c). The legacy PIC, PIT and i8042 still exist and the MADT's
+ * PCAT_COMPAT and the FADT's IA-PC flags say so.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "arch.h"
 #include "tern/acpi.h"
+#include "tern/aml.h"
 #include "tern/layout.h"
 
 #define ACPI_OEM_ID "TERN  " /* 6 bytes */
@@ -22,6 +25,8 @@
 #define FADT_SIZE 276 /* revision 6 */
 #define FADT_REVISION 6
 #define FADT_MINOR 3
+#define FADT_F_PWR_BUTTON (1u << 4) /* a control method power button */
+#define FADT_F_SLP_BUTTON (1u << 5) /* no fixed sleep button */
 #define FADT_F_RESET_REG_SUP (1u << 10)
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
 #define FADT_IAPC_8042 (1u << 1)
@@ -32,6 +37,8 @@
 #define GAS_SYSTEM_IO 1
 #define GAS_ACCESS_BYTE 1
 #define I8042_RESET_VALUE 0xfe
+#define MCFG_SIZE (SDT_HEADER_SIZE + 8 + 16) /* one ECAM window */
+#define XSDT_ENTRIES 3
 
 struct acpi_writer {
 	uint8_t *buf;
@@ -107,13 +114,35 @@ static void sdt_finish(struct acpi_writer *w, size_t off, size_t len)
 		w->buf[off + 9] = fw_table_checksum(w->buf + off, len);
 }
 
-static size_t build_dsdt(struct acpi_writer *w)
+/* The DSDT: its header, then the AML, as long as the AML turns out. */
+static size_t build_dsdt(struct acpi_writer *w, const struct acpi_platform *p)
 {
-	/* No AML yet: PCI is found by config cycles, devices by probing. */
 	size_t off = sdt_begin(w, "DSDT", SDT_HEADER_SIZE, 2);
+	struct aml a;
+	int len;
 
-	sdt_finish(w, off, SDT_HEADER_SIZE);
+	if (w->overflow)
+		return 0;
+	aml_init(&a, w->buf + w->pos, w->size - w->pos);
+	acpi_dsdt_write(&a, p);
+	len = aml_finish(&a);
+	if (len < 0) {
+		w->overflow = true;
+		return 0;
+	}
+	w->pos += (size_t)len;
+	put32(w, off + 4, (uint32_t)(SDT_HEADER_SIZE + (size_t)len));
+	sdt_finish(w, off, SDT_HEADER_SIZE + (size_t)len);
 	return off;
+}
+
+/* A one-byte register in I/O space, as a Generic Address Structure. */
+static void put_gas_io8(struct acpi_writer *w, size_t off, uint16_t port)
+{
+	put8(w, off, GAS_SYSTEM_IO);
+	put8(w, off + 1, 8); /* bit width */
+	put8(w, off + 3, GAS_ACCESS_BYTE);
+	put64(w, off + 4, port);
 }
 
 static size_t build_fadt(struct acpi_writer *w, uint64_t dsdt)
@@ -122,17 +151,32 @@ static size_t build_fadt(struct acpi_writer *w, uint64_t dsdt)
 
 	put32(w, off + 40, dsdt < (1ULL << 32) ? (uint32_t)dsdt : 0);
 	put16(w, off + 109, FADT_IAPC_8042);
-	put32(w, off + 112, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP);
+	put32(w, off + 112, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP |
+				    FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON);
 	/* RESET_REG: one byte at I/O port 0x64, the i8042's pulse-reset. */
-	put8(w, off + 116, GAS_SYSTEM_IO);
-	put8(w, off + 117, 8); /* bit width */
-	put8(w, off + 119, GAS_ACCESS_BYTE);
-	put64(w, off + 120, 0x64);
+	put_gas_io8(w, off + 116, PORT_I8042_CMD);
 	put8(w, off + 128, I8042_RESET_VALUE);
 	put8(w, off + 131, FADT_MINOR);
 	put64(w, off + 140, dsdt); /* X_DSDT */
+	/* SLEEP_CONTROL_REG and SLEEP_STATUS_REG: how S5 is entered. */
+	put_gas_io8(w, off + 244, PORT_ACPI_SLEEP_CONTROL);
+	put_gas_io8(w, off + 256, PORT_ACPI_SLEEP_STATUS);
 	putstr(w, off + 268, "TERNVMM ", 8); /* hypervisor vendor identity */
 	sdt_finish(w, off, FADT_SIZE);
+	return off;
+}
+
+/* MCFG: the ECAM window of segment 0, every bus it covers. */
+static size_t build_mcfg(struct acpi_writer *w)
+{
+	size_t off = sdt_begin(w, "MCFG", MCFG_SIZE, 1);
+	size_t e = off + SDT_HEADER_SIZE + 8; /* after 8 reserved bytes */
+
+	put64(w, e, LAYOUT_PCI_ECAM_START);
+	put16(w, e + 8, 0); /* PCI segment group */
+	put8(w, e + 10, 0); /* first bus */
+	put8(w, e + 11, (uint8_t)(LAYOUT_PCI_ECAM_SIZE / MiB - 1)); /* last */
+	sdt_finish(w, off, MCFG_SIZE);
 	return off;
 }
 
@@ -166,21 +210,24 @@ static size_t build_madt(struct acpi_writer *w, unsigned int ncpus)
 	return off;
 }
 
-int acpi_build(uint8_t *buf, size_t size, uint64_t gpa, unsigned int ncpus)
+int acpi_build(uint8_t *buf, size_t size, uint64_t gpa,
+	       const struct acpi_platform *p)
 {
 	struct acpi_writer w = { .buf = buf, .size = size, .gpa = gpa };
-	size_t rsdp, dsdt, fadt, madt, xsdt;
-	const size_t xsdt_len = SDT_HEADER_SIZE + 2 * 8;
+	size_t rsdp, dsdt, fadt, madt, mcfg, xsdt;
+	const size_t xsdt_len = SDT_HEADER_SIZE + XSDT_ENTRIES * 8;
 
-	if (!ncpus || ncpus > ACPI_MAX_CPUS || gpa % 16)
+	if (!p->ncpus || p->ncpus > ACPI_MAX_CPUS || gpa % 16)
 		return -EINVAL;
 	rsdp = aw_alloc(&w, RSDP_SIZE);
-	dsdt = build_dsdt(&w);
+	dsdt = build_dsdt(&w, p);
 	fadt = build_fadt(&w, gpa + dsdt);
-	madt = build_madt(&w, ncpus);
+	madt = build_madt(&w, p->ncpus);
+	mcfg = build_mcfg(&w);
 	xsdt = sdt_begin(&w, "XSDT", xsdt_len, 1);
 	put64(&w, xsdt + SDT_HEADER_SIZE, gpa + fadt);
 	put64(&w, xsdt + SDT_HEADER_SIZE + 8, gpa + madt);
+	put64(&w, xsdt + SDT_HEADER_SIZE + 16, gpa + mcfg);
 	sdt_finish(&w, xsdt, xsdt_len);
 
 	putstr(&w, rsdp, "RSD PTR ", 8);

@@ -130,6 +130,10 @@ static bool boot_write_platform_tables(const struct boot_ctx *ctx, GError **err)
 	uint8_t *mp = guest_memory_ptr(ctx->mem, LAYOUT_EBDA_START, MPTABLE_ROOM);
 	uint8_t *acpi = guest_memory_ptr(ctx->mem, LAYOUT_ACPI_START,
 					 LAYOUT_ACPI_MAX);
+	const struct acpi_platform platform = {
+		.ncpus = ctx->cfg->ncpus,
+		.pci_mmio64_start = layout_pci_mmio64_start(ctx->mem->end),
+	};
 	int ret;
 
 	if (!mp || !acpi) {
@@ -145,7 +149,7 @@ static bool boot_write_platform_tables(const struct boot_ctx *ctx, GError **err)
 			    ctx->cfg->ncpus, g_strerror(-ret));
 		return false;
 	}
-	ret = acpi_build(acpi, LAYOUT_ACPI_MAX, LAYOUT_ACPI_START, ctx->cfg->ncpus);
+	ret = acpi_build(acpi, LAYOUT_ACPI_MAX, LAYOUT_ACPI_START, &platform);
 	if (ret < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INTERNAL,
 			    "cannot build the ACPI tables for %u vCPUs: %s",

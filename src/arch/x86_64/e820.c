@@ -26,7 +26,8 @@ unsigned int e820_build(const struct guest_memory *mem, struct e820_entry *out,
 	unsigned int n = 0;
 
 	/*
-	 * Regions are sorted by address. Conventional memory stops where the
+	 * Regions are sorted by address and none straddles the 32-bit hole.
+	 * Conventional memory stops where the
 	 * EBDA starts; the EBDA (holding the MP table) and the VGA/BIOS hole up
 	 * to 1 MiB are reserved even though RAM backs them, so the guest never
 	 * allocates over the tables written there.
@@ -43,8 +44,24 @@ unsigned int e820_build(const struct guest_memory *mem, struct e820_entry *out,
 	for (unsigned int i = 0; i < mem->nr_regions; i++) {
 		const struct guest_region *r = &mem->regions[i];
 
-		n = e820_add(out, n, max, MAX(r->gpa, LAYOUT_HIGHMEM_START),
-			     r->gpa + r->size, E820_RAM);
+		if (r->gpa < LAYOUT_MMIO32_START)
+			n = e820_add(out, n, max,
+				     MAX(r->gpa, LAYOUT_HIGHMEM_START),
+				     r->gpa + r->size, E820_RAM);
+	}
+	/*
+	 * The ECAM window, which the MCFG table announces: Linux uses it only
+	 * when the firmware reserved it (here, or as an ACPI motherboard
+	 * resource), since ECAM decodes addresses no RAM may take.
+	 */
+	n = e820_add(out, n, max, LAYOUT_PCI_ECAM_START,
+		     LAYOUT_PCI_ECAM_START + LAYOUT_PCI_ECAM_SIZE, E820_RESERVED);
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+
+		if (r->gpa >= LAYOUT_MMIO32_START)
+			n = e820_add(out, n, max, r->gpa, r->gpa + r->size,
+				     E820_RAM);
 	}
 	return n;
 }

@@ -45,10 +45,10 @@ _Static_assert(2 * BLK_REQ_MAX <= BLK_BOUNCE_MAX,
 static void blk_reset(struct virtio_device *vdev)
 {
 	struct virtio_blk *blk = vdev->priv;
-	uint64_t deadline = blk_reset_deadline();
+	uint64_t deadline = blkvq_reset_deadline();
 
 	for (unsigned int i = 0; i < blk->nr_queues; i++)
-		blk_vq_stop(&blk->queues[i], deadline);
+		blkvq_stop(&blk->queues[i], deadline);
 }
 
 static int blk_activate(struct virtio_device *vdev)
@@ -58,13 +58,13 @@ static int blk_activate(struct virtio_device *vdev)
 
 	blk->vdev = vdev;
 	for (unsigned int i = 0; i < blk->nr_queues; i++) {
-		struct blk_vq *q = &blk->queues[i];
+		struct blkvq *q = &blk->queues[i];
 
 		q->vq = vdev->queues[i];
 		/* A driver may use fewer queues than offered. */
 		if (!virtq_started(q->vq))
 			continue;
-		ret = blk_vq_start(q);
+		ret = blkvq_start(q);
 		if (ret) {
 			blk_reset(vdev);
 			return ret;
@@ -88,7 +88,7 @@ static int blk_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
 			iothread_stop(blk->queues[i].thread);
 	for (unsigned int i = 0; i < blk->nr_queues; i++)
 		if (blk->queues[i].running &&
-		    blk_vq_settle(&blk->queues[i], deadline_ns))
+		    blkvq_settle(&blk->queues[i], deadline_ns))
 			ret = -ETIMEDOUT;
 	return ret;
 }
@@ -99,7 +99,7 @@ static void blk_resume(struct virtio_device *vdev)
 
 	for (unsigned int i = 0; i < blk->nr_queues; i++)
 		if (blk->queues[i].running)
-			blk_vq_resume(&blk->queues[i]);
+			blkvq_resume(&blk->queues[i]);
 }
 
 /* Every field is read-only (no CONFIG_WCE): writes are ignored. */
@@ -180,32 +180,38 @@ struct virtio_blk *virtio_blk_new_engine(struct thread_registry *threads,
 	struct virtio_blk *blk = g_new0(struct virtio_blk, 1);
 
 	blk->cfg = cfg;
-	blk->poll_ns = blk_poll_ns(cfg);
 	blk->nr_queues = cfg->queues ? cfg->queues : 1;
 	blk->disk = blk_disk_open(cfg, err);
 	if (!blk->disk)
 		goto err;
 	if (engine)
 		blk->disk->ops = engine;
-	blk->queues = g_new0(struct blk_vq, blk->nr_queues);
+	blk->disk->threads = threads;
+	blk->queues = g_new0(struct blkvq, blk->nr_queues);
+	blk->threads = g_new0(struct iothread *, blk->nr_queues);
 	for (unsigned int i = 0; i < blk->nr_queues; i++) {
-		struct blk_vq *q = &blk->queues[i];
+		struct blkvq *q = &blk->queues[i];
 		char name[32]; /* the registry keeps the first ten bytes */
 
-		q->blk = blk;
-		q->index = i;
-		q->slots = g_new0(struct blk_slot, VIRTQ_MAX_SIZE);
-		blk_vq_reset_slots(q);
-		q->bq = blk_queue_create(blk->disk, VIRTQ_MAX_SIZE, err);
-		if (!q->bq)
-			goto err;
 		if (i)
 			snprintf(name, sizeof(name), "io-blk%uq%u", index, i);
 		else
 			snprintf(name, sizeof(name), "io-blk%u", index);
-		q->thread = iothread_create(threads, name, virtio_iothread_fault,
-					    &blk->vdev, err);
-		if (!q->thread)
+		blk->threads[i] = iothread_create(threads, name,
+						  virtio_iothread_fault,
+						  &blk->vdev, err);
+		if (!blk->threads[i])
+			goto err;
+		*q = (struct blkvq){
+			.ops = &blk_vq_ops,
+			.model = blk,
+			.vdev = &blk->vdev,
+			.name = "virtio-blk",
+			.index = i,
+			.poll_ns = blk_poll_ns(cfg),
+			.thread = blk->threads[i],
+		};
+		if (!blkvq_init(q, &blk->disk, 1, sizeof(struct blk_slot), err))
 			goto err;
 	}
 	blk_fill_config(blk);
@@ -227,13 +233,12 @@ void virtio_blk_free(struct virtio_blk *blk)
 {
 	if (!blk)
 		return;
-	for (unsigned int i = 0; blk->queues && i < blk->nr_queues; i++) {
-		struct blk_vq *q = &blk->queues[i];
-
-		iothread_destroy(q->thread);
-		blk_queue_destroy(q->bq);
-		g_free(q->slots);
-	}
+	/* The threads first: none may run while the engines go. */
+	for (unsigned int i = 0; blk->threads && i < blk->nr_queues; i++)
+		iothread_destroy(blk->threads[i]);
+	for (unsigned int i = 0; blk->queues && i < blk->nr_queues; i++)
+		blkvq_fini(&blk->queues[i]);
+	g_free(blk->threads);
 	g_free(blk->queues);
 	blk_disk_close(blk->disk);
 	g_free(blk);
@@ -293,15 +298,19 @@ uint64_t virtio_blk_size(const struct virtio_device *vdev)
 
 /* ---- registry ---- */
 
+/* Every --disk but the bus=scsi ones, which are virtio-scsi's LUNs. */
 static unsigned int blk_count(const struct vm_config *cfg)
 {
-	return cfg->nr_disks;
+	return disk_configs_count(cfg->disks, cfg->nr_disks, DISK_BUS_BLK);
 }
 
 static void *blk_device_create(struct machine *m, unsigned int index,
 			       GError **err)
 {
-	return virtio_blk_create(m, index, &m->cfg->disks[index], err);
+	return virtio_blk_create(m, index,
+				 disk_configs_nth(m->cfg->disks, m->cfg->nr_disks,
+						  DISK_BUS_BLK, index),
+				 err);
 }
 
 const struct device_type virtio_blk_device_type = {
