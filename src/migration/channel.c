@@ -72,19 +72,27 @@ static int mig_connect_unix(const char *path, GError **err)
 	return fd;
 }
 
-static int mig_connect_tcp(const char *host, const char *port, GError **err)
+struct addrinfo *mig_resolve(const struct migration_uri *u, GError **err)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res, *ai;
-	struct timeval tv = { .tv_sec = MIG_CONNECT_TIMEOUT_S };
-	int fd = -1, ret, saved = 0;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	int ret = getaddrinfo(u->host, u->port, &hints, &res);
 
-	ret = getaddrinfo(host, port, &hints, &res);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "address resolution failed for %s:%s: %s", host, port,
-			    gai_strerror(ret));
-		return -1;
+			    "address resolution failed for %s:%s: %s", u->host,
+			    u->port, gai_strerror(ret));
+		return NULL;
 	}
+	return res;
+}
+
+static int mig_connect_tcp(const char *host, const char *port,
+			   const struct addrinfo *res, GError **err)
+{
+	struct timeval tv = { .tv_sec = MIG_CONNECT_TIMEOUT_S };
+	const struct addrinfo *ai;
+	int fd = -1, saved = 0;
+
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
 			    ai->ai_protocol);
@@ -98,7 +106,6 @@ static int mig_connect_tcp(const char *host, const char *port, GError **err)
 		close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
 	if (fd < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "Failed to connect to '%s:%s': %s", host, port,
@@ -111,12 +118,13 @@ static int mig_connect_tcp(const char *host, const char *port, GError **err)
 	return fd;
 }
 
-struct mig_chan *mig_connect(const struct migration_uri *u, GError **err)
+struct mig_chan *mig_connect(const struct migration_uri *u,
+			     const struct addrinfo *addrs, GError **err)
 {
 	int fd;
 
 	if (u->kind == MIGRATION_URI_TCP)
-		fd = mig_connect_tcp(u->host, u->port, err);
+		fd = mig_connect_tcp(u->host, u->port, addrs, err);
 	else
 		fd = mig_connect_unix(u->path, err);
 	return fd < 0 ? NULL : mig_chan_new(fd, true);

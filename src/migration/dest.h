@@ -14,9 +14,14 @@ struct mig_postcopy;
 struct mig_in {
 	struct migration *m;
 	struct vm *vm;
-	pthread_t thread;
+	struct mig_job job; /* the receiving thread */
 	bool thread_live;
 	int cancel_efd; /* wakes a thread waiting in accept() */
+	/*
+	 * A userfaultfd for post-copy, or -errno: made before the sandbox
+	 * seals, taken by mig_postcopy_listen().
+	 */
+	int uffd;
 
 	/* m->lock */
 	enum migration_status status;
@@ -51,6 +56,8 @@ void mig_in_run_guest(struct mig_in *in);
 /* postcopy.c */
 /* Register every missing page with userfaultfd; start the fault thread. */
 struct mig_postcopy *mig_postcopy_listen(struct mig_in *in, GError **err);
+/* A new userfaultfd (O_CLOEXEC | O_NONBLOCK), or -errno. */
+int mig_postcopy_open_uffd(void);
 /*
  * Install npages at gpa (data, or zero pages for NULL) unless already in,
  * and mark them received. 0 or -errno.

@@ -19,6 +19,7 @@ struct mig_in *mig_in_new(struct migration *m)
 	in->vm = m->vm;
 	in->listen_fd = -1;
 	in->cancel_efd = efd_new();
+	in->uffd = mig_postcopy_open_uffd();
 	mig_bitmap_init(&in->received, &m->vm->mem);
 	return in;
 }
@@ -35,11 +36,13 @@ void mig_in_free(struct mig_in *in)
 	if (in->cancel_efd >= 0)
 		efd_signal(in->cancel_efd);
 	if (in->thread_live)
-		pthread_join(in->thread, NULL);
+		mig_job_join(&in->m->workers, &in->job);
 	if (in->listen_fd >= 0)
 		close(in->listen_fd);
 	if (in->cancel_efd >= 0)
 		close(in->cancel_efd);
+	if (in->uffd >= 0)
+		close(in->uffd);
 	if (in->uri.kind == MIGRATION_URI_UNIX && in->uri.path)
 		unlink(in->uri.path);
 	migration_uri_clear(&in->uri);
@@ -116,8 +119,7 @@ bool mig_in_start(struct mig_in *in, const struct migration_uri *u,
 	in->start_ns = tern_now_ns();
 	mig_hello_from_vm(in->vm, 0, 0, &in->want);
 	mig_in_set_status(in, MIGRATION_SETUP);
-	ret = thread_spawn(&in->vm->threads, &in->thread, THREAD_ROLE_MIGRATION,
-			   mig_in_thread, in, "mig-in");
+	ret = mig_job_start(&in->m->workers, &in->job, mig_in_thread, in);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "cannot start the incoming migration thread: %s",

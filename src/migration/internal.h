@@ -14,6 +14,7 @@
 #ifndef TERN_MIGRATION_INTERNAL_H
 #define TERN_MIGRATION_INTERNAL_H
 
+#include <netdb.h>
 #include <pthread.h>
 
 #include "tern/memory.h"
@@ -23,6 +24,42 @@
 struct vm;
 struct mig_out;
 struct mig_in;
+struct thread_registry;
+
+/* worker.c: the threads made at set-up that run migration's jobs. */
+#define MIG_WORKERS 4
+
+/* What a thread of migration runs; running until fn has returned. */
+struct mig_job {
+	void *(*fn)(void *);
+	void *arg;
+	bool running;
+};
+
+struct mig_worker {
+	struct mig_workers *pool;
+	pthread_t thread;
+	struct mig_job *job; /* under pool->lock; NULL: idle */
+};
+
+struct mig_workers {
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* a job given or finished, or stop */
+	bool stop;
+	unsigned int nr;
+	struct mig_worker w[MIG_WORKERS];
+};
+
+/* Spawn the workers (confined to THREAD_ROLE_MIGRATION): 0 or -errno. */
+int mig_workers_start(struct mig_workers *p, struct thread_registry *reg)
+	__must_check;
+/* End them: every job must be over (joined) first. */
+void mig_workers_stop(struct mig_workers *p);
+/* Run fn(arg) on an idle worker: 0, or -EAGAIN when none is idle. */
+int mig_job_start(struct mig_workers *p, struct mig_job *job,
+		  void *(*fn)(void *), void *arg) __must_check;
+/* Wait until the job's fn has returned. */
+void mig_job_join(struct mig_workers *p, struct mig_job *job);
 
 struct migration {
 	struct vm *vm;
@@ -41,6 +78,7 @@ struct migration {
 	bool caps[MIGRATION_CAP_COUNT];
 	struct migration_params params;
 
+	struct mig_workers workers;
 	struct mig_out *out; /* the last outgoing migration, or NULL */
 	struct mig_in *in; /* the incoming side (--incoming), or NULL */
 };
@@ -115,8 +153,15 @@ bool mig_hello_match(const struct mig_hello *want, const struct mig_hello *got,
 		     GError **err);
 
 /* channel.c: connections. Each may be interrupted with shutdown(). */
-/* Connect to a tcp: or unix: URI; a chan or NULL with err. */
-struct mig_chan *mig_connect(const struct migration_uri *u, GError **err);
+/*
+ * A tcp: URI's addresses (freeaddrinfo them), or NULL with err. On the
+ * main thread: reading /etc/hosts and asking DNS servers are not for the
+ * migration threads' filter.
+ */
+struct addrinfo *mig_resolve(const struct migration_uri *u, GError **err);
+/* Connect to a tcp: (at addrs, from mig_resolve) or unix: URI. */
+struct mig_chan *mig_connect(const struct migration_uri *u,
+			     const struct addrinfo *addrs, GError **err);
 /* A listening socket for u (SOCK_CLOEXEC), or -1 with err. */
 int mig_listen(const struct migration_uri *u, GError **err);
 /* Accept one connection on lfd, waiting until cancel_fd is readable. */
@@ -151,12 +196,26 @@ enum migration_status mig_in_status(struct mig_in *in);
 
 /* snapshot.c: file: URIs. */
 /*
- * Write the stopped VM (its RAM, and state, the device state taken at the
- * stop) to path: a temporary file renamed over path once complete.
- * *bytes: what was written.
+ * Writing one: a temporary file beside path, made on the main thread
+ * (mig_call_main with a struct mig_snap_file), written by the migration
+ * thread, renamed over path once complete (or removed) on the main thread.
  */
-bool mig_snapshot_save(struct vm *vm, const char *path, const uint8_t *state,
-		       size_t state_len, uint64_t *bytes, GError **err);
+struct mig_snap_file {
+	const char *path;
+	char *tmp; /* g_free it */
+	int fd; /* -1 with err after create */
+	bool ok; /* for commit: was it written? false after: it is removed */
+	GError *err;
+};
+
+void mig_snapshot_main_create(struct migration *m, void *arg);
+void mig_snapshot_main_commit(struct migration *m, void *arg);
+/*
+ * Write the stopped VM (its RAM, and state, the device state taken at the
+ * stop) to fd, which it closes. *bytes: what was written.
+ */
+bool mig_snapshot_write(struct vm *vm, int fd, const uint8_t *state,
+			size_t state_len, uint64_t *bytes, GError **err);
 /* Restore the snapshot at path into the inmigrate VM (main thread). */
 bool mig_snapshot_load(struct vm *vm, const char *path, GError **err);
 

@@ -192,12 +192,28 @@ static void mig_vm_event(void *opaque, enum vm_event ev,
 		mig_out_vm_resumed(m->out);
 }
 
+/*
+ * migrate tcp:HOST resolves HOST on the main thread once the sandbox is
+ * sealed, and a filter allows no executable mapping: the resolver's
+ * modules (nsswitch.conf's hosts line) are loaded now, with a name that
+ * /etc/hosts answers.
+ */
+static void mig_resolver_preload(void)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+
+	if (!getaddrinfo("localhost", "0", &hints, &res))
+		freeaddrinfo(res);
+}
+
 struct migration *migration_create(struct vm *vm, GError **err)
 {
 	struct migration *m = g_new0(struct migration, 1);
 	pthread_condattr_t attr;
+	int ret;
 
 	m->vm = vm;
+	mig_resolver_preload();
 	m->efd = efd_new();
 	if (m->efd < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "eventfd: %s",
@@ -219,6 +235,17 @@ struct migration *migration_create(struct vm *vm, GError **err)
 		.max_cpu_throttle = 99,
 		.throttle_trigger_threshold = 50,
 	};
+	ret = mig_workers_start(&m->workers, &vm->threads);
+	if (ret) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "cannot start the migration threads: %s",
+			    g_strerror(-ret));
+		pthread_cond_destroy(&m->cond);
+		pthread_mutex_destroy(&m->lock);
+		close(m->efd);
+		g_free(m);
+		return NULL;
+	}
 	m->watch = g_unix_fd_add(m->efd, G_IO_IN, mig_main_ready, m);
 	if (vm->cfg->incoming)
 		m->in = mig_in_new(m);
@@ -238,6 +265,7 @@ void migration_destroy(struct migration *m)
 	/* Both sides stop their threads (a transfer in flight fails). */
 	mig_out_free(m->out);
 	mig_in_free(m->in);
+	mig_workers_stop(&m->workers);
 	g_source_remove(m->watch);
 	while (!g_queue_is_empty(&m->calls)) {
 		struct mig_call *c = g_queue_pop_head(&m->calls);

@@ -34,7 +34,7 @@ struct mig_postcopy {
 	struct mig_in *in;
 	int uffd;
 	int stop_efd;
-	pthread_t thread;
+	struct mig_job job; /* the fault thread */
 	bool thread_live;
 	/* Guards requested and the sends of requests (not m->lock: a send may wait). */
 	pthread_mutex_t lock;
@@ -42,7 +42,7 @@ struct mig_postcopy {
 	uint8_t *zero;
 };
 
-static int pc_open_uffd(void)
+int mig_postcopy_open_uffd(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
@@ -222,7 +222,9 @@ struct mig_postcopy *mig_postcopy_listen(struct mig_in *in, GError **err)
 	pthread_mutex_init(&pc->lock, NULL);
 	mig_bitmap_init(&pc->requested, &in->vm->mem);
 	pc->zero = g_malloc0(GUEST_PAGE_SIZE * 64);
-	pc->uffd = pc_open_uffd();
+	/* Opened at set-up (mig_in_new): this thread may not make one. */
+	pc->uffd = in->uffd;
+	in->uffd = -EBADF;
 	if (pc->uffd < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "post-copy needs userfaultfd: %s (root, or vm.unprivileged_userfaultfd=1)",
@@ -231,8 +233,7 @@ struct mig_postcopy *mig_postcopy_listen(struct mig_in *in, GError **err)
 	}
 	if (!pc_discard_missing(pc, err) || !pc_register(pc, err))
 		goto fail;
-	ret = thread_spawn(&in->vm->threads, &pc->thread, THREAD_ROLE_MIGRATION,
-			   pc_thread, pc, "mig-fault");
+	ret = mig_job_start(&in->m->workers, &pc->job, pc_thread, pc);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "cannot start the fault thread: %s", g_strerror(-ret));
@@ -353,7 +354,7 @@ void mig_postcopy_end(struct mig_postcopy *pc)
 
 	if (pc->thread_live) {
 		efd_signal(pc->stop_efd);
-		pthread_join(pc->thread, NULL);
+		mig_job_join(&pc->in->m->workers, &pc->job);
 	}
 	if (pc->uffd >= 0) {
 		for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {

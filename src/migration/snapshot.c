@@ -102,16 +102,44 @@ static int snap_write_region(int fd, const struct guest_region *r, uint64_t off,
 	return 0;
 }
 
-bool mig_snapshot_save(struct vm *vm, const char *path, const uint8_t *state,
-		       size_t state_len, uint64_t *bytes, GError **err)
+/*
+ * On the main thread: the migration thread's filter opens no path and
+ * renames nothing, so the file is made and put in place from here.
+ */
+void mig_snapshot_main_create(struct migration *m, void *arg)
+{
+	struct mig_snap_file *f = arg;
+
+	f->tmp = g_strdup_printf("%s.tmp-%d", f->path, (int)getpid());
+	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY,
+		     0600);
+	if (f->fd < 0)
+		g_set_error(&f->err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s",
+			    f->tmp, g_strerror(errno));
+}
+
+void mig_snapshot_main_commit(struct migration *m, void *arg)
+{
+	struct mig_snap_file *f = arg;
+
+	if (f->ok && rename(f->tmp, f->path) < 0) {
+		g_set_error(&f->err, TERN_ERROR, TERN_ERROR_HOST, "%s: %s",
+			    f->path, g_strerror(errno));
+		f->ok = false;
+	}
+	if (!f->ok)
+		unlink(f->tmp);
+}
+
+bool mig_snapshot_write(struct vm *vm, int fd, const uint8_t *state,
+			size_t state_len, uint64_t *bytes, GError **err)
 {
 	uint8_t pre[MIG_PREAMBLE_SIZE];
 	uint64_t offsets[GUEST_MEM_MAX_REGIONS], tail;
-	g_autofree char *tmp = g_strdup_printf("%s.tmp-%d", path, (int)getpid());
 	g_autofree uint8_t *hello = NULL, *image = NULL, *sums = NULL;
 	struct mig_hello h;
 	size_t hello_len, image_len;
-	int fd, ret;
+	int ret;
 
 	tail = snap_layout(&vm->mem, offsets);
 	mig_hello_from_vm(vm, 0, MIG_HELLO_SNAPSHOT, &h);
@@ -126,12 +154,6 @@ bool mig_snapshot_save(struct vm *vm, const char *path, const uint8_t *state,
 		le64_put(image + 20 + 24 * i, offsets[i]);
 	}
 	sums = g_malloc0(4 * snap_chunks(&vm->mem));
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0600);
-	if (fd < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s", tmp,
-			    g_strerror(errno));
-		return false;
-	}
 	mig_preamble_put(pre);
 	*bytes = 0;
 	ret = write_full(fd, pre, sizeof(pre));
@@ -159,11 +181,8 @@ bool mig_snapshot_save(struct vm *vm, const char *path, const uint8_t *state,
 		ret = snap_write_frame(fd, MIG_FRAME_END, NULL, 0);
 	if (close(fd) < 0 && !ret)
 		ret = -errno;
-	if (!ret && rename(tmp, path) < 0)
-		ret = -errno;
 	if (ret) {
-		unlink(tmp);
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s: %s", path,
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "snapshot: %s",
 			    g_strerror(-ret));
 		return false;
 	}

@@ -226,8 +226,7 @@ static void *out_rp_thread(void *opaque)
 
 static bool out_rp_start(struct mig_out *o, GError **err)
 {
-	int ret = thread_spawn(&o->vm->threads, &o->rp_thread,
-			       THREAD_ROLE_MIGRATION, out_rp_thread, o, "mig-rp");
+	int ret = mig_job_start(&o->m->workers, &o->rp_job, out_rp_thread, o);
 
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
@@ -251,7 +250,7 @@ void out_disconnect(struct mig_out *o)
 		return;
 	mig_chan_shutdown(ch);
 	if (o->rp_live)
-		pthread_join(o->rp_thread, NULL);
+		mig_job_join(&o->m->workers, &o->rp_job);
 	o->rp_live = false;
 	pthread_mutex_lock(&o->m->lock);
 	o->ch = NULL;
@@ -263,9 +262,9 @@ void out_disconnect(struct mig_out *o)
 
 /* Connect, greet, start listening to the destination. */
 bool out_connect(struct mig_out *o, const struct migration_uri *u,
-			uint32_t flags, GError **err)
+		 const struct addrinfo *addrs, uint32_t flags, GError **err)
 {
-	struct mig_chan *ch = mig_connect(u, err);
+	struct mig_chan *ch = mig_connect(u, addrs, err);
 	struct mig_hello h;
 	g_autofree uint8_t *hello = NULL;
 	size_t len;
@@ -507,6 +506,7 @@ static void out_finish(struct mig_out *o, bool ok, GError *err)
 /* file: stop, write the snapshot, stay stopped (postmigrate) as QEMU. */
 static bool out_snapshot(struct mig_out *o, GError **err)
 {
+	struct mig_snap_file f = { .path = o->uri.path, .fd = -1 };
 	uint64_t bytes = 0;
 	bool ok;
 
@@ -519,8 +519,25 @@ static bool out_snapshot(struct mig_out *o, GError **err)
 	if (!out_stop_vm(o, err))
 		return false;
 	o->phase = MIG_PHASE_DOWNTIME;
-	ok = mig_snapshot_save(o->vm, o->uri.path, o->state, o->state_len,
-			       &bytes, err);
+	if (!mig_call_main(o->m, mig_snapshot_main_create, &f, true) ||
+	    f.fd < 0) {
+		if (f.err)
+			g_propagate_error(err, f.err);
+		else
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "tern is exiting");
+		g_free(f.tmp);
+		return false;
+	}
+	f.ok = mig_snapshot_write(o->vm, f.fd, o->state, o->state_len, &bytes,
+				  err);
+	ok = f.ok;
+	/* Exiting: the main loop is gone, the temporary file stays. */
+	if (mig_call_main(o->m, mig_snapshot_main_commit, &f, true) && ok &&
+	    !f.ok) {
+		g_propagate_error(err, f.err);
+		ok = false;
+	}
+	g_free(f.tmp);
 	pthread_mutex_lock(&o->m->lock);
 	o->stats.run_ns = tern_now_ns();
 	o->stats.transferred = o->stats.downtime_bytes = bytes;
@@ -542,7 +559,7 @@ void *mig_out_thread(void *opaque)
 		return NULL;
 	}
 	mig_ram_setup(o);
-	if (!out_connect(o, &o->uri, 0, &err))
+	if (!out_connect(o, &o->uri, o->addrs, 0, &err))
 		goto out;
 	ret = guest_memory_dirty_start(&o->vm->mem);
 	if (ret) {

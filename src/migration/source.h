@@ -39,7 +39,7 @@ enum mig_phase {
 struct mig_out {
 	struct migration *m;
 	struct vm *vm;
-	pthread_t thread, rp_thread;
+	struct mig_job job, rp_job; /* the migration and return-path threads */
 	bool thread_live, rp_live;
 
 	/* m->lock */
@@ -47,6 +47,7 @@ struct mig_out {
 	char error[256];
 	bool cancel, postcopy_req, continue_req, resume_req;
 	struct migration_uri resume_uri;
+	struct addrinfo *resume_addrs; /* tcp: resolved by migrate (resume) */
 	struct mig_chan *ch; /* shut down from the main thread to interrupt */
 	struct mig_out_stats stats;
 	/* Filled by the return-path thread. */
@@ -62,6 +63,7 @@ struct mig_out {
 
 	/* The migration thread's own. */
 	struct migration_uri uri;
+	struct addrinfo *addrs; /* tcp: uri resolved by migrate */
 	uint64_t session;
 	enum mig_phase phase;
 	bool stopped; /* we stopped the VM */
@@ -95,7 +97,7 @@ void out_set_status(struct mig_out *o, enum migration_status st);
 /* On the main thread: stop the VM, hand the disks over, save the state. */
 bool out_stop_vm(struct mig_out *o, GError **err);
 bool out_connect(struct mig_out *o, const struct migration_uri *u,
-		 uint32_t flags, GError **err);
+		 const struct addrinfo *addrs, uint32_t flags, GError **err);
 void out_disconnect(struct mig_out *o);
 void out_link_error(struct mig_out *o, int ret, GError **err);
 /* Wait for the destination to set *flag (READY, DONE, RECEIVED). */

@@ -36,9 +36,13 @@ void mig_out_free(struct mig_out *o)
 	pthread_cond_broadcast(&o->m->cond);
 	pthread_mutex_unlock(&o->m->lock);
 	if (o->thread_live)
-		pthread_join(o->thread, NULL);
+		mig_job_join(&o->m->workers, &o->job);
 	migration_uri_clear(&o->uri);
 	migration_uri_clear(&o->resume_uri);
+	if (o->addrs)
+		freeaddrinfo(o->addrs);
+	if (o->resume_addrs)
+		freeaddrinfo(o->resume_addrs);
 	mig_bitmap_free(&o->received);
 	g_array_unref(o->requests);
 	g_free(o);
@@ -99,6 +103,8 @@ void mig_out_refused(struct mig_out *o, const char *why)
 static bool out_resume(struct mig_out *o, const struct migration_uri *u,
 		       GError **err)
 {
+	struct addrinfo *addrs = NULL;
+
 	if (mig_out_status(o) != MIGRATION_POSTCOPY_PAUSED) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "Cannot resume if there is no paused migration");
@@ -109,7 +115,12 @@ static bool out_resume(struct mig_out *o, const struct migration_uri *u,
 			    "resuming needs a tcp: or unix: URI");
 		return false;
 	}
+	if (u->kind == MIGRATION_URI_TCP && !(addrs = mig_resolve(u, err)))
+		return false;
 	pthread_mutex_lock(&o->m->lock);
+	if (o->resume_addrs)
+		freeaddrinfo(o->resume_addrs);
+	o->resume_addrs = addrs;
 	migration_uri_clear(&o->resume_uri);
 	o->resume_uri = (struct migration_uri){
 		.kind = u->kind,
@@ -168,15 +179,21 @@ static bool out_can_start(struct mig_out *o, const struct migration_uri *u,
 bool mig_out_start(struct mig_out *o, const struct migration_uri *u,
 		   bool resume, GError **err)
 {
+	struct addrinfo *addrs = NULL;
 	int ret;
 
 	if (resume)
 		return out_resume(o, u, err);
 	if (!out_can_start(o, u, err))
 		return false;
+	/* As QEMU: a host that does not resolve fails the migration. */
+	if (u->kind == MIGRATION_URI_TCP && !(addrs = mig_resolve(u, err))) {
+		mig_out_refused(o, (*err)->message);
+		return false;
+	}
 	if (o->thread_live) {
 		/* The last one is over (not busy): collect its thread. */
-		pthread_join(o->thread, NULL);
+		mig_job_join(&o->m->workers, &o->job);
 		o->thread_live = false;
 	}
 	pthread_mutex_lock(&o->m->lock);
@@ -188,6 +205,9 @@ bool mig_out_start(struct mig_out *o, const struct migration_uri *u,
 	o->stopped = o->dest_running = o->disks_inactive = false;
 	o->last_was_file = false;
 	migration_uri_clear(&o->uri);
+	if (o->addrs)
+		freeaddrinfo(o->addrs);
+	o->addrs = addrs;
 	o->uri = (struct migration_uri){
 		.kind = u->kind,
 		.host = g_strdup(u->host),
@@ -198,8 +218,7 @@ bool mig_out_start(struct mig_out *o, const struct migration_uri *u,
 	if (getrandom(&o->session, sizeof(o->session), 0) != sizeof(o->session))
 		o->session = tern_now_ns();
 	ctl_set_status(o, MIGRATION_SETUP);
-	ret = thread_spawn(&o->vm->threads, &o->thread, THREAD_ROLE_MIGRATION,
-			   mig_out_thread, o, "migrate");
+	ret = mig_job_start(&o->m->workers, &o->job, mig_out_thread, o);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "cannot start the migration thread: %s",

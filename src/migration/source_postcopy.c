@@ -84,6 +84,8 @@ static bool out_postcopy_recover(struct mig_out *o, GError **err)
 {
 	struct migration *m = o->m;
 	struct migration_uri u;
+	struct addrinfo *addrs;
+	bool ok;
 
 	out_disconnect(o);
 	out_set_status(o, MIGRATION_POSTCOPY_PAUSED);
@@ -99,10 +101,15 @@ static bool out_postcopy_recover(struct mig_out *o, GError **err)
 		o->resume_req = false;
 		u = o->resume_uri;
 		memset(&o->resume_uri, 0, sizeof(o->resume_uri));
+		addrs = o->resume_addrs;
+		o->resume_addrs = NULL;
 		pthread_mutex_unlock(&m->lock);
 		out_set_status(o, MIGRATION_POSTCOPY_RECOVER);
-		if (out_connect(o, &u, MIG_HELLO_RESUME, err) &&
-		    out_wait_rp(o, &o->rp_received, err))
+		ok = out_connect(o, &u, addrs, MIG_HELLO_RESUME, err) &&
+		     out_wait_rp(o, &o->rp_received, err);
+		if (addrs)
+			freeaddrinfo(addrs);
+		if (ok)
 			break;
 		migration_uri_clear(&u);
 		tern_warn("migration: resuming failed: %s", (*err)->message);

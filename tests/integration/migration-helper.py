@@ -293,6 +293,19 @@ def scenario_basic(env, transport="unix", mode="precopy"):
             ns.close()
 
 
+def mig_threads(vm):
+    """The migration threads of a tern: (name, seccomp mode) each."""
+    out = []
+    for t in os.listdir(f"/proc/{vm.p.pid}/task"):
+        with open(f"/proc/{vm.p.pid}/task/{t}/comm") as f:
+            name = f.read().strip()
+        with open(f"/proc/{vm.p.pid}/task/{t}/status") as f:
+            mode = [l.split()[1] for l in f if l.startswith("Seccomp:")][0]
+        if name.startswith("tern-mig"):
+            out.append((name, mode))
+    return sorted(out)
+
+
 def basic_run(env, src, dst, uri, mode):
     expect(dst.cmd("query-status")["return"]["status"] == "inmigrate",
            "the destination waits in inmigrate")
@@ -310,6 +323,11 @@ def basic_run(env, src, dst, uri, mode):
     expect("downtime" in info and "ram" in info and info["ram"]["remaining"] == 0,
            f"completed: {info['total-time']} ms in all, downtime {info['downtime']} ms, "
            f"{info['ram']['transferred']} bytes")
+    # Made before the sandbox sealed, each under the migration filter.
+    for vm in (src, dst):
+        th = mig_threads(vm)
+        expect(len(th) == 4 and all(m == "2" for _, m in th),
+               f"{vm.name}: four migration threads, each filtered: {th}")
     expect(src.cmd("query-status")["return"]["status"] == "postmigrate",
            "the source stays stopped in postmigrate")
     expect(dst.cmd("query-status")["return"]["status"] == "running",
