@@ -27,6 +27,7 @@
 
 #define MIG_READY_TIMEOUT_NS (60ULL * 1000 * 1000 * 1000)
 #define MIG_MAX_PASSES 1000
+#define MIG_STOP_TRIES 4
 
 void out_set_status(struct mig_out *o, enum migration_status st)
 {
@@ -67,8 +68,19 @@ static void out_main_stop(struct migration *m, void *arg)
 	uint64_t t0 = tern_now_ns(), t1;
 
 	c->ok = false;
-	if (!vm_stop_to(o->vm, VM_STATE_FINISH_MIGRATE, &o->was, &c->err))
-		return;
+	/*
+	 * A vCPU that does not park within vm_pause()'s bound (a loaded
+	 * host: its thread not scheduled) left the VM running: try again
+	 * rather than fail a migration that has sent everything but this.
+	 */
+	for (unsigned int i = 0;
+	     !vm_stop_to(o->vm, VM_STATE_FINISH_MIGRATE, &o->was, &c->err); i++) {
+		if (i + 1 >= MIG_STOP_TRIES ||
+		    !g_error_matches(c->err, TERN_ERROR, TERN_ERROR_HOST))
+			return;
+		tern_debug("migration: stop: %s; again", c->err->message);
+		g_clear_error(&c->err);
+	}
 	t1 = tern_now_ns();
 	o->stopped = true;
 	if (!out_disks_set_active(o->vm, false, &c->err))
