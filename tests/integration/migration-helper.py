@@ -378,8 +378,13 @@ def scenario_migtest(env, mode, transport):
         src.wait_lines("mig-test: pass ", 2)
         post = mode.startswith("postcopy")
         caps(src, "events", *(["postcopy-ram"] if post else []))
-        info = migrate_and_wait(src, uri, post, {"max-bandwidth": 8 << 30},
-                                late=mode == "postcopy-late")
+        # Late: the second pass must last long enough (tens of ms, at
+        # 128 MiB/s) for migrate-start-postcopy to land in it, or pre-copy
+        # may converge before the command arrives.
+        late = mode == "postcopy-late"
+        info = migrate_and_wait(src, uri, post,
+                                {"max-bandwidth": (128 << 20) if late else (8 << 30)},
+                                late=late)
         expect(True, f"{mode} over {transport} completed: {info['total-time']} ms, "
                f"downtime {info['downtime']} ms, {info['ram']['transferred'] >> 20} MiB, "
                f"{info['ram']['postcopy-requests']} page requests")
