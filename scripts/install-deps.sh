@@ -7,7 +7,8 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libjson-c-dev
       liburing-dev libaio-dev libseccomp-dev libcap-ng-dev libfdt-dev check)
 if [ "${1:-}" = --test ]; then
 	# The peer VMM for compatibility tests, and what the test scripts use.
-	pkgs+=(python3 qemu-system-x86 cpio busybox-static iproute2 fio time bc
+	# iputils-ping: tests/integration/net*.sh ping the guest.
+	pkgs+=(python3 qemu-system-x86 cpio busybox-static iproute2 iputils-ping fio time bc
 	       acpica-tools)
 fi
 missing=()

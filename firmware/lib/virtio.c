@@ -199,6 +199,11 @@ int virtio_pci_negotiate(struct virtio_pci *vp, uint64_t wanted)
 			    status | VIRTIO_STATUS_FAILED);
 		return -1;
 	}
+	/*
+	 * QEMU's virtio-net adds its extra queue pairs only once VIRTIO_NET_F_MQ
+	 * is negotiated: read the count again, as Linux reads it only now.
+	 */
+	vp->num_queues = mmio_read16(vp->common + COMMON_NUMQ);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "tern/block.h"
 #include "tern/cpuid.h"
 #include "tern/thread.h"
+#include "tern/net.h"
 #include "tern/util.h"
 
 #define CONFIG_DEFAULT_MEMORY (128ULL * MiB)
@@ -43,6 +44,9 @@ enum sandbox_mode {
 
 /* --disk SPEC (repeatable): one virtio-blk device each. */
 #define CONFIG_MAX_DISKS 16
+
+/* --net SPEC (repeatable): one virtio-net NIC each. */
+#define CONFIG_MAX_NETS 8
 
 /* --qmp unix:PATH or fd=N (repeatable). */
 #define CONFIG_MAX_QMP 16
@@ -87,6 +91,8 @@ struct vm_config {
 	unsigned int nr_qmp;
 	struct disk_config *disks; /* --disk, in order: virtio-blk devices */
 	unsigned int nr_disks;
+	struct net_config *nets; /* --net, in order: virtio-net NICs */
+	unsigned int nr_nets;
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	char *incoming; /* --incoming URI (migration.h), or NULL */
 	bool trace_boot; /* --trace-boot: the time of each step on stderr */

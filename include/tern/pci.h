@@ -258,6 +258,22 @@ int pci_device_realize(struct pci_device *dev) __must_check;
 uint64_t pci_bar_address(const struct pci_device *dev, unsigned int bar);
 
 /*
+ * Read-only views for reports (QMP query-pci). The device in slot of bus
+ * 0, or NULL; devices come and go only while the VM is built and torn
+ * down, so the main thread may walk them at any other time.
+ */
+struct pci_device *pci_host_device(struct pci_host *host, unsigned int slot);
+
+struct pci_bar_info {
+	uint64_t size;
+	uint64_t addr; /* where it decodes now; 0 when it does not */
+	bool io, mem64, prefetch;
+};
+/* BAR bar of dev; false when it is not implemented or the upper half of a 64-bit BAR. */
+bool pci_device_bar_info(const struct pci_device *dev, unsigned int bar,
+			 struct pci_bar_info *info);
+
+/*
  * Machine state (state.h). A device is one section, "pci.00:SS.0" (slot
  * SS in hex): its config space, BAR sizes, MSI-X table, the vectors with a
  * message pending and its INTx level. Save with the vCPUs parked and the

@@ -210,6 +210,13 @@ void qmp_vm_destroy(struct qmp_vm *q);
 /* ACPI's commands (qmp_acpi.c: system_powerdown); their opaque is the vm. */
 extern const struct qmp_command qmp_acpi_commands[];
 
+/* The NICs' commands and events (qmp_net.c). */
+bool qmp_net_register(struct qmp_server *srv, struct vm *vm, GError **err);
+
+/* x-tern-query-emulation (qmp_emulation.c), added by qmp_vm_create(). */
+bool qmp_emulation_register(struct qmp_server *srv, struct vm *vm,
+			    GError **err);
+
 /* `tern qmp PATH [COMMAND [ARGUMENTS]]`; argv[0] is "qmp". */
 int qmp_client_main(int argc, char **argv);
 

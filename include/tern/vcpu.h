@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include "tern/emulate.h"
 #include "tern/util.h"
 
 struct vm;
@@ -39,6 +40,8 @@ struct vcpu {
 	/* The thread's set-up is over (guarded by vm->state_lock). */
 	bool setup_done;
 	GError *setup_err;
+	/* Instructions KVM could not emulate that tern completed (emulate.h). */
+	struct x86_emu_vcpu emu;
 };
 
 /*

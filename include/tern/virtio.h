@@ -82,6 +82,34 @@ int virtq_pop(struct virtqueue *vq, struct virtq_elem *elem) __must_check;
 void virtq_push(struct virtqueue *vq, const struct virtq_elem *elem,
 		uint32_t written);
 
+/*
+ * Return n chains at once, in the order they were popped: the driver sees
+ * all of them or none (one used index store, or the first descriptor's
+ * flags written last). virtio-net's mergeable receive buffers need it: a
+ * frame spread over several chains must not be seen half delivered.
+ */
+void virtq_push_batch(struct virtqueue *vq, const struct virtq_elem *const *elems,
+		      const uint32_t *written, unsigned int n);
+
+/*
+ * Give back the chain popped last, unused and not pushed: the next pop
+ * returns it again. Several are given back newest first. A model that
+ * holds chains it could not fill (virtio-net waiting for enough receive
+ * buffers) returns them this way before a quiesce, so that the ring is as
+ * the driver left it and everything popped was used. Pop side only.
+ */
+void virtq_unpop(struct virtqueue *vq, const struct virtq_elem *elem);
+
+/*
+ * Hand-over of a split ring to a data path outside tern (kernel vhost)
+ * and back: where the device side stands (the next available entry it
+ * will take), and, after the outside path stopped at last_avail, carry on
+ * from there with the used index it published in guest memory. Only for
+ * a started split ring, pop and push sides idle.
+ */
+uint16_t virtq_split_last_avail(const struct virtqueue *vq);
+void virtq_split_resume_at(struct virtqueue *vq, uint16_t last_avail);
+
 /* After pushes: interrupt the driver unless it suppressed it (EVENT_IDX or flags). */
 void virtq_notify(struct virtqueue *vq);
 

@@ -185,6 +185,13 @@ static struct pci_device *pci_host_lookup(struct pci_host *host,
 	return host->slots[devfn >> 3];
 }
 
+struct pci_device *pci_host_device(struct pci_host *host, unsigned int slot)
+{
+	struct pci_device *dev = slot < PCI_SLOTS ? host->slots[slot] : NULL;
+
+	return dev && dev->realized ? dev : NULL;
+}
+
 void pci_host_config_read(struct pci_host *host, unsigned int bus,
 			  unsigned int devfn, unsigned int off, void *data,
 			  unsigned int len)

@@ -175,6 +175,22 @@ uint64_t pci_bar_address(const struct pci_device *dev, unsigned int bar)
 	return dev->bars[bar].mapped_addr;
 }
 
+bool pci_device_bar_info(const struct pci_device *dev, unsigned int bar,
+			 struct pci_bar_info *info)
+{
+	const struct pci_bar_state *b;
+
+	if (bar >= PCI_NUM_BARS || !dev->bars[bar].size || dev->bars[bar].upper)
+		return false;
+	b = &dev->bars[bar];
+	info->size = b->size;
+	info->addr = pci_bar_address(dev, bar);
+	info->io = b->flags & PCI_BAR_IO;
+	info->mem64 = b->flags & PCI_BAR_64;
+	info->prefetch = b->flags & PCI_BAR_PREFETCH;
+	return true;
+}
+
 int pci_device_add_bar(struct pci_device *dev, unsigned int bar,
 		       uint64_t size, unsigned int flags,
 		       const struct bus_ops *ops, void *opaque)

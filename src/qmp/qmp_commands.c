@@ -291,7 +291,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 	q->vm = vm;
 	q->srv = qmp_server_new(version);
 	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err) ||
-	    !qmp_migration_register(q->srv, vm, err))
+	    !qmp_migration_register(q->srv, vm, err) ||
+	    !qmp_emulation_register(q->srv, vm, err))
 		goto err;
 	if (!qmp_server_add_commands(q->srv, qmp_acpi_commands, vm, err))
 		goto err;
@@ -313,6 +314,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 			goto err;
 		}
 	}
+	if (!qmp_net_register(q->srv, vm, err))
+		goto err;
 	vm_add_listener(vm, qmp_vm_event, q);
 	return q;
 

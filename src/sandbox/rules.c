@@ -16,8 +16,10 @@
  * wait for work (src/migration/worker.c); they open no path.
  */
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/userfaultfd.h>
+#include <linux/vhost.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -42,6 +44,23 @@
 	  .nr_ioctls = G_N_ELEMENTS(ioctls_) }
 #define ROLE_NO_IOCTL(rules_)                                                  \
 	{ .rules = rules_, .nr_rules = G_N_ELEMENTS(rules_) }
+
+/*
+ * vhost=on: the kernel's vhost-net takes the data queues over when a driver
+ * starts the NIC (vCPU) or the VM resumes or resets (main), net-vhost.c.
+ * Not exercised on the hosts tern is tested on: no /dev/vhost-net.
+ */
+#define VHOST_NET_HANDOVER_IOCTLS \
+	IOCTL(VHOST_SET_FEATURES, "vhost=on: the features the driver negotiated"), \
+	IOCTL(VHOST_SET_MEM_TABLE, "vhost=on: guest RAM for the vhost worker"), \
+	IOCTL(VHOST_SET_LOG_BASE, "vhost=on: dirty logging"), \
+	IOCTL(VHOST_SET_VRING_NUM, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_ADDR, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_BASE, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_KICK, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_SET_VRING_CALL, "vhost=on: a ring handed over"), \
+	IOCTL(VHOST_GET_VRING_BASE, "vhost=on: a ring taken back (reset, stop)"), \
+	IOCTL(VHOST_NET_SET_BACKEND, "vhost=on: the tap attached to or detached from a ring")
 
 /* ---- every role ---- */
 
@@ -160,6 +179,10 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	IOCTL(KVM_SET_XCRS, "x-tern-state-load"),
 	IOCTL(KVM_SET_DEBUGREGS, "x-tern-state-load"),
 	IOCTL(KVM_SET_CLOCK, "x-tern-state-load"),
+	/* virtio-net on a tap (net-ctrl.c, tap.c) */
+	IOCTL(TUNSETOFFLOAD, "a NIC reset or state load puts the tap's offloads back"),
+	IOCTL(TUNSETQUEUE, "a NIC reset or state load re-attaches its queue pairs"),
+	VHOST_NET_HANDOVER_IOCTLS,
 };
 
 /* ---- vcpu: KVM_RUN, and the device handlers a guest exit runs ---- */
@@ -181,7 +204,16 @@ static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_SET_GSI_ROUTING, "the guest programs an MSI-X message"),
 	IOCTL(KVM_IRQ_LINE, "INTx and ISA interrupts raised or lowered by a device register access"),
 	IOCTL(KVM_GET_REGS, "the register dump after a guest crash"),
-	IOCTL(KVM_GET_SREGS, "the register dump after a guest crash"),
+	IOCTL(KVM_GET_SREGS, "the register dump after a guest crash; the emulation fallback reads the faulting state"),
+	/* The emulation-failure fallback (emulate_kvm.c, docs/linux-guest.md) */
+	IOCTL(KVM_GET_VCPU_EVENTS, "emulation fallback: pending events before completing an instruction"),
+	IOCTL(KVM_GET_FPU, "emulation fallback: fwait reads the x87 status word"),
+	IOCTL(KVM_GET_CPUID2, "emulation fallback: stac/clac/popcnt check the guest's CPUID (once)"),
+	IOCTL(KVM_SET_REGS, "emulation fallback: RIP and registers after the completed instruction"),
+	IOCTL(KVM_SET_SREGS, "emulation fallback: CS/SS after an IRET"),
+	IOCTL(KVM_SET_VCPU_EVENTS, "emulation fallback: the exception an instruction raises (#BP, #PF, #GP, #UD, #NM, #MF)"),
+	IOCTL(TUNSETOFFLOAD, "a virtio-net driver's DRIVER_OK applies the offloads it negotiated to the tap"),
+	VHOST_NET_HANDOVER_IOCTLS,
 };
 
 /* ---- device-io: a device's I/O thread (iothread.h) ---- */
@@ -196,6 +228,7 @@ static const struct sandbox_rule device_io_rules[] = {
 	ALLOW(io_submit, "virtio-blk submits (engine=aio)"),
 	ALLOW(io_getevents, "virtio-blk reaps completions (engine=aio)"),
 	ALLOW(preadv2, "engine=threads: a cached read done at once (RWF_NOWAIT)"),
+	ALLOW(writev, "virtio-net sends a frame to its tap (header and buffers in one call)"),
 	ALLOW(fallocate, "engine=aio: discard and write-zeroes run at once"),
 	ALLOW(fdatasync, "engine=aio: a flush where the kernel has no aio fsync"),
 	ALLOW_IF(ioctl, SANDBOX_IOCTL, "the requests below"),
@@ -203,6 +236,8 @@ static const struct sandbox_rule device_io_rules[] = {
 
 static const struct sandbox_ioctl device_io_ioctls[] = {
 	IOCTL(KVM_IRQ_LINE, "a device without MSI-X raises INTx"),
+	IOCTL(TUNSETOFFLOAD, "virtio-net's control queue: CTRL_GUEST_OFFLOADS_SET"),
+	IOCTL(TUNSETQUEUE, "virtio-net's control queue: VQ_PAIRS_SET attaches and detaches queue pairs"),
 };
 
 /* ---- block-worker: engine=threads workers ---- */

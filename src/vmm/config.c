@@ -18,6 +18,7 @@ struct run_options {
 		*name, *teardown, *incoming, *kvm_device, *sandbox, *user, *group, *jail;
 	char **qmp;
 	char **disks;
+	char **nets;
 	gboolean test_exit, paused, rng, debug, trace_boot;
 	char *balloon; /* "" for a bare --balloon, NULL when not given */
 };
@@ -74,6 +75,9 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "deflate-on-oom=on|off,free-page-reporting=on|off,stats-period=SECONDS" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
 		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
+		  "SPEC" },
+		{ "net", 0, 0, G_OPTION_ARG_STRING_ARRAY, &o->nets,
+		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto]; repeatable",
 		  "SPEC" },
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
@@ -256,6 +260,48 @@ static bool config_fill_disks(char **specs, struct vm_config *cfg,
 }
 
 /* "on" or "off" for key in --memory; false (err set) for anything else. */
+static bool config_fill_nets(char **specs, struct vm_config *cfg,
+			     GError **err)
+{
+	unsigned int n = specs ? g_strv_length(specs) : 0;
+
+	if (n > CONFIG_MAX_NETS) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--net: at most %u NICs", CONFIG_MAX_NETS);
+		return false;
+	}
+	cfg->nets = g_new0(struct net_config, n);
+	for (unsigned int i = 0; i < n; i++) {
+		struct net_config *c = &cfg->nets[i];
+
+		if (!net_config_parse(specs[i], c, err))
+			return false;
+		cfg->nr_nets++;
+		/* Two NICs on one tap queue would steal each other's frames. */
+		for (unsigned int j = 0; j < i; j++) {
+			const struct net_config *o = &cfg->nets[j];
+			bool same = c->ifname ? o->ifname && !strcmp(c->ifname, o->ifname) :
+						o->fd == c->fd;
+
+			if (same) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--net '%s': the same tap as --net '%s'",
+					    c->spec, o->spec);
+				return false;
+			}
+		}
+		for (unsigned int j = 0; c->fd >= 0 && j < cfg->nr_qmp; j++) {
+			if (cfg->qmp[j].kind == QMP_ENDPOINT_FD && cfg->qmp[j].fd == c->fd) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--net '%s': fd %d is --qmp '%s'", c->spec,
+					    c->fd, cfg->qmp[j].spec);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
 static bool parse_memory_switch(const char *spec, const char *key,
 				const char *val, bool *out, GError **err)
 {
@@ -463,6 +509,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		return false;
 	if (!config_fill_disks(o->disks, cfg, err))
 		return false;
+	if (!config_fill_nets(o->nets, cfg, err))
+		return false;
 	if (o->balloon && !balloon_config_parse(o->balloon, &cfg->balloon, err))
 		return false;
 	cfg->kernel_path = g_steal_pointer(&o->kernel);
@@ -519,6 +567,7 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
 	g_free(o.balloon);
+	g_strfreev(o.nets);
 	if (!ok)
 		config_clear(cfg);
 	return ok;
@@ -778,5 +827,8 @@ void config_clear(struct vm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		disk_config_clear(&cfg->disks[i]);
 	g_free(cfg->disks);
+	for (unsigned int i = 0; i < cfg->nr_nets; i++)
+		net_config_clear(&cfg->nets[i]);
+	g_free(cfg->nets);
 	memset(cfg, 0, sizeof(*cfg));
 }

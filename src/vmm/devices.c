@@ -15,6 +15,7 @@
 #include "tern/virtio-balloon.h"
 #include "tern/virtio-blk.h"
 #include "tern/virtio-scsi.h"
+#include "tern/virtio-net.h"
 #include "tern/virtio_devices.h"
 #include "tern/vm.h"
 
@@ -29,6 +30,7 @@ const struct device_type *const device_types[] = {
 	&virtio_rng_device_type,
 	&virtio_blk_device_type,
 	&virtio_scsi_device_type,
+	&virtio_net_device_type,
 	&virtio_balloon_device_type,
 };
 const unsigned int device_types_count = G_N_ELEMENTS(device_types);

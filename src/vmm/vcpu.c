@@ -187,6 +187,9 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (x86_emulate_fallback(&vcpu->emu, vcpu->fd, vcpu->id, run,
+					 &vm->mem))
+			return true;
 		vcpu_internal_error(vcpu);
 		vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);
 		return false;

@@ -1643,6 +1643,42 @@ START_TEST(machine_reset)
 }
 END_TEST
 
+/* The read-only walk QMP's query-pci makes. */
+START_TEST(walk_devices_and_bars)
+{
+	struct probe p = { 0 };
+	struct pci_device *dev;
+	struct pci_bar_info b;
+
+	setup();
+	dev = make_device(&p, 5, 0);
+	ck_assert_ptr_nonnull(pci_host_device(host, 0)); /* the bridge */
+	ck_assert_ptr_eq(pci_host_device(host, 5), dev);
+	ck_assert_ptr_null(pci_host_device(host, 6));
+	ck_assert_ptr_null(pci_host_device(host, PCI_SLOTS));
+	ck_assert(pci_device_bar_info(dev, 0, &b));
+	ck_assert_uint_eq(b.size, 4096);
+	ck_assert(!b.io && !b.mem64 && !b.prefetch);
+	ck_assert_uint_eq(b.addr, pci_bar_address(dev, 0));
+	ck_assert(pci_device_bar_info(dev, 2, &b));
+	ck_assert(b.mem64 && b.prefetch);
+	ck_assert_uint_eq(b.size, 16384);
+	/* The upper half of the 64-bit BAR, and unimplemented BARs. */
+	ck_assert(!pci_device_bar_info(dev, 3, &b));
+	ck_assert(!pci_device_bar_info(dev, 5, &b));
+	ck_assert(!pci_device_bar_info(dev, 6, &b));
+	ck_assert(pci_device_bar_info(dev, 4, &b));
+	ck_assert(b.io);
+	/* Decoding off: the BAR is there, at no address. */
+	cfg_write(devfn_of(dev), PCI_COMMAND, PCI_COMMAND_IO, 2);
+	ck_assert(pci_device_bar_info(dev, 0, &b));
+	ck_assert_uint_eq(b.addr, 0);
+	pci_device_destroy(dev);
+	ck_assert_ptr_null(pci_host_device(host, 5));
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pci");
@@ -1660,6 +1696,7 @@ int main(void)
 	UNIT_TCASE(s, "failures", msix_failed_bind_stays_pending,
 		   msix_failed_route_commit_retried, intx_failed_line_retried);
 	UNIT_TCASE(s, "reset", machine_reset);
+	UNIT_TCASE(s, "walk", walk_devices_and_bars);
 	UNIT_TCASE(s, "state", state_round_trip, state_malformed_rejected,
 		   state_host);
 	return unit_run(s);

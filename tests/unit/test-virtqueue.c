@@ -1108,6 +1108,143 @@ START_TEST(packed_bad_layout)
 }
 END_TEST
 
+/* ---- batches and give-backs (virtio-net's mergeable receive buffers) ---- */
+
+START_TEST(split_push_batch)
+{
+	struct virtq_elem e[3];
+	const struct virtq_elem *pe[3] = { &e[0], &e[1], &e[2] };
+	uint32_t written[3] = { 100, 0x1000, 5000 };
+
+	setup(0, 4);
+	for (uint16_t i = 0; i < 3; i++) {
+		sdesc(DESC_GPA, i, BUF_GPA + 0x1000 * i, 0x1000, F_WRITE, 0);
+		savail(i);
+		ck_assert_int_eq(virtq_pop(vq, &e[i]), 1);
+	}
+	/* Nothing is visible before the batch, all of it after one store. */
+	ck_assert_uint_eq(sused_idx(), 0);
+	virtq_push_batch(vq, pe, written, 3);
+	ck_assert_uint_eq(sused_idx(), 3);
+	for (uint16_t i = 0; i < 3; i++)
+		ck_assert_uint_eq(sused_id(i), i);
+	ck_assert_uint_eq(sused_len(0), 100);
+	ck_assert_uint_eq(sused_len(1), 0x1000);
+	/* Capped at what the chain holds, as virtq_push(). */
+	ck_assert_uint_eq(sused_len(2), 0x1000);
+	/* Wraps round the used ring like single pushes. */
+	for (uint16_t i = 0; i < 3; i++) {
+		savail(i);
+		ck_assert_int_eq(virtq_pop(vq, &e[i]), 1);
+	}
+	virtq_push_batch(vq, pe, written, 3);
+	ck_assert_uint_eq(sused_idx(), 6);
+	ck_assert_uint_eq(sused_id(4), 1);
+	virtq_notify(vq);
+	ck_assert_uint_eq(queue_irqs, 1);
+	teardown();
+}
+END_TEST
+
+START_TEST(split_unpop)
+{
+	struct virtq_elem a, b, c;
+
+	setup(FEAT(VIRTIO_F_EVENT_IDX), 8);
+	sdesc(DESC_GPA, 0, BUF_GPA, 64, F_WRITE, 0);
+	sdesc(DESC_GPA, 1, BUF_GPA + 64, 64, F_WRITE, 0);
+	savail(0);
+	savail(1);
+	ck_assert_int_eq(virtq_pop(vq, &a), 1);
+	ck_assert_int_eq(virtq_pop(vq, &b), 1);
+	ck_assert_int_eq(virtq_pop(vq, &c), 0);
+	/* Given back newest first: the ring is as the driver left it. */
+	virtq_unpop(vq, &b);
+	virtq_unpop(vq, &a);
+	ck_assert_int_eq(virtq_pop(vq, &c), 1);
+	ck_assert_uint_eq(c.id, 0);
+	ck_assert_int_eq(virtq_pop(vq, &c), 1);
+	ck_assert_uint_eq(c.id, 1);
+	virtq_push(vq, &c, 1);
+	/* With kicks re-enabled, given-back chains count as available. */
+	virtq_unpop(vq, &c);
+	ck_assert(virtq_enable_kicks(vq));
+	ck_assert(!(vdev.status & VIRTIO_STATUS_NEEDS_RESET));
+	teardown();
+}
+END_TEST
+
+START_TEST(packed_push_batch)
+{
+	struct buf two[2] = { { BUF_GPA, 0x100, F_WRITE }, { BUF_GPA + 0x100, 0x100, F_WRITE } };
+	struct buf one = { BUF_GPA + 0x200, 0x100, F_WRITE };
+	struct virtq_elem e[3];
+	const struct virtq_elem *pe[3] = { &e[0], &e[1], &e[2] };
+	uint32_t written[3] = { 0x200, 0x80, 0 };
+	uint16_t id;
+	uint32_t len;
+
+	packed_setup(0, 4);
+	/* Move the ring on so that the batch wraps: 3 + 1 + 2 descriptors. */
+	padd(&one, 1, 9);
+	ck_assert_int_eq(virtq_pop(vq, &e[0]), 1);
+	virtq_push(vq, &e[0], 1);
+	ck_assert(pget(&id, &len, 1));
+	padd(two, 2, 10);
+	padd(&one, 1, 11);
+	ck_assert_int_eq(virtq_pop(vq, &e[0]), 1);
+	ck_assert_int_eq(virtq_pop(vq, &e[1]), 1);
+	ck_assert(!pget(&id, &len, 2));
+	padd(&one, 1, 12);
+	ck_assert_int_eq(virtq_pop(vq, &e[2]), 1);
+	virtq_push_batch(vq, pe, written, 3);
+	ck_assert(pget(&id, &len, 2));
+	ck_assert_uint_eq(id, 10);
+	ck_assert_uint_eq(len, 0x200);
+	ck_assert(pget(&id, &len, 1));
+	ck_assert_uint_eq(id, 11);
+	ck_assert_uint_eq(len, 0x80);
+	ck_assert(pget(&id, &len, 1));
+	ck_assert_uint_eq(id, 12);
+	ck_assert_uint_eq(len, 0);
+	ck_assert(!pget(&id, &len, 1));
+	teardown();
+}
+END_TEST
+
+START_TEST(packed_unpop_across_wrap)
+{
+	struct buf two[2] = { { BUF_GPA, 8, F_WRITE }, { BUF_GPA + 8, 8, F_WRITE } };
+	struct buf one = { BUF_GPA + 16, 8, F_WRITE };
+	struct virtq_elem a, b;
+	uint16_t id;
+	uint32_t len;
+
+	packed_setup(0, 4);
+	for (uint16_t i = 0; i < 3; i++) {
+		padd(&one, 1, i);
+		ck_assert_int_eq(virtq_pop(vq, &a), 1);
+		virtq_push(vq, &a, 8);
+		ck_assert(pget(&id, &len, 1));
+	}
+	/* Descriptors 3 and 0 (the next lap): given back, taken again. */
+	padd(two, 2, 7);
+	ck_assert_int_eq(virtq_pop(vq, &a), 1);
+	ck_assert_uint_eq(a.ndesc, 2);
+	ck_assert_int_eq(virtq_pop(vq, &b), 0);
+	virtq_unpop(vq, &a);
+	ck_assert(virtq_enable_kicks(vq));
+	ck_assert_int_eq(virtq_pop(vq, &b), 1);
+	ck_assert_uint_eq(b.id, 7);
+	ck_assert_uint_eq(b.ndesc, 2);
+	virtq_push(vq, &b, 16);
+	ck_assert(pget(&id, &len, 2));
+	ck_assert_uint_eq(id, 7);
+	ck_assert(!(vdev.status & VIRTIO_STATUS_NEEDS_RESET));
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtqueue");
@@ -1116,6 +1253,8 @@ int main(void)
 		   split_wraparound, split_event_idx_interrupts,
 		   split_event_idx_kicks, split_no_notify_flag,
 		   split_restart_after_malformed);
+	UNIT_TCASE(s, "batch-unpop", split_push_batch, split_unpop,
+		   packed_push_batch, packed_unpop_across_wrap);
 	UNIT_TCASE(s, "split-malformed", split_bad_addr_outside_ram,
 		   split_bad_addr_straddles_end, split_bad_addr_wraps,
 		   split_bad_zero_length, split_bad_loop,

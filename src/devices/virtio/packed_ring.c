@@ -183,6 +183,59 @@ void vq_packed_push(struct virtqueue *vq, const struct virtq_elem *elem,
 	}
 }
 
+void vq_packed_push_batch(struct virtqueue *vq,
+			  const struct virtq_elem *const *elems,
+			  const uint32_t *written, unsigned int n)
+{
+	uint16_t pos = vq->packed.next_used, first = pos, first_flags = 0;
+	bool wrap = vq->packed.used_wrap;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct vring_packed_desc *d = &vq->packed.desc[pos];
+		uint16_t flags = wrap ? VRING_PACKED_DESC_F_AVAIL |
+						VRING_PACKED_DESC_F_USED :
+					0;
+
+		if (written[i])
+			flags |= VRING_DESC_F_WRITE;
+		VQ_WRITE(d->id, htole16(elems[i]->id));
+		VQ_WRITE(d->len, htole32(written[i]));
+		/*
+		 * Release: id, len and data before the flags. The first
+		 * descriptor's flags wait until every other one is written:
+		 * the driver reads the ring in order from there, so it sees
+		 * the whole batch or nothing.
+		 */
+		if (i)
+			__atomic_store_n(&d->flags, htole16(flags),
+					 __ATOMIC_RELEASE);
+		else
+			first_flags = flags;
+		vq_mark(vq, d, sizeof(*d));
+		pos += elems[i]->ndesc ? elems[i]->ndesc : 1;
+		if (pos >= vq->size) {
+			pos -= vq->size;
+			wrap = !wrap;
+		}
+	}
+	__atomic_store_n(&vq->packed.desc[first].flags, htole16(first_flags),
+			 __ATOMIC_RELEASE);
+	vq->packed.next_used = pos;
+	vq->packed.used_wrap = wrap;
+}
+
+void vq_packed_unpop(struct virtqueue *vq, const struct virtq_elem *elem)
+{
+	unsigned int n = elem->ndesc ? elem->ndesc : 1;
+
+	if (vq->packed.next_avail >= n) {
+		vq->packed.next_avail -= n;
+	} else {
+		vq->packed.next_avail += vq->size - n;
+		vq->packed.avail_wrap = !vq->packed.avail_wrap;
+	}
+}
+
 bool vq_packed_should_notify(struct virtqueue *vq)
 {
 	uint32_t word;

@@ -162,6 +162,31 @@ void vq_split_push(struct virtqueue *vq, const struct virtq_elem *elem,
 	vq_mark(vq, &used->idx, 2);
 }
 
+void vq_split_push_batch(struct virtqueue *vq,
+			 const struct virtq_elem *const *elems,
+			 const uint32_t *written, unsigned int n)
+{
+	struct vring_used *used = vq->split.used;
+	uint16_t idx = vq->split.used_idx;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct vring_used_elem *e = &used->ring[(uint16_t)(idx + i) &
+							(vq->size - 1)];
+
+		VQ_WRITE(e->id, htole32(elems[i]->id));
+		VQ_WRITE(e->len, htole32(written[i]));
+		vq_mark(vq, e, sizeof(*e));
+	}
+	/*
+	 * Release, once for all: every element and the data behind it are
+	 * visible before the driver can see any of them.
+	 */
+	idx += n;
+	__atomic_store_n(&used->idx, htole16(idx), __ATOMIC_RELEASE);
+	vq->split.used_idx = idx;
+	vq_mark(vq, &used->idx, 2);
+}
+
 bool vq_split_should_notify(struct virtqueue *vq)
 {
 	uint16_t old, new_idx, event;

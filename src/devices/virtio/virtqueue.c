@@ -217,6 +217,54 @@ void virtq_push(struct virtqueue *vq, const struct virtq_elem *elem,
 		vq_split_push(vq, elem, written);
 }
 
+void virtq_push_batch(struct virtqueue *vq, const struct virtq_elem *const *elems,
+		      const uint32_t *written, unsigned int n)
+{
+	uint32_t w[VIRTQ_MAX_SIZE];
+
+	if (!vq->started || virtq_broken(vq) || !n)
+		return;
+	/* More chains than the ring holds cannot have been popped. */
+	n = MIN(n, (unsigned int)vq->size);
+	for (unsigned int i = 0; i < n; i++) {
+		w[i] = (uint32_t)MIN((uint64_t)written[i], elems[i]->in_len);
+		guest_memory_mark_dirty_iov(vq->vdev->mem,
+					    elems[i]->iov + elems[i]->out_num,
+					    elems[i]->in_num, w[i]);
+	}
+	if (vq->is_packed)
+		vq_packed_push_batch(vq, elems, w, n);
+	else
+		vq_split_push_batch(vq, elems, w, n);
+}
+
+void virtq_unpop(struct virtqueue *vq, const struct virtq_elem *elem)
+{
+	if (!vq->started || virtq_broken(vq))
+		return;
+	if (vq->is_packed)
+		vq_packed_unpop(vq, elem);
+	else
+		vq->split.last_avail--;
+}
+
+uint16_t virtq_split_last_avail(const struct virtqueue *vq)
+{
+	return vq->split.last_avail;
+}
+
+void virtq_split_resume_at(struct virtqueue *vq, uint16_t last_avail)
+{
+	if (!vq->started || vq->is_packed)
+		return;
+	vq->split.last_avail = last_avail;
+	/* The outside path published used entries: read where it left idx. */
+	vq->split.used_idx = le16toh(__atomic_load_n(&vq->split.used->idx,
+						     __ATOMIC_ACQUIRE));
+	/* Whatever it signalled, the next notify decides afresh. */
+	vq->split.signalled_valid = false;
+}
+
 void virtq_notify(struct virtqueue *vq)
 {
 	struct virtio_device *vdev = vq->vdev;

@@ -167,6 +167,9 @@ int vq_split_start(struct virtqueue *vq, const char **why);
 int vq_split_pop(struct virtqueue *vq, struct virtq_elem *elem);
 void vq_split_push(struct virtqueue *vq, const struct virtq_elem *elem,
 		   uint32_t written);
+void vq_split_push_batch(struct virtqueue *vq,
+			 const struct virtq_elem *const *elems,
+			 const uint32_t *written, unsigned int n);
 bool vq_split_should_notify(struct virtqueue *vq);
 void vq_split_disable_kicks(struct virtqueue *vq);
 bool vq_split_enable_kicks(struct virtqueue *vq);
@@ -175,6 +178,10 @@ int vq_packed_start(struct virtqueue *vq, const char **why);
 int vq_packed_pop(struct virtqueue *vq, struct virtq_elem *elem);
 void vq_packed_push(struct virtqueue *vq, const struct virtq_elem *elem,
 		    uint32_t written);
+void vq_packed_push_batch(struct virtqueue *vq,
+			  const struct virtq_elem *const *elems,
+			  const uint32_t *written, unsigned int n);
+void vq_packed_unpop(struct virtqueue *vq, const struct virtq_elem *elem);
 bool vq_packed_should_notify(struct virtqueue *vq);
 void vq_packed_disable_kicks(struct virtqueue *vq);
 bool vq_packed_enable_kicks(struct virtqueue *vq);

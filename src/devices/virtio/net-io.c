@@ -1,0 +1,543 @@
+// SPDX-License-Identifier: MIT
+/*
+ * virtio-net's data path, one I/O thread per queue pair.
+ *
+ * Receive: the thread reads one frame (header included) from the back-end
+ * into the pair's buffer, checks it against the filter, then pops receive
+ * chains until they hold it: one chain without MRG_RXBUF, as many as it
+ * takes with it, pushed together with num_buffers in the header so the
+ * driver never sees half a frame. When the guest has not posted enough,
+ * the chains popped so far stay in hand, the frame waits, the back-end
+ * fd leaves the epoll set and the thread sleeps until the driver kicks
+ * the receive queue: the frame is never dropped for want of buffers, and
+ * the tap queues up (then drops, as a full NIC would) what comes after.
+ *
+ * Transmit: each chain goes to the back-end with one writev() straight
+ * from guest memory (header first, as the tap expects it) and is pushed
+ * at once; a back-end without room (EAGAIN) keeps the chain until the fd
+ * is writable.
+ *
+ * Both sides keep the driver's kicks off while they work, interrupt once
+ * per NET_NOTIFY_BATCH buffers, and yield after NET_BUDGET frames so that
+ * one busy direction cannot starve the other.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tern/eventfd.h"
+#include "tern/iov.h"
+
+#include "net-internal.h"
+
+#define STAT_ADD(field) __atomic_add_fetch(&(field), 1, __ATOMIC_RELAXED)
+
+/* The pair cannot go on (err 0: the driver broke the protocol). */
+static void pair_fault(struct net_pair *p, const char *what, int err)
+{
+	if (!p->stopped)
+		virtio_device_needs_reset(p->net->vdev, "queue pair %u: %s%s%s",
+					  p->index, what, err ? ": " : "",
+					  err ? g_strerror(err) : "");
+	p->stopped = true;
+}
+
+/* ---- the back-end fd in the thread's epoll set ---- */
+
+static void pair_fd_ready(void *opaque, uint32_t events);
+
+/*
+ * Watch the fd for what the pair waits for: frames, unless the guest has
+ * no room for the one in hand; room, while a transmit chain waits. Out of
+ * the set when neither: epoll reports errors whatever the events.
+ */
+static void pair_fd_update(struct net_pair *p)
+{
+	uint32_t want = 0;
+	int ret = 0;
+
+	if (!p->stopped)
+		want = (p->rx_blocked ? 0 : EPOLLIN) | (p->tx_held ? EPOLLOUT : 0);
+	if (want == p->tap_events)
+		return;
+	if (!want)
+		(void)iothread_del(p->thread, p->fd);
+	else if (!p->tap_events)
+		ret = iothread_add(p->thread, p->fd, want, pair_fd_ready, p);
+	else
+		ret = iothread_mod(p->thread, p->fd, want);
+	if (ret) {
+		(void)iothread_del(p->thread, p->fd);
+		p->tap_events = 0;
+		pair_fault(p, "cannot watch the back-end", -ret);
+		return;
+	}
+	p->tap_events = want;
+}
+
+/* ---- receive ---- */
+
+static void rx_drop(struct net_pair *p)
+{
+	p->rx_len = 0;
+	STAT_ADD(p->rx_dropped);
+}
+
+/* Take the guest's latest filter if it changed since we last looked. */
+static void rx_filter_sync(struct net_pair *p)
+{
+	struct virtio_net *net = p->net;
+
+	if (__atomic_load_n(&net->filter_gen, __ATOMIC_ACQUIRE) == p->filter_gen)
+		return;
+	pthread_mutex_lock(&net->lock);
+	p->filter = net->ctrl.filter;
+	p->filter_gen = net->filter_gen;
+	pthread_mutex_unlock(&net->lock);
+}
+
+/* Is the frame in hand for this guest at all? */
+static bool rx_wanted(struct net_pair *p)
+{
+	/* Shorter than an Ethernet header: no destination to look at. */
+	if (p->rx_len < NET_VNET_HDR_LEN + 14)
+		return false;
+	if (!__atomic_load_n(&p->net->link_up, __ATOMIC_RELAXED))
+		return false;
+	rx_filter_sync(p);
+	return virtio_net_filter_accept(&p->filter, p->rx_buf + NET_VNET_HDR_LEN);
+}
+
+/* Read frames until one is for the guest; false when the back-end is empty. */
+static bool rx_read(struct net_pair *p)
+{
+	for (;;) {
+		ssize_t n = read(p->fd, p->rx_buf, VIRTIO_NET_MAX_BUFFER);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				pair_fault(p, "reading the back-end failed", errno);
+			return false;
+		}
+		p->rx_len = (size_t)n;
+		if (rx_wanted(p))
+			return true;
+		rx_drop(p);
+	}
+}
+
+enum rx_room {
+	RX_ROOM, /* enough chains in hand */
+	RX_NO_ROOM, /* the ring ran dry: wait for the driver */
+	RX_TOO_SMALL, /* one chain, MRG_RXBUF off, shorter than the frame */
+	RX_NEVER, /* every descriptor of the ring cannot hold the frame */
+	RX_BROKEN, /* NEEDS_RESET */
+};
+
+/* Descriptors of the ring the chains in hand hold. */
+static unsigned int rx_held_descs(const struct net_pair *p)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < p->rx_held; i++)
+		n += p->rx_elems[i].ndesc ? p->rx_elems[i].ndesc : 1;
+	return n;
+}
+
+/* Chains in hand enough for need bytes; *count of them make the frame. */
+static enum rx_room rx_gather(struct net_pair *p, size_t need, bool mrg,
+			      unsigned int *count)
+{
+	uint64_t have = 0;
+
+	for (unsigned int i = 0;; i++) {
+		if (i == p->rx_held) {
+			struct virtq_elem *e = &p->rx_elems[i];
+			int ret;
+
+			if (i == VIRTQ_MAX_SIZE)
+				return RX_NEVER;
+			ret = virtq_pop(p->rxq, e);
+			if (ret < 0)
+				return RX_BROKEN;
+			if (!ret)
+				return rx_held_descs(p) >= virtq_layout(p->rxq)->size ?
+					       RX_NEVER : RX_NO_ROOM;
+			if (!e->in_len) {
+				pair_fault(p, "a receive chain without device-writable buffers",
+					   0);
+				return RX_BROKEN;
+			}
+			p->rx_held++;
+		}
+		have += p->rx_elems[i].in_len;
+		if (!mrg) {
+			*count = 1;
+			return have >= need ? RX_ROOM : RX_TOO_SMALL;
+		}
+		if (have >= need) {
+			*count = i + 1;
+			return RX_ROOM;
+		}
+	}
+}
+
+/* Copy the frame into the first count chains in hand and push them at once. */
+static void rx_deliver(struct net_pair *p, unsigned int count, bool mrg)
+{
+	struct virtio_net_hdr *h = (struct virtio_net_hdr *)p->rx_buf;
+	const struct virtq_elem *elems[VIRTQ_MAX_SIZE];
+	uint32_t written[VIRTQ_MAX_SIZE];
+	const uint8_t *src = p->rx_buf;
+	size_t left = p->rx_len;
+
+	h->num_buffers = htole16(mrg ? count : 1);
+	/* 5.1.6.4.1: without GUEST_CSUM the flags must be zero. */
+	if (!(__atomic_load_n(&p->net->offloads_now, __ATOMIC_RELAXED) &
+	      (1ULL << VIRTIO_NET_F_GUEST_CSUM)))
+		h->flags = 0;
+	for (unsigned int i = 0; i < count; i++) {
+		const struct virtq_elem *e = &p->rx_elems[i];
+		size_t n = iov_from_buf(e->iov + e->out_num, e->in_num, src, left);
+
+		elems[i] = e;
+		written[i] = (uint32_t)n;
+		src += n;
+		left -= n;
+	}
+	virtq_push_batch(p->rxq, elems, written, count);
+	p->rx_held -= count;
+	/* Chains left over (after a frame that could never fit) move up. */
+	if (p->rx_held)
+		memmove(p->rx_elems, p->rx_elems + count,
+			p->rx_held * sizeof(p->rx_elems[0]));
+	p->rx_len = 0;
+	STAT_ADD(p->rx_frames);
+}
+
+/*
+ * Move frames from the back-end into the guest until budget frames are
+ * done, the back-end is empty (false) or the guest has no room
+ * (rx_blocked). *pushed counts buffers used since the last interrupt.
+ */
+static unsigned int rx_batch(struct net_pair *p, unsigned int budget,
+			     unsigned int *pushed)
+{
+	bool mrg = virtio_has_feature(p->net->vdev, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned int frames = 0;
+
+	/* Buffers may have come: look again (the frame in hand first). */
+	p->rx_blocked = false;
+	while (frames < budget && !p->stopped) {
+		unsigned int count = 0;
+		enum rx_room room;
+
+		if (!p->rx_len && !rx_read(p))
+			break;
+		room = rx_gather(p, p->rx_len, mrg, &count);
+		if (room == RX_NO_ROOM) {
+			p->rx_blocked = true;
+			break;
+		}
+		if (room == RX_BROKEN) {
+			p->stopped = true;
+			break;
+		}
+		if (room == RX_TOO_SMALL) {
+			/* The driver's fault (5.1.6.3.1): as QEMU, drop the frame, keep the chain. */
+			virtq_unpop(p->rxq, &p->rx_elems[--p->rx_held]);
+			rx_drop(p);
+			continue;
+		}
+		if (room == RX_NEVER) {
+			/* The chains stay in hand for the frames after it. */
+			tern_debug("%s: queue pair %u: a %zu-byte frame is larger than the whole receive ring; dropped",
+				   p->net->name, p->index, p->rx_len);
+			rx_drop(p);
+			continue;
+		}
+		rx_deliver(p, count, mrg);
+		frames++;
+		*pushed += count;
+		if (*pushed >= NET_NOTIFY_BATCH) {
+			virtq_notify(p->rxq);
+			*pushed = 0;
+		}
+	}
+	return frames;
+}
+
+/* ---- transmit ---- */
+
+/* Send the held chain's frame; false when the back-end has no room yet. */
+static bool tx_send(struct net_pair *p)
+{
+	const struct virtq_elem *e = &p->tx_elem;
+
+	/* Link down: the frame goes nowhere, the chain completes. */
+	if (!__atomic_load_n(&p->net->link_up, __ATOMIC_RELAXED))
+		return true;
+	for (;;) {
+		if (writev(p->fd, e->iov, (int)e->out_num) >= 0) {
+			STAT_ADD(p->tx_frames);
+			return true;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN)
+			return false;
+		/* A header the tap refuses, the interface down: lost, like on a wire. */
+		STAT_ADD(p->tx_errors);
+		tern_debug("%s: queue pair %u: a %llu-byte frame was refused: %s",
+			   p->net->name, p->index,
+			   (unsigned long long)e->out_len, g_strerror(errno));
+		return true;
+	}
+}
+
+/*
+ * Send chains until budget frames are done, the ring is empty or the
+ * back-end has no room (tx_held). *pushed as for rx_batch().
+ */
+static unsigned int tx_batch(struct net_pair *p, unsigned int budget,
+			     unsigned int *pushed)
+{
+	unsigned int frames = 0;
+
+	while (frames < budget && !p->stopped) {
+		if (!p->tx_held) {
+			int ret = virtq_pop(p->txq, &p->tx_elem);
+
+			if (ret < 0)
+				p->stopped = true;
+			if (ret <= 0)
+				break;
+			p->tx_held = true;
+			if (p->tx_elem.out_len < NET_VNET_HDR_LEN) {
+				/* As QEMU: a frame without its header breaks the protocol. */
+				pair_fault(p, "a transmit chain shorter than the virtio-net header",
+					   0);
+				p->tx_held = false;
+				break;
+			}
+		}
+		if (!tx_send(p))
+			break; /* the fd's EPOLLOUT brings us back */
+		virtq_push(p->txq, &p->tx_elem, 0);
+		p->tx_held = false;
+		frames++;
+		if (++*pushed >= NET_NOTIFY_BATCH) {
+			virtq_notify(p->txq);
+			*pushed = 0;
+		}
+	}
+	return frames;
+}
+
+/* ---- the pair's loop ---- */
+
+static uint64_t net_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/*
+ * Work both directions until neither has any: driver kicks off while
+ * busy, one interrupt per NET_NOTIFY_BATCH buffers and before any pause.
+ * Then, for NET_POLL_NS, keep looking (the transmit ring, the tap, the
+ * receive ring when the guest had no room) before asking for kicks again
+ * and sleeping: a guest that keeps its rings busy then never waits for a
+ * wake-up, which on a loaded host costs far more than the frames. Yield
+ * after NET_RUN_NS so the stop request and the other fds get a turn.
+ */
+static void pair_run(struct net_pair *p)
+{
+	uint64_t start = 0, idle_since = 0;
+	unsigned int rx_pushed = 0, tx_pushed = 0, spins = 0;
+
+	if (p->stopped)
+		return;
+	virtq_disable_kicks(p->rxq);
+	virtq_disable_kicks(p->txq);
+	for (;;) {
+		unsigned int work = 0;
+
+		if (!p->tx_held)
+			work += tx_batch(p, NET_BUDGET, &tx_pushed);
+		work += rx_batch(p, NET_BUDGET, &rx_pushed);
+		if (p->stopped)
+			break;
+		if (work) {
+			idle_since = 0;
+			if (!start)
+				start = net_now_ns();
+			else if (++spins % 16 == 0 && net_now_ns() - start > NET_RUN_NS) {
+				/* Come straight back after the other fds had a turn. */
+				efd_signal(virtq_kick_fd(p->txq));
+				break;
+			}
+			continue;
+		}
+		if (rx_pushed)
+			virtq_notify(p->rxq);
+		if (tx_pushed)
+			virtq_notify(p->txq);
+		rx_pushed = tx_pushed = 0;
+		/* A transmit chain waiting for room is the fd's to wake us for. */
+		if (!p->tx_held) {
+			uint64_t now = net_now_ns();
+
+			if (!idle_since)
+				idle_since = now;
+			if (now - idle_since < NET_POLL_NS) {
+				__builtin_ia32_pause();
+				continue;
+			}
+		}
+		/* Sleep: kicks on, and a last look for what came meanwhile. */
+		if (virtq_enable_kicks(p->txq) | (p->rx_blocked && virtq_enable_kicks(p->rxq))) {
+			virtq_disable_kicks(p->txq);
+			virtq_disable_kicks(p->rxq);
+			idle_since = 0;
+			continue;
+		}
+		break;
+	}
+	if (rx_pushed)
+		virtq_notify(p->rxq);
+	if (tx_pushed)
+		virtq_notify(p->txq);
+	pair_fd_update(p);
+}
+
+/* ---- callbacks ---- */
+
+static void pair_fd_ready(void *opaque, uint32_t events)
+{
+	pair_run(opaque);
+}
+
+static void pair_rx_kick(void *opaque, uint32_t events)
+{
+	struct net_pair *p = opaque;
+
+	efd_drain(virtq_kick_fd(p->rxq));
+	pair_run(p);
+}
+
+static void pair_tx_kick(void *opaque, uint32_t events)
+{
+	struct net_pair *p = opaque;
+
+	efd_drain(virtq_kick_fd(p->txq));
+	pair_run(p);
+}
+
+/* ---- life cycle (control threads, the pair's thread stopped) ---- */
+
+int net_pair_start(struct net_pair *p)
+{
+	int ret;
+
+	p->stopped = false;
+	p->rx_blocked = false;
+	p->tx_held = false;
+	p->rx_len = 0;
+	p->rx_held = 0;
+	p->filter_gen = __atomic_load_n(&p->net->filter_gen, __ATOMIC_ACQUIRE) - 1;
+	p->use_vhost = net_vhost_start(p);
+	if (p->use_vhost) {
+		p->running = true;
+		return 0;
+	}
+	ret = iothread_add(p->thread, virtq_kick_fd(p->rxq), EPOLLIN,
+			   pair_rx_kick, p);
+	if (!ret)
+		ret = iothread_add(p->thread, virtq_kick_fd(p->txq), EPOLLIN,
+				   pair_tx_kick, p);
+	if (!ret) {
+		pair_fd_update(p);
+		ret = p->stopped ? -EIO : 0;
+	}
+	if (ret) {
+		(void)iothread_del(p->thread, virtq_kick_fd(p->rxq));
+		(void)iothread_del(p->thread, virtq_kick_fd(p->txq));
+		(void)iothread_del(p->thread, p->fd);
+		p->tap_events = 0;
+		return ret;
+	}
+	p->running = true;
+	iothread_start(p->thread);
+	/* Buffers made available before we started, without a kick. */
+	efd_signal(virtq_kick_fd(p->rxq));
+	efd_signal(virtq_kick_fd(p->txq));
+	return 0;
+}
+
+void net_pair_settle(struct net_pair *p)
+{
+	if (p->vhost_running) {
+		net_vhost_stop(p);
+		return;
+	}
+	if (p->tx_held) {
+		/* One last try; a frame the back-end still refuses is lost. */
+		if (!tx_send(p))
+			STAT_ADD(p->tx_errors);
+		virtq_push(p->txq, &p->tx_elem, 0);
+		virtq_notify(p->txq);
+		p->tx_held = false;
+	}
+	/* Newest first, so the ring is as the driver left it. */
+	while (p->rx_held)
+		virtq_unpop(p->rxq, &p->rx_elems[--p->rx_held]);
+	if (p->rx_len)
+		rx_drop(p);
+	p->rx_blocked = false;
+	pair_fd_update(p);
+}
+
+void net_pair_stop(struct net_pair *p, bool give_back)
+{
+	if (!p->running)
+		return;
+	iothread_stop(p->thread);
+	if (p->vhost_running)
+		net_vhost_stop(p);
+	else if (give_back)
+		net_pair_settle(p);
+	(void)iothread_del(p->thread, virtq_kick_fd(p->rxq));
+	(void)iothread_del(p->thread, virtq_kick_fd(p->txq));
+	if (p->tap_events)
+		(void)iothread_del(p->thread, p->fd);
+	p->tap_events = 0;
+	/* After a reset the rings are gone: what was in hand goes with them. */
+	p->rx_held = 0;
+	p->rx_len = 0;
+	p->tx_held = false;
+	p->running = false;
+}
+
+void net_pair_resume(struct net_pair *p)
+{
+	if (!p->running)
+		return;
+	/* Quiesce took the rings back from vhost-net: hand them over again. */
+	if (p->use_vhost) {
+		if (!net_vhost_start(p))
+			pair_fault(p, "vhost-net refused the rings back", EIO);
+		return;
+	}
+	iothread_start(p->thread);
+	efd_signal(virtq_kick_fd(p->rxq));
+	efd_signal(virtq_kick_fd(p->txq));
+}
