@@ -23,6 +23,7 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "sandbox-internal.h"
 #include "tern/vcpu.h"
@@ -113,7 +114,9 @@ static const struct sandbox_rule main_rules[] = {
 	ALLOW(unlink, "the QMP sockets and a unix: migration socket are removed at exit; a failed snapshot's temporary file"),
 	ALLOW(rename, "migrate file: puts the complete snapshot in place of its temporary file"),
 	ALLOW(copy_file_range, "migrate-incoming file: copies a snapshot's RAM into shared=on memory"),
-	ALLOW(socket, "migrate-incoming and migrate-recover listen for a migration stream"),
+	ALLOW_ARG(socket, 0, AF_INET, "migrate-incoming and migrate-recover listen on tcp:; migrate tcp:HOST asks DNS servers"),
+	ALLOW_ARG(socket, 0, AF_INET6, "migrate-incoming and migrate-recover listen on tcp:; migrate tcp:HOST asks DNS servers"),
+	ALLOW_ARG(socket, 0, AF_UNIX, "migrate-incoming and migrate-recover listen on unix:; migrate tcp:HOST asks nscd"),
 	ALLOW(setsockopt, "migrate-incoming and migrate-recover: SO_REUSEADDR on the listening socket"),
 	ALLOW(bind, "migrate-incoming and migrate-recover listen for a migration stream"),
 	ALLOW(listen, "migrate-incoming and migrate-recover listen for a migration stream"),
@@ -265,7 +268,9 @@ static const struct sandbox_rule console_rules[] = {
 static const struct sandbox_rule migration_rules[] = {
 	ALLOW(poll, "waits for the stream to take data, for a connection, for faults"),
 	ALLOW(writev, "the migration stream and its return path (read() is common)"),
-	ALLOW(socket, "migrate tcp: and unix: connect to the destination"),
+	ALLOW_ARG(socket, 0, AF_INET, "migrate tcp: connects to the destination"),
+	ALLOW_ARG(socket, 0, AF_INET6, "migrate tcp: connects to the destination"),
+	ALLOW_ARG(socket, 0, AF_UNIX, "migrate unix: connects to the destination"),
 	ALLOW(connect, "migrate tcp: and unix: connect to the destination"),
 	ALLOW(setsockopt, "the stream's socket: TCP_NODELAY, keep-alive, buffer sizes"),
 	ALLOW(accept4, "the destination accepts the stream"),
