@@ -74,6 +74,11 @@ struct disk_config {
 	/* The disk's place among the disks of its bus, in command-line order. */
 	unsigned int bus_index;
 	char *spec; /* as given, for messages */
+	/*
+	 * Open the image without its lock (an incoming migration: the source
+	 * still holds it); blk_disk_set_active() takes it at the switch-over.
+	 */
+	bool inactive;
 };
 
 /*
@@ -142,6 +147,14 @@ struct blk_disk {
 struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err);
 /* Close and free; abandoned queues still running keep it open until done. */
 void blk_disk_close(struct blk_disk *disk);
+/*
+ * Migration's hand-over of a shared image (as QEMU's inactivate and
+ * activate): inactive flushes it (fdatasync) and drops its lock so the
+ * destination can take it; active takes the lock again, -EAGAIN with
+ * *holder (g_free) when someone else holds it. No I/O may run meanwhile.
+ */
+int blk_disk_set_active(struct blk_disk *disk, bool active,
+			char **holder) __must_check;
 
 enum blk_op {
 	BLK_OP_READ,

@@ -99,6 +99,7 @@ struct vm_config {
 	struct vfio_config *vfio; /* --device vfio=...: passed-through functions */
 	unsigned int nr_vfio;
 	bool debug; /* --debug: tern_debug() lines on stderr */
+	char *incoming; /* --incoming URI (migration.h), or NULL */
 	bool trace_boot; /* --trace-boot: the time of each step on stderr */
 	char *kvm_device; /* --kvm-device PATH, NULL: /dev/kvm */
 	uint64_t start_ns; /* when main() began (tern_now_ns()), for the trace */

@@ -220,4 +220,10 @@ bool qmp_emulation_register(struct qmp_server *srv, struct vm *vm,
 /* `tern qmp PATH [COMMAND [ARGUMENTS]]`; argv[0] is "qmp". */
 int qmp_client_main(int argc, char **argv);
 
+/* The migration commands and events (qmp_migration.c), for vm->migration. */
+bool qmp_migration_register(struct qmp_server *srv, struct vm *vm, GError **err);
+
+/* `tern migrate QMP-SOCKET URI [--postcopy-after S]`; argv[0] is "migrate". */
+int qmp_migrate_client_main(int argc, char **argv);
+
 #endif

@@ -155,6 +155,9 @@ extern const struct virtio_device_ops virtio_blk_ops;
 
 /* The disk's size in bytes as the guest sees it (capacity * 512). */
 uint64_t virtio_blk_size(const struct virtio_device *vdev);
+/* Migration: flush and unlock the image, or lock it again (block.h). */
+bool virtio_blk_set_active(const struct virtio_device *vdev, bool active,
+			   GError **err);
 
 /* Its row in the device table (device.h): one per --disk. */
 struct device_type;

@@ -33,6 +33,7 @@ struct pci_host;
 struct device_type;
 struct outbuf;
 struct vm_capture;
+struct migration;
 struct vcpu_reset_state;
 struct state_writer;
 struct state_reader;
@@ -42,7 +43,19 @@ enum vm_run_state {
 	VM_STATE_RUNNING,
 	VM_STATE_PAUSED,
 	VM_STATE_SHUTDOWN, /* the guest asked to end, or an error ended it */
+	/* QEMU's migration run states (query-status shows their names). */
+	VM_STATE_INMIGRATE, /* --incoming: waiting for a migration stream */
+	VM_STATE_FINISH_MIGRATE, /* stopped while a migration sends the rest */
+	VM_STATE_POSTMIGRATE, /* stopped after migrating away; cont resumes */
 };
+
+/* Is this a state in which the vCPU threads stay parked? */
+static inline bool vm_state_parks(enum vm_run_state s)
+{
+	return s == VM_STATE_PAUSED || s == VM_STATE_PRELAUNCH ||
+	       s == VM_STATE_INMIGRATE || s == VM_STATE_FINISH_MIGRATE ||
+	       s == VM_STATE_POSTMIGRATE;
+}
 
 #define TERN_EXIT_BAD_INPUT 2
 #define TERN_EXIT_GUEST_ERROR 4
@@ -107,6 +120,18 @@ struct vm {
 	int exit_code; /* the test-exit value for VM_EXIT_TEST_PORT */
 	/* A vCPU thread did not end by VM_STOP_TIMEOUT_NS: no teardown. */
 	bool vcpus_stuck;
+	/*
+	 * Migration's hooks (under state_lock): run when an incoming
+	 * migration completes (not --paused, or cont while inmigrate); each
+	 * vCPU sleeps throttle_sleep_ns once per change of throttle_gen
+	 * (auto-converge). reset_count grows with every machine reset, whose
+	 * boot images are copied in without dirty marks (read atomically).
+	 */
+	bool autostart;
+	uint64_t throttle_gen, throttle_sleep_ns;
+	unsigned int reset_count;
+	/* Live migration and snapshots (migration.h); set by main(). */
+	struct migration *migration;
 
 	int console_fd; /* --console file=PATH, owned */
 	struct outbuf *console_out; /* the UART's and virtio-console's output */
@@ -185,8 +210,25 @@ void vm_detach_teardown(struct vm *vm);
  * Does nothing unless running.
  */
 bool vm_pause(struct vm *vm, GError **err);
-/* Resume devices, then vCPUs. Does nothing unless paused or prelaunch. */
+/*
+ * Resume devices, then vCPUs: from paused, prelaunch or postmigrate (what
+ * QMP cont resumes). In inmigrate it only asks to run once the incoming
+ * migration completes, as QEMU does. Otherwise nothing.
+ */
 void vm_resume(struct vm *vm);
+
+/*
+ * For migration (main thread). vm_stop_to(): from running, stop as
+ * vm_pause() does (STOP event) into state `to`; from any parked state,
+ * only change its name to `to`. *was gets the state before. Fails as
+ * vm_pause() does, or when the VM is shutting down.
+ */
+bool vm_stop_to(struct vm *vm, enum vm_run_state to, enum vm_run_state *was,
+		GError **err);
+/* Resume from any parked state (RESUME event), e.g. after a failed migration. */
+void vm_resume_any(struct vm *vm);
+/* Each running vCPU sleeps sleep_ns once, from now (any thread). */
+void vm_throttle(struct vm *vm, uint64_t sleep_ns);
 
 /*
  * Reset the machine as a power cycle would, without ending it: devices,
@@ -231,7 +273,11 @@ bool vm_state_save(struct vm *vm, struct state_writer *w, GError **err);
 bool vm_state_load(struct vm *vm, struct state_reader *r, GError **err);
 /* Forget the capture (the VM runs again, or was reset). */
 void vm_capture_drop(struct vm *vm);
-/* A snapshot file: the state, then guest RAM, region by region. */
+/*
+ * tern's own snapshot of a stopped VM, in this process (QMP
+ * x-tern-state-save/-load): the state, then guest RAM, region by region.
+ * Snapshots for others to restore are `migrate file:` (migration.h).
+ */
 bool vm_snapshot_save(struct vm *vm, const char *path, GError **err);
 bool vm_snapshot_load(struct vm *vm, const char *path, GError **err);
 

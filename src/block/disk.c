@@ -165,7 +165,7 @@ struct blk_disk *blk_disk_open(const struct disk_config *cfg, GError **err)
 		DISK_OPEN_ERR("'%s' is not a regular file or a block device",
 			      cfg->path);
 	}
-	if (!disk_lock(d, cfg, err))
+	if (!cfg->inactive && !disk_lock(d, cfg, err))
 		goto fail;
 
 	if (d->direct) {
@@ -215,6 +215,20 @@ static void disk_free(struct blk_disk *disk)
 	}
 	g_free(disk->path);
 	g_free(disk);
+}
+
+int blk_disk_set_active(struct blk_disk *disk, bool active, char **holder)
+{
+	int ret;
+
+	if (active) {
+		ret = blk_image_lock(disk->fd, disk->readonly, holder);
+		return ret == -EOPNOTSUPP ? 0 : ret;
+	}
+	if (!disk->readonly && fdatasync(disk->fd) < 0)
+		return -errno;
+	blk_image_unlock(disk->fd);
+	return 0;
 }
 
 void blk_disk_close(struct blk_disk *disk)

@@ -468,7 +468,7 @@ static int shell_main(struct conn *c)
 }
 
 /* The greeting, then qmp_capabilities. */
-static bool client_negotiate(struct conn *c, const char *path)
+bool client_negotiate(struct conn *c, const char *path)
 {
 	g_autoptr(json_object) req = json_object_new_object();
 	json_object *msg = NULL;

@@ -37,6 +37,9 @@ enum client_msg {
 
 enum client_msg client_msg_kind(json_object *msg);
 
+/* Read the greeting and negotiate (client.c); errors are printed. */
+bool client_negotiate(struct conn *c, const char *path);
+
 /*
  * {"execute": cmd, "arguments": ...} from n words: one JSON object, or
  * key=value words whose values are JSON scalars when they parse as one.

@@ -291,6 +291,7 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 	q->vm = vm;
 	q->srv = qmp_server_new(version);
 	if (!qmp_server_add_commands(q->srv, qmp_vm_commands, q, err) ||
+	    !qmp_migration_register(q->srv, vm, err) ||
 	    !qmp_emulation_register(q->srv, vm, err))
 		goto err;
 	if (!qmp_server_add_commands(q->srv, qmp_acpi_commands, vm, err))

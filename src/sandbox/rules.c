@@ -11,15 +11,19 @@
  *
  * Nothing here may open a path, create a thread or an io_uring ring, or run
  * a program, except the main thread's openat() for the files QMP clients
- * name (x-tern-state-save, x-tern-state-load, later `migrate file:`).
+ * name (x-tern-state-save, x-tern-state-load, `migrate file:`,
+ * `migrate-incoming file:`). Migration's threads are made at set-up and
+ * wait for work (src/migration/worker.c); they open no path.
  */
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <linux/vhost.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include "sandbox-internal.h"
 #include "tern/vcpu.h"
@@ -113,13 +117,25 @@ static const struct sandbox_rule main_rules[] = {
 	ALLOW(recvfrom, "QMP input (recv)"),
 	ALLOW(sendto, "QMP replies and events (send)"),
 	ALLOW(close, "a QMP client leaves; state files; teardown closes everything"),
-	ALLOW(openat, "x-tern-state-save and x-tern-state-load open the file a QMP client names"),
+	ALLOW(openat, "x-tern-state-save, x-tern-state-load, migrate file: and migrate-incoming file: open the file a QMP client names"),
 	ALLOW(newfstatat, "state files; the QMP socket is checked before its removal at exit"),
-	ALLOW(fstat, "state files"),
+	ALLOW(fstat, "state files, snapshots"),
 	ALLOW(lseek, "state files"),
-	ALLOW(pread64, "x-tern-state-load reads the state and RAM from its file"),
+	ALLOW(pread64, "x-tern-state-load reads the state and RAM from its file; migrate-incoming file: checks a snapshot"),
+	ALLOW(unlink, "the QMP sockets and a unix: migration socket are removed at exit; a failed snapshot's temporary file"),
+	ALLOW(rename, "migrate file: puts the complete snapshot in place of its temporary file"),
+	ALLOW(copy_file_range, "migrate-incoming file: copies a snapshot's RAM into shared=on memory"),
+	ALLOW_ARG(socket, 0, AF_INET, "migrate-incoming and migrate-recover listen on tcp:; migrate tcp:HOST asks DNS servers"),
+	ALLOW_ARG(socket, 0, AF_INET6, "migrate-incoming and migrate-recover listen on tcp:; migrate tcp:HOST asks DNS servers"),
+	ALLOW_ARG(socket, 0, AF_UNIX, "migrate-incoming and migrate-recover listen on unix:; migrate tcp:HOST asks nscd"),
+	ALLOW(setsockopt, "migrate-incoming and migrate-recover: SO_REUSEADDR on the listening socket"),
+	ALLOW(bind, "migrate-incoming and migrate-recover listen for a migration stream"),
+	ALLOW(listen, "migrate-incoming and migrate-recover listen for a migration stream"),
+	ALLOW(shutdown, "migrate_cancel and migrate-pause interrupt a migration's connection"),
+	ALLOW(connect, "migrate tcp:HOST resolves HOST here (glibc asks nscd, then DNS servers)"),
+	ALLOW(uname, "migrate tcp:HOST: glibc's resolver reads the host's name"),
+	ALLOW(fdatasync, "the migration's switch-over flushes the disks before the destination takes them"),
 	ALLOW(pwrite64, "vfio: a reset writes the passed-through function's command register"),
-	ALLOW(unlink, "the QMP sockets are removed at exit"),
 	ALLOW(fcntl, "image locks released at teardown (F_OFD_SETLK)"),
 	ALLOW(epoll_ctl, "system_reset and teardown take device fds off their I/O threads"),
 	ALLOW(timerfd_settime, "QMP guest-stats-polling-interval and a balloon reset rearm virtio-balloon's statistics timer"),
@@ -265,20 +281,67 @@ static const struct sandbox_rule console_rules[] = {
 };
 
 /*
- * ---- migration: not written yet. Ahead of it, what a sender needs: the
- * dirty log and writes to a descriptor it was given. Its issue revises it.
+ * ---- migration: src/migration/worker.c's threads, which run the sender,
+ * its return-path reader, the receiver and the post-copy fault thread.
+ * The userfaultfd and a snapshot's file are made on other threads and
+ * handed over; the VM is stopped and resumed by the main thread.
  */
 
 static const struct sandbox_rule migration_rules[] = {
-	ALLOW(poll, "waits for the stream to take data"),
-	ALLOW(sendto, "the migration stream on a socket"),
-	ALLOW(writev, "the migration stream"),
+	ALLOW(poll, "waits for the stream to take data, for a connection, for faults"),
+	ALLOW(writev, "the migration stream and its return path (read() is common)"),
+	ALLOW_ARG(socket, 0, AF_INET, "migrate tcp: connects to the destination"),
+	ALLOW_ARG(socket, 0, AF_INET6, "migrate tcp: connects to the destination"),
+	ALLOW_ARG(socket, 0, AF_UNIX, "migrate unix: connects to the destination"),
+	ALLOW(connect, "migrate tcp: and unix: connect to the destination"),
+	ALLOW(setsockopt, "the stream's socket: TCP_NODELAY, keep-alive, buffer sizes"),
+	ALLOW(accept4, "the destination accepts the stream"),
+	ALLOW(shutdown, "the end of a stream, or a broken one, wakes its other thread"),
+	ALLOW(close, "connections and the post-copy eventfd when a migration ends"),
+	ALLOW(eventfd2, "post-copy: the eventfd that stops the fault thread"),
+	ALLOW(membarrier, "dirty logging starts: every thread's stores are made visible (dirty.c)"),
+	ALLOW(pwrite64, "migrate file: writes the snapshot's RAM image"),
+	ALLOW(ftruncate, "migrate file: sizes the snapshot (unwritten pages stay holes)"),
+	ALLOW(lseek, "migrate file: the frames after the RAM image"),
+	ALLOW(fallocate, "post-copy on shared=on memory: pages the source sends again are punched out of the memfd"),
 	ALLOW_IF(ioctl, SANDBOX_IOCTL, "the requests below"),
 };
 
 static const struct sandbox_ioctl migration_ioctls[] = {
+	/* the source's dirty log */
 	IOCTL(KVM_GET_DIRTY_LOG, "the pages the guest wrote since the last pass"),
 	IOCTL(KVM_CLEAR_DIRTY_LOG, "write-protects the pages about to be sent"),
+	IOCTL(KVM_SET_USER_MEMORY_REGION, "dirty logging on and off for each RAM slot"),
+	IOCTL(KVM_ENABLE_CAP, "dirty logging: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2"),
+	/* the destination loads the state it received (vm_state_load) */
+	IOCTL(KVM_CHECK_EXTENSION, "the first state load asks which state KVM has"),
+	IOCTL(KVM_GET_MSR_INDEX_LIST, "the first state load lists the MSRs KVM has"),
+	IOCTL(KVM_GET_MSRS, "the first state load probes which MSRs can be read"),
+	IOCTL(KVM_SET_MSRS, "a vCPU's state"),
+	IOCTL(KVM_SET_REGS, "a vCPU's state"),
+	IOCTL(KVM_SET_SREGS, "a vCPU's state (without SREGS2)"),
+	IOCTL(KVM_SET_SREGS2, "a vCPU's state"),
+	IOCTL(KVM_SET_FPU, "a vCPU's state (without XSAVE)"),
+	IOCTL(KVM_SET_XSAVE, "a vCPU's state"),
+	IOCTL(KVM_SET_XCRS, "a vCPU's state"),
+	IOCTL(KVM_SET_DEBUGREGS, "a vCPU's state"),
+	IOCTL(KVM_SET_LAPIC, "a vCPU's state"),
+	IOCTL(KVM_SET_VCPU_EVENTS, "a vCPU's state"),
+	IOCTL(KVM_SET_MP_STATE, "a vCPU's state"),
+	IOCTL(KVM_SET_IRQCHIP, "the platform's state"),
+	IOCTL(KVM_SET_PIT2, "the platform's state"),
+	IOCTL(KVM_SET_CLOCK, "the platform's state"),
+	IOCTL(KVM_IOEVENTFD, "a device's state: notify ioeventfds of its queues"),
+	IOCTL(KVM_IRQFD, "a device's state: MSI-X vectors"),
+	IOCTL(KVM_SET_GSI_ROUTING, "a device's state: MSI routes"),
+	IOCTL(KVM_IRQ_LINE, "a device's state: INTx lines"),
+	/* the destination's post-copy (postcopy.c) */
+	IOCTL(UFFDIO_API, "post-copy: the userfaultfd handshake"),
+	IOCTL(UFFDIO_REGISTER, "post-copy: guest RAM's missing pages fault to the fault thread"),
+	IOCTL(UFFDIO_UNREGISTER, "post-copy: every page is in"),
+	IOCTL(UFFDIO_COPY, "post-copy: a page arrived"),
+	IOCTL(UFFDIO_ZEROPAGE, "post-copy: a zero page arrived"),
+	IOCTL(UFFDIO_WAKE, "post-copy: threads waiting on a page that came in another way"),
 };
 
 static const struct sandbox_role_rules common = ROLE_NO_IOCTL(common_rules);

@@ -16,7 +16,7 @@
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
 struct run_options {
 	char *kernel, *initrd, *cmdline, *cpus, *memory, *console, *cpu_features,
-		*name, *teardown, *kvm_device, *sandbox, *user, *group, *jail,
+		*name, *teardown, *incoming, *kvm_device, *sandbox, *user, *group, *jail,
 		*confidential, *firmware;
 	char **qmp;
 	char **disks;
@@ -97,6 +97,9 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "debug", 0, 0, G_OPTION_ARG_NONE, &o->debug,
 		  "Log unclaimed port and MMIO accesses and other detail to stderr",
 		  NULL },
+		{ "incoming", 0, 0, G_OPTION_ARG_FILENAME, &o->incoming,
+		  "Wait for a migration (tcp:HOST:PORT, unix:PATH, defer: then QMP migrate-incoming) or restore a snapshot (file:PATH)",
+		  "URI" },
 		{ "kvm-device", 0, 0, G_OPTION_ARG_FILENAME, &o->kvm_device,
 		  "The KVM device to open (default /dev/kvm)", "PATH" },
 		{ "trace-boot", 0, 0, G_OPTION_ARG_NONE, &o->trace_boot,
@@ -578,6 +581,8 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 	cfg->initrd_path = g_steal_pointer(&o->initrd);
 	cfg->cmdline = g_steal_pointer(&o->cmdline);
 	cfg->name = g_steal_pointer(&o->name);
+	/* Its syntax is migration's to check (main(), before anything is built). */
+	cfg->incoming = g_steal_pointer(&o->incoming);
 	cfg->test_exit = o->test_exit;
 	cfg->paused = o->paused;
 	cfg->rng = o->rng;
@@ -617,6 +622,7 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_free(o.cpu_features);
 	g_free(o.name);
 	g_free(o.teardown);
+	g_free(o.incoming);
 	g_free(o.kvm_device);
 	g_free(o.sandbox);
 	g_free(o.user);
@@ -883,6 +889,7 @@ void config_clear(struct vm_config *cfg)
 	g_free(cfg->cmdline);
 	g_free(cfg->console_path);
 	g_free(cfg->name);
+	g_free(cfg->incoming);
 	g_free(cfg->jail_dir);
 	for (unsigned int i = 0; i < cfg->nr_qmp; i++) {
 		g_free(cfg->qmp[i].path);

@@ -9,6 +9,7 @@
 #include "tern/confidential.h"
 #include "tern/confidential_launch.h"
 #include "tern/error.h"
+#include "tern/migration.h"
 #include "tern/qmp.h"
 #include "tern/sandbox.h"
 #include "tern/vm.h"
@@ -28,6 +29,8 @@ static const char usage[] =
 	"  measure --confidential KIND --firmware FILE [OPTIONS]\n"
 	"                  print the launch digest of a confidential guest\n"
 	"                  (tern measure --help)\n"
+	"  migrate QMP-SOCKET URI [--postcopy-after SECONDS]\n"
+	"                  migrate a running tern, showing progress\n"
 	"  help            show this text\n"
 	"\n"
 	"Options:\n"
@@ -58,10 +61,44 @@ static void run_block_host_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/*
+ * --incoming: its URI is checked before anything is built; the disks are
+ * opened without their locks, taken when the migration hands them over.
+ */
+static bool run_check_incoming(struct vm_config *cfg, GError **err)
+{
+	struct migration_uri u;
+
+	if (!cfg->incoming)
+		return true;
+	if (!migration_uri_parse(cfg->incoming, &u, err)) {
+		g_prefix_error(err, "--incoming '%s': ", cfg->incoming);
+		return false;
+	}
+	migration_uri_clear(&u);
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		cfg->disks[i].inactive = true;
+	return true;
+}
+
+/* Listen for the stream, or restore the snapshot (not for defer). */
+static bool run_start_incoming(struct migration *mig, const char *uri,
+			       GError **err)
+{
+	if (!uri || !strcmp(uri, "defer"))
+		return true;
+	if (!migration_incoming(mig, uri, err)) {
+		g_prefix_error(err, "--incoming '%s': ", uri);
+		return false;
+	}
+	return true;
+}
+
 /* Build, run and tear down the VM; the sandbox is on before it runs. */
 static int run_vm(struct vm_config *cfg, struct sandbox *sb, uint64_t start)
 {
 	g_autoptr(GError) err = NULL;
+	struct migration *mig;
 	struct qmp_vm *qmp;
 	struct vm *vm;
 	int status;
@@ -78,25 +115,34 @@ static int run_vm(struct vm_config *cfg, struct sandbox *sb, uint64_t start)
 		fprintf(stderr, "tern run: %s\n", err->message);
 		return TERN_EXIT_BAD_INPUT;
 	}
-	/* Listening before the vCPUs start: a --paused VM waits for cont. */
-	qmp = qmp_vm_create(vm, TERN_VERSION, &err);
-	if (!qmp) {
+	/* Its threads are made now, confined, idle until a migration. */
+	mig = migration_create(vm, &err);
+	if (!mig) {
 		fprintf(stderr, "tern run: %s\n", err->message);
 		vm_destroy(vm);
 		return TERN_EXIT_BAD_INPUT;
 	}
+	vm->migration = mig;
+	/* Listening before the vCPUs start: a --paused VM waits for cont. */
+	qmp = qmp_vm_create(vm, TERN_VERSION, &err);
 	/*
 	 * Every thread exists once the vCPUs do, each already confined (the
 	 * registry's enter hook), and the guest can reach none but them; the
 	 * main thread, which serves nothing until its loop runs, seals last.
 	 */
-	if (!vm_start(vm, &err) || !sandbox_seal(sb, &err)) {
+	if (!qmp || !vm_start(vm, &err) ||
+	    !run_start_incoming(mig, cfg->incoming, &err) ||
+	    !sandbox_seal(sb, &err)) {
 		fprintf(stderr, "tern run: %s\n", err->message);
+		migration_destroy(mig);
 		qmp_vm_destroy(qmp);
 		vm_destroy(vm);
 		return TERN_EXIT_BAD_INPUT;
 	}
 	status = vm_run_main_loop(vm);
+	/* Its threads end first: nothing of it reaches QMP any more. */
+	migration_destroy(mig);
+	vm->migration = NULL;
 	/* Sends what is queued (quit's reply, SHUTDOWN), removes the sockets. */
 	qmp_vm_destroy(qmp);
 	vm_detach_teardown(vm);
@@ -123,7 +169,7 @@ static int cmd_run(int argc, char **argv)
 	}
 	tern_debug_set(cfg.debug);
 	/* Every file is looked at before any is created or truncated. */
-	if (!config_check_files(&cfg, &err))
+	if (!run_check_incoming(&cfg, &err) || !config_check_files(&cfg, &err))
 		goto err;
 	/* No confidential launch reaches the VM build yet: exit 2 saying why. */
 	if (cfg.confidential.kind &&
@@ -171,6 +217,8 @@ int main(int argc, char **argv)
 		return qmp_client_main(argc - 1, argv + 1);
 	if (!strcmp(cmd, "measure"))
 		return confidential_measure_main(argc - 1, argv + 1);
+	if (!strcmp(cmd, "migrate"))
+		return qmp_migrate_client_main(argc - 1, argv + 1);
 	fprintf(stderr, "tern: unknown command '%s'\n", cmd);
 	fputs("Try 'tern --help'.\n", stderr);
 	return TERN_EXIT_BAD_INPUT;

@@ -232,6 +232,7 @@ static void *vcpu_thread(void *opaque)
 {
 	struct vcpu *vcpu = opaque;
 	struct vm *vm = vcpu->vm;
+	uint64_t throttle_seen = 0;
 	GError *err = NULL;
 	sigset_t set;
 	int ret;
@@ -267,6 +268,18 @@ static void *vcpu_thread(void *opaque)
 
 	for (;;) {
 		pthread_mutex_lock(&vm->state_lock);
+		/* Migration's auto-converge: sleep once per throttle tick. */
+		if (vm->throttle_gen != throttle_seen) {
+			uint64_t until = tern_now_ns() + vm->throttle_sleep_ns;
+			struct timespec ts = { .tv_sec = (time_t)(until / 1000000000ULL),
+					       .tv_nsec = (long)(until % 1000000000ULL) };
+
+			throttle_seen = vm->throttle_gen;
+			while (vm->state == VM_STATE_RUNNING &&
+			       tern_now_ns() < until)
+				pthread_cond_timedwait(&vm->state_cond,
+						       &vm->state_lock, &ts);
+		}
 		if (vcpu->exit_pending && vm->state != VM_STATE_RUNNING) {
 			/* Finish the instruction before parking (or ending). */
 			pthread_mutex_unlock(&vm->state_lock);
@@ -274,8 +287,7 @@ static void *vcpu_thread(void *opaque)
 				break;
 			continue;
 		}
-		while (vm->state == VM_STATE_PAUSED ||
-		       vm->state == VM_STATE_PRELAUNCH) {
+		while (vm_state_parks(vm->state)) {
 			vcpu->parked = true;
 			pthread_cond_broadcast(&vm->state_cond);
 			pthread_cond_wait(&vm->state_cond, &vm->state_lock);

@@ -27,7 +27,11 @@ bool vm_start(struct vm *vm, GError **err)
 {
 	/* The vCPU threads exist, parked in prelaunch since their set-up. */
 	pthread_mutex_lock(&vm->state_lock);
-	vm->state = vm->cfg->paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
+	vm->autostart = !vm->cfg->paused;
+	if (vm->cfg->incoming)
+		vm->state = VM_STATE_INMIGRATE;
+	else
+		vm->state = vm->cfg->paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
 	pthread_cond_broadcast(&vm->state_cond);
 	pthread_mutex_unlock(&vm->state_lock);
 	vm_trace_mark(vm, "start");
@@ -87,6 +91,8 @@ static int vm_park_all_locked(struct vm *vm, uint64_t deadline_ns)
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(vm->vcpus[i]);
+	/* A vCPU sleeping out a throttle waits on the condition, not in KVM. */
+	pthread_cond_broadcast(&vm->state_cond);
 	for (;;) {
 		int busy = -1;
 
@@ -148,15 +154,9 @@ bool vm_pause(struct vm *vm, GError **err)
 	return true;
 }
 
-void vm_resume(struct vm *vm)
+/* Resume from a parked state; the caller checked which. */
+static void vm_resume_parked(struct vm *vm)
 {
-	bool resume;
-
-	pthread_mutex_lock(&vm->state_lock);
-	resume = vm->state == VM_STATE_PAUSED || vm->state == VM_STATE_PRELAUNCH;
-	pthread_mutex_unlock(&vm->state_lock);
-	if (!resume)
-		return;
 	/* The vCPUs and clocks run on from here: a capture is stale. */
 	vm_capture_drop(vm);
 	/* Devices first: a running vCPU may kick them at once. */
@@ -168,10 +168,80 @@ void vm_resume(struct vm *vm)
 	vm_emit(vm, VM_EVENT_RESUME, false, NULL);
 }
 
+void vm_resume(struct vm *vm)
+{
+	bool resume;
+
+	pthread_mutex_lock(&vm->state_lock);
+	resume = vm->state == VM_STATE_PAUSED ||
+		 vm->state == VM_STATE_PRELAUNCH ||
+		 vm->state == VM_STATE_POSTMIGRATE;
+	/* QEMU's cont during inmigrate: run when the migration completes. */
+	if (vm->state == VM_STATE_INMIGRATE)
+		vm->autostart = true;
+	pthread_mutex_unlock(&vm->state_lock);
+	if (resume)
+		vm_resume_parked(vm);
+}
+
+void vm_resume_any(struct vm *vm)
+{
+	bool resume;
+
+	pthread_mutex_lock(&vm->state_lock);
+	resume = vm_state_parks(vm->state);
+	pthread_mutex_unlock(&vm->state_lock);
+	if (resume)
+		vm_resume_parked(vm);
+}
+
+bool vm_stop_to(struct vm *vm, enum vm_run_state to, enum vm_run_state *was,
+		GError **err)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	*was = vm->state;
+	if (vm->state == VM_STATE_SHUTDOWN) {
+		pthread_mutex_unlock(&vm->state_lock);
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "the VM is shutting down");
+		return false;
+	}
+	if (vm->state != VM_STATE_RUNNING) {
+		vm->state = to;
+		pthread_cond_broadcast(&vm->state_cond);
+		pthread_mutex_unlock(&vm->state_lock);
+		return true;
+	}
+	pthread_mutex_unlock(&vm->state_lock);
+	if (!vm_pause(vm, err))
+		return false;
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->state == VM_STATE_PAUSED)
+		vm->state = to;
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+	return true;
+}
+
+void vm_throttle(struct vm *vm, uint64_t sleep_ns)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->state == VM_STATE_RUNNING) {
+		vm->throttle_sleep_ns = sleep_ns;
+		vm->throttle_gen++;
+		/* A vCPU in the guest sees it at its next exit: make one. */
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+			vcpu_kick(vm->vcpus[i]);
+	}
+	pthread_mutex_unlock(&vm->state_lock);
+}
+
 /* The steps of a reset after the vCPUs parked; NULL, or what failed. */
 static const char *vm_reset_steps(struct vm *vm, int *ret, GError **err)
 {
 	vm_capture_drop(vm);
+	/* The boot images go back without dirty marks: migration resends all. */
+	__atomic_add_fetch(&vm->reset_count, 1, __ATOMIC_RELEASE);
 	/* Devices first: their threads stop and their INTx lines drop. */
 	pci_host_reset(vm->pci);
 	vm_devices_reset(vm);
@@ -225,6 +295,14 @@ bool vm_reset(struct vm *vm, GError **err)
 		pthread_mutex_unlock(&vm->state_lock);
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "the VM is shutting down");
+		return false;
+	}
+	/* Its RAM and state are a migration's, being received or sent. */
+	if (was == VM_STATE_INMIGRATE || was == VM_STATE_FINISH_MIGRATE) {
+		pthread_mutex_unlock(&vm->state_lock);
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "the VM is %s: a migration is in progress",
+			    vm_run_state_name(was));
 		return false;
 	}
 	/* Parked in PAUSED without an event: a reset is not a stop. */
@@ -297,6 +375,12 @@ const char *vm_run_state_name(enum vm_run_state state)
 		return "paused";
 	case VM_STATE_SHUTDOWN:
 		return "shutdown";
+	case VM_STATE_INMIGRATE:
+		return "inmigrate";
+	case VM_STATE_FINISH_MIGRATE:
+		return "finish-migrate";
+	case VM_STATE_POSTMIGRATE:
+		return "postmigrate";
 	}
 	return "unknown";
 }

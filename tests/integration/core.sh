@@ -45,13 +45,13 @@ end
 # Every device type at once: UART, i8042, test exit, virtio-console (on
 # stdout, beside the UART), virtio-rng, virtio-blk; two vCPUs.
 TWIN=(--kernel "$FW/counter.elf" --cpus 2 --rng --disk "path=$TMP/disk.img" --test-exit)
-begin "state: every device saved and restored into a --paused twin; load then save is identical; the counter counts on"
+begin "state: every device saved (migrate file:) and restored into a --paused --incoming twin; restore then save is identical; the counter counts on"
 VM_CONSOLE=virtio
 if start_vm saved "${TWIN[@]}"; then
 	helper save "$SOCK" "$CON" "$TMP/snap"
 	wait_vm
 	expect_status 0
-	if start_vm twin "${TWIN[@]}" --paused; then
+	if start_vm twin "${TWIN[@]}" --paused --incoming "file:$TMP/snap"; then
 		helper restore "$SOCK" "$CON" "$TMP/snap" "$TMP" counter
 		wait_vm
 		expect_status 0
@@ -67,7 +67,7 @@ if start_vm bench "${BENCHVM[@]}"; then
 	# Saved half a second into the first run.
 	helper save "$SOCK" "$CON" "$TMP/bench.snap" "" 0
 	wait_vm
-	if start_vm bench2 "${BENCHVM[@]}" --paused; then
+	if start_vm bench2 "${BENCHVM[@]}" --paused --incoming "file:$TMP/bench.snap"; then
 		helper restore "$SOCK" "$CON" "$TMP/bench.snap" "$TMP" blk
 		wait_vm
 		expect_status 1
@@ -75,25 +75,31 @@ if start_vm bench "${BENCHVM[@]}"; then
 fi
 end
 
-# A snapshot that does not fit: refused with a message, the VM boots anyway.
+# A snapshot that does not fit: --incoming refuses it before anything
+# runs, exit status 2 and a message saying what is wrong.
 refuse() { # NAME WHAT-THE-ERROR-SAYS FILE TWIN-ARGS...
 	local name=$1 what=$2 file=$3
 	shift 3
-	if start_vm "$name" "$@" --paused; then
-		helper refuse "$SOCK" "$CON" "$file" "$what"
-		wait_vm
-		expect_status 0
-	fi
+	# --console virtio: the saved machine had a virtio-console.
+	timeout -k 5 60 "$TERN" run --console virtio --paused --incoming "file:$file" "$@" \
+		</dev/null >"$TMP/out" 2>"$TMP/err"
+	STATUS=$?
+	expect_status 2
+	expect_line err "$what"
 }
-begin "state: a bad snapshot is refused and the VM boots normally (truncated, corrupted, other machine)"
+begin "state: a bad snapshot is refused before anything runs (truncated, corrupted, other machine)"
 head -c 100000 "$TMP/snap" >"$TMP/short"
-refuse short "size does not match" "$TMP/short" "${TWIN[@]}"
+refuse short "truncated" "$TMP/short" "${TWIN[@]}"
 cp "$TMP/snap" "$TMP/flip"
 printf '\xff' | dd of="$TMP/flip" bs=1 seek=200 conv=notrunc 2>/dev/null
 refuse flip "checksum" "$TMP/flip" "${TWIN[@]}"
-refuse memory "size does not match" "$TMP/snap" "${TWIN[@]}" --memory 256M
-refuse cpus "the state has 2 vCPUs, this VM 1" "$TMP/snap" "${TWIN[@]}" --cpus 1
-refuse devices "the state's device 5 is virtio-console.0" "$TMP/snap" --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
+# A byte of RAM (the image starts at 2 MiB): its MiB's checksum catches it.
+cp "$TMP/snap" "$TMP/ramflip"
+printf '\x5a' | dd of="$TMP/ramflip" bs=1 seek=$((2 * 1024 * 1024 + 1024 * 1024 + 17)) conv=notrunc 2>/dev/null
+refuse ramflip "does not match its checksum" "$TMP/ramflip" "${TWIN[@]}"
+refuse memory "the stream has 128 MiB of RAM, this VM 256 MiB" "$TMP/snap" "${TWIN[@]}" --memory 256M
+refuse cpus "the stream has 2 vCPUs, this VM 1" "$TMP/snap" "${TWIN[@]}" --cpus 1
+refuse devices "the stream's device 5 is virtio-console.0" "$TMP/snap" --console none --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
 end
 
 begin "threads: every thread is named after its role (tern-vcpuN, tern-io-*, tern-console)"

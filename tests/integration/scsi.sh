@@ -118,8 +118,9 @@ end
 # Saved while the data rounds run, after a LUN reset whose unit attention
 # the guest checks only at the end: the twin must report it. wait=600: the
 # twin's kvmclock is set when the state is loaded and runs on until cont
-# (vm_state_load; core-helper's RAM comparison in between takes a while
-# on a loaded machine), so the guest may see tens of seconds pass at once.
+# (--incoming file: restores it at start-up; core-helper's RAM comparison
+# in between takes a while on a loaded machine), so the guest may see tens
+# of seconds pass at once.
 begin "state: scsi-test saved mid-run and restored into a --paused twin passes, the pending unit attention included"
 new_images
 SOCK=$TMP/save.sock
@@ -139,7 +140,8 @@ wait $pid
 SOCK=$TMP/twin.sock
 rm -f "$SOCK"
 : >"$TMP/twin.log"
-timeout -k 5 120 "$TERN" run --console "file=$TMP/twin.log" --qmp "unix:$SOCK" --paused "${VM[@]}" \
+timeout -k 5 120 "$TERN" run --console "file=$TMP/twin.log" --qmp "unix:$SOCK" --paused \
+	--incoming "file:$TMP/snap" "${VM[@]}" \
 	</dev/null >"$TMP/out" 2>"$TMP/err" &
 pid=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done

@@ -274,6 +274,21 @@ struct virtio_device *virtio_blk_create(struct machine *m, unsigned int index,
 	return vdev;
 }
 
+bool virtio_blk_set_active(const struct virtio_device *vdev, bool active,
+			   GError **err)
+{
+	const struct virtio_blk *blk = vdev->priv;
+	g_autofree char *holder = NULL;
+	int ret = blk_disk_set_active(blk->disk, active, &holder);
+
+	if (ret)
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--disk '%s': %s '%s': %s", blk->cfg->spec,
+			    active ? "cannot lock" : "cannot flush",
+			    blk->cfg->path, holder ? holder : g_strerror(-ret));
+	return !ret;
+}
+
 uint64_t virtio_blk_size(const struct virtio_device *vdev)
 {
 	const struct virtio_blk *blk = vdev->priv;

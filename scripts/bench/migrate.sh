@@ -1,0 +1,202 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Live migration benchmark: tern against QEMU 7.2 (-M microvm), the same
+# guest (firmware/mig-test: ring-3 dirtying with per-page generations,
+# checked on every pass) at the same dirty rate, over loopback TCP, with
+# the same QMP commands on both (events, postcopy-ram when post-copy,
+# max-bandwidth 8 GiB/s so neither is held back by QEMU's 128 MiB/s
+# default, downtime-limit 300 ms, post-copy started once the first pass
+# is over). Rows:
+#   64M-moderate   64 MiB guest, 48 MiB dirtied at 10000 pages/s (40 MB/s)
+#   256M-hot       256 MiB guest dirtying all of its memory as fast as it can
+# each pre-copy and post-copy. Columns, medians of REPEAT runs:
+#   total ms       query-migrate total-time as each reports it
+#   downtime ms    query-migrate downtime as each reports it
+#   stall ms       from the guest's own output: it prints a tick line every
+#                  10 ms; the longest gap between two ticks (source or
+#                  destination) over the migration, minus the 10 ms period,
+#                  timed by the host as the lines arrive on the pipes
+#   MiB sent       query-migrate ram.transferred
+# and the ratio tern/QEMU per cell (below 1 is tern ahead). A run whose
+# guest reports a bad page fails the benchmark.
+#
+# Usage: scripts/bench/migrate.sh [BUILD_DIR]
+# Environment: REPEAT=3 runs per cell; ROWS="64M-moderate 256M-hot";
+#   MODES="precopy postcopy"; TERN_ONLY=1 skips QEMU.
+# The machines are shared and small: the load average is printed first.
+set -euo pipefail
+
+build=${1:-build}
+tern=$build/src/tern
+elf=$build/firmware/mig-test.elf
+[ -x "$tern" ] && [ -f "$elf" ] || { echo "build first: meson compile -C $build" >&2; exit 1; }
+qemu=$(command -v qemu-system-x86_64 || true)
+[ -n "${TERN_ONLY:-}" ] && qemu=
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
+[ -z "$qemu" ] && echo "QEMU: not installed or skipped (TERN_ONLY): tern only"
+
+exec python3 - "$tern" "$elf" "$qemu" "${REPEAT:-3}" "${ROWS:-64M-moderate 256M-hot}" \
+	"${MODES:-precopy postcopy}" <<'PY'
+import json, os, select, socket, statistics, subprocess, sys, tempfile, threading, time
+
+tern, elf, qemu, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+rows, modes = sys.argv[5].split(), sys.argv[6].split()
+ROWS = {"64M-moderate": ("64M", "mem=48 rate=10000 tick=10"),
+        "256M-hot": ("256M", "rate=0 tick=10")}
+TICK_MS = 10
+tmp = tempfile.mkdtemp(prefix="tern-bench-mig.")
+
+
+class Q:
+    def __init__(self, path):
+        for _ in range(400):
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.02)
+        self.f = self.s.makefile("rwb")
+        self.f.readline()
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, args=None):
+        req = {"execute": name}
+        if args is not None:
+            req["arguments"] = args
+        self.f.write(json.dumps(req).encode() + b"\n")
+        self.f.flush()
+        while True:
+            m = json.loads(self.f.readline())
+            if "event" not in m:
+                if "error" in m:
+                    raise RuntimeError(f"{name}: {m['error']['desc']}")
+                return m["return"]
+
+
+class Console:
+    """A VM's console on a pipe, each line timestamped as it arrives."""
+
+    def __init__(self, proc):
+        self.lines = []
+        self.t = threading.Thread(target=self.read, args=(proc.stdout,), daemon=True)
+        self.t.start()
+
+    def read(self, f):
+        for raw in iter(f.readline, b""):
+            self.lines.append((time.monotonic(), raw.decode(errors="replace").strip()))
+
+
+def start(vmm, mem, cmdline, name, incoming=None):
+    sock = os.path.join(tmp, name + ".sock")
+    if vmm == "tern":
+        cmd = [tern, "run", "--kernel", elf, "--memory", mem, "--cmdline", cmdline,
+               "--console", "stdio", "--qmp", "unix:" + sock]
+        if incoming:
+            cmd += ["--incoming", incoming]
+    else:
+        cmd = [qemu, "-M", "microvm", "-accel", "kvm", "-cpu",
+               "host,-cx16,-arch-capabilities", "-m", mem, "-nodefaults",
+               "-no-user-config", "-display", "none", "-kernel", elf,
+               "-append", cmdline, "-serial", "stdio",
+               "-qmp", f"unix:{sock},server=on,wait=off"]
+        if incoming:
+            cmd += ["-incoming", incoming]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    return p, Console(p), Q(sock)
+
+
+def one(vmm, row, mode, port):
+    mem, cmdline = ROWS[row]
+    uri = f"tcp:127.0.0.1:{port}"
+    sp, sc, sq = start(vmm, mem, cmdline, f"{vmm}-src", None)
+    dp, dc, dq = start(vmm, mem, cmdline, f"{vmm}-dst", uri)
+    try:
+        # Warm: the guest has dirtied its working set twice.
+        deadline = time.monotonic() + 60
+        while sum(1 for _, l in sc.lines if l.startswith("mig-test: pass")) < 2:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{vmm}: the guest did not start")
+            time.sleep(0.01)
+        caps = [{"capability": "events", "state": True}]
+        if mode == "postcopy":
+            caps.append({"capability": "postcopy-ram", "state": True})
+        for q in (sq, dq):
+            q.cmd("migrate-set-capabilities", {"capabilities": caps})
+        sq.cmd("migrate-set-parameters", {"max-bandwidth": 8 << 30, "downtime-limit": 300})
+        t0 = time.monotonic()
+        sq.cmd("migrate", {"uri": uri})
+        started = False
+        t_pass = None
+        while True:
+            info = sq.cmd("query-migrate")
+            st = info.get("status")
+            if t_pass is None and info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+                t_pass = time.monotonic()
+            if st in ("completed", "failed", "cancelled"):
+                break
+            if mode == "postcopy" and not started and \
+                    info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+                sq.cmd("migrate-start-postcopy")
+                started = True
+            if time.monotonic() - t0 > 120:
+                raise RuntimeError(f"{vmm} {row} {mode}: no end: {info}")
+            time.sleep(0.002)
+        if st != "completed":
+            raise RuntimeError(f"{vmm} {row} {mode}: {info}")
+        t1 = time.monotonic()
+        # QEMU may report "completed" a moment before its times.
+        for _ in range(50):
+            if "total-time" in info and "downtime" in info:
+                break
+            time.sleep(0.01)
+            info = sq.cmd("query-migrate")
+        # Ticks after the switch, then look at the gaps.
+        time.sleep(0.5)
+        ticks = sorted((int(l.split()[2]), t) for c in (sc, dc) for t, l in c.lines
+                       if l.startswith("mig-test: tick "))
+        ticks = [(k, t) for k, t in ticks if t0 - 0.2 <= t <= t1 + 0.5]
+        gaps = [(b[1] - a[1], a[1]) for a, b in zip(ticks, ticks[1:]) if b[0] == a[0] + 1]
+        stall = max(gaps)[0] * 1000 - TICK_MS if gaps else float("nan")
+        if os.environ.get("VERBOSE") and gaps:
+            worst = sorted(gaps, reverse=True)[:3]
+            print(f"  {vmm} {row} {mode}: migrate at 0, first pass over at "
+                  f"{((t_pass or t1) - t0) * 1000:.0f} ms, completed at {(t1 - t0) * 1000:.0f} ms; "
+                  "longest gaps: " + ", ".join(f"{g * 1000:.0f} ms at {(t - t0) * 1000:.0f} ms"
+                                               for g, t in worst), file=sys.stderr)
+        bad = [l for c in (sc, dc) for _, l in c.lines if l.startswith("RESULT: FAIL")]
+        if bad:
+            raise RuntimeError(f"{vmm} {row} {mode}: the guest says {bad[0]}")
+        return (info.get("total-time", 0), info.get("downtime", 0), stall,
+                info["ram"]["transferred"] / (1 << 20))
+    finally:
+        for p in (sp, dp):
+            p.kill()
+            p.wait()
+
+
+results = {}
+port = 30000 + os.getpid() % 20000
+vmms = ["tern"] + (["qemu"] if qemu else [])
+for row in rows:
+    for mode in modes:
+        for vmm in vmms:
+            runs = []
+            for _ in range(repeat):
+                port += 1
+                runs.append(one(vmm, row, mode, port))
+            results[(row, mode, vmm)] = [statistics.median(c) for c in zip(*runs)]
+
+cols = ["total ms", "downtime ms", "stall ms", "MiB sent"]
+print(f"{'case':<24} {'VMM':<5} " + " ".join(f"{c:>12}" for c in cols))
+for row in rows:
+    for mode in modes:
+        for vmm in vmms:
+            v = results[(row, mode, vmm)]
+            print(f"{row + ' ' + mode:<24} {vmm:<5} " + " ".join(f"{x:12.1f}" for x in v))
+        if qemu:
+            t, q = results[(row, mode, "tern")], results[(row, mode, "qemu")]
+            ratio = [a / b if b else float("nan") for a, b in zip(t, q)]
+            print(f"{'':<24} {'t/q':<5} " + " ".join(f"{x:12.2f}" for x in ratio))
+PY

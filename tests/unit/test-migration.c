@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The migration stream's pure parts: the checksum, preamble and frame
+ * headers, page records, the HELLO shape and its comparison, page bitmaps,
+ * URIs; and the frame reader fed every corruption of a real stream
+ * through a pipe: each is refused with an error, none crashes or is taken.
+ */
+#include <glib.h>
+#include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "tern/error.h"
+#include "tern/le.h"
+#include "tern/memory.h"
+#include "internal.h"
+#include "source.h"
+#include "stream.h"
+#include "unit.h"
+
+START_TEST(sum_paths_agree)
+{
+	g_autofree uint8_t *buf = g_malloc(5000);
+	GRand *rnd = g_rand_new_with_seed(7);
+
+	for (size_t i = 0; i < 5000; i++)
+		buf[i] = (uint8_t)g_rand_int(rnd);
+	/* Every length exercises the blocks, the tail and the fold. */
+	for (size_t len = 0; len < 5000; len += 1 + len / 3)
+		ck_assert_uint_eq(mig_sum(buf, len), mig_sum_soft(buf, len));
+	g_rand_free(rnd);
+}
+END_TEST
+
+START_TEST(sum_sees_every_bit)
+{
+	uint8_t page[4096] = { 0 };
+	uint32_t base = mig_sum(page, sizeof(page));
+
+	for (size_t bit = 0; bit < sizeof(page) * 8; bit += 61) {
+		page[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		ck_assert_uint_ne(mig_sum(page, sizeof(page)), base);
+		page[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+	}
+	/* The length counts: zeros of two lengths differ. */
+	ck_assert_uint_ne(mig_sum(page, 64), mig_sum(page, 96));
+}
+END_TEST
+
+START_TEST(preamble)
+{
+	uint8_t p[MIG_PREAMBLE_SIZE];
+	GError *err = NULL;
+
+	mig_preamble_put(p);
+	ck_assert(mig_preamble_check(p, &err));
+	p[0] = 'X';
+	ck_assert(!mig_preamble_check(p, &err));
+	ck_assert(strstr(err->message, "magic"));
+	g_clear_error(&err);
+	mig_preamble_put(p);
+	le32_put(p + 8, MIG_VERSION + 1);
+	ck_assert(!mig_preamble_check(p, &err));
+	ck_assert(strstr(err->message, "version"));
+	g_clear_error(&err);
+}
+END_TEST
+
+START_TEST(header)
+{
+	uint8_t h[MIG_FRAME_HEADER_SIZE];
+	struct mig_frame_header fh;
+	GError *err = NULL;
+
+	mig_header_put(h, MIG_FRAME_STATE, "abc", 3);
+	ck_assert(mig_header_parse(h, &fh, &err));
+	ck_assert_uint_eq(fh.type, MIG_FRAME_STATE);
+	ck_assert_uint_eq(fh.len, 3);
+	ck_assert_uint_eq(fh.sum, mig_sum("abc", 3));
+	/* A corrupted length is never believed. */
+	h[5] ^= 0x40;
+	ck_assert(!mig_header_parse(h, &fh, &err));
+	ck_assert(strstr(err->message, "header"));
+	g_clear_error(&err);
+	/* An unknown type, a length over the type's bound: refused. */
+	mig_header_put(h, 0x77, NULL, 0);
+	ck_assert(!mig_header_parse(h, &fh, &err));
+	g_clear_error(&err);
+	le32_put(h, MIG_FRAME_GO);
+	le32_put(h + 4, 1000);
+	le32_put(h + 12, mig_sum(h, 12));
+	ck_assert(!mig_header_parse(h, &fh, &err));
+	ck_assert(strstr(err->message, "bound"));
+	g_clear_error(&err);
+}
+END_TEST
+
+START_TEST(page_records)
+{
+	uint8_t buf[3 * MIG_PAGE_REC_SIZE + 2 * 4096] = { 0 };
+	struct mig_page_rec rec;
+	GError *err = NULL;
+	size_t pos = 0, len;
+
+	mig_page_rec_put(buf, 0x1000, 2, 0);
+	memset(buf + MIG_PAGE_REC_SIZE, 0xaa, 2 * 4096);
+	mig_page_rec_put(buf + MIG_PAGE_REC_SIZE + 8192, 0x100000, 300,
+			 MIG_PAGE_ZERO);
+	len = 2 * MIG_PAGE_REC_SIZE + 8192;
+	ck_assert_int_eq(mig_page_rec_next(buf, len, &pos, &rec, &err), 1);
+	ck_assert_uint_eq(rec.gpa, 0x1000);
+	ck_assert_uint_eq(rec.npages, 2);
+	ck_assert_ptr_eq(rec.data, buf + MIG_PAGE_REC_SIZE);
+	ck_assert_int_eq(mig_page_rec_next(buf, len, &pos, &rec, &err), 1);
+	ck_assert_uint_eq(rec.npages, 300);
+	ck_assert_ptr_null(rec.data);
+	ck_assert_int_eq(mig_page_rec_next(buf, len, &pos, &rec, &err), 0);
+
+	/* Malformed: cut short, data past the end, unaligned, empty, flags. */
+	pos = 0;
+	ck_assert_int_eq(mig_page_rec_next(buf, 10, &pos, &rec, &err), -1);
+	g_clear_error(&err);
+	pos = 0;
+	ck_assert_int_eq(mig_page_rec_next(buf, MIG_PAGE_REC_SIZE + 4095, &pos,
+					   &rec, &err), -1);
+	g_clear_error(&err);
+	for (int i = 0; i < 3; i++) {
+		pos = 0;
+		mig_page_rec_put(buf, i == 0 ? 0x1001 : 0x1000, i == 1 ? 0 : 1,
+				 i == 2 ? 8 : MIG_PAGE_ZERO);
+		ck_assert_int_eq(mig_page_rec_next(buf, MIG_PAGE_REC_SIZE, &pos,
+						   &rec, &err), -1);
+		g_clear_error(&err);
+	}
+}
+END_TEST
+
+static void hello_make(struct mig_hello *h, uint32_t cpus, uint64_t ram,
+		       const char *const *devices)
+{
+	memset(h, 0, sizeof(*h));
+	h->session = 42;
+	h->nr_vcpus = cpus;
+	h->ram_size = ram;
+	h->nr_regions = 1;
+	h->region_size[0] = ram;
+	while (devices[h->nr_devices])
+		h->nr_devices++;
+	h->devices = g_malloc0(32 * MAX(h->nr_devices, 1u));
+	for (unsigned int i = 0; i < h->nr_devices; i++)
+		g_strlcpy(h->devices[i], devices[i], 32);
+}
+
+static const char *const devs[] = { "serial.0", "virtio-blk.0", NULL };
+static const char *const other[] = { "serial.0", "virtio-rng.0", NULL };
+
+START_TEST(hello_roundtrip_and_match)
+{
+	struct mig_hello a, b, c;
+	g_autofree uint8_t *buf = NULL;
+	GError *err = NULL;
+	size_t len;
+
+	hello_make(&a, 2, 64 * MiB, devs);
+	buf = mig_hello_encode(&a, &len);
+	ck_assert(mig_hello_decode(buf, len, &b, &err));
+	ck_assert_uint_eq(b.session, 42);
+	ck_assert(mig_hello_match(&a, &b, &err));
+	mig_hello_clear(&b);
+
+	hello_make(&c, 1, 64 * MiB, devs);
+	ck_assert(!mig_hello_match(&a, &c, &err));
+	ck_assert(strstr(err->message, "2 vCPUs, this VM 1") ||
+		  strstr(err->message, "1 vCPUs, this VM 2"));
+	g_clear_error(&err);
+	mig_hello_clear(&c);
+	hello_make(&c, 2, 128 * MiB, devs);
+	ck_assert(!mig_hello_match(&a, &c, &err));
+	ck_assert(strstr(err->message, "MiB of RAM"));
+	g_clear_error(&err);
+	mig_hello_clear(&c);
+	hello_make(&c, 2, 64 * MiB, other);
+	ck_assert(!mig_hello_match(&a, &c, &err));
+	ck_assert(strstr(err->message, "device 1 is virtio-rng.0"));
+	g_clear_error(&err);
+	mig_hello_clear(&c);
+	mig_hello_clear(&a);
+}
+END_TEST
+
+/* Every truncation and every flipped byte of a HELLO: an error, no crash. */
+START_TEST(hello_malformed)
+{
+	struct mig_hello a, b;
+	g_autofree uint8_t *buf = NULL;
+	size_t len;
+
+	hello_make(&a, 2, 64 * MiB, devs);
+	buf = mig_hello_encode(&a, &len);
+	for (size_t n = 0; n < len; n++) {
+		GError *err = NULL;
+
+		ck_assert(!mig_hello_decode(buf, n, &b, &err));
+		ck_assert_ptr_nonnull(err);
+		g_clear_error(&err);
+	}
+	for (size_t i = 0; i < len; i++) {
+		GError *err = NULL;
+
+		buf[i] ^= 0x5a;
+		if (mig_hello_decode(buf, len, &b, &err))
+			mig_hello_clear(&b);
+		else
+			ck_assert_ptr_nonnull(err);
+		g_clear_error(&err);
+		buf[i] ^= 0x5a;
+	}
+	mig_hello_clear(&a);
+}
+END_TEST
+
+START_TEST(bitmap)
+{
+	struct guest_memory mem;
+	struct mig_bitmap b;
+	unsigned int r;
+	uint64_t page;
+
+	ck_assert_int_eq(guest_memory_layout(3ULL * GiB + 64 * MiB, &mem), 0);
+	mig_bitmap_init(&b, &mem);
+	ck_assert_uint_eq(mig_bitmap_count(&b), 0);
+	mig_bitmap_fill(&b, true);
+	ck_assert_uint_eq(mig_bitmap_count(&b), (3ULL * GiB + 64 * MiB) / 4096);
+	mig_bitmap_fill(&b, false);
+	ck_assert(mig_bitmap_set_range(&b, 4ULL * GiB + 8192, 3 * 4096, true));
+	ck_assert_uint_eq(mig_bitmap_count(&b), 3);
+	ck_assert(mig_bitmap_find(&b, 4ULL * GiB + 8192, &r, &page));
+	ck_assert_uint_eq(r, 1);
+	ck_assert_uint_eq(page, 2);
+	ck_assert(mig_bitmap_test(&b, 1, 4));
+	ck_assert(!mig_bitmap_test(&b, 1, 5));
+	/* Not RAM (the hole), and past a region's end: refused. */
+	ck_assert(!mig_bitmap_find(&b, 3ULL * GiB + 4096, &r, &page));
+	ck_assert(!mig_bitmap_set_range(&b, 4ULL * GiB + 64 * MiB - 4096, 8192,
+					true));
+	mig_bitmap_set_atomic(&b, 0, 0);
+	ck_assert(mig_bitmap_test_atomic(&b, 0, 0));
+	mig_bitmap_free(&b);
+}
+END_TEST
+
+START_TEST(uris)
+{
+	struct migration_uri u;
+	GError *err = NULL;
+
+	ck_assert(migration_uri_parse("tcp:10.0.0.2:4444", &u, &err));
+	ck_assert_int_eq(u.kind, MIGRATION_URI_TCP);
+	ck_assert_str_eq(u.host, "10.0.0.2");
+	ck_assert_str_eq(u.port, "4444");
+	migration_uri_clear(&u);
+	ck_assert(migration_uri_parse("tcp:[::1]:80", &u, &err));
+	ck_assert_str_eq(u.host, "::1");
+	migration_uri_clear(&u);
+	ck_assert(migration_uri_parse("tcp::4444", &u, &err) == false);
+	g_clear_error(&err);
+	ck_assert(migration_uri_parse("unix:/run/x.sock", &u, &err));
+	ck_assert_int_eq(u.kind, MIGRATION_URI_UNIX);
+	migration_uri_clear(&u);
+	ck_assert(migration_uri_parse("file:/tmp/s", &u, &err));
+	ck_assert_int_eq(u.kind, MIGRATION_URI_FILE);
+	migration_uri_clear(&u);
+	ck_assert(migration_uri_parse("defer", &u, &err));
+	ck_assert_int_eq(u.kind, MIGRATION_URI_DEFER);
+	static const char *const bad[] = { "tcp:host", "tcp:host:0", "tcp:h:65536",
+					   "tcp:h:08", "unix:", "exec:cat", "", "file:" };
+	for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+		ck_assert_msg(!migration_uri_parse(bad[i], &u, &err), "%s", bad[i]);
+		ck_assert_ptr_nonnull(err);
+		g_clear_error(&err);
+	}
+}
+END_TEST
+
+/* A small stream: preamble, a PAGES frame, a STATE frame. */
+static GByteArray *make_stream(void)
+{
+	GByteArray *s = g_byte_array_new();
+	uint8_t pre[MIG_PREAMBLE_SIZE], hdr[MIG_FRAME_HEADER_SIZE];
+	uint8_t pages[MIG_PAGE_REC_SIZE + 4096];
+
+	mig_preamble_put(pre);
+	g_byte_array_append(s, pre, sizeof(pre));
+	mig_page_rec_put(pages, 0x2000, 1, 0);
+	memset(pages + MIG_PAGE_REC_SIZE, 0x33, 4096);
+	mig_header_put(hdr, MIG_FRAME_PAGES, pages, sizeof(pages));
+	g_byte_array_append(s, hdr, sizeof(hdr));
+	g_byte_array_append(s, pages, sizeof(pages));
+	mig_header_put(hdr, MIG_FRAME_STATE, "state!", 6);
+	g_byte_array_append(s, hdr, sizeof(hdr));
+	g_byte_array_append(s, (const uint8_t *)"state!", 6);
+	return s;
+}
+
+/* Read frames from bytes through a pipe: how many were accepted. */
+static int read_frames(const uint8_t *p, size_t len, bool *clean_end)
+{
+	struct mig_frame_header h;
+	struct mig_chan *ch;
+	GError *err = NULL;
+	int fds[2], n = 0;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	/* The pipe holds the whole stream (64 KiB): no writer thread needed. */
+	ck_assert_int_eq(write_full(fds[1], p, len), 0);
+	close(fds[1]);
+	ch = mig_chan_new(fds[0], false);
+	*clean_end = false;
+	if (mig_chan_recv_preamble(ch, &err)) {
+		while (mig_chan_recv(ch, &h, &err))
+			n++;
+		*clean_end = err->code == TERN_ERROR_HOST && n == 2; /* EOF */
+	}
+	ck_assert_ptr_nonnull(err);
+	g_clear_error(&err);
+	mig_chan_free(ch);
+	return n;
+}
+
+START_TEST(stream_corruption)
+{
+	g_autoptr(GByteArray) s = make_stream();
+	bool clean;
+
+	ck_assert_int_eq(read_frames(s->data, s->len, &clean), 2);
+	ck_assert(clean);
+	/* Any flipped byte: that frame and what follows are refused. */
+	for (size_t i = 0; i < s->len; i++) {
+		s->data[i] ^= 0x01;
+		ck_assert_int_lt(read_frames(s->data, s->len, &clean), 2);
+		s->data[i] ^= 0x01;
+	}
+	/* Any truncation: fewer frames, never a partial one taken. */
+	for (size_t n = 0; n < s->len; n += 7)
+		ck_assert_int_lt(read_frames(s->data, n, &clean), 2);
+}
+END_TEST
+
+/* Frames from fd until EOF: the pages they carry, as a bitmap. */
+static void *drain_frames(void *arg)
+{
+	struct mig_bitmap *got = arg;
+	struct mig_chan *ch = mig_chan_new(*(int *)got->bits[GUEST_MEM_MAX_REGIONS - 1], true);
+	struct mig_frame_header h;
+	GError *err = NULL;
+
+	while (mig_chan_recv(ch, &h, &err)) {
+		struct mig_page_rec rec;
+		size_t pos = 0;
+
+		while (mig_page_rec_next(ch->payload, h.len, &pos, &rec, &err) > 0)
+			ck_assert(mig_bitmap_set_range(got, rec.gpa,
+						       (uint64_t)rec.npages << GUEST_PAGE_SHIFT,
+						       true));
+	}
+	g_clear_error(&err);
+	mig_chan_free(ch);
+	return NULL;
+}
+
+/*
+ * A pre-copy pass interrupted by a request (post-copy): every page is
+ * either sent or still to send. Pages copied into the frame being built
+ * must go out before the switch, or they would be neither sent nor
+ * discarded on the destination (a stale page there).
+ */
+START_TEST(interrupted_pass_loses_no_page)
+{
+	struct migration m = { 0 };
+	struct vm vm = { 0 };
+	struct mig_out o = { 0 };
+	struct mig_bitmap got;
+	pthread_t reader;
+	int sv[2], rfd;
+
+	ck_assert_int_eq(guest_memory_init(&vm.mem, 8 * MiB), 0);
+	for (uint64_t i = 0; i < 8 * MiB; i += 4096)
+		vm.mem.regions[0].hva[i] = (uint8_t)(i >> 12) | 1;
+	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.cond, NULL);
+	m.vm = &vm;
+	o.m = &m;
+	o.vm = &vm;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	o.ch = mig_chan_new(sv[0], true);
+	mig_ram_setup(&o);
+	mig_bitmap_init(&got, &vm.mem);
+	/* The reader's descriptor rides in the spare slot. */
+	rfd = sv[1];
+	got.bits[GUEST_MEM_MAX_REGIONS - 1] = (unsigned long *)&rfd;
+	ck_assert_int_eq(pthread_create(&reader, NULL, drain_frames, &got), 0);
+	o.postcopy_req = true;
+	ck_assert_int_eq(mig_ram_send_todo(&o, true), -EINTR);
+	mig_chan_shutdown(o.ch);
+	pthread_join(reader, NULL);
+	got.bits[GUEST_MEM_MAX_REGIONS - 1] = NULL;
+	ck_assert_uint_gt(mig_bitmap_count(&got), 0);
+	ck_assert_uint_eq(mig_bitmap_count(&got) + mig_bitmap_count(&o.todo),
+			  8 * MiB / 4096);
+	for (uint64_t p = 0; p < got.pages[0]; p++)
+		ck_assert(mig_bitmap_test(&got, 0, p) != mig_bitmap_test(&o.todo, 0, p));
+	mig_ram_cleanup(&o);
+	mig_chan_free(o.ch);
+	mig_bitmap_free(&got);
+	guest_memory_destroy(&vm.mem);
+}
+END_TEST
+
+/*
+ * The destination's ERROR text is bounded by the frame's length, not by a
+ * NUL: a payload without one (exactly sized, so ASan sees any read past
+ * it) gives the text and no more; an embedded NUL ends it; a long text is
+ * cut to the buffer.
+ */
+START_TEST(rp_error_text_bounded)
+{
+	static const char why[] = "memory size differs";
+	g_autofree uint8_t *p = g_memdup2(why, strlen(why));
+	g_autofree uint8_t *big = g_malloc(MIG_RP_ERROR_MAX);
+	char out[64];
+
+	mig_rp_error_text(out, sizeof(out), p, strlen(why));
+	ck_assert_str_eq(out, "the destination failed: memory size differs");
+	mig_rp_error_text(out, sizeof(out), p, 6);
+	ck_assert_str_eq(out, "the destination failed: memory");
+	mig_rp_error_text(out, sizeof(out), (const uint8_t *)"ab\0cd", 5);
+	ck_assert_str_eq(out, "the destination failed: ab");
+	mig_rp_error_text(out, sizeof(out), p, 0);
+	ck_assert_str_eq(out, "the destination failed: ");
+	memset(big, 'x', MIG_RP_ERROR_MAX);
+	mig_rp_error_text(out, sizeof(out), big, MIG_RP_ERROR_MAX);
+	ck_assert_uint_eq(strlen(out), sizeof(out) - 1);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("migration");
+
+	UNIT_TCASE(s, "sum", sum_paths_agree, sum_sees_every_bit);
+	UNIT_TCASE(s, "frames", preamble, header, page_records);
+	UNIT_TCASE(s, "hello", hello_roundtrip_and_match, hello_malformed);
+	UNIT_TCASE(s, "bitmap", bitmap);
+	UNIT_TCASE(s, "uri", uris);
+	UNIT_TCASE(s, "stream", stream_corruption);
+	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page);
+	UNIT_TCASE(s, "return-path", rp_error_text_bounded);
+	return unit_run(s);
+}
