@@ -271,9 +271,19 @@ static int dev_rings_start(struct vhost_user_dev *d, const char **what)
 		ret = vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_STATUS,
 					      d->vdev->status);
 	}
-	if (!ret)
-		d->running = true;
-	return ret;
+	if (ret)
+		return ret;
+	d->running = true;
+	/*
+	 * A back-end only looks at a ring when kicked, and a driver that
+	 * already made its requests available (before a crash, or while the
+	 * VM was stopped) may wait for their completion without kicking
+	 * again: kick every ring once. A spurious kick costs a ring check.
+	 */
+	for (unsigned int i = 0; i < d->nr_queues; i++)
+		if (virtq_started(d->vdev->queues[i]))
+			efd_signal(virtq_kick_fd(d->vdev->queues[i]));
+	return 0;
 }
 
 /* Lock held: the rings back from the back-end, at the place it stopped. */

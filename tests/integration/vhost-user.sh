@@ -1,0 +1,121 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# vhost-user frontend against real back-ends (docs/vhost-user.md):
+#  - --disk vhost-user= without --memory ...,shared=on exits 2 naming it;
+#    a socket nobody listens on fails at start-up, naming the socket;
+#  - blk-test over qemu-storage-daemon's vhost-user-blk export (split
+#    ring, 2 queues): every request type, and the host checks the image
+#    byte for byte;
+#  - the daemon is killed with SIGKILL in the middle of blk-bench's
+#    verified write/read loop and started again on the same socket: QMP
+#    sees VHOST_USER_DISCONNECTED then VHOST_USER_RECONNECTED, the guest
+#    keeps running, its loop completes with every read verified, and the
+#    image holds the pattern in every sector.
+# A missing qemu-storage-daemon skips its cases with the reason.
+. "$(dirname "$0")/lib.sh"
+need_kvm
+
+GUEST_TIMEOUT=120
+DISK_MB=16
+HELPER=$(dirname "$0")/vhost-user-helper.py
+QSD=$(command -v qemu-storage-daemon || true)
+QSD_PID=
+
+# qsd_start SOCK IMAGE QUEUES: the daemon in the background, pid in $TMP/qsd.pid.
+qsd_cmd() {
+	echo "$QSD" --blockdev "driver=file,filename=$2,node-name=f" \
+		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3"
+}
+qsd_start() {
+	rm -f "$1"
+	"$QSD" --blockdev "driver=file,filename=$2,node-name=f" \
+		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3" \
+		</dev/null >"$TMP/qsd.log" 2>&1 &
+	echo $! >"$TMP/qsd.pid"
+	for _ in $(seq 50); do
+		[ -S "$1" ] && return 0
+		sleep 0.1
+	done
+	fail "qemu-storage-daemon made no socket: $(cat "$TMP/qsd.log")"
+	return 1
+}
+qsd_stop() {
+	if [ -s "$TMP/qsd.pid" ]; then
+		kill "$(cat "$TMP/qsd.pid")" 2>/dev/null
+		# Ours, so wait for it; one the helper started is not our child.
+		wait "$(cat "$TMP/qsd.pid")" 2>/dev/null
+		: >"$TMP/qsd.pid"
+	fi
+}
+trap 'qsd_stop; rm -rf "$TMP"' EXIT
+
+begin "--disk vhost-user= without shared memory exits 2 and says why"
+run_tern 20 run --kernel "$FW/exit-code.elf" --test-exit --memory 128M \
+	--disk "vhost-user=$TMP/none.sock"
+expect_status 2
+expect_line err "--disk 'vhost-user=.*': a vhost-user back-end needs shared guest memory: add --memory SIZE,shared=on"
+end
+
+begin "--disk vhost-user= with no back-end listening fails at start-up, naming the socket"
+run_tern 20 run --kernel "$FW/exit-code.elf" --test-exit --memory 128M,shared=on \
+	--disk "vhost-user=$TMP/none.sock"
+expect_status 2
+expect_line err "vu-blk0: back-end '$TMP/none.sock': connect: "
+end
+
+if [ -z "$QSD" ]; then
+	skip_case "vhost-user-blk over qemu-storage-daemon" \
+		"qemu-storage-daemon is not installed (Debian qemu-system-common: scripts/install-deps.sh --test)"
+	finish
+fi
+
+begin "blk-test over qemu-storage-daemon (vhost-user-blk, split ring, 2 queues); host checks the image"
+truncate -s ${DISK_MB}M "$TMP/disk.img"
+if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 2; then
+	run_tern $GUEST_TIMEOUT run --kernel "$FW/blk-test.elf" --test-exit --memory 256M,shared=on \
+		--disk "vhost-user=$TMP/vu.sock,queues=2" --cmdline "ring=split queues=2"
+	expect_pass
+	expect_line out "^blk-test: capacity $((DISK_MB * 2048)) sectors .*, split ring, 2 queue\\(s\\)"
+	expect_line out '^blk-test: flush OK$'
+	expect_line out '^blk-test: MSI-X vectors pending for 2 queue\(s\)$'
+	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/out" >"$TMP/check" 2>&1; then
+		fail "host check: $(cat "$TMP/check")"
+	fi
+fi
+qsd_stop
+end
+
+begin "qemu-storage-daemon killed (SIGKILL) mid-I/O and restarted: events, the guest's verified loop completes"
+python3 "$CHECK" --make "$TMP/disk.img" $DISK_MB
+if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
+	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm --kernel "$FW/blk-bench.elf" --test-exit \
+		--memory 256M,shared=on --disk "vhost-user=$TMP/vu.sock" \
+		--cmdline "mode=randwrite,randread,randwrite qd=32 ios=60000 verify=1"
+	# shellcheck disable=SC2046
+	if ! python3 "$HELPER" restart "$SOCK" "$TMP/qsd.pid" 1.5 -- \
+		$(qsd_cmd "$TMP/vu.sock" "$TMP/disk.img" 1) >"$TMP/helper" 2>&1; then
+		fail "$(cat "$TMP/helper")"
+	fi
+	cat "$TMP/helper"
+	wait_vm
+	cp "$CON" "$TMP/out"
+	cp "$VMERR" "$TMP/err"
+	expect_status 1
+	expect_line out '^RESULT: PASS$'
+	for m in randwrite randread; do
+		expect_line out "^BENCH name=$m qd=32 ios=60000 "
+	done
+	if ! grep -q 'disconnected; the guest keeps running, reconnecting' "$VMERR"; then
+		fail "no disconnect line in stderr: $(cat "$VMERR")"
+	fi
+	expect_no_line out 'stalled|mismatch|FAIL'
+	: >"$TMP/none"
+	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/none" >"$TMP/check" 2>&1; then
+		fail "host check: $(cat "$TMP/check")"
+	fi
+fi
+# The restarted daemon is the helper's child, gone with its session.
+if [ -s "$TMP/qsd.pid" ]; then kill "$(cat "$TMP/qsd.pid")" 2>/dev/null; : >"$TMP/qsd.pid"; fi
+end
+
+finish
