@@ -224,11 +224,6 @@ static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	if (!ret) {
-		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_KICK, i,
-					virtq_kick_fd(vq));
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	if (!ret) {
 		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_CALL, i,
 					d->call_fd[i]);
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
@@ -236,6 +231,16 @@ static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 	if (!ret) {
 		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_ERR, i,
 					d->err_fd[i]);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	/*
+	 * The kick last: it starts the ring in libvhost-user, which then
+	 * completes what a pending kick finds and signals the call fd at
+	 * once (qemu-storage-daemon panics on a call fd it does not have yet).
+	 */
+	if (!ret) {
+		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_KICK, i,
+					virtq_kick_fd(vq));
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	/* With protocol features a ring starts disabled. */

@@ -42,9 +42,9 @@ def restart(sock, pidfile, delay, backend):
     r = q.cmd("query-status")
     expect(r.get("return", {}).get("status") == "running",
            f"the guest keeps running without its back-end: {r}")
-    proc = subprocess.Popen(backend, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    with open(pidfile + ".log", "w") as log:
+        proc = subprocess.Popen(backend, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     with open(pidfile, "w") as f:
         f.write(str(proc.pid))
     ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=5.0)

@@ -7,10 +7,14 @@
 #    ring, 2 queues): every request type, and the host checks the image
 #    byte for byte;
 #  - the daemon is killed with SIGKILL in the middle of blk-bench's
-#    verified write/read loop and started again on the same socket: QMP
+#    verified write/read loop (qd=1, see below) and started again on the same socket: QMP
 #    sees VHOST_USER_DISCONNECTED then VHOST_USER_RECONNECTED, the guest
 #    keeps running, its loop completes with every read verified, and the
 #    image holds the pattern in every sector.
+# The kill case runs at queue depth 1: qemu-storage-daemon 7.2 offers no
+# INFLIGHT_SHMFD, so after a crash the rings resume at the used index, which
+# is exact only when requests complete in the order they were made
+# available (docs/vhost-user.md; at qd=32 a request can complete twice).
 # A missing qemu-storage-daemon skips its cases with the reason.
 . "$(dirname "$0")/lib.sh"
 need_kvm
@@ -32,8 +36,11 @@ qsd_start() {
 		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3" \
 		</dev/null >"$TMP/qsd.log" 2>&1 &
 	echo $! >"$TMP/qsd.pid"
+	# The socket file appears at bind(), before listen(): connect to know.
 	for _ in $(seq 50); do
-		[ -S "$1" ] && return 0
+		if python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" 2>/dev/null; then
+			return 0
+		fi
 		sleep 0.1
 	done
 	fail "qemu-storage-daemon made no socket: $(cat "$TMP/qsd.log")"
@@ -90,12 +97,13 @@ python3 "$CHECK" --make "$TMP/disk.img" $DISK_MB
 if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
 	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm --kernel "$FW/blk-bench.elf" --test-exit \
 		--memory 256M,shared=on --disk "vhost-user=$TMP/vu.sock" \
-		--cmdline "mode=randwrite,randread,randwrite qd=32 ios=60000 verify=1"
+		--cmdline "mode=randwrite,randread,randwrite qd=1 ios=10000 verify=1"
 	# shellcheck disable=SC2046
 	if ! python3 "$HELPER" restart "$SOCK" "$TMP/qsd.pid" 1.5 -- \
 		$(qsd_cmd "$TMP/vu.sock" "$TMP/disk.img" 1) >"$TMP/helper" 2>&1; then
 		fail "$(cat "$TMP/helper")"
 	fi
+	CASE_QSD_LOG=$TMP/qsd.pid.log
 	cat "$TMP/helper"
 	wait_vm
 	cp "$CON" "$TMP/out"
@@ -103,15 +111,26 @@ if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
 	expect_status 1
 	expect_line out '^RESULT: PASS$'
 	for m in randwrite randread; do
-		expect_line out "^BENCH name=$m qd=32 ios=60000 "
+		expect_line out "^BENCH name=$m qd=1 ios=10000 "
 	done
 	if ! grep -q 'disconnected; the guest keeps running, reconnecting' "$VMERR"; then
 		fail "no disconnect line in stderr: $(cat "$VMERR")"
 	fi
 	expect_no_line out 'stalled|mismatch|FAIL'
+	# The kill must land inside the loop: the first run alone outlasts it.
+	grep '^BENCH' "$TMP/out"
+	first_ns=$(sed -n 's/^BENCH name=randwrite qd=1 ios=10000 ns=\([0-9]*\) .*/\1/p' "$TMP/out" | head -n 1)
+	if [ -z "$first_ns" ] || [ "$first_ns" -lt 2000000000 ]; then
+		fail "the first randwrite run took ${first_ns:-?} ns: the kill at 1.5 s may have missed it"
+	fi
 	: >"$TMP/none"
 	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/none" >"$TMP/check" 2>&1; then
 		fail "host check: $(cat "$TMP/check")"
+	fi
+	if [ "$CASE_OK" = 0 ]; then
+		echo "--- the guest's console"; tail -n 5 "$TMP/out"
+		echo "--- tern's stderr"; tail -n 10 "$TMP/err"
+		echo "--- the restarted daemon's output"; tail -n 20 "$CASE_QSD_LOG"
 	fi
 fi
 # The restarted daemon is the helper's child, gone with its session.
