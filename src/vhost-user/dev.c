@@ -21,6 +21,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tern/error.h"
@@ -33,6 +34,14 @@
 
 /* Anything on the socket outside a request is the back-end leaving. */
 static void dev_sock_event(void *opaque, uint32_t events);
+
+static uint64_t dev_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static void dev_push_event(struct vhost_user_dev *d, bool connected)
 {
@@ -359,7 +368,16 @@ static void dev_disconnect(struct vhost_user_dev *d)
 						  d->path);
 		return;
 	}
-	d->backoff_ms = VHOST_USER_BACKOFF_MIN_MS;
+	/*
+	 * A back-end that takes the connection and then drops it (a ring it
+	 * will not take) would otherwise be retried every 100 ms for ever:
+	 * the back-off only starts afresh after a connection that lasted.
+	 */
+	if (dev_now_ms() - d->connected_ms < VHOST_USER_BACKOFF_MAX_MS)
+		d->backoff_ms = MIN(MAX(d->backoff_ms, VHOST_USER_BACKOFF_MIN_MS / 2) * 2,
+				    VHOST_USER_BACKOFF_MAX_MS);
+	else
+		d->backoff_ms = VHOST_USER_BACKOFF_MIN_MS;
 	dev_arm_timer(d, d->backoff_ms);
 }
 
@@ -404,6 +422,7 @@ static void dev_timer_event(void *opaque, uint32_t events)
 		goto out;
 	}
 	d->reconnects++;
+	d->connected_ms = dev_now_ms();
 	tern_log("%s: back-end %s reconnected", d->name, d->path);
 	dev_push_event(d, true);
 	if (d->active) {

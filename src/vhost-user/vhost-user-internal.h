@@ -108,6 +108,7 @@ struct vhost_user_dev {
 	struct iothread *thread; /* always running: calls, socket, timer */
 	int timer_fd; /* reconnect back-off */
 	unsigned int backoff_ms;
+	uint64_t connected_ms; /* CLOCK_MONOTONIC of the last (re)connect */
 	int event_fd; /* signalled when events[] has something for QMP */
 	bool events[VHOST_USER_EVENTS_MAX]; /* true: connected, false: gone */
 	unsigned int nr_events;

@@ -10,7 +10,10 @@
 #    verified write/read loop (qd=1, see below) and started again on the same socket: QMP
 #    sees VHOST_USER_DISCONNECTED then VHOST_USER_RECONNECTED, the guest
 #    keeps running, its loop completes with every read verified, and the
-#    image holds the pattern in every sector.
+#    image holds the pattern in every sector; then stop and cont work over
+#    the new daemon;
+#  - with reconnect=off the same kill leaves the device down and the VM
+#    running; quit ends it.
 # The kill case runs at queue depth 1: qemu-storage-daemon 7.2 offers no
 # INFLIGHT_SHMFD, so after a crash the rings resume at the used index, which
 # is exact only when requests complete in the order they were made
@@ -73,7 +76,27 @@ end
 if [ -z "$QSD" ]; then
 	skip_case "vhost-user-blk over qemu-storage-daemon" \
 		"qemu-storage-daemon is not installed (Debian qemu-system-common: scripts/install-deps.sh --test)"
-	finish
+	begin "reconnect=off: the daemon killed and restarted; the device stays down, the VM and QMP do not"
+python3 "$CHECK" --make "$TMP/disk.img" $DISK_MB
+if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
+	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm2 --kernel "$FW/blk-bench.elf" --test-exit \
+		--memory 256M,shared=on --disk "vhost-user=$TMP/vu.sock,reconnect=off" \
+		--cmdline "mode=randwrite qd=1 ios=100000 verify=1"
+	# shellcheck disable=SC2046
+	if ! python3 "$HELPER" latched "$SOCK" "$TMP/qsd.pid" 1 -- \
+		$(qsd_cmd "$TMP/vu.sock" "$TMP/disk.img" 1) >"$TMP/helper" 2>&1; then
+		fail "$(cat "$TMP/helper")"
+	fi
+	wait_vm
+	expect_status 0
+	if ! grep -q 'disconnected; the guest keeps running (reconnect=off: the device stays down)' "$VMERR"; then
+		fail "no reconnect=off line in stderr: $(cat "$VMERR")"
+	fi
+fi
+if [ -s "$TMP/qsd.pid" ]; then kill "$(cat "$TMP/qsd.pid")" 2>/dev/null; : >"$TMP/qsd.pid"; fi
+end
+
+finish
 fi
 
 begin "blk-test over qemu-storage-daemon (vhost-user-blk, split ring, 2 queues); host checks the image"
@@ -134,6 +157,26 @@ if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
 	fi
 fi
 # The restarted daemon is the helper's child, gone with its session.
+if [ -s "$TMP/qsd.pid" ]; then kill "$(cat "$TMP/qsd.pid")" 2>/dev/null; : >"$TMP/qsd.pid"; fi
+end
+
+begin "reconnect=off: the daemon killed and restarted; the device stays down, the VM and QMP do not"
+python3 "$CHECK" --make "$TMP/disk.img" $DISK_MB
+if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
+	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm2 --kernel "$FW/blk-bench.elf" --test-exit \
+		--memory 256M,shared=on --disk "vhost-user=$TMP/vu.sock,reconnect=off" \
+		--cmdline "mode=randwrite qd=1 ios=100000 verify=1"
+	# shellcheck disable=SC2046
+	if ! python3 "$HELPER" latched "$SOCK" "$TMP/qsd.pid" 1 -- \
+		$(qsd_cmd "$TMP/vu.sock" "$TMP/disk.img" 1) >"$TMP/helper" 2>&1; then
+		fail "$(cat "$TMP/helper")"
+	fi
+	wait_vm
+	expect_status 0
+	if ! grep -q 'disconnected; the guest keeps running (reconnect=off: the device stays down)' "$VMERR"; then
+		fail "no reconnect=off line in stderr: $(cat "$VMERR")"
+	fi
+fi
 if [ -s "$TMP/qsd.pid" ]; then kill "$(cat "$TMP/qsd.pid")" 2>/dev/null; : >"$TMP/qsd.pid"; fi
 end
 
