@@ -139,6 +139,8 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 
 		switch (bit) {
 		case 0:
+			if (out->path)
+				DISK_ERR("path= and vhost-user= exclude each other (vhost-user=SOCK: a back-end serves the disk)");
 			out->path = g_strdup(val);
 			break;
 		case 1:
@@ -203,6 +205,8 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			out->lun_given = true;
 			break;
 		case 9:
+			if (out->path)
+				DISK_ERR("path= and vhost-user= exclude each other (vhost-user=SOCK: a back-end serves the disk)");
 			out->path = g_strdup(val);
 			out->vhost_user = true;
 			break;
@@ -212,8 +216,6 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			break;
 		}
 	}
-	if ((seen & 1U) && out->vhost_user)
-		DISK_ERR("path= and vhost-user= exclude each other (vhost-user=SOCK: a back-end serves the disk)");
 	if (!out->path)
 		DISK_ERR("path=FILE is required (or vhost-user=SOCK)");
 	/* The back-end owns the image, its cache and its queues' polling. */

@@ -15,6 +15,7 @@
  * resume at the used index in guest memory and the back-end finds the
  * requests it had in flight in the INFLIGHT_SHMFD buffer, which tern keeps.
  */
+#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -225,7 +226,7 @@ static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 	ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	if (!ret) {
 		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_BASE, i,
-					   d->base[i]);
+					   virtq_split_last_avail(vq));
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	if (!ret) {
@@ -322,7 +323,8 @@ static void dev_rings_stop(struct vhost_user_dev *d)
 		if (index != i || num > 0xffff)
 			ret = -EPROTO;
 		else
-			d->base[i] = num;
+			/* The core's queue follows, for state saves and resumes. */
+			virtq_split_resume_at(d->vdev->queues[i], (uint16_t)num);
 	}
 	if (ret)
 		dev_fail(d, "GET_VRING_BASE", ret);
@@ -344,7 +346,8 @@ static void dev_bases_from_used(struct vhost_user_dev *d)
 			continue;
 		idx = guest_memory_ptr(d->vdev->mem, l->device + 2, 2);
 		if (idx)
-			d->base[i] = __atomic_load_n(idx, __ATOMIC_ACQUIRE);
+			virtq_split_resume_at(vq, le16toh(__atomic_load_n(
+							  idx, __ATOMIC_ACQUIRE)));
 	}
 }
 
@@ -353,6 +356,9 @@ static void dev_disconnect(struct vhost_user_dev *d)
 {
 	(void)iothread_del(d->thread, d->conn.fd);
 	vhost_user_conn_close(&d->conn);
+	/* Where the rings stand now, also for a stop before the reconnect. */
+	if (d->active)
+		dev_bases_from_used(d);
 	d->broken = false;
 	d->running = false;
 	d->disconnects++;
@@ -584,11 +590,6 @@ void vhost_user_dev_start(struct vhost_user_dev *d)
 
 	pthread_mutex_lock(&d->lock);
 	d->active = true;
-	/* Where the core's rings stand: 0 after DRIVER_OK, or as loaded. */
-	for (unsigned int i = 0; i < d->nr_queues; i++)
-		if (!d->running && virtq_started(d->vdev->queues[i]) &&
-		    !d->base[i])
-			d->base[i] = virtq_split_last_avail(d->vdev->queues[i]);
 	if (d->conn.fd >= 0 && !d->broken && !d->running) {
 		ret = dev_rings_start(d, &what);
 		if (ret)
@@ -627,7 +628,6 @@ void vhost_user_dev_stop(struct vhost_user_dev *d, bool reset)
 			d->vdev->transport_ops->notify_queue(d->vdev,
 							     d->vdev->queues[i]);
 	if (reset) {
-		memset(d->base, 0, sizeof(d->base));
 		/* A reset driver must not see old requests resubmitted. */
 		if (d->inflight_map)
 			memset(d->inflight_map, 0, d->inflight.mmap_size);

@@ -96,7 +96,6 @@ struct vhost_user_dev {
 	bool broken;
 	bool active; /* the driver started the device and nothing holds it */
 	bool running; /* the back-end has the rings */
-	uint16_t base[VHOST_USER_QUEUES_MAX]; /* where each ring resumes */
 	int call_fd[VHOST_USER_QUEUES_MAX];
 	int err_fd[VHOST_USER_QUEUES_MAX];
 	struct vhost_user_ring_ref refs[VHOST_USER_QUEUES_MAX];

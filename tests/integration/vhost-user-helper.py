@@ -9,8 +9,8 @@ While the guest's verified I/O loop runs: wait DELAY seconds, SIGKILL the
 back-end whose pid is in PIDFILE, expect VHOST_USER_DISCONNECTED (device,
 path) and the VM still running, start BACKEND ARGS... again (its pid goes
 to PIDFILE), expect VHOST_USER_RECONNECTED within 5 s, print the time
-from the kill to that event, then stop and cont the VM over the new
-back-end. "latched" (reconnect=off): after the kill and restart, no
+from the kill to that event, then stop, save the state and cont the VM
+over the new back-end. "latched" (reconnect=off): after the kill and restart, no
 VHOST_USER_RECONNECTED comes, the VM still runs, and quit ends it. Exit 0,
 or 1 with the first failed expectation.
 """
@@ -54,9 +54,12 @@ def restart(sock, pidfile, delay, backend):
     expect(ev["data"].get("device") == "virtio-blk.0",
            f"VHOST_USER_RECONNECTED names virtio-blk.0: {ev}")
     print(f"VHOST_USER_RECONNECTED {time.monotonic() - killed:.3f} s after the kill")
-    # stop takes the rings back (GET_VRING_BASE), cont hands them over again.
-    for cmd, status in (("stop", "paused"), ("cont", "running")):
-        r = q.cmd(cmd)
+    # stop takes the rings back (GET_VRING_BASE), cont hands them over
+    # again; a state save in between sees where the back-end stopped.
+    for cmd, status in (("stop", "paused"), ("x-tern-state-save", "paused"),
+                        ("cont", "running")):
+        args = {"path": pidfile + ".state"} if cmd == "x-tern-state-save" else None
+        r = q.cmd(cmd, args)
         expect(r == {"return": {}}, f"{cmd} over the new back-end: {r}")
         r = q.cmd("query-status")
         expect(r.get("return", {}).get("status") == status,

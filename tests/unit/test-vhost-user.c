@@ -470,6 +470,7 @@ START_TEST(disk_spec)
 	disk_config_clear(&c);
 
 	disk_bad("vhost-user=s,path=x", "exclude each other");
+	disk_bad("path=x,vhost-user=s", "exclude each other");
 	disk_bad("vhost-user=s,engine=aio", "takes only queues= and reconnect=");
 	disk_bad("vhost-user=s,bus=scsi", "takes only queues= and reconnect=");
 	disk_bad("vhost-user=s,readonly=on", "takes only queues= and reconnect=");
