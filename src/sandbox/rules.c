@@ -20,7 +20,6 @@
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 
 #include "sandbox-internal.h"
 #include "tern/vcpu.h"
@@ -227,14 +226,12 @@ static const struct sandbox_rule device_io_rules[] = {
 	ALLOW(fdatasync, "engine=aio: a flush where the kernel has no aio fsync"),
 	/*
 	 * vhost-user (src/vhost-user/dev.c): the device's I/O thread notices a
-	 * back-end that went away and reconnects to the same unix socket with
-	 * back-off. connect() names a path: the one --disk vhost-user= gave,
-	 * and only a unix socket can be made (docs/security.md).
+	 * back-end that went away and reconnects with back-off. It makes no
+	 * socket: a connector process forked at set-up connects and passes
+	 * the socket back (connector.c, docs/security.md).
 	 */
-	ALLOW_ARG(socket, 0, AF_UNIX, "vhost-user: reconnect to a restarted back-end (unix sockets only)"),
-	ALLOW(connect, "vhost-user: reconnect to the back-end's socket"),
 	ALLOW(sendmsg, "vhost-user: renegotiate and hand the rings over again after a reconnect"),
-	ALLOW(recvmsg, "vhost-user: the back-end's replies"),
+	ALLOW(recvmsg, "vhost-user: the back-end's replies; the socket the connector passes back"),
 	ALLOW(recvfrom, "vhost-user: peek at the socket to tell a hang-up from a reply in transit"),
 	ALLOW(shutdown, "vhost-user: a back-end that failed a request is cut off"),
 	ALLOW(close, "vhost-user: the socket of a back-end that went away"),

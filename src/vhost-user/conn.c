@@ -72,6 +72,13 @@ int vhost_user_conn_open(struct vhost_user_conn *c, const char *path)
 	return 0;
 }
 
+void vhost_user_conn_adopt(struct vhost_user_conn *c, int fd)
+{
+	c->fd = fd;
+	if (!c->timeout_ms)
+		c->timeout_ms = VHOST_USER_REPLY_TIMEOUT_MS;
+}
+
 void vhost_user_conn_close(struct vhost_user_conn *c)
 {
 	if (c->fd >= 0)

@@ -143,7 +143,17 @@ static int dev_connect(struct vhost_user_dev *d, const char **what)
 	int ret;
 
 	*what = "connect";
-	ret = vhost_user_conn_open(&d->conn, d->path);
+	if (d->connector.sock >= 0) {
+		int fd;
+
+		/* After set-up: the connector connects for us (connector.c). */
+		ret = vhost_user_connector_connect(&d->connector, &fd,
+						   VHOST_USER_REPLY_TIMEOUT_MS);
+		if (!ret)
+			vhost_user_conn_adopt(&d->conn, fd);
+	} else {
+		ret = vhost_user_conn_open(&d->conn, d->path);
+	}
 	if (ret)
 		return ret;
 	*what = "negotiation";
@@ -479,6 +489,7 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	d->m = m;
 	d->nr_queues = nr_queues;
 	d->conn.fd = d->inflight_fd = d->timer_fd = d->event_fd = -1;
+	d->connector.sock = -1;
 	for (unsigned int i = 0; i < VHOST_USER_QUEUES_MAX; i++)
 		d->call_fd[i] = d->err_fd[i] = -1;
 	pthread_mutex_init(&d->lock, NULL);
@@ -514,6 +525,16 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 			    "%s: back-end '%s': %s: %s", name, path, what,
 			    g_strerror(-ret));
 		return false;
+	}
+	/* Connected directly; later connections go through the connector. */
+	if (reconnect) {
+		ret = vhost_user_connector_start(&d->connector, path);
+		if (ret) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "%s: cannot fork its reconnect helper: %s",
+				    name, g_strerror(-ret));
+			return false;
+		}
 	}
 	for (unsigned int i = 0; i < nr_queues && !ret; i++) {
 		ret = iothread_add(d->thread, d->call_fd[i], EPOLLIN,
@@ -564,6 +585,7 @@ void vhost_user_dev_fini(struct vhost_user_dev *d)
 	if (d->thread)
 		iothread_destroy(d->thread);
 	vhost_user_conn_close(&d->conn);
+	vhost_user_connector_stop(&d->connector);
 	if (d->inflight_map)
 		munmap(d->inflight_map, d->inflight.mmap_size);
 	if (d->inflight_fd >= 0)

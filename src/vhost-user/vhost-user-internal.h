@@ -65,6 +65,24 @@ int vhost_user_conn_set_u64(struct vhost_user_conn *c, uint32_t request,
  */
 int vhost_user_conn_negotiate(struct vhost_user_conn *c) __must_check;
 
+/*
+ * The connector (connector.c): a process forked at set-up that connects
+ * to the back-end's socket for a sandboxed thread, which may not.
+ */
+struct vhost_user_connector {
+	int sock; /* our end of the socketpair, -1 when none */
+};
+
+int vhost_user_connector_start(struct vhost_user_connector *c,
+			       const char *path) __must_check;
+void vhost_user_connector_stop(struct vhost_user_connector *c);
+/* A socket connected to the path: 0 and *fd, or -errno (-ECONNREFUSED ...). */
+int vhost_user_connector_connect(struct vhost_user_connector *c, int *fd,
+				 unsigned int timeout_ms) __must_check;
+
+/* Take a socket connected elsewhere (the connector). */
+void vhost_user_conn_adopt(struct vhost_user_conn *c, int fd);
+
 struct vhost_user_dev;
 
 /* What a model adds to the device-independent part. */
@@ -104,6 +122,7 @@ struct vhost_user_dev {
 	int inflight_fd;
 	void *inflight_map;
 
+	struct vhost_user_connector connector; /* reconnect=on */
 	struct iothread *thread; /* always running: calls, socket, timer */
 	int timer_fd; /* reconnect back-off */
 	unsigned int backoff_ms;
