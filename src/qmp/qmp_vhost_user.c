@@ -41,8 +41,9 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 			 w->index);
 		qmp_add_str(data, "device", id);
 		qmp_add_str(data, "path", vhost_user_blk_path(w->vdev));
-		qmp_server_emit(w->srv, connected ? "VHOST_USER_RECONNECTED" :
-						    "VHOST_USER_DISCONNECTED",
+		qmp_server_emit(w->srv,
+				connected ? "VHOST_USER_RECONNECTED"
+					  : "VHOST_USER_DISCONNECTED",
 				data);
 	}
 	return G_SOURCE_CONTINUE;
@@ -51,21 +52,23 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 			     GError **err)
 {
-	unsigned int n = disk_configs_count(vm->cfg->disks, vm->cfg->nr_disks,
-					    DISK_BUS_BLK);
+	unsigned int n =
+	    disk_configs_count(vm->cfg->disks, vm->cfg->nr_disks, DISK_BUS_BLK);
 
 	for (unsigned int i = 0; i < n; i++) {
 		struct virtio_device *vdev =
-			vm_device_find(vm, &virtio_blk_device_type, i);
+		    vm_device_find(vm, &virtio_blk_device_type, i);
 		struct vu_watch *w;
 		GSource *src;
 
 		if (!vhost_user_blk_is(vdev))
 			continue;
 		w = g_new(struct vu_watch, 1);
-		*w = (struct vu_watch){ srv, vm, vdev, i };
-		/* Freed with the source; the default context lives as long as tern. */
-		src = g_unix_fd_source_new(vhost_user_blk_event_fd(vdev), G_IO_IN);
+		*w = (struct vu_watch){srv, vm, vdev, i};
+		/* Freed with the source; the default context lives as long as
+		 * tern. */
+		src = g_unix_fd_source_new(vhost_user_blk_event_fd(vdev),
+					   G_IO_IN);
 		g_source_set_callback(src, G_SOURCE_FUNC(vu_event), w, g_free);
 		g_source_attach(src, NULL);
 		g_source_unref(src);

@@ -24,7 +24,7 @@
 
 /* The device bits a vhost-user-blk may pass on (QEMU's list). */
 #define VU_BLK_FEATURES                                                        \
-	((1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |   \
+	((1ULL << VIRTIO_BLK_F_SIZE_MAX) | (1ULL << VIRTIO_BLK_F_SEG_MAX) |    \
 	 (1ULL << VIRTIO_BLK_F_GEOMETRY) | (1ULL << VIRTIO_BLK_F_RO) |         \
 	 (1ULL << VIRTIO_BLK_F_BLK_SIZE) | (1ULL << VIRTIO_BLK_F_FLUSH) |      \
 	 (1ULL << VIRTIO_BLK_F_TOPOLOGY) | (1ULL << VIRTIO_BLK_F_CONFIG_WCE) | \
@@ -42,7 +42,8 @@ static void vu_blk_free(struct vhost_user_blk *b)
 	g_free(b);
 }
 
-/* The back-end takes the rings now, or when it is back. Never fails the driver. */
+/* The back-end takes the rings now, or when it is back. Never fails the driver.
+ */
 static int vu_blk_activate(struct virtio_device *vdev)
 {
 	struct vhost_user_blk *b = vdev->priv;
@@ -100,13 +101,13 @@ static void vu_blk_destroy(struct virtio_device *vdev)
 }
 
 static const struct virtio_device_ops vu_blk_ops = {
-	.name = "vhost-user-blk",
-	.activate = vu_blk_activate,
-	.reset = vu_blk_reset,
-	.quiesce = vu_blk_quiesce,
-	.resume = vu_blk_resume,
-	.config_write = vu_blk_config_write,
-	.destroy = vu_blk_destroy,
+    .name = "vhost-user-blk",
+    .activate = vu_blk_activate,
+    .reset = vu_blk_reset,
+    .quiesce = vu_blk_quiesce,
+    .resume = vu_blk_resume,
+    .config_write = vu_blk_config_write,
+    .destroy = vu_blk_destroy,
 };
 
 bool vhost_user_blk_is(const struct virtio_device *vdev)
@@ -133,29 +134,33 @@ struct virtio_device *vhost_user_blk_create(struct machine *m,
 	ret = vhost_user_dev_get_config(&b->dev, &b->config, sizeof(b->config));
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--disk '%s': the back-end gave no configuration (GET_CONFIG): %s",
+			    "--disk '%s': the back-end gave no configuration "
+			    "(GET_CONFIG): %s",
 			    cfg->spec, g_strerror(-ret));
 		goto err;
 	}
 	f = vhost_user_dev_features(&b->dev) & VU_BLK_FEATURES;
 	if (nr_queues > 1 && !(f & (1ULL << VIRTIO_BLK_F_MQ))) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "--disk '%s': queues=%u but the back-end has no VIRTIO_BLK_F_MQ",
+			    "--disk '%s': queues=%u but the back-end has no "
+			    "VIRTIO_BLK_F_MQ",
 			    cfg->spec, nr_queues);
 		goto err;
 	}
-	/* The guest gets the queues asked for, whatever the back-end has more. */
+	/* The guest gets the queues asked for, whatever the back-end has more.
+	 */
 	b->config.num_queues = htole16(nr_queues);
-	vdev = virtio_pci_create(m, &vu_blk_ops, b, VIRTIO_ID_BLOCK, f, nr_queues,
-				 (uint8_t *)&b->config, sizeof(b->config), err);
+	vdev =
+	    virtio_pci_create(m, &vu_blk_ops, b, VIRTIO_ID_BLOCK, f, nr_queues,
+			      (uint8_t *)&b->config, sizeof(b->config), err);
 	if (!vdev)
 		goto err;
 	if (!vhost_user_dev_attach(&b->dev, vdev, err)) {
 		virtio_pci_destroy(vdev); /* frees b */
 		return NULL;
 	}
-	tern_debug("%s: %s: %llu sectors, features %#llx, protocol %#llx",
-		   name, cfg->path, (unsigned long long)le64toh(b->config.capacity),
+	tern_debug("%s: %s: %llu sectors, features %#llx, protocol %#llx", name,
+		   cfg->path, (unsigned long long)le64toh(b->config.capacity),
 		   (unsigned long long)vdev->host_features,
 		   (unsigned long long)b->dev.conn.protocol);
 	return vdev;

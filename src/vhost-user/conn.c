@@ -32,7 +32,7 @@ static int conn_wait(int fd, short events, uint64_t deadline_ms)
 {
 	for (;;) {
 		uint64_t now = conn_now_ms();
-		struct pollfd p = { .fd = fd, .events = events };
+		struct pollfd p = {.fd = fd, .events = events};
 		int n;
 
 		if (now >= deadline_ms)
@@ -49,7 +49,7 @@ static int conn_wait(int fd, short events, uint64_t deadline_ms)
 
 int vhost_user_conn_open(struct vhost_user_conn *c, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd;
 
 	c->fd = -1;
@@ -98,8 +98,8 @@ static int conn_send(struct vhost_user_conn *c, const struct vhost_user_msg *m,
 	memcpy(buf + 8, &m->size, 4);
 	memcpy(buf + VHOST_USER_HDR_SIZE, m->payload, m->size);
 	while (done < len) {
-		struct iovec iov = { buf + done, len - done };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct iovec iov = {buf + done, len - done};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		ssize_t n;
 		int ret;
 
@@ -132,14 +132,16 @@ static int conn_send(struct vhost_user_conn *c, const struct vhost_user_msg *m,
 	return 0;
 }
 
-/* Take the fds a recvmsg() brought; more than a message may carry is -EPROTO. */
+/* Take the fds a recvmsg() brought; more than a message may carry is -EPROTO.
+ */
 static int conn_take_fds(struct msghdr *mh, struct vhost_user_msg *m)
 {
 	int ret = 0;
 
 	if (mh->msg_flags & MSG_CTRUNC)
 		ret = -EPROTO;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm;
+	     cm = CMSG_NXTHDR(mh, cm)) {
 		unsigned int n;
 		int fds[VHOST_USER_MAX_FDS];
 
@@ -169,11 +171,13 @@ static int conn_recv(struct vhost_user_conn *c, void *buf, size_t len,
 	int ret = 0;
 
 	while (done < len) {
-		struct iovec iov = { (uint8_t *)buf + done, len - done };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = cbuf,
-				     .msg_controllen = sizeof(cbuf) };
-		ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		struct iovec iov = {(uint8_t *)buf + done, len - done};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		ssize_t n =
+		    recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
 		if (n > 0) {
 			if (conn_take_fds(&mh, m))
@@ -231,7 +235,7 @@ int vhost_user_conn_call(struct vhost_user_conn *c, struct vhost_user_msg *m,
 	uint64_t deadline = conn_now_ms() + c->timeout_ms;
 	bool has_reply = vhost_user_request_has_reply(m->request);
 	bool ack = !has_reply && vhost_user_conn_has_protocol(
-					 c, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+				     c, VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	struct vhost_user_msg local;
 	uint32_t request = m->request;
 	int ret;
@@ -252,8 +256,8 @@ int vhost_user_conn_call(struct vhost_user_conn *c, struct vhost_user_msg *m,
 		conn_close_fds(&local);
 out:
 	if (ret && ret != -EIO)
-		tern_debug("vhost-user: %s: %s", vhost_user_request_name(request),
-			   g_strerror(-ret));
+		tern_debug("vhost-user: %s: %s",
+			   vhost_user_request_name(request), g_strerror(-ret));
 	return ret;
 }
 
@@ -291,13 +295,15 @@ int vhost_user_conn_negotiate(struct vhost_user_conn *c)
 	if (ret)
 		return ret;
 	if (c->features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) {
-		ret = vhost_user_conn_get_u64(c, VHOST_USER_GET_PROTOCOL_FEATURES,
-					      &offered);
+		ret = vhost_user_conn_get_u64(
+		    c, VHOST_USER_GET_PROTOCOL_FEATURES, &offered);
 		if (ret)
 			return ret;
-		/* Known before it is acked: SET_PROTOCOL_FEATURES gets no ack. */
-		ret = vhost_user_conn_set_u64(c, VHOST_USER_SET_PROTOCOL_FEATURES,
-					      offered & VHOST_USER_PROTOCOL_WANTED);
+		/* Known before it is acked: SET_PROTOCOL_FEATURES gets no ack.
+		 */
+		ret = vhost_user_conn_set_u64(
+		    c, VHOST_USER_SET_PROTOCOL_FEATURES,
+		    offered & VHOST_USER_PROTOCOL_WANTED);
 		if (ret)
 			return ret;
 		c->protocol = offered & VHOST_USER_PROTOCOL_WANTED;

@@ -9,8 +9,8 @@
  * inherited: it is MADV_DONTFORK) and can do one thing, connect to the
  * one path it was given and pass the connected socket back over a
  * socketpair (SCM_RIGHTS). It ends when its end of the socketpair reads
- * EOF: tern closed it, or tern is gone. It is forked twice so that init, not tern, reaps it:
- * tern's threads may not wait4() after set-up either.
+ * EOF: tern closed it, or tern is gone. It is forked twice so that init, not
+ * tern, reaps it: tern's threads may not wait4() after set-up either.
  */
 #include <errno.h>
 #include <poll.h>
@@ -25,14 +25,14 @@
 /* The connector's loop: one byte in, a connected socket (or an errno) out. */
 static void __attribute__((noreturn)) connector_main(int sock, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
 	for (;;) {
-		char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+		char cbuf[CMSG_SPACE(sizeof(int))] = {0};
 		int err = 0, fd;
-		struct iovec iov = { &err, sizeof(err) };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct iovec iov = {&err, sizeof(err)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		char b;
 
 		if (read(sock, &b, 1) <= 0)
@@ -104,11 +104,13 @@ int vhost_user_connector_connect(struct vhost_user_connector *c, int *fd,
 				 unsigned int timeout_ms)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct pollfd p = { .fd = c->sock, .events = POLLIN };
+	struct pollfd p = {.fd = c->sock, .events = POLLIN};
 	int err = 0;
-	struct iovec iov = { &err, sizeof(err) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	struct iovec iov = {&err, sizeof(err)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *cm;
 	ssize_t n;
 

@@ -15,7 +15,6 @@
  * resume at the used index in guest memory and the back-end finds the
  * requests it had in flight in the INFLIGHT_SHMFD buffer, which tern keeps.
  */
-#include <endian.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -68,7 +67,7 @@ bool vhost_user_dev_next_event(struct vhost_user_dev *d, bool *connected)
 }
 
 /* Lock held. The I/O thread closes it (dev_sock_event). */
-static void dev_fail(struct vhost_user_dev *d, const char *what, int ret)
+void vhost_user_dev_fail(struct vhost_user_dev *d, const char *what, int ret)
 {
 	if (d->broken || d->conn.fd < 0)
 		return;
@@ -82,8 +81,8 @@ static void dev_fail(struct vhost_user_dev *d, const char *what, int ret)
 static void dev_arm_timer(struct vhost_user_dev *d, unsigned int ms)
 {
 	struct itimerspec its = {
-		.it_value = { .tv_sec = ms / 1000,
-			      .tv_nsec = (long)(ms % 1000) * 1000000 },
+	    .it_value = {.tv_sec = ms / 1000,
+			 .tv_nsec = (long)(ms % 1000) * 1000000},
 	};
 
 	if (timerfd_settime(d->timer_fd, 0, &its, NULL))
@@ -107,17 +106,17 @@ static int dev_send_memory(struct vhost_user_dev *d)
 		const struct guest_region *g = &mem->regions[i];
 
 		r[i] = (struct vhost_user_region){
-			.gpa = g->gpa,
-			.size = g->size,
-			.uaddr = (uint64_t)(uintptr_t)g->hva,
-			.mmap_offset = g->fd_offset,
+		    .gpa = g->gpa,
+		    .size = g->size,
+		    .uaddr = (uint64_t)(uintptr_t)g->hva,
+		    .mmap_offset = g->fd_offset,
 		};
 		fds[i] = g->fd;
 		if (fds[i] < 0)
 			return -EINVAL; /* not shared: config.c refuses it */
 	}
-	if (!vhost_user_conn_has_protocol(&d->conn,
-					  VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
+	if (!vhost_user_conn_has_protocol(
+		&d->conn, VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS)) {
 		ret = vhost_user_msg_mem_table(&msg, r, fds, n);
 		return ret ? ret : vhost_user_conn_call(&d->conn, &msg, NULL);
 	}
@@ -160,8 +159,7 @@ static int dev_connect(struct vhost_user_dev *d, const char **what)
 	ret = vhost_user_conn_negotiate(&d->conn);
 	if (!ret && !(d->conn.features & (1ULL << VIRTIO_F_VERSION_1)))
 		ret = -EPROTONOSUPPORT;
-	if (!ret && d->nr_queues > 1 &&
-	    d->conn.queue_num < d->nr_queues) {
+	if (!ret && d->nr_queues > 1 && d->conn.queue_num < d->nr_queues) {
 		*what = "queue count";
 		ret = -ERANGE;
 	}
@@ -174,193 +172,6 @@ static int dev_connect(struct vhost_user_dev *d, const char **what)
 	return ret;
 }
 
-/* The inflight buffer: asked for once, kept across reconnects. */
-static int dev_inflight(struct vhost_user_dev *d)
-{
-	struct vhost_user_msg m, r;
-	int ret;
-
-	if (!vhost_user_conn_has_protocol(&d->conn,
-					  VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
-		return 0;
-	if (d->inflight_fd < 0) {
-		struct vhost_user_inflight in = {
-			.num_queues = d->nr_queues,
-			.queue_size = VIRTQ_MAX_SIZE,
-		};
-		void *map;
-
-		vhost_user_msg_inflight(&m, VHOST_USER_GET_INFLIGHT_FD, &in, -1);
-		ret = vhost_user_conn_call(&d->conn, &m, &r);
-		if (ret)
-			return ret;
-		ret = vhost_user_reply_inflight(&r, &in);
-		if (!ret) {
-			map = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE,
-				   MAP_SHARED, r.fds[0], in.mmap_offset);
-			ret = map == MAP_FAILED ? -errno : 0;
-		}
-		if (ret) {
-			close(r.fds[0]);
-			return ret;
-		}
-		d->inflight = in;
-		d->inflight_fd = r.fds[0];
-		d->inflight_map = map;
-	}
-	vhost_user_msg_inflight(&m, VHOST_USER_SET_INFLIGHT_FD, &d->inflight,
-				d->inflight_fd);
-	return vhost_user_conn_call(&d->conn, &m, NULL);
-}
-
-static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
-{
-	struct virtqueue *vq = d->vdev->queues[i];
-	const struct guest_memory *mem = d->vdev->mem;
-	const struct virtq_layout *l = virtq_layout(vq);
-	uint64_t n = l->size;
-	struct vhost_user_vring_addr a = { .index = i };
-	struct vhost_user_msg m;
-	void *desc = guest_memory_ptr(mem, l->desc, 16 * n);
-	void *avail = guest_memory_ptr(mem, l->driver, 6 + 2 * n);
-	void *used = guest_memory_ptr(mem, l->device, 6 + 8 * n);
-	int ret;
-
-	/* virtq_start() checked them; this is the same check, once more. */
-	if (!desc || !avail || !used)
-		return -EFAULT;
-	a.desc = (uintptr_t)desc;
-	a.avail = (uintptr_t)avail;
-	a.used = (uintptr_t)used;
-	vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_NUM, i, l->size);
-	ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	if (!ret) {
-		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_BASE, i,
-					   virtq_split_last_avail(vq));
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	if (!ret) {
-		vhost_user_msg_vring_addr(&m, &a);
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	if (!ret) {
-		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_CALL, i,
-					d->call_fd[i]);
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	if (!ret) {
-		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_ERR, i,
-					d->err_fd[i]);
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	/*
-	 * The kick last: it starts the ring in libvhost-user, which then
-	 * completes what a pending kick finds and signals the call fd at
-	 * once (qemu-storage-daemon panics on a call fd it does not have yet).
-	 */
-	if (!ret) {
-		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_KICK, i,
-					virtq_kick_fd(vq));
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	/* With protocol features a ring starts disabled. */
-	if (!ret && (d->conn.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))) {
-		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_ENABLE, i, 1);
-		ret = vhost_user_conn_call(&d->conn, &m, NULL);
-	}
-	return ret;
-}
-
-/* Lock held, connected and active: hand every started ring over. */
-static int dev_rings_start(struct vhost_user_dev *d, const char **what)
-{
-	uint64_t f = d->vdev->features;
-	int ret;
-
-	*what = "feature set";
-	if (f & ~d->conn.features)
-		return -EPROTONOSUPPORT; /* a new back-end that can do less */
-	f |= d->conn.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
-	ret = vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_FEATURES, f);
-	if (!ret) {
-		*what = "inflight buffer";
-		ret = dev_inflight(d);
-	}
-	*what = "ring set-up";
-	for (unsigned int i = 0; i < d->nr_queues && !ret; i++)
-		if (virtq_started(d->vdev->queues[i]))
-			ret = dev_ring_start(d, i);
-	if (!ret && vhost_user_conn_has_protocol(&d->conn,
-						 VHOST_USER_PROTOCOL_F_STATUS)) {
-		*what = "status";
-		ret = vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_STATUS,
-					      d->vdev->status);
-	}
-	if (ret)
-		return ret;
-	d->running = true;
-	/*
-	 * A back-end only looks at a ring when kicked, and a driver that
-	 * already made its requests available (before a crash, or while the
-	 * VM was stopped) may wait for their completion without kicking
-	 * again: kick every ring once. A spurious kick costs a ring check.
-	 */
-	for (unsigned int i = 0; i < d->nr_queues; i++)
-		if (virtq_started(d->vdev->queues[i]))
-			efd_signal(virtq_kick_fd(d->vdev->queues[i]));
-	return 0;
-}
-
-/* Lock held: the rings back from the back-end, at the place it stopped. */
-static void dev_rings_stop(struct vhost_user_dev *d)
-{
-	int ret = 0;
-
-	if (!d->running)
-		return;
-	d->running = false;
-	for (unsigned int i = 0; i < d->nr_queues && !ret; i++) {
-		struct vhost_user_msg m, r;
-		uint32_t index, num;
-
-		if (!virtq_started(d->vdev->queues[i]))
-			continue;
-		vhost_user_msg_vring_state(&m, VHOST_USER_GET_VRING_BASE, i, 0);
-		ret = vhost_user_conn_call(&d->conn, &m, &r);
-		if (ret)
-			break;
-		vhost_user_reply_vring_state(&r, &index, &num);
-		if (index != i || num > 0xffff)
-			ret = -EPROTO;
-		else
-			/* The core's queue follows, for state saves and resumes. */
-			virtq_split_resume_at(d->vdev->queues[i], (uint16_t)num);
-	}
-	if (ret)
-		dev_fail(d, "GET_VRING_BASE", ret);
-}
-
-/*
- * After a crash nobody can say where the back-end stopped: resume at the
- * used index the driver sees. Requests taken but not used are in the
- * inflight buffer, and the new back-end submits them again.
- */
-static void dev_bases_from_used(struct vhost_user_dev *d)
-{
-	for (unsigned int i = 0; i < d->nr_queues; i++) {
-		struct virtqueue *vq = d->vdev->queues[i];
-		const struct virtq_layout *l = virtq_layout(vq);
-		uint16_t *idx;
-
-		if (!virtq_started(vq))
-			continue;
-		idx = guest_memory_ptr(d->vdev->mem, l->device + 2, 2);
-		if (idx)
-			virtq_split_resume_at(vq, le16toh(__atomic_load_n(
-							  idx, __ATOMIC_ACQUIRE)));
-	}
-}
-
 /* Lock held, on the I/O thread: the socket is gone. */
 static void dev_disconnect(struct vhost_user_dev *d)
 {
@@ -368,13 +179,14 @@ static void dev_disconnect(struct vhost_user_dev *d)
 	vhost_user_conn_close(&d->conn);
 	/* Where the rings stand now, also for a stop before the reconnect. */
 	if (d->active)
-		dev_bases_from_used(d);
+		vhost_user_dev_bases_from_used(d);
 	d->broken = false;
 	d->running = false;
 	d->disconnects++;
 	tern_warn("%s: back-end %s disconnected; the guest keeps running%s",
 		  d->name, d->path,
-		  d->reconnect ? ", reconnecting" : " (reconnect=off: the device stays down)");
+		  d->reconnect ? ", reconnecting"
+			       : " (reconnect=off: the device stays down)");
 	dev_push_event(d, false);
 	if (d->ops && d->ops->link)
 		d->ops->link(d, false);
@@ -390,8 +202,9 @@ static void dev_disconnect(struct vhost_user_dev *d)
 	 * the back-off only starts afresh after a connection that lasted.
 	 */
 	if (dev_now_ms() - d->connected_ms < VHOST_USER_BACKOFF_MAX_MS)
-		d->backoff_ms = MIN(MAX(d->backoff_ms, VHOST_USER_BACKOFF_MIN_MS / 2) * 2,
-				    VHOST_USER_BACKOFF_MAX_MS);
+		d->backoff_ms =
+		    MIN(MAX(d->backoff_ms, VHOST_USER_BACKOFF_MIN_MS / 2) * 2,
+			VHOST_USER_BACKOFF_MAX_MS);
 	else
 		d->backoff_ms = VHOST_USER_BACKOFF_MIN_MS;
 	dev_arm_timer(d, d->backoff_ms);
@@ -404,7 +217,8 @@ static void dev_sock_event(void *opaque, uint32_t events)
 
 	pthread_mutex_lock(&d->lock);
 	/* A reply a control thread is about to read makes it readable too. */
-	if (d->conn.fd >= 0 && !d->broken && !(events & (EPOLLHUP | EPOLLERR)) &&
+	if (d->conn.fd >= 0 && !d->broken &&
+	    !(events & (EPOLLHUP | EPOLLERR)) &&
 	    recv(d->conn.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) < 0 &&
 	    errno == EAGAIN) {
 		pthread_mutex_unlock(&d->lock);
@@ -429,11 +243,14 @@ static void dev_timer_event(void *opaque, uint32_t events)
 		goto out;
 	ret = dev_connect(d, &what);
 	if (!ret)
-		ret = iothread_add(d->thread, d->conn.fd, EPOLLIN, dev_sock_event, d);
+		ret = iothread_add(d->thread, d->conn.fd, EPOLLIN,
+				   dev_sock_event, d);
 	if (ret) {
 		vhost_user_conn_close(&d->conn);
-		tern_debug("%s: reconnect: %s: %s", d->name, what, g_strerror(-ret));
-		d->backoff_ms = MIN(d->backoff_ms * 2, VHOST_USER_BACKOFF_MAX_MS);
+		tern_debug("%s: reconnect: %s: %s", d->name, what,
+			   g_strerror(-ret));
+		d->backoff_ms =
+		    MIN(d->backoff_ms * 2, VHOST_USER_BACKOFF_MAX_MS);
 		dev_arm_timer(d, d->backoff_ms);
 		goto out;
 	}
@@ -442,10 +259,10 @@ static void dev_timer_event(void *opaque, uint32_t events)
 	tern_log("%s: back-end %s reconnected", d->name, d->path);
 	dev_push_event(d, true);
 	if (d->active) {
-		dev_bases_from_used(d);
-		ret = dev_rings_start(d, &what);
+		vhost_user_dev_bases_from_used(d);
+		ret = vhost_user_dev_rings_start(d, &what);
 		if (ret)
-			dev_fail(d, what, ret);
+			vhost_user_dev_fail(d, what, ret);
 	}
 	if (!ret && d->ops && d->ops->link)
 		d->ops->link(d, true);
@@ -453,7 +270,8 @@ out:
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* The back-end used buffers: the queue's interrupt, unless the rings came back. */
+/* The back-end used buffers: the queue's interrupt, unless the rings came back.
+ */
 static void dev_call_event(void *opaque, uint32_t events)
 {
 	struct vhost_user_ring_ref *ref = opaque;
@@ -462,8 +280,8 @@ static void dev_call_event(void *opaque, uint32_t events)
 	efd_drain(d->call_fd[ref->index]);
 	pthread_mutex_lock(&d->lock);
 	if (d->running)
-		d->vdev->transport_ops->notify_queue(d->vdev,
-						     d->vdev->queues[ref->index]);
+		d->vdev->transport_ops->notify_queue(
+		    d->vdev, d->vdev->queues[ref->index]);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -495,18 +313,20 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	pthread_mutex_init(&d->lock, NULL);
 	if (nr_queues > VHOST_USER_QUEUES_MAX) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "%s: at most %d queues", name, VHOST_USER_QUEUES_MAX);
+			    "%s: at most %d queues", name,
+			    VHOST_USER_QUEUES_MAX);
 		return false;
 	}
 	for (unsigned int i = 0; i < nr_queues && !ret; i++) {
-		d->refs[i] = (struct vhost_user_ring_ref){ d, i };
+		d->refs[i] = (struct vhost_user_ring_ref){d, i};
 		d->call_fd[i] = efd_new();
 		d->err_fd[i] = efd_new();
 		if (d->call_fd[i] < 0 || d->err_fd[i] < 0)
 			ret = -EMFILE;
 	}
 	d->event_fd = efd_new();
-	d->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	d->timer_fd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (!ret && (d->event_fd < 0 || d->timer_fd < 0))
 		ret = -EMFILE;
 	if (ret) {
@@ -547,10 +367,12 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 		ret = iothread_add(d->thread, d->timer_fd, EPOLLIN,
 				   dev_timer_event, d);
 	if (!ret)
-		ret = iothread_add(d->thread, d->conn.fd, EPOLLIN, dev_sock_event, d);
+		ret = iothread_add(d->thread, d->conn.fd, EPOLLIN,
+				   dev_sock_event, d);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "%s: cannot watch its fds: %s", name, g_strerror(-ret));
+			    "%s: cannot watch its fds: %s", name,
+			    g_strerror(-ret));
 		return false;
 	}
 	return true;
@@ -613,9 +435,9 @@ void vhost_user_dev_start(struct vhost_user_dev *d)
 	pthread_mutex_lock(&d->lock);
 	d->active = true;
 	if (d->conn.fd >= 0 && !d->broken && !d->running) {
-		ret = dev_rings_start(d, &what);
+		ret = vhost_user_dev_rings_start(d, &what);
 		if (ret)
-			dev_fail(d, what, ret);
+			vhost_user_dev_fail(d, what, ret);
 	}
 	pthread_mutex_unlock(&d->lock);
 }
@@ -626,29 +448,31 @@ static void dev_reset_backend(struct vhost_user_dev *d)
 	struct vhost_user_msg m;
 	int ret = 0;
 
-	if (vhost_user_conn_has_protocol(&d->conn, VHOST_USER_PROTOCOL_F_STATUS))
-		ret = vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_STATUS, 0);
-	if (!ret && vhost_user_conn_has_protocol(&d->conn,
-						 VHOST_USER_PROTOCOL_F_RESET_DEVICE)) {
+	if (vhost_user_conn_has_protocol(&d->conn,
+					 VHOST_USER_PROTOCOL_F_STATUS))
+		ret =
+		    vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_STATUS, 0);
+	if (!ret && vhost_user_conn_has_protocol(
+			&d->conn, VHOST_USER_PROTOCOL_F_RESET_DEVICE)) {
 		vhost_user_msg_init(&m, VHOST_USER_RESET_DEVICE);
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	if (ret)
-		dev_fail(d, "device reset", ret);
+		vhost_user_dev_fail(d, "device reset", ret);
 }
 
 void vhost_user_dev_stop(struct vhost_user_dev *d, bool reset)
 {
 	pthread_mutex_lock(&d->lock);
 	if (d->conn.fd >= 0 && !d->broken)
-		dev_rings_stop(d);
+		vhost_user_dev_rings_stop(d);
 	d->running = false;
 	d->active = false;
 	/* Interrupts the back-end signalled before it stopped. */
 	for (unsigned int i = 0; i < d->nr_queues; i++)
 		if (efd_drain(d->call_fd[i]) && !reset)
-			d->vdev->transport_ops->notify_queue(d->vdev,
-							     d->vdev->queues[i]);
+			d->vdev->transport_ops->notify_queue(
+			    d->vdev, d->vdev->queues[i]);
 	if (reset) {
 		/* A reset driver must not see old requests resubmitted. */
 		if (d->inflight_map)
@@ -665,7 +489,8 @@ int vhost_user_dev_get_config(struct vhost_user_dev *d, void *buf,
 	struct vhost_user_msg m, r;
 	int ret;
 
-	if (!vhost_user_conn_has_protocol(&d->conn, VHOST_USER_PROTOCOL_F_CONFIG))
+	if (!vhost_user_conn_has_protocol(&d->conn,
+					  VHOST_USER_PROTOCOL_F_CONFIG))
 		return -EOPNOTSUPP;
 	ret = vhost_user_msg_config(&m, VHOST_USER_GET_CONFIG, 0, NULL, size);
 	if (ret)

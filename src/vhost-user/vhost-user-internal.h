@@ -43,8 +43,8 @@ static inline bool vhost_user_conn_has_protocol(const struct vhost_user_conn *c,
 }
 
 /* Connect (no message yet): 0 or -errno. */
-int vhost_user_conn_open(struct vhost_user_conn *c, const char *path)
-	__must_check;
+int vhost_user_conn_open(struct vhost_user_conn *c,
+			 const char *path) __must_check;
 void vhost_user_conn_close(struct vhost_user_conn *c);
 /*
  * Send m (with REPLY_ACK's need-reply flag when negotiated and m has no
@@ -158,6 +158,19 @@ void vhost_user_dev_start(struct vhost_user_dev *d);
  * forgets the ring positions and the inflight buffer.
  */
 void vhost_user_dev_stop(struct vhost_user_dev *d, bool reset);
+
+/*
+ * Inside src/vhost-user/, with the device's lock held: the rings to the
+ * back-end (connected, active; *what names the step that failed), back
+ * from it (GET_VRING_BASE), or, after a crash, positioned at the used
+ * index in guest memory (rings.c); a failed request cuts the back-end off
+ * for the I/O thread to reconnect (dev.c).
+ */
+int vhost_user_dev_rings_start(struct vhost_user_dev *d,
+			       const char **what) __must_check;
+void vhost_user_dev_rings_stop(struct vhost_user_dev *d);
+void vhost_user_dev_bases_from_used(struct vhost_user_dev *d);
+void vhost_user_dev_fail(struct vhost_user_dev *d, const char *what, int ret);
 
 /* GET_CONFIG of size bytes at 0 (CONFIG negotiated): 0 or -errno. */
 int vhost_user_dev_get_config(struct vhost_user_dev *d, void *buf,
