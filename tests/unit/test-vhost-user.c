@@ -10,7 +10,10 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "tern/block.h"
@@ -440,6 +443,58 @@ START_TEST(conn_broken_backends)
 }
 END_TEST
 
+/* ---- the connector: a process that connects for a sandboxed thread ---- */
+
+START_TEST(connector_connects_and_reports)
+{
+	char dir[] = "/tmp/tern-vu-XXXXXX", path[64];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct vhost_user_connector c;
+	int lfd, fd, peer;
+	char b = 'x';
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	ck_assert_int_eq(vhost_user_connector_start(&c, path), 0);
+	/* Nobody listens yet: the connector's errno comes back. */
+	ck_assert_int_eq(vhost_user_connector_connect(&c, &fd, 2000), -ENOENT);
+	ck_assert_int_eq(fd, -1);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, path);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	/* Twice: one connector serves every reconnect. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(vhost_user_connector_connect(&c, &fd, 2000), 0);
+		peer = accept(lfd, NULL, NULL);
+		ck_assert_int_ge(peer, 0);
+		ck_assert_int_eq(write(fd, &b, 1), 1);
+		ck_assert_int_eq(read(peer, &b, 1), 1);
+		close(peer);
+		close(fd);
+	}
+	/* Stopped: its end closes and nothing answers any more. */
+	vhost_user_connector_stop(&c);
+	ck_assert_int_eq(vhost_user_connector_connect(&c, &fd, 100), -ENOTCONN);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+START_TEST(connector_long_path)
+{
+	struct vhost_user_connector c;
+	char longp[200];
+
+	/* Longer than a unix socket address holds: refused before forking. */
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	ck_assert_int_eq(vhost_user_connector_start(&c, longp), -ENAMETOOLONG);
+	ck_assert_int_eq(c.sock, -1);
+}
+END_TEST
+
 /* ---- --disk vhost-user= ---- */
 
 static void disk_bad(const char *spec, const char *needle)
@@ -488,6 +543,8 @@ int main(void)
 	UNIT_TCASE(s, "reply", reply_good, reply_malformed);
 	UNIT_TCASE(s, "conn", conn_negotiate, conn_fds_and_acks,
 		   conn_broken_backends);
+	UNIT_TCASE(s, "connector", connector_connects_and_reports,
+		   connector_long_path);
 	UNIT_TCASE(s, "disk-spec", disk_spec);
 	return unit_run(s);
 }
