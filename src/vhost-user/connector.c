@@ -5,7 +5,7 @@
  * are in no role's list, by design), yet a restarted back-end can only be
  * reached by connecting to its socket again. So at set-up, before any
  * filter exists, each vhost-user device forks a connector: a process that
- * holds nothing of tern's (every other descriptor closed, guest RAM not
+ * holds little of tern's (every descriptor but 0-2 closed, guest RAM not
  * inherited: it is MADV_DONTFORK) and can do one thing, connect to the
  * one path it was given and pass the connected socket back over a
  * socketpair (SCM_RIGHTS). It ends when its end of the socketpair reads
