@@ -79,12 +79,20 @@ struct disk_config {
 	 * still holds it); blk_disk_set_active() takes it at the switch-over.
 	 */
 	bool inactive;
+	/*
+	 * vhost-user=SOCK: a back-end serves the disk; path is then the
+	 * socket (src/vhost-user/), and reconnect=off latches it off when
+	 * the back-end goes.
+	 */
+	bool vhost_user;
+	bool reconnect;
 };
 
 /*
  * Parse `path=FILE[,bus=blk|scsi][,lun=N][,readonly=on|off]
  * [,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR]
- * [,queues=N][,poll-us=N]`. A literal comma in a value is written ",,".
+ * [,queues=N][,poll-us=N]`, or `vhost-user=SOCK[,queues=N][,reconnect=on|off]`
+ * for a disk a vhost-user back-end serves. A literal comma in a value is written ",,".
  * Numbers are decimal (parse_u64). lun= needs bus=scsi; queues= and
  * poll-us= are virtio-blk's (a virtio-scsi controller has one request
  * queue for all its disks). Pure: the file is not looked at. On error

@@ -7,7 +7,7 @@
 #include "tern/error.h"
 
 static const char disk_keys[] =
-	"path, bus, lun, readonly, engine, cache, serial, queues, poll-us";
+	"path, vhost-user, bus, lun, readonly, engine, cache, serial, queues, poll-us, reconnect";
 
 const char *blk_engine_name(enum blk_engine_kind kind)
 {
@@ -86,6 +86,7 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 	out->cache = BLK_CACHE_WRITEBACK;
 	out->queues = 1;
 	out->poll_us = BLK_POLL_US_DEFAULT;
+	out->reconnect = true;
 	out->spec = g_strdup(spec);
 	if (!*spec)
 		DISK_ERR("expected path=FILE[,key=value...]");
@@ -124,6 +125,10 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			bit = 7;
 		else if (!strcmp(key, "lun"))
 			bit = 8;
+		else if (!strcmp(key, "vhost-user"))
+			bit = 9;
+		else if (!strcmp(key, "reconnect"))
+			bit = 10;
 		else
 			DISK_ERR("unknown key '%s' (keys: %s)", key, disk_keys);
 		if (seen & (1U << bit))
@@ -134,6 +139,8 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 
 		switch (bit) {
 		case 0:
+			if (out->path)
+				DISK_ERR("path= and vhost-user= exclude each other (vhost-user=SOCK: a back-end serves the disk)");
 			out->path = g_strdup(val);
 			break;
 		case 1:
@@ -197,10 +204,25 @@ bool disk_config_parse(const char *spec, struct disk_config *out,
 			out->lun = n;
 			out->lun_given = true;
 			break;
+		case 9:
+			if (out->path)
+				DISK_ERR("path= and vhost-user= exclude each other (vhost-user=SOCK: a back-end serves the disk)");
+			out->path = g_strdup(val);
+			out->vhost_user = true;
+			break;
+		case 10:
+			if (!parse_bool(val, &out->reconnect))
+				DISK_ERR("reconnect='%s': expected on or off", val);
+			break;
 		}
 	}
 	if (!out->path)
-		DISK_ERR("path=FILE is required");
+		DISK_ERR("path=FILE is required (or vhost-user=SOCK)");
+	/* The back-end owns the image, its cache and its queues' polling. */
+	if (out->vhost_user && (seen & ~((1U << 9) | (1U << 5) | (1U << 10))))
+		DISK_ERR("vhost-user= takes only queues= and reconnect= (the back-end owns the image and how it is read)");
+	if (!out->vhost_user && (seen & (1U << 10)))
+		DISK_ERR("reconnect= applies to vhost-user= disks only");
 	if (out->lun_given && out->bus != DISK_BUS_SCSI)
 		DISK_ERR("lun=%u needs bus=scsi (a virtio-blk disk has no LUN)",
 			 out->lun);

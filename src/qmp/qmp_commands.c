@@ -11,6 +11,7 @@
 #include "tern/qmp.h"
 #include "tern/block.h"
 #include "tern/vcpu.h"
+#include "tern/vhost-user-qmp.h"
 #include "tern/virtio-blk.h"
 #include "tern/virtio-scsi.h"
 #include "tern/vm.h"
@@ -315,6 +316,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 		}
 	}
 	if (!qmp_net_register(q->srv, vm, err))
+		goto err;
+	if (!qmp_vhost_user_register(q->srv, vm, err))
 		goto err;
 	vm_add_listener(vm, qmp_vm_event, q);
 	return q;

@@ -149,6 +149,9 @@ static const struct sandbox_rule main_rules[] = {
 	ALLOW(pipe2, "vm_detach_teardown(): the reaper waits on a pipe for tern's exit"),
 	ALLOW(set_robust_list, "vm_detach_teardown(): glibc's fork() in the reaper"),
 	ALLOW(close_range, "vm_detach_teardown(): the reaper keeps only the KVM descriptors"),
+	ALLOW(sendmsg, "vhost-user (src/vhost-user/): stop, system_reset and teardown take the rings back from the back-end (GET_VRING_BASE)"),
+	ALLOW(recvmsg, "vhost-user: the back-end's replies to those requests"),
+	ALLOW(shutdown, "vhost-user: a back-end that failed a request is cut off; its I/O thread reconnects"),
 	ALLOW_IF(ioctl, SANDBOX_IOCTL, "the requests below"),
 };
 
@@ -219,6 +222,9 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW(eventfd2, "blkvq.c abandon(): the new queue's completion eventfd"),
 	ALLOW(pread64, "vfio: a trapped BAR or config read of a passed-through function"),
 	ALLOW(pwrite64, "vfio: a trapped BAR or config write of a passed-through function"),
+	ALLOW(sendmsg, "vhost-user (src/vhost-user/): a driver's DRIVER_OK hands the rings to the back-end (with kick and call fds), its reset takes them back"),
+	ALLOW(recvmsg, "vhost-user: the back-end's replies, each waited for with poll() and a time-out"),
+	ALLOW(shutdown, "vhost-user: a back-end that failed a request is cut off; its I/O thread reconnects"),
 };
 
 static const struct sandbox_ioctl vcpu_ioctls[] = {
@@ -256,6 +262,17 @@ static const struct sandbox_rule device_io_rules[] = {
 	ALLOW(writev, "virtio-net sends a frame to its tap (header and buffers in one call)"),
 	ALLOW(fallocate, "engine=aio: discard and write-zeroes run at once"),
 	ALLOW(fdatasync, "engine=aio: a flush where the kernel has no aio fsync"),
+	/*
+	 * vhost-user (src/vhost-user/dev.c): the device's I/O thread notices a
+	 * back-end that went away and reconnects with back-off. It makes no
+	 * socket: a connector process forked at set-up connects and passes
+	 * the socket back (connector.c, docs/security.md).
+	 */
+	ALLOW(sendmsg, "vhost-user: renegotiate and hand the rings over again after a reconnect"),
+	ALLOW(recvmsg, "vhost-user: the back-end's replies; the socket the connector passes back"),
+	ALLOW(recvfrom, "vhost-user: peek at the socket to tell a hang-up from a reply in transit"),
+	ALLOW(shutdown, "vhost-user: a back-end that failed a request is cut off"),
+	ALLOW(close, "vhost-user: the socket of a back-end that went away"),
 	ALLOW_IF(ioctl, SANDBOX_IOCTL, "the requests below"),
 };
 

@@ -86,7 +86,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "Add a virtio-balloon device (QMP balloon, guest-stats): deflate-on-oom and free page reporting offered when on, stats requested every stats-period seconds",
 		  "deflate-on-oom=on|off,free-page-reporting=on|off,stats-period=SECONDS" },
 		{ "disk", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->disks,
-		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N]; repeatable",
+		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N], or vhost-user=SOCK[,queues=N][,reconnect=on|off]; repeatable",
 		  "SPEC" },
 		{ "net", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->nets,
 		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto]; repeatable",
@@ -563,6 +563,15 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		return false;
 	if (!config_fill_disks(o->disks, cfg, err))
 		return false;
+	/* The back-end maps guest RAM: it must be a memfd it can be given. */
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		if (cfg->disks[i].vhost_user && !cfg->memory_shared) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--disk '%s': a vhost-user back-end needs shared guest memory: add --memory SIZE,shared=on",
+				    cfg->disks[i].spec);
+			return false;
+		}
+	}
 	if (!config_fill_nets(o->nets, cfg, err))
 		return false;
 	if (!config_fill_devices(o->devices, cfg, err))

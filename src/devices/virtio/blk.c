@@ -15,6 +15,7 @@
 #include "tern/device.h"
 #include "tern/error.h"
 #include "tern/machine.h"
+#include "tern/vhost-user-blk.h"
 
 #include "blk-internal.h"
 
@@ -291,9 +292,10 @@ bool virtio_blk_set_active(const struct virtio_device *vdev, bool active,
 
 uint64_t virtio_blk_size(const struct virtio_device *vdev)
 {
-	const struct virtio_blk *blk = vdev->priv;
+	const struct virtio_blk_config *c = (const void *)vdev->config;
 
-	return blk->limits.capacity * BLK_SECTOR_SIZE;
+	/* The config space, so that a vhost-user-blk answers too. */
+	return le64toh(c->capacity) * BLK_SECTOR_SIZE;
 }
 
 /* ---- registry ---- */
@@ -307,10 +309,13 @@ static unsigned int blk_count(const struct vm_config *cfg)
 static void *blk_device_create(struct machine *m, unsigned int index,
 			       GError **err)
 {
-	return virtio_blk_create(m, index,
-				 disk_configs_nth(m->cfg->disks, m->cfg->nr_disks,
-						  DISK_BUS_BLK, index),
-				 err);
+	const struct disk_config *cfg = disk_configs_nth(
+		m->cfg->disks, m->cfg->nr_disks, DISK_BUS_BLK, index);
+
+	/* The same function, its requests served by another process. */
+	if (cfg->vhost_user)
+		return vhost_user_blk_create(m, index, cfg, err);
+	return virtio_blk_create(m, index, cfg, err);
 }
 
 const struct device_type virtio_blk_device_type = {

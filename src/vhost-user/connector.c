@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Reconnecting from inside the sandbox. Once set up, no tern thread may
+ * make a socket or connect one (src/sandbox/rules.c: socket and connect
+ * are in no role's list, by design), yet a restarted back-end can only be
+ * reached by connecting to its socket again. So at set-up, before any
+ * filter exists, each vhost-user device forks a connector: a process that
+ * holds little of tern's (every descriptor but 0-2 closed, guest RAM not
+ * inherited: it is MADV_DONTFORK) and can do one thing, connect to the
+ * one path it was given and pass the connected socket back over a
+ * socketpair (SCM_RIGHTS). It ends when its end of the socketpair reads
+ * EOF: tern closed it, or tern is gone. It is forked twice so that init, not
+ * tern, reaps it: tern's threads may not wait4() after set-up either.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "vhost-user-internal.h"
+
+/* The connector's loop: one byte in, a connected socket (or an errno) out. */
+static void __attribute__((noreturn)) connector_main(int sock, const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	strncpy(sa.sun_path, path, sizeof(sa.sun_path) - 1);
+	for (;;) {
+		char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+		int err = 0, fd;
+		struct iovec iov = {&err, sizeof(err)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		char b;
+
+		if (read(sock, &b, 1) <= 0)
+			_exit(0);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			err = errno;
+		if (!err) {
+			struct cmsghdr *cm;
+
+			mh.msg_control = cbuf;
+			mh.msg_controllen = sizeof(cbuf);
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		}
+		if (sendmsg(sock, &mh, MSG_NOSIGNAL) < 0)
+			_exit(0);
+		if (fd >= 0)
+			close(fd);
+	}
+}
+
+int vhost_user_connector_start(struct vhost_user_connector *c, const char *path)
+{
+	int sv[2], st;
+	pid_t pid;
+
+	c->sock = -1;
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	pid = fork();
+	if (pid < 0) {
+		int ret = -errno;
+
+		close(sv[0]);
+		close(sv[1]);
+		return ret;
+	}
+	if (!pid) {
+		/* Only async-signal-safe calls from here: tern has threads. */
+		if (fork() != 0)
+			_exit(0);
+		if (dup2(sv[1], 3) < 0)
+			_exit(1);
+		close_range(4, ~0U, 0);
+		connector_main(3, path);
+	}
+	close(sv[1]);
+	/* The middle process exits at once; its child is init's. */
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	c->sock = sv[0];
+	return 0;
+}
+
+void vhost_user_connector_stop(struct vhost_user_connector *c)
+{
+	if (c->sock >= 0)
+		close(c->sock); /* the connector reads EOF and ends */
+	c->sock = -1;
+}
+
+int vhost_user_connector_connect(struct vhost_user_connector *c, int *fd,
+				 unsigned int timeout_ms)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct pollfd p = {.fd = c->sock, .events = POLLIN};
+	int err = 0;
+	struct iovec iov = {&err, sizeof(err)};
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	*fd = -1;
+	if (c->sock < 0)
+		return -ENOTCONN;
+	/* write(), not send(): the I/O thread's filter has no sendto. */
+	if (write(c->sock, "c", 1) != 1)
+		return -errno;
+	n = poll(&p, 1, (int)timeout_ms);
+	if (n <= 0)
+		return n < 0 ? -errno : -ETIMEDOUT;
+	n = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	if (n != sizeof(err))
+		return n < 0 ? -errno : -EPROTO;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(fd, CMSG_DATA(cm), sizeof(int));
+	if (err || *fd < 0) {
+		if (*fd >= 0)
+			close(*fd);
+		*fd = -1;
+		return err ? -err : -EPROTO;
+	}
+	return 0;
+}

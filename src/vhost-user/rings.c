@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+/*
+ * vhost-user: handing a device's rings to the back-end and taking them
+ * back (dev.c has the connection around it). The order of a ring's
+ * set-up, the inflight buffer kept across reconnects, and where a ring
+ * resumes after a clean stop or a crash.
+ */
+#include <endian.h>
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tern/eventfd.h"
+#include "tern/virtio.h"
+
+#include "vhost-user-internal.h"
+
+/* The inflight buffer: asked for once, kept across reconnects. */
+static int dev_inflight(struct vhost_user_dev *d)
+{
+	struct vhost_user_msg m, r;
+	int ret;
+
+	if (!vhost_user_conn_has_protocol(&d->conn,
+					  VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD))
+		return 0;
+	if (d->inflight_fd < 0) {
+		struct vhost_user_inflight in = {
+		    .num_queues = d->nr_queues,
+		    .queue_size = VIRTQ_MAX_SIZE,
+		};
+		void *map;
+
+		vhost_user_msg_inflight(&m, VHOST_USER_GET_INFLIGHT_FD, &in,
+					-1);
+		ret = vhost_user_conn_call(&d->conn, &m, &r);
+		if (ret)
+			return ret;
+		ret = vhost_user_reply_inflight(&r, &in);
+		if (!ret) {
+			map = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, r.fds[0], in.mmap_offset);
+			ret = map == MAP_FAILED ? -errno : 0;
+		}
+		if (ret) {
+			close(r.fds[0]);
+			return ret;
+		}
+		d->inflight = in;
+		d->inflight_fd = r.fds[0];
+		d->inflight_map = map;
+	}
+	vhost_user_msg_inflight(&m, VHOST_USER_SET_INFLIGHT_FD, &d->inflight,
+				d->inflight_fd);
+	return vhost_user_conn_call(&d->conn, &m, NULL);
+}
+
+static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
+{
+	struct virtqueue *vq = d->vdev->queues[i];
+	const struct guest_memory *mem = d->vdev->mem;
+	const struct virtq_layout *l = virtq_layout(vq);
+	uint64_t n = l->size;
+	struct vhost_user_vring_addr a = {.index = i};
+	struct vhost_user_msg m;
+	void *desc = guest_memory_ptr(mem, l->desc, 16 * n);
+	void *avail = guest_memory_ptr(mem, l->driver, 6 + 2 * n);
+	void *used = guest_memory_ptr(mem, l->device, 6 + 8 * n);
+	int ret;
+
+	/* virtq_start() checked them; this is the same check, once more. */
+	if (!desc || !avail || !used)
+		return -EFAULT;
+	a.desc = (uintptr_t)desc;
+	a.avail = (uintptr_t)avail;
+	a.used = (uintptr_t)used;
+	vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_NUM, i, l->size);
+	ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	if (!ret) {
+		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_BASE, i,
+					   virtq_split_last_avail(vq));
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	if (!ret) {
+		vhost_user_msg_vring_addr(&m, &a);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	if (!ret) {
+		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_CALL, i,
+					d->call_fd[i]);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	if (!ret) {
+		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_ERR, i,
+					d->err_fd[i]);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	/*
+	 * The kick last: it starts the ring in libvhost-user, which then
+	 * completes what a pending kick finds and signals the call fd at
+	 * once (qemu-storage-daemon panics on a call fd it does not have yet).
+	 */
+	if (!ret) {
+		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_KICK, i,
+					virtq_kick_fd(vq));
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	/* With protocol features a ring starts disabled. */
+	if (!ret &&
+	    (d->conn.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))) {
+		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_ENABLE, i,
+					   1);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+	}
+	return ret;
+}
+
+/* Lock held, connected and active: hand every started ring over. */
+int vhost_user_dev_rings_start(struct vhost_user_dev *d, const char **what)
+{
+	uint64_t f = d->vdev->features;
+	int ret;
+
+	*what = "feature set";
+	if (f & ~d->conn.features)
+		return -EPROTONOSUPPORT; /* a new back-end that can do less */
+	f |= d->conn.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+	ret = vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_FEATURES, f);
+	if (!ret) {
+		*what = "inflight buffer";
+		ret = dev_inflight(d);
+	}
+	*what = "ring set-up";
+	for (unsigned int i = 0; i < d->nr_queues && !ret; i++)
+		if (virtq_started(d->vdev->queues[i]))
+			ret = dev_ring_start(d, i);
+	if (!ret && vhost_user_conn_has_protocol(
+			&d->conn, VHOST_USER_PROTOCOL_F_STATUS)) {
+		*what = "status";
+		ret = vhost_user_conn_set_u64(&d->conn, VHOST_USER_SET_STATUS,
+					      d->vdev->status);
+	}
+	if (ret)
+		return ret;
+	d->running = true;
+	/*
+	 * A back-end only looks at a ring when kicked, and a driver that
+	 * already made its requests available (before a crash, or while the
+	 * VM was stopped) may wait for their completion without kicking
+	 * again: kick every ring once. A spurious kick costs a ring check.
+	 */
+	for (unsigned int i = 0; i < d->nr_queues; i++)
+		if (virtq_started(d->vdev->queues[i]))
+			efd_signal(virtq_kick_fd(d->vdev->queues[i]));
+	return 0;
+}
+
+/* Lock held: the rings back from the back-end, at the place it stopped. */
+void vhost_user_dev_rings_stop(struct vhost_user_dev *d)
+{
+	int ret = 0;
+
+	if (!d->running)
+		return;
+	d->running = false;
+	for (unsigned int i = 0; i < d->nr_queues && !ret; i++) {
+		struct vhost_user_msg m, r;
+		uint32_t index, num;
+
+		if (!virtq_started(d->vdev->queues[i]))
+			continue;
+		vhost_user_msg_vring_state(&m, VHOST_USER_GET_VRING_BASE, i, 0);
+		ret = vhost_user_conn_call(&d->conn, &m, &r);
+		if (ret)
+			break;
+		vhost_user_reply_vring_state(&r, &index, &num);
+		if (index != i || num > 0xffff)
+			ret = -EPROTO;
+		else
+			/* The core's queue follows, for state saves and
+			 * resumes. */
+			virtq_split_resume_at(d->vdev->queues[i],
+					      (uint16_t)num);
+	}
+	if (ret)
+		vhost_user_dev_fail(d, "GET_VRING_BASE", ret);
+}
+
+/*
+ * After a crash nobody can say where the back-end stopped: resume at the
+ * used index the driver sees. Requests taken but not used are in the
+ * inflight buffer, and the new back-end submits them again.
+ */
+void vhost_user_dev_bases_from_used(struct vhost_user_dev *d)
+{
+	for (unsigned int i = 0; i < d->nr_queues; i++) {
+		struct virtqueue *vq = d->vdev->queues[i];
+		const struct virtq_layout *l = virtq_layout(vq);
+		uint16_t *idx;
+
+		if (!virtq_started(vq))
+			continue;
+		idx = guest_memory_ptr(d->vdev->mem, l->device + 2, 2);
+		if (idx)
+			virtq_split_resume_at(vq, le16toh(__atomic_load_n(
+						      idx, __ATOMIC_ACQUIRE)));
+	}
+}

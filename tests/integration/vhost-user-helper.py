@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The back-end restart of tests/integration/vhost-user.sh.
+
+    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY -- BACKEND ARGS...
+    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY -- BACKEND ARGS...
+
+While the guest's verified I/O loop runs: wait DELAY seconds, SIGKILL the
+back-end whose pid is in PIDFILE, expect VHOST_USER_DISCONNECTED (device,
+path) and the VM still running, start BACKEND ARGS... again (its pid goes
+to PIDFILE), expect VHOST_USER_RECONNECTED within 5 s, print the time
+from the kill to that event, then stop, save the state and cont the VM
+over the new back-end. "latched" (reconnect=off): after the kill and restart, no
+VHOST_USER_RECONNECTED comes, the VM still runs, and quit ends it. Exit 0,
+or 1 with the first failed expectation.
+"""
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+_spec = importlib.util.spec_from_file_location(
+    "qmp_helper", os.path.join(os.path.dirname(__file__), "qmp-helper.py"))
+qh = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(qh)
+QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
+
+
+def restart(sock, pidfile, delay, backend):
+    q = QMP(sock)
+    q.negotiate()
+    time.sleep(delay)
+    with open(pidfile) as f:
+        pid = int(f.read())
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    ev = q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
+    expect(ev["data"].get("device") == "virtio-blk.0",
+           f"VHOST_USER_DISCONNECTED names virtio-blk.0: {ev}")
+    expect(ev["data"].get("path", "").endswith(".sock"),
+           f"VHOST_USER_DISCONNECTED names the socket: {ev}")
+    print(f"VHOST_USER_DISCONNECTED after {time.monotonic() - killed:.3f} s")
+    r = q.cmd("query-status")
+    expect(r.get("return", {}).get("status") == "running",
+           f"the guest keeps running without its back-end: {r}")
+    with open(pidfile + ".log", "w") as log:
+        proc = subprocess.Popen(backend, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with open(pidfile, "w") as f:
+        f.write(str(proc.pid))
+    ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=5.0)
+    expect(ev["data"].get("device") == "virtio-blk.0",
+           f"VHOST_USER_RECONNECTED names virtio-blk.0: {ev}")
+    print(f"VHOST_USER_RECONNECTED {time.monotonic() - killed:.3f} s after the kill")
+    # stop takes the rings back (GET_VRING_BASE), cont hands them over
+    # again; a state save in between sees where the back-end stopped.
+    for cmd, status in (("stop", "paused"), ("x-tern-state-save", "paused"),
+                        ("cont", "running")):
+        args = {"path": pidfile + ".state"} if cmd == "x-tern-state-save" else None
+        r = q.cmd(cmd, args)
+        expect(r == {"return": {}}, f"{cmd} over the new back-end: {r}")
+        r = q.cmd("query-status")
+        expect(r.get("return", {}).get("status") == status,
+               f"{status} after {cmd}: {r}")
+    q.close()
+
+
+def latched(sock, pidfile, delay, backend):
+    """reconnect=off: the device stays down, the VM and QMP do not."""
+    q = QMP(sock)
+    q.negotiate()
+    time.sleep(delay)
+    with open(pidfile) as f:
+        os.kill(int(f.read()), signal.SIGKILL)
+    q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
+    with open(pidfile + ".log", "w") as log:
+        proc = subprocess.Popen(backend, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    with open(pidfile, "w") as f:
+        f.write(str(proc.pid))
+    q.drain(2.0)
+    expect(not any(e["event"] == "VHOST_USER_RECONNECTED" for e in q.events),
+           "reconnect=off: no VHOST_USER_RECONNECTED within 2 s of the restart")
+    r = q.cmd("query-status")
+    expect(r.get("return", {}).get("status") == "running",
+           f"the VM runs on with the device down: {r}")
+    r = q.cmd("quit")
+    expect(r == {"return": {}}, f"quit: {r}")
+    q.close()
+
+
+def main():
+    args = sys.argv[1:]
+    try:
+        if len(args) < 6 or args[0] not in ("restart", "latched") or args[4] != "--":
+            print(__doc__, file=sys.stderr)
+            return 2
+        fn = restart if args[0] == "restart" else latched
+        fn(args[1], args[2], float(args[3]), args[5:])
+    except Fail as e:
+        print(f"FAIL: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
