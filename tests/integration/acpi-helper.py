@@ -172,15 +172,7 @@ def main(argv):
     scenarios = {"press": scenario_press, "stopped": scenario_stopped,
                  "save": scenario_save, "restore": scenario_restore,
                  "ignored": scenario_ignored, "dump": scenario_dump}
-    if len(argv) < 2 or argv[1] not in scenarios:
-        print(__doc__)
-        return 2
-    try:
-        scenarios[argv[1]](*argv[2:])
-    except Fail as e:
-        print(f"FAIL: {e}")
-        return 1
-    return 0
+    return qh.run_scenarios(argv, scenarios, __doc__)
 
 
 if __name__ == "__main__":

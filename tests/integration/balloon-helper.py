@@ -343,15 +343,7 @@ def scenario_restore(sock, console, state, other, ram_mib, region_mib):
 def main(argv):
     scenarios = {"run": scenario_run, "compare": scenario_compare,
                  "save": scenario_save, "restore": scenario_restore}
-    if len(argv) < 2 or argv[1] not in scenarios:
-        print(__doc__)
-        return 2
-    try:
-        scenarios[argv[1]](*argv[2:])
-    except Fail as e:
-        print(f"FAIL: {e}")
-        return 1
-    return 0
+    return qh.run_scenarios(argv, scenarios, __doc__)
 
 
 if __name__ == "__main__":

@@ -315,15 +315,7 @@ def main(argv):
     scenarios = {"park": scenario_park, "flood": scenario_flood,
                  "stopped-saves": scenario_stopped_saves,
                  "save": scenario_save, "restore": scenario_restore}
-    if len(argv) < 2 or argv[1] not in scenarios:
-        print(__doc__)
-        return 2
-    try:
-        scenarios[argv[1]](*argv[2:])
-    except Fail as e:
-        print(f"FAIL: {e}")
-        return 1
-    return 0
+    return qh.run_scenarios(argv, scenarios, __doc__)
 
 
 if __name__ == "__main__":

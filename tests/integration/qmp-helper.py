@@ -657,6 +657,21 @@ def scenario_compare(first, second):
         raise Fail(f"{len(failed)} steps differ: {', '.join(failed)}")
 
 
+def run_scenarios(argv, scenarios, usage):
+    """The other helpers' main(): argv[1] names one of scenarios, the rest
+    are its arguments. A Fail prints "FAIL: why" and gives status 1; an
+    unknown scenario prints usage and gives 2."""
+    if len(argv) < 2 or argv[1] not in scenarios:
+        print(usage)
+        return 2
+    try:
+        scenarios[argv[1]](*argv[2:])
+    except Fail as e:
+        print(f"FAIL: {e}")
+        return 1
+    return 0
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
