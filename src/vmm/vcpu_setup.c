@@ -49,6 +49,32 @@ static bool vcpu_setup_cpuid(struct vcpu *vcpu, GError **err)
 	return true;
 }
 
+/* AMD's HWCR and its TscFreqSel bit: the TSC counts at the P0 frequency. */
+#define MSR_K7_HWCR 0xc0010015
+#define HWCR_TSC_FREQ_SEL (1ull << 24)
+
+/*
+ * HWCR.TscFreqSel set, as AMD's firmware leaves it. KVM starts a vCPU
+ * with HWCR 0, and Linux on an AMD family 0x10+ CPU with a constant TSC
+ * then prints "[Firmware Bug]: TSC doesn't count with P0 frequency!".
+ * KVM keeps the MSR for every vendor; recent KVMs accept the bit (ours do);
+ * an older KVM refuses it, which costs the guest that one warning only,
+ * so a refusal is not an error.
+ */
+static void vcpu_set_hwcr(struct vcpu *vcpu)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[1];
+	} msrs = { .hdr.nmsrs = 1,
+		   .e[0] = { .index = MSR_K7_HWCR,
+			     .data = HWCR_TSC_FREQ_SEL } };
+
+	if (ioctl(vcpu->fd, KVM_SET_MSRS, &msrs) != 1 && vcpu->id == 0)
+		tern_log("vCPU 0: KVM refuses HWCR.TscFreqSel; an AMD guest "
+			 "may warn that its TSC does not count at P0");
+}
+
 /* 0, or -errno; *refused names the MSR KVM stopped at. */
 static int vcpu_set_default_msrs(struct vcpu *vcpu, uint32_t *refused)
 {
@@ -67,6 +93,7 @@ static int vcpu_set_default_msrs(struct vcpu *vcpu, uint32_t *refused)
 		*refused = msrs.e[ret].index;
 		return -EINVAL;
 	}
+	vcpu_set_hwcr(vcpu);
 	return 0;
 }
 

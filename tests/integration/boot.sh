@@ -36,8 +36,9 @@ expect_line out '^exit-code: 3$'
 end
 
 for n in 2 4; do
-	begin "smp guest wakes all $n vCPUs"
-	run_tern 60 run --kernel "$FW/smp.elf" --test-exit --cpus $n
+	# hwcr=1: each AMD vCPU starts with HWCR.TscFreqSel set.
+	begin "smp guest wakes all $n vCPUs (HWCR.TscFreqSel set on AMD)"
+	run_tern 60 run --kernel "$FW/smp.elf" --test-exit --cpus $n --cmdline hwcr=1
 	expect_status 1
 	expect_line out '^RESULT: PASS$'
 	for ((i = 1; i < n; i++)); do expect_line out "AP apic-id=$i online"; done
