@@ -1,0 +1,162 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# vhost-user-blk benchmark (issue 15): firmware/blk-bench (4 KiB random
+# reads, submission loop in ring 3, completions polled, timed with
+# kvmclock, every read verified) on a disk served by qemu-storage-daemon,
+# with tern and then QEMU (q35 + qboot, vhost-user-blk-pci, memfd guest
+# memory) as the frontend. The daemon gets the same options for both, the
+# ones tests/integration/vhost-user.sh uses, and a fresh start per boot.
+# The back-end does the I/O; the frontend only sets up the rings and wires
+# kick and call, so the goal is tern not below QEMU anywhere.
+#
+# Usage: scripts/bench/vhost-user.sh [BUILD_DIR]
+# Environment:
+#   QDS="1 32"         queue depths
+#   IOS=100000         I/Os per guest run and queue depth (QD 1 runs a
+#                      fifth of it)
+#   SIZE_MB=256        size of the test file
+#   BENCH_DIR=BUILD_DIR  where the file lives (not tmpfs, as in blk.sh)
+#   REPEAT=3           runs of everything; each cell shows the median
+#
+# The machines are shared and small (the daemon's thread, the vCPU and the
+# neighbours share two cores): the load average is printed before and after.
+set -euo pipefail
+
+build=${1:-build}
+tern=$build/src/tern
+elf=$build/firmware/blk-bench.elf
+[ -x "$tern" ] && [ -f "$elf" ] || { echo "build first: meson compile -C $build" >&2; exit 1; }
+qds=${QDS:-1 32}
+ios=${IOS:-100000}
+size_mb=${SIZE_MB:-256}
+dir=${BENCH_DIR:-$build}
+repeat=${REPEAT:-3}
+mem=256M
+qemu=$(command -v qemu-system-x86_64 || true)
+qboot=/usr/share/qemu/qboot.rom
+qsd=$(command -v qemu-storage-daemon || true)
+[ -n "$qsd" ] || { echo "qemu-storage-daemon not found (Debian qemu-system-common)" >&2; exit 1; }
+if [ -z "$qemu" ] || [ ! -f "$qboot" ]; then
+	echo "no qemu-system-x86_64 or $qboot: the QEMU column stays empty" >&2
+	qemu=
+fi
+
+fstype=$(stat -f -c %T "$dir")
+if [ "$fstype" = tmpfs ]; then
+	echo "$dir is tmpfs: put the file on a disk file system (BENCH_DIR=...)" >&2
+	exit 1
+fi
+file=$dir/vhost-user-bench.img
+# blk-test's pattern, so that blk-bench (verify=1) checks what it reads.
+make=$(dirname "$0")/../../tests/integration/blk-check.py
+if [ ! -f "$file" ] || [ "$(stat -c %s "$file")" != $((size_mb << 20)) ] ||
+	! cmp -s -n 512 <(python3 "$make" --make /dev/stdout 1 2>/dev/null) "$file"; then
+	echo "creating $file ($size_mb MiB, blk-test's pattern) ..."
+	python3 "$make" --make "$file" "$size_mb"
+fi
+tmp=$(mktemp -d)
+sock=$tmp/vu.sock
+qsd_pid=
+qsd_stop() {
+	if [ -n "$qsd_pid" ]; then
+		kill "$qsd_pid" 2>/dev/null || true
+		wait "$qsd_pid" 2>/dev/null || true
+		qsd_pid=
+	fi
+}
+trap 'qsd_stop; rm -rf "$tmp"' EXIT
+
+# The daemon as vhost-user.sh starts it (one queue); returns once the
+# socket accepts (the file appears at bind(), before listen()).
+qsd_start() {
+	rm -f "$sock"
+	"$qsd" --blockdev "driver=file,filename=$file,node-name=f" \
+		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" \
+		</dev/null >"$tmp/qsd.log" 2>&1 &
+	qsd_pid=$!
+	for _ in $(seq 50); do
+		python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "qemu-storage-daemon made no socket: $(cat "$tmp/qsd.log")" >&2
+	return 1
+}
+
+declare -A iops=()
+add() { iops[$1]="${iops[$1]:-} $2"; }
+med() { # KEY -> median of its runs, or nothing
+	local v=${iops[$1]:-}
+	[ -n "$v" ] && echo $v | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'
+	return 0
+}
+
+# guest NAME COMMAND...: one boot per queue depth (QD 1 with fewer I/Os),
+# each on a freshly started daemon; collects the BENCH lines.
+guest() {
+	local name=$1
+	shift
+	for qd in $qds; do
+		local n=$ios
+		if [ "$qd" = 1 ]; then n=$((ios / 5)); fi
+		local args="mode=randread qd=$qd ios=$n verify=1"
+		cat "$file" >/dev/null
+		qsd_start || continue
+		if ! timeout -k 5 600 "$@" "$args" >"$tmp/log" 2>&1; then
+			: # the exit port's status is odd by design; the lines decide
+		fi
+		qsd_stop
+		if ! grep -q '^RESULT: PASS' "$tmp/log"; then
+			echo "$name ($args): no RESULT: PASS; last lines:" >&2
+			tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
+			continue
+		fi
+		while read -r _ m q2 _ _ v; do
+			add "$name|${m#name=}|${q2#qd=}" "${v#iops=}"
+		done < <(tr -d '\r' <"$tmp/log" | grep '^BENCH ')
+	done
+}
+
+tern_run() {
+	guest tern "$tern" run --kernel "$elf" --test-exit --memory "$mem,shared=on" \
+		--disk "vhost-user=$sock" --cmdline
+}
+
+qemu_run() {
+	guest qemu "$qemu" -accel kvm -cpu host,-cx16,-arch-capabilities -M q35 -bios "$qboot" \
+		-m "$mem" -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
+		-display none -no-reboot -monitor none -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-chardev "socket,id=c,path=$sock" -device vhost-user-blk-pci,disable-legacy=on,chardev=c \
+		-kernel "$elf" -append
+}
+
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "file: $file ($size_mb MiB, $fstype); queue depths: $qds; randread, 4 KiB; $ios I/Os per run (QD 1: $((ios / 5))); $repeat repeat(s)"
+echo "qemu-storage-daemon: $("$qsd" --version | head -n 1)"
+if [ -n "$qemu" ]; then echo "QEMU: $("$qemu" --version | head -n 1)"; fi
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+
+# Alternate the frontends within each repeat, so a neighbour's burst hits
+# both alike.
+for ((rep = 0; rep < repeat; rep++)); do
+	tern_run
+	if [ -n "$qemu" ]; then qemu_run; fi
+done
+
+ratio() { # A B -> A/B with 2 decimals, or -
+	[ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }' || echo -
+}
+
+echo
+echo "randread, 4 KiB, through qemu-storage-daemon (median of $repeat)"
+printf '  %-4s %12s %12s %12s\n' QD "tern IOPS" "QEMU IOPS" "tern/QEMU"
+for qd in $qds; do
+	t=$(med "tern|randread|$qd")
+	q=$(med "qemu|randread|$qd")
+	printf '  %-4s %12s %12s %12s\n' "$qd" "${t:-n/a}" "${q:-n/a}" "$(ratio "$t" "$q")"
+done
+for qd in $qds; do
+	echo "  QD $qd runs: tern${iops[tern|randread|$qd]:-}; QEMU${iops[qemu|randread|$qd]:-}"
+done
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -1,0 +1,85 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The blk-test guest under unmodified QEMU as the vhost-user frontend, over
+# the same qemu-storage-daemon command line vhost-user.sh gives tern
+# (vhost-user-blk export, split ring, 2 queues): the guest is judged right
+# by a second frontend before tern is judged by it. q35 with qboot and the
+# isa-debug-exit port, as in virtio-qemu.sh; guest memory is a shared memfd
+# (the daemon maps it), which is what QEMU needs for vhost-user; the
+# device is modern-only (disable-legacy=on), the only kind blk-test knows.
+#
+# Skips (77) with the reason without qemu-system-x86_64, qboot.rom,
+# qemu-storage-daemon, /dev/kvm or python3.
+. "$(dirname "$0")/lib.sh"
+
+QEMU=${QEMU:-qemu-system-x86_64}
+QBOOT=/usr/share/qemu/qboot.rom
+command -v "$QEMU" >/dev/null 2>&1 || skip "$QEMU not found (Debian: apt-get install qemu-system-x86)"
+[ -f "$QBOOT" ] || skip "$QBOOT not found (it comes with qemu-system-x86)"
+QSD=$(command -v qemu-storage-daemon || true)
+[ -n "$QSD" ] || skip "qemu-storage-daemon is not installed (Debian qemu-system-common: scripts/install-deps.sh --test)"
+need_kvm
+command -v python3 >/dev/null 2>&1 || skip "python3 not found (the socket wait and the image check need it)"
+
+DISK_MB=16
+MEM=256M
+
+# qsd_start SOCK IMAGE QUEUES: the daemon with vhost-user.sh's options, in
+# the background, pid in $TMP/qsd.pid; returns once the socket accepts.
+qsd_start() {
+	rm -f "$1"
+	"$QSD" --blockdev "driver=file,filename=$2,node-name=f" \
+		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3" \
+		</dev/null >"$TMP/qsd.log" 2>&1 &
+	echo $! >"$TMP/qsd.pid"
+	# The socket file appears at bind(), before listen(): connect to know.
+	for _ in $(seq 50); do
+		if python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "qemu-storage-daemon made no socket: $(cat "$TMP/qsd.log")"
+	return 1
+}
+qsd_stop() {
+	if [ -s "$TMP/qsd.pid" ]; then
+		kill "$(cat "$TMP/qsd.pid")" 2>/dev/null
+		wait "$(cat "$TMP/qsd.pid")" 2>/dev/null
+		: >"$TMP/qsd.pid"
+	fi
+}
+trap 'qsd_stop; rm -rf "$TMP"' EXIT
+
+# run_qemu_vu TIMEOUT ELF CMDLINE SOCK [QEMU ARGS...]: serial console to
+# $TMP/out, QEMU's messages to $TMP/err, status in $STATUS. isa-debug-exit
+# turns the guest's exit value v into (v << 1) | 1: 1 is a pass, 3 a failure.
+run_qemu_vu() {
+	local t=$1 elf=$2 cmdline=$3 sock=$4
+	shift 4
+	timeout -k 5 "$t" "$QEMU" -accel kvm -cpu host,-cx16,-arch-capabilities \
+		-M q35 -bios "$QBOOT" -m $MEM -display none -no-reboot \
+		-object "memory-backend-memfd,id=mem,size=$MEM,share=on" -numa node,memdev=mem \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-serial "file:$TMP/out" -monitor none \
+		-chardev "socket,id=c,path=$sock" -device vhost-user-blk-pci,disable-legacy=on,chardev=c,num-queues=2 \
+		-kernel "$elf" -append "$cmdline" "$@" </dev/null >"$TMP/err" 2>&1
+	STATUS=$?
+}
+
+begin "QEMU as frontend: blk-test over qemu-storage-daemon (vhost-user-blk, split ring, 2 queues); host checks the image"
+new_disk $DISK_MB
+if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 2; then
+	run_qemu_vu 120 "$FW/blk-test.elf" "ring=split queues=2" "$TMP/vu.sock"
+	expect_pass
+	expect_line out "^blk-test: capacity $((DISK_MB * 2048)) sectors .*, split ring, 2 queue\\(s\\)"
+	expect_line out '^blk-test: flush OK$'
+	expect_line out '^blk-test: MSI-X vectors pending for 2 queue\(s\)$'
+	if ! python3 "$CHECK" "$TMP/disk.img" "$TMP/out" >"$TMP/check" 2>&1; then
+		fail "host check: $(cat "$TMP/check")"
+	fi
+fi
+qsd_stop
+end
+
+finish
