@@ -24,31 +24,7 @@ command -v python3 >/dev/null 2>&1 || skip "python3 not found (the socket wait a
 DISK_MB=16
 MEM=256M
 
-# qsd_start SOCK IMAGE QUEUES: the daemon with vhost-user.sh's options, in
-# the background, pid in $TMP/qsd.pid; returns once the socket accepts.
-qsd_start() {
-	rm -f "$1"
-	"$QSD" --blockdev "driver=file,filename=$2,node-name=f" \
-		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3" \
-		</dev/null >"$TMP/qsd.log" 2>&1 &
-	echo $! >"$TMP/qsd.pid"
-	# The socket file appears at bind(), before listen(): connect to know.
-	for _ in $(seq 50); do
-		if python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	fail "qemu-storage-daemon made no socket: $(cat "$TMP/qsd.log")"
-	return 1
-}
-qsd_stop() {
-	if [ -s "$TMP/qsd.pid" ]; then
-		kill "$(cat "$TMP/qsd.pid")" 2>/dev/null
-		wait "$(cat "$TMP/qsd.pid")" 2>/dev/null
-		: >"$TMP/qsd.pid"
-	fi
-}
+. "$(dirname "$0")/qsd-lib.sh"
 trap 'qsd_stop; rm -rf "$TMP"' EXIT
 
 # run_qemu_vu TIMEOUT ELF CMDLINE SOCK [QEMU ARGS...]: serial console to

@@ -28,35 +28,7 @@ HELPER=$(dirname "$0")/vhost-user-helper.py
 QSD=$(command -v qemu-storage-daemon || true)
 QSD_PID=
 
-# qsd_start SOCK IMAGE QUEUES: the daemon in the background, pid in $TMP/qsd.pid.
-qsd_cmd() {
-	echo "$QSD" --blockdev "driver=file,filename=$2,node-name=f" \
-		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3"
-}
-qsd_start() {
-	rm -f "$1"
-	"$QSD" --blockdev "driver=file,filename=$2,node-name=f" \
-		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$1,writable=on,num-queues=$3" \
-		</dev/null >"$TMP/qsd.log" 2>&1 &
-	echo $! >"$TMP/qsd.pid"
-	# The socket file appears at bind(), before listen(): connect to know.
-	for _ in $(seq 50); do
-		if python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$1" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	fail "qemu-storage-daemon made no socket: $(cat "$TMP/qsd.log")"
-	return 1
-}
-qsd_stop() {
-	if [ -s "$TMP/qsd.pid" ]; then
-		kill "$(cat "$TMP/qsd.pid")" 2>/dev/null
-		# Ours, so wait for it; one the helper started is not our child.
-		wait "$(cat "$TMP/qsd.pid")" 2>/dev/null
-		: >"$TMP/qsd.pid"
-	fi
-}
+. "$(dirname "$0")/qsd-lib.sh"
 trap 'qsd_stop; rm -rf "$TMP"' EXIT
 
 begin "--disk vhost-user= without shared memory exits 2 and says why"
