@@ -72,7 +72,7 @@ python3 "$CHECK" --make "$TMP/disk.img" $DISK_MB
 if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
 	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm --kernel "$FW/blk-bench.elf" --test-exit \
 		--memory 256M,shared=on --disk "vhost-user=$TMP/vu.sock" \
-		--cmdline "mode=randwrite,randread,randwrite qd=1 ios=20000 verify=1"
+		--cmdline "mode=randwrite,randread,randwrite qd=1 ios=40000 verify=1"
 	# shellcheck disable=SC2046
 	if ! python3 "$HELPER" restart "$SOCK" "$TMP/qsd.pid" 1.5 -- \
 		$(qsd_cmd "$TMP/vu.sock" "$TMP/disk.img" 1) >"$TMP/helper" 2>&1; then
@@ -86,13 +86,14 @@ if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
 	expect_status 1
 	expect_line out '^RESULT: PASS$'
 	for m in randwrite randread; do
-		expect_line out "^BENCH name=$m qd=1 ios=20000 "
+		expect_line out "^BENCH name=$m qd=1 ios=40000 "
 	done
 	if ! grep -q 'disconnected; the guest keeps running, reconnecting' "$VMERR"; then
 		fail "no disconnect line in stderr: $(cat "$VMERR")"
 	fi
 	expect_no_line out 'stalled|mismatch|FAIL'
-	# The kill (1.5 s after QMP answered) must land inside the loop.
+	# The kill (1.5 s after QMP answered) must land inside the loop: 3 x
+	# 40000 I/Os take 5-6 s on a quiet host (20000 took 2.8 s, too close).
 	grep '^BENCH' "$TMP/out"
 	total_ms=$(sed -n 's/^BENCH .* ns=\([0-9]*\) .*/\1/p' "$TMP/out" | awk '{ t += $1 } END { print int(t / 1000000) }')
 	if [ "${total_ms:-0}" -lt 3000 ]; then

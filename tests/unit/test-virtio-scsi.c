@@ -44,6 +44,7 @@ struct tdev {
 	char path[2][64];
 	uint16_t avail_idx[3], used_seen[3], next_desc[3];
 	unsigned int next_cmd; /* command slot for the next request */
+	uint8_t target; /* what cmd_add() addresses (0 but in one case) */
 };
 
 /* What came back for a command. */
@@ -241,6 +242,7 @@ static void cmd_add(struct tdev *t, uint64_t base, uint16_t lun, uint64_t tag,
 
 	memset(h, 0, VIRTIO_SCSI_REQ_HDR + 32);
 	h[0] = 1;
+	h[1] = t->target;
 	h[2] = 0x40 | (uint8_t)(lun >> 8); /* flat, as Linux writes it */
 	h[3] = (uint8_t)lun;
 	le64_put(h + 8, tag);
@@ -546,11 +548,14 @@ START_TEST(device_errors)
 						      CMD_DATA, 1), 0x7f);
 	{
 		uint64_t base = cmd_slot(&t);
-		uint8_t *h;
 
+		/*
+		 * Target 1, in the header before it is published: the I/O
+		 * thread may poll the ring and take the request at once.
+		 */
+		t.target = 1;
 		cmd_add(&t, base, 0, 1, (const uint8_t[]){ 0 }, 1, 0, 0, 0);
-		h = gpa(&t, base, 2);
-		h[1] = 1; /* target 1 */
+		t.target = 0;
 		tdev_kick(&t, VIRTIO_SCSI_REQUESTQ);
 		a = cmd_resp(&t, base, tdev_wait(&t, VIRTIO_SCSI_REQUESTQ, 1));
 		ck_assert_uint_eq(a.response, VIRTIO_SCSI_S_BAD_TARGET);
