@@ -414,16 +414,18 @@ static bool out_complete_precopy(struct mig_out *o, GError **err)
 	return ok;
 }
 
-/* Pre-copy passes until the rest fits the downtime (or post-copy is asked). */
+/* Pre-copy passes until mig_precopy_converged() (or post-copy is asked). */
 static int out_precopy(struct mig_out *o, GError **err)
 {
 	struct migration *m = o->m;
-	unsigned int high = 0;
+	unsigned int high = 0, polish = 0;
 	bool postcopy;
 	int ret;
 
 	for (unsigned int pass = 1; pass <= MIG_MAX_PASSES; pass++) {
 		uint64_t limit_ms, expected, sent = o->pass_bytes;
+		uint64_t todo = mig_bitmap_count(&o->todo);
+		struct mig_converge c;
 		int64_t dirty;
 
 		ret = mig_ram_send_todo(o, true);
@@ -460,8 +462,17 @@ static int out_precopy(struct mig_out *o, GError **err)
 		pthread_mutex_unlock(&m->lock);
 		if (postcopy)
 			return 1;
-		if (expected <= limit_ms)
+		c = (struct mig_converge){ .expected_ms = expected,
+					   .limit_ms = limit_ms,
+					   .sent_pages = todo,
+					   .dirty_pages = (uint64_t)dirty,
+					   .polish_passes = polish };
+		if (mig_precopy_converged(&c))
 			return 0;
+		if (expected <= limit_ms) {
+			polish++;
+			continue;
+		}
 		/* auto-converge: the guest dirties faster than we send. */
 		if (migration_get_cap(m, MIGRATION_CAP_AUTO_CONVERGE) &&
 		    (uint64_t)dirty * GUEST_PAGE_SIZE * 100 >

@@ -132,6 +132,28 @@ int mig_ram_serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
 			  uint8_t *buf);
 /* Statistics after a pass: bandwidth, dirty rate, expected downtime. */
 void mig_ram_pass_done(struct mig_out *o, int64_t dirty);
+/*
+ * Pre-copy's switch-over rule. The rest must fit in downtime-limit, but
+ * the first pass under the limit is not the end: while a pass still
+ * shrinks the dirty set by a quarter or more, one more pass (sent with
+ * the guest running) costs less than sending the same pages with it
+ * stopped. The switch-over comes at a fixed point: the set shrinks by
+ * less than a quarter, the rest would go in MIG_DOWNTIME_FLOOR_MS or less
+ * (the stop's own cost is of that order), or MIG_POLISH_PASSES passes
+ * under the limit were spent.
+ */
+#define MIG_DOWNTIME_FLOOR_MS 10
+#define MIG_POLISH_PASSES 8
+
+struct mig_converge {
+	uint64_t expected_ms; /* the rest at the measured bandwidth */
+	uint64_t limit_ms; /* downtime-limit */
+	uint64_t sent_pages; /* what the pass had to send */
+	uint64_t dirty_pages; /* what it left dirty */
+	unsigned int polish_passes; /* passes already under the limit */
+};
+
+bool mig_precopy_converged(const struct mig_converge *c);
 /* auto-converge: raise the throttle, and tick it while it is on. */
 void mig_ram_throttle_up(struct mig_out *o);
 void mig_ram_throttle_tick(struct mig_out *o);

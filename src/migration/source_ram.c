@@ -436,6 +436,17 @@ void mig_ram_pass_done(struct mig_out *o, int64_t dirty)
 	o->pass_bytes = 0;
 }
 
+bool mig_precopy_converged(const struct mig_converge *c)
+{
+	if (c->expected_ms > c->limit_ms)
+		return false;
+	if (c->expected_ms <= MIG_DOWNTIME_FLOOR_MS ||
+	    c->polish_passes >= MIG_POLISH_PASSES)
+		return true;
+	/* Shrinking by a quarter or more: one more pass pays for itself. */
+	return c->dirty_pages * 4 > c->sent_pages * 3;
+}
+
 void mig_ram_throttle_up(struct mig_out *o)
 {
 	struct migration *m = o->m;

@@ -444,6 +444,62 @@ START_TEST(rp_error_text_bounded)
 }
 END_TEST
 
+/*
+ * The switch-over rule, on the passes measured with the benchmark's two
+ * guests: a 64 MiB guest dirtying 10000 pages/s goes on while its dirty
+ * set shrinks (6515 -> ~700 pages), a 256 MiB guest dirtying everything
+ * stops as soon as it fits when a pass barely dents its set (63491 ->
+ * 60000), and goes on when one did (65536 -> 40397).
+ */
+START_TEST(precopy_switch_over)
+{
+	struct mig_converge c;
+
+	/* Over the limit: never, however little the set shrank. */
+	c = (struct mig_converge){ .expected_ms = 715, .limit_ms = 300,
+				   .sent_pages = 65536, .dirty_pages = 63491 };
+	ck_assert(!mig_precopy_converged(&c));
+	c.dirty_pages = 10;
+	ck_assert(!mig_precopy_converged(&c));
+	/* Under it and shrinking by a quarter or more: one more pass. */
+	c = (struct mig_converge){ .expected_ms = 79, .limit_ms = 300,
+				   .sent_pages = 16384, .dirty_pages = 6515 };
+	ck_assert(!mig_precopy_converged(&c));
+	c = (struct mig_converge){ .expected_ms = 157, .limit_ms = 300,
+				   .sent_pages = 65536, .dirty_pages = 40397 };
+	ck_assert(!mig_precopy_converged(&c));
+	/* Under it, shrinking by less than a quarter: stop. */
+	c = (struct mig_converge){ .expected_ms = 240, .limit_ms = 300,
+				   .sent_pages = 63491, .dirty_pages = 60000 };
+	ck_assert(mig_precopy_converged(&c));
+	/* Exactly a quarter still counts as shrinking. */
+	c.sent_pages = 4000;
+	c.dirty_pages = 3000;
+	ck_assert(!mig_precopy_converged(&c));
+	c.dirty_pages = 3001;
+	ck_assert(mig_precopy_converged(&c));
+	/* The rest is at the floor: stop, shrinking or not. */
+	c = (struct mig_converge){ .expected_ms = MIG_DOWNTIME_FLOOR_MS,
+				   .limit_ms = 300, .sent_pages = 6515,
+				   .dirty_pages = 700 };
+	ck_assert(mig_precopy_converged(&c));
+	/* Polishing is bounded. */
+	c = (struct mig_converge){ .expected_ms = 50, .limit_ms = 300,
+				   .sent_pages = 1000, .dirty_pages = 100,
+				   .polish_passes = MIG_POLISH_PASSES - 1 };
+	ck_assert(!mig_precopy_converged(&c));
+	c.polish_passes = MIG_POLISH_PASSES;
+	ck_assert(mig_precopy_converged(&c));
+	/* A limit of 0 (as QEMU allows) is never met. */
+	c = (struct mig_converge){ .expected_ms = 1, .limit_ms = 0,
+				   .sent_pages = 1, .dirty_pages = 1 };
+	ck_assert(!mig_precopy_converged(&c));
+	/* Nothing dirty: at the floor. */
+	c = (struct mig_converge){ .limit_ms = 300, .sent_pages = 5 };
+	ck_assert(mig_precopy_converged(&c));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("migration");
@@ -454,7 +510,7 @@ int main(void)
 	UNIT_TCASE(s, "bitmap", bitmap);
 	UNIT_TCASE(s, "uri", uris);
 	UNIT_TCASE(s, "stream", stream_corruption);
-	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page);
+	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page, precopy_switch_over);
 	UNIT_TCASE(s, "return-path", rp_error_text_bounded);
 	return unit_run(s);
 }
