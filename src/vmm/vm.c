@@ -502,13 +502,16 @@ void vm_destroy(struct vm *vm)
  */
 void vm_detach_teardown(struct vm *vm)
 {
-	int keep[8 + 2], nkeep = 0, p[2];
+	/* Allocated before the fork: the child only reads it. */
+	g_autofree int *keep = NULL;
+	int nkeep = 0, p[2];
 	pid_t pid;
 
-	if (vm->cfg->teardown == TEARDOWN_SYNC || vm->nr_vcpus > 8)
+	if (vm->cfg->teardown == TEARDOWN_SYNC)
 		return;
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return;
+	keep = g_new(int, vm->nr_vcpus + 2);
 	keep[nkeep++] = p[0];
 	keep[nkeep++] = vm->kvm.vm_fd;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
