@@ -240,6 +240,30 @@ fail_parse:
 }
 
 /*
+ * Is this state for a machine built like this one (the vm section, every
+ * vCPU, the platform)? Parsed with a reader of its own; nothing changes.
+ * For vm_snapshot_load(), which must know before it overwrites RAM: a
+ * refusal after that would leave this VM's vCPUs on another machine's
+ * memory (a `cont` then ran into whatever code was there).
+ */
+static bool vm_state_fits(struct vm *vm, const uint8_t *buf, size_t len,
+			  GError **err)
+{
+	struct vm_capture *c = g_new0(struct vm_capture, 1);
+	struct state_reader r;
+	bool ok = false;
+
+	if (state_reader_init(&r, buf, len, err)) {
+		ok = vm_state_caps(vm, err) && vm_load_header(vm, &r, err) &&
+		     vm_load_capture(vm, &r, c, err);
+		state_reader_clear(&r);
+	}
+	g_free(c->cpus);
+	g_free(c);
+	return ok;
+}
+
+/*
  * A snapshot file: the state container, then each RAM region's bytes in
  * region order. The container's header says its own length, so the RAM
  * part starts right after it.
@@ -335,7 +359,8 @@ bool vm_snapshot_load(struct vm *vm, const char *path, GError **err)
 	}
 	buf = g_malloc(len);
 	ret = pread_full(fd, buf, len, 0);
-	if (ret || !state_reader_init(&r, buf, len, err)) {
+	if (ret || !vm_state_fits(vm, buf, len, err) ||
+	    !state_reader_init(&r, buf, len, err)) {
 		if (ret)
 			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT, "%s: %s", path,
 				    g_strerror(-ret));

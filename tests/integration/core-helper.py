@@ -9,6 +9,7 @@ exits 0, or prints the first failed expectation and exits 1.
     core-helper.py stopped-saves SOCK TMP two snapshots of a stopped VM
     core-helper.py save SOCK CONSOLE PATH [PREFIX COUNT]   stop, migrate file:
     core-helper.py restore SOCK CONSOLE PATH TMP [KIND]    --incoming file:
+    core-helper.py refused-load SOCK CONSOLE PATH another machine's snapshot
 """
 import fcntl
 import importlib.util
@@ -225,6 +226,31 @@ def scenario_restore(sock, console, path, tmp, kind="counter"):
                "the restored blk-bench finished, every read verified")
 
 
+def scenario_refused_load(sock, console, path):
+    """A counter, stopped; x-tern-state-load of another machine's snapshot
+    (other RAM, other devices) is refused before anything changes, so
+    cont counts on from where it stopped."""
+    q = QMP(sock)
+    q.negotiate()
+    wait_lines(console, "counter: ", 3)
+    ok_cmd(q, "stop")
+    before = len(lines(console, "counter: "))
+    r = q.cmd("x-tern-state-load", {"path": path})
+    desc = r.get("error", {}).get("desc", "")
+    expect("device" in desc, f"the other machine's snapshot is refused: {desc or r}")
+    expect(q.cmd("query-status")["return"]["status"] == "paused",
+           "the VM stays stopped after the refusal")
+    ok_cmd(q, "cont")
+    wait_lines(console, "counter: ", before + 3)
+    # The first line says the TSC frequency, the rest count.
+    nums = [int(l.split()[1]) for l in lines(console, "counter: ")
+            if l.split()[1].isdigit()]
+    expect(len(nums) >= 5 and nums == list(range(nums[0], nums[0] + len(nums))),
+           f"cont: the counter counts on without a jump ({nums[-5:]})")
+    expect(q.cmd("query-status")["return"]["status"] == "running", "and runs")
+    q.cmd("quit")
+
+
 F_SETPIPE_SZ = 1031
 
 
@@ -314,7 +340,8 @@ def scenario_flood(tern, elf, tmp):
 def main(argv):
     scenarios = {"park": scenario_park, "flood": scenario_flood,
                  "stopped-saves": scenario_stopped_saves,
-                 "save": scenario_save, "restore": scenario_restore}
+                 "save": scenario_save, "restore": scenario_restore,
+                 "refused-load": scenario_refused_load}
     return qh.run_scenarios(argv, scenarios, __doc__)
 
 

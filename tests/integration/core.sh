@@ -102,6 +102,20 @@ refuse cpus "the stream has 2 vCPUs, this VM 1" "$TMP/snap" "${TWIN[@]}" --cpus 
 refuse devices "the stream's device 5 is virtio-console.0" "$TMP/snap" --console none --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
 end
 
+begin "state: a snapshot x-tern-state-load refuses leaves the stopped VM as it was (cont: the counter counts on)"
+# Another machine's snapshot: hello.elf's RAM, and a virtio-rng.
+if start_vm other --kernel "$FW/hello.elf" --rng --paused; then
+	"$TERN" qmp "$SOCK" x-tern-state-save path="$TMP/other.snap" >"$TMP/qmp.out" 2>&1 ||
+		fail "x-tern-state-save: $(cat "$TMP/qmp.out")"
+	"$TERN" qmp "$SOCK" quit >/dev/null 2>&1
+	wait_vm
+fi
+if start_vm refused --kernel "$FW/counter.elf"; then
+	helper refused-load "$SOCK" "$CON" "$TMP/other.snap"
+	wait_vm
+fi
+end
+
 begin "threads: every thread is named after its role (tern-vcpuN, tern-io-*, tern-console)"
 if start_vm threads --kernel "$FW/counter.elf" --cpus 2 --rng --disk "path=$TMP/disk.img"; then
 	# VM_PID is timeout(1)'s; tern is its child.
