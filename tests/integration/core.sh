@@ -116,6 +116,40 @@ if start_vm refused --kernel "$FW/counter.elf"; then
 fi
 end
 
+# vcpu_switches PID: the context switches of its vCPU threads so far.
+vcpu_switches() {
+	local n=0 t
+	for t in /proc/$1/task/*; do
+		grep -q '^tern-vcpu' "$t/comm" 2>/dev/null || continue
+		n=$((n + $(awk '/^(non)?voluntary_ctxt_switches/ { s += $2 } END { print s }' "$t/status")))
+	done
+	echo $n
+}
+# expect_vcpus_asleep PID WHAT: over one second, at most a few switches.
+expect_vcpus_asleep() {
+	local pid a b
+	pid=$(pgrep -P "$1" -x tern || echo "$1")
+	a=$(vcpu_switches "$pid")
+	sleep 1
+	b=$(vcpu_switches "$pid")
+	if [ $((b - a)) -gt 50 ]; then
+		fail "$2: the parked vCPUs switched $((b - a)) times in 1 s (they woke each other)"
+	else
+		echo "  ok: $2: $((b - a)) vCPU context switches in 1 s"
+	fi
+}
+begin "parked vCPUs sleep: a paused 4-vCPU VM (--paused, then stop) makes no wake-ups"
+if start_vm parked --kernel "$FW/counter.elf" --cpus 4 --paused; then
+	expect_vcpus_asleep "$VM_PID" "--paused"
+	"$TERN" qmp "$SOCK" cont >/dev/null 2>&1 || fail "cont refused"
+	sleep 0.3
+	"$TERN" qmp "$SOCK" stop >/dev/null 2>&1 || fail "stop refused"
+	expect_vcpus_asleep "$VM_PID" "after stop"
+	"$TERN" qmp "$SOCK" quit >/dev/null 2>&1
+	wait_vm
+fi
+end
+
 begin "threads: every thread is named after its role (tern-vcpuN, tern-io-*, tern-console)"
 if start_vm threads --kernel "$FW/counter.elf" --cpus 2 --rng --disk "path=$TMP/disk.img"; then
 	# VM_PID is timeout(1)'s; tern is its child.
