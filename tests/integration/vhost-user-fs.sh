@@ -9,6 +9,8 @@
 #    for byte (the guest computes the pattern this script writes, and the
 #    host compares the length and FNV-1a 64 hash it prints), and the
 #    directory listing compared with the host's;
+#  - the same guest fails on a file one byte off (the check is real);
+#  - queues=2 is refused at start-up: virtiofsd 7.2 has two rings;
 #  - the same guest under QEMU 7.2 as the frontend (vhost-user-fs-pci), so
 #    that the guest and the daemon are judged by a second frontend;
 #  - virtiofsd killed (SIGKILL) and started again between two phases of
@@ -145,6 +147,28 @@ if virtiofsd_start; then
 		--fs "vhost-user=$VFS_SOCK,tag=$TAG" --cmdline "tag=$TAG size=$SIZE"
 	expect_pass
 	check_guest_output out 1
+fi
+virtiofsd_stop
+end
+
+begin "fs-test fails on a file one byte off from the pattern, naming the byte"
+printf '\x00' | dd of="$SHARE/fs-test.dat" bs=1 seek=131077 conv=notrunc status=none
+if virtiofsd_start; then
+	run_tern $GUEST_TIMEOUT run --kernel "$FW/fs-test.elf" --test-exit --memory $MEM,shared=on \
+		--fs "vhost-user=$VFS_SOCK,tag=$TAG" --cmdline "tag=$TAG size=$SIZE"
+	expect_status 3
+	expect_line out '^RESULT: FAIL fs: byte 131077 is 0x0, expected 0xcf$'
+fi
+virtiofsd_stop
+make_share
+end
+
+begin "--fs queues=2 over virtiofsd (two rings: hiprio and one request queue) exits 2 at start-up"
+if virtiofsd_start; then
+	run_tern 20 run --kernel "$FW/fs-test.elf" --test-exit --memory $MEM,shared=on \
+		--fs "vhost-user=$VFS_SOCK,tag=$TAG,queues=2" --cmdline "tag=$TAG size=$SIZE"
+	expect_status 2
+	expect_line err "vu-fs0: back-end '$VFS_SOCK': queue count: "
 fi
 virtiofsd_stop
 end
