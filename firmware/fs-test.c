@@ -16,7 +16,8 @@
  * guest sends a new one and goes on. It then reads the file and the
  * listing again.
  *
- * The hiprio queue is not used. All FUSE traffic runs in ring 3.
+ * The PCI class must be mass storage, other (as QEMU's). The hiprio
+ * queue is not used. All FUSE traffic runs in ring 3.
  *
  * Command line: tag=TAG size=BYTES [wait=1].
  */
@@ -32,6 +33,8 @@
 #define FS_TAG_MAX 36
 /* Config space: tag[36], then le32 num_request_queues. */
 #define FS_CFG_NUM_QUEUES 36
+/* PCI class code: mass storage, other (QEMU's vhost-user-fs-pci). */
+#define FS_PCI_CLASS 0x018000
 
 #define FS_FILE "fs-test.dat"
 #define FS_DIR "listing"
@@ -419,7 +422,7 @@ int guest_main(void)
 {
 	const char *why = "";
 	char want_tag[FS_TAG_MAX + 1], tag[FS_TAG_MAX + 1];
-	uint32_t queues;
+	uint32_t queues, class;
 	static uint64_t size;
 
 	clock_init();
@@ -428,6 +431,10 @@ int guest_main(void)
 	size = cmdline_uint_or("size", 1ul << 30, 0);
 	if (virtio_pci_open(&vp, VIRTIO_ID_FS, 0, &why) < 0)
 		result_fail("virtio-fs: %s", why);
+	class = pci_read32(&vp.pci, 0x08) >> 8;
+	if (class != FS_PCI_CLASS)
+		result_fail("virtio-fs: PCI class %06x, expected %06x", class,
+			    FS_PCI_CLASS);
 	if (virtio_pci_negotiate(&vp, VIRTIO_BIT(VIRTIO_F_VERSION_1)) < 0)
 		result_fail("virtio-fs: feature negotiation failed");
 	for (unsigned int i = 0; i < FS_TAG_MAX; i++)

@@ -12,7 +12,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define VIRTIO_ID_FS 26
 /* The mount tag's field: not NUL-terminated when it is full. */
 #define VIRTIO_FS_TAG_MAX 36
 /* Request queues a device may have: the hiprio queue takes one more ring. */
