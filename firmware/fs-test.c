@@ -268,11 +268,11 @@ static uint64_t fs_read_file(uint64_t size)
 		     sizeof(*oo), sizeof(*oo));
 	fh = oo->fh;
 	for (;;) {
-		struct fuse_read_in rd = {.fh = fh, .offset = off,
-					  .size = FS_CHUNK};
+		struct fuse_read_in rd = {
+		    .fh = fh, .offset = off, .size = FS_CHUNK};
 		const uint8_t *data;
-		long n = fs_call(FUSE_READ, node, &rd, sizeof(rd), NULL,
-				 FS_CHUNK);
+		long n =
+		    fs_call(FUSE_READ, node, &rd, sizeof(rd), NULL, FS_CHUNK);
 
 		if (n < 0)
 			result_fail("fs: READ at %lu: error %ld",
@@ -290,8 +290,9 @@ static uint64_t fs_read_file(uint64_t size)
 		off += n;
 		reads++;
 		if (off > size)
-			result_fail("fs: READ gave %lu bytes of a %lu-byte file",
-				    (unsigned long)off, (unsigned long)size);
+			result_fail(
+			    "fs: READ gave %lu bytes of a %lu-byte file",
+			    (unsigned long)off, (unsigned long)size);
 	}
 	if (off != size)
 		result_fail("fs: READ ended at %lu of %lu bytes",
@@ -321,11 +322,11 @@ static unsigned int fs_read_dir(void)
 		     sizeof(*oo), sizeof(*oo));
 	fh = oo->fh;
 	for (;;) {
-		struct fuse_read_in rd = {.fh = fh, .offset = off,
-					  .size = 4096};
+		struct fuse_read_in rd = {
+		    .fh = fh, .offset = off, .size = 4096};
 		const uint8_t *p;
-		long n = fs_call(FUSE_READDIR, node, &rd, sizeof(rd), NULL,
-				 4096);
+		long n =
+		    fs_call(FUSE_READDIR, node, &rd, sizeof(rd), NULL, 4096);
 		long at = 0;
 
 		if (n < 0)
@@ -362,8 +363,8 @@ static unsigned int fs_read_dir(void)
 		}
 	}
 	rel.fh = fh;
-	fs_must("RELEASEDIR", FUSE_RELEASEDIR, node, &rel, sizeof(rel), NULL,
-		0, 0);
+	fs_must("RELEASEDIR", FUSE_RELEASEDIR, node, &rel, sizeof(rel), NULL, 0,
+		0);
 	con_printf("fs-test: listing " FS_DIR " %u entries (and %u of . and "
 		   "..)\n",
 		   entries, dots);
@@ -378,8 +379,8 @@ static void fs_wait_flag(void)
 
 	for (;;) {
 		struct fuse_entry_out e;
-		long ret = fs_call(FUSE_LOOKUP, FS_ROOT, NULL, 0, FS_FLAG,
-				   sizeof(e));
+		long ret =
+		    fs_call(FUSE_LOOKUP, FS_ROOT, NULL, 0, FS_FLAG, sizeof(e));
 
 		if (ret >= 0)
 			break;

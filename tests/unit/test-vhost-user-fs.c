@@ -119,7 +119,8 @@ START_TEST(parse_malformed)
 	expect_refused("vhost-user=s,tag=t,queues=16", "from 1 to 15");
 	expect_refused("vhost-user=s,tag=t,queues=1x", "from 1 to 15");
 	expect_refused("vhost-user=s,tag=t,queues=-1", "from 1 to 15");
-	expect_refused("vhost-user=s,tag=t,reconnect=yes", "expected on or off");
+	expect_refused("vhost-user=s,tag=t,reconnect=yes",
+		       "expected on or off");
 	memset(longpath, 'p', sizeof(longpath));
 	memcpy(longpath, "vhost-user=", 11);
 	strcpy(longpath + 11 + 108, ",tag=t");
@@ -186,13 +187,13 @@ START_TEST(cli_fs_needs_shared_memory)
 			      "--memory SIZE,shared=on");
 	g_clear_pointer(&msg, g_free);
 	/* The default memory is private too. */
-	ck_assert(!parse_run(&cfg, &msg, "--fs", "vhost-user=a.sock,tag=one",
-			     NULL));
+	ck_assert(
+	    !parse_run(&cfg, &msg, "--fs", "vhost-user=a.sock,tag=one", NULL));
 	ck_assert(strstr(msg, "shared=on"));
 	g_clear_pointer(&msg, g_free);
 	/* hugepages=on implies shared memory. */
-	ck_assert(parse_run(&cfg, NULL, "--memory", "256M,hugepages=on",
-			    "--fs", "vhost-user=a.sock,tag=one", NULL));
+	ck_assert(parse_run(&cfg, NULL, "--memory", "256M,hugepages=on", "--fs",
+			    "vhost-user=a.sock,tag=one", NULL));
 	config_clear(&cfg);
 }
 END_TEST
@@ -218,7 +219,8 @@ START_TEST(cli_fs_refusals)
 	argv[1] = "256M,shared=on";
 	for (unsigned int i = 0; i <= VHOST_USER_FS_MAX; i++) {
 		argv[2 + 2 * i] = "--fs";
-		argv[3 + 2 * i] = g_strdup_printf("vhost-user=%u.sock,tag=t", i);
+		argv[3 + 2 * i] =
+		    g_strdup_printf("vhost-user=%u.sock,tag=t", i);
 	}
 	ck_assert(!parse_run(&cfg, &msg, argv[0], argv[1], argv[2], argv[3],
 			     argv[4], argv[5], argv[6], argv[7], argv[8],
