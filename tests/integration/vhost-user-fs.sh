@@ -9,6 +9,7 @@
 #    for byte (the guest computes the pattern this script writes, and the
 #    host compares the length and FNV-1a 64 hash it prints), and the
 #    directory listing compared with the host's;
+#  - the same under --jail (the socket bound into it);
 #  - the same guest fails on a file one byte off (the check is real);
 #  - queues=2 is refused at start-up: virtiofsd 7.2 has two rings;
 #  - the same guest under QEMU 7.2 as the frontend (vhost-user-fs-pci), so
@@ -145,6 +146,17 @@ begin "fs-test over virtiofsd under tern: tag, FUSE_INIT, the file byte for byte
 if virtiofsd_start; then
 	run_tern $GUEST_TIMEOUT run --kernel "$FW/fs-test.elf" --test-exit --memory $MEM,shared=on \
 		--fs "vhost-user=$VFS_SOCK,tag=$TAG" --cmdline "tag=$TAG size=$SIZE"
+	expect_pass
+	check_guest_output out 1
+fi
+virtiofsd_stop
+end
+
+begin "fs-test over virtiofsd under --jail: the socket is bound into the jail"
+mkdir -p "$TMP/jail"
+if virtiofsd_start; then
+	run_tern $GUEST_TIMEOUT run --jail "$TMP/jail" --kernel "$FW/fs-test.elf" --test-exit \
+		--memory $MEM,shared=on --fs "vhost-user=$VFS_SOCK,tag=$TAG" --cmdline "tag=$TAG size=$SIZE"
 	expect_pass
 	check_guest_output out 1
 fi
