@@ -44,6 +44,7 @@ enum sandbox_mode {
 };
 
 struct vfio_config; /* --device vfio=...: tern/vfio.h */
+struct vhost_user_fs_config; /* --fs: tern/vhost-user-fs.h */
 
 /* --disk SPEC (repeatable): one virtio-blk device each. */
 #define CONFIG_MAX_DISKS 16
@@ -98,6 +99,8 @@ struct vm_config {
 	unsigned int nr_nets;
 	struct vfio_config *vfio; /* --device vfio=...: passed-through functions */
 	unsigned int nr_vfio;
+	struct vhost_user_fs_config *fs; /* --fs, in order: virtio-fs devices */
+	unsigned int nr_fs;
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	char *incoming; /* --incoming URI (migration.h), or NULL */
 	bool trace_boot; /* --trace-boot: the time of each step on stderr */

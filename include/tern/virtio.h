@@ -46,6 +46,7 @@ struct state_reader;
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_ID_SCSI 8
+#define VIRTIO_ID_FS 26
 
 /* The largest queue we offer; a chain is never longer than its queue. */
 #define VIRTQ_MAX_SIZE 256

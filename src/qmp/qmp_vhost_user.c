@@ -14,6 +14,7 @@
 #include "tern/eventfd.h"
 #include "tern/qmp.h"
 #include "tern/vhost-user-blk.h"
+#include "tern/vhost-user-fs.h"
 #include "tern/vhost-user-qmp.h"
 #include "tern/virtio-blk.h"
 #include "tern/vm.h"
@@ -22,7 +23,11 @@ struct vu_watch {
 	struct qmp_server *srv;
 	struct vm *vm;
 	struct virtio_device *vdev;
+	const struct device_type *type; /* its id is "<type name>.<index>" */
 	unsigned int index;
+	/* The model's: the next event, the socket. */
+	bool (*next)(struct virtio_device *vdev, bool *connected);
+	const char *(*path)(const struct virtio_device *vdev);
 };
 
 static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
@@ -31,22 +36,32 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 	bool connected;
 
 	efd_drain(fd);
-	while (vhost_user_blk_next_event(w->vdev, &connected)) {
+	while (w->next(w->vdev, &connected)) {
 		json_object *data = json_object_new_object();
 		char id[32];
 
 		if (vm_get_state(w->vm) == VM_STATE_SHUTDOWN)
 			continue;
-		snprintf(id, sizeof(id), "%s.%u", virtio_blk_device_type.name,
-			 w->index);
+		snprintf(id, sizeof(id), "%s.%u", w->type->name, w->index);
 		qmp_add_str(data, "device", id);
-		qmp_add_str(data, "path", vhost_user_blk_path(w->vdev));
+		qmp_add_str(data, "path", w->path(w->vdev));
 		qmp_server_emit(w->srv,
 				connected ? "VHOST_USER_RECONNECTED"
 					  : "VHOST_USER_DISCONNECTED",
 				data);
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+static void vu_watch_add(const struct vu_watch *tmpl, int event_fd)
+{
+	struct vu_watch *w = g_memdup2(tmpl, sizeof(*tmpl));
+	/* Freed with the source; the default context lives as long as tern. */
+	GSource *src = g_unix_fd_source_new(event_fd, G_IO_IN);
+
+	g_source_set_callback(src, G_SOURCE_FUNC(vu_event), w, g_free);
+	g_source_attach(src, NULL);
+	g_source_unref(src);
 }
 
 bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
@@ -58,20 +73,24 @@ bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 	for (unsigned int i = 0; i < n; i++) {
 		struct virtio_device *vdev =
 		    vm_device_find(vm, &virtio_blk_device_type, i);
-		struct vu_watch *w;
-		GSource *src;
 
 		if (!vhost_user_blk_is(vdev))
 			continue;
-		w = g_new(struct vu_watch, 1);
-		*w = (struct vu_watch){srv, vm, vdev, i};
-		/* Freed with the source; the default context lives as long as
-		 * tern. */
-		src = g_unix_fd_source_new(vhost_user_blk_event_fd(vdev),
-					   G_IO_IN);
-		g_source_set_callback(src, G_SOURCE_FUNC(vu_event), w, g_free);
-		g_source_attach(src, NULL);
-		g_source_unref(src);
+		vu_watch_add(&(struct vu_watch){srv, vm, vdev,
+						&virtio_blk_device_type, i,
+						vhost_user_blk_next_event,
+						vhost_user_blk_path},
+			     vhost_user_blk_event_fd(vdev));
+	}
+	for (unsigned int i = 0; i < vm->cfg->nr_fs; i++) {
+		struct virtio_device *vdev =
+		    vm_device_find(vm, &vhost_user_fs_device_type, i);
+
+		vu_watch_add(&(struct vu_watch){srv, vm, vdev,
+						&vhost_user_fs_device_type, i,
+						vhost_user_fs_next_event,
+						vhost_user_fs_path},
+			     vhost_user_fs_event_fd(vdev));
 	}
 	return true;
 }

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "tern/qmp.h"
+#include "tern/vhost-user-fs.h"
 #include "sandbox-internal.h"
 
 /* A state file or a console log may grow this much past the largest disk. */
@@ -237,6 +238,10 @@ static bool jail_bind_all(int rootfd, const struct vm_config *cfg,
 		if (!jail_bind(rootfd, cfg->disks[i].path, cfg->disks[i].readonly,
 			       err))
 			return false;
+	/* --fs back-ends' sockets: the reconnect helper connects to them. */
+	for (unsigned int i = 0; i < cfg->nr_fs; i++)
+		if (!jail_bind(rootfd, cfg->fs[i].path, false, err))
+			return false;
 	if (cfg->console == CONSOLE_FILE &&
 	    !jail_bind(rootfd, cfg->console_path, false, err))
 		return false;
@@ -350,6 +355,9 @@ static bool jail_prepare(struct jail *j, struct vm_config *cfg, GError **err)
 		return false;
 	for (unsigned int i = 0; i < cfg->nr_disks; i++)
 		if (!jail_canonical(&cfg->disks[i].path, err))
+			return false;
+	for (unsigned int i = 0; i < cfg->nr_fs; i++)
+		if (!jail_canonical(&cfg->fs[i].path, err))
 			return false;
 	if (cfg->console == CONSOLE_FILE) {
 		/* A mount point needs a file: made empty now if missing. */

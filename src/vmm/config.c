@@ -11,6 +11,7 @@
 #include "tern/config.h"
 #include "tern/error.h"
 #include "tern/vfio.h"
+#include "tern/vhost-user-fs.h"
 #include "tern/virtio-balloon.h"
 
 /* As GOption leaves them: NULL or FALSE is "not given", never a number. */
@@ -22,6 +23,7 @@ struct run_options {
 	char **disks;
 	char **nets;
 	char **devices;
+	char **fs;
 	gboolean test_exit, paused, rng, debug, trace_boot;
 	char *balloon; /* "" for a bare --balloon, NULL when not given */
 };
@@ -91,6 +93,9 @@ static GOptionEntry *run_entries(struct run_options *o)
 		{ "net", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->nets,
 		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto]; repeatable",
 		  "SPEC" },
+		{ "fs", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->fs,
+		  "A virtio-fs device served by a vhost-user back-end such as virtiofsd (needs --memory SIZE,shared=on); repeatable",
+		  "vhost-user=SOCK,tag=TAG[,queues=N][,reconnect=on|off]" },
 		{ "device", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->devices,
 		  "Pass a host PCI function bound to vfio-pci through to the guest (docs/vfio.md); repeatable",
 		  "vfio=HOST[,iommufd=on|off|auto]" },
@@ -576,6 +581,9 @@ static bool config_fill(struct run_options *o, struct vm_config *cfg,
 		return false;
 	if (!config_fill_devices(o->devices, cfg, err))
 		return false;
+	if (!vhost_user_fs_configs_parse(o->fs, cfg->memory_shared, &cfg->fs,
+					 &cfg->nr_fs, err))
+		return false;
 	if (o->balloon && !balloon_config_parse(o->balloon, &cfg->balloon, err))
 		return false;
 	if (o->confidential && !confidential_params_parse(
@@ -642,6 +650,7 @@ bool config_parse_run(int argc, char **argv, struct vm_config *cfg,
 	g_strfreev(o.qmp);
 	g_strfreev(o.disks);
 	g_strfreev(o.devices);
+	g_strfreev(o.fs);
 	g_free(o.balloon);
 	g_strfreev(o.nets);
 	if (!ok)
@@ -914,5 +923,8 @@ void config_clear(struct vm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_vfio; i++)
 		vfio_config_clear(&cfg->vfio[i]);
 	g_free(cfg->vfio);
+	for (unsigned int i = 0; i < cfg->nr_fs; i++)
+		vhost_user_fs_config_clear(&cfg->fs[i]);
+	g_free(cfg->fs);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -2,15 +2,16 @@
 # SPDX-License-Identifier: MIT
 """The back-end restart of tests/integration/vhost-user.sh.
 
-    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY -- BACKEND ARGS...
-    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY -- BACKEND ARGS...
+    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY [--device ID] -- BACKEND ARGS...
+    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY [--device ID] -- BACKEND ARGS...
 
 While the guest's verified I/O loop runs: wait DELAY seconds, SIGKILL the
 back-end whose pid is in PIDFILE, expect VHOST_USER_DISCONNECTED (device,
 path) and the VM still running, start BACKEND ARGS... again (its pid goes
 to PIDFILE), expect VHOST_USER_RECONNECTED within 5 s, print the time
 from the kill to that event, then stop, save the state and cont the VM
-over the new back-end. "latched" (reconnect=off): after the kill and restart, no
+over the new back-end. The events must name device ID (default
+virtio-blk.0). "latched" (reconnect=off): after the kill and restart, no
 VHOST_USER_RECONNECTED comes, the VM still runs, and quit ends it. Exit 0,
 or 1 with the first failed expectation.
 """
@@ -28,7 +29,7 @@ _spec.loader.exec_module(qh)
 QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
 
 
-def restart(sock, pidfile, delay, backend):
+def restart(sock, pidfile, delay, backend, device):
     q = QMP(sock)
     q.negotiate()
     time.sleep(delay)
@@ -37,8 +38,8 @@ def restart(sock, pidfile, delay, backend):
     killed = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     ev = q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
-    expect(ev["data"].get("device") == "virtio-blk.0",
-           f"VHOST_USER_DISCONNECTED names virtio-blk.0: {ev}")
+    expect(ev["data"].get("device") == device,
+           f"VHOST_USER_DISCONNECTED names {device}: {ev}")
     expect(ev["data"].get("path", "").endswith(".sock"),
            f"VHOST_USER_DISCONNECTED names the socket: {ev}")
     print(f"VHOST_USER_DISCONNECTED after {time.monotonic() - killed:.3f} s")
@@ -51,8 +52,8 @@ def restart(sock, pidfile, delay, backend):
     with open(pidfile, "w") as f:
         f.write(str(proc.pid))
     ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=5.0)
-    expect(ev["data"].get("device") == "virtio-blk.0",
-           f"VHOST_USER_RECONNECTED names virtio-blk.0: {ev}")
+    expect(ev["data"].get("device") == device,
+           f"VHOST_USER_RECONNECTED names {device}: {ev}")
     print(f"VHOST_USER_RECONNECTED {time.monotonic() - killed:.3f} s after the kill")
     # stop takes the rings back (GET_VRING_BASE), cont hands them over
     # again; a state save in between sees where the back-end stopped.
@@ -67,14 +68,16 @@ def restart(sock, pidfile, delay, backend):
     q.close()
 
 
-def latched(sock, pidfile, delay, backend):
+def latched(sock, pidfile, delay, backend, device):
     """reconnect=off: the device stays down, the VM and QMP do not."""
     q = QMP(sock)
     q.negotiate()
     time.sleep(delay)
     with open(pidfile) as f:
         os.kill(int(f.read()), signal.SIGKILL)
-    q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
+    ev = q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
+    expect(ev["data"].get("device") == device,
+           f"VHOST_USER_DISCONNECTED names {device}: {ev}")
     with open(pidfile + ".log", "w") as log:
         proc = subprocess.Popen(backend, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
@@ -93,12 +96,16 @@ def latched(sock, pidfile, delay, backend):
 
 def main():
     args = sys.argv[1:]
+    device = "virtio-blk.0"
+    if len(args) > 5 and args[4] == "--device":
+        device = args[5]
+        del args[4:6]
     try:
         if len(args) < 6 or args[0] not in ("restart", "latched") or args[4] != "--":
             print(__doc__, file=sys.stderr)
             return 2
         fn = restart if args[0] == "restart" else latched
-        fn(args[1], args[2], float(args[3]), args[5:])
+        fn(args[1], args[2], float(args[3]), args[5:], device)
     except Fail as e:
         print(f"FAIL: {e}")
         return 1

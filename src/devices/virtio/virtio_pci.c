@@ -44,6 +44,8 @@ static uint32_t class_for(uint16_t device_id)
 		return 0x010000; /* mass storage, SCSI (as QEMU says) */
 	case VIRTIO_ID_CONSOLE:
 		return 0x078000; /* communication, other */
+	case VIRTIO_ID_FS:
+		return 0x018000; /* mass storage, other (as QEMU says) */
 	default:
 		return 0x00ff00; /* unclassified */
 	}
