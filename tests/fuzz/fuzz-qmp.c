@@ -10,8 +10,10 @@
  * The fake VM: two vCPUs that were never started, a PCI host on plain
  * buses with a virtio-blk disk (a temporary file, thread pool engine), no
  * KVM (its descriptor is -1: a system_reset fails at KVM_SET_IRQCHIP and
- * ends the VM, as a failed reset does). Each input gets the VM state reset
- * and a new connection to the same server.
+ * ends the VM, as a failed reset does). The VM and its QMP server are made
+ * once per process; each input gets a new connection (negotiation starts
+ * afresh) and the VM put back as a fresh one is: running or paused as the
+ * mode says, devices not quiesced, no capture, no exit pending.
  *
  * Input: u8 mode (1: negotiate first, 2: start paused, bits 2-7: the size
  * of each write, 1 + 37 * n bytes but at least a 16th of the input), then
@@ -201,8 +203,17 @@ static void check_replies(void)
 	FUZZ_CHECK(!*line);
 }
 
+/*
+ * What an input starts from, whatever the one before it did: a `stop`
+ * leaves the devices quiesced (vm_devices_quiesce() marks them, and a
+ * second `stop` would skip them), a failed state save may leave a capture
+ * behind. Without this an input's path depended on the one before it, and
+ * a crash found that way would not reproduce alone.
+ */
 static void vm_state_reset(bool paused)
 {
+	vm_devices_resume(&f.vm);
+	vm_capture_drop(&f.vm);
 	f.vm.state = paused ? VM_STATE_PRELAUNCH : VM_STATE_RUNNING;
 	f.vm.exit_reason = VM_EXIT_NONE;
 	f.vm.exit_code = 0;

@@ -11,18 +11,29 @@
  *   mode 1  a statistics buffer through balloon_stats_parse(), cut to
  *           what the device reads of it, checked against the entries
  *   mode 2  the --balloon option's value through balloon_config_parse()
+ *   mode 3  free page reports: chains popped from a split ring the input
+ *           writes into guest RAM, each writable buffer taken as
+ *           balloon_handle_report() takes it (back to its guest address
+ *           with guest_memory_gpa(), whole pages only); every range it
+ *           would give back must be RAM that maps to that very buffer
  *
  * The page numbers, the ranges and the statistics are heap blocks of
  * their exact size, so AddressSanitizer sees a read or write past them.
  *
- * Input: u8 mode (% 3); mode 0: u32 RAM pages - 1, then the list; mode 1:
- * the buffer; mode 2: the option's value.
+ * Input: u8 mode (% 4); mode 0: u32 RAM pages - 1, then the list; mode 1:
+ * the buffer; mode 2: the option's value; mode 3: u8 flags (1: indirect
+ * descriptors, 2: EVENT_IDX), u8 RAM pages - 1 (% 16), then RAM from
+ * address 0 where a queue of REPORT_QSIZE lies back to back (descriptors,
+ * driver area at 16 * REPORT_QSIZE, device area after it).
  */
 #include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tern/memory.h"
 #include "tern/virtio-balloon.h"
+#include "tern/virtio.h"
 #include "fuzz.h"
 
 /*
@@ -140,16 +151,121 @@ static void option_run(struct fuzz_input *in)
 	}
 }
 
+#define REPORT_QSIZE 8
+
+/* The reporting queue's device, kept across inputs; RAM is each input's. */
+static struct {
+	struct guest_memory mem;
+	struct virtio_device vdev;
+	bool ready;
+} rq;
+
+static const struct virtio_device_ops report_ops = { .name = "fuzz-report" };
+
+static void report_irq(struct virtio_device *d, struct virtqueue *q)
+{
+}
+
+static void report_config_irq(struct virtio_device *d)
+{
+}
+
+static const struct virtio_transport_ops report_transport = {
+	.notify_queue = report_irq,
+	.notify_config = report_config_irq,
+};
+
+static bool report_queue_start(uint8_t flags)
+{
+	struct virtqueue *vq;
+	const char *why = NULL;
+
+	if (!rq.ready) {
+		if (virtio_device_init(&rq.vdev, &rq.mem, &report_ops, NULL,
+				       VIRTIO_ID_BALLOON, 0, 1, REPORT_QSIZE,
+				       NULL, 0))
+			abort();
+		rq.vdev.transport_ops = &report_transport;
+		rq.ready = true;
+	}
+	vq = rq.vdev.queues[0];
+	rq.vdev.features = 1ULL << VIRTIO_F_VERSION_1;
+	if (flags & 1)
+		rq.vdev.features |= 1ULL << VIRTIO_F_INDIRECT_DESC;
+	if (flags & 2)
+		rq.vdev.features |= 1ULL << VIRTIO_F_EVENT_IDX;
+	rq.vdev.status = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK;
+	*virtq_layout(vq) = (struct virtq_layout){
+		.size = REPORT_QSIZE, .enabled = true, .desc = 0,
+		.driver = 16 * REPORT_QSIZE,
+		.device = ALIGN_UP(16 * REPORT_QSIZE + 6 + 2 * REPORT_QSIZE, 4),
+	};
+	return virtq_start(vq, &why) == 0;
+}
+
+/* balloon_handle_report(): each writable buffer a free range, or ignored. */
+static void report_elem(const struct virtq_elem *e)
+{
+	for (unsigned int i = e->out_num; i < e->out_num + e->in_num; i++) {
+		uint64_t len = e->iov[i].iov_len, gpa;
+		void *back;
+
+		FUZZ_CHECK(!guest_memory_gpa(&rq.mem, e->iov[i].iov_base, len,
+					     &gpa));
+		if ((gpa | len) & (BALLOON_PAGE_SIZE - 1))
+			continue;
+		/* What balloon_discard() would give back: that buffer, in RAM. */
+		FUZZ_CHECK(len && guest_memory_contains(&rq.mem, gpa, len));
+		back = guest_memory_ptr(&rq.mem, gpa, len);
+		FUZZ_CHECK(back == e->iov[i].iov_base);
+	}
+}
+
+static void report_run(struct fuzz_input *in)
+{
+	uint8_t flags = fuzz_u8(in);
+	uint64_t ram = (1 + fuzz_u8(in) % 16ULL) * BALLOON_PAGE_SIZE;
+	struct virtq_elem *e = g_new(struct virtq_elem, 1);
+
+	if (fuzz_memory_init(&rq.mem, ram))
+		abort();
+	memcpy(rq.mem.regions[0].hva, in->p, MIN(in->len, (size_t)ram));
+	if (report_queue_start(flags)) {
+		struct virtqueue *vq = rq.vdev.queues[0];
+		int ret;
+
+		/* balloon_drain(): pop until empty or NEEDS_RESET. */
+		for (unsigned int n = 0; n < 4 * REPORT_QSIZE; n++) {
+			ret = virtq_pop(vq, e);
+			FUZZ_CHECK(ret == 1 || ret == 0 || ret == -EINVAL);
+			if (ret <= 0) {
+				FUZZ_CHECK(!ret || virtq_broken(vq));
+				break;
+			}
+			report_elem(e);
+			virtq_push(vq, e, 0);
+		}
+		virtq_notify(vq);
+	}
+	virtq_stop(rq.vdev.queues[0]);
+	g_free(e);
+	fuzz_memory_destroy(&rq.mem);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_input in = { data, size };
 
-	switch (fuzz_u8(&in) % 3) {
+	switch (fuzz_u8(&in) % 4) {
 	case 0:
 		pages_run(&in);
 		break;
 	case 1:
 		stats_run(&in);
+		break;
+	case 3:
+		report_run(&in);
 		break;
 	default:
 		option_run(&in);

@@ -538,5 +538,6 @@ int main(int argc, char **argv)
 	seeds_boot();
 	seeds_options();
 	seeds_state();
+	seeds_queues();
 	return 0;
 }

@@ -9,5 +9,6 @@
 void seed_write(const char *target, const char *name, const void *p,
 		size_t len);
 void seeds_state(void);
+void seeds_queues(void);
 
 #endif

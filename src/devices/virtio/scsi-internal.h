@@ -87,5 +87,12 @@ void scsi_ctrl_stop(struct virtio_scsi *s);
 void scsi_ctrl_drop(struct virtio_scsi *s);
 /* Look at the control queue (after a resume: kicks may have come). */
 void scsi_ctrl_kick(struct virtio_scsi *s);
+/*
+ * The I/O thread's work, callable on its own (the fuzz target, with the
+ * thread never started): pop and answer control requests, and answer the
+ * TMFs of mask (scsi_tmf bits) once their commands were answered.
+ */
+void scsi_ctrl_process(struct virtio_scsi *s);
+void scsi_ctrl_done(struct virtio_scsi *s, uint32_t mask);
 
 #endif

@@ -35,8 +35,7 @@ static void tmf_push(struct virtio_scsi *s, struct scsi_tmf *t)
 	t->busy = false;
 }
 
-/* Commands in mask's TMFs were answered: answer the TMFs now done. */
-static void tmf_done(struct virtio_scsi *s, uint32_t mask)
+void scsi_ctrl_done(struct virtio_scsi *s, uint32_t mask)
 {
 	bool pushed = false;
 
@@ -192,7 +191,7 @@ static struct scsi_tmf *tmf_free(struct virtio_scsi *s)
  * Pop while a TMF slot is free (a TMF that must wait keeps its chain
  * there); with all of them waiting, the queue waits for their commands.
  */
-static void ctrl_process(struct virtio_scsi *s)
+void scsi_ctrl_process(struct virtio_scsi *s)
 {
 	struct scsi_tmf *t;
 	bool pushed = false;
@@ -226,7 +225,7 @@ static void ctrl_kicked(void *opaque, uint32_t events)
 	uint64_t v;
 
 	(void)!read(virtq_kick_fd(s->ctrlq), &v, sizeof(v));
-	ctrl_process(s);
+	scsi_ctrl_process(s);
 }
 
 int scsi_ctrl_start(struct virtio_scsi *s)
@@ -274,7 +273,7 @@ static void answer(struct blkvq *q, struct scsi_slot *c,
 
 	blkvq_finish(q, &c->base, written);
 	if (waiting)
-		tmf_done(q_scsi(q), waiting);
+		scsi_ctrl_done(q_scsi(q), waiting);
 }
 
 /* A virtio response without a SCSI status: nothing moved. */
