@@ -320,7 +320,7 @@ static int vd_set_irqs(struct vfio_double *d, struct vfio_irq_set *s)
 		 */
 		if (data != VFIO_IRQ_SET_DATA_EVENTFD || !s->count ||
 		    s->count > d->msi_irq_count || d->msi_count ||
-		    d->msix_count || d->intx_fd >= 0)
+		    d->msix_count || d->intx_fd >= 0 || d->msi_set_fails)
 			return -EINVAL;
 		for (unsigned int i = 0; i < s->count; i++)
 			d->msi_fd[i] = fds[i];

@@ -86,6 +86,7 @@ struct vfio_double {
 	bool with_iommufd; /* /dev/iommu and the cdev exist */
 	bool mmap_fails;
 	unsigned int msi_irq_count; /* what GET_IRQ_INFO says for MSI */
+	bool msi_set_fails; /* SET_IRQS with MSI eventfds: -EINVAL */
 
 	/* What tern did. */
 	char log[2048]; /* ioctl names, space separated */

@@ -330,6 +330,54 @@ START_TEST(test_msi_reset)
 }
 END_TEST
 
+/* VFIO refuses MSI: as QEMU, no interrupts; disable brings INTx back. */
+START_TEST(test_msi_refused)
+{
+	struct vfio_device *v;
+	unsigned int s, cap;
+
+	vfio_double_msi_only(&dbl);
+	dbl.msi_set_fails = true;
+	v = create_ok();
+	s = vfio_device_slot(v);
+	cap = msi_cap(s);
+	msi_program(s, cap, 0x40, 2);
+	ck_assert_uint_eq(dbl.msi_sets, 1);
+	ck_assert_uint_eq(dbl.msi_count, 0);
+	ck_assert_uint_eq(sink.nr_routes, 0);
+	for (unsigned int i = 0; i < VD_MSI_NVEC; i++)
+		ck_assert_uint_eq(sink.bound_gsi[dbl.msi_fd[i]], 0);
+	ck_assert(!sink.intx_bound);
+	/* Writes while enabled do not retry; disable does not call VFIO. */
+	cfg_write(s, cap + MSI_DATA, 0x50, 2);
+	ck_assert_uint_eq(dbl.msi_sets, 1);
+	cfg_write(s, cap + 2, 0, 2);
+	ck_assert_uint_eq(dbl.msi_sets, 1);
+	ck_assert(sink.intx_bound);
+	vfio_device_destroy(v);
+}
+END_TEST
+
+/* VFIO refuses MSI-X: clearing its enable still brings back INTx. */
+START_TEST(test_msix_refused_intx_back)
+{
+	struct vfio_device *v = create_ok();
+	unsigned int s = vfio_device_slot(v);
+	unsigned int xcap = find_cap(s, PCI_CAP_ID_MSIX);
+
+	/* The double thinks MSI is on, so it refuses MSI-X. */
+	dbl.msi_count = 1;
+	cfg_write(s, xcap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert_uint_eq(dbl.msix_count, 0);
+	ck_assert(!sink.intx_bound);
+	dbl.msi_count = 0;
+	cfg_write(s, xcap + PCI_MSIX_FLAGS, 0, 2);
+	ck_assert(sink.intx_bound);
+	ck_assert_int_ge(dbl.intx_fd, 0);
+	vfio_device_destroy(v);
+}
+END_TEST
+
 START_TEST(test_msi_irq_count_zero)
 {
 	dbl.msi_irq_count = 0;
@@ -378,6 +426,8 @@ int main(void)
 	tcase_add_test(tc, test_msi_and_msix);
 	tcase_add_test(tc, test_msi_hostile_guest);
 	tcase_add_test(tc, test_msi_reset);
+	tcase_add_test(tc, test_msi_refused);
+	tcase_add_test(tc, test_msix_refused_intx_back);
 	tcase_add_test(tc, test_msi_irq_count_zero);
 	tcase_add_test(tc, test_msi_irq_count_too_many);
 	tcase_add_test(tc, test_msi_cap_past_config_space);

@@ -142,6 +142,9 @@ void vfio_irqs_fallback(struct vfio_device *v)
 {
 	int ret;
 
+	/* One message type still on at VFIO: nothing to fall back from. */
+	if (v->msix_on || v->msi_active)
+		return;
 	if (v->msix_guest) {
 		vfio_msix_on(v);
 		if (v->msix_on)
@@ -172,11 +175,12 @@ void vfio_msix_update(struct vfio_device *v)
 		vfio_msix_on(v);
 		return;
 	}
-	/* Off while MSI had taken over: nothing changes at VFIO. */
-	if (v->msix_on) {
-		vfio_msix_host_off(v);
-		vfio_irqs_fallback(v);
-	}
+	/*
+	 * If MSI had taken over, nothing changes at VFIO; if VFIO refused
+	 * MSI-X, INTx (or MSI) comes back all the same.
+	 */
+	vfio_msix_host_off(v);
+	vfio_irqs_fallback(v);
 }
 
 void vfio_irqs_off(struct vfio_device *v)
