@@ -257,6 +257,22 @@ START_TEST(test_msi_and_msix)
 	ck_assert_uint_eq(dbl.msi_count, 0);
 	ck_assert_uint_eq(dbl.msix_count, VD_NVEC);
 	ck_assert(!sink.intx_bound);
+	/* MSI on again (MSI wins), MSI-X cleared and set (MSI-X wins). */
+	cfg_write(s, cap + 2, 0x0001, 2);
+	cfg_write(s, xcap + PCI_MSIX_FLAGS, 0, 2);
+	ck_assert_uint_eq(dbl.msi_count, 1);
+	cfg_write(s, xcap + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE, 2);
+	ck_assert_uint_eq(dbl.msi_count, 0);
+	ck_assert_uint_eq(dbl.msix_count, VD_NVEC);
+	/* Clearing MSI, which is not in use, leaves MSI-X alone. */
+	{
+		unsigned int sets = dbl.msix_sets;
+
+		cfg_write(s, cap + 2, 0, 2);
+		ck_assert_uint_eq(dbl.msix_sets, sets);
+		ck_assert_uint_eq(dbl.msix_count, VD_NVEC);
+		ck_assert(!sink.intx_bound);
+	}
 	/* Both off: INTx. */
 	cfg_write(s, xcap + PCI_MSIX_FLAGS, 0, 2);
 	ck_assert(sink.intx_bound);
