@@ -243,6 +243,24 @@ void pci_msix_notify(struct pci_device *dev, unsigned int vector);
 int pci_msix_vector_fd(const struct pci_device *dev, unsigned int vector);
 
 /*
+ * MSI vectors a device delivers itself (a passed-through MSI capability,
+ * whose eventfds and irqfds the device manages): n GSIs (1..32), none
+ * routed, kept until the device goes. Their routes join the host's table,
+ * which the core owns (KVM_SET_GSI_ROUTING replaces it whole). Before
+ * realize; -EINVAL for a bad n or a second call.
+ */
+int pci_msi_gsis_init(struct pci_device *dev, unsigned int n) __must_check;
+/* GSI i of those (i < n). */
+uint32_t pci_msi_gsi(const struct pci_device *dev, unsigned int i);
+/*
+ * Route GSI i to addr/data, or nowhere (routed false), committing the
+ * table if that changes it. True when KVM has what was asked for: only
+ * then may an irqfd deliver through it. Any thread.
+ */
+bool pci_msi_gsi_route(struct pci_device *dev, unsigned int i, bool routed,
+		       uint64_t addr, uint32_t data);
+
+/*
  * Bus master enable as the device was last told through bus_master (false
  * until the guest sets it: like SeaBIOS, tern's realize leaves it clear).
  * Any thread, no lock.

@@ -420,6 +420,7 @@ void pci_device_destroy(struct pci_device *dev)
 	pthread_mutex_unlock(&host->cfg_lock);
 	pci_intx_set(dev, false);
 	pci_msix_destroy(dev);
+	pci_msi_gsis_destroy(dev);
 	pthread_mutex_lock(&host->cfg_lock);
 	host->slots[dev->slot] = NULL;
 	pthread_mutex_unlock(&host->cfg_lock);

@@ -77,6 +77,10 @@ struct pci_device {
 	bool msix_enabled; /* atomic: read by device threads */
 	bool msix_fmask;
 
+	/* GSIs the device routes itself (pci_msi_gsis_init), irq_lock. */
+	struct pci_msix_vec *msi_gsi;
+	unsigned int msi_ngsi;
+
 	/* Bus master: the command bit (atomic; written under cfg_lock)... */
 	bool master;
 	/* ...and what the device was last told (atomic; master_lock). */
@@ -145,6 +149,8 @@ uint32_t pci_msix_pba_size(unsigned int nvec);
 /* Is a message of vector v waiting (what the PBA shows)? msix_lock held. */
 bool pci_msix_pending_locked(struct pci_device *dev, unsigned int v);
 void pci_msix_destroy(struct pci_device *dev);
+/* Unroute and free the device's own MSI GSIs. */
+void pci_msi_gsis_destroy(struct pci_device *dev);
 
 /* pci_intx.c */
 void pci_intx_update_locked(struct pci_device *dev);

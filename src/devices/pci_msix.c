@@ -45,7 +45,7 @@ void pci_host_commit_routes_locked(struct pci_host *host)
 
 		if (!d)
 			continue;
-		cap += d->msix_nvec;
+		cap += d->msix_nvec + d->msi_ngsi;
 	}
 	routes = g_new0(struct msi_route, cap ? cap : 1);
 	for (unsigned int s = 0; s < PCI_SLOTS; s++) {
@@ -60,6 +60,15 @@ void pci_host_commit_routes_locked(struct pci_host *host)
 				.gsi = d->vec[v].gsi,
 				.addr = d->vec[v].want.addr,
 				.data = d->vec[v].want.data,
+			};
+		}
+		for (unsigned int g = 0; g < d->msi_ngsi; g++) {
+			if (!d->msi_gsi[g].want.routed)
+				continue;
+			routes[n++] = (struct msi_route){
+				.gsi = d->msi_gsi[g].gsi,
+				.addr = d->msi_gsi[g].want.addr,
+				.data = d->msi_gsi[g].want.data,
 			};
 		}
 	}
@@ -78,6 +87,8 @@ void pci_host_commit_routes_locked(struct pci_host *host)
 
 		for (unsigned int v = 0; d && v < d->msix_nvec; v++)
 			d->vec[v].kvm = d->vec[v].want;
+		for (unsigned int g = 0; d && g < d->msi_ngsi; g++)
+			d->msi_gsi[g].kvm = d->msi_gsi[g].want;
 	}
 }
 
@@ -403,4 +414,48 @@ void pci_msix_destroy(struct pci_device *dev)
 	g_free(dev->vec);
 	g_free(dev->msix_table);
 	dev->msix_nvec = 0;
+}
+
+int pci_msi_gsis_init(struct pci_device *dev, unsigned int n)
+{
+	struct pci_host *host = dev->host;
+
+	if (!n || n > 32 || dev->msi_ngsi || dev->realized)
+		return -EINVAL;
+	dev->msi_gsi = g_new0(struct pci_msix_vec, n);
+	pthread_mutex_lock(&host->irq_lock);
+	for (unsigned int g = 0; g < n; g++) {
+		dev->msi_gsi[g].fd = -1; /* the device's own */
+		dev->msi_gsi[g].gsi = host->next_gsi++;
+	}
+	dev->msi_ngsi = n;
+	pthread_mutex_unlock(&host->irq_lock);
+	return 0;
+}
+
+uint32_t pci_msi_gsi(const struct pci_device *dev, unsigned int i)
+{
+	return i < dev->msi_ngsi ? dev->msi_gsi[i].gsi : 0;
+}
+
+bool pci_msi_gsi_route(struct pci_device *dev, unsigned int i, bool routed,
+		       uint64_t addr, uint32_t data)
+{
+	struct pci_msi_msg msg = { .routed = routed, .addr = addr, .data = data };
+
+	if (i >= dev->msi_ngsi)
+		return false;
+	return pci_vec_set_route(dev, &dev->msi_gsi[i], &msg);
+}
+
+void pci_msi_gsis_destroy(struct pci_device *dev)
+{
+	if (!dev->msi_ngsi)
+		return;
+	pthread_mutex_lock(&dev->host->irq_lock);
+	dev->msi_ngsi = 0;
+	/* As for MSI-X: a refused commit leaves routes nobody binds. */
+	pci_host_commit_routes_locked(dev->host);
+	pthread_mutex_unlock(&dev->host->irq_lock);
+	g_clear_pointer(&dev->msi_gsi, g_free);
 }

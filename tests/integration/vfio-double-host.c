@@ -9,8 +9,13 @@
  *
  * The double keeps its state in this one process-wide object (a test
  * binary, one device); a mutex serializes vCPU threads' accesses.
+ * TERN_VFIO_DOUBLE_MSI_ONLY=1 makes the function one with MSI and no MSI-X
+ * (vfio_double_msi_only); an environment setting is fine here, in a
+ * binary that exists for the tests only.
  */
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "test-vfio-double.h"
 
@@ -22,7 +27,11 @@ static struct vfio_double *dbl_get(void)
 {
 	pthread_mutex_lock(&dbl_lock);
 	if (!dbl_ready) {
+		const char *msi_only = getenv("TERN_VFIO_DOUBLE_MSI_ONLY");
+
 		vfio_double_init(&dbl);
+		if (msi_only && !strcmp(msi_only, "1"))
+			vfio_double_msi_only(&dbl);
 		dbl_ready = true;
 	}
 	return &dbl;

@@ -4,7 +4,8 @@
 # double of the VFIO/iommufd uAPI (tests/unit/test-vfio-double.c) playing a
 # made-up PCI function; the vfio-double-test guest drives it through the
 # real KVM: BARs, registers, a KVM-slot BAR area that follows its BAR, DMA,
-# MSI-X and INTx with resample. docs/vfio.md lists what a run on an IOMMU
+# MSI-X and INTx with resample, and MSI (masked and unmasked) on a function
+# without MSI-X. docs/vfio.md lists what a run on an IOMMU
 # host must check. The product tern is checked for its refusal here.
 #
 # Run as: bash vfio-double.sh TERN_VFIO_DOUBLE FIRMWARE_DIR TERN
@@ -40,6 +41,17 @@ expect_pass
 expect_line out 'BARs sized, moved, registers read and written'
 expect_line out 'DMA into guest RAM'
 expect_line out 'MSI-X vector 0 delivered'
+expect_line out 'INTx delivered, resampled on EOI, quiet once lowered'
+end
+
+begin "double (no real device): MSI on a function without MSI-X, masking, then INTx"
+export TERN_VFIO_DOUBLE_MSI_ONLY=1
+run_tern 120 run --device vfio=0000:01:00.0 --test-exit --kernel "$FW/vfio-double-test.elf"
+unset TERN_VFIO_DOUBLE_MSI_ONLY
+expect_pass
+expect_line out 'MSI vector 1 delivered \(no MSI-X\)'
+expect_line out 'MSI masked: held pending, delivered on unmask'
+expect_no_line out 'MSI-X vector 0 delivered'
 expect_line out 'INTx delivered, resampled on EOI, quiet once lowered'
 end
 

@@ -37,6 +37,9 @@ void vfio_double_init(struct vfio_double *d)
 	d->intx_fd = d->intx_unmask_fd = -1;
 	for (unsigned int i = 0; i < VD_NVEC; i++)
 		d->msix_fd[i] = -1;
+	for (unsigned int i = 0; i < G_N_ELEMENTS(d->msi_fd); i++)
+		d->msi_fd[i] = -1;
+	d->msi_irq_count = VD_MSI_NVEC;
 	if (posix_memalign(&bar2, 4096, VD_BAR2_SIZE))
 		abort();
 	memset(bar2, 0, VD_BAR2_SIZE);
@@ -61,11 +64,20 @@ void vfio_double_init(struct vfio_double *d)
 	c[0x48] = 0x11, c[0x49] = 0x54, le_put(c + 0x4a, VD_NVEC - 1, 2);
 	le_put(c + 0x4c, 0x00000001, 4);
 	le_put(c + 0x50, 0x00000801, 4);
-	/* MSI (hidden by tern) */
-	c[0x54] = 0x05, c[0x55] = 0x60;
+	/* MSI: 64-bit, per-vector masking, 4 vectors (MMC 2), 24 bytes */
+	c[VD_MSI_CAP] = 0x05, c[VD_MSI_CAP + 1] = VD_VNDR_CAP;
+	le_put(c + VD_MSI_CAP + 2, 0x0180 | 2 << 1, 2);
 	/* vendor-specific, 8 bytes */
-	c[0x60] = 0x09, c[0x61] = 0x00, c[0x62] = 8;
-	memcpy(c + 0x63, "TERN", 4);
+	c[VD_VNDR_CAP] = 0x09, c[VD_VNDR_CAP + 1] = 0x00;
+	c[VD_VNDR_CAP + 2] = 8;
+	memcpy(c + VD_VNDR_CAP + 3, "TERN", 4);
+}
+
+void vfio_double_msi_only(struct vfio_double *d)
+{
+	d->cfg[0x41] = VD_MSI_CAP; /* PM's next skips MSI-X */
+	memset(d->cfg + 0x48, 0, 12);
+	d->msix_count0 = true;
 }
 
 void vfio_double_clear(struct vfio_double *d)
@@ -123,6 +135,12 @@ static void vd_intx_poll_unmask(struct vfio_double *d)
 
 void vfio_double_doorbell(struct vfio_double *d, uint32_t v)
 {
+	if (v >= VD_DOORBELL_MSI && v - VD_DOORBELL_MSI < d->msi_count) {
+		/* vfio-pci has no MSI mask: every message goes to the fd. */
+		d->raised++;
+		vd_signal(d->msi_fd[v - VD_DOORBELL_MSI]);
+		return;
+	}
 	if (v < VD_NVEC) {
 		if (v < d->msix_count && d->msix_fd[v] >= 0) {
 			d->raised++;
@@ -133,7 +151,8 @@ void vfio_double_doorbell(struct vfio_double *d, uint32_t v)
 	if (v == VD_DOORBELL_INTX) {
 		d->intx_level = true;
 		/* vfio-pci masks INTx when it fires, until the unmask. */
-		if (d->intx_fd >= 0 && !d->intx_masked && !d->msix_count) {
+		if (d->intx_fd >= 0 && !d->intx_masked && !d->msix_count &&
+		    !d->msi_count) {
 			d->intx_masked = true;
 			d->raised++;
 			vd_signal(d->intx_fd);
@@ -192,7 +211,7 @@ static void vd_close(void *ctx, int fd)
 	d->open_fd[fd - VD_FD_CONTAINER] = false;
 	if (fd == VD_FD_DEVICE) {
 		d->bound = d->attached = d->via_cdev = false;
-		d->msix_count = 0;
+		d->msix_count = d->msi_count = 0;
 		d->intx_fd = d->intx_unmask_fd = -1;
 	}
 }
@@ -280,11 +299,32 @@ static int vd_set_irqs(struct vfio_double *d, struct vfio_irq_set *s)
 			return 0;
 		}
 		if (data != VFIO_IRQ_SET_DATA_EVENTFD || s->count > VD_NVEC ||
-		    d->intx_fd >= 0) /* one interrupt type at a time */
+		    d->intx_fd >= 0 || d->msi_count) /* one type at a time */
 			return -EINVAL;
 		for (unsigned int i = 0; i < s->count; i++)
 			d->msix_fd[i] = fds[i];
 		d->msix_count = s->count;
+		return 0;
+	}
+	if (s->index == VFIO_PCI_MSI_IRQ_INDEX) {
+		if (action != VFIO_IRQ_SET_ACTION_TRIGGER)
+			return -EINVAL;
+		d->msi_sets++;
+		if (data == VFIO_IRQ_SET_DATA_NONE && !s->count) {
+			d->msi_count = 0;
+			return 0;
+		}
+		/*
+		 * As vfio-pci: a new count only after "off"; one type at a
+		 * time.
+		 */
+		if (data != VFIO_IRQ_SET_DATA_EVENTFD || !s->count ||
+		    s->count > d->msi_irq_count || d->msi_count ||
+		    d->msix_count || d->intx_fd >= 0 || d->msi_set_fails)
+			return -EINVAL;
+		for (unsigned int i = 0; i < s->count; i++)
+			d->msi_fd[i] = fds[i];
+		d->msi_count = s->count;
 		return 0;
 	}
 	if (s->index != VFIO_PCI_INTX_IRQ_INDEX)
@@ -296,7 +336,7 @@ static int vd_set_irqs(struct vfio_double *d, struct vfio_irq_set *s)
 			return 0;
 		}
 		if (data != VFIO_IRQ_SET_DATA_EVENTFD || s->count != 1 ||
-		    d->msix_count)
+		    d->msix_count || d->msi_count)
 			return -EINVAL;
 		d->intx_fd = fds[0];
 		return 0;
@@ -506,6 +546,9 @@ static int vd_device_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 		} else if (i->index == VFIO_PCI_MSIX_IRQ_INDEX) {
 			i->flags |= VFIO_IRQ_INFO_NORESIZE;
 			i->count = d->msix_count0 ? 0 : VD_NVEC;
+		} else if (i->index == VFIO_PCI_MSI_IRQ_INDEX) {
+			i->flags |= VFIO_IRQ_INFO_NORESIZE;
+			i->count = d->msi_irq_count;
 		}
 		return 0;
 	}

@@ -15,8 +15,10 @@
  *           (a sparse-mmap capability), the rest trapped: plain memory;
  *   BAR4: none (tern puts its emulated MSI-X table there);
  *   BAR5: 32 bytes of I/O ports, plain memory;
- *   capabilities: PM at 0x40, MSI-X at 0x48, MSI at 0x54 (tern hides it),
- *   vendor-specific at 0x60.
+ *   capabilities: PM at 0x40, MSI-X at 0x48, MSI at 0x54 (64-bit, per-vector
+ *   masking, 4 vectors), vendor-specific at 0x70.
+ * vfio_double_msi_only() makes it a function with MSI and no MSI-X (its
+ * capability left out of the list, VFIO offering 0 MSI-X vectors).
  */
 #ifndef TERN_TEST_VFIO_DOUBLE_H
 #define TERN_TEST_VFIO_DOUBLE_H
@@ -31,6 +33,9 @@
 #define VD_VENDOR 0x7e57
 #define VD_DEVICE 0x0001
 #define VD_NVEC 4
+#define VD_MSI_NVEC 4
+#define VD_MSI_CAP 0x54
+#define VD_VNDR_CAP 0x70
 #define VD_BAR0_SIZE 0x1000
 #define VD_BAR1_SIZE 0x1000
 #define VD_BAR2_SIZE 0x4000
@@ -40,7 +45,10 @@
 /* BAR0 registers (32-bit). */
 #define VD_REG_ID 0x00 /* reads VD_ID */
 #define VD_REG_SCRATCH 0x04 /* read/write */
-/* Write v < VD_NVEC: MSI-X vector v fires; VD_DOORBELL_INTX: INTx. */
+/*
+ * Write v < VD_NVEC: MSI-X vector v fires; VD_DOORBELL_MSI + v: MSI
+ * vector v; VD_DOORBELL_INTX: INTx.
+ */
 #define VD_REG_DOORBELL 0x08
 #define VD_REG_RAISED 0x0c /* interrupts the double raised */
 #define VD_REG_DMA_LO 0x10 /* an IOVA... */
@@ -50,6 +58,7 @@
 #define VD_REG_INTX_ACK 0x20 /* write: the device lowers INTx */
 #define VD_ID 0x7e570001U
 #define VD_DOORBELL_INTX 0x100
+#define VD_DOORBELL_MSI 0x200
 #define VD_DMA_WORD 0x600df00dU
 
 /* The fake file descriptors it hands out. */
@@ -76,6 +85,8 @@ struct vfio_double {
 	bool small_msix_bar; /* BAR1 region too small for the PBA */
 	bool with_iommufd; /* /dev/iommu and the cdev exist */
 	bool mmap_fails;
+	unsigned int msi_irq_count; /* what GET_IRQ_INFO says for MSI */
+	bool msi_set_fails; /* SET_IRQS with MSI eventfds: -EINVAL */
 
 	/* What tern did. */
 	char log[2048]; /* ioctl names, space separated */
@@ -87,6 +98,9 @@ struct vfio_double {
 	int msix_fd[VD_NVEC];
 	unsigned int msix_count;
 	unsigned int msix_sets; /* SET_IRQS on the MSI-X index */
+	int msi_fd[32];
+	unsigned int msi_count; /* vectors vfio-pci has on now */
+	unsigned int msi_sets; /* SET_IRQS on the MSI index */
 	int intx_fd, intx_unmask_fd;
 	bool intx_masked, intx_level;
 	unsigned int resets, mmaps, munmaps;
@@ -101,11 +115,13 @@ struct vfio_double {
 
 void vfio_double_init(struct vfio_double *d);
 void vfio_double_clear(struct vfio_double *d);
+/* The function has MSI and no MSI-X (after init, before use). */
+void vfio_double_msi_only(struct vfio_double *d);
 /* Did the log see these ioctls in this order (space separated names)? */
 bool vfio_double_log_has(const struct vfio_double *d, const char *seq);
 /* Number of fake fds still open. */
 unsigned int vfio_double_open_fds(const struct vfio_double *d);
-/* As the device: raise MSI-X vector v or INTx now. */
+/* As the device: raise MSI-X vector v, MSI or INTx now (VD_REG_DOORBELL). */
 void vfio_double_doorbell(struct vfio_double *d, uint32_t v);
 
 extern const struct vfio_host_ops vfio_double_ops;

@@ -10,7 +10,7 @@
  *    to the host; no expansion ROM (the ROM BAR reads 0);
  *  - capabilities: power management, PCI Express and vendor-specific ones
  *    are kept (at new offsets) and read and written through to the host;
- *    MSI and any other capability are hidden;
+ *    MSI is emulated (msi.c); any other capability is hidden;
  *  - MSI-X: the core's emulated table in a BAR the host function does not
  *    use (the host's own table is never touched by the guest), its vector
  *    eventfds handed to VFIO (irq.c);
@@ -56,6 +56,7 @@ static void vfio_config_read(struct pci_device *dev, unsigned int off,
 				out[i] = 0xff;
 		}
 	}
+	vfio_msi_config_read(v, off, out, len);
 }
 
 static void vfio_config_write(struct pci_device *dev, unsigned int off,
@@ -94,6 +95,7 @@ static void vfio_config_write(struct pci_device *dev, unsigned int off,
 	if (v->msix_nvec && off < v->msix_guest_cap + PCI_MSIX_FLAGS + 2U &&
 	    v->msix_guest_cap + PCI_MSIX_FLAGS + 0U < off + len)
 		vfio_msix_update(v);
+	vfio_msi_config_write(v, off, len);
 }
 
 static void vfio_pci_reset(struct pci_device *dev)
@@ -118,7 +120,7 @@ static unsigned int vfio_cap_len(const uint8_t *cfg, unsigned int off)
 		return PCI_CAP_EXP_SIZE;
 	case PCI_CAP_ID_VNDR:
 		return cfg[off + 2] >= 3 ? cfg[off + 2] : 0;
-	default: /* MSI, MSI-X (emulated) and what we do not know */
+	default: /* what we do not know */
 		return 0;
 	}
 }
@@ -151,6 +153,15 @@ static bool vfio_caps_scan(struct vfio_device *v, GError **err)
 				return false;
 			}
 			v->msix_host_cap = off;
+			continue;
+		}
+		if (cfg[off] == PCI_CAP_ID_MSI) {
+			if (v->msi_host_cap) {
+				vfio_error(v, err, "two MSI capabilities");
+				return false;
+			}
+			if (!vfio_msi_scan(v, off, err))
+				return false;
 			continue;
 		}
 		len = vfio_cap_len(cfg, off);
@@ -317,6 +328,8 @@ static bool vfio_pci_build(struct vfio_device *v, GError **err)
 			if (pci_config_get(v->pci, off, 1) == PCI_CAP_ID_MSIX)
 				v->msix_guest_cap = (uint8_t)off;
 	}
+	if (v->msi_nvec && !vfio_msi_build(v, err))
+		return false;
 	ret = pci_device_realize(v->pci);
 	if (ret) {
 		vfio_error(v, err, "placing its BARs: %s", g_strerror(-ret));
@@ -351,6 +364,8 @@ struct vfio_device *vfio_device_create(struct machine *m,
 	v->ctx = host_ctx;
 	v->container = v->group = v->iommufd = v->device = -1;
 	v->intx_fd = v->intx_resample_fd = -1;
+	for (unsigned int i = 0; i < VFIO_MSI_MAX_VECTORS; i++)
+		v->msi_fd[i] = -1;
 	if (!m->pci) {
 		vfio_error(v, err, "the machine has no PCI host");
 		goto err;
@@ -405,6 +420,7 @@ void vfio_device_destroy(struct vfio_device *v)
 		vfio_irqs_release(v);
 	/* Unplugging unmaps the BARs, which drops the KVM slots. */
 	pci_device_destroy(v->pci);
+	vfio_msi_release(v);
 	for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
 		for (unsigned int a = 0; a < v->bars[i].nr_areas; a++)
 			if (v->bars[i].areas[a].hva)

@@ -13,7 +13,11 @@
  *    resample eventfd (KVM_IRQFD_FLAG_RESAMPLE): KVM raises the level line
  *    on a trigger, and on the guest's EOI lowers it and signals resample,
  *    which VFIO takes as "unmask" (the kernel masked INTx when it fired).
- *    While MSI-X is on INTx is off, as on real hardware.
+ *  - MSI: msi.c.
+ * vfio-pci has one interrupt type at a time: enabling MSI-X or MSI turns
+ * the others off at VFIO (the enable set last wins, as in QEMU); clearing
+ * it falls back to the other message type if the guest still has it
+ * enabled, else to INTx.
  */
 #include <errno.h>
 #include <string.h>
@@ -22,10 +26,8 @@
 #include "tern/eventfd.h"
 #include "vfio_internal.h"
 
-/* VFIO_DEVICE_SET_IRQS with count eventfds (fds NULL: DATA_NONE, off). */
-static int vfio_set_irqs(struct vfio_device *v, unsigned int index,
-			 uint32_t action, unsigned int count,
-			 const int32_t *fds)
+int vfio_set_irqs(struct vfio_device *v, unsigned int index, uint32_t action,
+		  unsigned int count, const int32_t *fds)
 {
 	size_t sz = sizeof(struct vfio_irq_set) + count * sizeof(int32_t);
 	g_autofree struct vfio_irq_set *set = g_malloc0(sz);
@@ -109,34 +111,47 @@ static int vfio_msix_enable(struct vfio_device *v)
 			     VFIO_IRQ_SET_ACTION_TRIGGER, v->msix_nvec, fds);
 }
 
-void vfio_msix_update(struct vfio_device *v)
+void vfio_msix_host_off(struct vfio_device *v)
 {
-	uint16_t ctrl =
-	    pci_config_get(v->pci, v->msix_guest_cap + PCI_MSIX_FLAGS, 2);
-	bool on = ctrl & PCI_MSIX_FLAGS_ENABLE;
 	int ret;
 
-	if (on == v->msix_on)
+	if (!v->msix_on)
 		return;
-	if (on) {
-		/* vfio-pci has one interrupt type at a time. */
-		vfio_intx_disable(v);
-		ret = vfio_msix_enable(v);
-		if (ret < 0) {
-			tern_warn("vfio %s: VFIO_DEVICE_SET_IRQS (MSI-X, %u "
-				  "vectors): %s",
-				  v->cfg->addr, v->msix_nvec, g_strerror(-ret));
-			return;
-		}
-		v->msix_on = true;
-		return;
-	}
 	ret = vfio_set_irqs(v, VFIO_PCI_MSIX_IRQ_INDEX,
 			    VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL);
 	if (ret < 0)
 		tern_warn("vfio %s: turning MSI-X off: %s", v->cfg->addr,
 			  g_strerror(-ret));
 	v->msix_on = false;
+}
+
+static void vfio_msix_on(struct vfio_device *v)
+{
+	int ret = vfio_msix_enable(v);
+
+	if (ret < 0) {
+		tern_warn(
+		    "vfio %s: VFIO_DEVICE_SET_IRQS (MSI-X, %u vectors): %s",
+		    v->cfg->addr, v->msix_nvec, g_strerror(-ret));
+		return;
+	}
+	v->msix_on = true;
+}
+
+void vfio_irqs_fallback(struct vfio_device *v)
+{
+	int ret;
+
+	/* One message type still on at VFIO: nothing to fall back from. */
+	if (v->msix_on || v->msi_active)
+		return;
+	if (v->msix_guest) {
+		vfio_msix_on(v);
+		if (v->msix_on)
+			return;
+	}
+	if (v->msi_guest && vfio_msi_enable(v) == 0)
+		return;
 	if (v->intx) {
 		ret = vfio_intx_enable(v);
 		if (ret < 0)
@@ -145,13 +160,35 @@ void vfio_msix_update(struct vfio_device *v)
 	}
 }
 
+void vfio_msix_update(struct vfio_device *v)
+{
+	uint16_t ctrl =
+	    pci_config_get(v->pci, v->msix_guest_cap + PCI_MSIX_FLAGS, 2);
+	bool on = ctrl & PCI_MSIX_FLAGS_ENABLE;
+
+	if (on == v->msix_guest)
+		return;
+	v->msix_guest = on;
+	if (on) {
+		vfio_msi_host_off(v);
+		vfio_intx_disable(v);
+		vfio_msix_on(v);
+		return;
+	}
+	/*
+	 * If MSI had taken over, nothing changes at VFIO; if VFIO refused
+	 * MSI-X, INTx (or MSI) comes back all the same.
+	 */
+	vfio_msix_host_off(v);
+	vfio_irqs_fallback(v);
+}
+
 void vfio_irqs_off(struct vfio_device *v)
 {
-	if (v->msix_on) {
-		(void)vfio_set_irqs(v, VFIO_PCI_MSIX_IRQ_INDEX,
-				    VFIO_IRQ_SET_ACTION_TRIGGER, 0, NULL);
-		v->msix_on = false;
-	}
+	vfio_msix_host_off(v);
+	vfio_msi_host_off(v);
+	/* The core restores config space: both enables read 0 again. */
+	v->msix_guest = v->msi_guest = false;
 	vfio_intx_disable(v);
 	/* The eventfds stay for re-arming: no eventfd2 after set-up. */
 	if (v->intx_resample_fd >= 0)

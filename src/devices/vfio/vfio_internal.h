@@ -4,7 +4,8 @@
  * iommu.c (container/group or iommufd, DMA maps), device.c (the PCI
  * function: config space, capabilities, create/destroy/reset), region.c
  * (config and BAR regions: trapped accesses, mmap, KVM slots), irq.c (MSI-X and
- * INTx through VFIO_DEVICE_SET_IRQS), vfio_config.c (the option), host.c (the
+ * INTx through VFIO_DEVICE_SET_IRQS, which type is on), msi.c (the emulated
+ * MSI capability and its vectors), vfio_config.c (the option), host.c (the
  * real system calls), type.c (the device_type row).
  *
  * Locks: config space callbacks and BAR moves run under the PCI host's
@@ -35,6 +36,17 @@
 #define VFIO_MAX_CAPS 8
 /* Guest RAM regions mapped for DMA. */
 #define VFIO_MAX_DMA 8
+
+/* MSI capability (PCI cap 0x05) layout, offsets from the capability. */
+#define PCI_CAP_ID_MSI 0x05
+#define PCI_MSI_FLAGS 2
+#define PCI_MSI_FLAGS_ENABLE 0x0001
+#define PCI_MSI_FLAGS_QMASK 0x000e /* multiple message capable */
+#define PCI_MSI_FLAGS_QSIZE 0x0070 /* multiple message enable */
+#define PCI_MSI_FLAGS_64BIT 0x0080
+#define PCI_MSI_FLAGS_MASKBIT 0x0100
+#define PCI_MSI_ADDRESS_LO 4
+#define VFIO_MSI_MAX_VECTORS 32
 
 struct vfio_area {
 	uint64_t off, size; /* in the BAR */
@@ -93,7 +105,20 @@ struct vfio_device {
 	unsigned int msix_nvec;
 	uint8_t msix_host_cap, msix_guest_cap;
 	int msix_bar; /* the host BAR that holds its table, -1: none */
-	bool msix_on;
+	bool msix_on; /* VFIO has the vector eventfds */
+	bool msix_guest; /* the guest's enable bit as last seen */
+
+	/*
+	 * MSI (msi.c): the host's capability and ours, the vectors VFIO
+	 * offers (a power of two), an eventfd and a GSI (the core's) each.
+	 */
+	uint8_t msi_host_cap, msi_guest_cap, msi_len;
+	uint16_t msi_flags; /* 64BIT and MASKBIT as the host has them */
+	unsigned int msi_nvec;
+	unsigned int msi_active; /* vectors VFIO has now, 0: MSI off there */
+	bool msi_guest; /* the guest's enable bit as last seen */
+	int msi_fd[VFIO_MSI_MAX_VECTORS];
+	bool msi_live[VFIO_MSI_MAX_VECTORS]; /* irqfd bound */
 
 	/* INTx: wired when the function has a pin and VFIO offers it. */
 	bool intx;
@@ -132,8 +157,18 @@ void vfio_bar_mapped(struct pci_device *dev, unsigned int bar, uint64_t addr,
 extern const struct bus_ops vfio_bar_ops;
 
 /* irq.c */
+/* VFIO_DEVICE_SET_IRQS with count eventfds (fds NULL: DATA_NONE, off). */
+int vfio_set_irqs(struct vfio_device *v, unsigned int index, uint32_t action,
+		  unsigned int count, const int32_t *fds);
 /* The guest's MSI-X enable bit may have changed. cfg_lock held. */
 void vfio_msix_update(struct vfio_device *v);
+/* MSI-X off at VFIO (MSI takes over). */
+void vfio_msix_host_off(struct vfio_device *v);
+/*
+ * Neither message type is on at VFIO now: the other one if the guest has
+ * it enabled, else INTx.
+ */
+void vfio_irqs_fallback(struct vfio_device *v);
 /* Arm INTx (trigger + resample eventfds, irqfd). */
 int vfio_intx_enable(struct vfio_device *v) __must_check;
 void vfio_intx_disable(struct vfio_device *v);
@@ -141,5 +176,26 @@ void vfio_intx_disable(struct vfio_device *v);
 void vfio_irqs_off(struct vfio_device *v);
 /* Off, and the eventfds closed (exit). */
 void vfio_irqs_release(struct vfio_device *v);
+
+/* msi.c */
+/* Note the host's MSI capability at off and what VFIO offers for it. */
+bool vfio_msi_scan(struct vfio_device *v, unsigned int off, GError **err);
+/* Our capability, its eventfds and GSIs (before realize). */
+bool vfio_msi_build(struct vfio_device *v, GError **err);
+/* A guest write touched [off, off + len) of config space. cfg_lock held. */
+void vfio_msi_config_write(struct vfio_device *v, unsigned int off,
+			   unsigned int len);
+/* Amend a config read: the pending bits. */
+void vfio_msi_config_read(struct vfio_device *v, unsigned int off,
+			  uint8_t *data, unsigned int len);
+/*
+ * MSI on at VFIO with the vectors the guest enabled: 0, or -errno after
+ * a warning (MSI then stays off there, as in QEMU).
+ */
+int vfio_msi_enable(struct vfio_device *v);
+/* MSI off at VFIO, every vector unbound and unrouted (guest bit kept). */
+void vfio_msi_host_off(struct vfio_device *v);
+/* Close the eventfds (exit; after vfio_irqs_off). */
+void vfio_msi_release(struct vfio_device *v);
 
 #endif
