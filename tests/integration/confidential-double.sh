@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: MIT
+# SEV and SEV-ES launches through `tern run` against a TEST DOUBLE, NOT
+# REAL HARDWARE, AND NOTHING IS ENCRYPTED: this host has no SEV (KVM offers
+# only the default VM type). tern-confidential-double is tern linked with
+# tests/integration/confidential-double-host.c: the KVM confidential
+# ioctls and /dev/sev are answered by the simulated PSP of
+# tests/unit/test-confidential-fake.h (which checks the order and contents
+# of every command), while the real KVM runs an ordinary VM whose memory
+# the host can read. The guest (firmware/flash-secret.S) prints the 16
+# bytes at 0x8000, where the launch secret goes. What real hardware must
+# still confirm is listed in docs/confidential.md. The product tern is
+# checked for its refusal here.
+#
+# Run as: bash confidential-double.sh TERN_CONFIDENTIAL_DOUBLE FIRMWARE_DIR TERN
+. "$(dirname "$0")/lib.sh"
+REAL_TERN=${3:?usage: $0 TERN_CONFIDENTIAL_DOUBLE FIRMWARE_DIR TERN}
+SECRET_FW=$FW/flash-secret.bin
+HELLO_FW=$FW/flash-hello.bin
+[ -f "$SECRET_FW" ] || skip "$SECRET_FW was not built"
+
+# A 52-byte packet header (FLAGS, IV, MAC: the double checks only its size)
+# and a 16-byte secret, base64 as the guest owner sends them.
+HDR=$(head -c 52 /dev/zero | base64 -w0)
+SECRET_HEX=5465726e53656372657421a5c3e10f77
+SECRET=$(echo "$SECRET_HEX" | xxd -r -p | base64 -w0)
+
+# qmp CMD [ARGS]: the reply (return or error) as JSON in $TMP/reply.
+qmp() {
+	"$REAL_TERN" qmp "$SOCK" "$@" >"$TMP/reply" 2>&1
+}
+
+# expect_return PYTHON-EXPR: the reply is a return r for which EXPR holds.
+expect_return() {
+	python3 - "$TMP/reply" "$1" <<'PY' || fail "$1: $(cat "$TMP/reply")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert "return" in r, r
+r = r["return"]
+assert eval(sys.argv[2]), r
+PY
+}
+
+# expect_error TEXT: a GenericError whose desc is exactly TEXT.
+expect_error() {
+	python3 - "$TMP/reply" "$1" <<'PY' || fail "expected error '$1': $(cat "$TMP/reply")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+e = r.get("error", {})
+assert e.get("class") == "GenericError" and e.get("desc") == sys.argv[2], r
+PY
+}
+
+# measure_matches KIND CPUS [SIG]: query-sev-launch-measure's blob is the
+# 32-byte digest `tern measure` predicts, then the 16-byte nonce.
+measure_matches() {
+	local want
+	want=$("$REAL_TERN" measure --confidential "$1" --firmware "$SECRET_FW" \
+		--cpus "$2" ${3:+--vcpu-sig "$3"} 2>&1) || { fail "tern measure: $want"; return; }
+	qmp query-sev-launch-measure
+	python3 - "$TMP/reply" "$want" <<'PY' || fail "measurement vs tern measure $want: $(cat "$TMP/reply")"
+import base64, json, sys
+blob = base64.b64decode(json.load(open(sys.argv[1]))["return"]["data"])
+assert len(blob) == 48, len(blob)
+assert blob[:32].hex() == sys.argv[2].strip(), (blob[:32].hex(), sys.argv[2])
+PY
+}
+
+begin "product tern refuses --confidential sev here, naming what the host lacks"
+timeout -k 5 30 "$REAL_TERN" run --confidential sev --firmware "$SECRET_FW" \
+	</dev/null >"$TMP/out" 2>"$TMP/err"
+STATUS=$?
+expect_status 2
+expect_line err '^tern run: --confidential sev: KVM offers no sev VM type here'
+end
+
+need_kvm
+
+begin "double, unencrypted: sev without --paused finishes the launch and boots"
+run_tern 60 run --confidential sev --firmware "$HELLO_FW" --test-exit
+expect_pass
+expect_line out '^flash-hello: running from the reset vector$'
+expect_line err 'launch measured \(1 vCPUs'
+expect_no_line err 'violation'
+end
+
+begin "double, unencrypted: sev --paused: launch-secret, measurement = tern measure, secret reaches the guest"
+if start_vm sev --paused --confidential sev --firmware "$SECRET_FW" --test-exit; then
+	qmp query-sev
+	expect_return 'r == {"enabled": True, "api-major": 1, "api-minor": 55, "build-id": 21, "policy": 1, "state": "launch-secret", "handle": 42}'
+	measure_matches sev 1
+	# Bad uses: QMP errors, the VM stays in launch-secret.
+	qmp sev-inject-launch-secret "{\"packet-header\": \"\", \"secret\": \"$SECRET\"}"
+	expect_error 'SEV: Failed to decode sequence header'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"\"}"
+	expect_error 'SEV: Failed to decode data'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\", \"gpa\": 8589934592}"
+	expect_error 'SEV: Failed to calculate guest address: No memory is mapped at address 0x200000000'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"AAAA\", \"secret\": \"$SECRET\"}"
+	expect_error "SEV: failed to inject secret ret=-5 fw_error=4 'Buffer too small'"
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\"}"
+	expect_error "Parameter 'secret' is missing"
+	qmp query-sev
+	expect_return 'r["state"] == "launch-secret"'
+	# No gpa: the secret area the firmware's footer table names (0x8000).
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\"}"
+	expect_return 'r == {}'
+	qmp cont
+	wait_vm
+	expect_status 1
+	grep -q "^flash-secret: $SECRET_HEX\$" "$CON" || fail "guest did not print the secret: $(cat "$CON")"
+	grep -q '^RESULT: PASS$' "$CON" || fail "no RESULT: PASS: $(cat "$CON")"
+	grep -q violation "$VMERR" && fail "double: $(cat "$VMERR")"
+fi
+end
+
+begin "double, unencrypted: sev-es on 2 vCPUs: VMSAs measured, running after cont, late secret refused"
+if start_vm es --paused --cpus 2 --confidential sev-es --firmware "$SECRET_FW"; then
+	qmp query-sev
+	expect_return 'r["enabled"] and r["policy"] == 5 and r["state"] == "launch-secret"'
+	sig=$(sed -n 's/.*vCPU signature \(0x[0-9a-f]*\)).*/\1/p' "$VMERR")
+	[ -n "$sig" ] || fail "no vCPU signature on stderr: $(cat "$VMERR")"
+	measure_matches sev-es 2 "$sig"
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\", \"gpa\": 32768}"
+	expect_return 'r == {}'
+	qmp cont
+	# Without --test-exit the guest halts after its verdict: still running.
+	for _ in $(seq 100); do grep -q '^RESULT:' "$CON" && break; sleep 0.1; done
+	grep -q "^flash-secret: $SECRET_HEX\$" "$CON" || fail "guest did not print the secret: $(cat "$CON")"
+	grep -q '^RESULT: PASS$' "$CON" || fail "no RESULT: PASS: $(cat "$CON")"
+	qmp query-sev
+	expect_return 'r["state"] == "running"'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\", \"gpa\": 32768}"
+	expect_error 'SEV: Not in correct state. (LSECRET) 3'
+	qmp query-status
+	expect_return 'r["status"] == "running"'
+	qmp quit
+	wait_vm
+	expect_status 0
+	grep -q violation "$VMERR" && fail "double: $(cat "$VMERR")"
+fi
+end
+
+begin "a VM that is not confidential answers the SEV commands as QEMU 7.2 without SEV"
+if start_vm plain --paused --firmware "$HELLO_FW"; then
+	qmp query-sev
+	expect_return 'r == {"enabled": False, "api-major": 0, "api-minor": 0, "build-id": 0, "policy": 0, "state": "uninit", "handle": 0}'
+	qmp query-sev-launch-measure
+	expect_error 'SEV launch measurement is not available'
+	qmp query-sev-capabilities
+	expect_error 'SEV is not enabled in KVM'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\"}"
+	expect_error 'SEV not enabled for guest'
+	qmp quit
+	wait_vm
+	expect_status 0
+fi
+end
+
+finish
