@@ -74,6 +74,8 @@ bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
 /* Before the vCPUs first run: LAUNCH_FINISH if still in launch-secret. */
 bool confidential_vm_ready(struct confidential_vm *c, GError **err);
 void confidential_vm_free(struct confidential_vm *c);
+/* Can the vCPUs be put back to their reset state? Not SEV-ES's. */
+bool confidential_vm_resettable(const struct confidential_vm *c);
 
 /* What query-sev reports. */
 struct sev_guest_info {

@@ -368,6 +368,11 @@ void confidential_vm_free(struct confidential_vm *c)
 	g_free(c);
 }
 
+bool confidential_vm_resettable(const struct confidential_vm *c)
+{
+	return !c || c->plan->opt.kind != CONFIDENTIAL_SEV_ES;
+}
+
 /* ---- What QMP reads and does -------------------------------------------- */
 
 void confidential_vm_info(const struct confidential_vm *c,

@@ -299,6 +299,13 @@ bool vm_reset(struct vm *vm, GError **err)
 {
 	enum vm_run_state was;
 
+	/* An SEV-ES vCPU's registers are the guest's: QEMU shuts down. */
+	if (!confidential_vm_resettable(vm->conf)) {
+		tern_log("cpus are not resettable, terminating");
+		vm_request_shutdown(vm, VM_EXIT_HOST_QUIT, 0);
+		return true;
+	}
+
 	pthread_mutex_lock(&vm->state_lock);
 	was = vm->state;
 	if (was == VM_STATE_SHUTDOWN) {

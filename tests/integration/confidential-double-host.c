@@ -56,9 +56,9 @@ static unsigned long dbl_vm_type(enum confidential_kind kind)
 
 static int dbl_vm_types(const char *dev)
 {
-	/* Default, SEV and SEV-ES VM types, as an SEV-ES host reports. */
+	/* The VM types an SNP host reports (SNP stops before the build). */
 	return 1 << CONF_KVM_X86_DEFAULT_VM | 1 << CONF_KVM_X86_SEV_VM |
-	       1 << CONF_KVM_X86_SEV_ES_VM;
+	       1 << CONF_KVM_X86_SEV_ES_VM | 1 << CONF_KVM_X86_SNP_VM;
 }
 
 static int dbl_sev_open(void)

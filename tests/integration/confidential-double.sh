@@ -101,6 +101,8 @@ if start_vm sev --paused --confidential sev --firmware "$SECRET_FW" --test-exit;
 	expect_error "Parameter 'secret' is missing"
 	qmp query-sev
 	expect_return 'r["state"] == "launch-secret"'
+	qmp x-tern-state-save "{\"path\": \"$TMP/state\"}"
+	expect_error 'SEV: Migration is not implemented'
 	# No gpa: the secret area the firmware's footer table names (0x8000).
 	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\"}"
 	expect_return 'r == {}'
@@ -133,11 +135,27 @@ if start_vm es --paused --cpus 2 --confidential sev-es --firmware "$SECRET_FW"; 
 	expect_error 'SEV: Not in correct state. (LSECRET) 3'
 	qmp query-status
 	expect_return 'r["status"] == "running"'
-	qmp quit
+	# As QEMU: an SEV-ES vCPU cannot be reset, so the VM ends instead.
+	qmp system_reset
 	wait_vm
 	expect_status 0
+	grep -q 'cpus are not resettable, terminating' "$VMERR" ||
+		fail "system_reset did not end the VM: $(cat "$VMERR")"
 	grep -q violation "$VMERR" && fail "double: $(cat "$VMERR")"
 fi
+end
+
+begin "double: --confidential with --incoming is refused"
+run_tern 30 run --confidential sev --firmware "$SECRET_FW" --incoming defer
+expect_status 2
+expect_line err '^tern run: --confidential: not with --incoming'
+end
+
+begin "double: sev-snp passes the host checks but is not wired into the VM build"
+SNP_FW=$(dirname "$0")/../data/launch-measurements/synthetic/virtee-sev-snp-measure-8f2b337/ovmf_AmdSev_suffix.bin
+run_tern 30 run --confidential sev-snp --firmware "$SNP_FW"
+expect_status 2
+expect_line err 'sev-snp launch is tested only at the ioctl boundary and not yet wired into the VM build'
 end
 
 begin "a VM that is not confidential answers the SEV commands as QEMU 7.2 without SEV"
@@ -153,6 +171,29 @@ if start_vm plain --paused --firmware "$HELLO_FW"; then
 	qmp quit
 	wait_vm
 	expect_status 0
+fi
+end
+
+begin "QEMU 7.2 without SEV gives the same replies"
+qemu=${QEMU:-qemu-system-x86_64}
+if ! command -v "$qemu" >/dev/null 2>&1; then
+	skip_case "$CASE" "$qemu not found (Debian: apt-get install qemu-system-x86)"
+else
+	SOCK=$TMP/qemu.sock
+	timeout -k 5 60 "$qemu" -accel kvm -M pc -nodefaults -display none -S \
+		-qmp "unix:$SOCK,server=on,wait=off" </dev/null >"$TMP/out" 2>"$TMP/err" &
+	qpid=$!
+	for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	qmp query-sev
+	expect_return 'r == {"enabled": False, "api-major": 0, "api-minor": 0, "build-id": 0, "policy": 0, "state": "uninit", "handle": 0}'
+	qmp query-sev-launch-measure
+	expect_error 'SEV launch measurement is not available'
+	qmp query-sev-capabilities
+	expect_error 'SEV is not enabled in KVM'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\"}"
+	expect_error 'SEV not enabled for guest'
+	qmp quit
+	wait $qpid
 fi
 end
 
