@@ -21,7 +21,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -335,10 +334,9 @@ bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
 		return launch_fail(c, ret, err);
 	launch_state_set(c, SEV_STATE_LAUNCH_SECRET);
 	/* What the owner needs to predict the digest with `tern measure`. */
-	fprintf(stderr,
-		"tern: --confidential %s: launch measured (%u vCPUs, vCPU signature %#x)\n",
-		confidential_kind_name(c->plan->opt.kind), c->plan->opt.cpus,
-		c->plan->opt.vcpu_sig);
+	tern_log("--confidential %s: launch measured (%u vCPUs, vCPU signature %#x)",
+		 confidential_kind_name(c->plan->opt.kind), c->plan->opt.cpus,
+		 c->plan->opt.vcpu_sig);
 	return finish_later || confidential_vm_ready(c, err);
 }
 

@@ -14,11 +14,15 @@
  *
  * Any order or content violation the double detects fails that call
  * with -EPROTO and prints "confidential double: violation: ..." on
- * stderr, so the launch (and the test) fails. Process-wide state: one VM.
+ * stderr, so the launch (and the test) fails. It also prints what
+ * LAUNCH_START was handed, and TERN_CONF_DOUBLE_FAIL=ID makes the
+ * firmware fail command ID (an arbitrary status) for the error paths.
+ * Process-wide state: one VM.
  */
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -46,8 +50,14 @@ static unsigned long dbl_vm_type(enum confidential_kind kind)
 {
 	pthread_mutex_lock(&dbl_lock);
 	if (!dbl && kind) {
+		const char *fail = getenv("TERN_CONF_DOUBLE_FAIL");
+
 		dbl = fake_new(kind, 0);
 		dbl->require_enc = true;
+		if (fail) {
+			dbl->fail_id = (uint32_t)strtoul(fail, NULL, 0);
+			dbl->fail_armed = true;
+		}
 	}
 	pthread_mutex_unlock(&dbl_lock);
 	/* The real KVM builds an ordinary VM: this host has no SEV. */
@@ -108,6 +118,14 @@ static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 		cmd->sev_fd = (int)fd == dbl_sev_fd ? DBL_SEV_FD : 0;
 		ret = fake_ops.vm_ioctl(dbl, req, arg);
 		cmd->sev_fd = fd;
+		if (!ret && cmd->id == CONF_KVM_SEV_LAUNCH_START) {
+			const struct fake_call *c = &dbl->log[dbl->n - 1];
+
+			fprintf(stderr,
+				"confidential double: LAUNCH_START policy %#llx, dh-cert %llu bytes, session %u bytes\n",
+				(unsigned long long)c->arg,
+				(unsigned long long)c->len, c->flags);
+		}
 	} else {
 		ret = fake_ops.vm_ioctl(dbl, req, arg);
 	}

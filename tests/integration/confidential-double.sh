@@ -145,6 +145,43 @@ if start_vm es --paused --cpus 2 --confidential sev-es --firmware "$SECRET_FW"; 
 fi
 end
 
+begin "double, unencrypted: sev-es hands the owner's dh-cert and session to LAUNCH_START"
+head -c 100 /dev/urandom | base64 -w0 >"$TMP/cert.b64"
+head -c 40 /dev/urandom | base64 -w0 >"$TMP/session.b64"
+run_tern 60 run --confidential "sev-es,policy=0x7,dh-cert=$TMP/cert.b64,session=$TMP/session.b64" \
+	--firmware "$HELLO_FW" --test-exit
+expect_pass
+expect_line err '^confidential double: LAUNCH_START policy 0x7, dh-cert 100 bytes, session 40 bytes$'
+expect_no_line err 'violation'
+end
+
+begin "double: a dh-cert that is not base64 is refused before the launch"
+printf '%s' '@@@@' >"$TMP/bad.b64"
+run_tern 30 run --confidential "sev,dh-cert=$TMP/bad.b64,session=$TMP/session.b64" \
+	--firmware "$HELLO_FW" --test-exit
+expect_status 2
+expect_line err "dh-cert=$TMP/bad.b64: expected base64 contents"
+expect_no_line err 'LAUNCH_START'
+end
+
+begin "double: the firmware failing LAUNCH_START ends tern with exit 2 naming it"
+TERN_CONF_DOUBLE_FAIL=2 run_tern 30 run --confidential sev --firmware "$HELLO_FW" --test-exit
+expect_status 2
+expect_line err "^tern run: --confidential sev: KVM_SEV_LAUNCH_START failed: Input/output error \\(firmware status 26 'unknown error'\\)$"
+end
+
+begin "double: the firmware failing LAUNCH_FINISH at cont ends tern (exit 4), as QEMU exits"
+if TERN_CONF_DOUBLE_FAIL=7 start_vm finfail --paused --confidential sev --firmware "$SECRET_FW" --test-exit; then
+	qmp query-sev
+	expect_return 'r["state"] == "launch-secret"'
+	qmp cont
+	wait_vm
+	expect_status 4
+	grep -q 'KVM_SEV_LAUNCH_FINISH failed' "$VMERR" || fail "no LAUNCH_FINISH error: $(cat "$VMERR")"
+	grep -q '^flash-secret' "$CON" && fail "the guest ran: $(cat "$CON")"
+fi
+end
+
 begin "double: --confidential with --incoming is refused"
 run_tern 30 run --confidential sev --firmware "$SECRET_FW" --incoming defer
 expect_status 2
