@@ -73,6 +73,18 @@ expect_status 2
 expect_line err '^tern run: --confidential sev: KVM offers no sev VM type here'
 end
 
+begin "the product tern links the real host calls, the double binary the double"
+if ! command -v nm >/dev/null 2>&1 || ! nm "$REAL_TERN" 2>/dev/null | grep -q ' host_sev_open$'; then
+	skip_case "$CASE" "nm missing or the binaries carry no symbols"
+	CASES=$((CASES - 1))
+else
+	# host_kvm.c's static functions in one, the double's in the other.
+	nm "$REAL_TERN" | grep -qE ' (dbl_vm_ioctl|fake_sev)$' && fail "the product tern contains the double"
+	nm "$TERN" | grep -q ' dbl_vm_ioctl$' || fail "tern-confidential-double lacks the double"
+	nm "$TERN" | grep -q ' host_sev_open$' && fail "tern-confidential-double links the real host"
+	end
+fi
+
 need_kvm
 
 begin "double, unencrypted: sev without --paused finishes the launch and boots"
