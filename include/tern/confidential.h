@@ -72,6 +72,9 @@ struct ovmf_info {
 	uint64_t load_gpa;
 	bool has_reset_block; /* SEV-ES reset block: where APs start */
 	uint32_t ap_reset_eip;
+	bool has_secret_area; /* SEV launch secret: sev-inject-launch-secret */
+	uint32_t secret_gpa;
+	uint32_t secret_size;
 	bool has_hashes_table; /* SEV hashes table (direct kernel boot) */
 	uint32_t hashes_gpa;
 	uint32_t hashes_size;

@@ -73,6 +73,18 @@ struct conf_kvm_sev_launch_measure {
 	uint32_t pad0;
 };
 
+struct conf_kvm_sev_launch_secret {
+	uint64_t hdr_uaddr;
+	uint32_t hdr_len;
+	uint32_t pad0;
+	uint64_t guest_uaddr;
+	uint32_t guest_len;
+	uint32_t pad1;
+	uint64_t trans_uaddr;
+	uint32_t trans_len;
+	uint32_t pad2;
+};
+
 struct conf_kvm_sev_snp_launch_start {
 	uint64_t policy;
 	uint8_t gosvw[16];
@@ -186,6 +198,8 @@ struct conf_kvm_create_guest_memfd {
 
 _Static_assert(sizeof(struct conf_kvm_sev_cmd) == 24, "kvm_sev_cmd");
 _Static_assert(sizeof(struct conf_kvm_sev_init) == 48, "kvm_sev_init");
+_Static_assert(sizeof(struct conf_kvm_sev_launch_secret) == 48,
+	       "kvm_sev_launch_secret");
 _Static_assert(sizeof(struct conf_kvm_sev_snp_launch_start) == 64,
 	       "kvm_sev_snp_launch_start");
 _Static_assert(sizeof(struct conf_kvm_sev_snp_launch_update) == 64,

@@ -57,9 +57,10 @@ bool confidential_config_check(const struct confidential_params *p,
 			       const char *firmware, bool kernel, GError **err);
 /*
  * `tern run --confidential`, before anything is built: the firmware carries
- * what the kind needs and KVM offers the VM type. Always fails for now
- * (TERN_ERROR_HOST naming what is missing, or saying the launch is not
- * wired into the VM build); the caller exits 2.
+ * what the kind needs, KVM offers the VM type and /dev/sev opens (asked
+ * through confidential_host_default). Fails with TERN_ERROR_HOST naming
+ * what is missing, and for SNP and TDX, whose launch is not wired into the
+ * VM build; the caller exits 2.
  */
 bool confidential_run_prepare(const struct confidential_params *p,
 			      const char *firmware, const char *kvm_device,
@@ -96,6 +97,7 @@ struct confidential_launch {
 	const char *failed; /* the command that failed, for messages */
 	uint8_t measurement[64]; /* SEV LAUNCH_MEASURE: digest + mnonce */
 	uint32_t measurement_len;
+	uint32_t handle; /* SEV LAUNCH_START: the PSP's guest handle */
 };
 
 /*
@@ -116,6 +118,18 @@ int confidential_launch_vcpus(struct confidential_launch *l) __must_check;
  * TDVF says MR.EXTEND), KVM_TDX_FINALIZE_VM (TDX).
  */
 int confidential_launch_finish(struct confidential_launch *l) __must_check;
+/*
+ * SEV/SEV-ES in two halves, for an owner who injects a secret in between:
+ * _measure loads and measures (up to LAUNCH_MEASURE), _complete is
+ * LAUNCH_FINISH. _secret is LAUNCH_SECRET into guest (a host address of
+ * len bytes of guest memory).
+ */
+int confidential_launch_measure(struct confidential_launch *l) __must_check;
+int confidential_launch_complete(struct confidential_launch *l) __must_check;
+int confidential_launch_secret(struct confidential_launch *l,
+			       const uint8_t *hdr, uint32_t hdr_len,
+			       const uint8_t *data, uint32_t len,
+			       void *guest) __must_check;
 
 /*
  * Back [gpa, gpa + size) at uaddr with a new guest_memfd as memory slot

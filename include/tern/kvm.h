@@ -31,7 +31,9 @@ bool kvm_check_caps(int (*check)(void *opaque, int cap), void *opaque,
  * create the VM and fetch the supported CPUID. On failure err says what was
  * wrong with which device, and nothing stays open.
  */
-bool kvm_open(struct kvm_handle *kvm, const char *dev, GError **err);
+/* vm_type: KVM_CREATE_VM's type (0, or a confidential guest's). */
+bool kvm_open(struct kvm_handle *kvm, const char *dev, unsigned long vm_type,
+	      GError **err);
 void kvm_close(struct kvm_handle *kvm);
 
 #endif

@@ -209,6 +209,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err);
 void qmp_vm_destroy(struct qmp_vm *q);
 /* ACPI's commands (qmp_acpi.c: system_powerdown); their opaque is the vm. */
 extern const struct qmp_command qmp_acpi_commands[];
+/* src/qmp/qmp_sev.c: SEV guests (opaque: the struct vm). */
+extern const struct qmp_command qmp_sev_commands[];
 
 /* The NICs' commands and events (qmp_net.c). */
 bool qmp_net_register(struct qmp_server *srv, struct vm *vm, GError **err);

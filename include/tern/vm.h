@@ -142,6 +142,8 @@ struct vm {
 	uint8_t *kernel_buf, *initrd_buf;
 	/* --firmware: no kernel; the BSP starts at the reset vector. */
 	struct flash_image flash;
+	/* --confidential: the launch (confidential_vm.h), NULL otherwise. */
+	struct confidential_vm *conf;
 	struct boot_config boot;
 	struct boot_entry boot_entry;
 	/* In-kernel PIC, IOAPIC and PIT as created, restored on reset. */

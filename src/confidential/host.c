@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: MIT
 /*
  * `tern run --confidential`: the checks made before anything is built.
- * The firmware must carry the metadata the kind needs, and the host's KVM
- * must offer the VM type (KVM_CAP_VM_TYPES). On hosts that pass both, the
- * launch itself is not wired into vm_create() yet: the flows are exercised
- * at the ioctl boundary only (docs/confidential.md), so tern says so and
- * exits 2 rather than boot a guest that is not what was asked for.
+ * The firmware must carry the metadata the kind needs, the host's KVM must
+ * offer the VM type (KVM_CAP_VM_TYPES) and, for SEV, /dev/sev must open;
+ * all asked through confidential_host_default. SEV and SEV-ES then launch
+ * in vm_create() (vm_launch.c); SNP and TDX are not wired into the VM
+ * build yet (their flows are exercised at the ioctl boundary only,
+ * docs/confidential.md), so tern says so and exits 2 rather than boot a
+ * guest that is not what was asked for.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "tern/confidential_kvm.h"
-#include "tern/confidential_launch.h"
+#include "tern/confidential_vm.h"
 #include "tern/error.h"
 
 #define FIRMWARE_MAX (64ull * MiB)
@@ -35,27 +34,12 @@ bool confidential_config_check(const struct confidential_params *p,
 	return true;
 }
 
-/* KVM_CAP_VM_TYPES of the device: a bitmask of 1 << type, 0 if unknown. */
-static int confidential_vm_types(const char *dev, GError **err)
-{
-	int fd = open(dev, O_RDWR | O_CLOEXEC);
-	int types;
-
-	if (fd < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "--confidential: cannot open %s: %s", dev,
-			    g_strerror(errno));
-		return -1;
-	}
-	types = ioctl(fd, KVM_CHECK_EXTENSION, CONF_KVM_CAP_VM_TYPES);
-	close(fd);
-	return types < 0 ? 0 : types;
-}
-
 bool confidential_run_prepare(const struct confidential_params *p,
 			      const char *firmware, const char *kvm_device,
 			      unsigned int cpus, GError **err)
 {
+	const struct confidential_host_ops *host = &confidential_host_default;
+	const char *dev = kvm_device ? kvm_device : "/dev/kvm";
 	struct launch_options o = { .kind = p->kind,
 				    .cpus = cpus,
 				    .profile = VMSA_PROFILE_QEMU,
@@ -63,7 +47,7 @@ bool confidential_run_prepare(const struct confidential_params *p,
 	g_autofree uint8_t *img = NULL;
 	struct launch_plan *plan;
 	size_t len;
-	int types, ret;
+	int types, fd, ret;
 
 	ret = file_read_all(firmware, FIRMWARE_MAX, &img, &len);
 	if (ret < 0) {
@@ -75,18 +59,34 @@ bool confidential_run_prepare(const struct confidential_params *p,
 	if (!plan)
 		return false;
 	launch_plan_free(plan);
-	types = confidential_vm_types(kvm_device ? kvm_device : "/dev/kvm",
-				      err);
-	if (types < 0 || !confidential_host_check(p->kind, types, err))
-		return false;
-	if (p->kind != CONFIDENTIAL_TDX && access("/dev/sev", R_OK | W_OK)) {
+	types = host->vm_types(dev);
+	if (types < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "--confidential %s: /dev/sev: %s (the SEV firmware device authorises every launch command)",
-			    confidential_kind_name(p->kind), g_strerror(errno));
+			    "--confidential: cannot open %s: %s", dev,
+			    g_strerror(-types));
 		return false;
 	}
-	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-		    "--confidential %s: this host could run it, but tern's launch is tested only at the ioctl boundary and not yet wired into the VM build (docs/confidential.md)",
-		    confidential_kind_name(p->kind));
-	return false;
+	if (!confidential_host_check(p->kind, types, err))
+		return false;
+	if (p->kind != CONFIDENTIAL_TDX) {
+		fd = host->sev_open();
+		if (fd < 0) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "--confidential %s: /dev/sev: %s (the SEV firmware device authorises every launch command)",
+				    confidential_kind_name(p->kind),
+				    g_strerror(-fd));
+			return false;
+		}
+		host->sev_close(fd);
+	}
+	/* SNP needs guest_memfd RAM and private-memory exits; TDX its
+	 * module's flow: both tested at the ioctl boundary only. */
+	if (p->kind == CONFIDENTIAL_SEV_SNP || p->kind == CONFIDENTIAL_TDX) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential %s: this host could run it, but tern's %s launch is tested only at the ioctl boundary and not yet wired into the VM build (docs/confidential.md)",
+			    confidential_kind_name(p->kind),
+			    confidential_kind_name(p->kind));
+		return false;
+	}
+	return true;
 }

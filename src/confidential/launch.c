@@ -271,3 +271,29 @@ int confidential_launch_finish(struct confidential_launch *l)
 		return sev_launch_finish(l);
 	}
 }
+
+int confidential_launch_measure(struct confidential_launch *l)
+{
+	if (l->plan->opt.kind != CONFIDENTIAL_SEV &&
+	    l->plan->opt.kind != CONFIDENTIAL_SEV_ES)
+		return -EOPNOTSUPP;
+	return sev_launch_measure(l);
+}
+
+int confidential_launch_complete(struct confidential_launch *l)
+{
+	if (l->plan->opt.kind != CONFIDENTIAL_SEV &&
+	    l->plan->opt.kind != CONFIDENTIAL_SEV_ES)
+		return -EOPNOTSUPP;
+	return sev_launch_complete(l);
+}
+
+int confidential_launch_secret(struct confidential_launch *l,
+			       const uint8_t *hdr, uint32_t hdr_len,
+			       const uint8_t *data, uint32_t len, void *guest)
+{
+	if (l->plan->opt.kind != CONFIDENTIAL_SEV &&
+	    l->plan->opt.kind != CONFIDENTIAL_SEV_ES)
+		return -EOPNOTSUPP;
+	return sev_launch_secret(l, hdr, hdr_len, data, len, guest);
+}

@@ -5,7 +5,8 @@
  * commands behind them: SEV API pub. 55766, SNP ABI pub. 56860):
  *
  *   SEV/SEV-ES: INIT2, LAUNCH_START, LAUNCH_UPDATE_DATA per DATA step,
- *     [SEV-ES: LAUNCH_UPDATE_VMSA], LAUNCH_MEASURE, LAUNCH_FINISH.
+ *     [SEV-ES: LAUNCH_UPDATE_VMSA], LAUNCH_MEASURE, [LAUNCH_SECRET ...],
+ *     LAUNCH_FINISH.
  *   SNP: INIT2, SNP_LAUNCH_START, private memory, SNP_LAUNCH_UPDATE per
  *     step with its page type, SNP_LAUNCH_FINISH (KVM adds the VMSAs).
  *
@@ -66,8 +67,12 @@ int sev_launch_begin(struct confidential_launch *l)
 		.session_len = l->session_len,
 	};
 
-	return sev_cmd(l, CONF_KVM_SEV_LAUNCH_START, &s,
-		       "KVM_SEV_LAUNCH_START");
+	ret = sev_cmd(l, CONF_KVM_SEV_LAUNCH_START, &s, "KVM_SEV_LAUNCH_START");
+
+	/* The PSP names the guest context: query-sev reports it. */
+	if (!ret)
+		l->handle = s.handle;
+	return ret;
 }
 
 /*
@@ -111,7 +116,7 @@ static void *launch_step_load(struct confidential_launch *l,
 	return host;
 }
 
-int sev_launch_finish(struct confidential_launch *l)
+int sev_launch_measure(struct confidential_launch *l)
 {
 	const struct launch_plan *plan = l->plan;
 	struct conf_kvm_sev_launch_measure m = {
@@ -147,9 +152,45 @@ int sev_launch_finish(struct confidential_launch *l)
 		      "KVM_SEV_LAUNCH_MEASURE");
 	if (ret < 0)
 		return ret;
-	l->measurement_len = m.len;
+	l->measurement_len = m.len < sizeof(l->measurement) ?
+				     m.len :
+				     (uint32_t)sizeof(l->measurement);
+	return 0;
+}
+
+int sev_launch_complete(struct confidential_launch *l)
+{
 	return sev_cmd(l, CONF_KVM_SEV_LAUNCH_FINISH, NULL,
 		       "KVM_SEV_LAUNCH_FINISH");
+}
+
+int sev_launch_finish(struct confidential_launch *l)
+{
+	int ret = sev_launch_measure(l);
+
+	return ret < 0 ? ret : sev_launch_complete(l);
+}
+
+/*
+ * The PSP decrypts the owner's packet (transport-encrypted under the
+ * launch's TEK, checked against the header's MAC) into guest memory at
+ * guest, re-encrypted with the guest's key.
+ */
+int sev_launch_secret(struct confidential_launch *l, const uint8_t *hdr,
+		      uint32_t hdr_len, const uint8_t *data, uint32_t len,
+		      void *guest)
+{
+	struct conf_kvm_sev_launch_secret s = {
+		.hdr_uaddr = (uintptr_t)hdr,
+		.hdr_len = hdr_len,
+		.guest_uaddr = (uintptr_t)guest,
+		.guest_len = len,
+		.trans_uaddr = (uintptr_t)data,
+		.trans_len = len,
+	};
+
+	return sev_cmd(l, CONF_KVM_SEV_LAUNCH_SECRET, &s,
+		       "KVM_SEV_LAUNCH_SECRET");
 }
 
 static int snp_update(struct confidential_launch *l,

@@ -32,6 +32,11 @@ static const uint8_t guid_hashes_table[16] = { 0x1f, 0x37, 0x55, 0x72, 0x3b,
 					       0x3a, 0x04, 0x4b, 0x92, 0x7b,
 					       0x1d, 0xa6, 0xef, 0xa8, 0xd4,
 					       0x54 };
+/* 4c2eb361-7d9b-4cc3-8081-127c90d3d294: where the owner's secret goes. */
+static const uint8_t guid_secret_area[16] = { 0x61, 0xb3, 0x2e, 0x4c, 0x9b,
+					      0x7d, 0xc3, 0x4c, 0x80, 0x81,
+					      0x12, 0x7c, 0x90, 0xd3, 0xd2,
+					      0x94 };
 static const uint8_t guid_tdx_metadata[16] = { 0x35, 0x65, 0x7a, 0xe4, 0x4a,
 					       0x98, 0x98, 0x47, 0x86, 0x5e,
 					       0x46, 0x85, 0xa7, 0xbf, 0x8e,
@@ -172,6 +177,11 @@ bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 			info->hashes_gpa = le32_get(data);
 			info->hashes_size = le32_get(data + 4);
 			info->has_hashes_table = info->hashes_gpa != 0;
+		} else if (!memcmp(hdr + 2, guid_secret_area, 16) &&
+			   dlen >= 8) {
+			info->secret_gpa = le32_get(data);
+			info->secret_size = le32_get(data + 4);
+			info->has_secret_area = info->secret_gpa != 0;
 		} else if (!memcmp(hdr + 2, guid_sev_metadata, 16) &&
 			   dlen >= 4) {
 			has_sev_meta = true;

@@ -295,7 +295,8 @@ struct qmp_vm *qmp_vm_create(struct vm *vm, const char *version, GError **err)
 	    !qmp_migration_register(q->srv, vm, err) ||
 	    !qmp_emulation_register(q->srv, vm, err))
 		goto err;
-	if (!qmp_server_add_commands(q->srv, qmp_acpi_commands, vm, err))
+	if (!qmp_server_add_commands(q->srv, qmp_acpi_commands, vm, err) ||
+	    !qmp_server_add_commands(q->srv, qmp_sev_commands, vm, err))
 		goto err;
 	q->balloon = qmp_balloon_create(q->srv, vm, err);
 	if (!q->balloon)

@@ -174,6 +174,8 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	IOCTL(KVM_IRQFD, "system_reset and teardown unbind MSI-X vectors"),
 	IOCTL(KVM_SET_GSI_ROUTING, "system_reset and state load rewrite MSI routes"),
 	IOCTL(KVM_IRQ_LINE, "system_reset lowers INTx lines"),
+	/* --confidential sev|sev-es --paused (docs/confidential.md) */
+	IOCTL(KVM_MEMORY_ENCRYPT_OP, "SEV LAUNCH_SECRET (QMP) and LAUNCH_FINISH (the first cont)"),
 	/* x-tern-state-save (vcpu_state_get, platform_state_get) */
 	IOCTL(KVM_CHECK_EXTENSION, "the first state save asks which state KVM has"),
 	IOCTL(KVM_GET_MSR_INDEX_LIST, "the first state save lists the MSRs KVM has"),

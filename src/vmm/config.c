@@ -111,7 +111,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "Print when each step of building, running and ending the VM finished (ms since main) on stderr",
 		  NULL },
 		{ "confidential", 0, 0, G_OPTION_ARG_FILENAME, &o->confidential,
-		  "A confidential guest (needs --firmware; on this build the host checks only, see docs/confidential.md)",
+		  "A confidential guest (needs --firmware): sev and sev-es launch, sev-snp and tdx stop at the host checks (docs/confidential.md)",
 		  "sev|sev-es|sev-snp|tdx[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N][,dh-cert=FILE,session=FILE][,id-block=FILE,id-auth=FILE][,host-data=HEX][,kernel-hashes=on]" },
 		{ "firmware", 0, 0, G_OPTION_ARG_FILENAME, &o->firmware,
 		  "Flash image mapped to end at 4 GiB; the vCPU starts at its reset vector (QEMU -bios); OVMF/TDVF with --confidential",

@@ -64,7 +64,8 @@ static struct kvm_cpuid2 *kvm_get_supported_cpuid(int fd)
 	return NULL;
 }
 
-bool kvm_open(struct kvm_handle *kvm, const char *dev, GError **err)
+bool kvm_open(struct kvm_handle *kvm, const char *dev, unsigned long vm_type,
+	      GError **err)
 {
 	int fd, ret;
 
@@ -119,7 +120,7 @@ bool kvm_open(struct kvm_handle *kvm, const char *dev, GError **err)
 		goto err_close;
 	}
 	do {
-		kvm->vm_fd = ioctl(fd, KVM_CREATE_VM, 0);
+		kvm->vm_fd = ioctl(fd, KVM_CREATE_VM, vm_type);
 	} while (kvm->vm_fd < 0 && errno == EINTR);
 	if (kvm->vm_fd < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s: KVM_CREATE_VM: %s",

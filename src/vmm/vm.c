@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tern/boot.h"
+#include "tern/confidential_vm.h"
 #include "tern/dirty.h"
 #include "tern/error.h"
 #include "tern/eventfd.h"
@@ -400,12 +401,20 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 			    g_strerror(-vm->shutdown_eventfd));
 		goto err_free;
 	}
-	if (!kvm_open(&vm->kvm, cfg->kvm_device, err))
+	if (!kvm_open(&vm->kvm, cfg->kvm_device,
+		      confidential_host_default.vm_type(cfg->confidential.kind),
+		      err))
 		goto err_eventfd;
 	vm_trace_mark(vm, "kvm");
 	if (!vm_setup_memory(vm, err) || !vm_check_limits(vm, err))
 		goto err_memory;
 	vm_trace_mark(vm, "memory");
+	/* Before any vCPU: INIT and LAUNCH_START (confidential_vm.h). */
+	if (cfg->confidential.kind) {
+		vm->conf = confidential_vm_begin(vm, err);
+		if (!vm->conf)
+			goto err_memory;
+	}
 	if (!vm_setup_platform(vm, err) || !vm_save_platform_reset_state(vm, err))
 		goto err_memory;
 	bus_init(&vm->pio, "pio");
@@ -430,6 +439,10 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	if (!vm_create_vcpus(vm, &vm->boot_entry, err) ||
 	    !vm_open_console_file(vm, err))
 		goto err_vcpus;
+	/* Measured before the first KVM_RUN; finished at once unless the
+	 * owner may inject a secret while it is paused (as QEMU's -S). */
+	if (vm->conf && !confidential_vm_measure(vm->conf, cfg->paused, err))
+		goto err_vcpus;
 	vm_trace_mark(vm, "vcpus");
 	return vm;
 
@@ -446,6 +459,7 @@ err_console:
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
 err_memory:
+	confidential_vm_free(vm->conf);
 	kvm_close(&vm->kvm);
 	guest_memory_destroy(&vm->mem);
 err_eventfd:
@@ -479,6 +493,7 @@ void vm_destroy(struct vm *vm)
 	vm_teardown_console(vm);
 	bus_destroy(&vm->mmio);
 	bus_destroy(&vm->pio);
+	confidential_vm_free(vm->conf);
 	/* Closing the VM fd drops the memory slots before the unmap. */
 	kvm_close(&vm->kvm);
 	guest_memory_destroy(&vm->mem);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tern/boot.h"
+#include "tern/confidential_vm.h"
 #include "tern/error.h"
 #include "tern/eventfd.h"
 #include "tern/pci.h"
@@ -157,6 +158,15 @@ bool vm_pause(struct vm *vm, GError **err)
 /* Resume from a parked state; the caller checked which. */
 static void vm_resume_parked(struct vm *vm)
 {
+	g_autoptr(GError) err = NULL;
+
+	/* A confidential guest left in launch-secret (--paused) is finished
+	 * before its first KVM_RUN; QEMU exits when that fails, so do we. */
+	if (!confidential_vm_ready(vm->conf, &err)) {
+		fprintf(stderr, "tern: %s\n", err->message);
+		vm_request_shutdown(vm, VM_EXIT_HOST_ERROR, 0);
+		return;
+	}
 	/* The vCPUs and clocks run on from here: a capture is stale. */
 	vm_capture_drop(vm);
 	/* Devices first: a running vCPU may kick them at once. */
@@ -288,6 +298,13 @@ bool vm_reset_machine(struct vm *vm, GError **err)
 bool vm_reset(struct vm *vm, GError **err)
 {
 	enum vm_run_state was;
+
+	/* An SEV-ES vCPU's registers are the guest's: QEMU shuts down. */
+	if (!confidential_vm_resettable(vm->conf)) {
+		tern_log("cpus are not resettable, terminating");
+		vm_request_shutdown(vm, VM_EXIT_HOST_QUIT, 0);
+		return true;
+	}
 
 	pthread_mutex_lock(&vm->state_lock);
 	was = vm->state;

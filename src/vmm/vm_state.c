@@ -157,9 +157,23 @@ static bool vm_load_header(struct vm *vm, struct state_reader *r, GError **err)
 	return state_section_close(r, err);
 }
 
+/* A confidential guest's memory and registers are not the host's to copy. */
+static bool vm_state_allowed(const struct vm *vm, GError **err)
+{
+	if (!vm->conf)
+		return true;
+	/* QEMU 7.2's migration blocker for SEV guests. */
+	g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "SEV: Migration is not implemented");
+	return false;
+}
+
 bool vm_state_save(struct vm *vm, struct state_writer *w, GError **err)
 {
 	g_autoptr(GError) qerr = NULL;
+
+	if (!vm_state_allowed(vm, err))
+		return false;
 
 	/* Again: a device that had requests in flight at stop may be done now. */
 	if (!vm_devices_quiesce(vm, tern_now_ns() + VM_QUIESCE_TIMEOUT_NS, &qerr)) {
@@ -197,8 +211,11 @@ static bool vm_load_capture(struct vm *vm, struct state_reader *r,
 bool vm_state_load(struct vm *vm, struct state_reader *r, GError **err)
 {
 	g_autoptr(GError) qerr = NULL;
-	struct vm_capture *c = g_new0(struct vm_capture, 1);
+	struct vm_capture *c;
 
+	if (!vm_state_allowed(vm, err))
+		return false;
+	c = g_new0(struct vm_capture, 1);
 	if (!vm_state_caps(vm, err) || !vm_load_header(vm, r, err) ||
 	    !vm_load_capture(vm, r, c, err))
 		goto fail_parse;

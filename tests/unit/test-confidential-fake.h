@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <linux/psp-sev.h>
+
 #include "tern/confidential_kvm.h"
 #include "tern/confidential_launch.h"
 #include "tern/le.h"
@@ -25,7 +27,8 @@
 #define FAKE_HIGH_BASE (0x100000000ull - (16u << 20)) /* top 16 MiB */
 #define FAKE_MAX_LOG 4096
 #define FAKE_MAX_VCPUS 8
-#define SEV_RET_INVALID_GUEST_STATE 0x3
+#define FAKE_SEV_HDR_LEN 52 /* LAUNCH_SECRET PACKET_HDR: FLAGS, IV, MAC */
+#define FAKE_MAX_ENC 8
 
 enum fake_state {
 	FAKE_UNINIT,
@@ -77,7 +80,24 @@ struct fake_kvm {
 	bool cpuid_corrected;
 	uint8_t snp_finish_host_data[32];
 	bool snp_finish_id_block;
+	/* SEV: KVM_MEMORY_ENCRYPT_REG_REGION; a VMM double that registers
+	 * its memory sets require_enc, then every host address the PSP
+	 * reads or writes must lie in a registered region. */
+	bool require_enc;
+	uint64_t enc_lo[FAKE_MAX_ENC], enc_hi[FAKE_MAX_ENC];
+	unsigned int nr_enc;
+	unsigned int secrets; /* LAUNCH_SECRETs accepted */
 };
+
+static bool fake_enc_covers(struct fake_kvm *f, uint64_t uaddr, uint64_t len)
+{
+	if (!f->require_enc)
+		return true;
+	for (unsigned int i = 0; i < f->nr_enc; i++)
+		if (uaddr >= f->enc_lo[i] && uaddr + len <= f->enc_hi[i])
+			return true;
+	return false;
+}
 
 static void fake_violation(struct fake_kvm *f, const char *what)
 {
@@ -175,6 +195,7 @@ static int fake_sev(struct fake_kvm *f, struct conf_kvm_sev_cmd *cmd)
 		} else {
 			struct conf_kvm_sev_launch_start *st = data;
 
+			st->handle = 0x2a; /* the PSP's guest handle */
 			c->arg = st->policy;
 			c->len = st->dh_len;
 			c->flags = st->session_len;
@@ -190,8 +211,34 @@ static int fake_sev(struct fake_kvm *f, struct conf_kvm_sev_cmd *cmd)
 			fake_violation(f, "LAUNCH_UPDATE_DATA in an SNP guest");
 		c->len = u->len;
 		c->arg = u->uaddr;
+		if (!fake_enc_covers(f, u->uaddr, u->len))
+			fake_violation(f, "LAUNCH_UPDATE_DATA of unregistered memory");
 		g_checksum_update(f->sev_sum, (uint8_t *)(uintptr_t)u->uaddr,
 				  u->len);
+		break;
+	}
+	case CONF_KVM_SEV_LAUNCH_SECRET: {
+		struct conf_kvm_sev_launch_secret *s = data;
+
+		need = next = FAKE_MEASURED;
+		c->gpa = s->guest_uaddr;
+		c->len = s->guest_len;
+		if (snp)
+			fake_violation(f, "LAUNCH_SECRET in an SNP guest");
+		if (f->state != FAKE_MEASURED)
+			break; /* the state check below answers */
+		if (!fake_enc_covers(f, s->guest_uaddr, s->guest_len))
+			fake_violation(f, "LAUNCH_SECRET into unregistered memory");
+		/* The PSP's own checks: the owner's input, not a VMM bug. */
+		if (s->hdr_len != FAKE_SEV_HDR_LEN ||
+		    s->guest_len != s->trans_len || !s->trans_len) {
+			cmd->error = SEV_RET_INVALID_LEN;
+			return -EIO;
+		}
+		/* No transport key here: the bytes land as they came. */
+		memcpy((void *)(uintptr_t)s->guest_uaddr,
+		       (const void *)(uintptr_t)s->trans_uaddr, s->trans_len);
+		f->secrets++;
 		break;
 	}
 	case CONF_KVM_SEV_LAUNCH_UPDATE_VMSA:
@@ -396,6 +443,21 @@ static int fake_vm_ioctl(void *opaque, unsigned long req, void *arg)
 	if (req == KVM_MEMORY_ENCRYPT_OP)
 		return f->kind == CONFIDENTIAL_TDX ? fake_tdx(f, -1, arg) :
 						     fake_sev(f, arg);
+	if (req == KVM_MEMORY_ENCRYPT_REG_REGION) {
+		struct kvm_enc_region *r = arg;
+		struct fake_call *c = fake_log(f, -1, req, 0);
+
+		c->arg = r->addr;
+		c->len = r->size;
+		if (f->kind == CONFIDENTIAL_TDX || f->nr_enc == FAKE_MAX_ENC ||
+		    !r->size) {
+			fake_violation(f, "MEMORY_ENCRYPT_REG_REGION unexpected");
+			return -EINVAL;
+		}
+		f->enc_lo[f->nr_enc] = r->addr;
+		f->enc_hi[f->nr_enc++] = r->addr + r->size;
+		return 0;
+	}
 	if (req == CONF_KVM_CREATE_GUEST_MEMFD) {
 		fake_log(f, -1, req, 0)->len =
 			((struct conf_kvm_create_guest_memfd *)arg)->size;
@@ -507,22 +569,6 @@ static void fake_free(struct fake_kvm *f)
 	g_checksum_free(f->sev_sum);
 	g_checksum_free(f->mrtd);
 	g_free(f);
-}
-
-/* Both fake RAM regions as guest_memfd slots, as the VMM would bind them. */
-static void fake_bind_memory(struct fake_kvm *f)
-{
-	int fd;
-
-	ck_assert_int_eq(confidential_memory_bind(&fake_ops, f, 0, 0,
-						  FAKE_LOW_SIZE,
-						  (uintptr_t)f->low, &fd),
-			 0);
-	ck_assert_int_eq(confidential_memory_bind(
-				 &fake_ops, f, 1, FAKE_HIGH_BASE,
-				 0x100000000ull - FAKE_HIGH_BASE,
-				 (uintptr_t)f->high, &fd),
-			 0);
 }
 
 #endif

@@ -21,6 +21,22 @@
 
 #include "test-confidential-fake.h"
 
+/* Both fake RAM regions as guest_memfd slots, as the VMM would bind them. */
+static void fake_bind_memory(struct fake_kvm *f)
+{
+	int fd;
+
+	ck_assert_int_eq(confidential_memory_bind(&fake_ops, f, 0, 0,
+						  FAKE_LOW_SIZE,
+						  (uintptr_t)f->low, &fd),
+			 0);
+	ck_assert_int_eq(confidential_memory_bind(
+				 &fake_ops, f, 1, FAKE_HIGH_BASE,
+				 0x100000000ull - FAKE_HIGH_BASE,
+				 (uintptr_t)f->high, &fd),
+			 0);
+}
+
 #define SYN_AMDSEV "synthetic/virtee-sev-snp-measure-8f2b337/ovmf_AmdSev_suffix.bin"
 #define CLEAN_2M "inputs/gce-tcb-verifier-74582c0-reconstructed/clean_example_2m.bin"
 #define EPYC_V4 0x800f12

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tern/config.h"
 #include "tern/layout.h"
 #include "tern/pci.h"
 #include "tern/state.h"
@@ -309,6 +310,30 @@ START_TEST(common_config)
 	ck_assert_uint_eq(bar_read(Q_SIZE, 2), VIRTQ_MAX_SIZE);
 	ck_assert_uint_eq(bar_read(Q_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
 	ck_assert_uint_eq(bar_read(Q_DESC, 4), 0);
+	teardown();
+}
+END_TEST
+
+/* A confidential guest's devices offer ACCESS_PLATFORM (bit 33), as QEMU. */
+START_TEST(confidential_offers_access_platform)
+{
+	struct vm_config cfg = { .confidential.kind = CONFIDENTIAL_SEV };
+	struct virtio_device *conf_dev;
+	GError *err = NULL;
+
+	setup();
+	bar_write(DFSELECT, 1, 4);
+	ck_assert_uint_eq(bar_read(DF, 4) & 2, 0);
+	vm.machine.cfg = &cfg;
+	conf_dev = virtio_pci_create(&vm.machine, &model_ops, NULL,
+				     VIRTIO_ID_RNG, 0, NQ, config,
+				     sizeof(config), &err);
+	ck_assert_msg(conf_dev, "%s", err ? err->message : "?");
+	ck_assert(conf_dev->host_features & 1ULL << VIRTIO_F_ACCESS_PLATFORM);
+	ck_assert(!(vdev->host_features & 1ULL << VIRTIO_F_ACCESS_PLATFORM));
+	virtio_pci_destroy(conf_dev);
+	destroys--;
+	vm.machine.cfg = NULL;
 	teardown();
 }
 END_TEST
@@ -627,7 +652,8 @@ int main(void)
 	Suite *s = suite_create("virtio-pci");
 
 	UNIT_TCASE(s, "layout", identity_and_capabilities, pci_cfg_window);
-	UNIT_TCASE(s, "common", common_config, status_and_activation,
+	UNIT_TCASE(s, "common", common_config, confidential_offers_access_platform,
+		   status_and_activation,
 		   bus_master_holds_the_device, device_config, notify_slow_path,
 		   queue_size_out_of_range_ignored);
 	UNIT_TCASE(s, "interrupts", isr_and_intx, msix_vectors,

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tern/config.h"
 #include "tern/error.h"
 #include "tern/machine.h"
 #include "tern/le.h"
@@ -358,6 +359,14 @@ struct virtio_device *virtio_pci_create(struct machine *m,
 			    g_strerror(-ret));
 		goto err_free;
 	}
+	/*
+	 * A confidential guest's driver must bounce DMA through memory it
+	 * shared: the device says it goes through the platform's DMA path
+	 * (addresses are still guest-physical, tern has no IOMMU), as QEMU
+	 * sets iommu_platform=on on every virtio device of such a guest.
+	 */
+	if (m->cfg && m->cfg->confidential.kind)
+		vpci->vdev.host_features |= 1ULL << VIRTIO_F_ACCESS_PLATFORM;
 	vpci->vdev.machine = m;
 	vpci->vdev.transport = vpci;
 	/* Realize leaves bus mastering off, as firmware does: held until set. */

@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: MIT
+/*
+ * An SEV or SEV-ES launch inside `tern run`, driven by the launch plan that
+ * `tern measure` hashes (so what the PSP measures is what was predicted):
+ *
+ *   vm_create: KVM_CREATE_VM (the kind's type), RAM
+ *     confidential_vm_begin: /dev/sev, PLATFORM_STATUS, INIT2,
+ *       LAUNCH_START (policy, the owner's DH cert and session),
+ *       MEMORY_ENCRYPT_REG_REGION per RAM region       -> launch-update
+ *   flash mapped, vCPUs created
+ *     confidential_vm_measure: SEV-ES vCPU start registers, flash
+ *       REG_REGION, LAUNCH_UPDATE_DATA, LAUNCH_UPDATE_VMSA (SEV-ES),
+ *       LAUNCH_MEASURE                                  -> launch-secret
+ *       and, without --paused, LAUNCH_FINISH           -> running
+ *   QMP sev-inject-launch-secret: LAUNCH_SECRET (launch-secret only)
+ *   first resume (cont): confidential_vm_ready: LAUNCH_FINISH
+ *
+ * As QEMU does with -S: a guest owner who wants to inject a secret starts
+ * the VM paused, reads the measurement, injects, and continues.
+ * Every host call goes through confidential_host_default.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <linux/psp-sev.h>
+
+#include "tern/confidential_kvm.h"
+#include "tern/confidential_vm.h"
+#include "tern/dirty.h"
+#include "tern/error.h"
+#include "tern/vcpu.h"
+#include "tern/vm.h"
+
+#define FIRMWARE_MAX (64ull * MiB)
+#define CPUID_SIGNATURE_LEAF 1
+
+struct confidential_vm {
+	struct vm *vm;
+	const struct confidential_host_ops *host;
+	struct confidential_launch l;
+	struct launch_plan *plan;
+	uint8_t *fw_img; /* the plan's DATA steps point into it */
+	uint8_t *dh_cert, *session;
+	struct sev_platform_info platform;
+	enum sev_launch_state state;
+};
+
+/* QEMU's names of the SEV firmware's status codes (SEV API, table 27). */
+static const char *const fw_errors[] = {
+	"", "Platform state is invalid", "Guest state is invalid",
+	"Platform configuration is invalid", "Buffer too small",
+	"Platform is already owned", "Certificate is invalid",
+	"Request not allowed by policy", "Guest is inactive",
+	"Invalid address", "Bad signature", "Bad measurement",
+	"Asid is already owned", "Invalid ASID", "WBINVD is required",
+	"DF_FLUSH is required", "Guest handle is invalid", "Invalid command",
+	"Guest is active", "Hardware error", "Hardware unsafe",
+	"Feature not supported", "Invalid parameter", "Out of resources",
+	"Integrity checks failed",
+};
+
+static const char *fw_error_name(uint32_t e)
+{
+	return e < G_N_ELEMENTS(fw_errors) ? fw_errors[e] : "unknown error";
+}
+
+static bool launch_fail(struct confidential_vm *c, int ret, GError **err)
+{
+	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+		    "--confidential %s: %s failed: %s (firmware status %u '%s')",
+		    confidential_kind_name(c->plan->opt.kind),
+		    c->l.failed ? c->l.failed : "the launch", g_strerror(-ret),
+		    c->l.fw_error, fw_error_name(c->l.fw_error));
+	return false;
+}
+
+static void launch_state_set(struct confidential_vm *c,
+			     enum sev_launch_state s)
+{
+	/* A broken order is tern's bug, never the user's: keep it visible. */
+	g_warn_if_fail(sev_launch_state_next(c->state, s));
+	c->state = s;
+}
+
+/* ---- The launch's view of the VM (struct confidential_ops) ---------- */
+
+static int op_vm_ioctl(void *opaque, unsigned long req, void *arg)
+{
+	struct confidential_vm *c = opaque;
+
+	return c->host->vm_ioctl(c->vm->kvm.vm_fd, req, arg);
+}
+
+static int op_vcpu_ioctl(void *opaque, unsigned int vcpu, unsigned long req,
+			 void *arg)
+{
+	struct confidential_vm *c = opaque;
+
+	if (vcpu >= c->vm->nr_vcpus)
+		return -EINVAL;
+	return c->host->vcpu_ioctl(vcpu, c->vm->vcpus[vcpu]->fd, req, arg);
+}
+
+/* Guest RAM, or the flash (writable on the host while the launch runs). */
+static void *conf_guest_ptr(struct confidential_vm *c, uint64_t gpa,
+			    uint64_t len)
+{
+	const struct flash_image *f = &c->vm->flash;
+
+	if (f->hva && gpa >= f->gpa && len <= f->size &&
+	    gpa - f->gpa <= f->size - len)
+		return f->hva + (gpa - f->gpa);
+	return guest_memory_ptr(&c->vm->mem, gpa, len);
+}
+
+static void *op_guest_ptr(void *opaque, uint64_t gpa, uint64_t len)
+{
+	return conf_guest_ptr(opaque, gpa, len);
+}
+
+/*
+ * KVM builds an SEV-ES VMSA from the vCPU's registers: real mode at eip
+ * (CS selector 0xf000, base eip's upper half, as QEMU sets the APs' reset
+ * vector) with the signature in RDX.
+ */
+static int op_vcpu_set_start(void *opaque, unsigned int vcpu, uint32_t eip,
+			     uint64_t rdx)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int ret;
+
+	ret = op_vcpu_ioctl(opaque, vcpu, KVM_GET_SREGS, &sregs);
+	if (ret < 0)
+		return ret;
+	sregs.cs.selector = 0xf000;
+	sregs.cs.base = eip & 0xffff0000u;
+	ret = op_vcpu_ioctl(opaque, vcpu, KVM_SET_SREGS, &sregs);
+	if (ret < 0)
+		return ret;
+	ret = op_vcpu_ioctl(opaque, vcpu, KVM_GET_REGS, &regs);
+	if (ret < 0)
+		return ret;
+	regs.rip = eip & 0xffffu;
+	regs.rdx = rdx;
+	return op_vcpu_ioctl(opaque, vcpu, KVM_SET_REGS, &regs);
+}
+
+static void op_snp_cpuid_fill(void *opaque, uint8_t *page)
+{
+	/* SNP does not reach the VM build yet (confidential_run_prepare). */
+	memset(page, 0, CONF_PAGE_SIZE);
+}
+
+static const struct confidential_ops conf_vm_ops = {
+	.vm_ioctl = op_vm_ioctl,
+	.vcpu_ioctl = op_vcpu_ioctl,
+	.guest_ptr = op_guest_ptr,
+	.vcpu_set_start = op_vcpu_set_start,
+	.snp_cpuid_fill = op_snp_cpuid_fill,
+};
+
+/* ---- Building the launch ------------------------------------------------ */
+
+/* The vCPU signature KVM puts in RDX: CPUID 1 EAX as tern's vCPUs see it. */
+static uint32_t conf_vcpu_signature(const struct vm *vm)
+{
+	const struct kvm_cpuid2 *cpuid = vm->kvm.supported_cpuid;
+
+	for (uint32_t i = 0; cpuid && i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == CPUID_SIGNATURE_LEAF)
+			return cpuid->entries[i].eax;
+	return 0;
+}
+
+/* QEMU reads dh-cert-file and session-file as base64. */
+static bool conf_blob_read(const char *key, const char *path, uint8_t **out,
+			   uint32_t *len, GError **err)
+{
+	g_autofree char *text = NULL;
+	gsize n = 0;
+
+	if (!path)
+		return true;
+	if (!g_file_get_contents(path, &text, NULL, NULL)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--confidential %s=%s: cannot read it", key, path);
+		return false;
+	}
+	*out = g_base64_decode(g_strstrip(text), &n);
+	if (!n || n > UINT32_MAX) {
+		g_clear_pointer(out, g_free);
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--confidential %s=%s: expected base64 contents", key,
+			    path);
+		return false;
+	}
+	*len = (uint32_t)n;
+	return true;
+}
+
+static bool conf_plan_build(struct confidential_vm *c, GError **err)
+{
+	const struct vm_config *cfg = c->vm->cfg;
+	struct launch_options o = {
+		.kind = cfg->confidential.kind,
+		.cpus = cfg->cpus,
+		.profile = VMSA_PROFILE_QEMU,
+		.vcpu_sig = conf_vcpu_signature(c->vm),
+		.guest_features = 1,
+	};
+	size_t len;
+	int ret = file_read_all(cfg->firmware_path, FIRMWARE_MAX, &c->fw_img,
+				&len);
+
+	if (ret < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--firmware %s: %s", cfg->firmware_path,
+			    g_strerror(-ret));
+		return false;
+	}
+	c->plan = launch_plan_build(c->fw_img, len, &o, err);
+	return c->plan != NULL;
+}
+
+static int conf_region_register(struct confidential_vm *c, void *hva,
+				uint64_t size)
+{
+	struct kvm_enc_region r = { .addr = (uintptr_t)hva, .size = size };
+
+	return c->host->vm_ioctl(c->vm->kvm.vm_fd,
+				 KVM_MEMORY_ENCRYPT_REG_REGION, &r);
+}
+
+struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
+{
+	const struct confidential_params *p = &vm->cfg->confidential;
+	struct confidential_vm *c = g_new0(struct confidential_vm, 1);
+	uint32_t fw_error = 0;
+	int ret;
+
+	c->vm = vm;
+	c->host = &confidential_host_default;
+	c->l.sev_fd = -1;
+	if (p->kind != CONFIDENTIAL_SEV && p->kind != CONFIDENTIAL_SEV_ES) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential %s: only sev and sev-es launch in tern run so far",
+			    confidential_kind_name(p->kind));
+		goto fail;
+	}
+	if (!conf_plan_build(c, err) ||
+	    !conf_blob_read("dh-cert", p->dh_cert_path, &c->dh_cert,
+			    &c->l.dh_cert_len, err) ||
+	    !conf_blob_read("session", p->session_path, &c->session,
+			    &c->l.session_len, err))
+		goto fail;
+	c->l.ops = &conf_vm_ops;
+	c->l.opaque = c;
+	c->l.plan = c->plan;
+	c->l.params = p;
+	c->l.dh_cert = c->dh_cert;
+	c->l.session = c->session;
+	c->l.sev_fd = c->host->sev_open();
+	if (c->l.sev_fd < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential %s: /dev/sev: %s",
+			    confidential_kind_name(p->kind),
+			    g_strerror(-c->l.sev_fd));
+		goto fail;
+	}
+	ret = c->host->sev_platform_status(c->l.sev_fd, &c->platform,
+					   &fw_error);
+	if (ret < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential: SEV_PLATFORM_STATUS failed: %s (firmware status %u '%s')",
+			    g_strerror(-ret), fw_error, fw_error_name(fw_error));
+		goto fail;
+	}
+	if (p->kind == CONFIDENTIAL_SEV_ES &&
+	    !(c->platform.flags & SEV_STATUS_FLAGS_CONFIG_ES)) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "--confidential sev-es: the SEV firmware does not offer SEV-ES");
+		goto fail;
+	}
+	ret = confidential_launch_begin(&c->l);
+	if (ret < 0) {
+		launch_fail(c, ret, err);
+		goto fail;
+	}
+	launch_state_set(c, SEV_STATE_LAUNCH_UPDATE);
+	/* KVM pins and flushes registered memory around the PSP's writes. */
+	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+
+		ret = conf_region_register(c, r->hva, r->size);
+		if (ret < 0) {
+			c->l.failed = "KVM_MEMORY_ENCRYPT_REG_REGION";
+			launch_fail(c, ret, err);
+			goto fail;
+		}
+	}
+	return c;
+fail:
+	confidential_vm_free(c);
+	return NULL;
+}
+
+bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
+			     GError **err)
+{
+	struct flash_image *f = &c->vm->flash;
+	int ret;
+
+	ret = confidential_launch_vcpus(&c->l);
+	if (ret < 0)
+		return launch_fail(c, ret, err);
+	/* LAUNCH_UPDATE_DATA encrypts the flash in place: KVM pins it for
+	 * writing, so it stays writable on the host until the launch ends. */
+	if (mprotect(f->hva, f->size, PROT_READ | PROT_WRITE) < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--firmware: mprotect: %s", g_strerror(errno));
+		return false;
+	}
+	ret = conf_region_register(c, f->hva, f->size);
+	if (ret < 0) {
+		c->l.failed = "KVM_MEMORY_ENCRYPT_REG_REGION (flash)";
+		return launch_fail(c, ret, err);
+	}
+	ret = confidential_launch_measure(&c->l);
+	mprotect(f->hva, f->size, PROT_READ);
+	if (ret < 0)
+		return launch_fail(c, ret, err);
+	launch_state_set(c, SEV_STATE_LAUNCH_SECRET);
+	/* What the owner needs to predict the digest with `tern measure`. */
+	tern_log("--confidential %s: launch measured (%u vCPUs, vCPU signature %#x)",
+		 confidential_kind_name(c->plan->opt.kind), c->plan->opt.cpus,
+		 c->plan->opt.vcpu_sig);
+	return finish_later || confidential_vm_ready(c, err);
+}
+
+bool confidential_vm_ready(struct confidential_vm *c, GError **err)
+{
+	int ret;
+
+	if (!c || c->state != SEV_STATE_LAUNCH_SECRET)
+		return true;
+	ret = confidential_launch_complete(&c->l);
+	if (ret < 0)
+		return launch_fail(c, ret, err);
+	launch_state_set(c, SEV_STATE_RUNNING);
+	return true;
+}
+
+void confidential_vm_free(struct confidential_vm *c)
+{
+	if (!c)
+		return;
+	if (c->l.sev_fd >= 0)
+		c->host->sev_close(c->l.sev_fd);
+	launch_plan_free(c->plan);
+	g_free(c->fw_img);
+	g_free(c->dh_cert);
+	g_free(c->session);
+	g_free(c);
+}
+
+bool confidential_vm_resettable(const struct confidential_vm *c)
+{
+	return !c || c->plan->opt.kind != CONFIDENTIAL_SEV_ES;
+}
+
+/* ---- What QMP reads and does -------------------------------------------- */
+
+void confidential_vm_info(const struct confidential_vm *c,
+			  struct sev_guest_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	if (!c)
+		return;
+	info->kind = c->plan->opt.kind;
+	info->state = c->state;
+	info->api_major = c->platform.api_major;
+	info->api_minor = c->platform.api_minor;
+	info->build_id = c->platform.build_id;
+	info->policy = (uint32_t)c->vm->cfg->confidential.policy;
+	info->handle = c->l.handle;
+}
+
+char *confidential_vm_measurement(const struct confidential_vm *c)
+{
+	/* QEMU: available from launch-secret on. */
+	if (!c || c->state < SEV_STATE_LAUNCH_SECRET)
+		return NULL;
+	return sev_measurement_base64(c->l.measurement, c->l.measurement_len);
+}
+
+bool confidential_vm_inject_secret(struct confidential_vm *c,
+				   const char *header_b64,
+				   const char *secret_b64, bool has_gpa,
+				   uint64_t gpa, GError **err)
+{
+	g_autofree uint8_t *hdr = NULL, *data = NULL;
+	gsize hdr_len, len;
+	void *guest;
+	int ret;
+
+	if (!has_gpa) {
+		if (!c->plan->fw.has_secret_area) {
+			g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "SEV: no secret area found in OVMF, gpa must be specified.");
+			return false;
+		}
+		gpa = c->plan->fw.secret_gpa;
+	}
+	if (c->state != SEV_STATE_LAUNCH_SECRET) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "SEV: Not in correct state. (LSECRET) %x", c->state);
+		return false;
+	}
+	if (!sev_secret_args_decode(header_b64, secret_b64, &hdr, &hdr_len,
+				    &data, &len, err))
+		return false;
+	guest = conf_guest_ptr(c, gpa, len);
+	if (!guest) {
+		/* QEMU's gpa2hva: nothing there, or the region ends early. */
+		if (conf_guest_ptr(c, gpa, 1))
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV: Failed to calculate guest address: Size of memory region at 0x%" PRIx64
+				    " exceeded.",
+				    gpa);
+		else
+			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV: Failed to calculate guest address: No memory is mapped at address 0x%" PRIx64,
+				    gpa);
+		return false;
+	}
+	ret = confidential_launch_secret(&c->l, hdr, (uint32_t)hdr_len, data,
+					 (uint32_t)len, guest);
+	if (ret < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "SEV: failed to inject secret ret=%d fw_error=%u '%s'",
+			    ret, c->l.fw_error, fw_error_name(c->l.fw_error));
+		return false;
+	}
+	/* The guest's memory changed behind the dirty log. */
+	guest_memory_mark_dirty(&c->vm->mem, gpa, len);
+	return true;
+}

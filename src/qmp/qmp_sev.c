@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/*
+ * QMP for SEV guests, after QEMU 7.2 (qapi/misc-target.json,
+ * target/i386/sev.c): query-sev, query-sev-launch-measure,
+ * query-sev-capabilities and sev-inject-launch-secret, with QEMU's reply
+ * shapes and error texts. On a VM that is not confidential they answer as
+ * QEMU does without SEV. The launch itself is src/confidential/vm_launch.c.
+ */
+#include "tern/confidential_vm.h"
+#include "tern/error.h"
+#include "tern/qmp.h"
+#include "tern/vm.h"
+
+static struct confidential_vm *call_conf(const struct qmp_call *call)
+{
+	return ((struct vm *)call->opaque)->conf;
+}
+
+/* QEMU 7.2's SevInfo: all fields, zero and "uninit" without SEV. */
+static json_object *cmd_query_sev(const struct qmp_call *call,
+				  json_object *args, GError **err)
+{
+	struct confidential_vm *c = call_conf(call);
+	json_object *o = json_object_new_object();
+	struct sev_guest_info info;
+
+	confidential_vm_info(c, &info);
+	qmp_add_bool(o, "enabled", c != NULL);
+	qmp_add_int(o, "api-major", info.api_major);
+	qmp_add_int(o, "api-minor", info.api_minor);
+	qmp_add_int(o, "build-id", info.build_id);
+	qmp_add_int(o, "policy", info.policy);
+	qmp_add_str(o, "state", sev_launch_state_name(info.state));
+	qmp_add_int(o, "handle", info.handle);
+	return o;
+}
+
+static json_object *cmd_query_sev_launch_measure(const struct qmp_call *call,
+						 json_object *args,
+						 GError **err)
+{
+	g_autofree char *data = confidential_vm_measurement(call_conf(call));
+	json_object *o;
+
+	if (!data) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV launch measurement is not available");
+		return NULL;
+	}
+	o = json_object_new_object();
+	qmp_add_str(o, "data", data);
+	return o;
+}
+
+static json_object *cmd_query_sev_capabilities(const struct qmp_call *call,
+					       json_object *args,
+					       GError **err)
+{
+	/* QEMU asks KVM_MEMORY_ENCRYPT_OP first: a VM without SEV fails it. */
+	if (!call_conf(call)) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV is not enabled in KVM");
+		return NULL;
+	}
+	/* The PDH, its certificate chain and the chip id come from
+	 * PDH_CERT_EXPORT and GET_ID on /dev/sev, which tern does not issue. */
+	g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "SEV: tern does not export the platform's PDH and certificate chain");
+	return NULL;
+}
+
+static json_object *cmd_sev_inject_launch_secret(const struct qmp_call *call,
+						 json_object *args,
+						 GError **err)
+{
+	struct confidential_vm *c = call_conf(call);
+	json_object *gpa = json_object_object_get(args, "gpa");
+	const char *hdr = json_object_get_string(
+		json_object_object_get(args, "packet-header"));
+	const char *secret =
+		json_object_get_string(json_object_object_get(args, "secret"));
+
+	if (!c) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV not enabled for guest");
+		return NULL;
+	}
+	if (!confidential_vm_inject_secret(c, hdr, secret, gpa != NULL,
+					   (uint64_t)json_object_get_int64(gpa),
+					   err))
+		return NULL;
+	return json_object_new_object();
+}
+
+static const struct qmp_arg inject_args[] = {
+	{ .name = "packet-header", .type = QMP_TYPE_STR },
+	{ .name = "secret", .type = QMP_TYPE_STR },
+	{ .name = "gpa", .type = QMP_TYPE_INT, .optional = true },
+	{ NULL },
+};
+
+const struct qmp_command qmp_sev_commands[] = {
+	{ .name = "query-sev", .fn = cmd_query_sev },
+	{ .name = "query-sev-launch-measure",
+	  .fn = cmd_query_sev_launch_measure },
+	{ .name = "query-sev-capabilities", .fn = cmd_query_sev_capabilities },
+	{ .name = "sev-inject-launch-secret",
+	  .fn = cmd_sev_inject_launch_secret,
+	  .args = inject_args },
+	{ NULL },
+};

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+/*
+ * TEST ONLY: the host side of tern-confidential-double, a tern built for
+ * tests/integration/confidential-double.sh. It defines
+ * confidential_host_default (which the product binary takes from
+ * src/confidential/host_kvm.c) so that the KVM confidential ioctls
+ * (KVM_MEMORY_ENCRYPT_OP, KVM_MEMORY_ENCRYPT_REG_REGION) and /dev/sev are
+ * answered by the simulated PSP of tests/unit/test-confidential-fake.h,
+ * while the real KVM runs an ordinary VM (KVM_CREATE_VM type 0). Nothing
+ * is encrypted: the guest reads its memory in the clear, and the
+ * "measurement" is the double's digest of what tern handed it (no HMAC).
+ * vCPU register ioctls go to the real KVM; the double watches them to
+ * learn each vCPU's start state, as KVM reads it into the VMSA.
+ *
+ * Any order or content violation the double detects fails that call
+ * with -EPROTO and prints "confidential double: violation: ..." on
+ * stderr, so the launch (and the test) fails. It also prints what
+ * LAUNCH_START was handed, and TERN_CONF_DOUBLE_FAIL=ID makes the
+ * firmware fail command ID (an arbitrary status) for the error paths.
+ * Process-wide state: one VM.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "test-confidential-fake.h"
+#include "tern/confidential_vm.h"
+
+#define DBL_SEV_FD 77 /* what the simulated PSP expects */
+
+static struct fake_kvm *dbl;
+static int dbl_sev_fd = -1;
+static uint64_t dbl_cs_base[FAKE_MAX_VCPUS];
+static pthread_mutex_t dbl_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The violation count before a call; > after it: the call failed. */
+static int dbl_check(unsigned int before, int ret)
+{
+	if (dbl->violations == before)
+		return ret;
+	fprintf(stderr, "confidential double: violation: %s\n",
+		dbl->first_violation);
+	return -EPROTO;
+}
+
+static unsigned long dbl_vm_type(enum confidential_kind kind)
+{
+	pthread_mutex_lock(&dbl_lock);
+	if (!dbl && kind) {
+		const char *fail = getenv("TERN_CONF_DOUBLE_FAIL");
+
+		dbl = fake_new(kind, 0);
+		dbl->require_enc = true;
+		if (fail) {
+			dbl->fail_id = (uint32_t)strtoul(fail, NULL, 0);
+			dbl->fail_armed = true;
+		}
+	}
+	pthread_mutex_unlock(&dbl_lock);
+	/* The real KVM builds an ordinary VM: this host has no SEV. */
+	return 0;
+}
+
+static int dbl_vm_types(const char *dev)
+{
+	/* The VM types an SNP host reports (SNP stops before the build). */
+	return 1 << CONF_KVM_X86_DEFAULT_VM | 1 << CONF_KVM_X86_SEV_VM |
+	       1 << CONF_KVM_X86_SEV_ES_VM | 1 << CONF_KVM_X86_SNP_VM;
+}
+
+static int dbl_sev_open(void)
+{
+	int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	dbl_sev_fd = fd;
+	return fd;
+}
+
+static void dbl_sev_close(int fd)
+{
+	close(fd);
+}
+
+static int dbl_platform_status(int sev_fd, struct sev_platform_info *info,
+			       uint32_t *fw_error)
+{
+	if (sev_fd != dbl_sev_fd)
+		return -EBADF;
+	/* Made-up numbers the test checks query-sev against. */
+	info->api_major = 1;
+	info->api_minor = 55;
+	info->build_id = 21;
+	info->flags = SEV_STATUS_FLAGS_CONFIG_ES;
+	return 0;
+}
+
+static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
+{
+	unsigned int before;
+	int ret;
+
+	pthread_mutex_lock(&dbl_lock);
+	if (!dbl) {
+		pthread_mutex_unlock(&dbl_lock);
+		return -ENOTTY;
+	}
+	before = dbl->violations;
+	if (req == KVM_MEMORY_ENCRYPT_OP) {
+		struct conf_kvm_sev_cmd *cmd = arg;
+		uint32_t fd = cmd->sev_fd;
+
+		/* The PSP would refuse a command not authorised by /dev/sev. */
+		cmd->sev_fd = (int)fd == dbl_sev_fd ? DBL_SEV_FD : 0;
+		ret = fake_ops.vm_ioctl(dbl, req, arg);
+		cmd->sev_fd = fd;
+		if (!ret && cmd->id == CONF_KVM_SEV_LAUNCH_START) {
+			const struct fake_call *c = &dbl->log[dbl->n - 1];
+
+			fprintf(stderr,
+				"confidential double: LAUNCH_START policy %#llx, dh-cert %llu bytes, session %u bytes\n",
+				(unsigned long long)c->arg,
+				(unsigned long long)c->len, c->flags);
+		}
+	} else {
+		ret = fake_ops.vm_ioctl(dbl, req, arg);
+	}
+	ret = dbl_check(before, ret);
+	pthread_mutex_unlock(&dbl_lock);
+	return ret;
+}
+
+static int dbl_vcpu_ioctl(unsigned int index, int vcpu_fd, unsigned long req,
+			  void *arg)
+{
+	const struct kvm_regs *regs = arg;
+	unsigned int before;
+	int ret = ioctl(vcpu_fd, req, arg) < 0 ? -errno : 0;
+
+	if (ret < 0 || index >= FAKE_MAX_VCPUS)
+		return ret;
+	pthread_mutex_lock(&dbl_lock);
+	if (dbl && req == KVM_SET_SREGS)
+		dbl_cs_base[index] = ((const struct kvm_sregs *)arg)->cs.base;
+	if (dbl && req == KVM_SET_REGS) {
+		/* The vCPUs it has seen: tern sets every one up in order. */
+		if (dbl->cpus < index + 1)
+			dbl->cpus = index + 1;
+		before = dbl->violations;
+		ret = fake_vcpu_set_start(dbl, index,
+					  (uint32_t)(dbl_cs_base[index] +
+						     regs->rip),
+					  regs->rdx);
+		ret = dbl_check(before, ret);
+	}
+	pthread_mutex_unlock(&dbl_lock);
+	return ret;
+}
+
+/* At exit, after the VM is gone. */
+__attribute__((destructor)) static void dbl_free(void)
+{
+	if (dbl)
+		fake_free(dbl);
+}
+
+const struct confidential_host_ops confidential_host_default = {
+	.vm_type = dbl_vm_type,
+	.vm_types = dbl_vm_types,
+	.sev_open = dbl_sev_open,
+	.sev_close = dbl_sev_close,
+	.sev_platform_status = dbl_platform_status,
+	.vm_ioctl = dbl_vm_ioctl,
+	.vcpu_ioctl = dbl_vcpu_ioctl,
+};
