@@ -5,6 +5,7 @@
  * has no such events (its chardev logs and says nothing on QMP); the
  * names follow its style and docs/vhost-user.md documents them. The
  * device's I/O thread queues them; the main loop emits them in order.
+ * Both --disk vhost-user= and --net vhost-user= devices have them.
  */
 #include <glib-unix.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "tern/eventfd.h"
 #include "tern/qmp.h"
 #include "tern/vhost-user-blk.h"
+#include "tern/vhost-user-net.h"
 #include "tern/vhost-user-qmp.h"
 #include "tern/virtio-blk.h"
 #include "tern/vm.h"
@@ -23,6 +25,9 @@ struct vu_watch {
 	struct vm *vm;
 	struct virtio_device *vdev;
 	unsigned int index;
+	const char *type; /* the device type's name, for the id */
+	bool (*next)(struct virtio_device *vdev, bool *connected);
+	const char *(*path)(const struct virtio_device *vdev);
 };
 
 static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
@@ -31,22 +36,31 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 	bool connected;
 
 	efd_drain(fd);
-	while (vhost_user_blk_next_event(w->vdev, &connected)) {
+	while (w->next(w->vdev, &connected)) {
 		json_object *data = json_object_new_object();
 		char id[32];
 
 		if (vm_get_state(w->vm) == VM_STATE_SHUTDOWN)
 			continue;
-		snprintf(id, sizeof(id), "%s.%u", virtio_blk_device_type.name,
-			 w->index);
+		snprintf(id, sizeof(id), "%s.%u", w->type, w->index);
 		qmp_add_str(data, "device", id);
-		qmp_add_str(data, "path", vhost_user_blk_path(w->vdev));
+		qmp_add_str(data, "path", w->path(w->vdev));
 		qmp_server_emit(w->srv,
 				connected ? "VHOST_USER_RECONNECTED"
 					  : "VHOST_USER_DISCONNECTED",
 				data);
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+static void vu_watch_add(struct vu_watch *w, int fd)
+{
+	GSource *src = g_unix_fd_source_new(fd, G_IO_IN);
+
+	/* Freed with the source; the default context lives as long as tern. */
+	g_source_set_callback(src, G_SOURCE_FUNC(vu_event), w, g_free);
+	g_source_attach(src, NULL);
+	g_source_unref(src);
 }
 
 bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
@@ -59,19 +73,35 @@ bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 		struct virtio_device *vdev =
 		    vm_device_find(vm, &virtio_blk_device_type, i);
 		struct vu_watch *w;
-		GSource *src;
 
 		if (!vhost_user_blk_is(vdev))
 			continue;
 		w = g_new(struct vu_watch, 1);
-		*w = (struct vu_watch){srv, vm, vdev, i};
-		/* Freed with the source; the default context lives as long as
-		 * tern. */
-		src = g_unix_fd_source_new(vhost_user_blk_event_fd(vdev),
-					   G_IO_IN);
-		g_source_set_callback(src, G_SOURCE_FUNC(vu_event), w, g_free);
-		g_source_attach(src, NULL);
-		g_source_unref(src);
+		*w = (struct vu_watch){srv,
+				       vm,
+				       vdev,
+				       i,
+				       virtio_blk_device_type.name,
+				       vhost_user_blk_next_event,
+				       vhost_user_blk_path};
+		vu_watch_add(w, vhost_user_blk_event_fd(vdev));
+	}
+	for (unsigned int i = 0; i < vm->cfg->nr_vu_nets; i++) {
+		struct virtio_device *vdev =
+		    vm_device_find(vm, &vhost_user_net_device_type, i);
+		struct vu_watch *w;
+
+		if (!vhost_user_net_is(vdev))
+			continue;
+		w = g_new(struct vu_watch, 1);
+		*w = (struct vu_watch){srv,
+				       vm,
+				       vdev,
+				       i,
+				       vhost_user_net_device_type.name,
+				       vhost_user_net_next_event,
+				       vhost_user_net_path};
+		vu_watch_add(w, vhost_user_net_event_fd(vdev));
 	}
 	return true;
 }

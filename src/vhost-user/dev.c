@@ -159,7 +159,8 @@ static int dev_connect(struct vhost_user_dev *d, const char **what)
 	ret = vhost_user_conn_negotiate(&d->conn);
 	if (!ret && !(d->conn.features & (1ULL << VIRTIO_F_VERSION_1)))
 		ret = -EPROTONOSUPPORT;
-	if (!ret && d->nr_queues > 1 && d->conn.queue_num < d->nr_queues) {
+	if (!ret && d->nr_queues > MAX(d->rings_per_queue, 1) &&
+	    d->conn.queue_num * MAX(d->rings_per_queue, 1) < d->nr_queues) {
 		*what = "queue count";
 		ret = -ERANGE;
 	}
@@ -391,7 +392,7 @@ bool vhost_user_dev_attach(struct vhost_user_dev *d, struct virtio_device *vdev,
 	 * The core offers its transport bits (packed rings among them) to
 	 * every device; the guest may only see what the back-end can do.
 	 */
-	vdev->host_features &= vhost_user_dev_features(d);
+	vdev->host_features &= vhost_user_dev_features(d) | d->local_features;
 	if (!(vdev->host_features & (1ULL << VIRTIO_F_VERSION_1))) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "%s: back-end '%s' offers no VIRTIO_F_VERSION_1",

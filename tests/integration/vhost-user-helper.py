@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: MIT
 """The back-end restart of tests/integration/vhost-user.sh.
 
-    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY -- BACKEND ARGS...
-    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY -- BACKEND ARGS...
+    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY [OPTIONS] -- BACKEND ARGS...
+    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY [OPTIONS] -- BACKEND ARGS...
+
+OPTIONS: --device ID (the device the events name, virtio-blk.0),
+--wait S (how long the reconnect may take, 5; testpmd starts in ~5 s).
 
 While the guest's verified I/O loop runs: wait DELAY seconds, SIGKILL the
 back-end whose pid is in PIDFILE, expect VHOST_USER_DISCONNECTED (device,
@@ -28,7 +31,7 @@ _spec.loader.exec_module(qh)
 QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
 
 
-def restart(sock, pidfile, delay, backend):
+def restart(sock, pidfile, delay, backend, device="virtio-blk.0", wait=5.0):
     q = QMP(sock)
     q.negotiate()
     time.sleep(delay)
@@ -37,8 +40,8 @@ def restart(sock, pidfile, delay, backend):
     killed = time.monotonic()
     os.kill(pid, signal.SIGKILL)
     ev = q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
-    expect(ev["data"].get("device") == "virtio-blk.0",
-           f"VHOST_USER_DISCONNECTED names virtio-blk.0: {ev}")
+    expect(ev["data"].get("device") == device,
+           f"VHOST_USER_DISCONNECTED names {device}: {ev}")
     expect(ev["data"].get("path", "").endswith(".sock"),
            f"VHOST_USER_DISCONNECTED names the socket: {ev}")
     print(f"VHOST_USER_DISCONNECTED after {time.monotonic() - killed:.3f} s")
@@ -50,9 +53,9 @@ def restart(sock, pidfile, delay, backend):
                                 stderr=subprocess.STDOUT, start_new_session=True)
     with open(pidfile, "w") as f:
         f.write(str(proc.pid))
-    ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=5.0)
-    expect(ev["data"].get("device") == "virtio-blk.0",
-           f"VHOST_USER_RECONNECTED names virtio-blk.0: {ev}")
+    ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=wait)
+    expect(ev["data"].get("device") == device,
+           f"VHOST_USER_RECONNECTED names {device}: {ev}")
     print(f"VHOST_USER_RECONNECTED {time.monotonic() - killed:.3f} s after the kill")
     # stop takes the rings back (GET_VRING_BASE), cont hands them over
     # again; a state save in between sees where the back-end stopped.
@@ -67,7 +70,7 @@ def restart(sock, pidfile, delay, backend):
     q.close()
 
 
-def latched(sock, pidfile, delay, backend):
+def latched(sock, pidfile, delay, backend, device=None, wait=None):
     """reconnect=off: the device stays down, the VM and QMP do not."""
     q = QMP(sock)
     q.negotiate()
@@ -94,11 +97,19 @@ def latched(sock, pidfile, delay, backend):
 def main():
     args = sys.argv[1:]
     try:
-        if len(args) < 6 or args[0] not in ("restart", "latched") or args[4] != "--":
+        if len(args) < 6 or args[0] not in ("restart", "latched") or "--" not in args[4:]:
             print(__doc__, file=sys.stderr)
             return 2
+        sep = args.index("--", 4)
+        opts, kw = args[4:sep], {}
+        while opts:
+            if len(opts) < 2 or opts[0] not in ("--device", "--wait"):
+                print(__doc__, file=sys.stderr)
+                return 2
+            kw[opts[0][2:]] = opts[1] if opts[0] == "--device" else float(opts[1])
+            opts = opts[2:]
         fn = restart if args[0] == "restart" else latched
-        fn(args[1], args[2], float(args[3]), args[5:])
+        fn(args[1], args[2], float(args[3]), args[sep + 1:], **kw)
     except Fail as e:
         print(f"FAIL: {e}")
         return 1
