@@ -93,7 +93,7 @@ bool net_config_parse(const char *spec, struct net_config *out, GError **err)
 	out->vhost = NET_VHOST_OFF;
 	out->spec = g_strdup(spec);
 	if (!*spec)
-		NET_ERR("expected tap=NAME, fd=N or vhost-user=SOCK[,key=value...]");
+		NET_ERR("expected tap=NAME or fd=N (or vhost-user=SOCK)[,key=value...]");
 
 	/* No value has a comma in it (names, numbers, MACs): a plain split. */
 	items = g_strsplit(spec, ",", -1);
