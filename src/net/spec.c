@@ -72,9 +72,10 @@ enum net_key {
 
 static int net_key_lookup(const char *key)
 {
-	static const char *const names[] = { "tap",   "fd",	    "mac",
-					     "queues", "mtu",	    "vhost",
-					     "vhost-user", "reconnect" };
+	static const char *const names[] = {
+		"tap", "fd", "mac", "queues", "mtu", "vhost", "vhost-user",
+		"reconnect",
+	};
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcmp(key, names[i]))

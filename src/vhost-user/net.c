@@ -40,11 +40,6 @@
 /* Bits tern serves from config space; the back-end never hears of them. */
 #define VU_NET_LOCAL_FEATURES                                                  \
 	((1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS))
-/*
- * testpmd maps all of guest memory while it answers SET_MEM_TABLE: 0.35 s
- * to more than 2 s (dev.c's default) on a loaded 2-core host here.
- */
-#define VU_NET_REPLY_TIMEOUT_MS 10000
 /* One receive and one transmit ring. */
 #define VU_NET_RINGS 2
 
@@ -159,7 +154,6 @@ static struct virtio_device *vu_net_create(struct machine *m,
 	n->dev.model = n;
 	n->dev.local_features = VU_NET_LOCAL_FEATURES;
 	n->dev.rings_per_queue = VU_NET_RINGS;
-	n->dev.conn.timeout_ms = VU_NET_REPLY_TIMEOUT_MS;
 	/*
 	 * As QEMU's vhost-user netdev: no inflight buffer (a lost frame is
 	 * the network's business) and no device config from the back-end.
@@ -173,14 +167,14 @@ static struct virtio_device *vu_net_create(struct machine *m,
 	if (cfg->mac_given)
 		memcpy(n->config.mac, cfg->mac, NET_MAC_LEN);
 	else
-		/* After the tap NICs' defaults, so that no two NICs share one. */
+		/* After the tap NICs' defaults: no two NICs share one. */
 		net_mac_default(m->cfg->nr_nets + index, n->config.mac);
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->config.max_virtqueue_pairs = htole16(1);
 	f = vhost_user_net_features(vhost_user_dev_features(&n->dev));
-	vdev = virtio_pci_create(m, &vu_net_ops, n, VIRTIO_ID_NET, f,
-				 VU_NET_RINGS, (uint8_t *)&n->config,
-				 sizeof(n->config), err);
+	vdev =
+	    virtio_pci_create(m, &vu_net_ops, n, VIRTIO_ID_NET, f, VU_NET_RINGS,
+			      (uint8_t *)&n->config, sizeof(n->config), err);
 	if (!vdev)
 		goto err;
 	if (!vhost_user_dev_attach(&n->dev, vdev, err)) {

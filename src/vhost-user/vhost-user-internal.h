@@ -21,6 +21,8 @@ struct iothread;
 
 /* How long any reply may take before the back-end counts as gone. */
 #define VHOST_USER_REPLY_TIMEOUT_MS 2000
+/* ... except guest memory, which the back-end maps first (dev.c). */
+#define VHOST_USER_MEMORY_TIMEOUT_MS 30000
 /* Reconnect back-off: 100 ms, doubling up to 1 s. */
 #define VHOST_USER_BACKOFF_MIN_MS 100
 #define VHOST_USER_BACKOFF_MAX_MS 1000

@@ -2,7 +2,7 @@
 # DPDK testpmd as a vhost-user-net back-end (the net_vhost driver, server
 # side, MACs swapped on every frame), for tests/integration/vhost-user-net.sh
 # and scripts/bench/vhost-user.sh. Source it with TESTPMD set to the binary;
-# it needs only bash and coreutils.
+# it needs only bash and coreutils, and works under set -e.
 #
 # --no-huge -m 1024: no hugepages here; the mbufs live in plain memory.
 # --stats-period: without -i testpmd otherwise waits for a key on stdin
@@ -45,8 +45,8 @@ tp_stop() {
 	local pid
 	if [ -s "$1" ]; then
 		pid=$(cat "$1")
-		kill "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 		for _ in $(seq 50); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
