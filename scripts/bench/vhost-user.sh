@@ -11,7 +11,7 @@
 #
 # Usage: scripts/bench/vhost-user.sh [BUILD_DIR]
 # Environment:
-#   QDS="1 32"         queue depths
+#   QDS="1 32"         queue depths (QDS=" ": no blk runs, the net row only)
 #   IOS=100000         I/Os per guest run and queue depth (QD 1 runs a
 #                      fifth of it)
 #   SIZE_MB=256        size of the test file
