@@ -11,6 +11,8 @@
 #    (device vhost-user-net.0), the guest sees the link go down and come up
 #    (config interrupt, no driver reset), and its echoes resume; then stop,
 #    a state save and cont work over the new back-end;
+#  - the same kill with reconnect=off: the link stays down, no
+#    VHOST_USER_RECONNECTED after testpmd is back, the VM runs, quit ends it;
 #  - the same guest under QEMU as the frontend (virtio-net-pci on
 #    -netdev vhost-user), so that the guest is judged right by a second
 #    frontend.
@@ -117,6 +119,30 @@ if tp_start "$TMP/vu.sock" "$TMP/tp.log" "$TMP/tp.pid"; then
 	if [ "$CASE_OK" = 0 ]; then
 		echo "--- the restarted testpmd's output"; tail -n 20 "$TMP/tp.pid.log"
 	fi
+fi
+tp_stop "$TMP/tp.pid"
+end
+
+begin "reconnect=off: testpmd killed and restarted; the link stays down, the VM and QMP do not"
+if tp_start "$TMP/vu.sock" "$TMP/tp.log" "$TMP/tp.pid"; then
+	VM_TIMEOUT=120 start_vm vm2 --kernel "$FW/net-echo.elf" --test-exit \
+		--memory 256M,shared=on --net "vhost-user=$TMP/vu.sock,reconnect=off" \
+		--cmdline "link=1 frames=$ECHO_FRAMES timeout=100"
+	# shellcheck disable=SC2046
+	if ! python3 "$HELPER" latched "$SOCK" "$TMP/tp.pid" 1.0 -- \
+		sh -c 'rm -f "$0"; exec "$@"' "$TMP/vu.sock" $(tp_cmd "$TMP/vu.sock") \
+		>"$TMP/helper" 2>&1; then
+		fail "$(cat "$TMP/helper")"
+	fi
+	wait_vm
+	cp "$CON" "$TMP/out"
+	cp "$VMERR" "$TMP/err"
+	expect_status 0
+	expect_line err 'vu-net0: back-end .* disconnected; the guest keeps running \(reconnect=off: the device stays down\)'
+	expect_line err 'vu-net0: link down'
+	expect_no_line err 'vu-net0: link up'
+	expect_line out '^net-echo: link down after [0-9]+ echoes$'
+	expect_no_line out '^net-echo: link up'
 fi
 tp_stop "$TMP/tp.pid"
 end
