@@ -77,13 +77,13 @@ bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 		if (!vhost_user_blk_is(vdev))
 			continue;
 		w = g_new(struct vu_watch, 1);
-		*w = (struct vu_watch){srv,
-				       vm,
-				       vdev,
-				       i,
-				       virtio_blk_device_type.name,
-				       vhost_user_blk_next_event,
-				       vhost_user_blk_path};
+		*w = (struct vu_watch){.srv = srv,
+				       .vm = vm,
+				       .vdev = vdev,
+				       .index = i,
+				       .type = virtio_blk_device_type.name,
+				       .next = vhost_user_blk_next_event,
+				       .path = vhost_user_blk_path};
 		vu_watch_add(w, vhost_user_blk_event_fd(vdev));
 	}
 	for (unsigned int i = 0; i < vm->cfg->nr_vu_nets; i++) {
@@ -94,13 +94,13 @@ bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 		if (!vhost_user_net_is(vdev))
 			continue;
 		w = g_new(struct vu_watch, 1);
-		*w = (struct vu_watch){srv,
-				       vm,
-				       vdev,
-				       i,
-				       vhost_user_net_device_type.name,
-				       vhost_user_net_next_event,
-				       vhost_user_net_path};
+		*w = (struct vu_watch){.srv = srv,
+				       .vm = vm,
+				       .vdev = vdev,
+				       .index = i,
+				       .type = vhost_user_net_device_type.name,
+				       .next = vhost_user_net_next_event,
+				       .path = vhost_user_net_path};
 		vu_watch_add(w, vhost_user_net_event_fd(vdev));
 	}
 	return true;
