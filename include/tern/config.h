@@ -97,6 +97,9 @@ struct vm_config {
 	unsigned int nr_disks;
 	struct net_config *nets; /* --net, in order: virtio-net NICs */
 	unsigned int nr_nets;
+	/* --net vhost-user=, in order: NICs a back-end process serves */
+	struct net_config *vu_nets;
+	unsigned int nr_vu_nets;
 	struct vfio_config *vfio; /* --device vfio=...: passed-through functions */
 	unsigned int nr_vfio;
 	struct vhost_user_fs_config *fs; /* --fs, in order: virtio-fs devices */

@@ -29,7 +29,10 @@ enum net_vhost_mode {
 	NET_VHOST_AUTO, /* vhost-net when the host has it, else tern's own */
 };
 
-/* --net tap=NAME|fd=N[,mac=..][,queues=N][,mtu=BYTES][,vhost=on|off|auto] */
+/*
+ * --net tap=NAME|fd=N[,mac=..][,queues=N][,mtu=BYTES][,vhost=on|off|auto]
+ * or --net vhost-user=SOCK[,queues=1][,mac=..][,reconnect=on|off]
+ */
 struct net_config {
 	char *ifname; /* tap=NAME; NULL with fd= */
 	int fd; /* fd=N, else -1 */
@@ -38,6 +41,8 @@ struct net_config {
 	unsigned int queues; /* queue pairs, 1..NET_MAX_QUEUES */
 	unsigned int mtu; /* 0: not given (VIRTIO_NET_F_MTU not offered) */
 	enum net_vhost_mode vhost;
+	char *vhost_user; /* vhost-user=SOCK: a back-end process, else NULL */
+	bool reconnect; /* vhost-user: reconnect after it left (default on) */
 	char *spec; /* as given, for messages */
 };
 

@@ -11,12 +11,20 @@
 #
 # Usage: scripts/bench/vhost-user.sh [BUILD_DIR]
 # Environment:
-#   QDS="1 32"         queue depths
+#   QDS="1 32"         queue depths (QDS=" ": no blk runs, the net row only)
 #   IOS=100000         I/Os per guest run and queue depth (QD 1 runs a
 #                      fifth of it)
 #   SIZE_MB=256        size of the test file
 #   BENCH_DIR=BUILD_DIR  where the file lives (not tmpfs, as in blk.sh)
 #   REPEAT=3           runs of everything; each cell shows the median
+#
+# The net row: firmware/net-echo (64-byte frames, 64 in flight, every echo
+# checked byte for byte, loop in ring 3) over DPDK testpmd's net_vhost in
+# macswap mode, the command line tests/integration/vhost-user-net.sh uses,
+# with tern (--net vhost-user=) and QEMU (virtio-net-pci on -netdev
+# vhost-user) as the frontend: round trips per second. NET_FRAMES=200000
+# echoes per run; NET=0 leaves the row out (it is left out without
+# dpdk-testpmd).
 #
 # The machines are shared and small (the daemon's thread, the vCPU and the
 # neighbours share two cores): the load average is printed before and after.
@@ -35,6 +43,16 @@ mem=256M
 qemu=$(command -v qemu-system-x86_64 || true)
 qboot=/usr/share/qemu/qboot.rom
 qsd=$(command -v qemu-storage-daemon || true)
+net=${NET:-1}
+net_frames=${NET_FRAMES:-200000}
+TESTPMD=$(command -v dpdk-testpmd || true)
+if [ "$net" = 1 ] && [ -z "$TESTPMD" ]; then
+	echo "dpdk-testpmd not found (Debian dpdk): no net row" >&2
+	net=0
+fi
+# shellcheck source=tests/integration/testpmd-lib.sh
+. "$(dirname "$0")/../../tests/integration/testpmd-lib.sh"
+echo_elf=$build/firmware/net-echo.elf
 [ -n "$qsd" ] || { echo "qemu-storage-daemon not found (Debian qemu-system-common)" >&2; exit 1; }
 if [ -z "$qemu" ] || [ ! -f "$qboot" ]; then
 	echo "no qemu-system-x86_64 or $qboot: the QEMU column stays empty" >&2
@@ -64,7 +82,7 @@ qsd_stop() {
 		qsd_pid=
 	fi
 }
-trap 'qsd_stop; rm -rf "$tmp"' EXIT
+trap 'qsd_stop; tp_stop "$tmp/tp.pid"; tp_cleanup; rm -rf "$tmp"' EXIT
 
 # The daemon as vhost-user.sh starts it (one queue); returns once the
 # socket accepts (the file appears at bind(), before listen()).
@@ -130,10 +148,41 @@ qemu_run() {
 		-kernel "$elf" -append
 }
 
+# net_guest NAME COMMAND...: one boot on a fresh testpmd; the ECHO line's pps.
+net_guest() {
+	local name=$1
+	shift
+	tp_start "$sock" "$tmp/tp.log" "$tmp/tp.pid" || return 0
+	timeout -k 5 300 "$@" "frames=$net_frames size=64 window=64" >"$tmp/log" 2>&1 || true
+	tp_stop "$tmp/tp.pid"
+	if ! grep -q '^RESULT: PASS' "$tmp/log"; then
+		echo "$name (net-echo): no RESULT: PASS; last lines:" >&2
+		tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
+		return 0
+	fi
+	add "$name|net" "$(tr -d '\r' <"$tmp/log" | sed -n 's/^ECHO .* pps=\([0-9]*\)$/\1/p')"
+}
+
+tern_net_run() {
+	net_guest tern "$tern" run --kernel "$echo_elf" --test-exit --memory "$mem,shared=on" \
+		--net "vhost-user=$sock" --cmdline
+}
+
+qemu_net_run() {
+	net_guest qemu "$qemu" -accel kvm -cpu host,-cx16,-arch-capabilities -M q35 -bios "$qboot" \
+		-m "$mem" -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
+		-display none -no-reboot -monitor none -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-chardev "socket,id=c,path=$sock" -netdev vhost-user,id=n,chardev=c \
+		-device virtio-net-pci,netdev=n,disable-legacy=on,romfile= \
+		-kernel "$echo_elf" -append
+}
+
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "file: $file ($size_mb MiB, $fstype); queue depths: $qds; randread, 4 KiB; $ios I/Os per run (QD 1: $((ios / 5))); $repeat repeat(s)"
 echo "qemu-storage-daemon: $("$qsd" --version | head -n 1)"
 if [ -n "$qemu" ]; then echo "QEMU: $("$qemu" --version | head -n 1)"; fi
+if [ "$net" = 1 ]; then echo "testpmd: $(dpkg-query -W -f='dpdk ${Version}' dpdk 2>/dev/null || echo '?'); net-echo: $net_frames 64-byte echoes per run, 64 in flight"; fi
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 
 # Alternate the frontends within each repeat, so a neighbour's burst hits
@@ -141,6 +190,10 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 for ((rep = 0; rep < repeat; rep++)); do
 	tern_run
 	if [ -n "$qemu" ]; then qemu_run; fi
+	if [ "$net" = 1 ]; then
+		tern_net_run
+		if [ -n "$qemu" ]; then qemu_net_run; fi
+	fi
 done
 
 ratio() { # A B -> A/B with 2 decimals, or -
@@ -158,5 +211,14 @@ done
 for qd in $qds; do
 	echo "  QD $qd runs: tern${iops[tern|randread|$qd]:-}; QEMU${iops[qemu|randread|$qd]:-}"
 done
+if [ "$net" = 1 ]; then
+	echo
+	echo "net-echo through testpmd macswap, 64-byte frames (median of $repeat)"
+	printf '  %-4s %12s %12s %12s\n' "" "tern pps" "QEMU pps" "tern/QEMU"
+	t=$(med "tern|net")
+	q=$(med "qemu|net")
+	printf '  %-4s %12s %12s %12s\n' "echo" "${t:-n/a}" "${q:-n/a}" "$(ratio "$t" "$q")"
+	echo "  runs: tern${iops[tern|net]:-}; QEMU${iops[qemu|net]:-}"
+fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

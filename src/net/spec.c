@@ -7,7 +7,8 @@
 #include "tern/error.h"
 #include "tern/net.h"
 
-static const char net_keys[] = "tap, fd, mac, queues, mtu, vhost";
+static const char net_keys[] =
+	"tap, fd, mac, queues, mtu, vhost, vhost-user, reconnect";
 
 int net_mac_parse(const char *s, uint8_t mac[NET_MAC_LEN])
 {
@@ -58,12 +59,23 @@ void net_mac_format(const uint8_t mac[NET_MAC_LEN], char buf[18])
 		goto fail;                                                     \
 	} while (0)
 
-enum net_key { KEY_TAP, KEY_FD, KEY_MAC, KEY_QUEUES, KEY_MTU, KEY_VHOST };
+enum net_key {
+	KEY_TAP,
+	KEY_FD,
+	KEY_MAC,
+	KEY_QUEUES,
+	KEY_MTU,
+	KEY_VHOST,
+	KEY_VHOST_USER,
+	KEY_RECONNECT,
+};
 
 static int net_key_lookup(const char *key)
 {
-	static const char *const names[] = { "tap", "fd", "mac", "queues", "mtu",
-					     "vhost" };
+	static const char *const names[] = {
+		"tap", "fd", "mac", "queues", "mtu", "vhost", "vhost-user",
+		"reconnect",
+	};
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcmp(key, names[i]))
@@ -82,7 +94,7 @@ bool net_config_parse(const char *spec, struct net_config *out, GError **err)
 	out->vhost = NET_VHOST_OFF;
 	out->spec = g_strdup(spec);
 	if (!*spec)
-		NET_ERR("expected tap=NAME or fd=N[,key=value...]");
+		NET_ERR("expected tap=NAME or fd=N (or vhost-user=SOCK)[,key=value...]");
 
 	/* No value has a comma in it (names, numbers, MACs): a plain split. */
 	items = g_strsplit(spec, ",", -1);
@@ -156,8 +168,33 @@ bool net_config_parse(const char *spec, struct net_config *out, GError **err)
 			else
 				NET_ERR("vhost='%s': expected on, off or auto", val);
 			break;
+		case KEY_VHOST_USER:
+			out->vhost_user = g_strdup(val);
+			break;
+		case KEY_RECONNECT:
+			if (!strcmp(val, "on"))
+				out->reconnect = true;
+			else if (!strcmp(val, "off"))
+				out->reconnect = false;
+			else
+				NET_ERR("reconnect='%s': expected on or off", val);
+			break;
 		}
 	}
+	if (out->vhost_user) {
+		if (!(seen & (1U << KEY_RECONNECT)))
+			out->reconnect = true;
+		if (seen & ~((1U << KEY_VHOST_USER) | (1U << KEY_QUEUES) |
+			     (1U << KEY_MAC) | (1U << KEY_RECONNECT)))
+			NET_ERR("vhost-user= takes only queues=, mac= and reconnect= (the back-end owns the data path)");
+		/* Several pairs need the control queue in tern: not done yet. */
+		if (out->queues > 1)
+			NET_ERR("queues=%u: vhost-user NICs have one queue pair (queues=1)",
+				out->queues);
+		return true;
+	}
+	if (seen & (1U << KEY_RECONNECT))
+		NET_ERR("reconnect= applies to vhost-user= NICs only");
 	if (!!out->ifname == (out->fd >= 0))
 		NET_ERR("expected exactly one of tap=NAME and fd=N");
 	/* One handed-over fd is one queue of the tap. */
@@ -174,6 +211,7 @@ fail:
 void net_config_clear(struct net_config *cfg)
 {
 	g_free(cfg->ifname);
+	g_free(cfg->vhost_user);
 	g_free(cfg->spec);
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->fd = -1;

@@ -5,6 +5,7 @@
  * has no such events (its chardev logs and says nothing on QMP); the
  * names follow its style and docs/vhost-user.md documents them. The
  * device's I/O thread queues them; the main loop emits them in order.
+ * Every vhost-user device has them: --disk, --net and --fs.
  */
 #include <glib-unix.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include "tern/qmp.h"
 #include "tern/vhost-user-blk.h"
 #include "tern/vhost-user-fs.h"
+#include "tern/vhost-user-net.h"
 #include "tern/vhost-user-qmp.h"
 #include "tern/virtio-blk.h"
 #include "tern/vm.h"
@@ -76,20 +78,41 @@ bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 
 		if (!vhost_user_blk_is(vdev))
 			continue;
-		vu_watch_add(&(struct vu_watch){srv, vm, vdev,
-						&virtio_blk_device_type, i,
-						vhost_user_blk_next_event,
-						vhost_user_blk_path},
+		vu_watch_add(&(struct vu_watch){ .srv = srv,
+						 .vm = vm,
+						 .vdev = vdev,
+						 .type = &virtio_blk_device_type,
+						 .index = i,
+						 .next = vhost_user_blk_next_event,
+						 .path = vhost_user_blk_path },
 			     vhost_user_blk_event_fd(vdev));
+	}
+	for (unsigned int i = 0; i < vm->cfg->nr_vu_nets; i++) {
+		struct virtio_device *vdev =
+		    vm_device_find(vm, &vhost_user_net_device_type, i);
+
+		if (!vhost_user_net_is(vdev))
+			continue;
+		vu_watch_add(&(struct vu_watch){ .srv = srv,
+						 .vm = vm,
+						 .vdev = vdev,
+						 .type = &vhost_user_net_device_type,
+						 .index = i,
+						 .next = vhost_user_net_next_event,
+						 .path = vhost_user_net_path },
+			     vhost_user_net_event_fd(vdev));
 	}
 	for (unsigned int i = 0; i < vm->cfg->nr_fs; i++) {
 		struct virtio_device *vdev =
 		    vm_device_find(vm, &vhost_user_fs_device_type, i);
 
-		vu_watch_add(&(struct vu_watch){srv, vm, vdev,
-						&vhost_user_fs_device_type, i,
-						vhost_user_fs_next_event,
-						vhost_user_fs_path},
+		vu_watch_add(&(struct vu_watch){ .srv = srv,
+						 .vm = vm,
+						 .vdev = vdev,
+						 .type = &vhost_user_fs_device_type,
+						 .index = i,
+						 .next = vhost_user_fs_next_event,
+						 .path = vhost_user_fs_path },
 			     vhost_user_fs_event_fd(vdev));
 	}
 	return true;

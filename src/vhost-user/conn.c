@@ -303,10 +303,11 @@ int vhost_user_conn_negotiate(struct vhost_user_conn *c)
 		 */
 		ret = vhost_user_conn_set_u64(
 		    c, VHOST_USER_SET_PROTOCOL_FEATURES,
-		    offered & VHOST_USER_PROTOCOL_WANTED);
+		    offered & VHOST_USER_PROTOCOL_WANTED & ~c->protocol_drop);
 		if (ret)
 			return ret;
-		c->protocol = offered & VHOST_USER_PROTOCOL_WANTED;
+		c->protocol =
+		    offered & VHOST_USER_PROTOCOL_WANTED & ~c->protocol_drop;
 	}
 	if (vhost_user_conn_has_protocol(c, VHOST_USER_PROTOCOL_F_MQ)) {
 		uint64_t n;

@@ -118,7 +118,7 @@ static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 /* Lock held, connected and active: hand every started ring over. */
 int vhost_user_dev_rings_start(struct vhost_user_dev *d, const char **what)
 {
-	uint64_t f = d->vdev->features;
+	uint64_t f = d->vdev->features & ~d->local_features;
 	int ret;
 
 	*what = "feature set";

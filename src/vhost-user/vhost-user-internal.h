@@ -21,6 +21,8 @@ struct iothread;
 
 /* How long any reply may take before the back-end counts as gone. */
 #define VHOST_USER_REPLY_TIMEOUT_MS 2000
+/* ... except guest memory, which the back-end maps first (dev.c). */
+#define VHOST_USER_MEMORY_TIMEOUT_MS 30000
 /* Reconnect back-off: 100 ms, doubling up to 1 s. */
 #define VHOST_USER_BACKOFF_MIN_MS 100
 #define VHOST_USER_BACKOFF_MAX_MS 1000
@@ -33,6 +35,8 @@ struct vhost_user_conn {
 	unsigned int timeout_ms;
 	uint64_t features; /* what the back-end offers */
 	uint64_t protocol; /* negotiated protocol features */
+	/* Protocol features the model does without (set before connecting). */
+	uint64_t protocol_drop;
 	unsigned int queue_num; /* GET_QUEUE_NUM (MQ), else 0 */
 };
 
@@ -106,6 +110,14 @@ struct vhost_user_dev {
 	struct machine *m;
 	struct virtio_device *vdev;
 	unsigned int nr_queues;
+	/*
+	 * Set by the model before vhost_user_dev_init() (zero for blk):
+	 * device bits tern implements itself and never asks of the back-end
+	 * (virtio-net: MAC, STATUS), and how many rings GET_QUEUE_NUM counts
+	 * as one queue (virtio-net: 2, a pair).
+	 */
+	uint64_t local_features;
+	unsigned int rings_per_queue;
 
 	/* Everything below under lock (control threads and the I/O thread). */
 	pthread_mutex_t lock;

@@ -91,7 +91,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N], or vhost-user=SOCK[,queues=N][,reconnect=on|off]; repeatable",
 		  "SPEC" },
 		{ "net", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->nets,
-		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto]; repeatable",
+		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto], or on a vhost-user back-end: vhost-user=SOCK[,queues=1][,mac=...][,reconnect=on|off]; repeatable",
 		  "SPEC" },
 		{ "fs", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->fs,
 		  "A virtio-fs device served by a vhost-user back-end such as virtiofsd (needs --memory SIZE,shared=on); repeatable",
@@ -324,14 +324,29 @@ static bool config_fill_nets(char **specs, struct vm_config *cfg,
 		return false;
 	}
 	cfg->nets = g_new0(struct net_config, n);
+	cfg->vu_nets = g_new0(struct net_config, n);
 	for (unsigned int i = 0; i < n; i++) {
-		struct net_config *c = &cfg->nets[i];
+		unsigned int k = cfg->nr_nets;
+		struct net_config *c = &cfg->nets[k];
 
 		if (!net_config_parse(specs[i], c, err))
 			return false;
+		if (c->vhost_user) {
+			/* Its own device type (src/vhost-user/net.c). */
+			cfg->vu_nets[cfg->nr_vu_nets++] = *c;
+			memset(c, 0, sizeof(*c));
+			c->fd = -1;
+			if (!cfg->memory_shared) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--net '%s': a vhost-user back-end needs shared guest memory: add --memory SIZE,shared=on",
+					    specs[i]);
+				return false;
+			}
+			continue;
+		}
 		cfg->nr_nets++;
 		/* Two NICs on one tap queue would steal each other's frames. */
-		for (unsigned int j = 0; j < i; j++) {
+		for (unsigned int j = 0; j < k; j++) {
 			const struct net_config *o = &cfg->nets[j];
 			bool same = c->ifname ? o->ifname && !strcmp(c->ifname, o->ifname) :
 						o->fd == c->fd;
@@ -920,6 +935,9 @@ void config_clear(struct vm_config *cfg)
 	for (unsigned int i = 0; i < cfg->nr_nets; i++)
 		net_config_clear(&cfg->nets[i]);
 	g_free(cfg->nets);
+	for (unsigned int i = 0; i < cfg->nr_vu_nets; i++)
+		net_config_clear(&cfg->vu_nets[i]);
+	g_free(cfg->vu_nets);
 	for (unsigned int i = 0; i < cfg->nr_vfio; i++)
 		vfio_config_clear(&cfg->vfio[i]);
 	g_free(cfg->vfio);

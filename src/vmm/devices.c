@@ -14,6 +14,7 @@
 #include "tern/state.h"
 #include "tern/vfio.h"
 #include "tern/vhost-user-fs.h"
+#include "tern/vhost-user-net.h"
 #include "tern/virtio-balloon.h"
 #include "tern/virtio-blk.h"
 #include "tern/virtio-scsi.h"
@@ -33,6 +34,7 @@ const struct device_type *const device_types[] = {
 	&virtio_blk_device_type,
 	&virtio_scsi_device_type,
 	&virtio_net_device_type,
+	&vhost_user_net_device_type,
 	&virtio_balloon_device_type,
 	&vhost_user_fs_device_type,
 	&vfio_device_type,

@@ -3,8 +3,9 @@
  * The --net option parser: net_config_parse() on the input as the
  * option's value (up to its first NUL byte, as argv would end it). A
  * value it accepts must say what it parsed within the documented ranges
- * (exactly one of a tap name and a descriptor, queue pairs, MTU, a
- * unicast MAC that formats and parses back to itself); one it refuses
+ * (exactly one of a tap name, a descriptor and a vhost-user socket;
+ * queue pairs, MTU, a unicast MAC that formats and parses back to
+ * itself); one it refuses
  * must name the option and leave nothing allocated. Pure: no tap is
  * opened.
  */
@@ -16,11 +17,19 @@
 
 static void accepted_check(const struct net_config *cfg, const char *spec)
 {
-	FUZZ_CHECK(!cfg->ifname != !(cfg->fd >= 0));
+	/* vhost-user=SOCK: a back-end's socket, one pair, no tap keys. */
+	if (cfg->vhost_user) {
+		FUZZ_CHECK(*cfg->vhost_user && !cfg->ifname && cfg->fd < 0);
+		FUZZ_CHECK(cfg->queues == 1 && !cfg->mtu &&
+			   cfg->vhost == NET_VHOST_OFF);
+	} else {
+		FUZZ_CHECK(!cfg->reconnect);
+		FUZZ_CHECK(!cfg->ifname != !(cfg->fd >= 0));
+	}
 	if (cfg->ifname) {
 		FUZZ_CHECK(*cfg->ifname && strlen(cfg->ifname) < IFNAMSIZ);
 		FUZZ_CHECK(!strchr(cfg->ifname, '/') && !strchr(cfg->ifname, ':'));
-	} else {
+	} else if (cfg->fd >= 0) {
 		FUZZ_CHECK(cfg->fd >= 3 && cfg->queues == 1);
 	}
 	FUZZ_CHECK(cfg->queues >= 1 && cfg->queues <= NET_MAX_QUEUES);
@@ -54,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(err && err->domain == TERN_ERROR &&
 			   err->code == TERN_ERROR_INPUT);
 		FUZZ_CHECK(g_str_has_prefix(err->message, "--net '"));
-		FUZZ_CHECK(!cfg.ifname && !cfg.spec);
+		FUZZ_CHECK(!cfg.ifname && !cfg.vhost_user && !cfg.spec);
 		g_error_free(err);
 	}
 	return 0;

@@ -2,17 +2,20 @@
 # SPDX-License-Identifier: MIT
 """The back-end restart of tests/integration/vhost-user.sh.
 
-    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY [--device ID] -- BACKEND ARGS...
-    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY [--device ID] -- BACKEND ARGS...
+    vhost-user-helper.py restart QMPSOCK PIDFILE DELAY [OPTIONS] -- BACKEND ARGS...
+    vhost-user-helper.py latched QMPSOCK PIDFILE DELAY [OPTIONS] -- BACKEND ARGS...
+
+OPTIONS: --device ID (the device the events name, virtio-blk.0),
+--wait S (how long the reconnect may take, 5; testpmd starts in ~5 s).
 
 While the guest's verified I/O loop runs: wait DELAY seconds, SIGKILL the
 back-end whose pid is in PIDFILE, expect VHOST_USER_DISCONNECTED (device,
 path) and the VM still running, start BACKEND ARGS... again (its pid goes
 to PIDFILE), expect VHOST_USER_RECONNECTED within 5 s, print the time
 from the kill to that event, then stop, save the state and cont the VM
-over the new back-end. The events must name device ID (default
-virtio-blk.0). "latched" (reconnect=off): after the kill and restart, no
-VHOST_USER_RECONNECTED comes, the VM still runs, and quit ends it. Exit 0,
+over the new back-end. The events must name device ID. "latched"
+(reconnect=off): after the kill and restart, no VHOST_USER_RECONNECTED
+comes, the VM still runs, and quit ends it. Exit 0,
 or 1 with the first failed expectation.
 """
 import importlib.util
@@ -29,7 +32,7 @@ _spec.loader.exec_module(qh)
 QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
 
 
-def restart(sock, pidfile, delay, backend, device):
+def restart(sock, pidfile, delay, backend, device="virtio-blk.0", wait=5.0):
     q = QMP(sock)
     q.negotiate()
     time.sleep(delay)
@@ -51,7 +54,7 @@ def restart(sock, pidfile, delay, backend, device):
                                 stderr=subprocess.STDOUT, start_new_session=True)
     with open(pidfile, "w") as f:
         f.write(str(proc.pid))
-    ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=5.0)
+    ev = q.wait_event("VHOST_USER_RECONNECTED", timeout=wait)
     expect(ev["data"].get("device") == device,
            f"VHOST_USER_RECONNECTED names {device}: {ev}")
     print(f"VHOST_USER_RECONNECTED {time.monotonic() - killed:.3f} s after the kill")
@@ -68,7 +71,7 @@ def restart(sock, pidfile, delay, backend, device):
     q.close()
 
 
-def latched(sock, pidfile, delay, backend, device):
+def latched(sock, pidfile, delay, backend, device="virtio-blk.0", wait=None):
     """reconnect=off: the device stays down, the VM and QMP do not."""
     q = QMP(sock)
     q.negotiate()
@@ -96,16 +99,20 @@ def latched(sock, pidfile, delay, backend, device):
 
 def main():
     args = sys.argv[1:]
-    device = "virtio-blk.0"
-    if len(args) > 5 and args[4] == "--device":
-        device = args[5]
-        del args[4:6]
     try:
-        if len(args) < 6 or args[0] not in ("restart", "latched") or args[4] != "--":
+        if len(args) < 6 or args[0] not in ("restart", "latched") or "--" not in args[4:]:
             print(__doc__, file=sys.stderr)
             return 2
+        sep = args.index("--", 4)
+        opts, kw = args[4:sep], {}
+        while opts:
+            if len(opts) < 2 or opts[0] not in ("--device", "--wait"):
+                print(__doc__, file=sys.stderr)
+                return 2
+            kw[opts[0][2:]] = opts[1] if opts[0] == "--device" else float(opts[1])
+            opts = opts[2:]
         fn = restart if args[0] == "restart" else latched
-        fn(args[1], args[2], float(args[3]), args[5:], device)
+        fn(args[1], args[2], float(args[3]), args[sep + 1:], **kw)
     except Fail as e:
         print(f"FAIL: {e}")
         return 1

@@ -22,31 +22,16 @@ need_kvm
 command -v python3 >/dev/null 2>&1 || skip "python3 not found (the socket wait and the image check need it)"
 
 DISK_MB=16
-MEM=256M
 
 . "$(dirname "$0")/qsd-lib.sh"
+. "$(dirname "$0")/vu-qemu-lib.sh"
 trap 'qsd_stop; rm -rf "$TMP"' EXIT
-
-# run_qemu_vu TIMEOUT ELF CMDLINE SOCK [QEMU ARGS...]: serial console to
-# $TMP/out, QEMU's messages to $TMP/err, status in $STATUS. isa-debug-exit
-# turns the guest's exit value v into (v << 1) | 1: 1 is a pass, 3 a failure.
-run_qemu_vu() {
-	local t=$1 elf=$2 cmdline=$3 sock=$4
-	shift 4
-	timeout -k 5 "$t" "$QEMU" -accel kvm -cpu host,-cx16,-arch-capabilities \
-		-M q35 -bios "$QBOOT" -m $MEM -display none -no-reboot \
-		-object "memory-backend-memfd,id=mem,size=$MEM,share=on" -numa node,memdev=mem \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-serial "file:$TMP/out" -monitor none \
-		-chardev "socket,id=c,path=$sock" -device vhost-user-blk-pci,disable-legacy=on,chardev=c,num-queues=2 \
-		-kernel "$elf" -append "$cmdline" "$@" </dev/null >"$TMP/err" 2>&1
-	STATUS=$?
-}
 
 begin "QEMU as frontend: blk-test over qemu-storage-daemon (vhost-user-blk, split ring, 2 queues); host checks the image"
 new_disk $DISK_MB
 if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 2; then
-	run_qemu_vu 120 "$FW/blk-test.elf" "ring=split queues=2" "$TMP/vu.sock"
+	run_qemu_vu 120 "$FW/blk-test.elf" "ring=split queues=2" "$TMP/vu.sock" \
+		-device vhost-user-blk-pci,disable-legacy=on,chardev=c,num-queues=2
 	expect_pass
 	expect_line out "^blk-test: capacity $((DISK_MB * 2048)) sectors .*, split ring, 2 queue\\(s\\)"
 	expect_line out '^blk-test: flush OK$'

@@ -422,12 +422,38 @@ START_TEST(kvm_caps)
 }
 END_TEST
 
+/* --net vhost-user= NICs go to their own list; tap NICs keep theirs. */
+START_TEST(vhost_user_nets)
+{
+	struct vm_config c;
+	char *msg = NULL;
+
+	ck_assert(parse_run(&c, NULL, "--memory", "128M,shared=on", "--net",
+			    "vhost-user=/a.sock", "--net", "tap=t0", "--net",
+			    "vhost-user=/b.sock,reconnect=off", NULL));
+	ck_assert_uint_eq(c.nr_nets, 1);
+	ck_assert_str_eq(c.nets[0].ifname, "t0");
+	ck_assert_uint_eq(c.nr_vu_nets, 2);
+	ck_assert_str_eq(c.vu_nets[0].vhost_user, "/a.sock");
+	ck_assert(c.vu_nets[0].reconnect);
+	ck_assert_str_eq(c.vu_nets[1].vhost_user, "/b.sock");
+	ck_assert(!c.vu_nets[1].reconnect);
+	config_clear(&c);
+	/* The back-end maps guest RAM: only a shared memfd will do. */
+	ck_assert(!parse_run(&c, &msg, "--memory", "128M", "--net",
+			     "vhost-user=/a.sock", NULL));
+	expect_error("--net 'vhost-user=/a.sock': a vhost-user back-end needs "
+		     "shared guest memory: add --memory SIZE,shared=on",
+		     msg);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("config");
 
 	UNIT_TCASE(s, "run", defaults, all_options, bad_options, strict_numbers,
-		   non_ascii_values);
+		   non_ascii_values, vhost_user_nets);
 	UNIT_TCASE(s, "files", files_fine, console_clashes, boot_files_not_regular,
 		   disk_twice, qmp_path_checks);
 	UNIT_TCASE(s, "kvm", kvm_caps);

@@ -18,7 +18,11 @@
 
 #include "tern/block.h"
 #include "tern/error.h"
+#include "tern/net.h"
+#include "tern/vhost-user-net.h"
 #include "tern/vhost-user.h"
+#include "tern/virtio-net.h"
+#include "tern/virtio.h"
 #include "../../src/vhost-user/vhost-user-internal.h"
 #include "unit.h"
 
@@ -565,6 +569,131 @@ START_TEST(disk_spec)
 }
 END_TEST
 
+static void net_bad(const char *spec, const char *needle)
+{
+	g_autofree char *start = g_strdup_printf("--net '%s': ", spec);
+	struct net_config c;
+	GError *err = NULL;
+
+	ck_assert_msg(!net_config_parse(spec, &c, &err), "'%s' parsed", spec);
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	ck_assert_msg(g_str_has_prefix(err->message, start) &&
+			  strstr(err->message, needle),
+		      "'%s' lacks '%s'", err->message, needle);
+	ck_assert_ptr_null(c.vhost_user);
+	g_error_free(err);
+}
+
+START_TEST(net_spec)
+{
+	struct net_config c;
+
+	ck_assert(net_config_parse("vhost-user=/run/vu.sock", &c, NULL));
+	ck_assert_str_eq(c.vhost_user, "/run/vu.sock");
+	ck_assert_ptr_null(c.ifname);
+	ck_assert_int_eq(c.fd, -1);
+	ck_assert(c.reconnect);
+	ck_assert(!c.mac_given);
+	ck_assert_uint_eq(c.queues, 1);
+	net_config_clear(&c);
+	ck_assert(net_config_parse(
+	    "vhost-user=s,queues=1,mac=52:54:00:ab:cd:01,reconnect=off", &c,
+	    NULL));
+	ck_assert(!c.reconnect);
+	ck_assert(c.mac_given);
+	ck_assert_uint_eq(c.mac[5], 0x01);
+	net_config_clear(&c);
+	/* A tap NIC has no back-end to reconnect to. */
+	ck_assert(net_config_parse("tap=t0", &c, NULL));
+	ck_assert_ptr_null(c.vhost_user);
+	ck_assert(!c.reconnect);
+	net_config_clear(&c);
+
+	net_bad("vhost-user=s,queues=2", "queues=2: vhost-user NICs have one "
+					 "queue pair (queues=1)");
+	net_bad("vhost-user=s,queues=0", "queues='0'");
+	net_bad("vhost-user=s,tap=t0", "takes only queues=, mac= and "
+				       "reconnect=");
+	net_bad("fd=5,vhost-user=s", "takes only queues=, mac= and reconnect=");
+	net_bad("vhost-user=s,mtu=9000", "takes only");
+	net_bad("vhost-user=s,vhost=on", "takes only");
+	net_bad("vhost-user=s,reconnect=maybe",
+		"reconnect='maybe': expected on or off");
+	net_bad("vhost-user=s,reconnect=on,reconnect=off", "given twice");
+	net_bad("vhost-user=s,mac=01:00:5e:00:00:01", "expected a unicast MAC");
+	net_bad("vhost-user=", "'vhost-user' needs a value");
+	net_bad("tap=t0,reconnect=on", "vhost-user= NICs only");
+}
+END_TEST
+
+/* What the guest is offered from what the back-end offers. */
+START_TEST(net_features)
+{
+	uint64_t local = (1ULL << VIRTIO_NET_F_MAC) |
+			 (1ULL << VIRTIO_NET_F_STATUS);
+	/* testpmd 22.11's net_vhost: MRG_RXBUF, CTRL_VQ, MQ, ANNOUNCE, ... */
+	uint64_t dpdk = (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
+			(1ULL << VIRTIO_NET_F_CTRL_VQ) |
+			(1ULL << VIRTIO_NET_F_MQ) |
+			(1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) |
+			(1ULL << VIRTIO_F_VERSION_1) |
+			(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+	uint64_t f;
+
+	ck_assert_uint_eq(vhost_user_net_local_features(), local);
+	/* Nothing of the back-end's: still a MAC and a link status. */
+	ck_assert_uint_eq(vhost_user_net_features(0), local);
+	/*
+	 * The control queue, several pairs and announcements would be
+	 * tern's to serve: not offered, whatever the back-end says. The
+	 * transport bits are the core's (masked in dev.c), not this.
+	 */
+	f = vhost_user_net_features(dpdk);
+	ck_assert_uint_eq(f, local | (1ULL << VIRTIO_NET_F_MRG_RXBUF));
+	/* Offloads pass only when the back-end has them. */
+	f = vhost_user_net_features((1ULL << VIRTIO_NET_F_CSUM) |
+				    (1ULL << VIRTIO_NET_F_HOST_TSO4) |
+				    (1ULL << VIRTIO_NET_F_MTU));
+	ck_assert_uint_eq(f, local | (1ULL << VIRTIO_NET_F_CSUM) |
+				 (1ULL << VIRTIO_NET_F_HOST_TSO4));
+	/* MAC or STATUS from the back-end changes nothing. */
+	ck_assert_uint_eq(vhost_user_net_features(local), local);
+	ck_assert_uint_eq(vhost_user_net_features(~0ULL) & ~0xffffffULL, 0);
+}
+END_TEST
+
+/* A model's protocol_drop: those bits are never asked for. */
+START_TEST(conn_protocol_drop)
+{
+	struct vhost_user_conn c;
+	uint64_t features =
+	    (1ULL << 32) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+	uint64_t proto = VHOST_USER_PROTOCOL_WANTED;
+	uint64_t drop = (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |
+			(1ULL << VHOST_USER_PROTOCOL_F_CONFIG);
+	uint64_t qnum = 1, ack = 0;
+	uint8_t p[64];
+	int peer;
+
+	conn_pair(&c, &peer);
+	c.protocol_drop = drop;
+	peer_send(peer, VHOST_USER_GET_FEATURES, RF, &features, 8, -1);
+	peer_send(peer, VHOST_USER_GET_PROTOCOL_FEATURES, RF, &proto,
+		  8, -1);
+	peer_send(peer, VHOST_USER_GET_QUEUE_NUM, RF, &qnum, 8, -1);
+	peer_send(peer, VHOST_USER_SET_OWNER, RF, &ack, 8, -1);
+	ck_assert_int_eq(vhost_user_conn_negotiate(&c), 0);
+	ck_assert_uint_eq(c.protocol, VHOST_USER_PROTOCOL_WANTED & ~drop);
+	(void)peer_recv(peer, NULL, NULL, NULL);
+	(void)peer_recv(peer, NULL, NULL, NULL);
+	ck_assert_uint_eq(peer_recv(peer, p, NULL, NULL),
+			  VHOST_USER_SET_PROTOCOL_FEATURES);
+	ck_assert_uint_eq(rd64(p), VHOST_USER_PROTOCOL_WANTED & ~drop);
+	vhost_user_conn_close(&c);
+	close(peer);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost-user");
@@ -576,5 +705,6 @@ int main(void)
 	UNIT_TCASE(s, "connector", connector_connects_and_reports,
 		   connector_long_path);
 	UNIT_TCASE(s, "disk-spec", disk_spec);
+	UNIT_TCASE(s, "net", net_spec, net_features, conn_protocol_drop);
 	return unit_run(s);
 }
