@@ -36,6 +36,17 @@ struct vfio_device_detach_iommufd_pt {
 #define VFIO_DEVICE_DETACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 20)
 #endif
 
+/*
+ * Hot reset under iommufd (6.6): the dependent devices' group_id holds a
+ * devid instead (a union in newer headers), these flags say which.
+ */
+#ifndef VFIO_PCI_HOT_RESET_FLAG_DEV_ID
+#define VFIO_PCI_HOT_RESET_FLAG_DEV_ID (1 << 0)
+#define VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED (1 << 1)
+#define VFIO_PCI_DEVID_OWNED 0
+#define VFIO_PCI_DEVID_NOT_OWNED -1
+#endif
+
 #if __has_include(<linux/iommufd.h>)
 #include <linux/iommufd.h>
 #else

@@ -40,6 +40,9 @@ void vfio_double_init(struct vfio_double *d)
 	for (unsigned int i = 0; i < G_N_ELEMENTS(d->msi_fd); i++)
 		d->msi_fd[i] = -1;
 	d->msi_irq_count = VD_MSI_NVEC;
+	d->hr_count = 1;
+	d->hr_devs[0] = (struct vfio_pci_dependent_device){
+	    .group_id = VD_GROUP, .segment = 0, .bus = 1, .devfn = 0};
 	if (posix_memalign(&bar2, 4096, VD_BAR2_SIZE))
 		abort();
 	memset(bar2, 0, VD_BAR2_SIZE);
@@ -183,11 +186,13 @@ static void vd_dma_go(struct vfio_double *d)
 static int vd_open(void *ctx, const char *path, int flags)
 {
 	struct vfio_double *d = ctx;
+	g_autofree char *group =
+	    g_strdup_printf("/dev/vfio/%u", d->group ? d->group : VD_GROUP);
 	int fd;
 
 	if (!strcmp(path, "/dev/vfio/vfio") && !d->no_container)
 		fd = VD_FD_CONTAINER;
-	else if (!strcmp(path, "/dev/vfio/12"))
+	else if (!strcmp(path, group))
 		fd = VD_FD_GROUP;
 	else if (!strcmp(path, "/dev/iommu") && d->with_iommufd)
 		fd = VD_FD_IOMMUFD;
@@ -439,7 +444,7 @@ static int vd_group_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 		return 0;
 	case VFIO_GROUP_GET_DEVICE_FD:
 		vd_log(d, "GROUP_GET_DEVICE_FD");
-		if (!d->iommu_set || strcmp(arg, VD_ADDR))
+		if (!d->iommu_set || strcmp(arg, d->addr ? d->addr : VD_ADDR))
 			return -EINVAL;
 		if (d->open_fd[VD_FD_DEVICE - VD_FD_CONTAINER])
 			return -EBUSY;
@@ -490,6 +495,53 @@ static int vd_iommufd_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 	return -ENOTTY;
 }
 
+static void vd_reset(struct vfio_double *d)
+{
+	d->scratch = 0;
+	d->intx_level = false;
+	le_put(d->cfg + 0x04, 0, 2);
+}
+
+/* As vfio-pci: -ENOSPC with the count when the buffer is short. */
+static int vd_hot_reset_info(struct vfio_double *d,
+			     struct vfio_pci_hot_reset_info *i)
+{
+	uint32_t n = MIN(d->hr_count, (uint32_t)G_N_ELEMENTS(d->hr_devs));
+
+	d->hr_info_calls++;
+	if (i->argsz < sizeof(*i))
+		return -EINVAL;
+	i->flags = d->hr_flags;
+	i->count = d->hr_count;
+	if (i->argsz <
+	    sizeof(*i) + (uint64_t)d->hr_count * sizeof(i->devices[0]))
+		return -ENOSPC;
+	memcpy(i->devices, d->hr_devs, n * sizeof(i->devices[0]));
+	return 0;
+}
+
+/*
+ * Group fds as proof (legacy; each must be this double's group fd, open)
+ * or none at all (a cdev), as linux/vfio.h says.
+ */
+static int vd_hot_reset(struct vfio_double *d, struct vfio_pci_hot_reset *r)
+{
+	if (r->argsz < sizeof(*r) + (uint64_t)r->count * sizeof(int32_t) ||
+	    r->flags || r->count > G_N_ELEMENTS(d->hr_fds))
+		return -EINVAL;
+	if (d->via_cdev ? r->count != 0 : r->count == 0)
+		return -EINVAL;
+	for (uint32_t k = 0; k < r->count; k++)
+		if (r->group_fds[k] != VD_FD_GROUP ||
+		    !d->open_fd[VD_FD_GROUP - VD_FD_CONTAINER])
+			return -EINVAL;
+	memcpy(d->hr_fds, r->group_fds, r->count * sizeof(int32_t));
+	d->hr_nfds = r->count;
+	d->hot_resets++;
+	vd_reset(d);
+	return 0;
+}
+
 static int vd_device_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 {
 	switch (req) {
@@ -523,7 +575,8 @@ static int vd_device_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 		vd_log(d, "DEVICE_GET_INFO");
 		if (i->argsz < sizeof(*i))
 			return -EINVAL;
-		i->flags = VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET;
+		i->flags = VFIO_DEVICE_FLAGS_PCI |
+			   (d->no_flr ? 0 : VFIO_DEVICE_FLAGS_RESET);
 		i->num_regions = VFIO_PCI_NUM_REGIONS;
 		i->num_irqs = VFIO_PCI_NUM_IRQS;
 		return 0;
@@ -557,11 +610,17 @@ static int vd_device_ioctl(struct vfio_double *d, unsigned long req, void *arg)
 		return vd_set_irqs(d, arg);
 	case VFIO_DEVICE_RESET:
 		vd_log(d, "DEVICE_RESET");
+		if (d->no_flr)
+			return -EINVAL;
 		d->resets++;
-		d->scratch = 0;
-		d->intx_level = false;
-		le_put(d->cfg + 0x04, 0, 2);
+		vd_reset(d);
 		return 0;
+	case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
+		vd_log(d, "GET_PCI_HOT_RESET_INFO");
+		return vd_hot_reset_info(d, arg);
+	case VFIO_DEVICE_PCI_HOT_RESET:
+		vd_log(d, "PCI_HOT_RESET");
+		return vd_hot_reset(d, arg);
 	}
 	return -ENOTTY;
 }
@@ -740,10 +799,13 @@ static int vd_readlink(void *ctx, const char *path, char *buf, size_t len)
 {
 	struct vfio_double *d = ctx;
 
-	if (d->no_iommu_group ||
-	    strcmp(path, "/sys/bus/pci/devices/" VD_ADDR "/iommu_group"))
+	g_autofree char *want = g_strdup_printf(
+	    "/sys/bus/pci/devices/%s/iommu_group", d->addr ? d->addr : VD_ADDR);
+
+	if (d->no_iommu_group || strcmp(path, want))
 		return -ENOENT;
-	return snprintf(buf, len, "../../../kernel/iommu_groups/%d", VD_GROUP);
+	return snprintf(buf, len, "../../../kernel/iommu_groups/%u",
+			d->group ? d->group : VD_GROUP);
 }
 
 static int vd_cdev_name(void *ctx, const char *sysfs, char *buf, size_t len)

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tern/vfio-uapi.h"
 #include "tern/vfio.h"
 
 #define VD_ADDR "0000:01:00.0"
@@ -87,6 +88,18 @@ struct vfio_double {
 	bool mmap_fails;
 	unsigned int msi_irq_count; /* what GET_IRQ_INFO says for MSI */
 	bool msi_set_fails; /* SET_IRQS with MSI eventfds: -EINVAL */
+	/*
+	 * Hot reset: no FLR (GET_INFO without VFIO_DEVICE_FLAGS_RESET); the
+	 * function's address and group when not VD_ADDR / VD_GROUP (NULL,
+	 * 0: those); what GET_PCI_HOT_RESET_INFO answers (hr_count is the
+	 * count it reports, hr_devs[] the first entries: by default the
+	 * function alone, in its group).
+	 */
+	bool no_flr;
+	const char *addr;
+	uint32_t group;
+	uint32_t hr_flags, hr_count;
+	struct vfio_pci_dependent_device hr_devs[8];
 
 	/* What tern did. */
 	char log[2048]; /* ioctl names, space separated */
@@ -104,6 +117,10 @@ struct vfio_double {
 	int intx_fd, intx_unmask_fd;
 	bool intx_masked, intx_level;
 	unsigned int resets, mmaps, munmaps;
+	/* VFIO_DEVICE_PCI_HOT_RESET calls, the group fds of the last. */
+	unsigned int hot_resets, hr_info_calls;
+	int hr_fds[8];
+	unsigned int hr_nfds;
 
 	/* The device. */
 	uint8_t cfg[256];

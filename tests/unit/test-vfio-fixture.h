@@ -173,7 +173,7 @@ static struct vfio_device *create_ok(void)
 }
 
 /* A create that must fail, leaving nothing open or mapped. */
-static void create_fails(const char *needle)
+static G_GNUC_UNUSED void create_fails(const char *needle)
 {
 	GError *err = NULL;
 	struct vfio_device *v =
@@ -203,7 +203,7 @@ static uint32_t cfg_read(unsigned int slot, unsigned int off, unsigned int len)
 	return v;
 }
 
-static void cfg_write(unsigned int slot, unsigned int off, uint32_t v,
+static G_GNUC_UNUSED void cfg_write(unsigned int slot, unsigned int off, uint32_t v,
 		      unsigned int len)
 {
 	uint32_t a = 0x80000000U | slot << 11 | (off & 0xfc);
@@ -227,7 +227,7 @@ static G_GNUC_UNUSED void mmio_write32(uint64_t addr, uint32_t v)
 		      (unsigned long)addr);
 }
 
-static unsigned int find_cap(unsigned int slot, unsigned int id)
+static G_GNUC_UNUSED unsigned int find_cap(unsigned int slot, unsigned int id)
 {
 	unsigned int hops = 0;
 

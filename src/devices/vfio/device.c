@@ -370,7 +370,7 @@ struct vfio_device *vfio_device_create(struct machine *m,
 		vfio_error(v, err, "the machine has no PCI host");
 		goto err;
 	}
-	if (!vfio_iommu_open(v, err))
+	if (!vfio_hot_reset_init(v, err) || !vfio_iommu_open(v, err))
 		goto err;
 	ret = host->ioctl(host_ctx, v->device, VFIO_DEVICE_GET_INFO, &info);
 	if (ret < 0) {
@@ -430,22 +430,10 @@ void vfio_device_destroy(struct vfio_device *v)
 	g_free(v);
 }
 
-void vfio_device_reset(struct vfio_device *v)
+void vfio_device_restore(struct vfio_device *v)
 {
 	int ret;
 
-	vfio_irqs_off(v);
-	if (v->dev_flags & VFIO_DEVICE_FLAGS_RESET) {
-		ret =
-		    v->host->ioctl(v->ctx, v->device, VFIO_DEVICE_RESET, NULL);
-		if (ret < 0)
-			tern_warn("vfio %s: VFIO_DEVICE_RESET: %s",
-				  v->cfg->addr, g_strerror(-ret));
-	} else {
-		tern_warn("vfio %s: the function has no reset VFIO can do; it "
-			  "keeps its state across the guest's reset",
-			  v->cfg->addr);
-	}
 	/* tern's config space goes back to cmd_start: the function too. */
 	ret = vfio_config_pwrite(v, PCI_COMMAND, &v->cmd_start, 2);
 	if (ret)
@@ -457,6 +445,30 @@ void vfio_device_reset(struct vfio_device *v)
 			tern_warn("vfio %s: re-arming INTx after reset: %s",
 				  v->cfg->addr, g_strerror(-ret));
 	}
+}
+
+void vfio_device_reset(struct vfio_device *v)
+{
+	int ret;
+
+	v->reset_round++;
+	vfio_irqs_off(v);
+	if (v->dev_flags & VFIO_DEVICE_FLAGS_RESET) {
+		ret =
+		    v->host->ioctl(v->ctx, v->device, VFIO_DEVICE_RESET, NULL);
+		if (ret < 0)
+			tern_warn("vfio %s: VFIO_DEVICE_RESET: %s",
+				  v->cfg->addr, g_strerror(-ret));
+	} else if (v->reset_by_peer) {
+		/* Another function's hot reset of this machine reset did it. */
+		tern_debug("vfio %s: reset by a hot reset already",
+			   v->cfg->addr);
+	} else {
+		/* On failure it said why: the function keeps its state. */
+		(void)vfio_hot_reset(v);
+	}
+	v->reset_by_peer = false;
+	vfio_device_restore(v);
 }
 
 const char *vfio_device_host_addr(const struct vfio_device *v)

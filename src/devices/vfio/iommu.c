@@ -107,6 +107,7 @@ static bool vfio_open_legacy(struct vfio_device *v, GError **err)
 	group = vfio_group_number(v, err);
 	if (group < 0)
 		return false;
+	v->group_id = (uint32_t)group;
 	group_path = g_strdup_printf("/dev/vfio/%d", group);
 	v->group = v->host->open(v->ctx, group_path, O_RDWR);
 	if (v->group < 0) {

@@ -77,6 +77,12 @@ struct vfio_dma {
 	uint64_t iova, size;
 };
 
+/* A host PCI function's address, as VFIO's hot reset info gives it. */
+struct vfio_pci_addr {
+	uint16_t segment;
+	uint8_t bus, devfn;
+};
+
 struct vfio_device {
 	struct machine *m;
 	const struct vfio_config *cfg;
@@ -87,6 +93,8 @@ struct vfio_device {
 	bool use_iommufd;
 	int container, group, iommufd, device;
 	uint32_t ioas_id;
+	uint32_t group_id; /* the IOMMU group's number (legacy) */
+	struct vfio_pci_addr host_addr;
 	struct vfio_dma dma[VFIO_MAX_DMA];
 	unsigned int nr_dma;
 
@@ -95,6 +103,15 @@ struct vfio_device {
 	uint64_t cfg_region_off;
 	uint8_t host_cfg[PCI_CFG_SIZE]; /* as read at creation */
 	uint16_t cmd_start; /* the command register tern realized it with */
+
+	/*
+	 * Hot reset (reset.c): machine resets seen; another function's hot
+	 * reset covered ours in this one; the reason it cannot be done was
+	 * told.
+	 */
+	unsigned int reset_round;
+	bool reset_by_peer;
+	bool hot_reset_warned;
 
 	struct pci_device *pci;
 	struct vfio_bar bars[PCI_NUM_BARS];
@@ -137,6 +154,20 @@ int vfio_dma_unmap(struct vfio_device *v, uint64_t iova,
 		   uint64_t size) __must_check;
 /* Unmap what was mapped, close the device and the IOMMU handles. */
 void vfio_iommu_close(struct vfio_device *v);
+
+/* reset.c */
+/* Note the function's host address (creation). */
+bool vfio_hot_reset_init(struct vfio_device *v, GError **err);
+/*
+ * VFIO_DEVICE_PCI_HOT_RESET for a function without a reset of its own
+ * (machine reset, main thread): 0, or -EPERM after a warning (the first
+ * time) saying why it was not done.
+ */
+int vfio_hot_reset(struct vfio_device *v);
+
+/* device.c */
+/* After a reset: the command register tern has, INTx re-armed. */
+void vfio_device_restore(struct vfio_device *v);
 
 /* region.c */
 /* err (TERN_ERROR_HOST) as "--device SPEC: <message>". */
