@@ -205,6 +205,9 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	VHOST_NET_HANDOVER_IOCTLS,
 	VFIO_PASSTHROUGH_IOCTLS,
 	IOCTL(VFIO_DEVICE_RESET, "vfio: system_reset resets the passed-through function"),
+	/* vfio: a function without FLR gets a bus/slot reset at system_reset (reset.c) */
+	IOCTL(VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, "vfio: which functions a hot reset affects"),
+	IOCTL(VFIO_DEVICE_PCI_HOT_RESET, "vfio: system_reset resets a function without FLR by its bus"),
 	/* vfio teardown: DMA unmapped, the IOMMU context released */
 	IOCTL(VFIO_IOMMU_UNMAP_DMA, "vfio teardown (container/group)"),
 	IOCTL(VFIO_GROUP_UNSET_CONTAINER, "vfio teardown (container/group)"),

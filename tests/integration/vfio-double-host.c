@@ -10,10 +10,14 @@
  * The double keeps its state in this one process-wide object (a test
  * binary, one device); a mutex serializes vCPU threads' accesses.
  * TERN_VFIO_DOUBLE_MSI_ONLY=1 makes the function one with MSI and no MSI-X
- * (vfio_double_msi_only); an environment setting is fine here, in a
- * binary that exists for the tests only.
+ * (vfio_double_msi_only); TERN_VFIO_DOUBLE_NO_FLR=1 one without a
+ * function reset, which tern must reset by its bus (each such reset says
+ * "vfio-double: hot reset N" on stderr for the test to count). An
+ * environment setting is fine here, in a binary that exists for the tests
+ * only.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +32,12 @@ static struct vfio_double *dbl_get(void)
 	pthread_mutex_lock(&dbl_lock);
 	if (!dbl_ready) {
 		const char *msi_only = getenv("TERN_VFIO_DOUBLE_MSI_ONLY");
+		const char *no_flr = getenv("TERN_VFIO_DOUBLE_NO_FLR");
 
 		vfio_double_init(&dbl);
 		if (msi_only && !strcmp(msi_only, "1"))
 			vfio_double_msi_only(&dbl);
+		dbl.no_flr = no_flr && !strcmp(no_flr, "1");
 		dbl_ready = true;
 	}
 	return &dbl;
@@ -58,8 +64,12 @@ static void h_close(void *ctx, int fd)
 
 static int h_ioctl(void *ctx, int fd, unsigned long req, void *arg)
 {
-	int ret = vfio_double_ops.ioctl(dbl_get(), fd, req, arg);
+	struct vfio_double *d = dbl_get();
+	int ret = vfio_double_ops.ioctl(d, fd, req, arg);
 
+	if (req == VFIO_DEVICE_PCI_HOT_RESET && ret == 0)
+		fprintf(stderr, "vfio-double: hot reset %u (%u group fds)\n",
+			d->hot_resets, d->hr_nfds);
 	dbl_put();
 	return ret;
 }

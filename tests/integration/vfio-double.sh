@@ -78,6 +78,26 @@ expect_status 0
 expect_no_line err 'sandbox'
 end
 
+begin "double (no real device): system_reset hot-resets a function without FLR"
+export TERN_VFIO_DOUBLE_NO_FLR=1
+"$TERN" run --paused --qmp "unix:$TMP/q2.sock" --device vfio=0000:01:00.0 --test-exit \
+	</dev/null >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+unset TERN_VFIO_DOUBLE_NO_FLR
+for _ in $(seq 50); do [ -S "$TMP/q2.sock" ] && break; sleep 0.1; done
+"$REAL_TERN" qmp "$TMP/q2.sock" system_reset >"$TMP/qmp" 2>&1 || fail "system_reset: $(cat "$TMP/qmp")"
+"$REAL_TERN" qmp "$TMP/q2.sock" system_reset >>"$TMP/qmp" 2>&1 || fail "system_reset: $(cat "$TMP/qmp")"
+"$REAL_TERN" qmp "$TMP/q2.sock" quit >>"$TMP/qmp" 2>&1 || fail "quit: $(cat "$TMP/qmp")"
+timeout 30 tail --pid=$pid -f /dev/null
+wait $pid
+STATUS=$?
+expect_status 0
+expect_line err 'vfio-double: hot reset 1 \(1 group fds\)'
+expect_line err 'vfio-double: hot reset 2 \(1 group fds\)'
+expect_no_line err 'no hot reset'
+expect_no_line err 'sandbox'
+end
+
 begin "double (no real device): iommufd=on where the double offers no /dev/iommu"
 run_tern 30 run --device vfio=0000:01:00.0,iommufd=on --test-exit
 expect_status 2
