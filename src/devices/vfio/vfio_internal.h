@@ -5,8 +5,9 @@
  * function: config space, capabilities, create/destroy/reset), region.c
  * (config and BAR regions: trapped accesses, mmap, KVM slots), irq.c (MSI-X and
  * INTx through VFIO_DEVICE_SET_IRQS, which type is on), msi.c (the emulated
- * MSI capability and its vectors), vfio_config.c (the option), host.c (the
- * real system calls), type.c (the device_type row).
+ * MSI capability and its vectors), reset.c (the hot reset of a function
+ * without FLR), vfio_config.c (the option), host.c (the real system
+ * calls), type.c (the device_type row).
  *
  * Locks: config space callbacks and BAR moves run under the PCI host's
  * cfg_lock, which orders every change to the interrupt and mapping state
