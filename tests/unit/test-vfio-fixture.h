@@ -203,8 +203,8 @@ static uint32_t cfg_read(unsigned int slot, unsigned int off, unsigned int len)
 	return v;
 }
 
-static G_GNUC_UNUSED void cfg_write(unsigned int slot, unsigned int off, uint32_t v,
-		      unsigned int len)
+static G_GNUC_UNUSED void cfg_write(unsigned int slot, unsigned int off,
+				    uint32_t v, unsigned int len)
 {
 	uint32_t a = 0x80000000U | slot << 11 | (off & 0xfc);
 
