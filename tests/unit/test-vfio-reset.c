@@ -194,6 +194,33 @@ START_TEST(test_two_functions_one_reset)
 }
 END_TEST
 
+START_TEST(test_peer_reset_earlier_rearmed)
+{
+	struct vfio_device *a, *b;
+	GError *err = NULL;
+
+	/* a (slot first) has FLR; b, on its bus, has not. */
+	setup2();
+	dbl2.no_flr = true;
+	dbl2.hr_count = 2;
+	dbl2.hr_devs[0] = self;
+	dbl2.hr_devs[1] = peer;
+	a = create_ok();
+	b = vfio_device_create(&machine, &vcfg2, &vfio_double_ops, &dbl2, &err);
+	ck_assert_msg(b, "%s", err ? err->message : "?");
+	pci_host_reset(host);
+	ck_assert_uint_eq(dbl.resets, 1);
+	ck_assert_uint_eq(dbl2.hot_resets, 1);
+	ck_assert_uint_eq(dbl2.hr_nfds, 2);
+	/* b's hot reset turned a's INTx off; a got it back. */
+	ck_assert_int_ge(dbl.intx_fd, 0);
+	ck_assert(sink.intx_bound);
+	vfio_device_destroy(b);
+	vfio_device_destroy(a);
+	teardown2();
+}
+END_TEST
+
 /* A host answer tern must refuse: no reset, the reason said. */
 static void refused(const char *needle)
 {
@@ -275,6 +302,7 @@ int main(void)
 	tcase_add_test(tc, test_hot_reset_iommufd_not_owned);
 	tcase_add_test(tc, test_foreign_group_skipped_warned_once);
 	tcase_add_test(tc, test_two_functions_one_reset);
+	tcase_add_test(tc, test_peer_reset_earlier_rearmed);
 	tcase_add_test(tc, test_malformed_count_zero);
 	tcase_add_test(tc, test_malformed_count_absurd);
 	tcase_add_test(tc, test_malformed_listed_twice);
