@@ -17,6 +17,9 @@
  *     from a register and from memory (RIP-relative, SIB), ZF for a zero
  *     source and the other arithmetic flags cleared; from a missing page
  *     #PF with CR2 and RIP at the instruction;
+ *   ldmxcsr, stmxcsr: what is loaded is stored; CR0.TS is #NM; a
+ *     reserved bit is #GP(0) with MXCSR unchanged (mxcsr-gp: QEMU's TCG
+ *     loads it without a fault, so qemu-compat.sh skips that case);
  *   fwait: nothing when no x87 exception is pending; #NM when CR0.TS and
  *     CR0.MP are set; #MF for a pending unmasked exception (fwait-mf, not
  *     by default: setting one up takes x87 instructions this host's KVM
@@ -33,7 +36,8 @@
  * Command line: only=NAME,... runs those cases (names in cases[] below),
  * skip=NAME,... leaves them out, saying so (QEMU's TCG loads a
  * non-canonical RIP and faults at the next fetch, where the SDM has IRET
- * raise #GP(0) itself: qemu-compat.sh skips iret-rip-noncanonical).
+ * raise #GP(0) itself: qemu-compat.sh skips iret-rip-noncanonical, and
+ * mxcsr-gp as above).
  * only=decline executes lock cmpxchg16b, which the fallback does not
  * cover: tern must end the VM with the register dump. hold=1 halts after
  * the verdict instead of leaving, so a test can read the counters over
@@ -81,7 +85,8 @@ void test_int3(int prefixed);
 void run_iret(void *frame, enum iret_kind kind);
 void run_popcnt_fault(const void *addr);
 void run_fwait(void);
-extern const char fwait_insn[];
+void run_ldmxcsr(const uint32_t *p);
+extern const char fwait_insn[], ldmxcsr_insn[];
 extern const char popcnt_fault_insn[];
 extern const char int3_after[], int3_prefixed_after[], iret_landing[];
 extern const char iretq_insn[], iretd_insn[];
@@ -193,6 +198,21 @@ __asm__(
 	"movq %rax, catch_resume(%rip)\n"
 	"popcnt_fault_insn:\n"
 	"popcnt (%rdi), %rax\n"
+	"incq landed(%rip)\n"
+	"9:\n"
+	"pushq $2; popfq\n"
+	"restore_callee\n"
+	"ret\n"
+
+	/* void run_ldmxcsr(const uint32_t *p): one ldmxcsr, caught if it faults */
+	".globl run_ldmxcsr, ldmxcsr_insn\n"
+	"run_ldmxcsr:\n"
+	"save_callee\n"
+	"movq %rsp, catch_rsp(%rip)\n"
+	"leaq 9f(%rip), %rax\n"
+	"movq %rax, catch_resume(%rip)\n"
+	"ldmxcsr_insn:\n"
+	"ldmxcsr (%rdi)\n"
 	"incq landed(%rip)\n"
 	"9:\n"
 	"pushq $2; popfq\n"
@@ -594,6 +614,108 @@ static void t_fwait_mf(void)
 	con_puts("emulate-test: fwait with a pending x87 exception ok");
 }
 
+static uint64_t read_cr4(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mov %%cr4, %0" : "=r"(v));
+	return v;
+}
+
+static void write_cr4(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
+}
+
+#define CR0_EM (1ul << 2)
+#define CR4_OSFXSR (1ul << 9)
+#define MXCSR_DEFAULT 0x1f80u
+#define MXCSR_RZ 0x7f80u /* round toward zero, every exception masked */
+
+/* One ldmxcsr of v: 0 when it completed, else the vector it raised. */
+static uint64_t ldmxcsr_once(uint32_t v)
+{
+	static uint32_t word;
+
+	word = v;
+	catch_count = 0;
+	landed = 0;
+	run_ldmxcsr(&word);
+	if (landed + catch_count != 1)
+		result_fail("ldmxcsr: landed %lu, %lu exceptions", landed,
+			    catch_count);
+	if (catch_count && catch_frame.rip != (uint64_t)ldmxcsr_insn)
+		result_fail("ldmxcsr: fault at %#lx, expected %#lx",
+			    catch_frame.rip, (uint64_t)ldmxcsr_insn);
+	return catch_count ? catch_frame.vector : 0;
+}
+
+static uint32_t stmxcsr_now(void)
+{
+	uint32_t v = 0;
+
+	__asm__ volatile("stmxcsr %0" : "=m"(v));
+	return v;
+}
+
+/*
+ * ldmxcsr, stmxcsr (the kernel's kernel_fpu_begin_mask() loads MXCSR):
+ * the value loaded is the value stored; a reserved bit is #GP(0) with
+ * MXCSR unchanged; CR0.TS is #NM.
+ */
+static void t_mxcsr(void)
+{
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4(), v;
+	uint32_t got;
+
+	write_cr4(cr4 | CR4_OSFXSR);
+	write_cr0(cr0 & ~(CR0_EM | CR0_TS));
+	v = ldmxcsr_once(MXCSR_RZ);
+	got = stmxcsr_now();
+	if (v || got != MXCSR_RZ)
+		result_fail("ldmxcsr %#x: raised %lu, stmxcsr gives %#x",
+			    MXCSR_RZ, v, got);
+	write_cr0(cr0 | CR0_TS);
+	v = ldmxcsr_once(MXCSR_DEFAULT);
+	write_cr0(cr0 & ~(CR0_EM | CR0_TS));
+	if (v != 7)
+		result_fail("ldmxcsr with CR0.TS raised %lu, expected #NM", v);
+	v = ldmxcsr_once(MXCSR_DEFAULT);
+	got = stmxcsr_now();
+	write_cr0(cr0);
+	write_cr4(cr4);
+	if (v || got != MXCSR_DEFAULT)
+		result_fail("ldmxcsr %#x: raised %lu, stmxcsr gives %#x",
+			    MXCSR_DEFAULT, v, got);
+	con_puts("emulate-test: ldmxcsr and stmxcsr ok");
+}
+
+/*
+ * ldmxcsr of a reserved bit: #GP(0), MXCSR unchanged (QEMU's TCG loads
+ * it without a fault: qemu-compat.sh skips this case).
+ */
+static void t_mxcsr_gp(void)
+{
+	uint64_t cr0 = read_cr0(), cr4 = read_cr4(), v;
+	uint32_t got;
+
+	write_cr4(cr4 | CR4_OSFXSR);
+	write_cr0(cr0 & ~(CR0_EM | CR0_TS));
+	v = ldmxcsr_once(MXCSR_RZ);
+	if (v)
+		result_fail("ldmxcsr %#x raised %lu", MXCSR_RZ, v);
+	v = ldmxcsr_once(0x80000000u | MXCSR_DEFAULT);
+	got = stmxcsr_now();
+	(void)ldmxcsr_once(MXCSR_DEFAULT);
+	write_cr0(cr0);
+	write_cr4(cr4);
+	if (v != 13 || catch_frame.error != 0 || got != MXCSR_RZ)
+		result_fail("ldmxcsr of a reserved bit: raised %lu error %#lx, "
+			    "MXCSR %#x (want #GP(0), %#x)",
+			    v, catch_frame.error, got, MXCSR_RZ);
+	con_puts("emulate-test: ldmxcsr of a reserved bit ok");
+}
+
 #define LAND ((uint64_t)iret_landing)
 #define TOP ((uint64_t)&landing_stack[24])
 
@@ -726,6 +848,8 @@ static const struct {
 	{ "popcnt", t_popcnt, true },
 	{ "popcnt-pf", t_popcnt_pf, true },
 	{ "fwait", t_fwait, true },
+	{ "mxcsr", t_mxcsr, true },
+	{ "mxcsr-gp", t_mxcsr_gp, true },
 	{ "fwait-mf", t_fwait_mf, false },
 	{ "iretq", t_iretq, true },
 	{ "iretd", t_iretd, true },

@@ -46,6 +46,8 @@ enum x86_insn_op {
 	X86_INSN_STAC,
 	X86_INSN_POPCNT,
 	X86_INSN_FWAIT,
+	X86_INSN_LDMXCSR,
+	X86_INSN_STMXCSR,
 	X86_INSN_NR, /* counters are indexed by op */
 };
 
@@ -122,6 +124,7 @@ struct x86_exception {
 /* The guest's CPUID bits the instructions depend on (#UD without them). */
 #define X86_FEAT_SMAP (1u << 0)
 #define X86_FEAT_POPCNT (1u << 1)
+#define X86_FEAT_SSE (1u << 2)
 
 struct x86_emu {
 	struct kvm_regs regs;
@@ -130,6 +133,9 @@ struct x86_emu {
 	unsigned int maxphyaddr; /* CPUID 0x80000008 EAX[7:0] */
 	uint32_t features; /* X86_FEAT_* of the guest's CPUID */
 	uint16_t fsw; /* FWAIT: the x87 status word (KVM_GET_FPU) */
+	/* LDMXCSR, STMXCSR: MXCSR (KVM_GET_FPU) and the bits it may hold. */
+	uint32_t mxcsr, mxcsr_mask;
+	bool mxcsr_changed;
 	bool sregs_changed;
 	bool nmi_unblocked; /* IRET: NMI blocking ends */
 	struct x86_exception exc;

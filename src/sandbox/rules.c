@@ -242,7 +242,10 @@ static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_GET_SREGS, "the register dump after a guest crash; the emulation fallback reads the faulting state"),
 	/* The emulation-failure fallback (emulate_kvm.c, docs/linux-guest.md) */
 	IOCTL(KVM_GET_VCPU_EVENTS, "emulation fallback: pending events before completing an instruction"),
-	IOCTL(KVM_GET_FPU, "emulation fallback: fwait reads the x87 status word"),
+	IOCTL(KVM_GET_FPU, "emulation fallback: fwait reads the x87 status word; MXCSR without XSAVE"),
+	IOCTL(KVM_SET_FPU, "emulation fallback: MXCSR after an ldmxcsr, without XSAVE"),
+	IOCTL(KVM_GET_XSAVE, "emulation fallback: ldmxcsr/stmxcsr read MXCSR"),
+	IOCTL(KVM_SET_XSAVE, "emulation fallback: MXCSR after an ldmxcsr"),
 	IOCTL(KVM_GET_CPUID2, "emulation fallback: stac/clac/popcnt check the guest's CPUID (once)"),
 	IOCTL(KVM_SET_REGS, "emulation fallback: RIP and registers after the completed instruction"),
 	IOCTL(KVM_SET_SREGS, "emulation fallback: CS/SS after an IRET"),

@@ -27,7 +27,7 @@ via() {
 	fi
 }
 
-for c in int3 int3-prefixed stac-clac popcnt popcnt-pf fwait iretq iretd \
+for c in int3 int3-prefixed stac-clac popcnt popcnt-pf fwait mxcsr mxcsr-gp iretq iretd \
 	iretq-null-ss iret-cs-data \
 	iret-cs-past-gdt iret-ss-code iret-cs-not-present \
 	iret-rip-noncanonical iret-nt iret-frame-pf; do

@@ -36,8 +36,10 @@
 #define RFLAGS_VIP (1ull << 20)
 #define RFLAGS_ID (1ull << 21)
 #define CR0_MP (1ull << 1)
+#define CR0_EM (1ull << 2)
 #define CR0_TS (1ull << 3)
 #define CR0_NE (1ull << 5)
+#define CR4_OSFXSR (1ull << 9)
 #define FSW_ES (1u << 7) /* an unmasked x87 exception is pending */
 
 /* Segment descriptor fields (SDM Vol. 3A 3.4.5). */
@@ -124,25 +126,17 @@ static uint64_t emu_segment_base(const struct x86_emu *emu, enum x86_seg seg)
 }
 
 /*
- * Read the ModRM memory or register operand of size bytes. A memory
- * operand's linear address must be canonical (else #SS(0) when it is
- * RSP or RBP based, as those default to SS, or #GP(0)).
+ * The linear address of the ModRM memory operand of size bytes. It must
+ * be canonical, else #SS(0) when it is RSP or RBP based (those default to
+ * SS) or #GP(0).
  */
-static enum x86_emu_result emu_read_rm(struct x86_emu *emu,
-				       const struct x86_insn *insn,
-				       unsigned int size, uint64_t *v)
+static enum x86_emu_result emu_rm_address(struct x86_emu *emu,
+					  const struct x86_insn *insn,
+					  unsigned int size, uint64_t *la)
 {
 	uint64_t ea = (uint64_t)(int64_t)insn->disp;
 	bool stack = false;
-	uint8_t buf[8];
-	int ret;
 
-	if (insn->mod == 3) {
-		*v = *emu_gpr(&emu->regs, insn->rm);
-		if (size < 8)
-			*v &= (1ull << (8 * size)) - 1;
-		return X86_EMU_DONE;
-	}
 	if (insn->rip_relative)
 		ea += emu->regs.rip + insn->len;
 	if (insn->has_base) {
@@ -159,13 +153,59 @@ static enum x86_emu_result emu_read_rm(struct x86_emu *emu,
 	if (!x86_la_canonical(&emu->sregs, ea) ||
 	    !x86_la_canonical(&emu->sregs, ea + size - 1))
 		return emu_raise(emu, stack ? X86_VEC_SS : X86_VEC_GP, true, 0);
-	ret = x86_emu_read(emu, ea, buf, size,
+	*la = ea;
+	return X86_EMU_DONE;
+}
+
+/* Read the ModRM memory or register operand of size bytes (at most 8). */
+static enum x86_emu_result emu_read_rm(struct x86_emu *emu,
+				       const struct x86_insn *insn,
+				       unsigned int size, uint64_t *v)
+{
+	enum x86_emu_result res;
+	uint8_t buf[8];
+	uint64_t la = 0;
+	int ret;
+
+	if (insn->mod == 3) {
+		*v = *emu_gpr(&emu->regs, insn->rm);
+		if (size < 8)
+			*v &= (1ull << (8 * size)) - 1;
+		return X86_EMU_DONE;
+	}
+	res = emu_rm_address(emu, insn, size, &la);
+	if (res != X86_EMU_DONE || emu->exc.valid)
+		return res;
+	ret = x86_emu_read(emu, la, buf, size,
 			   emu_cpl(emu) == 3 ? X86_ACCESS_USER : 0);
 	if (ret)
 		return emu_mem_failed(emu, ret);
 	*v = 0;
 	for (unsigned int i = 0; i < size; i++)
 		*v |= (uint64_t)buf[i] << (8 * i);
+	return X86_EMU_DONE;
+}
+
+/* Write v to the ModRM memory operand, size bytes (at most 8). */
+static enum x86_emu_result emu_write_mem(struct x86_emu *emu,
+					 const struct x86_insn *insn,
+					 unsigned int size, uint64_t v)
+{
+	enum x86_emu_result res;
+	uint8_t buf[8];
+	uint64_t la = 0;
+	int ret;
+
+	res = emu_rm_address(emu, insn, size, &la);
+	if (res != X86_EMU_DONE || emu->exc.valid)
+		return res;
+	for (unsigned int i = 0; i < size; i++)
+		buf[i] = (uint8_t)(v >> (8 * i));
+	ret = x86_emu_write(emu, la, buf, size,
+			    X86_ACCESS_WRITE |
+				    (emu_cpl(emu) == 3 ? X86_ACCESS_USER : 0));
+	if (ret)
+		return emu_mem_failed(emu, ret);
 	return X86_EMU_DONE;
 }
 
@@ -233,6 +273,39 @@ static enum x86_emu_result emu_fwait(struct x86_emu *emu,
 						"exception and CR0.NE clear");
 		return emu_raise(emu, X86_VEC_MF, false, 0);
 	}
+	return emu_next(emu, insn);
+}
+
+/*
+ * LDMXCSR m32, STMXCSR m32 (SDM Vol. 2B): #UD with LOCK, CR0.EM, without
+ * CR4.OSFXSR or SSE in CPUID; #NM with CR0.TS; LDMXCSR #GP(0) for a bit
+ * outside MXCSR_MASK (nothing loaded). The memory operand as any other:
+ * #GP/#SS for a non-canonical address, #PF.
+ */
+static enum x86_emu_result emu_mxcsr(struct x86_emu *emu,
+				     const struct x86_insn *insn)
+{
+	enum x86_emu_result res;
+	uint64_t v = 0;
+
+	if (insn->lock || (emu->sregs.cr0 & CR0_EM) ||
+	    !(emu->sregs.cr4 & CR4_OSFXSR) || !(emu->features & X86_FEAT_SSE))
+		return emu_raise(emu, X86_VEC_UD, false, 0);
+	if (emu->sregs.cr0 & CR0_TS)
+		return emu_raise(emu, X86_VEC_NM, false, 0);
+	if (insn->op == X86_INSN_STMXCSR) {
+		res = emu_write_mem(emu, insn, 4, emu->mxcsr);
+		if (res != X86_EMU_DONE || emu->exc.valid)
+			return res;
+		return emu_next(emu, insn);
+	}
+	res = emu_read_rm(emu, insn, 4, &v);
+	if (res != X86_EMU_DONE || emu->exc.valid)
+		return res;
+	if (v & ~(uint64_t)emu->mxcsr_mask)
+		return emu_raise(emu, X86_VEC_GP, true, 0);
+	emu->mxcsr = (uint32_t)v;
+	emu->mxcsr_changed = true;
 	return emu_next(emu, insn);
 }
 
@@ -520,6 +593,10 @@ enum x86_emu_result x86_emulate(struct x86_emu *emu,
 		break;
 	case X86_INSN_FWAIT:
 		res = emu_fwait(emu, insn);
+		break;
+	case X86_INSN_LDMXCSR:
+	case X86_INSN_STMXCSR:
+		res = emu_mxcsr(emu, insn);
 		break;
 	default:
 		return emu_decline(emu, "instruction not covered");

@@ -17,6 +17,9 @@
 #define OP_ESCAPE 0x0f
 #define OP2_GROUP7 0x01 /* 0f 01: clac and stac among others */
 #define OP2_POPCNT 0xb8 /* f3 0f b8 */
+#define OP2_GROUP15 0xae /* 0f ae: ldmxcsr (/2), stmxcsr (/3) among others */
+#define GROUP15_LDMXCSR 2
+#define GROUP15_STMXCSR 3
 #define MODRM_CLAC 0xca
 #define MODRM_STAC 0xcb
 #define PREFIX_LOCK 0xf0
@@ -37,6 +40,8 @@ static const char *const insn_names[X86_INSN_NR] = {
 	[X86_INSN_STAC] = "stac",
 	[X86_INSN_POPCNT] = "popcnt",
 	[X86_INSN_FWAIT] = "fwait",
+	[X86_INSN_LDMXCSR] = "ldmxcsr",
+	[X86_INSN_STMXCSR] = "stmxcsr",
 };
 
 const char *x86_insn_name(enum x86_insn_op op)
@@ -196,6 +201,26 @@ static int decode_0f(const uint8_t *bytes, size_t n, size_t *i,
 			return -EOPNOTSUPP;
 		insn->op = X86_INSN_POPCNT;
 		return decode_modrm(bytes, n, i, mode, insn);
+	case OP2_GROUP15: {
+		/* A memory operand: with a register, /2 and /3 are other insns. */
+		int ret;
+
+		if (!no_mandatory)
+			return -EOPNOTSUPP;
+		ret = decode_modrm(bytes, n, i, mode, insn);
+		if (ret)
+			return ret;
+		if (insn->mod == 3)
+			return -EOPNOTSUPP;
+		/* The opcode extension is ModRM.reg alone, REX.R aside. */
+		if ((insn->reg & 7) == GROUP15_LDMXCSR)
+			insn->op = X86_INSN_LDMXCSR;
+		else if ((insn->reg & 7) == GROUP15_STMXCSR)
+			insn->op = X86_INSN_STMXCSR;
+		else
+			return -EOPNOTSUPP;
+		return 0;
+	}
 	default:
 		return -EOPNOTSUPP;
 	}

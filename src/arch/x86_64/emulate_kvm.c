@@ -23,6 +23,12 @@
 #define MAXPHYADDR_DEFAULT 36 /* SDM: without leaf 0x80000008 */
 #define CPUID_MAX_ENTRIES 256
 #define CPUID_1_ECX_POPCNT (1u << 23)
+#define CPUID_1_EDX_SSE (1u << 25)
+#define FXSAVE_MXCSR_MASK 28 /* offset in the FXSAVE area */
+#define MXCSR_MASK_DEFAULT 0xffbfu /* SDM 11.6.6: when FXSAVE stores 0 */
+#define XSAVE_MXCSR 24 /* offset in the legacy region */
+#define XSAVE_XSTATE_BV 512 /* the XSAVE header's first byte */
+#define XFEATURE_SSE (1u << 1)
 #define CPUID_7_EBX_SMAP (1u << 20)
 
 static const char *const vector_names[32] = {
@@ -62,10 +68,60 @@ static void emu_read_cpuid(struct x86_emu_vcpu *ev, int fd)
 			ev->maxphyaddr = e->eax & 0xff;
 		if (e->function == 1 && (e->ecx & CPUID_1_ECX_POPCNT))
 			ev->features |= X86_FEAT_POPCNT;
+		if (e->function == 1 && (e->edx & CPUID_1_EDX_SSE))
+			ev->features |= X86_FEAT_SSE;
 		if (e->function == 7 && e->index == 0 &&
 		    (e->ebx & CPUID_7_EBX_SMAP))
 			ev->features |= X86_FEAT_SMAP;
 	}
+}
+
+/*
+ * The MXCSR bits this CPU implements, as FXSAVE reports them (SDM 11.6.6);
+ * KVM gives a guest the host's, so LDMXCSR's #GP follows the host's mask.
+ */
+static uint32_t host_mxcsr_mask(void)
+{
+	uint8_t area[512] __attribute__((aligned(16))) = { 0 };
+	uint32_t mask;
+
+	__asm__ volatile("fxsave %0" : "=m"(area));
+	memcpy(&mask, area + FXSAVE_MXCSR_MASK, sizeof(mask));
+	return mask ? mask : MXCSR_MASK_DEFAULT;
+}
+
+/*
+ * MXCSR as KVM holds it: in the XSAVE image where KVM has one (this
+ * host's KVM leaves KVM_GET_FPU's mxcsr 0 and ignores it in KVM_SET_FPU
+ * for a vCPU with XSAVE state), else in the FXSAVE-style FPU state.
+ */
+static int mxcsr_read(int fd, struct kvm_fpu *fpu, struct kvm_xsave *xs,
+		      bool *use_xsave, uint32_t *mxcsr)
+{
+	if (ioctl(fd, KVM_GET_XSAVE, xs) == 0) {
+		memcpy(mxcsr, (const uint8_t *)xs->region + XSAVE_MXCSR,
+		       sizeof(*mxcsr));
+		*use_xsave = true;
+		return 0;
+	}
+	if (ioctl(fd, KVM_GET_FPU, fpu) < 0)
+		return -errno;
+	*mxcsr = fpu->mxcsr;
+	*use_xsave = false;
+	return 0;
+}
+
+static int mxcsr_write(int fd, struct kvm_fpu *fpu, struct kvm_xsave *xs,
+		       bool use_xsave, uint32_t mxcsr)
+{
+	if (!use_xsave) {
+		fpu->mxcsr = mxcsr;
+		return ioctl(fd, KVM_SET_FPU, fpu) < 0 ? -errno : 0;
+	}
+	memcpy((uint8_t *)xs->region + XSAVE_MXCSR, &mxcsr, sizeof(mxcsr));
+	/* XRSTOR loads MXCSR with the SSE component (SDM 13.8.1). */
+	((uint8_t *)xs->region)[XSAVE_XSTATE_BV] |= XFEATURE_SSE;
+	return ioctl(fd, KVM_SET_XSAVE, xs) < 0 ? -errno : 0;
 }
 
 static bool emu_decline(struct x86_emu_vcpu *ev, unsigned int id,
@@ -116,6 +172,9 @@ bool x86_emulate_fallback(struct x86_emu_vcpu *ev, int vcpu_fd,
 {
 	struct x86_emu emu = { .mem = mem };
 	struct kvm_vcpu_events events;
+	struct kvm_fpu fpu;
+	struct kvm_xsave xs;
+	bool use_xsave = false;
 	struct x86_insn insn;
 	uint64_t rip;
 	size_t n;
@@ -154,16 +213,29 @@ bool x86_emulate_fallback(struct x86_emu_vcpu *ev, int vcpu_fd,
 	emu.maxphyaddr = ev->maxphyaddr;
 	emu.features = ev->features;
 	if (insn.op == X86_INSN_FWAIT) {
-		struct kvm_fpu fpu;
-
 		if (ioctl(vcpu_fd, KVM_GET_FPU, &fpu) < 0)
 			return emu_decline(ev, vcpu_id, emu.regs.rip,
 					   "cannot read the x87 state");
 		emu.fsw = fpu.fsw;
 	}
+	if (insn.op == X86_INSN_LDMXCSR || insn.op == X86_INSN_STMXCSR) {
+		ret = mxcsr_read(vcpu_fd, &fpu, &xs, &use_xsave, &emu.mxcsr);
+		if (ret)
+			return emu_decline(ev, vcpu_id, emu.regs.rip,
+					   "cannot read MXCSR");
+		emu.mxcsr_mask = host_mxcsr_mask();
+	}
 	rip = emu.regs.rip;
 	if (x86_emulate(&emu, &insn) != X86_EMU_DONE)
 		return emu_decline(ev, vcpu_id, emu.regs.rip, emu.why);
+	if (emu.mxcsr_changed) {
+		ret = mxcsr_write(vcpu_fd, &fpu, &xs, use_xsave, emu.mxcsr);
+		if (ret) {
+			tern_log("vCPU %u: emulation fallback: writing MXCSR: %s",
+				 vcpu_id, g_strerror(-ret));
+			return false;
+		}
+	}
 
 	ret = emu_commit(vcpu_fd, &emu, &events);
 	if (ret) {
