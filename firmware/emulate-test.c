@@ -558,19 +558,28 @@ static void write_cr0(uint64_t v)
 #define CR0_TS (1ul << 3)
 #define CR0_NE (1ul << 5)
 
+/*
+ * After one run_*() that either completes its instruction (landed) or
+ * faults on it (caught): 0, or the vector raised at insn.
+ */
+static uint64_t caught_vector(const char *what, const char *insn)
+{
+	if (landed + catch_count != 1)
+		result_fail("%s: landed %lu, %lu exceptions", what, landed,
+			    catch_count);
+	if (catch_count && catch_frame.rip != (uint64_t)insn)
+		result_fail("%s: fault at %#lx, expected %#lx", what,
+			    catch_frame.rip, (uint64_t)insn);
+	return catch_count ? catch_frame.vector : 0;
+}
+
 /* One fwait: 0 when it completed, else the vector it raised. */
 static uint64_t fwait_once(void)
 {
 	catch_count = 0;
 	landed = 0;
 	run_fwait();
-	if (landed + catch_count != 1)
-		result_fail("fwait: landed %lu, %lu exceptions", landed,
-			    catch_count);
-	if (catch_count && catch_frame.rip != (uint64_t)fwait_insn)
-		result_fail("fwait: fault at %#lx, expected %#lx",
-			    catch_frame.rip, (uint64_t)fwait_insn);
-	return catch_count ? catch_frame.vector : 0;
+	return caught_vector("fwait", fwait_insn);
 }
 
 static void t_fwait(void)
@@ -641,13 +650,7 @@ static uint64_t ldmxcsr_once(uint32_t v)
 	catch_count = 0;
 	landed = 0;
 	run_ldmxcsr(&word);
-	if (landed + catch_count != 1)
-		result_fail("ldmxcsr: landed %lu, %lu exceptions", landed,
-			    catch_count);
-	if (catch_count && catch_frame.rip != (uint64_t)ldmxcsr_insn)
-		result_fail("ldmxcsr: fault at %#lx, expected %#lx",
-			    catch_frame.rip, (uint64_t)ldmxcsr_insn);
-	return catch_count ? catch_frame.vector : 0;
+	return caught_vector("ldmxcsr", ldmxcsr_insn);
 }
 
 static uint32_t stmxcsr_now(void)
