@@ -22,13 +22,4 @@ struct virtio_device *vhost_user_blk_create(struct machine *m,
 /* Is vdev a vhost-user-blk (rather than tern's own virtio-blk)? */
 bool vhost_user_blk_is(const struct virtio_device *vdev);
 
-/*
- * QMP: the next connection event of a vhost-user device, true for a
- * reconnect, false for a disconnect; false when none is pending. fd: an
- * eventfd that is signalled when one is.
- */
-int vhost_user_blk_event_fd(const struct virtio_device *vdev);
-bool vhost_user_blk_next_event(struct virtio_device *vdev, bool *connected);
-const char *vhost_user_blk_path(const struct virtio_device *vdev);
-
 #endif

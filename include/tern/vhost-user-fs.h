@@ -55,17 +55,6 @@ bool vhost_user_fs_configs_parse(char **specs, bool memory_shared,
 void vhost_user_fs_config_layout(const struct vhost_user_fs_config *c,
 				 struct virtio_fs_config *out);
 
-struct virtio_device;
-
-/*
- * QMP: the next connection event of a device, true for a reconnect, false
- * for a disconnect; false when none is pending. fd: an eventfd signalled
- * when one is.
- */
-int vhost_user_fs_event_fd(const struct virtio_device *vdev);
-bool vhost_user_fs_next_event(struct virtio_device *vdev, bool *connected);
-const char *vhost_user_fs_path(const struct virtio_device *vdev);
-
 /* The device table's row (src/vmm/devices.c): one device per --fs. */
 extern const struct device_type vhost_user_fs_device_type;
 

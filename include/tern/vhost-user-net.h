@@ -25,10 +25,7 @@ uint64_t vhost_user_net_features(uint64_t backend);
 /* The bits of vhost_user_net_features() that tern serves itself. */
 uint64_t vhost_user_net_local_features(void);
 
-/* QMP (qmp_vhost_user.c): connection events, as vhost-user-blk.h's. */
+/* Is vdev a vhost-user-net? */
 bool vhost_user_net_is(const struct virtio_device *vdev);
-int vhost_user_net_event_fd(const struct virtio_device *vdev);
-bool vhost_user_net_next_event(struct virtio_device *vdev, bool *connected);
-const char *vhost_user_net_path(const struct virtio_device *vdev);
 
 #endif

@@ -27,9 +27,6 @@ struct vu_watch {
 	struct virtio_device *vdev;
 	const struct device_type *type; /* its id is "<type name>.<index>" */
 	unsigned int index;
-	/* The model's: the next event, the socket. */
-	bool (*next)(struct virtio_device *vdev, bool *connected);
-	const char *(*path)(const struct virtio_device *vdev);
 };
 
 static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
@@ -38,7 +35,7 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 	bool connected;
 
 	efd_drain(fd);
-	while (w->next(w->vdev, &connected)) {
+	while (vhost_user_next_event(w->vdev, &connected)) {
 		json_object *data = json_object_new_object();
 		char id[32];
 
@@ -46,7 +43,7 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 			continue;
 		snprintf(id, sizeof(id), "%s.%u", w->type->name, w->index);
 		qmp_add_str(data, "device", id);
-		qmp_add_str(data, "path", w->path(w->vdev));
+		qmp_add_str(data, "path", vhost_user_path(w->vdev));
 		qmp_server_emit(w->srv,
 				connected ? "VHOST_USER_RECONNECTED"
 					  : "VHOST_USER_DISCONNECTED",
@@ -55,65 +52,46 @@ static gboolean vu_event(gint fd, GIOCondition cond, gpointer opaque)
 	return G_SOURCE_CONTINUE;
 }
 
-static void vu_watch_add(const struct vu_watch *tmpl, int event_fd)
+static void vu_watch_add(const struct vu_watch *tmpl)
 {
 	struct vu_watch *w = g_memdup2(tmpl, sizeof(*tmpl));
 	/* Freed with the source; the default context lives as long as tern. */
-	GSource *src = g_unix_fd_source_new(event_fd, G_IO_IN);
+	GSource *src =
+	    g_unix_fd_source_new(vhost_user_event_fd(w->vdev), G_IO_IN);
 
 	g_source_set_callback(src, G_SOURCE_FUNC(vu_event), w, g_free);
 	g_source_attach(src, NULL);
 	g_source_unref(src);
 }
 
+/* Watch the vhost-user ones (all when is is NULL) of n devices of type. */
+static void vu_watch_type(struct qmp_server *srv, struct vm *vm,
+			  const struct device_type *type, unsigned int n,
+			  bool (*is)(const struct virtio_device *vdev))
+{
+	for (unsigned int i = 0; i < n; i++) {
+		struct virtio_device *vdev = vm_device_find(vm, type, i);
+
+		if (!vdev || (is && !is(vdev)))
+			continue;
+		vu_watch_add(&(struct vu_watch){.srv = srv,
+						.vm = vm,
+						.vdev = vdev,
+						.type = type,
+						.index = i});
+	}
+}
+
 bool qmp_vhost_user_register(struct qmp_server *srv, struct vm *vm,
 			     GError **err)
 {
-	unsigned int n =
-	    disk_configs_count(vm->cfg->disks, vm->cfg->nr_disks, DISK_BUS_BLK);
-
-	for (unsigned int i = 0; i < n; i++) {
-		struct virtio_device *vdev =
-		    vm_device_find(vm, &virtio_blk_device_type, i);
-
-		if (!vhost_user_blk_is(vdev))
-			continue;
-		vu_watch_add(&(struct vu_watch){ .srv = srv,
-						 .vm = vm,
-						 .vdev = vdev,
-						 .type = &virtio_blk_device_type,
-						 .index = i,
-						 .next = vhost_user_blk_next_event,
-						 .path = vhost_user_blk_path },
-			     vhost_user_blk_event_fd(vdev));
-	}
-	for (unsigned int i = 0; i < vm->cfg->nr_vu_nets; i++) {
-		struct virtio_device *vdev =
-		    vm_device_find(vm, &vhost_user_net_device_type, i);
-
-		if (!vhost_user_net_is(vdev))
-			continue;
-		vu_watch_add(&(struct vu_watch){ .srv = srv,
-						 .vm = vm,
-						 .vdev = vdev,
-						 .type = &vhost_user_net_device_type,
-						 .index = i,
-						 .next = vhost_user_net_next_event,
-						 .path = vhost_user_net_path },
-			     vhost_user_net_event_fd(vdev));
-	}
-	for (unsigned int i = 0; i < vm->cfg->nr_fs; i++) {
-		struct virtio_device *vdev =
-		    vm_device_find(vm, &vhost_user_fs_device_type, i);
-
-		vu_watch_add(&(struct vu_watch){ .srv = srv,
-						 .vm = vm,
-						 .vdev = vdev,
-						 .type = &vhost_user_fs_device_type,
-						 .index = i,
-						 .next = vhost_user_fs_next_event,
-						 .path = vhost_user_fs_path },
-			     vhost_user_fs_event_fd(vdev));
-	}
+	vu_watch_type(
+	    srv, vm, &virtio_blk_device_type,
+	    disk_configs_count(vm->cfg->disks, vm->cfg->nr_disks, DISK_BUS_BLK),
+	    vhost_user_blk_is);
+	vu_watch_type(srv, vm, &vhost_user_net_device_type, vm->cfg->nr_vu_nets,
+		      vhost_user_net_is);
+	vu_watch_type(srv, vm, &vhost_user_fs_device_type, vm->cfg->nr_fs,
+		      NULL);
 	return true;
 }

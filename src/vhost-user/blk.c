@@ -169,24 +169,3 @@ err:
 	vu_blk_free(b);
 	return NULL;
 }
-
-int vhost_user_blk_event_fd(const struct virtio_device *vdev)
-{
-	const struct vhost_user_blk *b = vdev->priv;
-
-	return b->dev.event_fd;
-}
-
-bool vhost_user_blk_next_event(struct virtio_device *vdev, bool *connected)
-{
-	struct vhost_user_blk *b = vdev->priv;
-
-	return vhost_user_dev_next_event(&b->dev, connected);
-}
-
-const char *vhost_user_blk_path(const struct virtio_device *vdev)
-{
-	const struct vhost_user_blk *b = vdev->priv;
-
-	return b->dev.path;
-}

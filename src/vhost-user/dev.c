@@ -28,6 +28,7 @@
 #include "tern/eventfd.h"
 #include "tern/iothread.h"
 #include "tern/machine.h"
+#include "tern/vhost-user-qmp.h"
 #include "tern/virtio.h"
 
 #include "vhost-user-internal.h"
@@ -517,4 +518,28 @@ int vhost_user_dev_get_config(struct vhost_user_dev *d, void *buf,
 	ret = vhost_user_conn_call(&d->conn, &m, &r);
 	pthread_mutex_unlock(&d->lock);
 	return ret ? ret : vhost_user_reply_config(&r, 0, size, buf);
+}
+
+/*
+ * Every model (blk.c, net.c, fs.c) keeps its struct vhost_user_dev first
+ * in the struct its virtio device's priv points to.
+ */
+static struct vhost_user_dev *dev_of(const struct virtio_device *vdev)
+{
+	return vdev->priv;
+}
+
+bool vhost_user_next_event(struct virtio_device *vdev, bool *connected)
+{
+	return vhost_user_dev_next_event(dev_of(vdev), connected);
+}
+
+int vhost_user_event_fd(const struct virtio_device *vdev)
+{
+	return dev_of(vdev)->event_fd;
+}
+
+const char *vhost_user_path(const struct virtio_device *vdev)
+{
+	return dev_of(vdev)->path;
 }

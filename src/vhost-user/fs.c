@@ -264,27 +264,6 @@ err:
 	return NULL;
 }
 
-int vhost_user_fs_event_fd(const struct virtio_device *vdev)
-{
-	const struct vhost_user_fs *f = vdev->priv;
-
-	return f->dev.event_fd;
-}
-
-bool vhost_user_fs_next_event(struct virtio_device *vdev, bool *connected)
-{
-	struct vhost_user_fs *f = vdev->priv;
-
-	return vhost_user_dev_next_event(&f->dev, connected);
-}
-
-const char *vhost_user_fs_path(const struct virtio_device *vdev)
-{
-	const struct vhost_user_fs *f = vdev->priv;
-
-	return f->dev.path;
-}
-
 /* ---- registry ---- */
 
 static unsigned int vu_fs_count(const struct vm_config *cfg)

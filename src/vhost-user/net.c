@@ -193,27 +193,6 @@ err:
 	return NULL;
 }
 
-int vhost_user_net_event_fd(const struct virtio_device *vdev)
-{
-	const struct vhost_user_net *n = vdev->priv;
-
-	return n->dev.event_fd;
-}
-
-bool vhost_user_net_next_event(struct virtio_device *vdev, bool *connected)
-{
-	struct vhost_user_net *n = vdev->priv;
-
-	return vhost_user_dev_next_event(&n->dev, connected);
-}
-
-const char *vhost_user_net_path(const struct virtio_device *vdev)
-{
-	const struct vhost_user_net *n = vdev->priv;
-
-	return n->dev.path;
-}
-
 /* ---- registry ---- */
 
 static unsigned int vu_net_count(const struct vm_config *cfg)
