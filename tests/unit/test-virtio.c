@@ -9,7 +9,7 @@
 
 #include "tern/state.h"
 #include "tern/virtio.h"
-#include "unit.h"
+#include "virtio-unit.h"
 
 #define RAM_SIZE (4 * MiB)
 #define FEAT(b) (1ULL << (b))
@@ -285,33 +285,6 @@ START_TEST(config_generation)
 }
 END_TEST
 
-/* Save the core's fields, reset, load them back: true if the load took them. */
-static bool save_reset_load(void)
-{
-	struct state_writer w;
-	struct state_reader r;
-	g_autofree uint8_t *buf = NULL;
-	GError *err = NULL;
-	size_t len;
-	bool ok;
-
-	state_writer_init(&w);
-	state_section_begin(&w, 1, "virtio");
-	virtio_device_save(&vdev, &w);
-	state_section_end(&w);
-	buf = state_writer_finish(&w, &len);
-	virtio_device_reset(&vdev);
-	ck_assert(state_reader_init(&r, buf, len, &err));
-	ok = state_section_open(&r, 1, 1, NULL, "virtio") &&
-	     virtio_device_load(&vdev, &r);
-	ok = state_section_close(&r, &err) && ok;
-	if (!ok)
-		fprintf(stderr, "load: %s\n", err ? err->message : "?");
-	g_clear_error(&err);
-	state_reader_clear(&r);
-	return ok;
-}
-
 /*
  * Status bits the spec does not define (0x10, 0x20) are not kept, so every
  * status a driver can leave saves and loads. (Found by the virtio-pci fuzz
@@ -326,7 +299,7 @@ START_TEST(status_reserved_bits_dropped)
 	virtio_device_set_status(&vdev, 0xfd);
 	ck_assert_uint_eq(virtio_device_get_status(&vdev),
 			  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_FAILED);
-	ck_assert(save_reset_load());
+	ck_assert(virtio_save_reset_load(&vdev, virtio_device_reset));
 	ck_assert_uint_eq(virtio_device_get_status(&vdev),
 			  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_FAILED);
 	/* Reserved bits alone are no reset. */
