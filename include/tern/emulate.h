@@ -205,10 +205,11 @@ struct x86_emu_stats {
 /* The fallback's per-vCPU state: a field of struct vcpu. */
 struct x86_emu_vcpu {
 	struct x86_emu_stats stats;
-	/* From the vCPU's CPUID, read at the first fallback. */
+	/* From the vCPU's CPUID and the host, read at the first fallback. */
 	bool cpuid_read;
 	unsigned int maxphyaddr;
 	uint32_t features;
+	uint32_t mxcsr_mask; /* the host's, from FXSAVE */
 };
 
 /*

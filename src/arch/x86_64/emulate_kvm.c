@@ -43,9 +43,23 @@ static const char *vector_name(uint8_t v)
 }
 
 /*
- * What the instructions need of the vCPU's CPUID (set once by tern at
- * creation): MAXPHYADDR for the page walks, and the feature bits without
- * which an instruction raises #UD.
+ * The MXCSR bits this CPU implements, as FXSAVE reports them (SDM 11.6.6);
+ * KVM gives a guest the host's, so LDMXCSR's #GP follows the host's mask.
+ */
+static uint32_t host_mxcsr_mask(void)
+{
+	uint8_t area[512] __attribute__((aligned(16))) = { 0 };
+	uint32_t mask;
+
+	__asm__ volatile("fxsave %0" : "=m"(area));
+	memcpy(&mask, area + FXSAVE_MXCSR_MASK, sizeof(mask));
+	return mask ? mask : MXCSR_MASK_DEFAULT;
+}
+
+/*
+ * What the instructions need of the vCPU, read once: from its CPUID (set
+ * by tern at creation) MAXPHYADDR for the page walks and the feature bits
+ * without which an instruction raises #UD; the MXCSR bits LDMXCSR takes.
  */
 static void emu_read_cpuid(struct x86_emu_vcpu *ev, int fd)
 {
@@ -58,6 +72,7 @@ static void emu_read_cpuid(struct x86_emu_vcpu *ev, int fd)
 		return;
 	ev->cpuid_read = true;
 	ev->maxphyaddr = MAXPHYADDR_DEFAULT;
+	ev->mxcsr_mask = host_mxcsr_mask();
 	if (ioctl(fd, KVM_GET_CPUID2, &c) < 0)
 		return;
 	for (unsigned int i = 0; i < c.hdr.nent && i < CPUID_MAX_ENTRIES; i++) {
@@ -74,20 +89,6 @@ static void emu_read_cpuid(struct x86_emu_vcpu *ev, int fd)
 		    (e->ebx & CPUID_7_EBX_SMAP))
 			ev->features |= X86_FEAT_SMAP;
 	}
-}
-
-/*
- * The MXCSR bits this CPU implements, as FXSAVE reports them (SDM 11.6.6);
- * KVM gives a guest the host's, so LDMXCSR's #GP follows the host's mask.
- */
-static uint32_t host_mxcsr_mask(void)
-{
-	uint8_t area[512] __attribute__((aligned(16))) = { 0 };
-	uint32_t mask;
-
-	__asm__ volatile("fxsave %0" : "=m"(area));
-	memcpy(&mask, area + FXSAVE_MXCSR_MASK, sizeof(mask));
-	return mask ? mask : MXCSR_MASK_DEFAULT;
 }
 
 /*
@@ -223,7 +224,7 @@ bool x86_emulate_fallback(struct x86_emu_vcpu *ev, int vcpu_fd,
 		if (ret)
 			return emu_decline(ev, vcpu_id, emu.regs.rip,
 					   "cannot read MXCSR");
-		emu.mxcsr_mask = host_mxcsr_mask();
+		emu.mxcsr_mask = ev->mxcsr_mask;
 	}
 	rip = emu.regs.rip;
 	if (x86_emulate(&emu, &insn) != X86_EMU_DONE)
