@@ -126,7 +126,7 @@ static bool vm_park(struct vm *vm, enum vm_run_state from, GError **err)
 		vm->state = from;
 		pthread_cond_broadcast(&vm->state_cond);
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "vCPU %d did not stop within %llu ms (busy in a device); nothing was done",
+			    "vCPU %d did not stop within %llu ms (busy in a device, or the host gave it no CPU); nothing was done",
 			    busy, VM_PARK_TIMEOUT_NS / 1000000);
 		return false;
 	}

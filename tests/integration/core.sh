@@ -150,6 +150,14 @@ if start_vm parked --kernel "$FW/counter.elf" --cpus 4 --paused; then
 fi
 end
 
+begin "a vCPU thread the host does not run (held 1.5 s by ptrace) still parks: stop waits for it; held past 5 s, stop is refused and the VM runs on"
+if start_vm held --kernel "$FW/counter.elf"; then
+	helper descheduled "$SOCK" "$(pgrep -P "$VM_PID" -x tern)" "$CON"
+	wait_vm
+	expect_status 0
+fi
+end
+
 begin "threads: every thread is named after its role (tern-vcpuN, tern-io-*, tern-console)"
 if start_vm threads --kernel "$FW/counter.elf" --cpus 2 --rng --disk "path=$TMP/disk.img"; then
 	# VM_PID is timeout(1)'s; tern is its child.
