@@ -116,6 +116,14 @@ struct vm_config {
 	uid_t uid;
 	gid_t gid;
 	char *jail_dir;
+	/*
+	 * --jail: each reconnecting vhost-user back-end's socket directory,
+	 * opened before the pivot, for its reconnect helper only (a restarted
+	 * back-end makes a new socket the jail's bind mount never shows).
+	 * Closed once the devices exist (config_close_socket_dirs).
+	 */
+	struct socket_dir *socket_dirs;
+	unsigned int nr_socket_dirs;
 	/* Run on each thread tern spawns, before its code (set by main()). */
 	thread_enter_fn *thread_enter;
 	void *thread_enter_opaque;
@@ -148,5 +156,14 @@ bool config_check_files(const struct vm_config *cfg, GError **err);
 /* The usage text for `tern run --help`. */
 char *config_run_help(void);
 void config_clear(struct vm_config *cfg);
+
+struct socket_dir {
+	char *path; /* the socket, canonical */
+	int dirfd; /* O_PATH of its directory */
+};
+/* The directory fd --jail opened for socket path, or -1. */
+int config_socket_dir(const struct vm_config *cfg, const char *path);
+/* Close them: the helpers that need one have their own by now. */
+void config_close_socket_dirs(struct vm_config *cfg);
 
 #endif

@@ -238,9 +238,12 @@ static bool jail_bind_all(int rootfd, const struct vm_config *cfg,
 		if (!jail_bind(rootfd, cfg->disks[i].path, cfg->disks[i].readonly,
 			       err))
 			return false;
-	/* --fs back-ends' sockets: the reconnect helper connects to them. */
+	/* vhost-user back-ends' sockets (a disk's is its path, above). */
 	for (unsigned int i = 0; i < cfg->nr_fs; i++)
 		if (!jail_bind(rootfd, cfg->fs[i].path, false, err))
+			return false;
+	for (unsigned int i = 0; i < cfg->nr_vu_nets; i++)
+		if (!jail_bind(rootfd, cfg->vu_nets[i].vhost_user, false, err))
 			return false;
 	if (cfg->console == CONSOLE_FILE &&
 	    !jail_bind(rootfd, cfg->console_path, false, err))
@@ -248,9 +251,49 @@ static bool jail_bind_all(int rootfd, const struct vm_config *cfg,
 	return true;
 }
 
+/* Keep an O_PATH of a reconnecting back-end's socket directory. */
+static bool jail_open_socket_dir(struct vm_config *cfg, const char *path,
+				 GError **err)
+{
+	g_autofree char *dir = g_path_get_dirname(path);
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return jail_fail(err, "cannot open the socket directory", dir, errno);
+	cfg->socket_dirs = g_renew(struct socket_dir, cfg->socket_dirs,
+				   cfg->nr_socket_dirs + 1);
+	cfg->socket_dirs[cfg->nr_socket_dirs++] =
+		(struct socket_dir){ .path = g_strdup(path), .dirfd = fd };
+	return true;
+}
+
+/*
+ * A restarted back-end unlinks its socket and binds a new one, which the
+ * jail's bind mount of the old file never shows. Its reconnect helper
+ * (src/vhost-user/connector.c) connects by name from the directory
+ * instead: only that helper keeps the directory, tern closes it once the
+ * devices exist. Binding the directory would show the whole jail its
+ * other files.
+ */
+static bool jail_open_socket_dirs(struct vm_config *cfg, GError **err)
+{
+	for (unsigned int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].vhost_user && cfg->disks[i].reconnect &&
+		    !jail_open_socket_dir(cfg, cfg->disks[i].path, err))
+			return false;
+	for (unsigned int i = 0; i < cfg->nr_vu_nets; i++)
+		if (cfg->vu_nets[i].reconnect &&
+		    !jail_open_socket_dir(cfg, cfg->vu_nets[i].vhost_user, err))
+			return false;
+	for (unsigned int i = 0; i < cfg->nr_fs; i++)
+		if (cfg->fs[i].reconnect &&
+		    !jail_open_socket_dir(cfg, cfg->fs[i].path, err))
+			return false;
+	return true;
+}
+
 /* In the child: build the jail's mounts and move into it. */
-static bool jail_build(struct jail *j, const struct vm_config *cfg,
-		       GError **err)
+static bool jail_build(struct jail *j, struct vm_config *cfg, GError **err)
 {
 	const unsigned long root_flags = MS_BIND | MS_REMOUNT | MS_NOSUID |
 					 MS_NODEV | MS_NOEXEC;
@@ -270,7 +313,7 @@ static bool jail_build(struct jail *j, const struct vm_config *cfg,
 	rootfd = open(j->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return jail_fail(err, "cannot open", j->dir, errno);
-	ok = jail_bind_all(rootfd, cfg, err);
+	ok = jail_bind_all(rootfd, cfg, err) && jail_open_socket_dirs(cfg, err);
 	close(rootfd);
 	if (!ok)
 		return false;
@@ -358,6 +401,9 @@ static bool jail_prepare(struct jail *j, struct vm_config *cfg, GError **err)
 			return false;
 	for (unsigned int i = 0; i < cfg->nr_fs; i++)
 		if (!jail_canonical(&cfg->fs[i].path, err))
+			return false;
+	for (unsigned int i = 0; i < cfg->nr_vu_nets; i++)
+		if (!jail_canonical(&cfg->vu_nets[i].vhost_user, err))
 			return false;
 	if (cfg->console == CONSOLE_FILE) {
 		/* A mount point needs a file: made empty now if missing. */

@@ -11,6 +11,12 @@
  * socketpair (SCM_RIGHTS). It ends when its end of the socketpair reads
  * EOF: tern closed it, or tern is gone. It is forked twice so that init, not
  * tern, reaps it: tern's threads may not wait4() after set-up either.
+ *
+ * Under --jail the path inside the jail is a bind mount of the socket file
+ * the back-end first made; a restarted back-end binds a new file there,
+ * which that mount never shows. So the jail hands the connector the
+ * socket's directory, opened before the pivot (config.h socket_dirs): it
+ * makes it its working directory and connects by the socket's name.
  */
 #include <errno.h>
 #include <poll.h>
@@ -58,14 +64,18 @@ static void __attribute__((noreturn)) connector_main(int sock, const char *path)
 	}
 }
 
-int vhost_user_connector_start(struct vhost_user_connector *c, const char *path)
+int vhost_user_connector_start(struct vhost_user_connector *c, const char *path,
+			       int dirfd)
 {
+	const char *name = path;
 	int sv[2], st;
 	pid_t pid;
 
 	c->sock = -1;
 	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return -ENAMETOOLONG;
+	if (dirfd >= 0 && strrchr(path, '/'))
+		name = strrchr(path, '/') + 1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -errno;
 	pid = fork();
@@ -82,8 +92,11 @@ int vhost_user_connector_start(struct vhost_user_connector *c, const char *path)
 			_exit(0);
 		if (dup2(sv[1], 3) < 0)
 			_exit(1);
+		/* The working directory holds it: no descriptor needed. */
+		if (dirfd >= 0 && fchdir(dirfd) < 0)
+			_exit(1);
 		close_range(4, ~0U, 0);
-		connector_main(3, path);
+		connector_main(3, name);
 	}
 	close(sv[1]);
 	/* The middle process exits at once; its child is init's. */

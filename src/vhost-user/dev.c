@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tern/config.h"
 #include "tern/error.h"
 #include "tern/eventfd.h"
 #include "tern/iothread.h"
@@ -367,7 +368,8 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	}
 	/* Connected directly; later connections go through the connector. */
 	if (reconnect) {
-		ret = vhost_user_connector_start(&d->connector, path);
+		ret = vhost_user_connector_start(&d->connector, path,
+						 config_socket_dir(m->cfg, path));
 		if (ret) {
 			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 				    "%s: cannot fork its reconnect helper: %s",

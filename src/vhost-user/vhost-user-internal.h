@@ -77,8 +77,12 @@ struct vhost_user_connector {
 	int sock; /* our end of the socketpair, -1 when none */
 };
 
+/*
+ * dirfd: -1, or the socket's directory (--jail, config.h), which the
+ * connector then connects from by the socket's name.
+ */
 int vhost_user_connector_start(struct vhost_user_connector *c,
-			       const char *path) __must_check;
+			       const char *path, int dirfd) __must_check;
 void vhost_user_connector_stop(struct vhost_user_connector *c);
 /* A socket connected to the path: 0 and *fd, or -errno (-ECONNREFUSED ...). */
 int vhost_user_connector_connect(struct vhost_user_connector *c, int *fd,

@@ -912,8 +912,27 @@ out:
 	return ok;
 }
 
+int config_socket_dir(const struct vm_config *cfg, const char *path)
+{
+	for (unsigned int i = 0; i < cfg->nr_socket_dirs; i++)
+		if (!strcmp(cfg->socket_dirs[i].path, path))
+			return cfg->socket_dirs[i].dirfd;
+	return -1;
+}
+
+void config_close_socket_dirs(struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_socket_dirs; i++) {
+		close(cfg->socket_dirs[i].dirfd);
+		g_free(cfg->socket_dirs[i].path);
+	}
+	g_clear_pointer(&cfg->socket_dirs, g_free);
+	cfg->nr_socket_dirs = 0;
+}
+
 void config_clear(struct vm_config *cfg)
 {
+	config_close_socket_dirs(cfg);
 	g_free(cfg->kernel_path);
 	g_free(cfg->kvm_device);
 	g_free(cfg->firmware_path);

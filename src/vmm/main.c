@@ -111,6 +111,8 @@ static int run_vm(struct vm_config *cfg, struct sandbox *sb, uint64_t start)
 		cfg->thread_enter_opaque = sb;
 	}
 	vm = vm_create(cfg, &err);
+	/* --jail: the reconnect helpers have the socket directories now. */
+	config_close_socket_dirs(cfg);
 	if (!vm) {
 		fprintf(stderr, "tern run: %s\n", err->message);
 		return TERN_EXIT_BAD_INPUT;

@@ -17,7 +17,8 @@
 #  - virtiofsd killed (SIGKILL) and started again between two phases of
 #    the guest: tern logs the disconnect and the reconnect, the guest keeps
 #    running, its next request gets EIO from the new daemon (which has no
-#    FUSE session), it sends FUSE_INIT again and reads everything again.
+#    FUSE session), it sends FUSE_INIT again and reads everything again;
+#    the same under --jail (the new socket is not the file bound into it).
 # Skips (77) with the reason without virtiofsd, without python3 or when
 # not root (virtiofsd's default sandbox needs namespaces); the QEMU case
 # skips alone without QEMU or qboot.
@@ -220,11 +221,15 @@ wait_phase1() {
 	return 1
 }
 
-begin "virtiofsd killed (SIGKILL) and restarted between two phases: QMP events, the guest re-sends FUSE_INIT and reads again"
+# Under --jail the restarted virtiofsd's new socket is not the file bound
+# into the jail: the reconnect helper connects from the socket's directory.
+for jail in "" "--jail"; do
+begin "virtiofsd killed (SIGKILL) and restarted between two phases${jail:+ under --jail}: QMP events, the guest re-sends FUSE_INIT and reads again"
 rm -f "$SHARE/phase2"
+mkdir -p "$TMP/jail-re"
 if virtiofsd_start; then
-	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm --kernel "$FW/fs-test.elf" --test-exit --memory $MEM,shared=on \
-		--fs "vhost-user=$VFS_SOCK,tag=$TAG" --cmdline "tag=$TAG size=$SIZE wait=1"
+	VM_TIMEOUT=$GUEST_TIMEOUT start_vm vm ${jail:+--jail "$TMP/jail-re"} --kernel "$FW/fs-test.elf" --test-exit \
+		--memory $MEM,shared=on --fs "vhost-user=$VFS_SOCK,tag=$TAG" --cmdline "tag=$TAG size=$SIZE wait=1"
 	if wait_phase1; then
 		# Kill, expect the events and the VM running, restart, then
 		# stop, x-tern-state-save and cont over the new daemon.
@@ -247,6 +252,7 @@ if virtiofsd_start; then
 fi
 virtiofsd_stop
 end
+done
 
 begin "reconnect=off: virtiofsd killed and restarted; the device stays down, the VM and QMP do not"
 rm -f "$SHARE/phase2"

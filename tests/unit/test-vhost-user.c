@@ -485,7 +485,7 @@ START_TEST(connector_connects_and_reports)
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/s", dir);
-	ck_assert_int_eq(vhost_user_connector_start(&c, path), 0);
+	ck_assert_int_eq(vhost_user_connector_start(&c, path, -1), 0);
 	/* Nobody listens yet: the connector's errno comes back. */
 	ck_assert_int_eq(vhost_user_connector_connect(&c, &fd, 2000), -ENOENT);
 	ck_assert_int_eq(fd, -1);
@@ -513,6 +513,46 @@ START_TEST(connector_connects_and_reports)
 }
 END_TEST
 
+/*
+ * --jail: the connector gets the socket's directory and connects by name
+ * from there, whatever the path shows (in a jail: a bind mount of the
+ * first socket file, which a restarted back-end's new socket replaces).
+ */
+START_TEST(connector_connects_from_its_directory)
+{
+	char dir[] = "/tmp/tern-vu-XXXXXX", path[64];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct vhost_user_connector c;
+	int lfd, fd, peer, dirfd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	strcpy(sa.sun_path, path);
+	dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(dirfd, 0);
+	/* A name no directory but dirfd resolves. */
+	ck_assert_int_eq(vhost_user_connector_start(&c, "/nowhere/at/all/s",
+						    dirfd), 0);
+	close(dirfd); /* the connector keeps its working directory */
+	/* A first socket, then a restarted back-end's new one, same name. */
+	for (int i = 0; i < 2; i++) {
+		lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		unlink(path);
+		ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		ck_assert_int_eq(listen(lfd, 4), 0);
+		ck_assert_int_eq(vhost_user_connector_connect(&c, &fd, 2000), 0);
+		peer = accept(lfd, NULL, NULL);
+		ck_assert_int_ge(peer, 0);
+		close(peer);
+		close(fd);
+		close(lfd);
+	}
+	vhost_user_connector_stop(&c);
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(connector_long_path)
 {
 	struct vhost_user_connector c;
@@ -521,7 +561,7 @@ START_TEST(connector_long_path)
 	/* Longer than a unix socket address holds: refused before forking. */
 	memset(longp, 'a', sizeof(longp) - 1);
 	longp[sizeof(longp) - 1] = 0;
-	ck_assert_int_eq(vhost_user_connector_start(&c, longp), -ENAMETOOLONG);
+	ck_assert_int_eq(vhost_user_connector_start(&c, longp, -1), -ENAMETOOLONG);
 	ck_assert_int_eq(c.sock, -1);
 }
 END_TEST
@@ -703,7 +743,7 @@ int main(void)
 	UNIT_TCASE(s, "conn", conn_negotiate, conn_fds_and_acks,
 		   conn_broken_backends);
 	UNIT_TCASE(s, "connector", connector_connects_and_reports,
-		   connector_long_path);
+		   connector_connects_from_its_directory, connector_long_path);
 	UNIT_TCASE(s, "disk-spec", disk_spec);
 	UNIT_TCASE(s, "net", net_spec, net_features, conn_protocol_drop);
 	return unit_run(s);
