@@ -325,6 +325,7 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	d->reconnect = reconnect;
 	d->m = m;
 	d->nr_queues = nr_queues;
+	d->nr_enabled = nr_queues;
 	d->conn.fd = d->inflight_fd = d->timer_fd = d->event_fd = -1;
 	d->connector.sock = -1;
 	for (unsigned int i = 0; i < VHOST_USER_QUEUES_MAX; i++)
@@ -359,6 +360,22 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	pthread_mutex_lock(&d->lock);
 	ret = dev_connect(d, &what);
 	pthread_mutex_unlock(&d->lock);
+	if (ret == -ERANGE && d->option) {
+		unsigned int per = MAX(d->rings_per_queue, 1);
+
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s: the back-end at '%s' has %u queue%s%s "
+			    "(GET_QUEUE_NUM%s), fewer than the %u asked for",
+			    d->option, path, d->conn.queue_num,
+			    per == 2 ? " pair" : "",
+			    d->conn.queue_num == 1 ? "" : "s",
+			    vhost_user_conn_has_protocol(
+				&d->conn, VHOST_USER_PROTOCOL_F_MQ)
+				? ""
+				: "; it offers no MQ protocol feature",
+			    nr_queues / per);
+		return false;
+	}
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "%s: back-end '%s': %s: %s", name, path, what,
@@ -444,6 +461,7 @@ void vhost_user_dev_fini(struct vhost_user_dev *d)
 	pthread_mutex_destroy(&d->lock);
 	g_free(d->name);
 	g_free(d->path);
+	g_free(d->option);
 }
 
 void vhost_user_dev_start(struct vhost_user_dev *d)
