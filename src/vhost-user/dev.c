@@ -177,8 +177,8 @@ static int dev_connect(struct vhost_user_dev *d, const char **what)
 	ret = vhost_user_conn_negotiate(&d->conn);
 	if (!ret && !(d->conn.features & (1ULL << VIRTIO_F_VERSION_1)))
 		ret = -EPROTONOSUPPORT;
-	if (!ret && d->nr_queues > MAX(d->rings_per_queue, 1) &&
-	    d->conn.queue_num * MAX(d->rings_per_queue, 1) < d->nr_queues) {
+	if (!ret && d->max_queues > MAX(d->rings_per_queue, 1) &&
+	    d->conn.queue_num * MAX(d->rings_per_queue, 1) < d->max_queues) {
 		*what = "queue count";
 		ret = -ERANGE;
 	}
@@ -324,7 +324,7 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	d->path = g_strdup(path);
 	d->reconnect = reconnect;
 	d->m = m;
-	d->nr_queues = nr_queues;
+	d->nr_queues = d->max_queues = nr_queues;
 	d->nr_enabled = nr_queues;
 	d->conn.fd = d->inflight_fd = d->timer_fd = d->event_fd = -1;
 	d->connector.sock = -1;

@@ -69,8 +69,17 @@ struct vhost_user_net {
 	unsigned int pairs; /* offered: queues= */
 	uint8_t mac[NET_MAC_LEN]; /* as configured, for a reset */
 	struct virtio_net_config config; /* under vdev->lock once created */
-	struct virtqueue *ctrlq; /* NULL with one pair */
-	/* Under dev.lock: the control queue is served (activated, not held). */
+	/*
+	 * Several pairs: the control queue is queue 2N when the driver took
+	 * MQ, else queue 2 (5.1.2); both kick fds are on the I/O thread,
+	 * watched only while that one is the control queue and served.
+	 */
+	struct vu_net_ctrl_ref {
+		struct vhost_user_net *n;
+		struct virtqueue *vq;
+	} ctrl_refs[2];
+	/* Under dev.lock: the control queue now, and whether it is served. */
+	struct virtqueue *ctrlq;
 	bool ctrl_on;
 	struct virtio_net_ctrl_state ctrl; /* under dev.lock */
 	struct virtq_elem ctrl_elem;
@@ -175,17 +184,22 @@ static bool vu_net_ctrl_one(struct vhost_user_net *n, struct virtq_elem *e)
 	return true;
 }
 
-/* The control queue's kick, on the device's I/O thread. */
+/*
+ * The control queue's kick, on the device's I/O thread. A kick of the
+ * queue that is not the control queue now (it was unwatched meanwhile)
+ * is left alone: it may be a data ring's, the back-end's to take.
+ */
 static void vu_net_ctrl_kick(void *opaque, uint32_t events)
 {
-	struct vhost_user_net *n = opaque;
-	struct virtqueue *vq = n->ctrlq;
+	const struct vu_net_ctrl_ref *ref = opaque;
+	struct vhost_user_net *n = ref->n;
+	struct virtqueue *vq = ref->vq;
 	int ret = 0;
 
-	efd_drain(virtq_kick_fd(vq));
 	pthread_mutex_lock(&n->dev.lock);
-	if (!n->ctrl_on)
+	if (!n->ctrl_on || vq != n->ctrlq)
 		goto out; /* held or reset: the resume kicks again */
+	efd_drain(virtq_kick_fd(vq));
 	do {
 		virtq_disable_kicks(vq);
 		while ((ret = virtq_pop(vq, &n->ctrl_elem)) > 0) {
@@ -209,22 +223,44 @@ static void vu_net_ctrl_reset(struct vhost_user_net *n)
 	vhost_user_dev_enable(&n->dev, 2);
 }
 
+/* dev.lock held: watch the control queue's kicks while it is served, only. */
+static void vu_net_ctrl_watch(struct vhost_user_net *n)
+{
+	for (unsigned int i = 0; i < 2 && n->ctrl_refs[i].vq; i++) {
+		struct virtqueue *vq = n->ctrl_refs[i].vq;
+		bool on = n->ctrl_on && vq == n->ctrlq;
+
+		if (iothread_mod(n->dev.thread, virtq_kick_fd(vq),
+				 on ? EPOLLIN : 0))
+			tern_warn("%s: cannot %s the control queue's kicks",
+				  n->dev.name, on ? "watch" : "unwatch");
+	}
+}
+
 /* ---- life cycle ---- */
 
 /*
  * The back-end takes the rings now, or when it is back: only the first
- * pair enabled, until the driver asks for more.
+ * pair enabled, until the driver asks for more. A driver without MQ has
+ * one pair, and its control queue (if any) is queue 2.
  */
 static int vu_net_activate(struct virtio_device *vdev)
 {
 	struct vhost_user_net *n = vdev->priv;
-	bool ctrl;
+	bool mq = virtio_has_feature(vdev, VIRTIO_NET_F_MQ);
+	bool ctrl = false;
 
 	pthread_mutex_lock(&n->dev.lock);
 	n->ctrl.features = vdev->features;
-	ctrl = n->ctrlq && virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ) &&
-	       virtq_started(n->ctrlq);
+	if (n->pairs > 1) {
+		vhost_user_dev_set_rings(&n->dev, mq ? 2 * n->pairs : 2);
+		n->ctrlq = n->ctrl_refs[mq ? 0 : 1].vq;
+		ctrl = virtio_has_feature(vdev, VIRTIO_NET_F_CTRL_VQ) &&
+		       virtq_started(n->ctrlq);
+	}
 	n->ctrl_on = ctrl;
+	if (n->pairs > 1)
+		vu_net_ctrl_watch(n);
 	pthread_mutex_unlock(&n->dev.lock);
 	vhost_user_dev_start(&n->dev);
 	/* Commands the driver queued before DRIVER_OK. */
@@ -233,12 +269,20 @@ static int vu_net_activate(struct virtio_device *vdev)
 	return 0;
 }
 
+/* dev.lock held: the control queue is left alone until activated again. */
+static void vu_net_ctrl_off(struct vhost_user_net *n)
+{
+	n->ctrl_on = false;
+	if (n->pairs > 1)
+		vu_net_ctrl_watch(n);
+}
+
 static void vu_net_reset(struct virtio_device *vdev)
 {
 	struct vhost_user_net *n = vdev->priv;
 
 	pthread_mutex_lock(&n->dev.lock);
-	n->ctrl_on = false;
+	vu_net_ctrl_off(n);
 	pthread_mutex_unlock(&n->dev.lock);
 	vhost_user_dev_stop(&n->dev, true);
 	pthread_mutex_lock(&n->dev.lock);
@@ -258,7 +302,7 @@ static int vu_net_quiesce(struct virtio_device *vdev, uint64_t deadline_ns)
 	struct vhost_user_net *n = vdev->priv;
 
 	pthread_mutex_lock(&n->dev.lock);
-	n->ctrl_on = false;
+	vu_net_ctrl_off(n);
 	pthread_mutex_unlock(&n->dev.lock);
 	vhost_user_dev_stop(&n->dev, false);
 	return 0;
@@ -341,12 +385,21 @@ static struct virtio_device *vu_net_create(struct machine *m,
 	if (!vdev)
 		goto err;
 	if (n->pairs > 1) {
-		/* Before the thread starts: fds are added to a parked one. */
+		/*
+		 * Before the thread starts (fds are added to a parked one),
+		 * unwatched until a driver starts the device.
+		 */
 		int ret;
 
-		n->ctrlq = vdev->queues[rings];
-		ret = iothread_add(n->dev.thread, virtq_kick_fd(n->ctrlq),
-				   EPOLLIN, vu_net_ctrl_kick, n);
+		n->ctrl_refs[0] = (struct vu_net_ctrl_ref){n, vdev->queues[rings]};
+		n->ctrl_refs[1] = (struct vu_net_ctrl_ref){n, vdev->queues[2]};
+		ret = iothread_add(n->dev.thread,
+				   virtq_kick_fd(n->ctrl_refs[0].vq), 0,
+				   vu_net_ctrl_kick, &n->ctrl_refs[0]);
+		if (!ret)
+			ret = iothread_add(n->dev.thread,
+					   virtq_kick_fd(n->ctrl_refs[1].vq), 0,
+					   vu_net_ctrl_kick, &n->ctrl_refs[1]);
 		if (ret) {
 			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 				    "%s: cannot watch its control queue: %s",

@@ -164,6 +164,12 @@ int vhost_user_dev_rings_start(struct vhost_user_dev *d, const char **what)
 	return 0;
 }
 
+void vhost_user_dev_set_rings(struct vhost_user_dev *d, unsigned int n)
+{
+	d->nr_queues = MIN(n, d->max_queues);
+	d->nr_enabled = MIN(d->nr_enabled, d->nr_queues);
+}
+
 void vhost_user_dev_enable(struct vhost_user_dev *d, unsigned int n)
 {
 	unsigned int old = d->nr_enabled;

@@ -110,7 +110,8 @@ struct vhost_user_dev {
 	bool reconnect;
 	struct machine *m;
 	struct virtio_device *vdev;
-	unsigned int nr_queues;
+	unsigned int nr_queues; /* rings handed over (vhost_user_dev_set_rings) */
+	unsigned int max_queues; /* rings with call and err fds */
 	/*
 	 * Set by the model before vhost_user_dev_init() (zero for blk):
 	 * device bits tern implements itself and never asks of the back-end
@@ -190,6 +191,13 @@ void vhost_user_dev_stop(struct vhost_user_dev *d, bool reset);
  * request cuts the back-end off; the count stays for the reconnect.
  */
 void vhost_user_dev_enable(struct vhost_user_dev *d, unsigned int n);
+/*
+ * Lock held, the back-end without the rings (before a start): hand over
+ * rings [0, n) only, n at most the count given to vhost_user_dev_init()
+ * (a net whose driver took no MQ has one pair and its control queue where
+ * the second pair's receive ring would be).
+ */
+void vhost_user_dev_set_rings(struct vhost_user_dev *d, unsigned int n);
 
 /*
  * Inside src/vhost-user/, with the device's lock held: the rings to the
