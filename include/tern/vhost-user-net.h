@@ -13,6 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tern/net.h"
+
+struct state_reader;
+struct state_writer;
 struct virtio_device;
 struct virtio_net_ctrl_state;
 
@@ -42,6 +46,21 @@ uint64_t vhost_user_net_local_features(unsigned int pairs);
 uint8_t vhost_user_net_ctrl(struct virtio_net_ctrl_state *st,
 			    const uint8_t *cmd, size_t len,
 			    unsigned int *effects);
+
+/*
+ * The model's state section "<id>/model": the queue pairs the driver set
+ * active and the address it set (CTRL_MAC_ADDR), which the back-end does
+ * not keep. get checks pairs against max_pairs and mq (the driver took
+ * VIRTIO_NET_F_MQ) and sets *pairs and mac only when all is well; false
+ * with err otherwise.
+ */
+void vhost_user_net_state_put(struct state_writer *w, const char *id,
+			      unsigned int pairs,
+			      const uint8_t mac[NET_MAC_LEN]);
+bool vhost_user_net_state_get(struct state_reader *r, const char *id,
+			      unsigned int max_pairs, bool mq,
+			      unsigned int *pairs, uint8_t mac[NET_MAC_LEN],
+			      GError **err);
 
 /* Is vdev a vhost-user-net? */
 bool vhost_user_net_is(const struct virtio_device *vdev);

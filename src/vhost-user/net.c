@@ -34,6 +34,7 @@
 #include "tern/iov.h"
 #include "tern/machine.h"
 #include "tern/net.h"
+#include "tern/state.h"
 #include "tern/vhost-user-net.h"
 #include "tern/virtio-net.h"
 #include "tern/virtio.h"
@@ -318,6 +319,81 @@ static void vu_net_destroy(struct virtio_device *vdev)
 	vu_net_free(vdev->priv);
 }
 
+/* ---- state: what the driver set that the back-end does not keep ---- */
+
+#define VU_NET_STATE_VERSION 1
+
+void vhost_user_net_state_put(struct state_writer *w, const char *id,
+			      unsigned int pairs,
+			      const uint8_t mac[NET_MAC_LEN])
+{
+	state_section_begin(w, VU_NET_STATE_VERSION, "%s/model", id);
+	state_put_u32(w, pairs);
+	state_put_bytes(w, mac, NET_MAC_LEN);
+	state_section_end(w);
+}
+
+bool vhost_user_net_state_get(struct state_reader *r, const char *id,
+			      unsigned int max_pairs, bool mq,
+			      unsigned int *pairs, uint8_t mac[NET_MAC_LEN],
+			      GError **err)
+{
+	uint8_t m[NET_MAC_LEN] = {0};
+	uint32_t n = 0;
+
+	if (state_section_open(r, VU_NET_STATE_VERSION, VU_NET_STATE_VERSION,
+			       NULL, "%s/model", id) &&
+	    state_get_u32(r, &n) &&
+	    state_check(r, n >= 1 && n <= max_pairs,
+			"%u queue pairs in use, this NIC has %u", n,
+			max_pairs) &&
+	    state_check(r, n == 1 || mq,
+			"%u queue pairs in use without VIRTIO_NET_F_MQ", n))
+		state_get_bytes(r, m, NET_MAC_LEN);
+	if (!state_section_close(r, err))
+		return false;
+	*pairs = n;
+	memcpy(mac, m, NET_MAC_LEN);
+	return true;
+}
+
+static void vu_net_save(struct virtio_device *vdev, const char *id,
+			struct state_writer *w)
+{
+	struct vhost_user_net *n = vdev->priv;
+	uint8_t mac[NET_MAC_LEN];
+	unsigned int pairs;
+
+	pthread_mutex_lock(&n->dev.lock);
+	pairs = n->ctrl.pairs;
+	memcpy(mac, n->ctrl.filter.mac, NET_MAC_LEN);
+	pthread_mutex_unlock(&n->dev.lock);
+	vhost_user_net_state_put(w, id, pairs, mac);
+}
+
+/* Into a device just reset: its activation enables the pairs loaded. */
+static bool vu_net_load(struct virtio_device *vdev, const char *id,
+			struct state_reader *r, GError **err)
+{
+	struct vhost_user_net *n = vdev->priv;
+	uint8_t mac[NET_MAC_LEN];
+	unsigned int pairs;
+
+	if (!vhost_user_net_state_get(r, id, n->pairs,
+				      virtio_has_feature(vdev, VIRTIO_NET_F_MQ),
+				      &pairs, mac, err))
+		return false;
+	pthread_mutex_lock(&n->dev.lock);
+	n->ctrl.pairs = pairs;
+	memcpy(n->ctrl.filter.mac, mac, NET_MAC_LEN);
+	vhost_user_dev_enable(&n->dev, 2 * pairs);
+	pthread_mutex_unlock(&n->dev.lock);
+	pthread_mutex_lock(&vdev->lock);
+	memcpy(n->config.mac, mac, NET_MAC_LEN);
+	pthread_mutex_unlock(&vdev->lock);
+	return true;
+}
+
 static const struct virtio_device_ops vu_net_ops = {
     .name = "vhost-user-net",
     .activate = vu_net_activate,
@@ -325,6 +401,8 @@ static const struct virtio_device_ops vu_net_ops = {
     .quiesce = vu_net_quiesce,
     .resume = vu_net_resume,
     .destroy = vu_net_destroy,
+    .save = vu_net_save,
+    .load = vu_net_load,
 };
 
 bool vhost_user_net_is(const struct virtio_device *vdev)

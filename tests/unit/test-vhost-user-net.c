@@ -5,8 +5,9 @@
  * answers (every malformed one too), and which rings the back-end is told
  * to enable: at a start or reconnect exactly the active pairs, and when
  * the driver changes the count (VQ_PAIRS_SET) only the rings that change,
- * each turned on with a kick. The rings belong to a virtio device on
- * plain memory; this test plays the back-end on a socketpair.
+ * each turned on with a kick, and the pairs and address the state keeps.
+ * The rings belong to a virtio device on plain memory; this test plays
+ * the back-end on a socketpair.
  */
 #include <endian.h>
 #include <errno.h>
@@ -18,6 +19,7 @@
 #include "tern/error.h"
 #include "tern/memory.h"
 #include "tern/net.h"
+#include "tern/state.h"
 #include "tern/vhost-user-net.h"
 #include "tern/vhost-user.h"
 #include "tern/virtio-net.h"
@@ -534,6 +536,83 @@ START_TEST(enable_recorded_when_not_running)
 }
 END_TEST
 
+/* ---- state ---- */
+
+/* A container holding a "vu/model" section of pairs and, if mac, an address. */
+static uint8_t *state_of(uint32_t pairs, const uint8_t *mac, size_t *len)
+{
+	struct state_writer w;
+
+	state_writer_init(&w);
+	if (mac) {
+		vhost_user_net_state_put(&w, "vu", pairs, mac);
+	} else {
+		state_section_begin(&w, 1, "vu/model");
+		state_put_u32(&w, pairs);
+		state_section_end(&w);
+	}
+	return state_writer_finish(&w, len);
+}
+
+/* Load it: NULL, or the error (caller frees); *pairs and mac only on success. */
+static char *state_load(const uint8_t *buf, size_t len, unsigned int max,
+			bool mq, unsigned int *pairs, uint8_t *mac)
+{
+	struct state_reader r;
+	GError *err = NULL;
+	char *msg = NULL;
+
+	ck_assert(state_reader_init(&r, buf, len, NULL));
+	if (!vhost_user_net_state_get(&r, "vu", max, mq, pairs, mac, &err)) {
+		msg = g_strdup(err->message);
+		g_error_free(err);
+	}
+	state_reader_clear(&r);
+	return msg;
+}
+
+START_TEST(state_round_trip_and_bad)
+{
+	const uint8_t mac1[NET_MAC_LEN] = {0x52, 0x54, 0, 1, 2, 3};
+	uint8_t mac[NET_MAC_LEN] = {0};
+	unsigned int pairs = 99;
+	g_autofree uint8_t *ok = NULL, *zero = NULL, *many = NULL,
+			   *short_ = NULL;
+	size_t len;
+	char *msg;
+
+	ok = state_of(3, mac1, &len);
+	ck_assert_ptr_null(state_load(ok, len, 4, true, &pairs, mac));
+	ck_assert_uint_eq(pairs, 3);
+	ck_assert(!memcmp(mac, mac1, NET_MAC_LEN));
+	/* Three pairs into a NIC of two, or a driver without MQ. */
+	pairs = 99;
+	msg = state_load(ok, len, 2, true, &pairs, mac);
+	ck_assert_msg(msg && strstr(msg, "3 queue pairs in use, this NIC has 2"),
+		      "%s", msg);
+	g_free(msg);
+	msg = state_load(ok, len, 4, false, &pairs, mac);
+	ck_assert_msg(msg && strstr(msg, "without VIRTIO_NET_F_MQ"), "%s", msg);
+	g_free(msg);
+	ck_assert_uint_eq(pairs, 99);
+	/* One pair needs no MQ; none is never right. */
+	zero = state_of(0, mac1, &len);
+	msg = state_load(zero, len, 4, true, &pairs, mac);
+	ck_assert_msg(msg && strstr(msg, "0 queue pairs"), "%s", msg);
+	g_free(msg);
+	many = state_of(1, mac1, &len);
+	ck_assert_ptr_null(state_load(many, len, 1, false, &pairs, mac));
+	ck_assert_uint_eq(pairs, 1);
+	/* A section that ends before the address. */
+	pairs = 99;
+	short_ = state_of(2, NULL, &len);
+	msg = state_load(short_, len, 4, true, &pairs, mac);
+	ck_assert_ptr_nonnull(msg);
+	g_free(msg);
+	ck_assert_uint_eq(pairs, 99);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("vhost-user-net");
@@ -542,5 +621,6 @@ int main(void)
 	UNIT_TCASE(s, "ctrl", ctrl_pairs, ctrl_filter_and_malformed);
 	UNIT_TCASE(s, "enable", rings_start_enables_active_pairs,
 		   enable_changes_only, enable_recorded_when_not_running);
+	UNIT_TCASE(s, "state", state_round_trip_and_bad);
 	return unit_run(s);
 }
