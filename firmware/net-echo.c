@@ -295,6 +295,10 @@ int guest_main(void)
 		result_fail("virtio-net: %s", why);
 	if (E.link_mode && !E.dev.status)
 		result_fail("link=1 needs VIRTIO_NET_F_STATUS");
+	/* What the device offers but this guest does not use. */
+	con_printf("net-echo: packed ring offered: %s\n",
+		   (E.dev.vp.offered & VIRTIO_BIT(VIRTIO_F_RING_PACKED)) ? "yes"
+									 : "no");
 	/* A control queue (the device's choice) must answer where it is. */
 	if (E.dev.has_ctrl) {
 		uint8_t on = 1;

@@ -426,8 +426,11 @@ bool vhost_user_dev_attach(struct vhost_user_dev *d, struct virtio_device *vdev,
 	/*
 	 * The core offers its transport bits (packed rings among them) to
 	 * every device; the guest may only see what the back-end can do.
+	 * Never packed rings: the hand-over (rings.c) speaks split only, its
+	 * ring base without the wrap counter, and testpmd offers them.
 	 */
 	vdev->host_features &= vhost_user_dev_features(d) | d->local_features;
+	vdev->host_features &= ~(1ULL << VIRTIO_F_RING_PACKED);
 	if (!(vdev->host_features & (1ULL << VIRTIO_F_VERSION_1))) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "%s: back-end '%s' offers no VIRTIO_F_VERSION_1",
