@@ -166,7 +166,8 @@ static uint8_t ctrl(struct virtio_net_ctrl_state *st, uint8_t cls, uint8_t cmd,
 	ck_assert_uint_le(len + 2, sizeof(buf));
 	buf[0] = cls;
 	buf[1] = cmd;
-	memcpy(buf + 2, data, len);
+	if (len)
+		memcpy(buf + 2, data, len);
 	ack = vhost_user_net_ctrl(st, buf, len + 2, effects);
 	if (ack != VIRTIO_NET_OK) {
 		ck_assert(!memcmp(&before, st, sizeof(before)));
