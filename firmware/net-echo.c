@@ -166,6 +166,43 @@ static bool done(const struct result *r)
 	return r->came_up && r->after_up >= E.target;
 }
 
+/* Take pair q's echoes; true if anything came. */
+static bool rx_pair(struct result *r, uint32_t q, uint32_t given_up,
+		    uint32_t *in_flight)
+{
+	bool any = false;
+	long len;
+
+	while ((len = net_rx(&E.dev, q, E.rx, sizeof(E.rx), NULL)) != 0) {
+		long seq = len < 0 ? -1 : frame_check(E.rx, len, r->sent);
+
+		any = true;
+		/* macswap answers on the queue a frame came in on. */
+		if (seq < 0 || (uint32_t)seq % E.pairs != q) {
+			report_bad(r, E.rx, len);
+			continue;
+		}
+		/* Given up on (and maybe resent by a new back-end). */
+		if ((uint32_t)seq < given_up) {
+			r->late++;
+			continue;
+		}
+		if (E.seen[seq % SEEN_SLOTS] == (uint32_t)seq + 1) {
+			report_bad(r, E.rx, len); /* twice */
+			continue;
+		}
+		E.seen[seq % SEEN_SLOTS] = (uint32_t)seq + 1;
+		r->good++;
+		r->pair_good[q]++;
+		(*in_flight)--;
+		if (r->came_up) {
+			r->after_up++;
+			r->pair_after_up[q]++;
+		}
+	}
+	return any;
+}
+
 static long echo_user(void *arg)
 {
 	struct result *r = arg;
@@ -180,7 +217,6 @@ static long echo_user(void *arg)
 	while (!done(r)) {
 		bool added = false, progress = false;
 		uint32_t kick = 0; /* pairs with frames to kick, a bit each */
-		long len;
 
 		for (uint32_t q = 0; q < E.pairs; q++)
 			(void)net_tx_reap(&E.dev, q);
@@ -206,35 +242,8 @@ static long echo_user(void *arg)
 			if (kick & (1u << q))
 				net_tx_kick(&E.dev, q);
 		for (uint32_t q = 0; q < E.pairs; q++)
-		while ((len = net_rx(&E.dev, q, E.rx, sizeof(E.rx), NULL)) !=
-		       0) {
-			long seq =
-			    len < 0 ? -1 : frame_check(E.rx, len, r->sent);
-
-			progress = true;
-			/* macswap answers on the queue a frame came in on. */
-			if (seq < 0 || (uint32_t)seq % E.pairs != q) {
-				report_bad(r, E.rx, len);
-				continue;
-			}
-			/* Given up on (and maybe resent by a new back-end). */
-			if ((uint32_t)seq < given_up) {
-				r->late++;
-				continue;
-			}
-			if (E.seen[seq % SEEN_SLOTS] == (uint32_t)seq + 1) {
-				report_bad(r, E.rx, len); /* twice */
-				continue;
-			}
-			E.seen[seq % SEEN_SLOTS] = (uint32_t)seq + 1;
-			r->good++;
-			r->pair_good[q]++;
-			in_flight--;
-			if (r->came_up) {
-				r->after_up++;
-				r->pair_after_up[q]++;
-			}
-		}
+			if (rx_pair(r, q, given_up, &in_flight))
+				progress = true;
 		if (progress) {
 			uint64_t now = clock_ns();
 
@@ -297,8 +306,9 @@ int guest_main(void)
 		result_fail("link=1 needs VIRTIO_NET_F_STATUS");
 	/* What the device offers but this guest does not use. */
 	con_printf("net-echo: packed ring offered: %s\n",
-		   (E.dev.vp.offered & VIRTIO_BIT(VIRTIO_F_RING_PACKED)) ? "yes"
-									 : "no");
+		   (E.dev.vp.offered & VIRTIO_BIT(VIRTIO_F_RING_PACKED))
+		       ? "yes"
+		       : "no");
 	/* A control queue (the device's choice) must answer where it is. */
 	if (E.dev.has_ctrl) {
 		uint8_t on = 1;
@@ -341,7 +351,8 @@ int guest_main(void)
 	for (uint32_t q = 0; q < E.pairs; q++)
 		if (!r.pair_good[q] || (E.link_mode && !r.pair_after_up[q]))
 			result_fail("no echo on queue pair %u%s", q,
-				    E.link_mode ? " after the link came up" : "");
+				    E.link_mode ? " after the link came up"
+						: "");
 	if (E.link_mode)
 		con_printf("net-echo: link went down %s, came up %s, %u echoes "
 			   "after\n",

@@ -61,7 +61,7 @@
 #define VU_NET_LOCAL_MQ_FEATURES                                               \
 	((1ULL << VIRTIO_NET_F_CTRL_VQ) | (1ULL << VIRTIO_NET_F_CTRL_RX) |     \
 	 (1ULL << VIRTIO_NET_F_CTRL_MAC_ADDR))
-/* The longest command answered: a full MAC table (2 tables of 64) and a margin. */
+/* The longest command answered: both MAC tables full, and a margin. */
 #define VU_NET_CTRL_MAX                                                        \
 	(2 + 2 * (4 + VIRTIO_NET_MAC_TABLE_ENTRIES * NET_MAC_LEN) + 64)
 
@@ -97,7 +97,8 @@ uint64_t vhost_user_net_features(uint64_t backend, unsigned int pairs)
 
 uint64_t vhost_user_net_local_features(unsigned int pairs)
 {
-	return VU_NET_LOCAL_FEATURES | (pairs > 1 ? VU_NET_LOCAL_MQ_FEATURES : 0);
+	return VU_NET_LOCAL_FEATURES |
+	       (pairs > 1 ? VU_NET_LOCAL_MQ_FEATURES : 0);
 }
 
 uint8_t vhost_user_net_ctrl(struct virtio_net_ctrl_state *st,
@@ -160,8 +161,9 @@ static bool vu_net_ctrl_one(struct vhost_user_net *n, struct virtq_elem *e)
 	unsigned int effects = 0;
 
 	if (e->out_len < 2 || !e->in_len) {
-		virtio_device_needs_reset(n->dev.vdev,
-					  "control queue: a command without its class and command bytes or its ack byte");
+		virtio_device_needs_reset(
+		    n->dev.vdev, "control queue: a command without its class "
+				 "and command bytes or its ack byte");
 		return false;
 	}
 	if (e->out_len <= sizeof(buf)) {
@@ -174,7 +176,7 @@ static bool vu_net_ctrl_one(struct vhost_user_net *n, struct virtq_elem *e)
 			   n->ctrl.pairs, n->ctrl.pairs == 1 ? "" : "s");
 		vhost_user_dev_enable(&n->dev, 2 * n->ctrl.pairs);
 	}
-	/* CTRL_MAC_ADDR's address is the one config space shows, as in-process. */
+	/* CTRL_MAC_ADDR's address shows in config space, as in-process. */
 	if (effects & VIRTIO_NET_CTRL_FILTER) {
 		pthread_mutex_lock(&n->dev.vdev->lock);
 		memcpy(n->config.mac, n->ctrl.filter.mac, NET_MAC_LEN);
@@ -440,10 +442,11 @@ static struct virtio_device *vu_net_create(struct machine *m,
 		goto err;
 	if (n->pairs > 1 &&
 	    !(vhost_user_dev_features(&n->dev) & (1ULL << VIRTIO_NET_F_MQ))) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "%s: the back-end at '%s' offers no VIRTIO_NET_F_MQ: "
-			    "expected queues=1",
-			    n->dev.option, cfg->vhost_user);
+		g_set_error(
+		    err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "%s: the back-end at '%s' offers no VIRTIO_NET_F_MQ: "
+		    "expected queues=1",
+		    n->dev.option, cfg->vhost_user);
 		goto err;
 	}
 	if (cfg->mac_given)
@@ -469,7 +472,8 @@ static struct virtio_device *vu_net_create(struct machine *m,
 		 */
 		int ret;
 
-		n->ctrl_refs[0] = (struct vu_net_ctrl_ref){n, vdev->queues[rings]};
+		n->ctrl_refs[0] =
+		    (struct vu_net_ctrl_ref){n, vdev->queues[rings]};
 		n->ctrl_refs[1] = (struct vu_net_ctrl_ref){n, vdev->queues[2]};
 		ret = iothread_add(n->dev.thread,
 				   virtq_kick_fd(n->ctrl_refs[0].vq), 0,

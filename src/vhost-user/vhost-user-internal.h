@@ -110,7 +110,8 @@ struct vhost_user_dev {
 	bool reconnect;
 	struct machine *m;
 	struct virtio_device *vdev;
-	unsigned int nr_queues; /* rings handed over (vhost_user_dev_set_rings) */
+	unsigned int
+	    nr_queues; /* rings handed over (vhost_user_dev_set_rings) */
 	unsigned int max_queues; /* rings with call and err fds */
 	/*
 	 * Set by the model before vhost_user_dev_init() (zero for blk):

@@ -117,8 +117,9 @@ START_TEST(net_features)
 	ck_assert_uint_eq(f, local | F(VIRTIO_NET_F_MRG_RXBUF));
 	/* Offloads pass only when the back-end has them. */
 	f = vhost_user_net_features(F(VIRTIO_NET_F_CSUM) |
-				    F(VIRTIO_NET_F_HOST_TSO4) |
-				    F(VIRTIO_NET_F_MTU), 1);
+					F(VIRTIO_NET_F_HOST_TSO4) |
+					F(VIRTIO_NET_F_MTU),
+				    1);
 	ck_assert_uint_eq(f, local | F(VIRTIO_NET_F_CSUM) |
 				 F(VIRTIO_NET_F_HOST_TSO4));
 	/* MAC or STATUS from the back-end changes nothing. */
@@ -555,7 +556,7 @@ static uint8_t *state_of(uint32_t pairs, const uint8_t *mac, size_t *len)
 	return state_writer_finish(&w, len);
 }
 
-/* Load it: NULL, or the error (caller frees); *pairs and mac only on success. */
+/* Load it: NULL or the error (freed by the caller); *pairs, mac on success. */
 static char *state_load(const uint8_t *buf, size_t len, unsigned int max,
 			bool mq, unsigned int *pairs, uint8_t *mac)
 {
@@ -589,7 +590,8 @@ START_TEST(state_round_trip_and_bad)
 	/* Three pairs into a NIC of two, or a driver without MQ. */
 	pairs = 99;
 	msg = state_load(ok, len, 2, true, &pairs, mac);
-	ck_assert_msg(msg && strstr(msg, "3 queue pairs in use, this NIC has 2"),
+	ck_assert_msg(msg &&
+			  strstr(msg, "3 queue pairs in use, this NIC has 2"),
 		      "%s", msg);
 	g_free(msg);
 	msg = state_load(ok, len, 4, false, &pairs, mac);

@@ -44,8 +44,8 @@ static inline void conn_pair(struct vhost_user_conn *c, int *peer)
 }
 
 /* The back-end's side: send raw bytes, with an fd if fd >= 0. */
-static inline void peer_send(int peer, uint32_t req, uint32_t flags, const void *p,
-		      uint32_t size, int fd)
+static inline void peer_send(int peer, uint32_t req, uint32_t flags,
+			     const void *p, uint32_t size, int fd)
 {
 	uint8_t buf[512];
 	struct iovec iov = {buf, 12 + size};
@@ -75,7 +75,8 @@ static inline void peer_send(int peer, uint32_t req, uint32_t flags, const void 
 #define RF (VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY)
 
 /* What the front-end sent: header, and the fd it carried (or -1). */
-static inline uint32_t peer_recv(int peer, uint8_t *payload, uint32_t *flags, int *fd)
+static inline uint32_t peer_recv(int peer, uint8_t *payload, uint32_t *flags,
+				 int *fd)
 {
 	uint8_t buf[512];
 	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
