@@ -365,7 +365,7 @@ static void r_open(unsigned int started)
 	R.d.conn.features = f | F(VHOST_USER_F_PROTOCOL_FEATURES);
 	R.d.name = "vu-net-test";
 	R.d.vdev = &R.vdev;
-	R.d.nr_queues = NQ;
+	R.d.nr_queues = R.d.max_queues = NQ;
 	R.d.nr_enabled = NQ;
 	R.d.rings_per_queue = 2;
 	for (unsigned int q = 0; q < NQ; q++)
@@ -538,6 +538,42 @@ START_TEST(enable_recorded_when_not_running)
 }
 END_TEST
 
+/*
+ * A driver without MQ: rings 0 and 1 only go to the back-end, though ring
+ * 2 (its control queue) is started; enabling more than that is clamped.
+ */
+START_TEST(set_rings_hands_over_first_pair)
+{
+	const char *what = NULL;
+	unsigned int rings = 0;
+
+	r_open(3);
+	vhost_user_dev_set_rings(&R.d, 2);
+	ck_assert_uint_eq(R.d.nr_enabled, 2);
+	vhost_user_dev_enable(&R.d, 4);
+	ck_assert_uint_eq(R.d.nr_enabled, 2);
+	ck_assert_int_eq(vhost_user_dev_rings_start(&R.d, &what), 0);
+	for (;;) {
+		uint8_t p[64];
+		char c;
+		int fd;
+		uint32_t req;
+
+		if (recv(R.peer, &c, 1, MSG_DONTWAIT | MSG_PEEK) < 0)
+			break;
+		req = peer_recv(R.peer, p, NULL, &fd);
+		if (fd >= 0)
+			close(fd);
+		if (req == VHOST_USER_SET_VRING_NUM) {
+			ck_assert_uint_lt(rd32(p), 2);
+			rings++;
+		}
+	}
+	ck_assert_uint_eq(rings, 2);
+	r_close();
+}
+END_TEST
+
 /* ---- state ---- */
 
 /* A container holding a "vu/model" section of pairs and, if mac, an address. */
@@ -623,7 +659,8 @@ int main(void)
 	UNIT_TCASE(s, "option", net_spec, net_features);
 	UNIT_TCASE(s, "ctrl", ctrl_pairs, ctrl_filter_and_malformed);
 	UNIT_TCASE(s, "enable", rings_start_enables_active_pairs,
-		   enable_changes_only, enable_recorded_when_not_running);
+		   enable_changes_only, enable_recorded_when_not_running,
+		   set_rings_hands_over_first_pair);
 	UNIT_TCASE(s, "state", state_round_trip_and_bad);
 	return unit_run(s);
 }
