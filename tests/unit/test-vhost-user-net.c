@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
- * vhost-user-net: the --net vhost-user= option, the features the guest is
- * offered for one and several queue pairs, the control commands tern
- * answers (every malformed one too), and which rings the back-end is told
- * to enable: at a start or reconnect exactly the active pairs, and when
- * the driver changes the count (VQ_PAIRS_SET) only the rings that change,
- * each turned on with a kick, and the pairs and address the state keeps.
- * The rings belong to a virtio device on plain memory; this test plays
- * the back-end on a socketpair.
+ * vhost-user-net: the features the guest is offered for one and several
+ * queue pairs, the control commands tern answers (every malformed one
+ * too), which rings the back-end is told to enable (at a start or
+ * reconnect exactly the active pairs; when the driver changes the count,
+ * VQ_PAIRS_SET, only the rings that change, each turned on with a kick),
+ * and the pairs and address the state keeps. The rings belong to a virtio
+ * device on plain memory; this test plays the back-end on a socketpair.
+ * The --net vhost-user= option is test-vhost-user.c's.
  */
 #include <endian.h>
 #include <errno.h>
@@ -28,69 +28,6 @@
 #include "vhost-user-peer.h"
 
 #define F(b) (1ULL << (b))
-
-static void net_bad(const char *spec, const char *needle)
-{
-	g_autofree char *start = g_strdup_printf("--net '%s': ", spec);
-	struct net_config c;
-	GError *err = NULL;
-
-	ck_assert_msg(!net_config_parse(spec, &c, &err), "'%s' parsed", spec);
-	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
-	ck_assert_msg(g_str_has_prefix(err->message, start) &&
-			  strstr(err->message, needle),
-		      "'%s' lacks '%s'", err->message, needle);
-	ck_assert_ptr_null(c.vhost_user);
-	g_error_free(err);
-}
-
-START_TEST(net_spec)
-{
-	struct net_config c;
-
-	ck_assert(net_config_parse("vhost-user=/run/vu.sock", &c, NULL));
-	ck_assert_str_eq(c.vhost_user, "/run/vu.sock");
-	ck_assert_ptr_null(c.ifname);
-	ck_assert_int_eq(c.fd, -1);
-	ck_assert(c.reconnect);
-	ck_assert(!c.mac_given);
-	ck_assert_uint_eq(c.queues, 1);
-	net_config_clear(&c);
-	ck_assert(net_config_parse(
-	    "vhost-user=s,queues=1,mac=52:54:00:ab:cd:01,reconnect=off", &c,
-	    NULL));
-	ck_assert(!c.reconnect);
-	ck_assert(c.mac_given);
-	ck_assert_uint_eq(c.mac[5], 0x01);
-	net_config_clear(&c);
-	/* A tap NIC has no back-end to reconnect to. */
-	ck_assert(net_config_parse("tap=t0", &c, NULL));
-	ck_assert_ptr_null(c.vhost_user);
-	ck_assert(!c.reconnect);
-	net_config_clear(&c);
-
-	/* Several pairs: the control queue is tern's (net.c). */
-	ck_assert(net_config_parse("vhost-user=s,queues=2", &c, NULL));
-	ck_assert_uint_eq(c.queues, 2);
-	net_config_clear(&c);
-	ck_assert(net_config_parse("vhost-user=s,queues=16", &c, NULL));
-	net_config_clear(&c);
-	net_bad("vhost-user=s,queues=17", "queues='17': expected a decimal "
-					  "number of queue pairs from 1 to 16");
-	net_bad("vhost-user=s,queues=0", "queues='0'");
-	net_bad("vhost-user=s,tap=t0", "takes only queues=, mac= and "
-				       "reconnect=");
-	net_bad("fd=5,vhost-user=s", "takes only queues=, mac= and reconnect=");
-	net_bad("vhost-user=s,mtu=9000", "takes only");
-	net_bad("vhost-user=s,vhost=on", "takes only");
-	net_bad("vhost-user=s,reconnect=maybe",
-		"reconnect='maybe': expected on or off");
-	net_bad("vhost-user=s,reconnect=on,reconnect=off", "given twice");
-	net_bad("vhost-user=s,mac=01:00:5e:00:00:01", "expected a unicast MAC");
-	net_bad("vhost-user=", "'vhost-user' needs a value");
-	net_bad("tap=t0,reconnect=on", "vhost-user= NICs only");
-}
-END_TEST
 
 /* What the guest is offered from what the back-end offers. */
 START_TEST(net_features)
@@ -656,7 +593,7 @@ int main(void)
 {
 	Suite *s = suite_create("vhost-user-net");
 
-	UNIT_TCASE(s, "option", net_spec, net_features);
+	UNIT_TCASE(s, "features", net_features);
 	UNIT_TCASE(s, "ctrl", ctrl_pairs, ctrl_filter_and_malformed);
 	UNIT_TCASE(s, "enable", rings_start_enables_active_pairs,
 		   enable_changes_only, enable_recorded_when_not_running,

@@ -4,7 +4,7 @@
  * every malformed shape a back-end could send), the connection over a
  * socketpair whose other end this test plays (framing, fds in SCM_RIGHTS,
  * REPLY_ACK, a back-end that never answers or hangs up), and the --disk
- * vhost-user= option.
+ * and --net vhost-user= options (the net model: test-vhost-user-net.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -480,6 +480,69 @@ START_TEST(disk_spec)
 }
 END_TEST
 
+static void net_bad(const char *spec, const char *needle)
+{
+	g_autofree char *start = g_strdup_printf("--net '%s': ", spec);
+	struct net_config c;
+	GError *err = NULL;
+
+	ck_assert_msg(!net_config_parse(spec, &c, &err), "'%s' parsed", spec);
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	ck_assert_msg(g_str_has_prefix(err->message, start) &&
+			  strstr(err->message, needle),
+		      "'%s' lacks '%s'", err->message, needle);
+	ck_assert_ptr_null(c.vhost_user);
+	g_error_free(err);
+}
+
+START_TEST(net_spec)
+{
+	struct net_config c;
+
+	ck_assert(net_config_parse("vhost-user=/run/vu.sock", &c, NULL));
+	ck_assert_str_eq(c.vhost_user, "/run/vu.sock");
+	ck_assert_ptr_null(c.ifname);
+	ck_assert_int_eq(c.fd, -1);
+	ck_assert(c.reconnect);
+	ck_assert(!c.mac_given);
+	ck_assert_uint_eq(c.queues, 1);
+	net_config_clear(&c);
+	ck_assert(net_config_parse(
+	    "vhost-user=s,queues=1,mac=52:54:00:ab:cd:01,reconnect=off", &c,
+	    NULL));
+	ck_assert(!c.reconnect);
+	ck_assert(c.mac_given);
+	ck_assert_uint_eq(c.mac[5], 0x01);
+	net_config_clear(&c);
+	/* A tap NIC has no back-end to reconnect to. */
+	ck_assert(net_config_parse("tap=t0", &c, NULL));
+	ck_assert_ptr_null(c.vhost_user);
+	ck_assert(!c.reconnect);
+	net_config_clear(&c);
+
+	/* Several pairs: the control queue is tern's (net.c). */
+	ck_assert(net_config_parse("vhost-user=s,queues=2", &c, NULL));
+	ck_assert_uint_eq(c.queues, 2);
+	net_config_clear(&c);
+	ck_assert(net_config_parse("vhost-user=s,queues=16", &c, NULL));
+	net_config_clear(&c);
+	net_bad("vhost-user=s,queues=17", "queues='17': expected a decimal "
+					  "number of queue pairs from 1 to 16");
+	net_bad("vhost-user=s,queues=0", "queues='0'");
+	net_bad("vhost-user=s,tap=t0", "takes only queues=, mac= and "
+				       "reconnect=");
+	net_bad("fd=5,vhost-user=s", "takes only queues=, mac= and reconnect=");
+	net_bad("vhost-user=s,mtu=9000", "takes only");
+	net_bad("vhost-user=s,vhost=on", "takes only");
+	net_bad("vhost-user=s,reconnect=maybe",
+		"reconnect='maybe': expected on or off");
+	net_bad("vhost-user=s,reconnect=on,reconnect=off", "given twice");
+	net_bad("vhost-user=s,mac=01:00:5e:00:00:01", "expected a unicast MAC");
+	net_bad("vhost-user=", "'vhost-user' needs a value");
+	net_bad("tap=t0,reconnect=on", "vhost-user= NICs only");
+}
+END_TEST
+
 /* A model's protocol_drop: those bits are never asked for. */
 START_TEST(conn_protocol_drop)
 {
@@ -523,6 +586,6 @@ int main(void)
 	UNIT_TCASE(s, "connector", connector_connects_and_reports,
 		   connector_long_path);
 	UNIT_TCASE(s, "disk-spec", disk_spec);
-	UNIT_TCASE(s, "net", conn_protocol_drop);
+	UNIT_TCASE(s, "net", net_spec, conn_protocol_drop);
 	return unit_run(s);
 }
