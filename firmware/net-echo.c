@@ -6,11 +6,17 @@
  * address we sent to, and the rest is the frame we sent. Reports
  *
  *   ECHO frames=N good=G late=L lost=X bad=B ns=T stall_ms=S pps=P
+ *   PAIR p good=G after_up=A           (pairs=N, one line per pair)
  *
  * then RESULT: PASS|FAIL. Options (kernel command line):
  *   frames=N   echoes to get (1000, at most 16777216)
  *   size=N     frame bytes, 64..1514 (128)
  *   window=N   frames in flight (32, at most the ring size)
+ *   pairs=N    use N queue pairs (1; VIRTIO_NET_F_MQ, at most 4): the
+ *              driver checks that VQ_PAIRS_SET refuses 0 and more than
+ *              the device has, sets N, and sends frame k on pair
+ *              k mod N; each echo must come back on the pair its frame
+ *              went out on, and every pair must carry echoes
  *   link=1     the peer goes away and comes back meanwhile: the link
  *              must go down and up again, frames may be lost while it is
  *              down, and `frames` echoes must come after it is back up
@@ -47,7 +53,7 @@ static const uint8_t peer[6] = {0x02, 0x00, 0x00, 0x00, 0xec, 0x40};
 
 static struct {
 	struct net_dev dev;
-	uint32_t size, window, target, pool;
+	uint32_t size, window, target, pool, pairs;
 	bool link_mode;
 	uint64_t timeout_ns;
 	uint8_t *tx_bufs; /* pool slots of NET_HDR_LEN + FRAME_MAX */
@@ -57,6 +63,7 @@ static struct {
 
 struct result {
 	uint32_t sent, good, late, lost, bad, after_up;
+	uint32_t pair_good[NET_MAX_PAIRS], pair_after_up[NET_MAX_PAIRS];
 	bool went_down, came_up;
 	uint64_t ns, stall_ns; /* the longest wait with frames in flight */
 };
@@ -107,6 +114,35 @@ static void report_bad(struct result *r, const uint8_t *f, long len)
 		    len, f[0], f[1], f[2], f[10], f[11], f[12], f[13]);
 }
 
+/*
+ * Several pairs: the device must offer them and a control queue, refuse
+ * 0 and more than it has, and take pairs= (5.1.6.5.5).
+ */
+static void pairs_set(void)
+{
+	uint16_t max = 1, n;
+
+	if (E.dev.max_pairs < E.pairs || !E.dev.has_ctrl)
+		result_fail("pairs=%u: the device has %u pair(s)%s", E.pairs,
+			    E.dev.max_pairs,
+			    E.dev.has_ctrl ? "" : " and no control queue");
+	max = virtio_cfg_read16(&E.dev.vp, VIRTIO_NET_CFG_MAX_PAIRS);
+	n = 0;
+	if (net_ctrl(&E.dev, VIRTIO_NET_CTRL_MQ,
+		     VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &n, 2) != VIRTIO_NET_ERR)
+		result_fail("VQ_PAIRS_SET 0 was not refused");
+	n = (uint16_t)(max + 1);
+	if (net_ctrl(&E.dev, VIRTIO_NET_CTRL_MQ,
+		     VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &n, 2) != VIRTIO_NET_ERR)
+		result_fail("VQ_PAIRS_SET %u (of %u) was not refused", n, max);
+	n = (uint16_t)E.pairs;
+	if (net_ctrl(&E.dev, VIRTIO_NET_CTRL_MQ,
+		     VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &n, 2) != VIRTIO_NET_OK)
+		result_fail("VQ_PAIRS_SET %u refused", n);
+	E.dev.pairs = E.pairs;
+	con_printf("net-echo: %u queue pairs of %u\n", E.pairs, max);
+}
+
 static bool link_poll(struct result *r, bool *up)
 {
 	bool now = net_link_up(&E.dev);
@@ -130,6 +166,43 @@ static bool done(const struct result *r)
 	return r->came_up && r->after_up >= E.target;
 }
 
+/* Take pair q's echoes; true if anything came. */
+static bool rx_pair(struct result *r, uint32_t q, uint32_t given_up,
+		    uint32_t *in_flight)
+{
+	bool any = false;
+	long len;
+
+	while ((len = net_rx(&E.dev, q, E.rx, sizeof(E.rx), NULL)) != 0) {
+		long seq = len < 0 ? -1 : frame_check(E.rx, len, r->sent);
+
+		any = true;
+		/* macswap answers on the queue a frame came in on. */
+		if (seq < 0 || (uint32_t)seq % E.pairs != q) {
+			report_bad(r, E.rx, len);
+			continue;
+		}
+		/* Given up on (and maybe resent by a new back-end). */
+		if ((uint32_t)seq < given_up) {
+			r->late++;
+			continue;
+		}
+		if (E.seen[seq % SEEN_SLOTS] == (uint32_t)seq + 1) {
+			report_bad(r, E.rx, len); /* twice */
+			continue;
+		}
+		E.seen[seq % SEEN_SLOTS] = (uint32_t)seq + 1;
+		r->good++;
+		r->pair_good[q]++;
+		(*in_flight)--;
+		if (r->came_up) {
+			r->after_up++;
+			r->pair_after_up[q]++;
+		}
+	}
+	return any;
+}
+
 static long echo_user(void *arg)
 {
 	struct result *r = arg;
@@ -142,52 +215,35 @@ static long echo_user(void *arg)
 
 	con_printf("net-echo: streaming\n");
 	while (!done(r)) {
-		struct virtq *vq = &E.dev.tx[0];
 		bool added = false, progress = false;
-		long len;
+		uint32_t kick = 0; /* pairs with frames to kick, a bit each */
 
-		(void)net_tx_reap(&E.dev, 0);
-		while (up && in_flight < E.window && virtq_room(vq) > 0 &&
+		for (uint32_t q = 0; q < E.pairs; q++)
+			(void)net_tx_reap(&E.dev, q);
+		/* Frame k on pair k mod pairs. */
+		while (up && in_flight < E.window &&
+		       virtq_room(&E.dev.tx[r->sent % E.pairs]) > 0 &&
 		       (E.link_mode || r->sent < E.target)) {
+			uint32_t q = r->sent % E.pairs;
 			uint8_t *b = E.tx_bufs + (size_t)(r->sent % E.pool) *
 						     (NET_HDR_LEN + FRAME_MAX);
 
 			memset(b, 0, NET_HDR_LEN);
 			frame_build(b + NET_HDR_LEN, r->sent);
-			if (net_tx_nokick(&E.dev, 0, b, NET_HDR_LEN + E.size) <
+			if (net_tx_nokick(&E.dev, q, b, NET_HDR_LEN + E.size) <
 			    0)
 				break;
 			r->sent++;
 			in_flight++;
 			added = true;
+			kick |= 1u << q;
 		}
-		if (added)
-			net_tx_kick(&E.dev, 0);
-		while ((len = net_rx(&E.dev, 0, E.rx, sizeof(E.rx), NULL)) !=
-		       0) {
-			long seq =
-			    len < 0 ? -1 : frame_check(E.rx, len, r->sent);
-
-			progress = true;
-			if (seq < 0) {
-				report_bad(r, E.rx, len);
-				continue;
-			}
-			/* Given up on (and maybe resent by a new back-end). */
-			if ((uint32_t)seq < given_up) {
-				r->late++;
-				continue;
-			}
-			if (E.seen[seq % SEEN_SLOTS] == (uint32_t)seq + 1) {
-				report_bad(r, E.rx, len); /* twice */
-				continue;
-			}
-			E.seen[seq % SEEN_SLOTS] = (uint32_t)seq + 1;
-			r->good++;
-			in_flight--;
-			if (r->came_up)
-				r->after_up++;
-		}
+		for (uint32_t q = 0; q < E.pairs; q++)
+			if (kick & (1u << q))
+				net_tx_kick(&E.dev, q);
+		for (uint32_t q = 0; q < E.pairs; q++)
+			if (rx_pair(r, q, given_up, &in_flight))
+				progress = true;
 		if (progress) {
 			uint64_t now = clock_ns();
 
@@ -236,17 +292,35 @@ int guest_main(void)
 	E.size = (uint32_t)cmdline_uint_or("size", FRAME_MAX, 128);
 	E.window = (uint32_t)cmdline_uint_or("window", 256, 32);
 	E.link_mode = cmdline_uint_or("link", 1, 0);
+	E.pairs = (uint32_t)cmdline_uint_or("pairs", NET_MAX_PAIRS, 1);
 	E.timeout_ns = cmdline_uint_or("timeout", 3600, 60) * 1000000000ull;
-	if (E.size < 64 || E.target == 0 || E.window == 0)
-		result_fail(
-		    "size=%u (64 or more) frames=%u window=%u (1 or more)",
-		    E.size, E.target, E.window);
-	o.max_pairs = 1;
+	if (E.size < 64 || E.target == 0 || E.window == 0 || E.pairs == 0)
+		result_fail("size=%u (64 or more) frames=%u window=%u pairs=%u "
+			    "(1 or more)",
+			    E.size, E.target, E.window, E.pairs);
+	o.max_pairs = E.pairs;
 	o.mrg = true;
 	if (net_open(&E.dev, &o, &why) < 0)
 		result_fail("virtio-net: %s", why);
 	if (E.link_mode && !E.dev.status)
 		result_fail("link=1 needs VIRTIO_NET_F_STATUS");
+	/* What the device offers but this guest does not use. */
+	con_printf("net-echo: packed ring offered: %s\n",
+		   (E.dev.vp.offered & VIRTIO_BIT(VIRTIO_F_RING_PACKED))
+		       ? "yes"
+		       : "no");
+	/* A control queue (the device's choice) must answer where it is. */
+	if (E.dev.has_ctrl) {
+		uint8_t on = 1;
+
+		if (net_ctrl(&E.dev, VIRTIO_NET_CTRL_RX,
+			     VIRTIO_NET_CTRL_RX_PROMISC, &on,
+			     1) != VIRTIO_NET_OK)
+			result_fail("CTRL_RX PROMISC refused");
+		con_printf("net-echo: control queue answers\n");
+	}
+	if (E.pairs > 1)
+		pairs_set();
 	if (E.window > E.dev.tx[0].size)
 		E.window = E.dev.tx[0].size;
 	/* A buffer is not reused while the device may still read it. */
@@ -269,8 +343,16 @@ int guest_main(void)
 		   r.sent, r.good, r.late, r.lost, r.bad, (unsigned long)r.ns,
 		   (unsigned long)(r.stall_ns / 1000000),
 		   (unsigned long)((uint64_t)r.good * 1000000000ull / r.ns));
+	for (uint32_t q = 0; E.pairs > 1 && q < E.pairs; q++)
+		con_printf("PAIR %u good=%u after_up=%u\n", q, r.pair_good[q],
+			   r.pair_after_up[q]);
 	if (r.bad)
 		result_fail("%u frames came back wrong", r.bad);
+	for (uint32_t q = 0; q < E.pairs; q++)
+		if (!r.pair_good[q] || (E.link_mode && !r.pair_after_up[q]))
+			result_fail("no echo on queue pair %u%s", q,
+				    E.link_mode ? " after the link came up"
+						: "");
 	if (E.link_mode)
 		con_printf("net-echo: link went down %s, came up %s, %u echoes "
 			   "after\n",

@@ -187,10 +187,6 @@ bool net_config_parse(const char *spec, struct net_config *out, GError **err)
 		if (seen & ~((1U << KEY_VHOST_USER) | (1U << KEY_QUEUES) |
 			     (1U << KEY_MAC) | (1U << KEY_RECONNECT)))
 			NET_ERR("vhost-user= takes only queues=, mac= and reconnect= (the back-end owns the data path)");
-		/* Several pairs need the control queue in tern: not done yet. */
-		if (out->queues > 1)
-			NET_ERR("queues=%u: vhost-user NICs have one queue pair (queues=1)",
-				out->queues);
 		return true;
 	}
 	if (seen & (1U << KEY_RECONNECT))

@@ -178,8 +178,8 @@ static int dev_connect(struct vhost_user_dev *d, const char **what)
 	ret = vhost_user_conn_negotiate(&d->conn);
 	if (!ret && !(d->conn.features & (1ULL << VIRTIO_F_VERSION_1)))
 		ret = -EPROTONOSUPPORT;
-	if (!ret && d->nr_queues > MAX(d->rings_per_queue, 1) &&
-	    d->conn.queue_num * MAX(d->rings_per_queue, 1) < d->nr_queues) {
+	if (!ret && d->max_queues > MAX(d->rings_per_queue, 1) &&
+	    d->conn.queue_num * MAX(d->rings_per_queue, 1) < d->max_queues) {
 		*what = "queue count";
 		ret = -ERANGE;
 	}
@@ -325,7 +325,8 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	d->path = g_strdup(path);
 	d->reconnect = reconnect;
 	d->m = m;
-	d->nr_queues = nr_queues;
+	d->nr_queues = d->max_queues = nr_queues;
+	d->nr_enabled = nr_queues;
 	d->conn.fd = d->inflight_fd = d->timer_fd = d->event_fd = -1;
 	d->connector.sock = -1;
 	for (unsigned int i = 0; i < VHOST_USER_QUEUES_MAX; i++)
@@ -360,6 +361,22 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	pthread_mutex_lock(&d->lock);
 	ret = dev_connect(d, &what);
 	pthread_mutex_unlock(&d->lock);
+	if (ret == -ERANGE && d->option) {
+		unsigned int per = MAX(d->rings_per_queue, 1);
+
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "%s: the back-end at '%s' has %u queue%s%s "
+			    "(GET_QUEUE_NUM%s), fewer than the %u asked for",
+			    d->option, path, d->conn.queue_num,
+			    per == 2 ? " pair" : "",
+			    d->conn.queue_num == 1 ? "" : "s",
+			    vhost_user_conn_has_protocol(
+				&d->conn, VHOST_USER_PROTOCOL_F_MQ)
+				? ""
+				: "; it offers no MQ protocol feature",
+			    nr_queues / per);
+		return false;
+	}
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "%s: back-end '%s': %s: %s", name, path, what,
@@ -411,8 +428,11 @@ bool vhost_user_dev_attach(struct vhost_user_dev *d, struct virtio_device *vdev,
 	/*
 	 * The core offers its transport bits (packed rings among them) to
 	 * every device; the guest may only see what the back-end can do.
+	 * Never packed rings: the hand-over (rings.c) speaks split only, its
+	 * ring base without the wrap counter, and testpmd offers them.
 	 */
 	vdev->host_features &= vhost_user_dev_features(d) | d->local_features;
+	vdev->host_features &= ~(1ULL << VIRTIO_F_RING_PACKED);
 	if (!(vdev->host_features & (1ULL << VIRTIO_F_VERSION_1))) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
 			    "%s: back-end '%s' offers no VIRTIO_F_VERSION_1",
@@ -446,6 +466,7 @@ void vhost_user_dev_fini(struct vhost_user_dev *d)
 	pthread_mutex_destroy(&d->lock);
 	g_free(d->name);
 	g_free(d->path);
+	g_free(d->option);
 }
 
 void vhost_user_dev_start(struct vhost_user_dev *d)

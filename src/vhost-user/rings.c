@@ -55,6 +55,12 @@ static int dev_inflight(struct vhost_user_dev *d)
 	return vhost_user_conn_call(&d->conn, &m, NULL);
 }
 
+/* Rings are enabled and disabled only with protocol features. */
+static bool dev_has_enable(const struct vhost_user_dev *d)
+{
+	return d->conn.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
+}
+
 static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 {
 	struct virtqueue *vq = d->vdev->queues[i];
@@ -105,11 +111,14 @@ static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 					virtq_kick_fd(vq));
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
-	/* With protocol features a ring starts disabled. */
-	if (!ret &&
-	    (d->conn.features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES))) {
+	/*
+	 * With protocol features a ring starts disabled; one beyond the
+	 * active queue pairs of a net stays so, said explicitly as QEMU does
+	 * (a back-end that came back must not keep an old enable).
+	 */
+	if (!ret && dev_has_enable(d)) {
 		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_ENABLE, i,
-					   1);
+					   i < d->nr_enabled);
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	return ret;
@@ -153,6 +162,38 @@ int vhost_user_dev_rings_start(struct vhost_user_dev *d, const char **what)
 		if (virtq_started(d->vdev->queues[i]))
 			efd_signal(virtq_kick_fd(d->vdev->queues[i]));
 	return 0;
+}
+
+void vhost_user_dev_set_rings(struct vhost_user_dev *d, unsigned int n)
+{
+	d->nr_queues = MIN(n, d->max_queues);
+	d->nr_enabled = MIN(d->nr_enabled, d->nr_queues);
+}
+
+void vhost_user_dev_enable(struct vhost_user_dev *d, unsigned int n)
+{
+	unsigned int old = d->nr_enabled;
+	int ret = 0;
+
+	d->nr_enabled = MIN(n, d->nr_queues);
+	if (!d->running || !dev_has_enable(d))
+		return; /* the next start or reconnect sends it */
+	for (unsigned int i = 0; i < d->nr_queues && !ret; i++) {
+		struct virtqueue *vq = d->vdev->queues[i];
+		bool on = i < d->nr_enabled;
+		struct vhost_user_msg m;
+
+		if (on == (i < old) || !virtq_started(vq))
+			continue;
+		vhost_user_msg_vring_state(&m, VHOST_USER_SET_VRING_ENABLE, i,
+					   on);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+		/* What the driver queued while the ring was off. */
+		if (!ret && on)
+			efd_signal(virtq_kick_fd(vq));
+	}
+	if (ret)
+		vhost_user_dev_fail(d, "SET_VRING_ENABLE", ret);
 }
 
 /* Lock held: the rings back from the back-end, at the place it stopped. */

@@ -26,7 +26,8 @@ struct iothread;
 /* Reconnect back-off: 100 ms, doubling up to 1 s. */
 #define VHOST_USER_BACKOFF_MIN_MS 100
 #define VHOST_USER_BACKOFF_MAX_MS 1000
-#define VHOST_USER_QUEUES_MAX 16
+/* Rings: 16 queue pairs of a net (tern/net.h's NET_MAX_QUEUES). */
+#define VHOST_USER_QUEUES_MAX 32
 /* Events kept for QMP until the main loop emits them. */
 #define VHOST_USER_EVENTS_MAX 16
 
@@ -113,7 +114,9 @@ struct vhost_user_dev {
 	bool reconnect;
 	struct machine *m;
 	struct virtio_device *vdev;
-	unsigned int nr_queues;
+	unsigned int
+	    nr_queues; /* rings handed over (vhost_user_dev_set_rings) */
+	unsigned int max_queues; /* rings with call and err fds */
 	/*
 	 * Set by the model before vhost_user_dev_init() (zero for blk):
 	 * device bits tern implements itself and never asks of the back-end
@@ -122,6 +125,12 @@ struct vhost_user_dev {
 	 */
 	uint64_t local_features;
 	unsigned int rings_per_queue;
+	/*
+	 * The option to name when the back-end has fewer queues than asked
+	 * ("--net 'vhost-user=...,queues=4'", g_malloc'd, freed by
+	 * vhost_user_dev_fini()); NULL: the generic message.
+	 */
+	char *option;
 
 	/* Everything below under lock (control threads and the I/O thread). */
 	pthread_mutex_t lock;
@@ -130,6 +139,12 @@ struct vhost_user_dev {
 	bool broken;
 	bool active; /* the driver started the device and nothing holds it */
 	bool running; /* the back-end has the rings */
+	/*
+	 * Rings [0, nr_enabled) get SET_VRING_ENABLE 1, the others 0, at
+	 * every start and reconnect (vhost_user_dev_init: all of them; a
+	 * multi-queue net: its active pairs, vhost_user_dev_enable()).
+	 */
+	unsigned int nr_enabled;
 	int call_fd[VHOST_USER_QUEUES_MAX];
 	int err_fd[VHOST_USER_QUEUES_MAX];
 	struct vhost_user_ring_ref refs[VHOST_USER_QUEUES_MAX];
@@ -174,6 +189,20 @@ void vhost_user_dev_start(struct vhost_user_dev *d);
  * forgets the ring positions and the inflight buffer.
  */
 void vhost_user_dev_stop(struct vhost_user_dev *d, bool reset);
+/*
+ * Lock held: enable rings [0, n) and disable the rest; while the back-end
+ * has the rings, SET_VRING_ENABLE for each started ring that changes, and
+ * a kick for each ring turned on (buffers may wait in it). A failed
+ * request cuts the back-end off; the count stays for the reconnect.
+ */
+void vhost_user_dev_enable(struct vhost_user_dev *d, unsigned int n);
+/*
+ * Lock held, the back-end without the rings (before a start): hand over
+ * rings [0, n) only, n at most the count given to vhost_user_dev_init()
+ * (a net whose driver took no MQ has one pair and its control queue where
+ * the second pair's receive ring would be).
+ */
+void vhost_user_dev_set_rings(struct vhost_user_dev *d, unsigned int n);
 
 /*
  * Inside src/vhost-user/, with the device's lock held: the rings to the

@@ -91,7 +91,7 @@ static GOptionEntry *run_entries(struct run_options *o)
 		  "A disk: path=FILE[,bus=blk|scsi][,lun=N][,readonly=on][,engine=io_uring|aio|threads][,cache=writeback|none][,serial=STR][,queues=N][,poll-us=N], or vhost-user=SOCK[,queues=N][,reconnect=on|off]; repeatable",
 		  "SPEC" },
 		{ "net", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->nets,
-		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto], or on a vhost-user back-end: vhost-user=SOCK[,queues=1][,mac=...][,reconnect=on|off]; repeatable",
+		  "A virtio-net NIC on a tap: tap=NAME|fd=N[,mac=52:54:00:xx:xx:xx][,queues=N][,mtu=BYTES][,vhost=on|off|auto], or on a vhost-user back-end: vhost-user=SOCK[,queues=N][,mac=...][,reconnect=on|off]; repeatable",
 		  "SPEC" },
 		{ "fs", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &o->fs,
 		  "A virtio-fs device served by a vhost-user back-end such as virtiofsd (needs --memory SIZE,shared=on); repeatable",

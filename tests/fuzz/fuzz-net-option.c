@@ -17,11 +17,11 @@
 
 static void accepted_check(const struct net_config *cfg, const char *spec)
 {
-	/* vhost-user=SOCK: a back-end's socket, one pair, no tap keys. */
+	/* vhost-user=SOCK: a back-end's socket, 1..16 pairs, no tap keys. */
 	if (cfg->vhost_user) {
 		FUZZ_CHECK(*cfg->vhost_user && !cfg->ifname && cfg->fd < 0);
-		FUZZ_CHECK(cfg->queues == 1 && !cfg->mtu &&
-			   cfg->vhost == NET_VHOST_OFF);
+		FUZZ_CHECK(cfg->queues >= 1 && cfg->queues <= NET_MAX_QUEUES &&
+			   !cfg->mtu && cfg->vhost == NET_VHOST_OFF);
 	} else {
 		FUZZ_CHECK(!cfg->reconnect);
 		FUZZ_CHECK(!cfg->ifname != !(cfg->fd >= 0));

@@ -10,11 +10,15 @@
 
 # tp_cmd SOCK: the back-end's command line (one word per line is not
 # needed: no path of ours has blanks). The file prefix keeps two
-# instances' runtime files apart.
+# instances' runtime files apart. TP_QUEUES (1) queue pairs: the vdev's
+# queues= and as many testpmd receive and transmit queues, so that
+# macswap answers each frame on the queue pair it came in on.
 tp_cmd() {
+	local q=${TP_QUEUES:-1}
 	echo "$TESTPMD" --no-huge -m 1024 --no-pci --file-prefix="tern-$$-$RANDOM" \
-		--vdev "net_vhost0,iface=$1,queues=1,client=0" -- \
-		--forward-mode=macswap --auto-start --total-num-mbufs=8192 --stats-period=60
+		--vdev "net_vhost0,iface=$1,queues=$q,client=0" -- \
+		--forward-mode=macswap --auto-start --total-num-mbufs=8192 --stats-period=60 \
+		--rxq="$q" --txq="$q"
 }
 
 # tp_start SOCK LOG PIDFILE: testpmd in the background (a stale socket

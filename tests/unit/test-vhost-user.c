@@ -4,7 +4,7 @@
  * every malformed shape a back-end could send), the connection over a
  * socketpair whose other end this test plays (framing, fds in SCM_RIGHTS,
  * REPLY_ACK, a back-end that never answers or hangs up), and the --disk
- * vhost-user= option.
+ * and --net vhost-user= options (the net model: test-vhost-user-net.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,22 +25,7 @@
 #include "tern/virtio.h"
 #include "../../src/vhost-user/vhost-user-internal.h"
 #include "unit.h"
-
-static uint32_t rd32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return v;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, 8);
-	return v;
-}
+#include "vhost-user-peer.h"
 
 /* ---- encoding ---- */
 
@@ -246,80 +231,6 @@ START_TEST(reply_malformed)
 	ck_assert_int_eq(vhost_user_reply_inflight(&m, &in), -EPROTO);
 }
 END_TEST
-
-/* ---- the connection, against a socketpair ---- */
-
-static void conn_pair(struct vhost_user_conn *c, int *peer)
-{
-	int sv[2];
-
-	ck_assert_int_eq(
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-	*c = (struct vhost_user_conn){.fd = sv[0], .timeout_ms = 200};
-	*peer = sv[1];
-}
-
-/* The back-end's side: send raw bytes, with an fd if fd >= 0. */
-static void peer_send(int peer, uint32_t req, uint32_t flags, const void *p,
-		      uint32_t size, int fd)
-{
-	uint8_t buf[512];
-	struct iovec iov = {buf, 12 + size};
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	memcpy(buf, &req, 4);
-	memcpy(buf + 4, &flags, 4);
-	memcpy(buf + 8, &size, 4);
-	if (size)
-		memcpy(buf + 12, p, size);
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	ck_assert_int_eq(sendmsg(peer, &mh, 0), (ssize_t)(12 + size));
-}
-
-#define RF (VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY)
-
-/* What the front-end sent: header, and the fd it carried (or -1). */
-static uint32_t peer_recv(int peer, uint8_t *payload, uint32_t *flags, int *fd)
-{
-	uint8_t buf[512];
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-	struct iovec iov = {buf, 12};
-	struct msghdr mh = {.msg_iov = &iov,
-			    .msg_iovlen = 1,
-			    .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
-	ssize_t n = recvmsg(peer, &mh, 0);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	uint32_t size;
-
-	/* A stream: the header, then exactly its payload. */
-	ck_assert_int_eq(n, 12);
-	memcpy(&size, buf + 8, 4);
-	ck_assert_uint_le(size, sizeof(buf) - 12);
-	if (size)
-		ck_assert_int_eq(read(peer, buf + 12, size), (ssize_t)size);
-	if (flags)
-		memcpy(flags, buf + 4, 4);
-	if (payload)
-		memcpy(payload, buf + 12, size);
-	if (fd)
-		*fd = -1;
-	if (cm && cm->cmsg_type == SCM_RIGHTS && fd)
-		memcpy(fd, CMSG_DATA(cm), sizeof(int));
-	return rd32(buf);
-}
 
 START_TEST(conn_negotiate)
 {
@@ -649,8 +560,14 @@ START_TEST(net_spec)
 	ck_assert(!c.reconnect);
 	net_config_clear(&c);
 
-	net_bad("vhost-user=s,queues=2", "queues=2: vhost-user NICs have one "
-					 "queue pair (queues=1)");
+	/* Several pairs: the control queue is tern's (net.c). */
+	ck_assert(net_config_parse("vhost-user=s,queues=2", &c, NULL));
+	ck_assert_uint_eq(c.queues, 2);
+	net_config_clear(&c);
+	ck_assert(net_config_parse("vhost-user=s,queues=16", &c, NULL));
+	net_config_clear(&c);
+	net_bad("vhost-user=s,queues=17", "queues='17': expected a decimal "
+					  "number of queue pairs from 1 to 16");
 	net_bad("vhost-user=s,queues=0", "queues='0'");
 	net_bad("vhost-user=s,tap=t0", "takes only queues=, mac= and "
 				       "reconnect=");
@@ -663,42 +580,6 @@ START_TEST(net_spec)
 	net_bad("vhost-user=s,mac=01:00:5e:00:00:01", "expected a unicast MAC");
 	net_bad("vhost-user=", "'vhost-user' needs a value");
 	net_bad("tap=t0,reconnect=on", "vhost-user= NICs only");
-}
-END_TEST
-
-/* What the guest is offered from what the back-end offers. */
-START_TEST(net_features)
-{
-	uint64_t local = (1ULL << VIRTIO_NET_F_MAC) |
-			 (1ULL << VIRTIO_NET_F_STATUS);
-	/* testpmd 22.11's net_vhost: MRG_RXBUF, CTRL_VQ, MQ, ANNOUNCE, ... */
-	uint64_t dpdk = (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
-			(1ULL << VIRTIO_NET_F_CTRL_VQ) |
-			(1ULL << VIRTIO_NET_F_MQ) |
-			(1ULL << VIRTIO_NET_F_GUEST_ANNOUNCE) |
-			(1ULL << VIRTIO_F_VERSION_1) |
-			(1ULL << VHOST_USER_F_PROTOCOL_FEATURES);
-	uint64_t f;
-
-	ck_assert_uint_eq(vhost_user_net_local_features(), local);
-	/* Nothing of the back-end's: still a MAC and a link status. */
-	ck_assert_uint_eq(vhost_user_net_features(0), local);
-	/*
-	 * The control queue, several pairs and announcements would be
-	 * tern's to serve: not offered, whatever the back-end says. The
-	 * transport bits are the core's (masked in dev.c), not this.
-	 */
-	f = vhost_user_net_features(dpdk);
-	ck_assert_uint_eq(f, local | (1ULL << VIRTIO_NET_F_MRG_RXBUF));
-	/* Offloads pass only when the back-end has them. */
-	f = vhost_user_net_features((1ULL << VIRTIO_NET_F_CSUM) |
-				    (1ULL << VIRTIO_NET_F_HOST_TSO4) |
-				    (1ULL << VIRTIO_NET_F_MTU));
-	ck_assert_uint_eq(f, local | (1ULL << VIRTIO_NET_F_CSUM) |
-				 (1ULL << VIRTIO_NET_F_HOST_TSO4));
-	/* MAC or STATUS from the back-end changes nothing. */
-	ck_assert_uint_eq(vhost_user_net_features(local), local);
-	ck_assert_uint_eq(vhost_user_net_features(~0ULL) & ~0xffffffULL, 0);
 }
 END_TEST
 
@@ -745,6 +626,6 @@ int main(void)
 	UNIT_TCASE(s, "connector", connector_connects_and_reports,
 		   connector_connects_from_its_directory, connector_long_path);
 	UNIT_TCASE(s, "disk-spec", disk_spec);
-	UNIT_TCASE(s, "net", net_spec, net_features, conn_protocol_drop);
+	UNIT_TCASE(s, "net", net_spec, conn_protocol_drop);
 	return unit_run(s);
 }
