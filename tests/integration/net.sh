@@ -76,6 +76,15 @@ if ns_up 1500 multi_queue; then
 fi
 end
 
+begin "queues=4, a driver without MQ: its control queue is queue 2 (5.1.2), the filter commands are answered"
+if ns_up 1500 multi_queue; then
+	guest nomq "" "tap=tap0,queues=4" run --max-udp 300
+	expect_status 1
+	expect_line out.console '^net-test: .* 1 queue pair'
+	expect_line out.console '^RESULT: PASS$'
+fi
+end
+
 begin "state: the NIC's filter saved and restored into a --paused twin on the same tap; load then save identical"
 if ns_up 1500; then
 	guest saved "" "tap=tap0" save --path "$TMP/net.snap"

@@ -8,7 +8,8 @@
  * net-state.c.
  *
  * Queues: receive and transmit of pair p are 2p and 2p + 1, the control
- * queue comes last (2 * max_virtqueue_pairs).
+ * queue comes last (2 * max_virtqueue_pairs), or is queue 2 for a driver
+ * that did not take MQ (5.1.2).
  */
 #include <endian.h>
 #include <errno.h>
@@ -193,15 +194,21 @@ static int net_activate(struct virtio_device *vdev)
 	struct virtio_net *net = to_net(vdev);
 	uint64_t offloads;
 	unsigned int pairs;
-	bool announce;
+	bool announce, mq;
 	int ret;
 
 	net->vdev = vdev;
+	/*
+	 * 5.1.2: without MQ the driver has one pair and its control queue is
+	 * queue 2, whatever max_virtqueue_pairs says; a pair beyond the
+	 * first would alias it, so it gets no queues.
+	 */
+	mq = virtio_has_feature(vdev, VIRTIO_NET_F_MQ);
 	for (unsigned int i = 0; i < net->nr_pairs; i++) {
-		net->pairs[i].rxq = vdev->queues[2 * i];
-		net->pairs[i].txq = vdev->queues[2 * i + 1];
+		net->pairs[i].rxq = i && !mq ? NULL : vdev->queues[2 * i];
+		net->pairs[i].txq = i && !mq ? NULL : vdev->queues[2 * i + 1];
 	}
-	net->ctrlq = vdev->queues[2 * net->nr_pairs];
+	net->ctrlq = vdev->queues[mq ? 2 * net->nr_pairs : 2];
 
 	pthread_mutex_lock(&net->lock);
 	net->ctrl.features = vdev->features;
