@@ -146,9 +146,10 @@ def one(vmm, row, mode, port):
         if st != "completed":
             raise RuntimeError(f"{vmm} {row} {mode}: {info}")
         t1 = time.monotonic()
-        # QEMU may report "completed" a moment before its times.
+        # QEMU 7.2 sets "completed" before it computes its times, and
+        # reports them as 0 meanwhile: a 0 total is "not yet", not a time.
         for _ in range(200):
-            if "total-time" in info and "downtime" in info:
+            if info.get("total-time", 0) > 0 and "downtime" in info:
                 break
             time.sleep(0.01)
             info = sq.cmd("query-migrate")
