@@ -37,7 +37,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 
 exec python3 - "$tern" "$elf" "$qemu" "${REPEAT:-3}" "${ROWS:-64M-moderate 256M-hot}" \
 	"${MODES:-precopy postcopy}" <<'PY'
-import json, os, select, socket, statistics, subprocess, sys, tempfile, threading, time
+import atexit, json, os, select, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 tern, elf, qemu, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rows, modes = sys.argv[5].split(), sys.argv[6].split()
@@ -45,6 +45,7 @@ ROWS = {"64M-moderate": ("64M", "mem=48 rate=10000 tick=10"),
         "256M-hot": ("256M", "rate=0 tick=10")}
 TICK_MS = 10
 tmp = tempfile.mkdtemp(prefix="tern-bench-mig.")
+atexit.register(shutil.rmtree, tmp, True)
 
 
 class Q:
