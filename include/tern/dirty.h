@@ -15,6 +15,13 @@
  * needed, each reporting the pages dirtied since the previous sync (or the
  * start), then guest_memory_dirty_stop(). Marking is safe from any thread
  * at any time and costs one relaxed load while logging is off.
+ *
+ * A caller that reads the pages it was told about (a migration sending
+ * them) starts with guest_memory_dirty_start_by_caller() instead: every
+ * page counts as dirty from the start, nothing is write-protected until
+ * the caller re-arms a range with guest_memory_dirty_rearm() just before
+ * reading it, and a sync reports a page until then. A page the guest
+ * writes before its turn is then read once, not once dirty and once again.
  */
 #ifndef TERN_DIRTY_H
 #define TERN_DIRTY_H
@@ -40,6 +47,34 @@ int guest_memory_kvm_register(struct guest_memory *mem, int vm_fd) __must_check;
  * logging stays off.
  */
 int guest_memory_dirty_start(struct guest_memory *mem) __must_check;
+
+/*
+ * Start logging for a caller that re-arms pages itself, as above. With
+ * manual protection KVM's log starts all set (KVM_DIRTY_LOG_INITIALLY_SET
+ * where offered: turning the log on write-protects nothing; otherwise it
+ * write-protects all of RAM at once and the first rearm of a range finds
+ * only what was written since) and a sync leaves the log armed as it was.
+ * Without manual protection (or without KVM) this is
+ * guest_memory_dirty_start(): each sync re-arms what it reports, and
+ * guest_memory_dirty_rearm() does nothing. 0 or -errno.
+ */
+int guest_memory_dirty_start_by_caller(struct guest_memory *mem) __must_check;
+
+/*
+ * The caller is about to read pages [first, first + n) of region `region`
+ * whose bits are set in `bits` (the region's own bitmap, bit 0 = page 0):
+ * write-protect them and take them out of KVM's log, so that a write from
+ * now on is reported by a later sync. Pages whose bit is clear are left
+ * as they are (still reported if dirty: the caller did not read them).
+ * KVM's rule for KVM_CLEAR_DIRTY_LOG holds: first a multiple of 64, n too
+ * unless the range ends at the region's end (dirty_rearm_range_valid();
+ * dirty_chunk_range() gives such ranges). 0, -EINVAL for a bad range, or
+ * -errno from KVM. Does nothing (0) unless started by_caller with manual
+ * protection.
+ */
+int guest_memory_dirty_rearm(struct guest_memory *mem, unsigned int region,
+			     uint64_t first, uint64_t n,
+			     const unsigned long *bits) __must_check;
 
 /*
  * Called per run of dirty pages, in address order. Returns 0 to go on or a
@@ -113,5 +148,21 @@ static inline void guest_memory_mark_dirty_iov(const struct guest_memory *mem,
 void dirty_bitmap_set(unsigned long *bits, uint64_t first, uint64_t n);
 int dirty_bitmap_for_each(const unsigned long *bits, uint64_t npages,
 			  uint64_t base, guest_dirty_fn *fn, void *opaque);
+
+/*
+ * KVM_CLEAR_DIRTY_LOG's rule for a range of a slot of npages: first is a
+ * multiple of 64 and inside the slot, the range ends inside it, and n is
+ * a multiple of 64 unless the range ends at the slot's end. n may be 0.
+ */
+bool dirty_rearm_range_valid(uint64_t npages, uint64_t first, uint64_t n);
+
+/*
+ * The chunk that holds page in a region of npages, cut in chunks of
+ * chunk_pages (rounded up to a multiple of 64, at least 64) from page 0:
+ * [*first, *first + *n), the last one cut short at the region's end.
+ * Always dirty_rearm_range_valid(). page must be below npages.
+ */
+void dirty_chunk_range(uint64_t npages, uint64_t chunk_pages, uint64_t page,
+		       uint64_t *first, uint64_t *n);
 
 #endif

@@ -58,6 +58,13 @@ struct guest_memory {
 	int vm_fd;
 	/* Use KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 and KVM_CLEAR_DIRTY_LOG. */
 	bool kvm_manual_protect;
+	/* It also offers KVM_DIRTY_LOG_INITIALLY_SET. */
+	bool kvm_initially_set;
+	/*
+	 * This logging session re-arms pages only in
+	 * guest_memory_dirty_rearm(), never in a sync (dirty.h).
+	 */
+	bool dirty_by_caller;
 	/* Read (relaxed) by every device write: guest_memory_mark_dirty(). */
 	bool dirty_logging;
 };

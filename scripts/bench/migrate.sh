@@ -37,7 +37,7 @@ echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 
 exec python3 - "$tern" "$elf" "$qemu" "${REPEAT:-3}" "${ROWS:-64M-moderate 256M-hot}" \
 	"${MODES:-precopy postcopy}" <<'PY'
-import json, os, select, socket, statistics, subprocess, sys, tempfile, threading, time
+import atexit, json, os, select, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
 tern, elf, qemu, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 rows, modes = sys.argv[5].split(), sys.argv[6].split()
@@ -45,6 +45,7 @@ ROWS = {"64M-moderate": ("64M", "mem=48 rate=10000 tick=10"),
         "256M-hot": ("256M", "rate=0 tick=10")}
 TICK_MS = 10
 tmp = tempfile.mkdtemp(prefix="tern-bench-mig.")
+atexit.register(shutil.rmtree, tmp, True)
 
 
 class Q:
@@ -146,9 +147,10 @@ def one(vmm, row, mode, port):
         if st != "completed":
             raise RuntimeError(f"{vmm} {row} {mode}: {info}")
         t1 = time.monotonic()
-        # QEMU may report "completed" a moment before its times.
+        # QEMU 7.2 sets "completed" before it computes its times, and
+        # reports them as 0 meanwhile: a 0 total is "not yet", not a time.
         for _ in range(200):
-            if "total-time" in info and "downtime" in info:
+            if info.get("total-time", 0) > 0 and "downtime" in info:
                 break
             time.sleep(0.01)
             info = sq.cmd("query-migrate")

@@ -419,12 +419,13 @@ static int out_precopy(struct mig_out *o, GError **err)
 {
 	struct migration *m = o->m;
 	unsigned int high = 0, polish = 0;
+	/* Then what the last pass left: mig_ram_pass_done() counted it. */
+	uint64_t todo = mig_bitmap_count(&o->todo);
 	bool postcopy;
 	int ret;
 
 	for (unsigned int pass = 1; pass <= MIG_MAX_PASSES; pass++) {
-		uint64_t limit_ms, expected, sent = o->pass_bytes;
-		uint64_t todo = mig_bitmap_count(&o->todo);
+		uint64_t limit_ms, expected, sent = o->pass_bytes, left, pass_ms;
 		struct mig_converge c;
 		int64_t dirty;
 
@@ -435,6 +436,11 @@ static int out_precopy(struct mig_out *o, GError **err)
 			pthread_mutex_unlock(&m->lock);
 			if (postcopy)
 				return 1;
+		}
+		if (ret == -EIO) {
+			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "cannot re-arm the dirty log");
+			return -1;
 		}
 		if (ret) {
 			out_link_error(o, ret, err);
@@ -448,16 +454,21 @@ static int out_precopy(struct mig_out *o, GError **err)
 				    g_strerror((int)-dirty));
 			return -1;
 		}
+		pass_ms = (tern_now_ns() - o->pass_start_ns) / 1000000;
 		mig_ram_pass_done(o, dirty);
-		tern_debug("migration: pass %u: %lld pages dirty, %llu MB/s, expected downtime %llu ms",
-			   pass, (long long)dirty,
+		tern_debug("migration: pass %u: %llu ms, %lld pages dirty, %llu MB/s, expected downtime %llu ms, dirty log re-armed %llu times in %llu us",
+			   pass, (unsigned long long)pass_ms, (long long)dirty,
 			   (unsigned long long)(o->stats.bandwidth / 1000000),
-			   (unsigned long long)o->stats.expected_downtime_ms);
+			   (unsigned long long)o->stats.expected_downtime_ms,
+			   (unsigned long long)o->rearm_calls,
+			   (unsigned long long)o->rearm_ns / 1000);
+		o->rearm_calls = o->rearm_ns = 0;
 		mig_post_event(m, MIGRATION_EVENT_PASS, o->status,
 			       o->stats.dirty_sync_count);
 		pthread_mutex_lock(&m->lock);
 		limit_ms = m->params.downtime_limit_ms;
 		expected = o->stats.expected_downtime_ms;
+		left = o->stats.remaining_pages;
 		postcopy = o->postcopy_req;
 		pthread_mutex_unlock(&m->lock);
 		if (postcopy)
@@ -467,6 +478,7 @@ static int out_precopy(struct mig_out *o, GError **err)
 					   .sent_pages = todo,
 					   .dirty_pages = (uint64_t)dirty,
 					   .polish_passes = polish };
+		todo = left;
 		if (mig_precopy_converged(&c))
 			return 0;
 		if (expected <= limit_ms) {
@@ -584,7 +596,8 @@ void *mig_out_thread(void *opaque)
 	mig_ram_setup(o);
 	if (!out_connect(o, &o->uri, o->addrs, 0, &err))
 		goto out;
-	ret = guest_memory_dirty_start(&o->vm->mem);
+	/* Re-armed chunk by chunk as pages go (mig_ram_send_todo()). */
+	ret = guest_memory_dirty_start_by_caller(&o->vm->mem);
 	if (ret) {
 		g_set_error(&err, TERN_ERROR, TERN_ERROR_HOST,
 			    "cannot start dirty logging: %s", g_strerror(-ret));

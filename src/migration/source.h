@@ -89,6 +89,8 @@ struct mig_out {
 	uint64_t rate_start_ns, rate_bytes, rate_pages;
 	/* The best 50 ms of the pass: what the link gives with the guest stopped. */
 	uint64_t win_start_ns, win_bytes, pass_peak_bw;
+	/* Re-arming the dirty log this pass, for --debug. */
+	uint64_t rearm_ns, rearm_calls;
 };
 
 /* source.c, for source_postcopy.c and source_ctl.c */
@@ -115,7 +117,8 @@ void mig_ram_cleanup(struct mig_out *o);
 /*
  * Send every page in todo (requests first in post-copy). 0 when todo is
  * empty; -EINTR when a request (cancel, post-copy, pause) interrupted it;
- * -errno when the link broke; -EIO when the guest memory cannot be read.
+ * -errno when the link broke; -EIO when the dirty log of a chunk could
+ * not be re-armed before it was sent (pre-copy).
  */
 int mig_ram_send_todo(struct mig_out *o, bool stop_on_postcopy);
 /* Merge the dirty log into todo; the number of dirty pages or -errno. */

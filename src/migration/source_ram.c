@@ -4,8 +4,9 @@
  * (each page copied once into the frame, so the checksum and the bytes
  * sent are the same snapshot of a page the guest may be writing; a write
  * after the copy is in the dirty log and goes in the next pass), zero
- * pages as records without data, the dirty log merged between passes,
- * bandwidth limits, measurements, and auto-converge's throttle.
+ * pages as records without data, the dirty log merged between passes and
+ * re-armed chunk by chunk just before each chunk is sent, bandwidth
+ * limits, measurements, and auto-converge's throttle.
  */
 #include <errno.h>
 #include <string.h>
@@ -21,6 +22,14 @@
 #define MIG_CHECK_PRECOPY 256
 #define MIG_CHECK_POSTCOPY 16
 #define MIG_PEAK_WINDOW_NS (50ULL * 1000 * 1000)
+/*
+ * The dirty log of a chunk is re-armed (its pages write-protected) just
+ * before the chunk's first page is sent, never all of RAM when a pass
+ * starts: a page the guest writes before its chunk's turn then goes once,
+ * not now and again in the next pass. 2 MiB: one system call per 512
+ * pages at most, and a transparent huge page never spans two chunks.
+ */
+#define MIG_REARM_CHUNK_PAGES 512
 
 void mig_ram_setup(struct mig_out *o)
 {
@@ -334,6 +343,37 @@ static int send_checkpoint(struct mig_out *o, bool stop_on_postcopy)
 	return 0;
 }
 
+/*
+ * Before page goes: re-arm the log of its chunk's pages still to send,
+ * unless an earlier page of this pass did (the pass walks up from page 0,
+ * *armed_end is where the chunks re-armed so far end). This must come
+ * before the page is read: a write after the read is then logged. Only
+ * while the guest runs: stopped, it writes nothing more.
+ */
+static int rearm_chunk(struct mig_out *o, unsigned int r, uint64_t page,
+		       uint64_t *armed_end)
+{
+	uint64_t first, n, t0;
+	int ret;
+
+	if (o->phase != MIG_PHASE_PRECOPY || page < *armed_end)
+		return 0;
+	dirty_chunk_range(o->todo.pages[r], MIG_REARM_CHUNK_PAGES, page, &first,
+			  &n);
+	*armed_end = first + n;
+	t0 = tern_now_ns();
+	ret = guest_memory_dirty_rearm(&o->vm->mem, r, first, n, o->todo.bits[r]);
+	o->rearm_ns += tern_now_ns() - t0;
+	o->rearm_calls++;
+	if (ret) {
+		/* Sending without it could miss a later write: give up. */
+		tern_warn("migration: cannot re-arm the dirty log: %s",
+			  g_strerror(-ret));
+		return -EIO;
+	}
+	return 0;
+}
+
 int mig_ram_send_todo(struct mig_out *o, bool stop_on_postcopy)
 {
 	unsigned int every = o->phase == MIG_PHASE_POSTCOPY ? MIG_CHECK_POSTCOPY :
@@ -342,7 +382,7 @@ int mig_ram_send_todo(struct mig_out *o, bool stop_on_postcopy)
 	int ret;
 
 	for (unsigned int r = 0; r < o->todo.nr; r++) {
-		uint64_t pages = o->todo.pages[r];
+		uint64_t pages = o->todo.pages[r], armed_end = 0;
 		size_t words = (pages + 8 * sizeof(long) - 1) / (8 * sizeof(long));
 
 		for (size_t w = 0; w < words; w++) {
@@ -365,7 +405,9 @@ int mig_ram_send_todo(struct mig_out *o, bool stop_on_postcopy)
 					if (ret)
 						return ret;
 				}
-				ret = send_page(o, r, page);
+				ret = rearm_chunk(o, r, page, &armed_end);
+				if (!ret)
+					ret = send_page(o, r, page);
 				if (ret)
 					return ret;
 			}

@@ -17,6 +17,9 @@
 
 #include "tern/dirty.h"
 
+/* KVM_CLEAR_DIRTY_LOG's unit: ranges start (and mostly end) on it. */
+#define DIRTY_REARM_ALIGN 64ULL
+
 static uint64_t region_pages(const struct guest_region *r)
 {
 	return r->size >> GUEST_PAGE_SHIFT;
@@ -174,7 +177,20 @@ int guest_memory_kvm_register(struct guest_memory *mem, int vm_fd)
 		     KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	mem->kvm_manual_protect =
 		caps > 0 && (caps & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE);
+	mem->kvm_initially_set = mem->kvm_manual_protect &&
+				 (caps & KVM_DIRTY_LOG_INITIALLY_SET);
 	return 0;
+}
+
+static bool dirty_enable_manual(struct guest_memory *mem, bool all_set)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+		.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE |
+			   (all_set ? KVM_DIRTY_LOG_INITIALLY_SET : 0),
+	};
+
+	return ioctl(mem->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 }
 
 /*
@@ -215,41 +231,107 @@ static void dirty_alloc(struct guest_memory *mem)
 	}
 }
 
-int guest_memory_dirty_start(struct guest_memory *mem)
+static int dirty_start(struct guest_memory *mem, bool by_caller)
 {
 	int ret;
 
 	if (guest_memory_dirty_logging(mem))
 		return -EALREADY;
 	dirty_alloc(mem);
+	mem->dirty_by_caller = false;
 	if (mem->vm_fd >= 0) {
-		if (mem->kvm_manual_protect) {
-			struct kvm_enable_cap cap = {
-				.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
-				.args[0] = KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE,
-			};
-
-			/* Refused: GET_DIRTY_LOG clears by itself instead. */
-			if (ioctl(mem->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
-				mem->kvm_manual_protect = false;
-		}
 		/*
-		 * Without KVM_DIRTY_LOG_INITIALLY_SET, turning the log on
-		 * write-protects the slot at once, so the first sync reports
-		 * exactly what was written since this call.
+		 * All set only for a caller that reads every page first
+		 * anyway; a sync that must report "written since start"
+		 * needs the log empty and the slots write-protected at once.
 		 */
+		bool all_set = by_caller && mem->kvm_initially_set;
+
+		/* Refused: GET_DIRTY_LOG clears by itself instead. */
+		if (mem->kvm_manual_protect &&
+		    !dirty_enable_manual(mem, all_set) &&
+		    !(all_set && dirty_enable_manual(mem, false)))
+			mem->kvm_manual_protect = false;
+		mem->dirty_by_caller = by_caller && mem->kvm_manual_protect;
 		for (unsigned int i = 0; i < mem->nr_regions; i++) {
 			ret = slot_set_logging(mem, &mem->regions[i], true);
 			if (ret) {
 				while (i--)
 					(void)slot_set_logging(
 						mem, &mem->regions[i], false);
+				mem->dirty_by_caller = false;
 				return ret;
 			}
 		}
 	}
 	__atomic_store_n(&mem->dirty_logging, true, __ATOMIC_SEQ_CST);
 	dirty_fence_all_threads();
+	return 0;
+}
+
+int guest_memory_dirty_start(struct guest_memory *mem)
+{
+	return dirty_start(mem, false);
+}
+
+int guest_memory_dirty_start_by_caller(struct guest_memory *mem)
+{
+	return dirty_start(mem, true);
+}
+
+bool dirty_rearm_range_valid(uint64_t npages, uint64_t first, uint64_t n)
+{
+	if (first % DIRTY_REARM_ALIGN || first > npages ||
+	    n > npages - first || n > UINT32_MAX)
+		return false;
+	return n % DIRTY_REARM_ALIGN == 0 || first + n == npages;
+}
+
+void dirty_chunk_range(uint64_t npages, uint64_t chunk_pages, uint64_t page,
+		       uint64_t *first, uint64_t *n)
+{
+	/* Bounded so that rounding up cannot wrap. */
+	uint64_t c = MIN(MAX(chunk_pages, DIRTY_REARM_ALIGN), 1ULL << 48);
+
+	c = (c + DIRTY_REARM_ALIGN - 1) & ~(DIRTY_REARM_ALIGN - 1);
+	*first = page / c * c;
+	*n = MIN(c, npages - *first);
+}
+
+int guest_memory_dirty_rearm(struct guest_memory *mem, unsigned int region,
+			     uint64_t first, uint64_t n,
+			     const unsigned long *bits)
+{
+	const struct guest_region *r;
+	struct kvm_clear_dirty_log clear;
+	bool any = false;
+
+	if (region >= mem->nr_regions)
+		return -EINVAL;
+	r = &mem->regions[region];
+	if (!dirty_rearm_range_valid(region_pages(r), first, n))
+		return -EINVAL;
+	if (!mem->dirty_by_caller || !guest_memory_dirty_logging(mem))
+		return 0;
+	bits += first / DIRTY_BITS_PER_WORD;
+	for (uint64_t w = 0; w * DIRTY_BITS_PER_WORD < n && !any; w++)
+		any = bits[w] != 0;
+	/* A clean range costs no system call (a pass skips most of RAM). */
+	if (!any)
+		return 0;
+	/*
+	 * KVM clears only the bits set in both maps, write-protects those
+	 * pages and flushes the guest's TLBs before returning: a write the
+	 * guest makes after this faults and is logged again.
+	 */
+	clear = (struct kvm_clear_dirty_log){
+		.slot = r->slot,
+		.first_page = first,
+		.num_pages = (uint32_t)n,
+		.dirty_bitmap = (void *)bits,
+	};
+	if (ioctl(mem->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
+		return -errno;
 	return 0;
 }
 
@@ -276,14 +358,14 @@ static int dirty_fetch_kvm(struct guest_memory *mem, struct guest_region *r)
 	/* Without manual protection this also clears and write-protects. */
 	if (ioctl(mem->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
 		return -errno;
-	if (!mem->kvm_manual_protect)
+	/* By the caller: guest_memory_dirty_rearm(), just before it reads. */
+	if (!mem->kvm_manual_protect || mem->dirty_by_caller)
 		return 0;
 	for (size_t w = 0; w < words && !any; w++)
 		any = r->dirty_kvm[w] != 0;
 	/*
 	 * Clear (and write-protect again) only the pages we fetched: a page
-	 * first written after the GET stays dirty for the next sync. A later
-	 * migration can clear in chunks just before sending each one.
+	 * first written after the GET stays dirty for the next sync.
 	 */
 	if (any && ioctl(mem->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
 		return -errno;
@@ -331,6 +413,7 @@ int guest_memory_dirty_stop(struct guest_memory *mem)
 	if (!guest_memory_dirty_logging(mem))
 		return 0;
 	__atomic_store_n(&mem->dirty_logging, false, __ATOMIC_RELAXED);
+	mem->dirty_by_caller = false;
 	if (mem->vm_fd < 0)
 		return 0;
 	for (unsigned int i = 0; i < mem->nr_regions; i++) {

@@ -190,6 +190,79 @@ static void run_guest_and_check(bool shared, bool manual)
 	vm_free(&t);
 }
 
+/*
+ * Started by the caller: a page leaves the log only when re-armed, and a
+ * write after the re-arm (the migration has read the page by then) is
+ * logged again, while a page never re-armed stays reported.
+ */
+static void run_guest_rearming(bool shared)
+{
+	static const uint64_t first[] = { 0x3000, 0x5000 };
+	static const uint64_t second[] = { 0x3000, 0x5000, 0x7000 };
+	unsigned long bits[512 / 64], page3 = 1UL << 3;
+	struct ranges r = { 0 };
+	struct vm_under_test t;
+
+	vm_build(&t, shared);
+	if (!t.mem.kvm_manual_protect) {
+		printf("note: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 absent: syncs re-arm\n");
+		vm_free(&t);
+		return;
+	}
+	ck_assert_int_eq(guest_memory_dirty_start_by_caller(&t.mem), 0);
+	ck_assert(t.mem.dirty_by_caller);
+	/* All set from the start where KVM offers it, else nothing yet. */
+	if (t.mem.kvm_initially_set) {
+		ck_assert_int_eq(guest_memory_dirty_sync(&t.mem, collect, &r), 512);
+		ck_assert_uint_eq(r.n, 1);
+		ck_assert_uint_eq(r.len[0], 2 * MiB);
+	} else {
+		printf("note: KVM_DIRTY_LOG_INITIALLY_SET absent\n");
+		expect_pages(&t.mem, NULL, 0);
+	}
+	/* What a first pass does, chunk by chunk: all clean afterwards. */
+	memset(bits, 0xff, sizeof(bits));
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 0, 256, bits), 0);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 256, 256, bits), 0);
+	expect_pages(&t.mem, NULL, 0);
+
+	vm_run_until(&t, KVM_EXIT_IO);
+	expect_pages(&t.mem, first, 2);
+	/* Not re-armed: a sync reports them again. */
+	expect_pages(&t.mem, first, 2);
+	/* Only 0x3000 is "sent": re-armed, then written again by the guest. */
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 0, 64, &page3), 0);
+	vm_run_until(&t, KVM_EXIT_IO);
+	expect_pages(&t.mem, second, 3);
+	/* Everything sent: nothing left, and nothing written since. */
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 0, 512, bits), 0);
+	vm_run_until(&t, KVM_EXIT_HLT);
+	expect_pages(&t.mem, NULL, 0);
+	/* KVM's rule is checked before KVM sees the range. */
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 32, 64, bits), -EINVAL);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 448, 128, bits), -EINVAL);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&t.mem, 0, 0, 100, bits), -EINVAL);
+	/* Stopped: a later plain start syncs as before (re-armed at sync). */
+	ck_assert_int_eq(guest_memory_dirty_stop(&t.mem), 0);
+	ck_assert(!t.mem.dirty_by_caller);
+	ck_assert_int_eq(guest_memory_dirty_start(&t.mem), 0);
+	expect_pages(&t.mem, NULL, 0);
+	ck_assert_int_eq(guest_memory_dirty_stop(&t.mem), 0);
+	vm_free(&t);
+}
+
+START_TEST(anonymous_rearm_by_caller)
+{
+	run_guest_rearming(false);
+}
+END_TEST
+
+START_TEST(shared_memfd_rearm_by_caller)
+{
+	run_guest_rearming(true);
+}
+END_TEST
+
 START_TEST(anonymous_manual_protect)
 {
 	run_guest_and_check(false, true);
@@ -226,6 +299,7 @@ int main(void)
 	}
 	close(fd);
 	UNIT_TCASE(s, "guest", anonymous_manual_protect, anonymous_get_clears,
-		   shared_memfd_manual_protect, shared_memfd_get_clears);
+		   shared_memfd_manual_protect, shared_memfd_get_clears,
+		   anonymous_rearm_by_caller, shared_memfd_rearm_by_caller);
 	return unit_run(s);
 }

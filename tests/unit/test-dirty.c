@@ -110,6 +110,109 @@ START_TEST(bitmap_walk_edges)
 }
 END_TEST
 
+/* ---- re-arming by range: KVM_CLEAR_DIRTY_LOG's rule and the chunks ---- */
+
+START_TEST(rearm_range_rule)
+{
+	/* Aligned, inside: fine. */
+	ck_assert(dirty_rearm_range_valid(1000, 0, 64));
+	ck_assert(dirty_rearm_range_valid(1000, 512, 448));
+	/* first not a multiple of 64. */
+	ck_assert(!dirty_rearm_range_valid(1000, 3, 64));
+	ck_assert(!dirty_rearm_range_valid(1000, 63, 1));
+	/* n not a multiple of 64 is only allowed at the slot's end. */
+	ck_assert(!dirty_rearm_range_valid(1000, 64, 100));
+	ck_assert(dirty_rearm_range_valid(1000, 960, 40));
+	ck_assert(dirty_rearm_range_valid(1000, 0, 1000));
+	/* Past the end, by a page or by wrapping. */
+	ck_assert(!dirty_rearm_range_valid(1000, 960, 41));
+	ck_assert(!dirty_rearm_range_valid(1000, 960, 64));
+	ck_assert(!dirty_rearm_range_valid(1000, 1024, 0));
+	ck_assert(!dirty_rearm_range_valid(1000, 64, UINT64_MAX - 32));
+	/* Empty at an aligned end; KVM's num_pages is 32 bits. */
+	ck_assert(dirty_rearm_range_valid(1024, 1024, 0));
+	ck_assert(!dirty_rearm_range_valid(1ULL << 40, 0, 1ULL << 32));
+	ck_assert(dirty_rearm_range_valid(1ULL << 40, 0, (1ULL << 32) - 64));
+}
+END_TEST
+
+/* Every page of a region, for a chunk size: its chunk holds it, is valid. */
+static void check_chunks(uint64_t npages, uint64_t chunk, uint64_t want)
+{
+	uint64_t first, n, prev_end = 0;
+
+	for (uint64_t p = 0; p < npages; p++) {
+		dirty_chunk_range(npages, chunk, p, &first, &n);
+		ck_assert_msg(first <= p && p < first + n,
+			      "page %llu not in its chunk [%llu, +%llu)",
+			      (unsigned long long)p, (unsigned long long)first,
+			      (unsigned long long)n);
+		ck_assert_uint_eq(first % want, 0);
+		ck_assert_uint_eq(n, MIN(want, npages - first));
+		ck_assert(dirty_rearm_range_valid(npages, first, n));
+		/* Chunks tile the region: each starts where one ended. */
+		ck_assert(first == prev_end || first + n == prev_end);
+		prev_end = first + n;
+	}
+	ck_assert_uint_eq(prev_end, npages);
+}
+
+START_TEST(chunk_ranges)
+{
+	uint64_t first, n;
+
+	/* A region not a multiple of the chunk: the last is cut short. */
+	check_chunks(1000, 512, 512);
+	dirty_chunk_range(1000, 512, 999, &first, &n);
+	ck_assert_uint_eq(first, 512);
+	ck_assert_uint_eq(n, 488);
+	/* The last chunk exactly at the end, and a region of one chunk. */
+	check_chunks(1024, 512, 512);
+	check_chunks(512, 512, 512);
+	/* Smaller than a chunk, and smaller than 64 pages. */
+	check_chunks(40, 512, 512);
+	check_chunks(1, 512, 512);
+	/* Chunk sizes KVM could not take are rounded up to 64 pages. */
+	check_chunks(1000, 100, 128);
+	check_chunks(1000, 1, 64);
+	check_chunks(1000, 0, 64);
+	dirty_chunk_range(1000, 100, 130, &first, &n);
+	ck_assert_uint_eq(first, 128);
+	ck_assert_uint_eq(n, 128);
+	/* A huge chunk is the whole region, without wrapping. */
+	dirty_chunk_range(1000, UINT64_MAX, 999, &first, &n);
+	ck_assert_uint_eq(first, 0);
+	ck_assert_uint_eq(n, 1000);
+}
+END_TEST
+
+/* Without KVM the ranges are checked and nothing else happens. */
+START_TEST(rearm_without_kvm)
+{
+	unsigned long bits[4096 / 64];
+	struct guest_memory m;
+	struct ranges r;
+
+	memset(bits, 0xff, sizeof(bits));
+	ck_assert_int_eq(guest_memory_init(&m, 16 * MiB), 0);
+	ck_assert_int_eq(guest_memory_dirty_start_by_caller(&m), 0);
+	ck_assert(!m.dirty_by_caller);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&m, 0, 0, 512, bits), 0);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&m, 0, 4096 - 64, 64, bits), 0);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&m, 0, 1, 64, bits), -EINVAL);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&m, 0, 4096 - 64, 128, bits),
+			 -EINVAL);
+	ck_assert_int_eq(guest_memory_dirty_rearm(&m, 1, 0, 64, bits), -EINVAL);
+	/* Device marks still come and go with each sync. */
+	guest_memory_mark_dirty(&m, 0x5000, 1);
+	ck_assert_int_eq(sync_into(&m, &r), 1);
+	expect_range(&r, 0, 0x5000, PAGE);
+	ck_assert_int_eq(sync_into(&m, &r), 0);
+	ck_assert_int_eq(guest_memory_dirty_stop(&m), 0);
+	guest_memory_destroy(&m);
+}
+END_TEST
+
 /* ---- marking and syncing, without KVM (vm_fd -1) ---- */
 
 START_TEST(mark_is_a_noop_while_off)
@@ -499,6 +602,7 @@ int main(void)
 	Suite *s = suite_create("dirty");
 
 	UNIT_TCASE(s, "bitmap", bitmap_set_and_walk, bitmap_walk_edges);
+	UNIT_TCASE(s, "rearm", rearm_range_rule, chunk_ranges, rearm_without_kvm);
 	UNIT_TCASE(s, "mark", mark_is_a_noop_while_off, mark_gpa_ranges,
 		   mark_both_regions, mark_hva_and_iov, write_marks_and_stop_ends,
 		   marks_from_threads_are_not_lost);
