@@ -197,6 +197,12 @@ struct blk_req {
 	struct iovec bounce_iov;
 	struct iovec *orig_iov; /* iov and iovcnt as the caller gave them */
 	unsigned int orig_iovcnt;
+	/*
+	 * What short transfers advance: a copy, never the caller's array (a
+	 * virtqueue chain's, from which virtq_push() marks what the device
+	 * wrote for migration). NULL until the first short transfer.
+	 */
+	struct iovec *advanced;
 };
 
 /*

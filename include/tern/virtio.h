@@ -85,7 +85,12 @@ struct virtio_transport_ops;
  */
 int virtq_pop(struct virtqueue *vq, struct virtq_elem *elem) __must_check;
 
-/* Return a chain to the driver with `written` bytes written to its in buffers. */
+/*
+ * Return a chain to the driver with `written` bytes written to its in
+ * buffers, which are marked for migration from elem's iovecs: a model
+ * that cut or advanced them in place marks the bytes they no longer
+ * cover itself (virtio-blk's status byte, virtio-scsi restores them).
+ */
 void virtq_push(struct virtqueue *vq, const struct virtq_elem *elem,
 		uint32_t written);
 

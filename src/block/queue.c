@@ -178,6 +178,7 @@ void blk_queue_submit(struct blk_queue *q, struct blk_req *req)
 	req->result = 0;
 	req->orig_iov = req->iov;
 	req->orig_iovcnt = req->iovcnt;
+	req->advanced = NULL;
 	q->inflight++;
 
 	ret = queue_check(q, req);
@@ -239,7 +240,7 @@ void blk_queue_signal(struct blk_queue *q, bool on)
  * A completion from the engine. Returns false when the request went back to
  * the engine (a short transfer: the kernel may stop early, the rest is
  * resubmitted), true when it is finished for the caller, with offset, len,
- * iov and iovcnt as the caller filled them (iov's contents excepted).
+ * iov and iovcnt as the caller filled them (their contents untouched).
  */
 static bool queue_finish(struct blk_queue *q, struct blk_req *req)
 {
@@ -248,6 +249,11 @@ static bool queue_finish(struct blk_queue *q, struct blk_req *req)
 
 	/* An abandoned queue starts nothing: the short result stands. */
 	if (rw && got && got < req->len && !q->abandoned) {
+		if (!req->advanced) {
+			req->advanced = g_memdup2(req->iov, req->iovcnt *
+							     sizeof(*req->iov));
+			req->iov = req->advanced;
+		}
 		req->iov = iov_advance(req->iov, &req->iovcnt, got);
 		req->offset += got;
 		req->len -= got;
@@ -263,6 +269,7 @@ static bool queue_finish(struct blk_queue *q, struct blk_req *req)
 		req->result = got ? (int64_t)req->len : -EIO;
 	req->iov = req->orig_iov;
 	req->iovcnt = req->orig_iovcnt;
+	g_clear_pointer(&req->advanced, g_free);
 	if (req->bounce) {
 		/*
 		 * Not for an abandoned queue: its device was reset, the

@@ -83,6 +83,17 @@ static void out_main_stop(struct migration *m, void *arg)
 	}
 	t1 = tern_now_ns();
 	o->stopped = true;
+	/*
+	 * The state first: it waits again for requests the stop's bounded
+	 * quiesce left in flight (or refuses), so the flush below comes
+	 * after the last write, not before it.
+	 */
+	state_writer_init(&w);
+	if (!vm_state_save(o->vm, &w, &c->err)) {
+		state_writer_clear(&w);
+		return;
+	}
+	o->state = state_writer_finish(&w, &o->state_len);
 	if (!out_disks_set_active(o->vm, false, &c->err))
 		return;
 	o->disks_inactive = true;
@@ -92,12 +103,6 @@ static void out_main_stop(struct migration *m, void *arg)
 			return;
 		o->disks_inactive = false;
 	}
-	state_writer_init(&w);
-	if (!vm_state_save(o->vm, &w, &c->err)) {
-		state_writer_clear(&w);
-		return;
-	}
-	o->state = state_writer_finish(&w, &o->state_len);
 	c->ok = true;
 	tern_debug("migration: main thread after %llu us, vCPUs stopped in %llu us, state in %llu us",
 		   (unsigned long long)(t0 - o->stats.stop_ns) / 1000,

@@ -414,11 +414,20 @@ def scenario_descheduled(sock, pid, console):
     q = QMP(sock)
     q.negotiate()
     tid = vcpu_tid(int(pid), 0)
+
+    def running_in_guest():
+        # A vCPU that has not run since cont (a loaded host) is still
+        # parked: holding it then proves nothing. A new line proves it ran.
+        n = len(lines(console, "counter: "))
+        wait_lines(console, "counter: ", n + 1)
+
+    running_in_guest()
     r, took = stop_while_held(sock, tid, 1.5)
     expect(r == {"return": {}} and took >= 1.2,
            f"vCPU thread held 1.5 s: stop waited {took:.2f} s and succeeded ({r})")
     expect(q.cmd("query-status")["return"]["status"] == "paused", "the VM is paused")
     q.cmd("cont")
+    running_in_guest()
     r, took = stop_while_held(sock, tid, 6.5)
     desc = r.get("error", {}).get("desc", "")
     expect("did not stop within 5000 ms" in desc and 4.5 <= took <= 6.0,
