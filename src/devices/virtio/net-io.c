@@ -345,10 +345,14 @@ static unsigned int tx_batch(struct net_pair *p, unsigned int budget,
 unsigned int net_pair_pass(struct net_pair *p, unsigned int *rx_pushed,
 			   unsigned int *tx_pushed)
 {
-	unsigned int work = 0;
+	unsigned int work;
 
-	if (!p->tx_held)
-		work += tx_batch(p, NET_BUDGET, tx_pushed);
+	/*
+	 * Always: a chain held for want of room goes first (tx_batch tries
+	 * it again), else the EPOLLOUT that brings us back would send nothing
+	 * and the transmit queue would stall for good.
+	 */
+	work = tx_batch(p, NET_BUDGET, tx_pushed);
 	work += rx_batch(p, NET_BUDGET, rx_pushed);
 	return work;
 }
