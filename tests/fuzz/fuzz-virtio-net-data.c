@@ -6,7 +6,7 @@
  * pair whose back-end fd is one end of a SOCK_SEQPACKET socket pair (one
  * read is one frame, as on a tap). The fuzzer is the driver (it publishes
  * receive and transmit chains on split or packed rings, with or without
- * MRG_RXBUF) and the host (it sends frames of 0 to VIRTIO_NET_MAX_BUFFER
+ * MRG_RXBUF, through net-data-driver.c) and the host (it sends frames of 0 to VIRTIO_NET_MAX_BUFFER
  * bytes and reads what the guest sent). After each pass:
  *
  *   - guest RAM changed only in the rings' device areas and in the first
@@ -58,47 +58,16 @@
 
 #include "tern/virtio-net.h"
 #include "../../src/devices/virtio/net-internal.h"
-#include "fuzz.h"
+#include "net-data-driver.h"
 
 #define MAX_OPS 256
 #define MAX_FRAMES 1024
-#define MAX_CHAIN 4
 #define RING_BYTES (1u << 20)
-
-#define DESC_NEXT 1
-#define DESC_WRITE 2
-#define PACKED_AVAIL (1 << 7)
-#define PACKED_USED (1 << 15)
 
 #define F(b) (1ULL << (b))
 
 static const uint8_t own_mac[NET_MAC_LEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
-/* A chain the driver published, by the id the device returns. */
-struct chain {
-	bool out; /* published, not used yet */
-	unsigned int ndesc;
-	uint16_t pos[MAX_CHAIN]; /* descriptor positions in the ring */
-	uint64_t addr[MAX_CHAIN];
-	uint32_t len[MAX_CHAIN];
-	bool writable[MAX_CHAIN];
-	uint64_t in_len, out_len;
-	uint8_t *tx_bytes; /* transmit: the frame its readable bytes make */
-};
-
-/* One queue as the driver sees it. */
-struct dq {
-	struct virtqueue *vq;
-	uint16_t size;
-	uint64_t desc, driver, device, slots;
-	uint16_t avail_idx, used_seen; /* split */
-	uint16_t free[VIRTQ_MAX_SIZE];
-	unsigned int nfree;
-	uint16_t next_avail, last_used; /* packed */
-	bool avail_wrap, used_wrap;
-	unsigned int outstanding, busy; /* chains, descriptors */
-	struct chain c[VIRTQ_MAX_SIZE];
-};
 
 /* A frame the host sent: enough to rebuild its bytes. */
 struct frame {
@@ -114,10 +83,9 @@ static struct {
 	int sv[2]; /* sv[0] the pair's back-end, sv[1] the host's end */
 	uint8_t *shadow;
 	uint64_t ram_size;
-	bool packed, mrg, csum;
-	uint32_t slot;
+	bool mrg, csum;
+	struct nd_driver drv;
 	struct dq rx, tx;
-	bool malformed; /* a malformed chain was published */
 	unsigned int config_irqs;
 
 	struct frame frames[MAX_FRAMES];
@@ -130,8 +98,12 @@ static struct {
 	unsigned int tx_head, tx_tail, tx_refused;
 	size_t msg_limit; /* the longest message the pair's socket takes */
 	uint8_t *msg_buf;
-	uint32_t serial;
 } f;
+
+static uint8_t *ram(uint64_t gpa)
+{
+	return f.drv.ram + gpa;
+}
 
 static void count_queue_irq(struct virtio_device *d, struct virtqueue *q)
 {
@@ -178,49 +150,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	f.rx.vq = f.vdev.queues[0];
 	f.tx.vq = f.vdev.queues[1];
 	return 0;
-}
-
-static uint8_t *ram(uint64_t gpa)
-{
-	return (uint8_t *)f.mem.regions[0].hva + gpa;
-}
-
-static void put16(uint64_t gpa, uint16_t v)
-{
-	v = htole16(v);
-	memcpy(ram(gpa), &v, 2);
-}
-
-static uint16_t get16(uint64_t gpa)
-{
-	uint16_t v;
-
-	memcpy(&v, ram(gpa), 2);
-	return le16toh(v);
-}
-
-static uint32_t get32(uint64_t gpa)
-{
-	uint32_t v;
-
-	memcpy(&v, ram(gpa), 4);
-	return le32toh(v);
-}
-
-static void put_desc(struct dq *q, unsigned int i, uint64_t addr, uint32_t len,
-		     uint16_t a, uint16_t b)
-{
-	uint8_t *d = ram(q->desc + 16ULL * i);
-	uint64_t a64 = htole64(addr);
-	uint32_t l32 = htole32(len);
-
-	memcpy(d, &a64, 8);
-	memcpy(d + 8, &l32, 4);
-	/* split: flags, next; packed: id, flags (stored by the caller last) */
-	a = htole16(a);
-	b = htole16(b);
-	memcpy(d + 12, &a, 2);
-	memcpy(d + 14, &b, 2);
 }
 
 /* ---- frames the host sends ---- */
@@ -277,204 +206,6 @@ static void frames_send(uint8_t kind, uint16_t v, uint8_t hdr_flags)
 	}
 }
 
-/* ---- the driver's rings ---- */
-
-static void dq_reset(struct dq *q, uint16_t size, uint64_t *at)
-{
-	q->size = size;
-	q->desc = *at;
-	if (f.packed) {
-		q->driver = q->desc + 16ULL * size;
-		q->device = q->driver + 4;
-		*at = q->device + 4;
-	} else {
-		q->driver = q->desc + 16ULL * size;
-		q->device = ALIGN_UP(q->driver + 6 + 2ULL * size, 4ULL);
-		*at = q->device + 6 + 8ULL * size;
-	}
-	*at = ALIGN_UP(*at, 16ULL);
-	q->avail_idx = q->used_seen = 0;
-	q->next_avail = q->last_used = 0;
-	q->avail_wrap = q->used_wrap = true;
-	q->outstanding = q->busy = 0;
-	q->nfree = size;
-	for (unsigned int i = 0; i < size; i++)
-		q->free[i] = (uint16_t)(size - 1 - i);
-	for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++) {
-		g_free(q->c[i].tx_bytes);
-		q->c[i] = (struct chain){ 0 };
-	}
-}
-
-static bool dq_start(struct dq *q)
-{
-	const char *why = NULL;
-
-	virtq_stop(q->vq);
-	*virtq_layout(q->vq) = (struct virtq_layout){
-		.size = q->size, .enabled = true, .desc = q->desc,
-		.driver = q->driver, .device = q->device,
-	};
-	return virtq_start(q->vq, &why) == 0;
-}
-
-/* A buffer of descriptor position pos: at the end of the position's slot. */
-static uint64_t slot_addr(const struct dq *q, unsigned int pos, uint32_t len)
-{
-	return q->slots + (uint64_t)(pos + 1) * f.slot - len;
-}
-
-/* A chain's buffers as the input describes them (no place in RAM yet). */
-static struct chain chain_parse(struct fuzz_input *in)
-{
-	struct chain c = { .ndesc = 1 + fuzz_u8(in) % MAX_CHAIN };
-
-	for (unsigned int i = 0; i < c.ndesc; i++) {
-		uint8_t fl = fuzz_u8(in);
-
-		c.writable[i] = fl & 1;
-		c.len[i] = (fl & 2) ? 0 : 1 + fuzz_u16(in) % f.slot;
-		if (c.writable[i])
-			c.in_len += c.len[i];
-		else
-			c.out_len += c.len[i];
-	}
-	return c;
-}
-
-/* Publish a chain; false when the ring has no room for it. */
-static bool dq_publish(struct dq *q, bool tx, struct chain c)
-{
-	unsigned int n = c.ndesc;
-	bool seen_writable = false, bad = false;
-	uint16_t pos[MAX_CHAIN], id;
-
-	for (unsigned int i = 0; i < n; i++) {
-		bad |= !c.len[i] || (seen_writable && !c.writable[i]);
-		seen_writable |= c.writable[i];
-	}
-	bad |= tx ? c.out_len < NET_VNET_HDR_LEN : !c.in_len;
-	if (n > (f.packed ? q->size - q->busy : q->nfree))
-		return false;
-	for (unsigned int i = 0; i < n; i++)
-		pos[i] = f.packed ? (uint16_t)((q->next_avail + i) % q->size) :
-				    q->free[--q->nfree];
-	id = pos[0];
-	for (unsigned int i = 0; i < n; i++) {
-		c.pos[i] = pos[i];
-		c.addr[i] = slot_addr(q, pos[i], c.len[i]);
-	}
-	if (tx && !bad) {
-		uint64_t off = 0;
-
-		c.tx_bytes = g_malloc(c.out_len);
-		for (unsigned int i = 0; i < n && !c.writable[i]; i++) {
-			for (uint32_t j = 0; j < c.len[i]; j++)
-				ram(c.addr[i])[j] = (uint8_t)(f.serial * 13 + off + j);
-			memcpy(c.tx_bytes + off, ram(c.addr[i]), c.len[i]);
-			off += c.len[i];
-		}
-	}
-	f.serial++;
-	f.malformed |= bad;
-	c.out = true;
-	FUZZ_CHECK(!q->c[id].out);
-	g_free(q->c[id].tx_bytes);
-	q->c[id] = c;
-	q->outstanding++;
-	q->busy += n;
-
-	if (f.packed) {
-		bool wrap = q->avail_wrap;
-		uint16_t head_flags = 0;
-
-		/* The head's flags go last: then the whole chain is there at once. */
-		for (unsigned int i = 0; i < n; i++) {
-			uint16_t fl = (c.writable[i] ? DESC_WRITE : 0) |
-				      (i + 1 < n ? DESC_NEXT : 0);
-
-			if (pos[i] == 0 && i)
-				wrap = !wrap;
-			fl |= wrap ? PACKED_AVAIL : PACKED_USED;
-			if (!i) {
-				head_flags = fl;
-				put_desc(q, pos[i], c.addr[i], c.len[i], id, 0);
-			} else {
-				put_desc(q, pos[i], c.addr[i], c.len[i], id, fl);
-			}
-		}
-		__atomic_thread_fence(__ATOMIC_RELEASE);
-		put16(q->desc + 16ULL * pos[0] + 14, head_flags);
-		q->next_avail = (uint16_t)(q->next_avail + n);
-		if (q->next_avail >= q->size) {
-			q->next_avail -= q->size;
-			q->avail_wrap = !q->avail_wrap;
-		}
-		return true;
-	}
-	for (unsigned int i = 0; i < n; i++)
-		put_desc(q, pos[i], c.addr[i], c.len[i],
-			 (c.writable[i] ? DESC_WRITE : 0) | (i + 1 < n ? DESC_NEXT : 0),
-			 i + 1 < n ? pos[i + 1] : 0);
-	put16(q->driver + 4 + 2ULL * (q->avail_idx % q->size), id);
-	q->avail_idx++;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	put16(q->driver + 2, q->avail_idx);
-	return true;
-}
-
-/* The next used chain, or false. The device only returns chains it was given. */
-static bool dq_used(struct dq *q, uint16_t *id, uint32_t *len)
-{
-	struct chain *c;
-
-	if (f.packed) {
-		uint64_t d = q->desc + 16ULL * q->last_used;
-		uint16_t fl = get16(d + 14);
-		bool avail = fl & PACKED_AVAIL, used = fl & PACKED_USED;
-
-		if (avail != used || used != q->used_wrap)
-			return false;
-		*id = get16(d + 12);
-		*len = get32(d + 8);
-	} else {
-		uint16_t idx = get16(q->device + 2);
-
-		if (idx == q->used_seen)
-			return false;
-		FUZZ_CHECK((uint16_t)(idx - q->used_seen) <= q->outstanding);
-		*id = (uint16_t)get32(q->device + 4 + 8ULL * (q->used_seen % q->size));
-		*len = get32(q->device + 8 + 8ULL * (q->used_seen % q->size));
-		q->used_seen++;
-	}
-	FUZZ_CHECK(*id < q->size && q->c[*id].out);
-	c = &q->c[*id];
-	c->out = false;
-	q->outstanding--;
-	q->busy -= c->ndesc;
-	if (f.packed) {
-		q->last_used = (uint16_t)(q->last_used + c->ndesc);
-		if (q->last_used >= q->size) {
-			q->last_used -= q->size;
-			q->used_wrap = !q->used_wrap;
-		}
-	} else {
-		for (unsigned int i = 0; i < c->ndesc; i++)
-			q->free[q->nfree++] = c->pos[i];
-	}
-	return true;
-}
-
-/* The device areas a pass may write: used ring, or the packed descriptors. */
-static void shadow_take_ring(const struct dq *q)
-{
-	if (f.packed) {
-		memcpy(f.shadow + q->desc, ram(q->desc), 16ULL * q->size);
-		memcpy(f.shadow + q->device, ram(q->device), 4);
-	} else {
-		memcpy(f.shadow + q->device, ram(q->device), 6 + 8ULL * q->size);
-	}
-}
 
 /* ---- after a pass: what came back ---- */
 
@@ -523,7 +254,7 @@ static void rx_harvest(void)
 	uint16_t id;
 	uint32_t len;
 
-	while (dq_used(&f.rx, &id, &len)) {
+	while (dq_used(&f.drv, &f.rx, &id, &len)) {
 		const struct chain *c = &f.rx.c[id];
 		uint32_t left = len;
 
@@ -564,7 +295,7 @@ static void tx_harvest(bool link_up)
 	uint16_t id;
 	uint32_t len;
 
-	while (dq_used(&f.tx, &id, &len)) {
+	while (dq_used(&f.drv, &f.tx, &id, &len)) {
 		struct chain *c = &f.tx.c[id];
 
 		FUZZ_CHECK(len == 0);
@@ -650,9 +381,9 @@ static unsigned int pair_pass(void)
 	}
 	FUZZ_CHECK(f.p.stopped == !!(f.vdev.status & VIRTIO_STATUS_NEEDS_RESET));
 	if (f.p.stopped)
-		FUZZ_CHECK(f.malformed && f.config_irqs);
-	shadow_take_ring(&f.rx);
-	shadow_take_ring(&f.tx);
+		FUZZ_CHECK(f.drv.malformed && f.config_irqs);
+	dq_take_ring(&f.drv, &f.rx, f.shadow);
+	dq_take_ring(&f.drv, &f.tx, f.shadow);
 	rx_harvest();
 	tx_harvest(link_up);
 	/* Chains in hand were published, in order, and each has room. */
@@ -713,12 +444,12 @@ static void input_setup(struct fuzz_input *in)
 	int sndbuf = (flags & 64) ? 4096 : 256 * 1024;
 	socklen_t sl = sizeof(sndbuf);
 
-	f.packed = flags & 1;
+	f.drv.packed = flags & 1;
 	f.mrg = flags & 4;
 	f.csum = flags & 8;
-	f.slot = MIN(slot, RING_BYTES / MAX(rx_size, tx_size));
+	f.drv.slot = MIN(slot, RING_BYTES / MAX(rx_size, tx_size));
 	f.vdev.features = F(VIRTIO_F_VERSION_1) |
-			  (f.packed ? F(VIRTIO_F_RING_PACKED) : 0) |
+			  (f.drv.packed ? F(VIRTIO_F_RING_PACKED) : 0) |
 			  ((flags & 2) ? F(VIRTIO_F_EVENT_IDX) : 0) |
 			  (f.mrg ? F(VIRTIO_NET_F_MRG_RXBUF) : 0) |
 			  (f.csum ? F(VIRTIO_NET_F_GUEST_CSUM) : 0);
@@ -731,15 +462,16 @@ static void input_setup(struct fuzz_input *in)
 	f.net.filter_gen++;
 
 	/* Rings, then transmit slots, then receive slots up to RAM's end. */
-	dq_reset(&f.rx, rx_size, &at);
-	dq_reset(&f.tx, tx_size, &at);
+	dq_reset(&f.drv, &f.rx, rx_size, &at);
+	dq_reset(&f.drv, &f.tx, tx_size, &at);
 	f.tx.slots = at;
-	at += (uint64_t)tx_size * f.slot;
+	at += (uint64_t)tx_size * f.drv.slot;
 	f.rx.slots = at;
-	at += (uint64_t)rx_size * f.slot;
+	at += (uint64_t)rx_size * f.drv.slot;
 	f.ram_size = at;
 	if (fuzz_memory_init(&f.mem, f.ram_size))
 		abort();
+	f.drv.ram = f.mem.regions[0].hva;
 	f.shadow = g_malloc(f.ram_size);
 
 	/* The pair as net_pair_start() leaves it. */
@@ -754,11 +486,11 @@ static void input_setup(struct fuzz_input *in)
 		abort();
 	/* af_unix refuses a datagram longer than this (EMSGSIZE). */
 	f.msg_limit = (size_t)sndbuf - 32;
-	f.malformed = false;
+	f.drv.malformed = false;
 	f.config_irqs = 0;
 	f.nframes = f.rx_cursor = f.delivered = f.skipped = 0;
 	f.tx_head = f.tx_tail = f.tx_refused = 0;
-	f.serial = 0;
+	f.drv.serial = 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -776,19 +508,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		switch (fuzz_u8(&in) % 8) {
 		case 0:
-			(void)dq_publish(&f.rx, false, chain_parse(&in));
+			(void)dq_publish(&f.drv, &f.rx, false, chain_parse(&f.drv, &in));
 			break;
 		case 1:
-			(void)dq_publish(&f.tx, true, chain_parse(&in));
+			(void)dq_publish(&f.drv, &f.tx, true, chain_parse(&f.drv, &in));
 			break;
 		case 6:
-			c = chain_parse(&in);
-			while (dq_publish(&f.rx, false, c))
+			c = chain_parse(&f.drv, &in);
+			while (dq_publish(&f.drv, &f.rx, false, c))
 				;
 			break;
 		case 7:
-			c = chain_parse(&in);
-			while (dq_publish(&f.tx, true, c))
+			c = chain_parse(&f.drv, &in);
+			while (dq_publish(&f.drv, &f.tx, true, c))
 				;
 			break;
 		case 2:
@@ -816,8 +548,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	drain(f.sv[1]);
 	virtq_stop(f.rx.vq);
 	virtq_stop(f.tx.vq);
-	dq_reset(&f.rx, 1, &(uint64_t){ 0 });
-	dq_reset(&f.tx, 1, &(uint64_t){ 0 });
+	dq_reset(&f.drv, &f.rx, 1, &(uint64_t){ 0 });
+	dq_reset(&f.drv, &f.tx, 1, &(uint64_t){ 0 });
 	g_free(f.shadow);
 	f.shadow = NULL;
 	fuzz_memory_destroy(&f.mem);
