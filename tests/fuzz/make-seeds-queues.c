@@ -4,6 +4,7 @@
  * virtio-scsi-ctrl and the virtio-balloon reporting mode (3). Their byte
  * layouts are the ones the targets' comments describe; the rings are
  * split rings of 8 entries from guest address 0, as the targets place them.
+ * And of virtio-net-data, which builds its rings itself: operations only.
  */
 #include <string.h>
 
@@ -224,8 +225,181 @@ static void seeds_balloon_report(void)
 	g_byte_array_unref(b);
 }
 
+/* ---- virtio-net-data: a header, then operations (its target's comment) ---- */
+
+#define ND_PACKED 1
+#define ND_EVENT_IDX 2
+#define ND_MRG 4
+#define ND_CSUM 8
+#define ND_LINK_DOWN 16
+#define ND_NOT_PROMISC 32
+#define ND_SMALL_SNDBUF 64
+#define ND_OP_RX 0
+#define ND_OP_TX 1
+#define ND_OP_FRAMES 2
+#define ND_OP_PASS 3
+#define ND_OP_READ 4
+#define ND_OP_LINK 5
+#define ND_OP_RX_FILL 6
+#define ND_OP_TX_FILL 7
+/* Frame kinds: size class, destination, count. */
+#define ND_SMALL 1 /* length % 2048 */
+#define ND_ANY 2 /* length as given */
+#define ND_DST_OWN (0 << 2)
+#define ND_DST_BROADCAST (1 << 2)
+#define ND_DST_MULTICAST (2 << 2)
+#define ND_DST_OTHER (3 << 2)
+#define ND_COUNT(n) (((n) - 1) << 4)
+
+/* A chain of n buffers, each (writable, length) from the list. */
+static void nd_chain(GByteArray *b, uint8_t op, unsigned int n,
+		     const uint16_t (*bufs)[2])
+{
+	put(b, op, 1);
+	put(b, n - 1, 1);
+	for (unsigned int i = 0; i < n; i++) {
+		put(b, bufs[i][0], 1);
+		put(b, bufs[i][1] - 1, 2);
+	}
+}
+
+static void nd_frames(GByteArray *b, uint8_t kind, uint16_t len, uint8_t flags)
+{
+	put(b, ND_OP_FRAMES, 1);
+	put(b, kind, 1);
+	put(b, len, 2);
+	put(b, flags, 1);
+}
+
+/* flags, receive and transmit queue sizes (log2), slot size (16 << n). */
+static GByteArray *nd_header(uint8_t flags, uint8_t rx, uint8_t tx, uint8_t slot)
+{
+	GByteArray *b = g_byte_array_new();
+
+	put(b, flags, 1);
+	put(b, rx, 1);
+	put(b, tx, 1);
+	put(b, slot, 1);
+	return b;
+}
+
+static void nd_done(GByteArray *b, const char *name)
+{
+	seed_write("virtio-net-data", name, b->data, b->len);
+	g_byte_array_unref(b);
+}
+
+static void seeds_net_data(void)
+{
+	static const uint16_t rx1k[][2] = { { 1, 1024 } };
+	static const uint16_t rx2k[][2] = { { 1, 2048 } };
+	static const uint16_t rx100[][2] = { { 1, 100 } };
+	static const uint16_t rx512[][2] = { { 1, 512 } };
+	static const uint16_t tx_hdr_data[][2] = { { 0, 12 }, { 0, 100 } };
+	static const uint16_t tx_with_in[][2] = { { 0, 12 }, { 0, 60 }, { 1, 4 } };
+	static const uint16_t tx4k[][2] = { { 0, 4000 } };
+	static const uint16_t rx_no_writable[][2] = { { 0, 64 } };
+	static const uint16_t tx_short[][2] = { { 0, 8 } };
+	static const uint16_t tx40[][2] = { { 0, 40 } };
+	static const uint16_t rx16[][2] = { { 1, 16 } };
+	static const uint16_t tx_split[][2] = { { 0, 10 }, { 0, 2 }, { 0, 50 } };
+	GByteArray *b;
+
+	/* Split, mergeable: 3000 bytes over 1 KiB chains; a frame sent. */
+	b = nd_header(ND_MRG | ND_CSUM, 3, 3, 6);
+	for (unsigned int i = 0; i < 4; i++)
+		nd_chain(b, ND_OP_RX, 1, rx1k);
+	nd_frames(b, ND_SMALL | ND_DST_OWN | ND_COUNT(1), 3000, 1);
+	put(b, ND_OP_PASS, 1);
+	nd_chain(b, ND_OP_TX, 2, tx_hdr_data);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_READ, 1);
+	nd_done(b, "split-mergeable");
+
+	/* Packed, one chain a frame: one fits, one is too small (dropped). */
+	b = nd_header(ND_PACKED, 2, 2, 7);
+	nd_chain(b, ND_OP_RX, 1, rx2k);
+	nd_chain(b, ND_OP_RX, 1, rx100);
+	nd_frames(b, ND_SMALL | ND_DST_BROADCAST | ND_COUNT(2), 1500, 0);
+	put(b, ND_OP_PASS, 1);
+	nd_chain(b, ND_OP_TX, 3, tx_with_in);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_READ, 1);
+	nd_done(b, "packed");
+
+	/* A 64 KiB frame larger than the whole ring, then one that fits. */
+	b = nd_header(ND_MRG | ND_EVENT_IDX, 2, 1, 6);
+	for (unsigned int i = 0; i < 4; i++)
+		nd_chain(b, ND_OP_RX, 1, rx1k);
+	nd_frames(b, ND_ANY | ND_DST_OWN | ND_COUNT(1), 65000, 0);
+	nd_frames(b, ND_SMALL | ND_DST_OWN | ND_COUNT(1), 200, 0);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_PASS, 1);
+	nd_done(b, "larger-than-ring");
+
+	/* The socket fills (EAGAIN): the held chain goes once it drains. */
+	b = nd_header(ND_SMALL_SNDBUF, 0, 3, 10);
+	for (unsigned int i = 0; i < 8; i++)
+		nd_chain(b, ND_OP_TX, 1, tx4k);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_READ, 1);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_READ, 1);
+	nd_done(b, "tx-back-pressure");
+
+	/* NEEDS_RESET: a receive chain without writable buffers, then nothing. */
+	b = nd_header(0, 1, 1, 6);
+	nd_chain(b, ND_OP_RX, 1, rx_no_writable);
+	nd_frames(b, ND_SMALL | ND_DST_OWN | ND_COUNT(1), 100, 0);
+	put(b, ND_OP_PASS, 1);
+	nd_chain(b, ND_OP_TX, 1, tx_short);
+	put(b, ND_OP_PASS, 1);
+	nd_done(b, "rx-not-writable");
+
+	/* NEEDS_RESET: a transmit chain shorter than the header. */
+	b = nd_header(ND_PACKED | ND_MRG, 1, 1, 6);
+	nd_chain(b, ND_OP_TX, 1, tx_short);
+	put(b, ND_OP_PASS, 1);
+	nd_chain(b, ND_OP_RX, 1, rx1k);
+	nd_frames(b, ND_SMALL | ND_DST_OWN | ND_COUNT(1), 100, 0);
+	put(b, ND_OP_PASS, 1);
+	nd_done(b, "tx-short");
+
+	/* The filter (not promiscuous) and the link going down and up. */
+	b = nd_header(ND_NOT_PROMISC | ND_MRG, 3, 3, 6);
+	for (unsigned int i = 0; i < 3; i++)
+		nd_chain(b, ND_OP_RX, 1, rx512);
+	nd_frames(b, ND_DST_OTHER | ND_COUNT(2), 60, 0);
+	nd_frames(b, ND_SMALL | ND_DST_MULTICAST | ND_COUNT(1), 300, 0);
+	nd_frames(b, ND_SMALL | ND_DST_OWN | ND_COUNT(1), 300, 0);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_LINK, 1);
+	nd_chain(b, ND_OP_TX, 1, tx40);
+	nd_frames(b, ND_SMALL | ND_DST_OWN | ND_COUNT(1), 300, 0);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_LINK, 1);
+	put(b, ND_OP_PASS, 1);
+	nd_done(b, "filter-link");
+
+	/*
+	 * 256 chains of 16 bytes held for a frame that never fits, then
+	 * frames served from the chains in hand (moved up after each); a
+	 * full transmit ring of header-split chains.
+	 */
+	b = nd_header(ND_MRG | ND_CSUM, 8, 8, 0);
+	nd_chain(b, ND_OP_RX_FILL, 1, rx16);
+	nd_frames(b, ND_ANY | ND_DST_OWN | ND_COUNT(1), 65000, 0);
+	nd_frames(b, ND_SMALL | ND_DST_BROADCAST | ND_COUNT(8), 60, 3);
+	put(b, ND_OP_PASS, 1);
+	nd_chain(b, ND_OP_TX_FILL, 3, tx_split);
+	put(b, ND_OP_PASS, 1);
+	put(b, ND_OP_READ, 1);
+	nd_done(b, "full-rings");
+}
+
 void seeds_queues(void)
 {
+	seeds_net_data();
 	seeds_net_ctrl();
 	seeds_virtio_scsi_ctrl();
 	seeds_balloon_report();

@@ -98,6 +98,17 @@ struct virtio_net {
 };
 
 /* net-io.c: the data path of one pair, on its thread. */
+/*
+ * One pass over both directions: transmit chains to the back-end, then
+ * frames from it into receive chains, each up to NET_BUDGET frames.
+ * Returns the frames moved; *rx_pushed and *tx_pushed count buffers used
+ * since the caller last interrupted the driver (the caller notifies).
+ * The pair's loop is made of these passes; the virtio-net-data fuzz
+ * target calls it directly, without a thread, epoll or kicks, so it runs
+ * exactly the code a guest's rings and the tap drive.
+ */
+unsigned int net_pair_pass(struct net_pair *p, unsigned int *rx_pushed,
+			   unsigned int *tx_pushed);
 int net_pair_start(struct net_pair *p) __must_check;
 /* Stop the thread and unwatch; with give_back, held receive chains return to the ring. */
 void net_pair_stop(struct net_pair *p, bool give_back);

@@ -342,6 +342,21 @@ static unsigned int tx_batch(struct net_pair *p, unsigned int budget,
 
 /* ---- the pair's loop ---- */
 
+unsigned int net_pair_pass(struct net_pair *p, unsigned int *rx_pushed,
+			   unsigned int *tx_pushed)
+{
+	unsigned int work;
+
+	/*
+	 * Always: a chain held for want of room goes first (tx_batch tries
+	 * it again), else the EPOLLOUT that brings us back would send nothing
+	 * and the transmit queue would stall for good.
+	 */
+	work = tx_batch(p, NET_BUDGET, tx_pushed);
+	work += rx_batch(p, NET_BUDGET, rx_pushed);
+	return work;
+}
+
 static uint64_t net_now_ns(void)
 {
 	struct timespec ts;
@@ -369,11 +384,8 @@ static void pair_run(struct net_pair *p)
 	virtq_disable_kicks(p->rxq);
 	virtq_disable_kicks(p->txq);
 	for (;;) {
-		unsigned int work = 0;
+		unsigned int work = net_pair_pass(p, &rx_pushed, &tx_pushed);
 
-		if (!p->tx_held)
-			work += tx_batch(p, NET_BUDGET, &tx_pushed);
-		work += rx_batch(p, NET_BUDGET, &rx_pushed);
 		if (p->stopped)
 			break;
 		if (work) {
