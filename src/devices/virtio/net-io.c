@@ -378,6 +378,7 @@ static void pair_run(struct net_pair *p)
 {
 	uint64_t start = 0, idle_since = 0;
 	unsigned int rx_pushed = 0, tx_pushed = 0, spins = 0;
+	bool tx_more, rx_more;
 
 	if (p->stopped)
 		return;
@@ -415,8 +416,13 @@ static void pair_run(struct net_pair *p)
 				continue;
 			}
 		}
-		/* Sleep: kicks on, and a last look for what came meanwhile. */
-		if (virtq_enable_kicks(p->txq) | (p->rx_blocked && virtq_enable_kicks(p->rxq))) {
+		/*
+		 * Sleep: kicks on (on both rings, so no short circuit), and a
+		 * last look for what came meanwhile.
+		 */
+		tx_more = virtq_enable_kicks(p->txq);
+		rx_more = p->rx_blocked && virtq_enable_kicks(p->rxq);
+		if (tx_more || rx_more) {
 			virtq_disable_kicks(p->txq);
 			virtq_disable_kicks(p->rxq);
 			idle_since = 0;
