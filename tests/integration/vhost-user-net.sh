@@ -12,7 +12,9 @@
 #    socket: QMP sees VHOST_USER_DISCONNECTED then VHOST_USER_RECONNECTED
 #    (device vhost-user-net.0), the guest sees the link go down and come up
 #    (config interrupt, no driver reset), and its echoes resume; then stop,
-#    a state save and cont work over the new back-end;
+#    a state save and cont work over the new back-end; the same under
+#    --jail (the restarted testpmd's socket is a new file the jail's bind
+#    mount does not show: the connector reaches it from its directory);
 #  - the same kill with reconnect=off: the link stays down, no
 #    VHOST_USER_RECONNECTED after testpmd is back, the VM runs, quit ends it;
 #  - queues=2 over testpmd with 2 queues: the guest sets VQ_PAIRS_SET 2
@@ -142,12 +144,12 @@ fi
 tp_stop "$TMP/tp.pid"
 end
 
-# restart_case VM NET CMDLINE: net-echo (link=1) in VM on --net NET while
-# testpmd is killed with SIGKILL 1 s in and a new one started on the same
-# socket; checks the events, the link going down mid-stream and up, and
-# the echoes after; the guest's output in $TMP/out.
+# restart_case VM NET CMDLINE [TERN-OPTION...]: net-echo (link=1) in VM on
+# --net NET while testpmd is killed with SIGKILL 1 s in and a new one
+# started on the same socket; checks the events, the link going down
+# mid-stream and up, and the echoes after; the guest's output in $TMP/out.
 restart_case() {
-	VM_TIMEOUT=150 start_vm "$1" --kernel "$FW/net-echo.elf" --test-exit \
+	VM_TIMEOUT=150 start_vm "$1" "${@:4}" --kernel "$FW/net-echo.elf" --test-exit \
 		--memory 256M,shared=on --net "$2" \
 		--cmdline "link=1 frames=$ECHO_FRAMES timeout=120 $3"
 	# The socket file outlives a killed testpmd; the new one's bind()
@@ -185,6 +187,17 @@ restart_case() {
 begin "testpmd killed (SIGKILL) mid-stream and restarted: events, link down then up, echoes resume"
 if tp_start "$TMP/vu.sock" "$TMP/tp.log" "$TMP/tp.pid"; then
 	restart_case vm "vhost-user=$TMP/vu.sock" ""
+fi
+tp_stop "$TMP/tp.pid"
+end
+
+# The jail binds the socket file testpmd made first; the restarted one's
+# is a new file, reached by the connector from the socket's directory.
+begin "the same under --jail: the socket bound into the jail, the restarted testpmd reached from its directory"
+mkdir -p "$TMP/jail"
+if tp_start "$TMP/vu.sock" "$TMP/tp.log" "$TMP/tp.pid"; then
+	ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 \
+		restart_case vmj "vhost-user=$TMP/vu.sock" "" --jail "$TMP/jail"
 fi
 tp_stop "$TMP/tp.pid"
 end
