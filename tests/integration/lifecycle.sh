@@ -34,9 +34,18 @@ def protected(pid):
     return bool((int(fields["SigBlk"], 16) | int(fields["SigCgt"], 16)) & TERM_BIT)
 
 def image_locked():
+    """Is the image still locked 2 s after tern is gone? A process killed
+    by a signal has its io_uring torn down by a kernel worker after it
+    exited, which drops the files the ring holds, so the lock may outlive
+    the exit status briefly on a loaded host."""
     ino = os.stat(img).st_ino
-    with open("/proc/locks") as f:
-        return any(l.split()[5].endswith(f":{ino}") for l in f if len(l.split()) > 6)
+    deadline = time.monotonic() + 2
+    while True:
+        with open("/proc/locks") as f:
+            held = any(l.split()[5].endswith(f":{ino}") for l in f if len(l.split()) > 6)
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.02)
 
 bad = early = 0
 delays = [i * 0.0006 for i in range(24)] + [0.02, 0.03, 0.045, 0.06]
