@@ -7,6 +7,7 @@
 #define TERN_CONFIG_H
 
 #include <glib.h>
+#include <signal.h>
 
 #include "tern/block.h"
 #include "tern/confidential_launch.h"
@@ -107,6 +108,7 @@ struct vm_config {
 	bool debug; /* --debug: tern_debug() lines on stderr */
 	char *incoming; /* --incoming URI (migration.h), or NULL */
 	bool trace_boot; /* --trace-boot: the time of each step on stderr */
+	sigset_t host_signals; /* blocked by main(), read by the main loop */
 	char *kvm_device; /* --kvm-device PATH, NULL: /dev/kvm */
 	uint64_t start_ns; /* when main() began (tern_now_ns()), for the trace */
 	enum vm_teardown teardown;

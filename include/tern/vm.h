@@ -16,6 +16,7 @@
 
 #include <glib.h>
 #include <pthread.h>
+#include <signal.h>
 #include <termios.h>
 
 #include "tern/boot.h"
@@ -48,6 +49,13 @@ enum vm_run_state {
 	VM_STATE_FINISH_MIGRATE, /* stopped while a migration sends the rest */
 	VM_STATE_POSTMIGRATE, /* stopped after migrating away; cont resumes */
 };
+
+/*
+ * The host signals that end the VM: SIGINT, SIGTERM and SIGHUP, but not
+ * SIGHUP when tern was started with it ignored (nohup): that ignore
+ * then holds for the whole run, instead of only until main() blocks it.
+ */
+void vm_host_signals(sigset_t *set);
 
 /* Is this a state in which the vCPU threads stay parked? */
 static inline bool vm_state_parks(enum vm_run_state s)

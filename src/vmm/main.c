@@ -50,15 +50,10 @@ static const char usage[] =
  * meanwhile inherits the mask. vm_run_main_loop() reads them from a
  * signalfd.
  */
-static void run_block_host_signals(void)
+static void run_block_host_signals(sigset_t *set)
 {
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	vm_host_signals(set);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
 }
 
 /*
@@ -168,14 +163,17 @@ static int cmd_run(int argc, char **argv)
 	struct sandbox *sb = NULL;
 	bool parent = false;
 	uint64_t start = tern_now_ns();
+	sigset_t host;
 	int status;
 
-	run_block_host_signals();
+	run_block_host_signals(&host);
 	if (!config_parse_run(argc, argv, &cfg, &err)) {
 		fprintf(stderr, "tern run: %s\n", err->message);
 		fprintf(stderr, "Try 'tern run --help' for the options.\n");
 		return TERN_EXIT_BAD_INPUT;
 	}
+	/* The main loop reads them; it runs sealed, without sigaction. */
+	cfg.host_signals = host;
 	tern_debug_set(cfg.debug);
 	/* Every file is looked at before any is created or truncated. */
 	if (!run_check_incoming(&cfg, &err) || !config_check_files(&cfg, &err))

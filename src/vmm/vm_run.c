@@ -495,6 +495,18 @@ static gboolean vm_signal(gint fd, GIOCondition cond, gpointer opaque)
 	return G_SOURCE_CONTINUE;
 }
 
+void vm_host_signals(sigset_t *set)
+{
+	struct sigaction hup;
+
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	/* A blocked signal is queued even when ignored: leave nohup's be. */
+	if (sigaction(SIGHUP, NULL, &hup) < 0 || hup.sa_handler != SIG_IGN)
+		sigaddset(set, SIGHUP);
+}
+
 int vm_run_main_loop(struct vm *vm)
 {
 	guint sources[2] = { 0, 0 };
@@ -511,10 +523,7 @@ int vm_run_main_loop(struct vm *vm)
 	 * any other, during teardown one waits, and no helper thread of
 	 * glib's (g_unix_signal_add() starts one) runs outside the sandbox.
 	 */
-	sigemptyset(&host);
-	sigaddset(&host, SIGINT);
-	sigaddset(&host, SIGTERM);
-	sigaddset(&host, SIGHUP);
+	host = vm->cfg->host_signals;
 	sfd = signalfd(-1, &host, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd >= 0)
 		sources[1] = g_unix_fd_add(sfd, G_IO_IN, vm_signal, vm);

@@ -19,6 +19,8 @@ signal_runs() {
 	python3 - "$TERN" "$FW" "$TMP" "$1" <<'PY' >"$TMP/out" 2>"$TMP/err"
 import os, random, signal, subprocess, sys, time
 
+# tern as a shell starts it, whoever runs this (nohup leaves it ignored).
+signal.signal(signal.SIGHUP, signal.SIG_DFL)
 tern, fw, tmp, mode = sys.argv[1:5]
 sock, con, img = f"{tmp}/s.sock", f"{tmp}/con.log", f"{tmp}/d.img"
 TERM_BIT = 1 << (signal.SIGTERM - 1)
@@ -110,6 +112,36 @@ truncate -s 1M "$TMP/d.img"
 
 begin "one signal at a growing delay after exec (0-60 ms)"
 signal_runs once
+expect_status 0
+end
+
+begin "started with SIGHUP ignored (nohup): a SIGHUP at any time leaves it running; SIGTERM then ends it with 0"
+python3 - "$TERN" "$FW" "$TMP" <<'PY' >"$TMP/out" 2>&1
+import os, signal, subprocess, sys, time
+tern, fw, tmp = sys.argv[1:4]
+bad = 0
+for i, delay in enumerate([0.0, 0.003, 0.006, 0.009, 0.012, 0.02, 0.04, 0.3]):
+    con = f"{tmp}/hup{i}.log"
+    p = subprocess.Popen([tern, "run", "--kernel", f"{fw}/counter.elf", "--console", f"file={con}"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    time.sleep(delay)
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    alive = p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    try:
+        status = p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        status = p.wait()
+    ok = alive and status == 0
+    bad += not ok
+    print(f"SIGHUP at {delay * 1000:.0f} ms: {'running' if alive else f'ended ({p.returncode})'}, then SIGTERM: status {status}: {'ok' if ok else 'FAIL'}")
+sys.exit(1 if bad else 0)
+PY
+STATUS=$?
+cat "$TMP/out"
 expect_status 0
 end
 
