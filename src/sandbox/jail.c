@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "tern/qmp.h"
+#include "tern/vm.h"
 #include "tern/vhost-user-fs.h"
 #include "sandbox-internal.h"
 
@@ -434,11 +435,12 @@ bool sandbox_jail_enter(struct vm_config *cfg, bool *parent, int *status,
 	j.sockets = g_array_new(FALSE, FALSE, sizeof(struct jail_socket));
 	if (!jail_prepare(&j, cfg, err))
 		goto out;
-	/* The signals the parent waits for, blocked before the child exists. */
-	sigemptyset(&wait_set);
-	sigaddset(&wait_set, SIGINT);
-	sigaddset(&wait_set, SIGTERM);
-	sigaddset(&wait_set, SIGHUP);
+	/*
+	 * The signals the parent waits for, blocked before the child exists:
+	 * the ones that end the VM (and not an ignored SIGHUP, as in the
+	 * child), and SIGCHLD.
+	 */
+	vm_host_signals(&wait_set);
 	sigaddset(&wait_set, SIGCHLD);
 	pthread_sigmask(SIG_BLOCK, &wait_set, &old);
 	/* The next child is PID 1 of a new PID namespace. */
