@@ -299,4 +299,24 @@ fi
 tp_stop "$TMP/tp.pid"
 end
 
+begin "QEMU as frontend, 2 queue pairs over testpmd with 2 queues: the same guest echoes on each pair"
+if ! command -v "$QEMU" >/dev/null 2>&1 || [ ! -f "$QBOOT" ]; then
+	skip_case "$CASE" "no $QEMU or $QBOOT (Debian qemu-system-x86)"
+	CASES=$((CASES - 1))
+elif TP_QUEUES=2 tp_start "$TMP/vu.sock" "$TMP/tp.log" "$TMP/tp.pid"; then
+	# 2 pairs and a control queue: 5 queues, 6 vectors with the config's.
+	run_qemu_vu 120 "$FW/net-echo.elf" "frames=$ECHO_FRAMES size=256 pairs=2" "$TMP/vu.sock" \
+		-netdev vhost-user,id=n,chardev=c,queues=2 \
+		-device virtio-net-pci,netdev=n,mq=on,vectors=6,disable-legacy=on,mac=52:54:00:ab:cd:02,romfile=
+	expect_pass
+	expect_line out "^net-echo: control queue answers$"
+	expect_line out "^net-echo: 2 queue pairs of 2$"
+	expect_line out "^ECHO frames=$ECHO_FRAMES good=$ECHO_FRAMES late=0 lost=0 bad=0 "
+	expect_line out "^PAIR 0 good=$((ECHO_FRAMES / 2)) "
+	expect_line out "^PAIR 1 good=$((ECHO_FRAMES / 2)) "
+	grep -E '^(ECHO|PAIR)' "$TMP/out"
+fi
+tp_stop "$TMP/tp.pid"
+end
+
 finish
