@@ -109,7 +109,12 @@ static void check_read(const struct blk_req *r)
 
 struct run_result {
 	uint64_t ns, kicks, batches;
+	/* The longest time without a completion, to one idle check. */
+	uint64_t longest_gap_ns;
 };
+
+/* Spins between looks at the clock while nothing completes. */
+#define IDLE_CHECK 65536
 
 /* Ring 3: ios requests, qd in flight. */
 static void run(enum bench_mode mode, unsigned int qd, uint64_t ios,
@@ -120,8 +125,10 @@ static void run(enum bench_mode mode, unsigned int qd, uint64_t ios,
 	    mode == MODE_RANDWRITE ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
 	uint64_t nblocks = b->capacity / IO_SECTORS;
 	uint64_t submitted = 0, completed = 0, kicks = 0, batches = 0;
-	uint64_t t0, t1, seen = 0, progress_at;
+	uint64_t t0, t1, seen = 0, progress_at, idle_since = 0;
 	unsigned long idle = 0;
+
+	res->longest_gap_ns = 0;
 
 	t0 = progress_at = clock_ns();
 	for (unsigned int i = 0; i < qd && submitted < ios; i++, submitted++)
@@ -146,6 +153,17 @@ static void run(enum bench_mode mode, unsigned int qd, uint64_t ios,
 			}
 		}
 		if (n != 0) {
+			/*
+			 * After at least one idle check (a back-end restart, say)
+			 * read the clock once more: the gap runs from that check,
+			 * so it is short by at most one check's spins.
+			 */
+			if (idle >= IDLE_CHECK) {
+				uint64_t gap = clock_ns() - idle_since;
+
+				if (gap > res->longest_gap_ns)
+					res->longest_gap_ns = gap;
+			}
 			batches++;
 			kicks += blk_kick(b, 0);
 			idle = 0;
@@ -153,8 +171,11 @@ static void run(enum bench_mode mode, unsigned int qd, uint64_t ios,
 		}
 		cpu_relax();
 		/* Look at the clock only now and then: rdtsc is not free. */
-		if (++idle % 65536 == 0) {
+		if (++idle % IDLE_CHECK == 0) {
 			uint64_t now = clock_ns();
+
+			if (idle == IDLE_CHECK)
+				idle_since = now;
 
 			if (seen != completed) {
 				seen = completed;
@@ -207,9 +228,11 @@ static long bench_user(void *arg)
 			    (unsigned long)res.ns,
 			    (unsigned long)(B.ios * 1000000000ull / res.ns));
 			con_printf(
-			    "blk-bench: %s qd=%u kicks=%lu batches=%lu\n",
+			    "blk-bench: %s qd=%u kicks=%lu batches=%lu "
+			    "longest_gap_us=%lu\n",
 			    mode_name(B.mode[m]), qd, (unsigned long)res.kicks,
-			    (unsigned long)res.batches);
+			    (unsigned long)res.batches,
+			    (unsigned long)(res.longest_gap_ns / 1000));
 		}
 	}
 	return 0;

@@ -26,6 +26,15 @@
 # echoes per run; NET=0 leaves the row out (it is left out without
 # dpdk-testpmd).
 #
+# The restart row: blk-bench (randread, QD 1, RESTART_IOS=100000 reads,
+# each verified) on a daemon killed with SIGKILL 1.5 s into the run and
+# started again at once on the same socket; tern reconnects by default,
+# QEMU with reconnect=1 on its chardev (without it QEMU never does). The
+# guest reports its longest time without a completion (longest_gap_us,
+# to one idle check of a few ms); the script times the new daemon's own
+# start (exec to its socket file, polled every 2 ms). The gap minus that start is what
+# the frontend added. RESTART=0 leaves the row out.
+#
 # The machines are shared and small (the daemon's thread, the vCPU and the
 # neighbours share two cores): the load average is printed before and after.
 set -euo pipefail
@@ -44,6 +53,8 @@ qemu=$(command -v qemu-system-x86_64 || true)
 qboot=/usr/share/qemu/qboot.rom
 qsd=$(command -v qemu-storage-daemon || true)
 net=${NET:-1}
+restart=${RESTART:-1}
+restart_ios=${RESTART_IOS:-150000}
 net_frames=${NET_FRAMES:-200000}
 TESTPMD=$(command -v dpdk-testpmd || true)
 if [ "$net" = 1 ] && [ -z "$TESTPMD" ]; then
@@ -87,15 +98,30 @@ trap 'qsd_stop; tp_stop "$tmp/tp.pid"; tp_cleanup; rm -rf "$tmp"' EXIT
 # The daemon as vhost-user.sh starts it (one queue); returns once the
 # socket accepts (the file appears at bind(), before listen()).
 qsd_start() {
+	qsd_spawn
+	qsd_wait
+}
+
+qsd_spawn() {
 	rm -f "$sock"
 	"$qsd" --blockdev "driver=file,filename=$file,node-name=f" \
 		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$sock,writable=on,num-queues=1" \
 		</dev/null >"$tmp/qsd.log" 2>&1 &
 	qsd_pid=$!
-	for _ in $(seq 50); do
-		python3 -c 'import socket,sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' "$sock" 2>/dev/null && return 0
-		sleep 0.1
-	done
+}
+
+qsd_wait() {
+	python3 - "$sock" <<'PY' && return 0
+import socket, sys, time
+end = time.monotonic() + 5
+while time.monotonic() < end:
+    try:
+        socket.socket(socket.AF_UNIX).connect(sys.argv[1])
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.005)
+sys.exit(1)
+PY
 	echo "qemu-storage-daemon made no socket: $(cat "$tmp/qsd.log")" >&2
 	return 1
 }
@@ -148,6 +174,60 @@ qemu_run() {
 		-kernel "$elf" -append
 }
 
+# restart_guest NAME COMMAND...: one boot; the daemon killed 1.5 s in and
+# started again at once. Collects the guest's longest gap and the new
+# daemon's start, in ms.
+restart_guest() {
+	local name=$1 gpid t0 t1 gap run_ns
+	shift
+	cat "$file" >/dev/null
+	qsd_start || return 0
+	timeout -k 5 600 "$@" "mode=randread qd=1 ios=$restart_ios warmup=0 verify=1" >"$tmp/log" 2>&1 &
+	gpid=$!
+	sleep 1.5
+	kill -9 "$qsd_pid"
+	wait "$qsd_pid" 2>/dev/null || true
+	qsd_pid=
+	# The new daemon's start: exec to its socket's file (bind(), listen()
+	# follows at once), polled by the shell itself, every 2 ms.
+	t0=$(date +%s%N)
+	qsd_spawn
+	until [ -S "$sock" ] || ! kill -0 "$qsd_pid" 2>/dev/null; do sleep 0.002; done
+	t1=$(date +%s%N)
+	qsd_wait || { wait "$gpid" || true; return 0; }
+	wait "$gpid" || true
+	qsd_stop
+	if ! grep -q '^RESULT: PASS' "$tmp/log"; then
+		echo "$name (restart): no RESULT: PASS; last lines:" >&2
+		tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
+		return 0
+	fi
+	gap=$(tr -d '\r' <"$tmp/log" | sed -n 's/^blk-bench: randread qd=1 .* longest_gap_us=\([0-9]*\)$/\1/p')
+	run_ns=$(tr -d '\r' <"$tmp/log" | sed -n 's/^BENCH .* ns=\([0-9]*\) .*/\1/p')
+	# A run shorter than the time to the kill plus the new start missed it.
+	if [ -z "$gap" ] || [ "${run_ns:-0}" -lt $((1500000000 + t1 - t0)) ]; then
+		echo "$name (restart): the kill missed the run ($((${run_ns:-0} / 1000000)) ms); raise RESTART_IOS=$restart_ios" >&2
+		return 0
+	fi
+	add "$name|restart-gap" $((gap / 1000))
+	add "$name|restart-daemon" $(((t1 - t0) / 1000000))
+	add "$name|restart-frontend" $((gap / 1000 - (t1 - t0) / 1000000))
+}
+
+tern_restart_run() {
+	restart_guest tern "$tern" run --kernel "$elf" --test-exit --memory "$mem,shared=on" \
+		--disk "vhost-user=$sock" --cmdline
+}
+
+qemu_restart_run() {
+	restart_guest qemu "$qemu" -accel kvm -cpu host,-cx16,-arch-capabilities -M q35 -bios "$qboot" \
+		-m "$mem" -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
+		-display none -no-reboot -monitor none -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+		-chardev "socket,id=c,path=$sock,reconnect=1" -device vhost-user-blk-pci,disable-legacy=on,chardev=c \
+		-kernel "$elf" -append
+}
+
 # net_guest NAME COMMAND...: one boot on a fresh testpmd; the ECHO line's pps.
 net_guest() {
 	local name=$1
@@ -190,6 +270,10 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 for ((rep = 0; rep < repeat; rep++)); do
 	tern_run
 	if [ -n "$qemu" ]; then qemu_run; fi
+	if [ "$restart" = 1 ]; then
+		tern_restart_run
+		if [ -n "$qemu" ]; then qemu_restart_run; fi
+	fi
 	if [ "$net" = 1 ]; then
 		tern_net_run
 		if [ -n "$qemu" ]; then qemu_net_run; fi
@@ -211,6 +295,22 @@ done
 for qd in $qds; do
 	echo "  QD $qd runs: tern${iops[tern|randread|$qd]:-}; QEMU${iops[qemu|randread|$qd]:-}"
 done
+if [ "$restart" = 1 ]; then
+	echo
+	echo "qemu-storage-daemon killed (SIGKILL) mid-run and started again at once, randread QD 1 (median of $repeat, ms)"
+	printf '  %-28s %10s %10s\n' "" tern QEMU
+	for k in gap daemon frontend; do
+		case $k in
+		gap) label="guest's longest gap" ;;
+		daemon) label="the new daemon's start" ;;
+		frontend) label="gap - start (the frontend)" ;;
+		esac
+		t=$(med "tern|restart-$k")
+		q=$(med "qemu|restart-$k")
+		printf '  %-28s %10s %10s\n' "$label" "${t:-n/a}" "${q:-n/a}"
+	done
+	echo "  runs (gap/start): tern$(paste -d/ <(echo ${iops[tern|restart-gap]:-} | tr ' ' '\n') <(echo ${iops[tern|restart-daemon]:-} | tr ' ' '\n') | tr '\n' ' ' | sed 's/^/ /;s/ $//'); QEMU$(paste -d/ <(echo ${iops[qemu|restart-gap]:-} | tr ' ' '\n') <(echo ${iops[qemu|restart-daemon]:-} | tr ' ' '\n') | tr '\n' ' ' | sed 's/^/ /;s/ $//')"
+fi
 if [ "$net" = 1 ]; then
 	echo
 	echo "net-echo through testpmd macswap, 64-byte frames (median of $repeat)"

@@ -11,7 +11,8 @@
  * running (the back-end has the rings), disconnected. A failed or timed
  * out request on any thread marks the socket broken and shuts it down; the
  * I/O thread sees the hang-up, closes it, and tries again after 100 ms,
- * doubling to 1 s, for ever unless reconnect=off. On reconnect the rings
+ * doubling to 1 s, for ever unless reconnect=off, and at once when the
+ * connector's watch sees the socket made again. On reconnect the rings
  * resume at the used index in guest memory and the back-end finds the
  * requests it had in flight in the INFLIGHT_SHMFD buffer, which tern keeps.
  */
@@ -269,11 +270,18 @@ static void dev_timer_event(void *opaque, uint32_t events)
 		vhost_user_conn_close(&d->conn);
 		tern_debug("%s: reconnect: %s: %s", d->name, what,
 			   g_strerror(-ret));
+		/* A socket just made may not listen yet: look again soon. */
+		if (d->quick_tries) {
+			d->quick_tries--;
+			dev_arm_timer(d, VHOST_USER_QUICK_MS);
+			goto out;
+		}
 		d->backoff_ms =
 		    MIN(d->backoff_ms * 2, VHOST_USER_BACKOFF_MAX_MS);
 		dev_arm_timer(d, d->backoff_ms);
 		goto out;
 	}
+	d->quick_tries = 0;
 	d->reconnects++;
 	d->connected_ms = dev_now_ms();
 	tern_log("%s: back-end %s reconnected", d->name, d->path);
@@ -287,6 +295,26 @@ static void dev_timer_event(void *opaque, uint32_t events)
 	if (!ret && d->ops && d->ops->link)
 		d->ops->link(d, true);
 out:
+	pthread_mutex_unlock(&d->lock);
+}
+
+/*
+ * The socket's directory changed. A back-end that made its socket again
+ * is tried now rather than at the next back-off step (up to 1 s away); the
+ * back-off stays as it was, for a socket that is there but refuses.
+ */
+static void dev_watch_event(void *opaque, uint32_t events)
+{
+	struct vhost_user_dev *d = opaque;
+
+	pthread_mutex_lock(&d->lock);
+	if (vhost_user_connector_watch_saw(&d->connector, d->path) &&
+	    d->conn.fd < 0 && d->reconnect) {
+		tern_log("%s: back-end socket %s made again; connecting",
+			 d->name, d->path);
+		d->quick_tries = VHOST_USER_QUICK_TRIES;
+		dev_arm_timer(d, VHOST_USER_QUICK_MS);
+	}
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -328,7 +356,7 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	d->nr_queues = d->max_queues = nr_queues;
 	d->nr_enabled = nr_queues;
 	d->conn.fd = d->inflight_fd = d->timer_fd = d->event_fd = -1;
-	d->connector.sock = -1;
+	d->connector.sock = d->connector.watch_fd = -1;
 	for (unsigned int i = 0; i < VHOST_USER_QUEUES_MAX; i++)
 		d->call_fd[i] = d->err_fd[i] = -1;
 	pthread_mutex_init(&d->lock, NULL);
@@ -404,6 +432,9 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	if (!ret)
 		ret = iothread_add(d->thread, d->timer_fd, EPOLLIN,
 				   dev_timer_event, d);
+	if (!ret && d->connector.watch_fd >= 0)
+		ret = iothread_add(d->thread, d->connector.watch_fd, EPOLLIN,
+				   dev_watch_event, d);
 	if (!ret)
 		ret = iothread_add(d->thread, d->conn.fd, EPOLLIN,
 				   dev_sock_event, d);

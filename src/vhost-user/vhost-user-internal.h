@@ -26,6 +26,12 @@ struct iothread;
 /* Reconnect back-off: 100 ms, doubling up to 1 s. */
 #define VHOST_USER_BACKOFF_MIN_MS 100
 #define VHOST_USER_BACKOFF_MAX_MS 1000
+/*
+ * After the back-end's socket appears: tries this far apart, this many
+ * times (bind() makes the file, listen() follows), then the back-off.
+ */
+#define VHOST_USER_QUICK_MS 10
+#define VHOST_USER_QUICK_TRIES 5
 /* Rings: 16 queue pairs of a net (tern/net.h's NET_MAX_QUEUES). */
 #define VHOST_USER_QUEUES_MAX 32
 /* Events kept for QMP until the main loop emits them. */
@@ -76,7 +82,13 @@ int vhost_user_conn_negotiate(struct vhost_user_conn *c) __must_check;
  */
 struct vhost_user_connector {
 	int sock; /* our end of the socketpair, -1 when none */
+	int watch_fd; /* inotify on the socket's directory, -1 when none */
 };
+
+/* A socket is made (bind) or moved into place: both announce a back-end. */
+#define VHOST_USER_WATCH_EVENTS (IN_CREATE | IN_MOVED_TO | IN_ATTRIB)
+/* How long start waits for the connector's first message (its watch). */
+#define VHOST_USER_CONNECTOR_START_MS 5000
 
 /*
  * dirfd: -1, or the socket's directory (--jail, config.h), which the
@@ -85,6 +97,12 @@ struct vhost_user_connector {
 int vhost_user_connector_start(struct vhost_user_connector *c,
 			       const char *path, int dirfd) __must_check;
 void vhost_user_connector_stop(struct vhost_user_connector *c);
+/*
+ * Read what the watch reported (non-blocking); true when the socket's own
+ * name was among it: a back-end (re)made its socket.
+ */
+bool vhost_user_connector_watch_saw(struct vhost_user_connector *c,
+				    const char *path);
 /* A socket connected to the path: 0 and *fd, or -errno (-ECONNREFUSED ...). */
 int vhost_user_connector_connect(struct vhost_user_connector *c, int *fd,
 				 unsigned int timeout_ms) __must_check;
@@ -157,6 +175,7 @@ struct vhost_user_dev {
 	struct iothread *thread; /* always running: calls, socket, timer */
 	int timer_fd; /* reconnect back-off */
 	unsigned int backoff_ms;
+	unsigned int quick_tries; /* left after the socket appeared */
 	uint64_t connected_ms; /* CLOCK_MONOTONIC of the last (re)connect */
 	int event_fd; /* signalled when events[] has something for QMP */
 	bool events[VHOST_USER_EVENTS_MAX]; /* true: connected, false: gone */

@@ -91,6 +91,9 @@ if qsd_start "$TMP/vu.sock" "$TMP/disk.img" 1; then
 	if ! grep -q 'disconnected; the guest keeps running, reconnecting' "$VMERR"; then
 		fail "no disconnect line in stderr: $(cat "$VMERR")"
 	fi
+	# The new daemon's socket was seen as it appeared, not found by the
+	# back-off's next try.
+	expect_line err 'back-end socket .*vu.sock made again; connecting'
 	expect_no_line out 'stalled|mismatch|FAIL'
 	# The kill (1.5 s after QMP answered) must land inside the loop: 3 x
 	# 40000 I/Os take 5-6 s on a quiet host (20000 took 2.8 s, too close).

@@ -7,6 +7,7 @@
  * and --net vhost-user= options (the net model: test-vhost-user-net.c).
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -464,6 +465,59 @@ START_TEST(connector_connects_from_its_directory)
 }
 END_TEST
 
+/* Poll the watch for up to a second; true once it reported the name. */
+static bool watch_saw_within(struct vhost_user_connector *c, const char *path)
+{
+	struct pollfd p = {.fd = c->watch_fd, .events = POLLIN};
+
+	while (poll(&p, 1, 1000) > 0)
+		if (vhost_user_connector_watch_saw(c, path))
+			return true;
+	return false;
+}
+
+/*
+ * The watch: a back-end making its socket is seen at once (no back-off
+ * wait); another file in the same directory is not taken for it. Both
+ * with the path and from the directory (--jail).
+ */
+START_TEST(connector_watch_sees_the_socket_made)
+{
+	char dir[] = "/tmp/tern-vu-XXXXXX", path[64], other[64];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct vhost_user_connector c;
+	int lfd, dirfd = -1;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/s", dir);
+	snprintf(other, sizeof(other), "%s/s.other", dir);
+	strcpy(sa.sun_path, path);
+	if (_i == 1) {
+		dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		ck_assert_int_ge(dirfd, 0);
+	}
+	ck_assert_int_eq(vhost_user_connector_start(&c, _i ? "/nowhere/s" : path,
+						    dirfd), 0);
+	if (dirfd >= 0)
+		close(dirfd);
+	ck_assert_int_ge(c.watch_fd, 0);
+	/* Nothing yet, then another file: not the socket. */
+	ck_assert(!vhost_user_connector_watch_saw(&c, path));
+	close(open(other, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	ck_assert(!watch_saw_within(&c, path));
+	/* The back-end binds: seen. */
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert(watch_saw_within(&c, path));
+	vhost_user_connector_stop(&c);
+	ck_assert_int_eq(c.watch_fd, -1);
+	close(lfd);
+	unlink(path);
+	unlink(other);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(connector_long_path)
 {
 	struct vhost_user_connector c;
@@ -625,6 +679,13 @@ int main(void)
 		   conn_broken_backends);
 	UNIT_TCASE(s, "connector", connector_connects_and_reports,
 		   connector_connects_from_its_directory, connector_long_path);
+	{
+		/* 0: by the path; 1: from the directory, as under --jail. */
+		TCase *tc = tcase_create("connector watch");
+
+		tcase_add_loop_test(tc, connector_watch_sees_the_socket_made, 0, 2);
+		suite_add_tcase(s, tc);
+	}
 	UNIT_TCASE(s, "disk-spec", disk_spec);
 	UNIT_TCASE(s, "net", net_spec, conn_protocol_drop);
 	return unit_run(s);
