@@ -247,6 +247,13 @@ void virtio_pci_driver_ok(struct virtio_pci *vp)
 			VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
 }
 
+bool virtio_queue_set_vector(struct virtio_pci *vp, uint16_t q, uint16_t entry)
+{
+	mmio_write16(vp->common + COMMON_Q_SELECT, q);
+	mmio_write16(vp->common + COMMON_Q_MSIX, entry);
+	return mmio_read16(vp->common + COMMON_Q_MSIX) == entry;
+}
+
 uint8_t virtio_pci_status(const struct virtio_pci *vp)
 {
 	return mmio_read8(vp->common + COMMON_STATUS);

@@ -174,6 +174,14 @@ struct virtio_device_ops {
 	/* Free the model's state: the last call, from virtio_pci_destroy(). */
 	void (*destroy)(struct virtio_device *vdev);
 	/*
+	 * Optional: queue_irq_fd() may now answer differently (the driver
+	 * turned MSI-X on or off, or moved a queue to another vector). On the
+	 * thread of the guest's write, before it completes, with the
+	 * transport's or the PCI host's config lock held: a bounded wait at
+	 * most (a vhost-user reply), and no PCI or transport lock taken.
+	 */
+	void (*irq_route_changed)(struct virtio_device *vdev);
+	/*
 	 * Optional: the model's own state, in a section of its own named
 	 * "<id>/model" (saved while quiesced; loaded before activation, all
 	 * values checked, nothing changed on failure).
@@ -282,6 +290,15 @@ struct virtio_transport_ops {
 	void (*notify_queue)(struct virtio_device *vdev, struct virtqueue *vq);
 	/* Interrupt the driver: configuration change (or NEEDS_RESET). */
 	void (*notify_config)(struct virtio_device *vdev);
+	/*
+	 * An eventfd whose write interrupts the driver for vq as
+	 * notify_queue() would, for another process to signal (a vhost-user
+	 * back-end's call fd): MSI-X on and the queue's vector set give that
+	 * vector's eventfd, which the transport binds, masks and replays.
+	 * -1 when only notify_queue() can (INTx, no vector). The answer
+	 * changes when the transport calls the model's irq_route_changed().
+	 */
+	int (*queue_irq_fd)(struct virtio_device *vdev, struct virtqueue *vq);
 };
 
 /*

@@ -100,6 +100,13 @@ static void vu_blk_destroy(struct virtio_device *vdev)
 	vu_blk_free(vdev->priv);
 }
 
+static void vu_blk_irq_route_changed(struct virtio_device *vdev)
+{
+	struct vhost_user_blk *b = vdev->priv;
+
+	vhost_user_dev_irq_route_changed(&b->dev);
+}
+
 static const struct virtio_device_ops vu_blk_ops = {
     .name = "vhost-user-blk",
     .activate = vu_blk_activate,
@@ -108,6 +115,7 @@ static const struct virtio_device_ops vu_blk_ops = {
     .resume = vu_blk_resume,
     .config_write = vu_blk_config_write,
     .destroy = vu_blk_destroy,
+    .irq_route_changed = vu_blk_irq_route_changed,
 };
 
 bool vhost_user_blk_is(const struct virtio_device *vdev)

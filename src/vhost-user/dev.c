@@ -3,9 +3,13 @@
  * A virtio device whose data path is a vhost-user back-end. tern keeps
  * the PCI function, the config space and the interrupts; the back-end gets
  * guest memory (the memfd), the rings, the ioeventfd each ring's kick
- * already signals, and a call eventfd per ring that the device's I/O
- * thread turns into the queue's interrupt through the transport (MSI-X
- * masking and INTx stay where they are, as with vhost-net).
+ * already signals, and as each ring's call fd the eventfd of the queue's
+ * MSI-X vector, which KVM delivers (irqfd) and the transport masks and
+ * replays: completions never pass through tern. Without a vector (INTx,
+ * none set) the call fd is one of ours that the device's I/O thread turns
+ * into the interrupt; when the driver moves a vector or turns MSI-X on or
+ * off, the new call fd goes to the back-end before its write completes
+ * (irq_route_changed).
  *
  * States (docs/vhost-user.md): connected (negotiated, memory given),
  * running (the back-end has the rings), disconnected. A failed or timed
@@ -333,6 +337,25 @@ static void dev_call_event(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&d->lock);
 }
 
+/*
+ * The transport moved an interrupt: the back-end gets the new call fd
+ * before the guest's write completes, so no completion the guest makes
+ * after it goes to the vector it left (with REPLY_ACK, which waits for
+ * the back-end to take it).
+ */
+void vhost_user_dev_irq_route_changed(struct vhost_user_dev *d)
+{
+	int ret;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->running && d->conn.fd >= 0 && !d->broken) {
+		ret = vhost_user_dev_calls_update(d);
+		if (ret)
+			vhost_user_dev_fail(d, "SET_VRING_CALL", ret);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
 static void dev_err_event(void *opaque, uint32_t events)
 {
 	struct vhost_user_ring_ref *ref = opaque;
@@ -358,7 +381,7 @@ bool vhost_user_dev_init(struct vhost_user_dev *d, struct machine *m,
 	d->conn.fd = d->inflight_fd = d->timer_fd = d->event_fd = -1;
 	d->connector.sock = d->connector.watch_fd = -1;
 	for (unsigned int i = 0; i < VHOST_USER_QUEUES_MAX; i++)
-		d->call_fd[i] = d->err_fd[i] = -1;
+		d->call_fd[i] = d->err_fd[i] = d->sent_call[i] = -1;
 	pthread_mutex_init(&d->lock, NULL);
 	if (nr_queues > VHOST_USER_QUEUES_MAX) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,

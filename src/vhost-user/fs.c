@@ -221,6 +221,13 @@ static void vu_fs_destroy(struct virtio_device *vdev)
 }
 
 /* The config space is read-only: no config_write. */
+static void vu_fs_irq_route_changed(struct virtio_device *vdev)
+{
+	struct vhost_user_fs *f = vdev->priv;
+
+	vhost_user_dev_irq_route_changed(&f->dev);
+}
+
 static const struct virtio_device_ops vu_fs_ops = {
     .name = "vhost-user-fs",
     .activate = vu_fs_activate,
@@ -228,6 +235,7 @@ static const struct virtio_device_ops vu_fs_ops = {
     .quiesce = vu_fs_quiesce,
     .resume = vu_fs_resume,
     .destroy = vu_fs_destroy,
+    .irq_route_changed = vu_fs_irq_route_changed,
 };
 
 static struct virtio_device *

@@ -396,6 +396,13 @@ static bool vu_net_load(struct virtio_device *vdev, const char *id,
 	return true;
 }
 
+static void vu_net_irq_route_changed(struct virtio_device *vdev)
+{
+	struct vhost_user_net *n = vdev->priv;
+
+	vhost_user_dev_irq_route_changed(&n->dev);
+}
+
 static const struct virtio_device_ops vu_net_ops = {
     .name = "vhost-user-net",
     .activate = vu_net_activate,
@@ -405,6 +412,7 @@ static const struct virtio_device_ops vu_net_ops = {
     .destroy = vu_net_destroy,
     .save = vu_net_save,
     .load = vu_net_load,
+    .irq_route_changed = vu_net_irq_route_changed,
 };
 
 bool vhost_user_net_is(const struct virtio_device *vdev)

@@ -92,8 +92,9 @@ static int dev_ring_start(struct vhost_user_dev *d, unsigned int i)
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	if (!ret) {
+		d->sent_call[i] = vhost_user_dev_call_fd(d, i);
 		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_CALL, i,
-					d->call_fd[i]);
+					d->sent_call[i]);
 		ret = vhost_user_conn_call(&d->conn, &m, NULL);
 	}
 	if (!ret) {
@@ -162,6 +163,42 @@ int vhost_user_dev_rings_start(struct vhost_user_dev *d, const char **what)
 		if (virtq_started(d->vdev->queues[i]))
 			efd_signal(virtq_kick_fd(d->vdev->queues[i]));
 	return 0;
+}
+
+int vhost_user_dev_call_fd(struct vhost_user_dev *d, unsigned int i)
+{
+	const struct virtio_transport_ops *t = d->vdev->transport_ops;
+	int fd = t->queue_irq_fd ? t->queue_irq_fd(d->vdev, d->vdev->queues[i])
+				 : -1;
+
+	return fd >= 0 ? fd : d->call_fd[i];
+}
+
+/*
+ * Lock held, running: each started ring whose interrupt moved gets its new
+ * call fd, then one interrupt through it, since a call the back-end made
+ * between the move and this went where the guest no longer looks (a
+ * spurious interrupt costs the driver a look at its used ring).
+ */
+int vhost_user_dev_calls_update(struct vhost_user_dev *d)
+{
+	int ret = 0;
+
+	for (unsigned int i = 0; i < d->nr_queues && !ret; i++) {
+		struct virtqueue *vq = d->vdev->queues[i];
+		int fd = vhost_user_dev_call_fd(d, i);
+		struct vhost_user_msg m;
+
+		if (!virtq_started(vq) || fd == d->sent_call[i])
+			continue;
+		vhost_user_msg_vring_fd(&m, VHOST_USER_SET_VRING_CALL, i, fd);
+		ret = vhost_user_conn_call(&d->conn, &m, NULL);
+		if (!ret) {
+			d->sent_call[i] = fd;
+			d->vdev->transport_ops->notify_queue(d->vdev, vq);
+		}
+	}
+	return ret;
 }
 
 void vhost_user_dev_set_rings(struct vhost_user_dev *d, unsigned int n)

@@ -163,7 +163,14 @@ struct vhost_user_dev {
 	 * multi-queue net: its active pairs, vhost_user_dev_enable()).
 	 */
 	unsigned int nr_enabled;
+	/*
+	 * Each ring's interrupt: the transport's MSI-X vector eventfd when it
+	 * has one (queue_irq_fd), so the back-end interrupts the guest through
+	 * KVM without tern; else call_fd, which the I/O thread relays
+	 * (INTx, no vector). sent_call: what the back-end was given.
+	 */
 	int call_fd[VHOST_USER_QUEUES_MAX];
+	int sent_call[VHOST_USER_QUEUES_MAX];
 	int err_fd[VHOST_USER_QUEUES_MAX];
 	struct vhost_user_ring_ref refs[VHOST_USER_QUEUES_MAX];
 	/* INFLIGHT_SHMFD: kept across reconnects, dropped by a device reset. */
@@ -222,6 +229,15 @@ void vhost_user_dev_enable(struct vhost_user_dev *d, unsigned int n);
  * the second pair's receive ring would be).
  */
 void vhost_user_dev_set_rings(struct vhost_user_dev *d, unsigned int n);
+/* The call fd ring i must have now (queue_irq_fd, or the relay). */
+int vhost_user_dev_call_fd(struct vhost_user_dev *d, unsigned int i);
+/*
+ * The transport moved an interrupt (virtio_device_ops.irq_route_changed):
+ * the back-end gets the new call fds now (a reply wait, bounded).
+ */
+void vhost_user_dev_irq_route_changed(struct vhost_user_dev *d);
+/* Lock held, running: send SET_VRING_CALL where the call fd moved. */
+int vhost_user_dev_calls_update(struct vhost_user_dev *d) __must_check;
 
 /*
  * Inside src/vhost-user/, with the device's lock held: the rings to the

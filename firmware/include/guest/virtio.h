@@ -97,6 +97,8 @@ void virtio_cfg_write8(const struct virtio_pci *vp, unsigned int off,
 
 /* Set DRIVER_OK once the queues are set up. */
 void virtio_pci_driver_ok(struct virtio_pci *vp);
+/* Point queue q at MSI-X table entry `entry` (any time, even running). */
+bool virtio_queue_set_vector(struct virtio_pci *vp, uint16_t q, uint16_t entry);
 uint8_t virtio_pci_status(const struct virtio_pci *vp);
 /* Write 0 to the status and wait for it to read back 0. */
 void virtio_pci_reset(struct virtio_pci *vp);

@@ -106,9 +106,27 @@ static void vpci_notify_config(struct virtio_device *vdev)
 	}
 }
 
+static int vpci_queue_irq_fd(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	struct virtio_pci *vpci = to_vpci(vdev);
+	uint16_t v = __atomic_load_n(&vpci->queue_vector[virtq_index(vq)],
+				     __ATOMIC_RELAXED);
+
+	if (!pci_msix_enabled(vpci->pci) || v == VIRTIO_MSI_NO_VECTOR)
+		return -1;
+	return pci_msix_vector_fd(vpci->pci, v);
+}
+
+void vpci_irq_route_changed(struct virtio_pci *vpci)
+{
+	if (vpci->vdev.ops->irq_route_changed)
+		vpci->vdev.ops->irq_route_changed(&vpci->vdev);
+}
+
 static const struct virtio_transport_ops vpci_transport_ops = {
 	.notify_queue = vpci_notify_queue,
 	.notify_config = vpci_notify_config,
+	.queue_irq_fd = vpci_queue_irq_fd,
 };
 
 /* ---- notifications: ioeventfd per queue ---- */
@@ -196,10 +214,14 @@ static void vpci_config_write(struct pci_device *pci, unsigned int off,
 {
 	struct virtio_pci *vpci = pci_device_opaque(pci);
 	unsigned int d = vpci->cfg_cap + VPCI_CAP_DATA;
+	bool msix = pci_msix_enabled(pci);
 	uint8_t buf[4];
 	unsigned int wlen;
 	uint64_t woff;
 
+	/* MSI-X on or off moves every queue's interrupt. */
+	if (__atomic_exchange_n(&vpci->msix_seen, msix, __ATOMIC_RELAXED) != msix)
+		vpci_irq_route_changed(vpci);
 	if (off + len <= d || off >= d + 4 || !vpci_cfg_window(vpci, &woff, &wlen))
 		return;
 	for (unsigned int i = 0; i < 4; i++)

@@ -104,6 +104,7 @@ struct virtio_pci {
 	uint16_t queue_sel;
 	uint16_t config_vector; /* atomic: read by device threads */
 	uint16_t *queue_vector; /* atomic, per queue */
+	bool msix_seen; /* MSI-X enable as of the last config write (atomic) */
 	/* ISR and the INTx level it drives change together. */
 	pthread_mutex_t isr_lock;
 	uint8_t isr;
@@ -120,6 +121,8 @@ static inline struct virtio_pci *to_vpci(struct virtio_device *vdev)
 
 /* Read the ISR (which clears it and lowers INTx). */
 uint8_t vpci_isr_read_clear(struct virtio_pci *vpci);
+/* A queue's vector or MSI-X enable changed: tell the model (irq_route_changed). */
+void vpci_irq_route_changed(struct virtio_pci *vpci);
 /* The transport's registers back to their reset values. vpci->lock held. */
 void vpci_transport_reset(struct virtio_pci *vpci);
 /* BAR 4: common configuration, ISR, device configuration, notifications. */

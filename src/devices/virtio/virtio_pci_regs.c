@@ -159,10 +159,12 @@ static void vpci_common_write(struct virtio_pci *vpci, uint64_t off,
 			l->size = (uint16_t)v;
 		break;
 	case VPCI_CFG_Q_MSIX:
-		if (len == 2 && vq)
-			__atomic_store_n(&vpci->queue_vector[vpci->queue_sel],
-					 vpci_vector(vpci, (uint16_t)v),
-					 __ATOMIC_RELAXED);
+		if (len == 2 && vq &&
+		    __atomic_exchange_n(&vpci->queue_vector[vpci->queue_sel],
+					vpci_vector(vpci, (uint16_t)v),
+					__ATOMIC_RELAXED) !=
+			    vpci_vector(vpci, (uint16_t)v))
+			vpci_irq_route_changed(vpci);
 		break;
 	case VPCI_CFG_Q_ENABLE:
 		/* 0 must not be written (4.1.4.3.2); only 1 means anything. */
