@@ -6,7 +6,10 @@
 # the same QMP commands on both (events, postcopy-ram when post-copy,
 # max-bandwidth 8 GiB/s so neither is held back by QEMU's 128 MiB/s
 # default, downtime-limit 300 ms, post-copy started once the first pass
-# is over). Rows:
+# is over: at the second dirty-log sync, dirty-sync-count 2, which QEMU
+# reaches within its first pass and tern at its end; POSTCOPY_AT=bytes
+# starts it once as many bytes as the guest has RAM went instead, the
+# same point for both). Rows:
 #   64M-moderate   64 MiB guest, 48 MiB dirtied at 10000 pages/s (40 MB/s)
 #   256M-hot       256 MiB guest dirtying all of its memory as fast as it can
 # each pre-copy and post-copy. Columns, medians of REPEAT runs:
@@ -32,8 +35,9 @@
 #   after the other, so a change in the host's load falls on all of them.
 # Environment: REPEAT=3 runs per cell; ROWS="64M-moderate 256M-hot";
 #   MODES="precopy postcopy"; TERN_ONLY=1 skips QEMU; VERBOSE=1 prints
-#   each run; LOG_DIR=DIR runs tern with --debug and keeps each tern's
-#   stderr there (the passes, the destination's waits; it costs a little).
+#   each run; POSTCOPY_AT=sync|bytes (above); LOG_DIR=DIR runs tern with
+#   --debug and keeps each tern's stderr there (the passes, the
+#   destination's waits; it costs a little).
 # The machines are shared and small: the load average is printed first
 # and last.
 set -euo pipefail
@@ -64,6 +68,9 @@ ROWS = {"64M-moderate": ("64M", "mem=48 rate=10000 tick=10"),
         "256M-hot": ("256M", "rate=0 tick=10")}
 TICK_MS = 10
 LOG_DIR = os.environ.get("LOG_DIR")
+POSTCOPY_AT = os.environ.get("POSTCOPY_AT", "sync")
+if POSTCOPY_AT not in ("sync", "bytes"):
+    sys.exit("POSTCOPY_AT: sync or bytes")
 log_seq = 0
 if LOG_DIR:
     os.makedirs(LOG_DIR, exist_ok=True)
@@ -169,8 +176,10 @@ def one(vmm, row, mode, port):
                 t_pass = time.monotonic()
             if st in ("completed", "failed", "cancelled"):
                 break
-            if mode == "postcopy" and not started and \
-                    info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+            ram = info.get("ram", {})
+            first_over = (ram.get("transferred", 0) >= ram.get("total", 1) if POSTCOPY_AT == "bytes"
+                          else ram.get("dirty-sync-count", 0) >= 2)
+            if mode == "postcopy" and not started and first_over:
                 sq.cmd("migrate-start-postcopy")
                 started = True
             if time.monotonic() - t0 > 120:
