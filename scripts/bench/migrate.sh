@@ -6,7 +6,10 @@
 # the same QMP commands on both (events, postcopy-ram when post-copy,
 # max-bandwidth 8 GiB/s so neither is held back by QEMU's 128 MiB/s
 # default, downtime-limit 300 ms, post-copy started once the first pass
-# is over). Rows:
+# is over: at the second dirty-log sync, dirty-sync-count 2, which QEMU
+# reaches within its first pass and tern at its end; POSTCOPY_AT=bytes
+# starts it once as many bytes as the guest has RAM went instead, the
+# same point for both). Rows:
 #   64M-moderate   64 MiB guest, 48 MiB dirtied at 10000 pages/s (40 MB/s)
 #   256M-hot       256 MiB guest dirtying all of its memory as fast as it can
 # each pre-copy and post-copy. Columns, medians of REPEAT runs:
@@ -17,33 +20,60 @@
 #                  destination) over the migration, minus the 10 ms period,
 #                  timed by the host as the lines arrive on the pipes
 #   MiB sent       query-migrate ram.transferred
+#   1st pass ms    from migrate to the first dirty-log sync (query-migrate's
+#                  dirty-sync-count reaching 2, polled every 2 ms; for QEMU
+#                  this is its first sync, which may come before its first
+#                  pass has covered all of RAM)
 # and the ratio tern/QEMU per cell (below 1 is tern ahead). A run whose
-# guest reports a bad page fails the benchmark.
+# guest reports a bad page fails the benchmark; a migration that fails or
+# does not end in 120 s is printed (FAILED RUN) and left out of the medians.
 #
-# Usage: scripts/bench/migrate.sh [BUILD_DIR]
+# Usage: scripts/bench/migrate.sh [BUILD_DIR...]
+#   Several build directories (or directories holding src/tern and
+#   firmware/mig-test.elf, e.g. an older build copied aside) compare tern
+#   builds in the same series: each repeat runs every build and QEMU one
+#   after the other, so a change in the host's load falls on all of them.
 # Environment: REPEAT=3 runs per cell; ROWS="64M-moderate 256M-hot";
-#   MODES="precopy postcopy"; TERN_ONLY=1 skips QEMU.
-# The machines are shared and small: the load average is printed first.
+#   MODES="precopy postcopy"; TERN_ONLY=1 skips QEMU; VERBOSE=1 prints
+#   each run; POSTCOPY_AT=sync|bytes (above); LOG_DIR=DIR runs tern with
+#   --debug and keeps each tern's stderr there (the passes, the
+#   destination's waits; it costs a little).
+# The machines are shared and small: the load average is printed first
+# and last.
 set -euo pipefail
 
-build=${1:-build}
-tern=$build/src/tern
-elf=$build/firmware/mig-test.elf
-[ -x "$tern" ] && [ -f "$elf" ] || { echo "build first: meson compile -C $build" >&2; exit 1; }
+[ $# -gt 0 ] || set -- build
+for build in "$@"; do
+	[ -x "$build/src/tern" ] && [ -f "$build/firmware/mig-test.elf" ] ||
+		{ echo "build first: meson compile -C $build" >&2; exit 1; }
+done
 qemu=$(command -v qemu-system-x86_64 || true)
 [ -n "${TERN_ONLY:-}" ] && qemu=
-echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs, $(date -u +%H:%M) UTC"
 [ -z "$qemu" ] && echo "QEMU: not installed or skipped (TERN_ONLY): tern only"
 
-exec python3 - "$tern" "$elf" "$qemu" "${REPEAT:-3}" "${ROWS:-64M-moderate 256M-hot}" \
-	"${MODES:-precopy postcopy}" <<'PY'
+python3 - "$qemu" "${REPEAT:-3}" "${ROWS:-64M-moderate 256M-hot}" \
+	"${MODES:-precopy postcopy}" "$@" <<'PY'
 import atexit, json, os, select, shutil, socket, statistics, subprocess, sys, tempfile, threading, time
 
-tern, elf, qemu, repeat = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-rows, modes = sys.argv[5].split(), sys.argv[6].split()
+qemu, repeat = sys.argv[1], int(sys.argv[2])
+rows, modes = sys.argv[3].split(), sys.argv[4].split()
+builds = sys.argv[5:]
+# A label per tern build: "tern" alone, else the directory's name.
+TERNS = {("tern" if len(builds) == 1 else "tern:" + os.path.basename(os.path.normpath(b))):
+         (os.path.join(b, "src/tern"), os.path.join(b, "firmware/mig-test.elf")) for b in builds}
+if len(TERNS) != len(builds):
+    sys.exit("two builds with the same directory name")
 ROWS = {"64M-moderate": ("64M", "mem=48 rate=10000 tick=10"),
         "256M-hot": ("256M", "rate=0 tick=10")}
 TICK_MS = 10
+LOG_DIR = os.environ.get("LOG_DIR")
+POSTCOPY_AT = os.environ.get("POSTCOPY_AT", "sync")
+if POSTCOPY_AT not in ("sync", "bytes"):
+    sys.exit("POSTCOPY_AT: sync or bytes")
+log_seq = 0
+if LOG_DIR:
+    os.makedirs(LOG_DIR, exist_ok=True)
 tmp = tempfile.mkdtemp(prefix="tern-bench-mig.")
 atexit.register(shutil.rmtree, tmp, True)
 
@@ -90,29 +120,38 @@ class Console:
 
 def start(vmm, mem, cmdline, name, incoming=None):
     sock = os.path.join(tmp, name + ".sock")
-    if vmm == "tern":
+    if vmm in TERNS:
+        tern, elf = TERNS[vmm]
         cmd = [tern, "run", "--kernel", elf, "--memory", mem, "--cmdline", cmdline,
                "--console", "stdio", "--qmp", "unix:" + sock]
         if incoming:
             cmd += ["--incoming", incoming]
+        if LOG_DIR:
+            cmd += ["--debug"]
     else:
         cmd = [qemu, "-M", "microvm", "-accel", "kvm", "-cpu",
                "host,-cx16,-arch-capabilities", "-m", mem, "-nodefaults",
-               "-no-user-config", "-display", "none", "-kernel", elf,
+               "-no-user-config", "-display", "none", "-kernel", next(iter(TERNS.values()))[1],
                "-append", cmdline, "-serial", "stdio",
                "-qmp", f"unix:{sock},server=on,wait=off"]
         if incoming:
             cmd += ["-incoming", incoming]
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL)
+    err = subprocess.DEVNULL
+    if LOG_DIR and vmm in TERNS:
+        global log_seq
+        log_seq += 1
+        err = open(os.path.join(LOG_DIR, f"{log_seq:03d}-{vmm.replace(':', '-')}-{name}.log"), "w")
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+    if err is not subprocess.DEVNULL:
+        err.close()
     return p, Console(p), Q(sock)
 
 
 def one(vmm, row, mode, port):
     mem, cmdline = ROWS[row]
     uri = f"tcp:127.0.0.1:{port}"
-    sp, sc, sq = start(vmm, mem, cmdline, f"{vmm}-src", None)
-    dp, dc, dq = start(vmm, mem, cmdline, f"{vmm}-dst", uri)
+    sp, sc, sq = start(vmm, mem, cmdline, "src", None)
+    dp, dc, dq = start(vmm, mem, cmdline, "dst", uri)
     try:
         # Warm: the guest has dirtied its working set twice.
         deadline = time.monotonic() + 60
@@ -137,8 +176,10 @@ def one(vmm, row, mode, port):
                 t_pass = time.monotonic()
             if st in ("completed", "failed", "cancelled"):
                 break
-            if mode == "postcopy" and not started and \
-                    info.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+            ram = info.get("ram", {})
+            first_over = (ram.get("transferred", 0) >= ram.get("total", 1) if POSTCOPY_AT == "bytes"
+                          else ram.get("dirty-sync-count", 0) >= 2)
+            if mode == "postcopy" and not started and first_over:
                 sq.cmd("migrate-start-postcopy")
                 started = True
             if time.monotonic() - t0 > 120:
@@ -171,8 +212,12 @@ def one(vmm, row, mode, port):
         if bad:
             raise RuntimeError(f"{vmm} {row} {mode}: the guest says {bad[0]}")
         # A time never reported is missing, not 0 (a 0 would pull the median).
-        return (info.get("total-time", float("nan")), info.get("downtime", float("nan")), stall,
-                info["ram"]["transferred"] / (1 << 20))
+        first = ((t_pass - t0) * 1000) if t_pass else float("nan")
+        r = (info.get("total-time", float("nan")), info.get("downtime", float("nan")), stall,
+             info["ram"]["transferred"] / (1 << 20), first)
+        if os.environ.get("VERBOSE"):
+            print(f"  {vmm} {row} {mode}: " + " ".join(f"{x:.1f}" for x in r), file=sys.stderr)
+        return r
     finally:
         for p in (sp, dp):
             p.kill()
@@ -181,14 +226,24 @@ def one(vmm, row, mode, port):
 
 results = {}
 port = 30000 + os.getpid() % 20000
-vmms = ["tern"] + (["qemu"] if qemu else [])
+vmms = list(TERNS) + (["qemu"] if qemu else [])
 for row in rows:
     for mode in modes:
-        for vmm in vmms:
-            runs = []
-            for _ in range(repeat):
+        runs = {vmm: [] for vmm in vmms}
+        # Interleaved: a change in the host's load falls on every VMM.
+        for _ in range(repeat):
+            for vmm in vmms:
                 port += 1
-                runs.append(one(vmm, row, mode, port))
+                try:
+                    runs[vmm].append(one(vmm, row, mode, port))
+                except RuntimeError as e:
+                    # A bad page fails the benchmark; a migration that did
+                    # not end is counted, said, and left out.
+                    if "the guest says" in str(e):
+                        raise
+                    print(f"FAILED RUN: {e}", file=sys.stderr)
+                    runs[vmm].append((float("nan"),) * 5)
+        for vmm, runs in runs.items():
             results[(row, mode, vmm)] = [
                 statistics.median([x for x in c if x == x]) if any(x == x for x in c) else float("nan")
                 for c in zip(*runs)]
@@ -197,15 +252,18 @@ for row in rows:
                 print(f"{vmm} {row} {mode}: {missing} value(s) not reported, left out of the medians",
                       file=sys.stderr)
 
-cols = ["total ms", "downtime ms", "stall ms", "MiB sent"]
-print(f"{'case':<24} {'VMM':<5} " + " ".join(f"{c:>12}" for c in cols))
+cols = ["total ms", "downtime ms", "stall ms", "MiB sent", "1st pass ms"]
+w = max(5, max(len(v) for v in vmms) + 2)
+print(f"{'case':<24} {'VMM':<{w}} " + " ".join(f"{c:>12}" for c in cols))
 for row in rows:
     for mode in modes:
         for vmm in vmms:
             v = results[(row, mode, vmm)]
-            print(f"{row + ' ' + mode:<24} {vmm:<5} " + " ".join(f"{x:12.1f}" for x in v))
-        if qemu:
-            t, q = results[(row, mode, "tern")], results[(row, mode, "qemu")]
-            ratio = [a / b if b else float("nan") for a, b in zip(t, q)]
-            print(f"{'':<24} {'t/q':<5} " + " ".join(f"{x:12.2f}" for x in ratio))
+            print(f"{row + ' ' + mode:<24} {vmm:<{w}} " + " ".join(f"{x:12.1f}" for x in v))
+        for t in TERNS if qemu else []:
+            tv, q = results[(row, mode, t)], results[(row, mode, "qemu")]
+            ratio = [a / b if b else float("nan") for a, b in zip(tv, q)]
+            name = "t/q" if len(TERNS) == 1 else t[5:] + "/q"
+            print(f"{'':<24} {name:<{w}} " + " ".join(f"{x:12.2f}" for x in ratio))
 PY
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%H:%M) UTC"

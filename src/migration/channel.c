@@ -199,16 +199,24 @@ int mig_listen(const struct migration_uri *u, GError **err)
 	return mig_listen_unix(u->path, err);
 }
 
-struct mig_chan *mig_accept(int lfd, int cancel_fd, bool tcp, GError **err)
+struct mig_chan *mig_accept(int lfd, int cancel_fd, bool tcp, mig_idle_fn *idle,
+			    void *idle_arg, GError **err)
 {
 	struct pollfd p[2] = { { lfd, POLLIN, 0 }, { cancel_fd, POLLIN, 0 } };
-	int fd;
+	int fd, n;
 
 	for (;;) {
-		if (poll(p, 2, -1) < 0) {
+		n = poll(p, 2, idle ? 0 : -1);
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
+		}
+		/* Nothing yet: a step of the idle work, then look again. */
+		if (!n) {
+			if (!idle(idle_arg))
+				idle = NULL;
+			continue;
 		}
 		if (p[1].revents) {
 			g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,

@@ -36,6 +36,10 @@ struct mig_in {
 
 	/* The receiving thread's own. */
 	struct mig_hello want; /* this machine */
+	/* Populating RAM while waiting for the stream (in_warm_step()). */
+	bool warm_started; /* RAM discarded: connecting need not */
+	unsigned int warm_region;
+	uint64_t warm_off, warm_bytes, warm_ns;
 	uint64_t session;
 	bool connected_once;
 	/* Pages that arrived (atomic: the fault thread reads it too). */

@@ -164,8 +164,15 @@ struct mig_chan *mig_connect(const struct migration_uri *u,
 			     const struct addrinfo *addrs, GError **err);
 /* A listening socket for u (SOCK_CLOEXEC), or -1 with err. */
 int mig_listen(const struct migration_uri *u, GError **err);
-/* Accept one connection on lfd, waiting until cancel_fd is readable. */
-struct mig_chan *mig_accept(int lfd, int cancel_fd, bool tcp, GError **err);
+/*
+ * Accept one connection on lfd, waiting until cancel_fd is readable.
+ * While nothing has arrived, idle (if not NULL) is called again and again
+ * between looks at both: one short step of work each, returning false
+ * once it has nothing left to do. Then it waits without it.
+ */
+typedef bool mig_idle_fn(void *arg);
+struct mig_chan *mig_accept(int lfd, int cancel_fd, bool tcp, mig_idle_fn *idle,
+			    void *idle_arg, GError **err);
 
 /* source.c: the outgoing side. */
 struct mig_out *mig_out_new(struct migration *m);

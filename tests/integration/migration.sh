@@ -46,9 +46,11 @@ if have_userfaultfd; then
 	case_ "post-copy after the first pass over netns: no page stale" migtest postcopy-late netns
 	case_ "post-copy: link cut, both postcopy-paused, migrate-recover + resume, no page lost" break-postcopy
 	case_ "post-copy of a virtio-blk disk with I/O in flight: every block verified" disk postcopy
+	case_ "post-copy from the start to a destination that populated its RAM while waiting: every page verified" warm postcopy
 else
 	skip_case "post-copy" "no userfaultfd for this user (root, or vm.unprivileged_userfaultfd=1)"
 fi
+case_ "pre-copy to a destination that populated its RAM while waiting: every page verified" warm precopy
 case_ "pre-copy of a virtio-blk disk with I/O in flight: every block verified" disk precopy
 case_ "pause-before-switchover: pre-switchover until migrate-continue, then device, completed" switchover
 case_ "auto-converge: a guest dirtying faster than the link is throttled until it fits" autoconverge

@@ -546,7 +546,11 @@ END_TEST
  * guests: a 64 MiB guest dirtying 10000 pages/s goes on while its dirty
  * set shrinks (6515 -> ~700 pages), a 256 MiB guest dirtying everything
  * stops as soon as it fits when a pass barely dents its set (63491 ->
- * 60000), and goes on when one did (65536 -> 40397).
+ * 60000), and goes on when one did (65536 -> 40397). Then passes measured
+ * again with the destination's RAM populated while it waited
+ * (2026-11-30): a first pass over the limit (59411 pages, 435 ms) goes on
+ * however little it shrank, a second that left 55915 of them (179 ms)
+ * stops, a first that left 23937 (113 ms) or 17608 (50 ms) goes on.
  */
 START_TEST(precopy_switch_over)
 {
@@ -564,6 +568,18 @@ START_TEST(precopy_switch_over)
 	ck_assert(!mig_precopy_converged(&c));
 	c = (struct mig_converge){ .expected_ms = 157, .limit_ms = 300,
 				   .sent_pages = 65536, .dirty_pages = 40397 };
+	ck_assert(!mig_precopy_converged(&c));
+	c = (struct mig_converge){ .expected_ms = 435, .limit_ms = 300,
+				   .sent_pages = 65536, .dirty_pages = 59411 };
+	ck_assert(!mig_precopy_converged(&c));
+	c = (struct mig_converge){ .expected_ms = 179, .limit_ms = 300,
+				   .sent_pages = 59411, .dirty_pages = 55915 };
+	ck_assert(mig_precopy_converged(&c));
+	c = (struct mig_converge){ .expected_ms = 113, .limit_ms = 300,
+				   .sent_pages = 65536, .dirty_pages = 23937 };
+	ck_assert(!mig_precopy_converged(&c));
+	c.expected_ms = 50;
+	c.dirty_pages = 17608;
 	ck_assert(!mig_precopy_converged(&c));
 	/* Under it, shrinking by less than a quarter: stop. */
 	c = (struct mig_converge){ .expected_ms = 240, .limit_ms = 300,
