@@ -32,9 +32,10 @@
  * one published, and every frame sent was delivered, dropped, or is still
  * in hand or in the socket.
  *
- * Guest RAM is one heap block of exactly the rings plus one slot per
- * descriptor position, receive slots last; a buffer sits at the end of its
- * slot, so a write past the last one is a heap overflow for AddressSanitizer.
+ * Guest RAM is exactly the rings plus one slot per descriptor position,
+ * receive slots last, and ends where its heap block ends; a buffer sits at
+ * the end of its slot, so a write past the last one is a heap overflow for
+ * AddressSanitizer.
  *
  * Input: u8 flags (1 packed, 2 EVENT_IDX, 4 MRG_RXBUF, 8 GUEST_CSUM,
  * 16 link down, 32 not promiscuous, 64 a small socket buffer), u8 receive
