@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The fuzz targets' shared set-up: heap-backed guest RAM, a machine without KVM. */
 #include <errno.h>
+#include <sanitizer/asan_interface.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,92 @@ void fuzz_fail(const char *file, int line, const char *what)
 	abort();
 }
 
+/*
+ * Guest RAM blocks kept from one input to the next. A fresh block per
+ * input cost more than most targets' own work: AddressSanitizer's
+ * quarantine never hands the same pages back, so every input faulted its
+ * RAM in anew (and the kernel zeroed it), which on this nested host is
+ * slow. A kept block is zeroed with memset instead. RAM sits in a block's
+ * last bytes, so its end is still the block's end (a byte past it is a
+ * heap overflow); the rest of the block, and the whole block while no
+ * RAM uses it, is poisoned, so a byte before RAM or RAM used after
+ * fuzz_memory_destroy() is reported as well. The blocks are the only
+ * state kept across inputs and nothing of their contents survives.
+ */
+#define RAM_BLOCKS 4
+/* RAM's start in a block stays aligned as malloc() aligns. */
+#define RAM_ALIGN 16
+
+static struct ram_block {
+	uint8_t *p;
+	uint64_t cap;
+	bool busy;
+} ram_blocks[RAM_BLOCKS];
+
+static uint8_t *ram_block_get(uint64_t size)
+{
+	struct ram_block *best = NULL, *spare = NULL;
+
+	for (unsigned int i = 0; i < RAM_BLOCKS; i++) {
+		struct ram_block *b = &ram_blocks[i];
+
+		if (b->busy)
+			continue;
+		if (!b->p || b->cap < size || (b->cap - size) % RAM_ALIGN) {
+			/* An empty slot before a block to replace. */
+			if (!spare || (spare->p && !b->p))
+				spare = b;
+			continue;
+		}
+		if (!best || b->cap < best->cap)
+			best = b;
+	}
+	if (!best && spare) {
+		/* Grow: too small, or RAM would start unaligned. */
+		ASAN_UNPOISON_MEMORY_REGION(spare->p, spare->cap);
+		free(spare->p);
+		/* A large block comes straight from mmap, already zero. */
+		spare->p = calloc(1, size);
+		if (!spare->p) {
+			spare->cap = 0;
+			return NULL;
+		}
+		spare->cap = size;
+		spare->busy = true;
+		return spare->p;
+	}
+	if (!best)
+		return calloc(1, size); /* every block in use: one of its own */
+	best->busy = true;
+	ASAN_UNPOISON_MEMORY_REGION(best->p + best->cap - size, size);
+	memset(best->p + best->cap - size, 0, size);
+	return best->p + best->cap - size;
+}
+
+static void ram_block_put(uint8_t *ram)
+{
+	for (unsigned int i = 0; i < RAM_BLOCKS; i++) {
+		struct ram_block *b = &ram_blocks[i];
+
+		if (b->busy && ram >= b->p && ram < b->p + b->cap) {
+			b->busy = false;
+			ASAN_POISON_MEMORY_REGION(b->p, b->cap);
+			return;
+		}
+	}
+	free(ram);
+}
+
 int fuzz_memory_init(struct guest_memory *mem, uint64_t size)
 {
-	void *p = NULL;
+	uint8_t *p;
 
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
 	mem->vm_fd = -1;
-	/* 64-byte aligned like a cache line; the end is exact. */
-	if (!size || posix_memalign(&p, 64, size))
+	p = size ? ram_block_get(size) : NULL;
+	if (!p)
 		return -ENOMEM;
-	memset(p, 0, size);
 	mem->regions[0] = (struct guest_region){
 		.gpa = 0, .size = size, .hva = p, .fd = -1,
 	};
@@ -39,11 +115,37 @@ int fuzz_memory_init(struct guest_memory *mem, uint64_t size)
 void fuzz_memory_destroy(struct guest_memory *mem)
 {
 	if (mem->nr_regions)
-		free(mem->regions[0].hva);
+		ram_block_put(mem->regions[0].hva);
 	guest_memory_dirty_cleanup(mem);
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
 	mem->vm_fd = -1;
+}
+
+static void fuzz_count_queue_irq(struct virtio_device *vdev,
+				 struct virtqueue *vq)
+{
+	struct fuzz_irqs *irqs = vdev->transport;
+
+	irqs->queue++;
+}
+
+static void fuzz_count_config_irq(struct virtio_device *vdev)
+{
+	struct fuzz_irqs *irqs = vdev->transport;
+
+	irqs->config++;
+}
+
+static const struct virtio_transport_ops fuzz_counting_transport = {
+	.notify_queue = fuzz_count_queue_irq,
+	.notify_config = fuzz_count_config_irq,
+};
+
+void fuzz_transport_attach(struct virtio_device *vdev, struct fuzz_irqs *irqs)
+{
+	vdev->transport = irqs;
+	vdev->transport_ops = &fuzz_counting_transport;
 }
 
 static int fuzz_irq_line(void *opaque, uint32_t gsi, bool level)

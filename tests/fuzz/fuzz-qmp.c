@@ -54,6 +54,8 @@ static struct {
 	socklen_t addr_len;
 	struct qmp_vm *qmp;
 	GString *out;
+	json_tokener *tok; /* reset for each line */
+	uint64_t parsed[4096]; /* hashes of lines that parsed, by hash % 4096 */
 } f;
 
 static void fake_vm_init(void)
@@ -122,6 +124,7 @@ static void fake_vm_init(void)
 	/* The disk stays open; nothing else needs the name. */
 	unlink(path);
 	f.out = g_string_new(NULL);
+	f.tok = json_tokener_new();
 }
 
 /*
@@ -185,22 +188,53 @@ static bool client_read(int fd)
 	}
 }
 
-/* Every line QMP sends is one JSON object, "\r\n" ended. */
+/*
+ * FNV-1a, 64 bits. Not inlined: coverage-ignore.txt names it, so that it
+ * runs without a coverage callback per byte.
+ */
+static __attribute__((noinline)) uint64_t fuzz_qmp_line_hash(const char *p,
+							     size_t len)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)p[i]) * 0x100000001b3ULL;
+	return h | 1; /* 0 marks an empty entry */
+}
+
+/*
+ * Every line QMP sends is one JSON object, "\r\n" ended. The lines are
+ * found by length (strstr() measured the rest of the output for each
+ * line under AddressSanitizer) and parsed by one tokener, unless a line
+ * with the same 64-bit hash parsed before: most lines are the greeting
+ * and the same few errors, json-c's verdict on the same bytes cannot
+ * change, and the table allocates nothing (libFuzzer runs an input twice
+ * and looks for leaks when it allocates more than it frees).
+ */
 static void check_replies(void)
 {
-	char *line = f.out->str, *nl;
+	char *line = f.out->str, *end = f.out->str + f.out->len, *nl;
 
-	while ((nl = strstr(line, "\r\n"))) {
+	while ((nl = memmem(line, (size_t)(end - line), "\r\n", 2))) {
+		uint64_t h = fuzz_qmp_line_hash(line, (size_t)(nl - line));
+		uint64_t *seen = &f.parsed[h % G_N_ELEMENTS(f.parsed)];
 		json_object *o;
 
-		*nl = '\0';
-		o = json_tokener_parse(line);
-		FUZZ_CHECK(o && json_object_is_type(o, json_type_object));
+		if (*seen == h) {
+			line = nl + 2;
+			continue;
+		}
+		json_tokener_reset(f.tok);
+		o = json_tokener_parse_ex(f.tok, line, (int)(nl - line));
+		FUZZ_CHECK(o && json_tokener_get_error(f.tok) ==
+					json_tokener_success);
+		FUZZ_CHECK(json_object_is_type(o, json_type_object));
 		json_object_put(o);
+		*seen = h;
 		line = nl + 2;
 	}
 	/* Nothing half-written is left when the server hangs up. */
-	FUZZ_CHECK(!*line);
+	FUZZ_CHECK(line == end);
 }
 
 /*

@@ -11,7 +11,8 @@
  *
  *   - guest RAM changed only in the rings' device areas and in the first
  *     used-length bytes of the writable buffers of receive chains the
- *     device returned (a snapshot before the pass is compared byte by byte);
+ *     device returned (compared byte by byte with a copy the driver writes
+ *     too and that the checks bring up to date after each pass);
  *   - receive chains come back as whole frames: num_buffers says how many
  *     chains follow (1 without MRG_RXBUF), every chain but the last is
  *     full, the last holds at least a byte, the used lengths add up to
@@ -31,9 +32,10 @@
  * one published, and every frame sent was delivered, dropped, or is still
  * in hand or in the socket.
  *
- * Guest RAM is one heap block of exactly the rings plus one slot per
- * descriptor position, receive slots last; a buffer sits at the end of its
- * slot, so a write past the last one is a heap overflow for AddressSanitizer.
+ * Guest RAM is exactly the rings plus one slot per descriptor position,
+ * receive slots last, and ends where its heap block ends; a buffer sits at
+ * the end of its slot, so a write past the last one is a heap overflow for
+ * AddressSanitizer.
  *
  * Input: u8 flags (1 packed, 2 EVENT_IDX, 4 MRG_RXBUF, 8 GUEST_CSUM,
  * 16 link down, 32 not promiscuous, 64 a small socket buffer), u8 receive
@@ -63,6 +65,8 @@
 #define MAX_OPS 256
 #define MAX_FRAMES 1024
 #define RING_BYTES (1u << 20)
+/* Two queues' rings of up to 256 entries and their slots. */
+#define RAM_MAX (2ULL * RING_BYTES + 64 * KiB)
 
 #define F(b) (1ULL << (b))
 
@@ -86,7 +90,7 @@ static struct {
 	bool mrg, csum;
 	struct nd_driver drv;
 	struct dq rx, tx;
-	unsigned int config_irqs;
+	struct fuzz_irqs irqs;
 
 	struct frame frames[MAX_FRAMES];
 	unsigned int nframes, rx_cursor, delivered, skipped;
@@ -105,32 +109,24 @@ static uint8_t *ram(uint64_t gpa)
 	return f.drv.ram + gpa;
 }
 
-static void count_queue_irq(struct virtio_device *d, struct virtqueue *q)
-{
-}
-
-static void count_config_irq(struct virtio_device *d)
-{
-	f.config_irqs++;
-}
-
-static const struct virtio_transport_ops counting_transport = {
-	.notify_queue = count_queue_irq,
-	.notify_config = count_config_irq,
-};
-
 static const struct virtio_device_ops fuzz_ops = { .name = "fuzz-net" };
 
 #define MSG_MAX (512 * 1024)
 
+/* Patterns are copied from the ramp: the longest, shifted by up to 255. */
+_Static_assert(VIRTIO_NET_MAX_BUFFER + 255 <= ND_RAMP_LEN, "ramp too short");
+_Static_assert((16u << 12) + 255 <= ND_RAMP_LEN, "ramp too short");
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	uint8_t *ramp;
+
 	/* Queues, socket pair and buffers outlive the inputs; RAM does not. */
 	if (virtio_device_init(&f.vdev, &f.mem, &fuzz_ops, NULL, VIRTIO_ID_NET,
 			       F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_NET_F_GUEST_CSUM),
 			       2, VIRTQ_MAX_SIZE, NULL, 0))
 		abort();
-	f.vdev.transport_ops = &counting_transport;
+	fuzz_transport_attach(&f.vdev, &f.irqs);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, f.sv))
 		abort();
 	f.net.vdev = &f.vdev;
@@ -147,6 +143,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	f.frame_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
 	f.asm_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
 	f.msg_buf = g_malloc(MSG_MAX);
+	f.shadow = g_malloc(RAM_MAX);
+	ramp = g_malloc(ND_RAMP_LEN);
+	for (unsigned int i = 0; i < ND_RAMP_LEN; i++)
+		ramp[i] = (uint8_t)i;
+	f.drv.ramp = ramp;
 	f.rx.vq = f.vdev.queues[0];
 	f.tx.vq = f.vdev.queues[1];
 	return 0;
@@ -164,8 +165,8 @@ static void frame_build(const struct frame *fr, uint8_t *b)
 	};
 	uint32_t seq = htole32(fr->seq);
 
-	for (uint32_t i = 0; i < fr->len; i++)
-		b[i] = (uint8_t)(i * 31 + fr->seq * 7);
+	/* Byte i: i + seq * 7, modulo 256. */
+	memcpy(b, f.drv.ramp + fr->seq * 7 % 256, fr->len);
 	if (fr->len)
 		b[0] = fr->hdr_flags;
 	for (unsigned int i = 0; i < NET_MAC_LEN && 12 + i < fr->len; i++)
@@ -364,7 +365,7 @@ static unsigned int pair_pass(void)
 	struct counters before = counters_now();
 	unsigned int rx_pushed = 0, tx_pushed = 0, work;
 
-	memcpy(f.shadow, ram(0), f.ram_size);
+	/* f.shadow is RAM as the last pass left it plus the driver's writes. */
 	work = net_pair_pass(&f.p, &rx_pushed, &tx_pushed);
 	if (rx_pushed)
 		virtq_notify(f.p.rxq);
@@ -381,7 +382,7 @@ static unsigned int pair_pass(void)
 	}
 	FUZZ_CHECK(f.p.stopped == !!(f.vdev.status & VIRTIO_STATUS_NEEDS_RESET));
 	if (f.p.stopped)
-		FUZZ_CHECK(f.drv.malformed && f.config_irqs);
+		FUZZ_CHECK(f.drv.malformed && f.irqs.config);
 	dq_take_ring(&f.drv, &f.rx, f.shadow);
 	dq_take_ring(&f.drv, &f.tx, f.shadow);
 	rx_harvest();
@@ -469,10 +470,12 @@ static void input_setup(struct fuzz_input *in)
 	f.rx.slots = at;
 	at += (uint64_t)rx_size * f.drv.slot;
 	f.ram_size = at;
+	FUZZ_CHECK(f.ram_size <= RAM_MAX);
 	if (fuzz_memory_init(&f.mem, f.ram_size))
 		abort();
 	f.drv.ram = f.mem.regions[0].hva;
-	f.shadow = g_malloc(f.ram_size);
+	memset(f.shadow, 0, f.ram_size);
+	f.drv.shadow = f.shadow;
 
 	/* The pair as net_pair_start() leaves it. */
 	f.p.stopped = f.p.rx_blocked = f.p.tx_held = false;
@@ -487,7 +490,7 @@ static void input_setup(struct fuzz_input *in)
 	/* af_unix refuses a datagram longer than this (EMSGSIZE). */
 	f.msg_limit = (size_t)sndbuf - 32;
 	f.drv.malformed = false;
-	f.config_irqs = 0;
+	f.irqs = (struct fuzz_irqs){ 0 };
 	f.nframes = f.rx_cursor = f.delivered = f.skipped = 0;
 	f.tx_head = f.tx_tail = f.tx_refused = 0;
 	f.drv.serial = 0;
@@ -550,8 +553,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtq_stop(f.tx.vq);
 	dq_reset(&f.drv, &f.rx, 1, &(uint64_t){ 0 });
 	dq_reset(&f.drv, &f.tx, 1, &(uint64_t){ 0 });
-	g_free(f.shadow);
-	f.shadow = NULL;
 	fuzz_memory_destroy(&f.mem);
 	return 0;
 }

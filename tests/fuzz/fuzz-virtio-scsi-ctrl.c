@@ -44,24 +44,10 @@ static struct {
 	struct disk_config cfg[NR_LUNS];
 	struct virtio_scsi *s;
 	struct virtio_device vdev;
-	unsigned int config_irqs;
+	struct fuzz_irqs irqs;
 } f;
 
 static const struct virtio_device_ops ctrl_ops = { .name = "fuzz-scsi-ctrl" };
-
-static void count_queue_irq(struct virtio_device *d, struct virtqueue *q)
-{
-}
-
-static void count_config_irq(struct virtio_device *d)
-{
-	f.config_irqs++;
-}
-
-static const struct virtio_transport_ops counting_transport = {
-	.notify_queue = count_queue_irq,
-	.notify_config = count_config_irq,
-};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -93,7 +79,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (virtio_device_init(&f.vdev, &f.mem, &ctrl_ops, f.s, VIRTIO_ID_SCSI,
 			       0, VIRTIO_SCSI_NR_QUEUES, CTRL_QSIZE, NULL, 0))
 		abort();
-	f.vdev.transport_ops = &counting_transport;
+	fuzz_transport_attach(&f.vdev, &f.irqs);
 	f.s->vdev = &f.vdev;
 	f.s->ctrlq = f.vdev.queues[VIRTIO_SCSI_CTRLQ];
 	return 0;
@@ -139,7 +125,7 @@ static bool device_reset(uint8_t flags)
 		.device = ALIGN_UP(16 * CTRL_QSIZE + 6 + 2 * CTRL_QSIZE, 4),
 	};
 	f.s->ctrl_watched = true;
-	f.config_irqs = 0;
+	f.irqs = (struct fuzz_irqs){ 0 };
 	return virtq_start(vq, &why) == 0;
 }
 

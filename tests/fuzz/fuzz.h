@@ -18,6 +18,7 @@
 #include "tern/machine.h"
 #include "tern/memory.h"
 #include "tern/thread.h"
+#include "tern/virtio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -60,8 +61,9 @@ static inline uint64_t fuzz_u64(struct fuzz_input *in)
 }
 
 /*
- * Guest RAM of size bytes at guest address 0 in one heap block: no KVM
- * slot, no memfd. Contents are zero. 0 or -errno.
+ * Guest RAM of size bytes at guest address 0, ending where its heap block
+ * ends: no KVM slot, no memfd. Contents are zero. The block is kept for
+ * the next fuzz_memory_init() (fuzz-common.c says why). 0 or -errno.
  */
 int fuzz_memory_init(struct guest_memory *mem, uint64_t size);
 void fuzz_memory_destroy(struct guest_memory *mem);
@@ -85,6 +87,17 @@ struct fuzz_machine {
 /* 0, or -errno with nothing left to free. */
 int fuzz_machine_init(struct fuzz_machine *fm, uint64_t ram_size);
 void fuzz_machine_destroy(struct fuzz_machine *fm);
+
+/*
+ * A transport for a virtio device made by virtio_device_init() alone (no
+ * virtio-pci function): its interrupts are counted in irqs, which becomes
+ * vdev->transport, instead of reaching a driver.
+ */
+struct fuzz_irqs {
+	unsigned int queue, config;
+};
+
+void fuzz_transport_attach(struct virtio_device *vdev, struct fuzz_irqs *irqs);
 
 /* Abort with a message: an invariant of the code under test broke. */
 #define FUZZ_CHECK(cond)                                                       \

@@ -20,10 +20,18 @@ static uint8_t *ram(const struct nd_driver *d, uint64_t gpa)
 	return d->ram + gpa;
 }
 
+/* The driver's every write to RAM: into RAM and into the shadow copy. */
+static void drv_write(const struct nd_driver *d, uint64_t gpa, const void *src,
+		      size_t len)
+{
+	memcpy(ram(d, gpa), src, len);
+	memcpy(d->shadow + gpa, src, len);
+}
+
 static void put16(const struct nd_driver *d, uint64_t gpa, uint16_t v)
 {
 	v = htole16(v);
-	memcpy(ram(d, gpa), &v, 2);
+	drv_write(d, gpa, &v, 2);
 }
 
 static uint16_t get16(const struct nd_driver *d, uint64_t gpa)
@@ -45,7 +53,7 @@ static uint32_t get32(const struct nd_driver *d, uint64_t gpa)
 static void put_desc(const struct nd_driver *d, struct dq *q, unsigned int i, uint64_t addr, uint32_t len,
 		     uint16_t a, uint16_t b)
 {
-	uint8_t *p = ram(d, q->desc + 16ULL * i);
+	uint8_t p[16];
 	uint64_t a64 = htole64(addr);
 	uint32_t l32 = htole32(len);
 
@@ -56,10 +64,16 @@ static void put_desc(const struct nd_driver *d, struct dq *q, unsigned int i, ui
 	b = htole16(b);
 	memcpy(p + 12, &a, 2);
 	memcpy(p + 14, &b, 2);
+	drv_write(d, q->desc + 16ULL * i, p, sizeof(p));
 }
 
 void dq_reset(struct nd_driver *d, struct dq *q, uint16_t size, uint64_t *at)
 {
+	/* Chain ids are ring positions: none at or past the old size. */
+	for (unsigned int i = 0; i < q->size; i++) {
+		g_free(q->c[i].tx_bytes);
+		q->c[i] = (struct chain){ 0 };
+	}
 	q->size = size;
 	q->desc = *at;
 	if (d->packed) {
@@ -79,10 +93,6 @@ void dq_reset(struct nd_driver *d, struct dq *q, uint16_t size, uint64_t *at)
 	q->nfree = size;
 	for (unsigned int i = 0; i < size; i++)
 		q->free[i] = (uint16_t)(size - 1 - i);
-	for (unsigned int i = 0; i < VIRTQ_MAX_SIZE; i++) {
-		g_free(q->c[i].tx_bytes);
-		q->c[i] = (struct chain){ 0 };
-	}
 }
 
 bool dq_start(struct dq *q)
@@ -148,9 +158,12 @@ bool dq_publish(struct nd_driver *d, struct dq *q, bool tx, struct chain c)
 
 		c.tx_bytes = g_malloc(c.out_len);
 		for (unsigned int i = 0; i < n && !c.writable[i]; i++) {
-			for (uint32_t j = 0; j < c.len[i]; j++)
-				ram(d, c.addr[i])[j] = (uint8_t)(d->serial * 13 + off + j);
-			memcpy(c.tx_bytes + off, ram(d, c.addr[i]), c.len[i]);
+			/* Byte j of the frame: serial * 13 + j, modulo 256. */
+			const uint8_t *bytes =
+				d->ramp + (d->serial * 13 + off) % 256;
+
+			drv_write(d, c.addr[i], bytes, c.len[i]);
+			memcpy(c.tx_bytes + off, bytes, c.len[i]);
 			off += c.len[i];
 		}
 	}

@@ -13,9 +13,18 @@
 #include "fuzz.h"
 
 #define MAX_CHAIN 4
+/* ramp[i] == i % 256 for the longest buffer plus a shift of up to 255. */
+#define ND_RAMP_LEN (128 * 1024 + 256)
 
 struct nd_driver {
 	uint8_t *ram; /* guest RAM from 0 */
+	/*
+	 * What RAM held after the last pass was checked: the driver writes
+	 * both, so only the device's writes tell them apart.
+	 */
+	uint8_t *shadow;
+	/* ND_RAMP_LEN bytes: patterns are copied from it. */
+	const uint8_t *ramp;
 	bool packed;
 	uint32_t slot; /* bytes of RAM per descriptor position */
 	uint32_t serial; /* chains published: the transmit bytes' pattern */
