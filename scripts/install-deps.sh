@@ -8,12 +8,13 @@ pkgs=(gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libjson-c-dev
 if [ "${1:-}" = --test ]; then
 	# The peer VMM for compatibility tests, and what the test scripts use.
 	# iputils-ping: tests/integration/net*.sh ping the guest. clang with
-	# libFuzzer: the fuzz targets CI runs (tests/fuzz). DPDK: dpdk-testpmd
+	# libFuzzer: the fuzz targets CI runs (tests/fuzz; zlib1g-dev: the state
+	# target checksums its inputs with zlib's crc32). DPDK: dpdk-testpmd
 	# is the vhost-user-net back-end of tests/integration/vhost-user-net.sh;
 	# the binary is in dpdk, the mempool/ring drivers come with dpdk-dev,
 	# and the net_vhost driver (only a Recommends of dpdk) is its own package.
 	pkgs+=(python3 qemu-system-x86 cpio busybox-static iproute2 iputils-ping fio time bc
-	       acpica-tools clang libfuzzer-14-dev dpdk dpdk-dev librte-net-vhost23)
+	       acpica-tools clang libfuzzer-14-dev zlib1g-dev dpdk dpdk-dev librte-net-vhost23)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
