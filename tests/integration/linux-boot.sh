@@ -7,7 +7,11 @@
 # emulation fallback completes the ones it covers (x-tern-query-emulation
 # counts them); at any other the VM ends with the register dump. On
 # hardware virtualization the same test boots to the initramfs marker in
-# seconds.
+# seconds. Run it on a quiet machine: from the kernel's switch to kvm-clock
+# on, its periodic tick alone needs ~640 k emulated instructions per
+# second, and a vCPU that gets less (a host busy with other work) never
+# leaves the tick; the run then ends at the time-out after "vgaarb:
+# loaded" (docs/linux-guest.md, run 6).
 #
 # The test fails when the kernel prints a warning about the platform
 # (firmware bugs, resource conflicts, timer or IOAPIC trouble), when a
