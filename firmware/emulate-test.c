@@ -38,6 +38,7 @@
  * non-canonical RIP and faults at the next fetch, where the SDM has IRET
  * raise #GP(0) itself: qemu-compat.sh skips iret-rip-noncanonical, and
  * mxcsr-gp as above).
+ * only=cpuid prints the CPUID feature words (leaf 1 and 7) the vCPU sees.
  * only=decline executes lock cmpxchg16b, which the fallback does not
  * cover: tern must end the VM with the register dump. hold=1 halts after
  * the verdict instead of leaving, so a test can read the counters over
@@ -839,6 +840,21 @@ static void t_decline(void)
 	result_fail("cmpxchg16b completed (pair %#lx %#lx)", pair[0], pair[1]);
 }
 
+/*
+ * cpuid: the feature words as this vCPU sees them, for emulate.sh to hold
+ * against tern's --cpu-features report (a nested KVM may keep bits tern
+ * removed, and tern must say so).
+ */
+static void t_cpuid(void)
+{
+	struct cpuid_regs l1 = cpuid(1, 0);
+	struct cpuid_regs l7 = cpuid(7, 0);
+
+	con_printf("emulate-test: cpuid 1.ecx=%08x 1.edx=%08x 7.ebx=%08x "
+		   "7.ecx=%08x 7.edx=%08x\n",
+		   l1.ecx, l1.edx, l7.ebx, l7.ecx, l7.edx);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -865,6 +881,7 @@ static const struct {
 	{ "iret-nt", t_nt, true },
 	{ "iret-frame-pf", t_frame_pf, true },
 	{ "decline", t_decline, false },
+	{ "cpuid", t_cpuid, false },
 };
 
 /* Is name a word of the comma-separated list? */

@@ -40,4 +40,15 @@ void cpuid_setup_vcpu(struct kvm_cpuid_entry2 *entries, unsigned int nr,
 		      unsigned int vcpu_id, unsigned int ncpus,
 		      const struct cpu_feature_mask *mask);
 
+/*
+ * Which features the mask removed does a vCPU still have, as KVM reads
+ * its CPUID back (KVM_GET_CPUID2 after KVM_SET_CPUID2)? A comma-separated
+ * list of their names (g_free() it), or NULL when every one is gone. A
+ * nested KVM may put the host's bits over the VMM's table (kvm_pvm does
+ * for every leaf 1 and 7 bit but those KVM_GET_SUPPORTED_CPUID lists), and
+ * the user must hear that the guest still sees what was removed.
+ */
+char *cpuid_mask_kept(struct kvm_cpuid_entry2 *entries, unsigned int nr,
+		      const struct cpu_feature_mask *mask) __must_check;
+
 #endif

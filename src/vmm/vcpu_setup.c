@@ -33,6 +33,32 @@ struct vcpu_reset_state {
 	struct kvm_mp_state mp_state;
 };
 
+/*
+ * Read the CPUID back and say which removed features KVM kept: a nested
+ * KVM may put the host's bits over ours (kvm_pvm keeps the host's SSSE3,
+ * XSAVE, ... and takes only the bits KVM_GET_SUPPORTED_CPUID lists), and
+ * a guest that still sees a feature uses it. Every vCPU gets the same
+ * table, so vCPU 0 speaks for all. Not an error: the guest can often be
+ * told another way (Linux's clearcpuid=, docs/linux-guest.md).
+ */
+static void vcpu_check_cpuid_mask(struct vcpu *vcpu, uint32_t nent)
+{
+	g_autofree struct kvm_cpuid2 *c = NULL;
+	g_autofree char *kept = NULL;
+
+	if (!vcpu->vm->cfg->cpu_mask.nr_clear)
+		return;
+	c = g_malloc0(sizeof(*c) + nent * sizeof(c->entries[0]));
+	c->nent = nent;
+	if (ioctl(vcpu->fd, KVM_GET_CPUID2, c) < 0)
+		return;
+	kept = cpuid_mask_kept(c->entries, c->nent, &vcpu->vm->cfg->cpu_mask);
+	if (kept)
+		tern_log("vCPU 0: --cpu-features: KVM keeps %s in the guest's "
+			 "CPUID all the same (this KVM overrides those bits)",
+			 kept);
+}
+
 static bool vcpu_setup_cpuid(struct vcpu *vcpu, GError **err)
 {
 	const struct kvm_cpuid2 *sup = vcpu->vm->kvm.supported_cpuid;
@@ -46,6 +72,8 @@ static bool vcpu_setup_cpuid(struct vcpu *vcpu, GError **err)
 			    "vCPU %u: KVM_SET_CPUID2: %s", vcpu->id, g_strerror(errno));
 		return false;
 	}
+	if (vcpu->id == 0)
+		vcpu_check_cpuid_mask(vcpu, c->nent);
 	return true;
 }
 

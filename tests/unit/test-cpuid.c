@@ -426,6 +426,54 @@ START_TEST(missing_leaves_are_fine)
 }
 END_TEST
 
+START_TEST(mask_kept_none_when_kvm_obeys)
+{
+	struct kvm_cpuid_entry2 e[32];
+	unsigned int n = supported(e);
+	struct cpu_feature_mask m;
+	g_autofree char *err = parse_err("-cx16,-xsave,-kvmclock,-avx512f", &m);
+
+	ck_assert_ptr_null(err);
+	cpuid_setup_vcpu(e, n, 0, 1, &m);
+	ck_assert_ptr_null(cpuid_mask_kept(e, n, &m));
+}
+END_TEST
+
+/*
+ * What kvm_pvm does: KVM_GET_CPUID2 after KVM_SET_CPUID2 has the host's
+ * leaf 1 ECX back in, but for the bits KVM_GET_SUPPORTED_CPUID lists
+ * (cx16 among them). Every removed feature the vCPU still has is named
+ * once, in the order given, by its first name.
+ */
+START_TEST(mask_kept_names_what_kvm_put_back)
+{
+	struct kvm_cpuid_entry2 e[32];
+	unsigned int n = supported(e);
+	struct cpu_feature_mask m;
+	g_autofree char *err =
+		parse_err("-cx16,-xsave,-ssse3,-pni,-sse4.2,-kvmclock,-pku", &m);
+	g_autofree char *kept = NULL;
+
+	ck_assert_ptr_null(err);
+	cpuid_setup_vcpu(e, n, 0, 1, &m);
+	find(e, n, 1, 0)->ecx |= L1C_XSAVE | BIT(9) | BIT(0) | L1C_SSE42;
+	find(e, n, 0x40000001, 0)->eax |= 0x9;
+	kept = cpuid_mask_kept(e, n, &m);
+	ck_assert_str_eq(kept, "xsave,ssse3,sse3,sse4.2,kvmclock");
+
+	/* One of kvmclock's two bits is enough to keep it; a leaf KVM
+	 * left out entirely keeps nothing. */
+	g_clear_pointer(&kept, g_free);
+	find(e, n, 1, 0)->ecx &= ~(L1C_XSAVE | BIT(9) | BIT(0) | L1C_SSE42);
+	find(e, n, 0x40000001, 0)->eax &= ~0x1U;
+	find(e, n, 7, 0)->function = 0x12345;
+	kept = cpuid_mask_kept(e, n, &m);
+	ck_assert_str_eq(kept, "kvmclock");
+	g_clear_pointer(&kept, g_free);
+	ck_assert_ptr_null(cpuid_mask_kept(e, 0, &m));
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cpuid");
@@ -438,5 +486,7 @@ int main(void)
 		   mask_xsave_takes_dependents, mask_avx512f_only,
 		   mask_cx16_leaves_xsave, mask_xsaves_subleaf_only,
 		   missing_leaves_are_fine);
+	UNIT_TCASE(s, "kept", mask_kept_none_when_kvm_obeys,
+		   mask_kept_names_what_kvm_put_back);
 	return unit_run(s);
 }

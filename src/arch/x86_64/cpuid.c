@@ -485,3 +485,37 @@ void cpuid_setup_vcpu(struct kvm_cpuid_entry2 *entries, unsigned int nr,
 		}
 	}
 }
+
+/* The first name the table gives bit f ("sse3" before "pni"). */
+static const char *feature_bit_name(const struct cpu_feature_bit *f)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(cpuid_features); i++)
+		for (unsigned int b = 0; b < cpuid_features[i].nr_bits; b++)
+			if (feature_bit_equal(&cpuid_features[i].bits[b], f))
+				return cpuid_features[i].name;
+	return "?";
+}
+
+char *cpuid_mask_kept(struct kvm_cpuid_entry2 *entries, unsigned int nr,
+		      const struct cpu_feature_mask *mask)
+{
+	g_autoptr(GString) kept = g_string_new(NULL);
+	const char *last = NULL;
+
+	for (unsigned int i = 0; i < mask->nr_clear; i++) {
+		const char *name;
+
+		if (!feature_present(entries, nr, &mask->clear[i]))
+			continue;
+		name = feature_bit_name(&mask->clear[i]);
+		/* kvmclock's two bits are one name. */
+		if (last && !strcmp(last, name))
+			continue;
+		g_string_append_printf(kept, "%s%s", kept->len ? "," : "",
+				       name);
+		last = name;
+	}
+	if (!kept->len)
+		return NULL;
+	return g_string_free(g_steal_pointer(&kept), false);
+}
