@@ -134,6 +134,15 @@ med() { # KEY -> median of its runs, or nothing
 	return 0
 }
 
+# passed NAME WHAT: the guest run logged in $tmp/log passed; else show its
+# last lines and fail.
+passed() {
+	grep -q '^RESULT: PASS' "$tmp/log" && return 0
+	echo "$1 ($2): no RESULT: PASS; last lines:" >&2
+	tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
+	return 1
+}
+
 # guest NAME COMMAND...: one boot per queue depth (QD 1 with fewer I/Os),
 # each on a freshly started daemon; collects the BENCH lines.
 guest() {
@@ -149,28 +158,26 @@ guest() {
 			: # the exit port's status is odd by design; the lines decide
 		fi
 		qsd_stop
-		if ! grep -q '^RESULT: PASS' "$tmp/log"; then
-			echo "$name ($args): no RESULT: PASS; last lines:" >&2
-			tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
-			continue
-		fi
+		passed "$name" "$args" || continue
 		while read -r _ m q2 _ _ v; do
 			add "$name|${m#name=}|${q2#qd=}" "${v#iops=}"
 		done < <(tr -d '\r' <"$tmp/log" | grep '^BENCH ')
 	done
 }
 
-tern_run() {
-	guest tern "$tern" run --kernel "$elf" --test-exit --memory "$mem,shared=on" \
+# tern_blk RUNNER, qemu_blk RUNNER [CHARDEV_OPTIONS]: the frontend's
+# command line for blk-bench on the daemon, run by guest or restart_guest.
+tern_blk() {
+	"$1" tern "$tern" run --kernel "$elf" --test-exit --memory "$mem,shared=on" \
 		--disk "vhost-user=$sock" --cmdline
 }
 
-qemu_run() {
-	guest qemu "$qemu" -accel kvm -cpu host,-cx16,-arch-capabilities -M q35 -bios "$qboot" \
+qemu_blk() {
+	"$1" qemu "$qemu" -accel kvm -cpu host,-cx16,-arch-capabilities -M q35 -bios "$qboot" \
 		-m "$mem" -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
 		-display none -no-reboot -monitor none -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-chardev "socket,id=c,path=$sock" -device vhost-user-blk-pci,disable-legacy=on,chardev=c \
+		-chardev "socket,id=c,path=$sock${2:-}" -device vhost-user-blk-pci,disable-legacy=on,chardev=c \
 		-kernel "$elf" -append
 }
 
@@ -197,11 +204,7 @@ restart_guest() {
 	qsd_wait || { wait "$gpid" || true; return 0; }
 	wait "$gpid" || true
 	qsd_stop
-	if ! grep -q '^RESULT: PASS' "$tmp/log"; then
-		echo "$name (restart): no RESULT: PASS; last lines:" >&2
-		tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
-		return 0
-	fi
+	passed "$name" restart || return 0
 	gap=$(tr -d '\r' <"$tmp/log" | sed -n 's/^blk-bench: randread qd=1 .* longest_gap_us=\([0-9]*\)$/\1/p')
 	run_ns=$(tr -d '\r' <"$tmp/log" | sed -n 's/^BENCH .* ns=\([0-9]*\) .*/\1/p')
 	# A run shorter than the time to the kill plus the new start missed it.
@@ -214,20 +217,6 @@ restart_guest() {
 	add "$name|restart-frontend" $((gap / 1000 - (t1 - t0) / 1000000))
 }
 
-tern_restart_run() {
-	restart_guest tern "$tern" run --kernel "$elf" --test-exit --memory "$mem,shared=on" \
-		--disk "vhost-user=$sock" --cmdline
-}
-
-qemu_restart_run() {
-	restart_guest qemu "$qemu" -accel kvm -cpu host,-cx16,-arch-capabilities -M q35 -bios "$qboot" \
-		-m "$mem" -object "memory-backend-memfd,id=mem,size=$mem,share=on" -numa node,memdev=mem \
-		-display none -no-reboot -monitor none -serial stdio \
-		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-		-chardev "socket,id=c,path=$sock,reconnect=1" -device vhost-user-blk-pci,disable-legacy=on,chardev=c \
-		-kernel "$elf" -append
-}
-
 # net_guest NAME COMMAND...: one boot on a fresh testpmd; the ECHO line's pps.
 net_guest() {
 	local name=$1
@@ -235,11 +224,7 @@ net_guest() {
 	tp_start "$sock" "$tmp/tp.log" "$tmp/tp.pid" || return 0
 	timeout -k 5 300 "$@" "frames=$net_frames size=64 window=64" >"$tmp/log" 2>&1 || true
 	tp_stop "$tmp/tp.pid"
-	if ! grep -q '^RESULT: PASS' "$tmp/log"; then
-		echo "$name (net-echo): no RESULT: PASS; last lines:" >&2
-		tr -d '\r' <"$tmp/log" | tail -n 5 | sed 's/^/  | /' >&2
-		return 0
-	fi
+	passed "$name" net-echo || return 0
 	add "$name|net" "$(tr -d '\r' <"$tmp/log" | sed -n 's/^ECHO .* pps=\([0-9]*\)$/\1/p')"
 }
 
@@ -268,11 +253,12 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 # Alternate the frontends within each repeat, so a neighbour's burst hits
 # both alike.
 for ((rep = 0; rep < repeat; rep++)); do
-	tern_run
-	if [ -n "$qemu" ]; then qemu_run; fi
+	tern_blk guest
+	if [ -n "$qemu" ]; then qemu_blk guest; fi
 	if [ "$restart" = 1 ]; then
-		tern_restart_run
-		if [ -n "$qemu" ]; then qemu_restart_run; fi
+		tern_blk restart_guest
+		# Without reconnect= QEMU never reconnects; 1 s is its finest.
+		if [ -n "$qemu" ]; then qemu_blk restart_guest ,reconnect=1; fi
 	fi
 	if [ "$net" = 1 ]; then
 		tern_net_run
