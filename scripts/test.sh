@@ -58,6 +58,7 @@ python3 - "$build/meson-logs/testlog.json" "$asan/meson-logs/testlog.json" "${TE
 import json, os, sys
 counts = {}
 logs = []
+failed = []
 if sys.argv[5] == "1":
     logs.append((sys.argv[1], ""))
     if sys.argv[3] != "1":
@@ -70,6 +71,8 @@ for path, tag in logs:
     for line in open(path):
         r = json.loads(line)
         counts[r['result']] = counts.get(r['result'], 0) + 1
+        if r['result'] not in ('OK', 'SKIP'):
+            failed.append((tag, r))
         skips = [l for l in r.get('stdout', '').splitlines() if l.startswith('SKIP')]
         if r['result'] == 'SKIP':
             print(f"skipped: {tag}{r['name']}: {skips[-1] if skips else '(no reason printed)'}")
@@ -77,6 +80,13 @@ for path, tag in logs:
             # Cases a passing test could not run here: shown, not hidden.
             for l in skips:
                 print(f"skipped inside {tag}{r['name']}: {l}")
+# Failures last, with the end of what each printed, so the tail of a CI
+# log names the test that failed and why.
+for tag, r in failed:
+    print(f"FAILED: {tag}{r['name']} ({r['result']}, {r.get('duration', 0):.0f} s); its last lines:")
+    out = (r.get('stdout') or '').splitlines() + (r.get('stderr') or '').splitlines()
+    for l in out[-40:]:
+        print(f"  | {l}")
 ok = counts.get('OK', 0)
 bad = sum(v for k, v in counts.items() if k not in ('OK', 'SKIP'))
 print(f"{ok} passed, {bad} failed, {counts.get('SKIP', 0)} skipped")
