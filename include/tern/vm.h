@@ -168,6 +168,13 @@ struct vm {
 	/* State save/load (vm_state.c): the vCPUs and platform as captured
 	 * at this stop, kept until the VM runs again. */
 	struct vm_capture *capture;
+	/*
+	 * kvmclock as it read when the vCPUs parked (or as a load set it),
+	 * put back when they run again: the guest's clock stands still while
+	 * the VM is stopped, as under QEMU (vm_run.c, vm_clock_hold()).
+	 */
+	uint64_t held_clock;
+	bool clock_held;
 	struct vcpu_state_caps state_caps;
 	bool state_caps_ready;
 

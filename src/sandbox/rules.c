@@ -192,13 +192,13 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	IOCTL(KVM_GET_VCPU_EVENTS, "x-tern-state-save"),
 	IOCTL(KVM_GET_IRQCHIP, "x-tern-state-save"),
 	IOCTL(KVM_GET_PIT2, "x-tern-state-save"),
-	IOCTL(KVM_GET_CLOCK, "x-tern-state-save"),
+	IOCTL(KVM_GET_CLOCK, "stop holds kvmclock; x-tern-state-save"),
 	/* x-tern-state-load (vcpu_state_set, platform_state_set) */
 	IOCTL(KVM_SET_SREGS2, "x-tern-state-load"),
 	IOCTL(KVM_SET_XSAVE, "x-tern-state-load"),
 	IOCTL(KVM_SET_XCRS, "x-tern-state-load"),
 	IOCTL(KVM_SET_DEBUGREGS, "x-tern-state-load"),
-	IOCTL(KVM_SET_CLOCK, "x-tern-state-load"),
+	IOCTL(KVM_SET_CLOCK, "cont puts the held kvmclock back; x-tern-state-load"),
 	/* virtio-net on a tap (net-ctrl.c, tap.c) */
 	IOCTL(TUNSETOFFLOAD, "a NIC reset or state load puts the tap's offloads back"),
 	IOCTL(TUNSETQUEUE, "a NIC reset or state load re-attaches its queue pairs"),

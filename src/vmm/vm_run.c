@@ -133,6 +133,42 @@ static bool vm_park(struct vm *vm, enum vm_run_state from, GError **err)
 	return true;
 }
 
+/*
+ * kvmclock stands still while the VM is stopped. KVM's clock runs on with
+ * the host's, so a guest stopped for a minute (or restored and left
+ * paused) would see a minute pass between two of its instructions: a
+ * watchdog's stall, a timeout that fired. QEMU's kvmclock device holds the
+ * clock across a stop the same way. The TSC and the timers counted from it
+ * move on; what tells time in a KVM guest is kvmclock.
+ */
+static void vm_clock_hold(struct vm *vm)
+{
+	struct kvm_clock_data clock;
+
+	if (vm->clock_held)
+		return;
+	memset(&clock, 0, sizeof(clock));
+	/* Without it (a VM type without kvmclock) the clock just runs on. */
+	if (ioctl(vm->kvm.vm_fd, KVM_GET_CLOCK, &clock) < 0)
+		return;
+	vm->held_clock = clock.clock;
+	vm->clock_held = true;
+}
+
+static void vm_clock_release(struct vm *vm)
+{
+	struct kvm_clock_data clock;
+
+	if (!vm->clock_held)
+		return;
+	vm->clock_held = false;
+	memset(&clock, 0, sizeof(clock));
+	clock.clock = vm->held_clock;
+	if (ioctl(vm->kvm.vm_fd, KVM_SET_CLOCK, &clock) < 0)
+		tern_warn("cont: KVM_SET_CLOCK: %s; the guest's clock jumps by the stop",
+			  g_strerror(errno));
+}
+
 bool vm_pause(struct vm *vm, GError **err)
 {
 	g_autoptr(GError) qerr = NULL;
@@ -147,6 +183,7 @@ bool vm_pause(struct vm *vm, GError **err)
 		return false;
 	}
 	pthread_mutex_unlock(&vm->state_lock);
+	vm_clock_hold(vm);
 	/* vCPUs first: none of them can poke a device being quiesced. */
 	if (!vm_devices_quiesce(vm, tern_now_ns() + VM_QUIESCE_TIMEOUT_NS, &qerr))
 		tern_warn("stop: %s; they complete when the VM continues",
@@ -169,6 +206,7 @@ static void vm_resume_parked(struct vm *vm)
 	}
 	/* The vCPUs and clocks run on from here: a capture is stale. */
 	vm_capture_drop(vm);
+	vm_clock_release(vm);
 	/* Devices first: a running vCPU may kick them at once. */
 	vm_devices_resume(vm);
 	pthread_mutex_lock(&vm->state_lock);

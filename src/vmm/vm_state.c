@@ -74,6 +74,9 @@ static bool vm_capture(struct vm *vm, GError **err)
 			goto fail;
 	if (platform_state_get(vm->kvm.vm_fd, &c->platform, err))
 		goto fail;
+	/* The clock of the stop, which the guest sees when it runs again. */
+	if (vm->clock_held)
+		c->platform.clock = vm->held_clock;
 	vm->capture = c;
 	return true;
 fail:
@@ -240,6 +243,9 @@ bool vm_state_load(struct vm *vm, struct state_reader *r, GError **err)
 		goto fail_apply;
 	vm_capture_drop(vm);
 	vm->capture = c;
+	/* Whenever it runs, the guest's clock goes on from the saved one. */
+	vm->held_clock = c->platform.clock;
+	vm->clock_held = true;
 	return true;
 
 fail_apply:

@@ -10,6 +10,7 @@ exits 0, or prints the first failed expectation and exits 1.
     core-helper.py save SOCK CONSOLE PATH [PREFIX COUNT]   stop, migrate file:
     core-helper.py restore SOCK CONSOLE PATH TMP [KIND]    --incoming file:
     core-helper.py refused-load SOCK CONSOLE PATH another machine's snapshot
+    core-helper.py clock-stop SOCK CONSOLE [HELD]  kvmclock across a stop
     core-helper.py descheduled SOCK PID CONSOLE  stop while a vCPU cannot run
 """
 import ctypes
@@ -247,8 +248,9 @@ def scenario_restore(sock, console, path, tmp, kind="counter"):
             if time.monotonic() > deadline:
                 raise Fail("the restored blk-bench never finished")
             time.sleep(0.1)
-        expect(lines(console, "RESULT: ") == ["RESULT: PASS"],
-               "the restored blk-bench finished, every read verified")
+        passed = lines(console, "RESULT: ") == ["RESULT: PASS"]
+        expect(passed, "the restored blk-bench finished, every read verified"
+               + ("" if passed else f" (its last lines: {lines(console, '')[-4:]})"))
 
 
 def scenario_refused_load(sock, console, path):
@@ -273,6 +275,45 @@ def scenario_refused_load(sock, console, path):
     expect(len(nums) >= 5 and nums == list(range(nums[0], nums[0] + len(nums))),
            f"cont: the counter counts on without a jump ({nums[-5:]})")
     expect(q.cmd("query-status")["return"]["status"] == "running", "and runs")
+    q.cmd("quit")
+
+
+def clock_lines(console):
+    """(count, clock_ms) of each counter line the counter's clock=1 prints."""
+    out = []
+    for l in lines(console, "counter: "):
+        f = l.split()
+        if len(f) == 3 and f[1].isdigit() and f[2].startswith("clock_ms="):
+            out.append((int(f[1]), int(f[2][len("clock_ms="):])))
+    return out
+
+
+def scenario_clock_stop(sock, console, held="3"):
+    """counter clock=1: stopped for HELD seconds, the guest's kvmclock
+    moves on from where it stood at the stop, not by the stop's length
+    (QEMU holds kvmclock across a stop the same way)."""
+    q = QMP(sock)
+    q.negotiate()
+    wait_lines(console, "counter: ", 5)
+    expect(lines(console, "counter: clock kvmclock"), "the guest tells time by kvmclock")
+    ok_cmd(q, "stop")
+    t0 = time.monotonic()
+    time.sleep(float(held))
+    stopped = clock_lines(console)
+    ok_cmd(q, "cont")
+    host_s = time.monotonic() - t0
+    deadline = time.monotonic() + 10
+    while len(clock_lines(console)) < len(stopped) + 3:
+        if time.monotonic() > deadline:
+            raise Fail("the counter did not count on after cont")
+        time.sleep(0.05)
+    after = clock_lines(console)
+    (k0, c0), (k1, c1) = stopped[-1], after[len(stopped)]
+    expect(k1 == k0 + 1, f"the count goes on ({k0}, then {k1})")
+    # A line every 50 ms: the gap is that, plus the time the vCPU took to
+    # park and to run again, but not the seconds the VM stood stopped.
+    expect(0 <= c1 - c0 < host_s * 1000 / 2,
+           f"stopped {host_s:.1f} s, the guest's clock moved {c1 - c0} ms between two lines")
     q.cmd("quit")
 
 
@@ -460,7 +501,7 @@ def main(argv):
     scenarios = {"descheduled": scenario_descheduled, "park": scenario_park, "flood": scenario_flood,
                  "stopped-saves": scenario_stopped_saves,
                  "save": scenario_save, "restore": scenario_restore,
-                 "refused-load": scenario_refused_load}
+                 "refused-load": scenario_refused_load, "clock-stop": scenario_clock_stop}
     return qh.run_scenarios(argv, scenarios, __doc__)
 
 

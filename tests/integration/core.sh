@@ -102,6 +102,14 @@ refuse cpus "the stream has 2 vCPUs, this VM 1" "$TMP/snap" "${TWIN[@]}" --cpus 
 refuse devices "the stream's device 5 is virtio-console.0" "$TMP/snap" --console none --kernel "$FW/counter.elf" --cpus 2 --disk "path=$TMP/disk.img" --test-exit
 end
 
+begin "stop and cont: the guest's kvmclock stands still while the VM is stopped (3 s stop, the clock moves by one line's period)"
+if start_vm clock --kernel "$FW/counter.elf" --cmdline clock=1; then
+	helper clock-stop "$SOCK" "$CON" 3
+	wait_vm
+	expect_status 0
+fi
+end
+
 begin "state: a snapshot x-tern-state-load refuses leaves the stopped VM as it was (cont: the counter counts on)"
 # Another machine's snapshot: hello.elf's RAM, and a virtio-rng.
 if start_vm other --kernel "$FW/hello.elf" --rng --paused; then
