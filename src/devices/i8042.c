@@ -16,6 +16,9 @@
 #define STATUS_OBF 0x01 /* output buffer full */
 #define STATUS_SYS 0x04 /* self-test passed */
 #define STATUS_CMD 0x08 /* last write was a command */
+/* Keyboard not inhibited: no key lock, so always set (a clear bit is
+ * Linux's "Keylock active"). Not kept in the state. */
+#define STATUS_UNLOCKED 0x10
 
 #define CMD_READ_CTR 0x20
 #define CMD_WRITE_CTR 0x60
@@ -58,7 +61,7 @@ static void i8042_read(struct i8042 *k, bool data_port, void *data,
 		v = k->out;
 		k->status &= ~STATUS_OBF;
 	} else {
-		v = k->status;
+		v = k->status | STATUS_UNLOCKED;
 	}
 	pthread_mutex_unlock(&k->lock);
 	*(uint8_t *)data = v;

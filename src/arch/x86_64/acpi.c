@@ -6,7 +6,13 @@
  * and Cloud Hypervisor do; power-off goes through the sleep control
  * register and the power button through the Generic Event Device
  * (acpi_dsdt.c). The legacy PIC, PIT and i8042 still exist and the MADT's
- * PCAT_COMPAT and the FADT's IA-PC flags say so.
+ * PCAT_COMPAT says so, but a hardware-reduced OS has no legacy ISA
+ * interrupts (Linux drops the PIC), so the FADT's IA-PC flags claim no
+ * 8042 for it to drive (tern's serves the reset register, there is no
+ * keyboard behind it), and say there is no VGA and no CMOS RTC (wall
+ * time comes from kvmclock), as Firecracker's tables do. Without that
+ * Linux probed the ports and failed (IRQ 1 does not exist) and tried an
+ * RTC that is not there, warning about both.
  */
 #include <errno.h>
 #include <string.h>
@@ -29,7 +35,8 @@
 #define FADT_F_SLP_BUTTON (1u << 5) /* no fixed sleep button */
 #define FADT_F_RESET_REG_SUP (1u << 10)
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
-#define FADT_IAPC_8042 (1u << 1)
+#define FADT_IAPC_NO_VGA (1u << 2)
+#define FADT_IAPC_NO_CMOS_RTC (1u << 5)
 #define MADT_PCAT_COMPAT 1u
 #define MADT_LAPIC 0
 #define MADT_IOAPIC 1
@@ -150,7 +157,7 @@ static size_t build_fadt(struct acpi_writer *w, uint64_t dsdt)
 	size_t off = sdt_begin(w, "FACP", FADT_SIZE, FADT_REVISION);
 
 	put32(w, off + 40, dsdt < (1ULL << 32) ? (uint32_t)dsdt : 0);
-	put16(w, off + 109, FADT_IAPC_8042);
+	put16(w, off + 109, FADT_IAPC_NO_VGA | FADT_IAPC_NO_CMOS_RTC);
 	put32(w, off + 112, FADT_F_HW_REDUCED_ACPI | FADT_F_RESET_REG_SUP |
 				    FADT_F_PWR_BUTTON | FADT_F_SLP_BUTTON);
 	/* RESET_REG: one byte at I/O port 0x64, the i8042's pulse-reset. */
