@@ -88,8 +88,18 @@ expect_line out '^tern hello'
 end
 
 begin "stdin reaches the 8250 (--console stdio)"
-(sleep 0.3; echo "hello tern") | timeout -k 5 30 "$TERN" run --kernel "$FW/serial-echo.elf" --test-exit >"$TMP/out" 2>"$TMP/err"
+# The line is typed once the guest says it is ready: bytes that arrive
+# while it sets the UART up are cleared with the FIFO, as on a real 16550
+# (a fixed delay raced the guest on a loaded host).
+mkfifo "$TMP/stdin"
+timeout -k 5 30 "$TERN" run --kernel "$FW/serial-echo.elf" --test-exit <"$TMP/stdin" >"$TMP/out" 2>"$TMP/err" &
+pid=$!
+exec 3>"$TMP/stdin"
+for _ in $(seq 200); do grep -q '^serial-echo: ready' "$TMP/out" && break; sleep 0.1; done
+echo "hello tern" >&3
+wait $pid
 STATUS=$?
+exec 3>&-
 expect_status 1
 expect_line out "^serial-echo: got 'hello tern'\$"
 expect_line out '^RESULT: PASS$'
