@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -491,11 +492,18 @@ static bool in_send_received(struct mig_in *in, GError **err)
 	return !ret;
 }
 
-/* After a post-copy link break: wait for migrate-recover and its peer. */
-static bool in_recover(struct mig_in *in, GError **err)
+/*
+ * After a post-copy link break (why: the link's error, then each failed
+ * recovery's, in query-migrate's error-desc while paused): wait for
+ * migrate-recover and its peer.
+ */
+static bool in_recover(struct mig_in *in, const char *why, GError **err)
 {
 	struct migration *m = in->m;
 
+	pthread_mutex_lock(&m->lock);
+	g_strlcpy(in->error, why, sizeof(in->error));
+	pthread_mutex_unlock(&m->lock);
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		mig_chan_free(in->ch);
@@ -515,8 +523,15 @@ static bool in_recover(struct mig_in *in, GError **err)
 		if (in_connect(in, true, err) && in_send_received(in, err))
 			break;
 		tern_warn("migration: recovery failed: %s", (*err)->message);
+		pthread_mutex_lock(&m->lock);
+		snprintf(in->error, sizeof(in->error), "recovery failed: %s",
+			 (*err)->message);
+		pthread_mutex_unlock(&m->lock);
 		g_clear_error(err);
 	}
+	pthread_mutex_lock(&m->lock);
+	in->error[0] = 0;
+	pthread_mutex_unlock(&m->lock);
 	mig_in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
 	mig_postcopy_resend(in->pc);
 	return true;
@@ -544,10 +559,12 @@ void *mig_in_thread(void *opaque)
 		ok = in_receive(in, &link, &err);
 		if (ok || !in->pc || !in->running || !link)
 			break;
-		tern_warn("migration: the link broke in post-copy: %s",
-			  err->message);
+		g_autofree char *why = g_strdup_printf("the link broke in post-copy: %s",
+							err->message);
+
+		tern_warn("migration: %s", why);
 		g_clear_error(&err);
-		ok = in_recover(in, &err);
+		ok = in_recover(in, why, &err);
 	}
 	if (in->pc)
 		mig_postcopy_end(in->pc);

@@ -236,6 +236,7 @@ static void *out_rp_thread(void *opaque)
 	}
 	pthread_mutex_lock(&m->lock);
 	o->rp_broken = true;
+	g_strlcpy(o->rp_why, err ? err->message : "closed", sizeof(o->rp_why));
 	pthread_cond_broadcast(&m->cond);
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
@@ -304,7 +305,7 @@ bool out_connect(struct mig_out *o, const struct migration_uri *u,
 	pthread_mutex_lock(&o->m->lock);
 	o->ch = ch;
 	o->rp_ready = o->rp_done = o->rp_broken = o->rp_received = false;
-	o->rp_error[0] = 0;
+	o->rp_error[0] = o->rp_why[0] = 0;
 	g_array_set_size(o->requests, 0);
 	pthread_mutex_unlock(&o->m->lock);
 	return out_rp_start(o, err);

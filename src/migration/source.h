@@ -59,6 +59,13 @@ struct mig_out {
 	GArray *requests; /* struct mig_request */
 	/* Post-copy stream running: the return-path thread sends requested pages. */
 	bool rp_serves;
+	/*
+	 * Requests being served by the return-path thread: pages taken out of
+	 * todo and not yet in the stream. END waits for none (mig_ram_send_end()).
+	 */
+	unsigned int rp_sending;
+	/* Why the return path ended (post-copy-paused's error-desc). */
+	char rp_why[256];
 	struct mig_bitmap received; /* recovery: what the destination has */
 
 	/* The migration thread's own. */
@@ -133,6 +140,13 @@ int mig_ram_serve_requests(struct mig_out *o);
 #define MIG_RP_FRAME_CAP (512 * (4096 + 16))
 int mig_ram_serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
 			  uint8_t *buf);
+/*
+ * Post-copy's END, once no page taken out of todo is still on its way
+ * (a request the return-path thread is serving): the destination checks
+ * at END that every page is in. 0, -EPIPE when the link broke meanwhile,
+ * or the send's -errno.
+ */
+int mig_ram_send_end(struct mig_out *o) __must_check;
 /* Statistics after a pass: bandwidth, dirty rate, expected downtime. */
 void mig_ram_pass_done(struct mig_out *o, int64_t dirty);
 /*

@@ -8,6 +8,7 @@
  * others are sent.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "tern/error.h"
@@ -79,16 +80,47 @@ bool out_start_postcopy(struct mig_out *o, GError **err)
 	return true;
 }
 
+/*
+ * Paused: why, in query-migrate's error-desc and on stderr (a user
+ * waiting on postcopy-paused must see what broke, and why a resume did
+ * not take), until post-copy runs again.
+ */
+static void G_GNUC_PRINTF(2, 3)
+out_postcopy_pause(struct mig_out *o, const char *fmt, ...)
+{
+	g_autofree char *why = NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	why = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&o->m->lock);
+	g_strlcpy(o->error, why, sizeof(o->error));
+	pthread_mutex_unlock(&o->m->lock);
+	tern_warn("migration: %s", why);
+	out_set_status(o, MIGRATION_POSTCOPY_PAUSED);
+}
+
 /* After a post-copy link break: wait for `migrate resume`, reconnect. */
-static bool out_postcopy_recover(struct mig_out *o, GError **err)
+static bool out_postcopy_recover(struct mig_out *o, int ret, GError **err)
 {
 	struct migration *m = o->m;
 	struct migration_uri u;
 	struct addrinfo *addrs;
+	char rp_why[sizeof(o->rp_why)];
 	bool ok;
 
+	/* The return-path thread has ended (and said why) once joined. */
 	out_disconnect(o);
-	out_set_status(o, MIGRATION_POSTCOPY_PAUSED);
+	pthread_mutex_lock(&m->lock);
+	g_strlcpy(rp_why, o->rp_why[0] ? o->rp_why : "shut down", sizeof(rp_why));
+	pthread_mutex_unlock(&m->lock);
+	if (ret && ret != -EINTR)
+		out_postcopy_pause(o, "the link broke in post-copy: Unable to write to socket: %s",
+				   g_strerror(-ret));
+	else
+		out_postcopy_pause(o, "the link broke in post-copy: the return path: %s",
+				   rp_why);
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		while (!o->resume_req && !m->exiting)
@@ -112,10 +144,9 @@ static bool out_postcopy_recover(struct mig_out *o, GError **err)
 		if (ok)
 			break;
 		migration_uri_clear(&u);
-		tern_warn("migration: resuming failed: %s", (*err)->message);
-		g_clear_error(err);
 		out_disconnect(o);
-		out_set_status(o, MIGRATION_POSTCOPY_PAUSED);
+		out_postcopy_pause(o, "resuming failed: %s", (*err)->message);
+		g_clear_error(err);
 	}
 	migration_uri_clear(&u);
 	/* Exactly what the destination lacks: no page lost, none twice. */
@@ -132,6 +163,7 @@ static bool out_postcopy_recover(struct mig_out *o, GError **err)
 				~(1UL << (p % (8 * sizeof(long))));
 	pthread_mutex_lock(&m->lock);
 	o->rp_serves = true;
+	o->error[0] = 0;
 	pthread_mutex_unlock(&m->lock);
 	out_set_status(o, MIGRATION_POSTCOPY_ACTIVE);
 	return true;
@@ -145,7 +177,7 @@ bool out_run_postcopy(struct mig_out *o, GError **err)
 	for (;;) {
 		ret = mig_ram_send_todo(o, false);
 		if (!ret)
-			ret = mig_chan_send_buf(o->ch, MIG_FRAME_END, NULL, 0);
+			ret = mig_ram_send_end(o);
 		/* Done: answer late requests (none will find a page to send). */
 		pthread_mutex_lock(&m->lock);
 		while (!ret && !o->rp_done && !mig_out_should_stop_locked(o) &&
@@ -168,7 +200,7 @@ bool out_run_postcopy(struct mig_out *o, GError **err)
 		}
 		pthread_mutex_unlock(&m->lock);
 		/* The link broke: both sides pause until resumed. */
-		if (!out_postcopy_recover(o, err))
+		if (!out_postcopy_recover(o, ret, err))
 			return false;
 	}
 }

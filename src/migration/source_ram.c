@@ -245,8 +245,8 @@ static int send_page(struct mig_out *o, unsigned int r, uint64_t page)
 			      g->hva + (page << GUEST_PAGE_SHIFT));
 }
 
-int mig_ram_serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
-			  uint8_t *buf)
+static int serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
+			 uint8_t *buf)
 {
 	size_t len = 0, rec = 0;
 	uint64_t prev = 0, sent = 0;
@@ -288,6 +288,42 @@ int mig_ram_serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
 	o->stats.normal += sent;
 	pthread_mutex_unlock(&o->m->lock);
 	return 0;
+}
+
+int mig_ram_serve_request(struct mig_out *o, uint64_t gpa, uint32_t npages,
+			  uint8_t *buf)
+{
+	int ret;
+
+	/*
+	 * Counted before the first page leaves todo: from then until its
+	 * frame is in the stream, the sender may find todo empty and must
+	 * not send END ahead of these pages.
+	 */
+	pthread_mutex_lock(&o->m->lock);
+	o->rp_sending++;
+	pthread_mutex_unlock(&o->m->lock);
+	ret = serve_request(o, gpa, npages, buf);
+	pthread_mutex_lock(&o->m->lock);
+	o->rp_sending--;
+	pthread_cond_broadcast(&o->m->cond);
+	pthread_mutex_unlock(&o->m->lock);
+	return ret;
+}
+
+int mig_ram_send_end(struct mig_out *o)
+{
+	struct migration *m = o->m;
+	bool stop;
+
+	pthread_mutex_lock(&m->lock);
+	while (o->rp_sending && !mig_out_should_stop_locked(o))
+		mig_wait_locked(m, 0);
+	stop = o->rp_sending != 0;
+	pthread_mutex_unlock(&m->lock);
+	if (stop)
+		return -EPIPE;
+	return mig_chan_send_buf(o->ch, MIG_FRAME_END, NULL, 0);
 }
 
 int mig_ram_serve_requests(struct mig_out *o)

@@ -114,7 +114,9 @@ static json_object *cmd_query_migrate(const struct qmp_call *call,
 	if (i.status == MIGRATION_NONE)
 		return ret;
 	qmp_add_str(ret, "status", migration_status_name(i.status));
-	if (i.status == MIGRATION_FAILED && i.error[0])
+	/* Post-copy paused or recovering: why (QEMU 7.2 says it for failed only). */
+	if ((i.status == MIGRATION_FAILED || i.status == MIGRATION_POSTCOPY_PAUSED ||
+	     i.status == MIGRATION_POSTCOPY_RECOVER) && i.error[0])
 		qmp_add_str(ret, "error-desc", i.error);
 	if (!i.outgoing || !i.has_ram)
 		return ret;

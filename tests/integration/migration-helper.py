@@ -143,7 +143,8 @@ def wait_status(vm, want, timeout=60):
         if info.get("status") in want:
             return info
         if time.monotonic() > deadline:
-            raise Fail(f"{vm.name}: status {info.get('status')}, waited for {want}")
+            why = f" (error-desc: {info['error-desc']})" if "error-desc" in info else ""
+            raise Fail(f"{vm.name}: status {info.get('status')}{why}, waited for {want}")
         time.sleep(0.02)
 
 
@@ -568,17 +569,40 @@ def scenario_break_postcopy(env):
     wait_status(dst, {"postcopy-active"})
     time.sleep(0.5)
     proxy.kill()
-    wait_status(src, {"postcopy-paused"}, 20)
-    wait_status(dst, {"postcopy-paused"}, 20)
+    si = wait_status(src, {"postcopy-paused"}, 20)
+    di = wait_status(dst, {"postcopy-paused"}, 20)
     expect(True, "link cut in post-copy: both sides postcopy-paused")
+    expect("link broke" in si.get("error-desc", "") and
+           "link broke" in di.get("error-desc", ""),
+           f"both say why in error-desc: source '{si.get('error-desc')}', "
+           f"destination '{di.get('error-desc')}'")
     r = src.cmd("migrate_cancel")
     expect("error" in r, "migrate_cancel cannot throw a post-copy away")
+    # A resume with nothing listening: paused again, and query-migrate says why.
+    src.ok("migrate", {"uri": f"tcp:127.0.0.1:{env.next_port()}", "resume": True})
+    deadline = time.monotonic() + 20
+    while True:
+        si = src.cmd("query-migrate")["return"]
+        if si.get("status") == "postcopy-paused" and \
+                si.get("error-desc", "").startswith("resuming failed"):
+            break
+        if time.monotonic() > deadline:
+            raise Fail(f"a resume that cannot connect: {si}")
+        time.sleep(0.02)
+    expect(True, f"a resume that cannot connect: postcopy-paused again, error-desc '{si['error-desc']}'")
     port = env.next_port()
     dst.ok("migrate-recover", {"uri": f"tcp:127.0.0.1:{port}"})
     src.ok("migrate-set-parameters", {"max-postcopy-bandwidth": 0})
     src.ok("migrate", {"uri": f"tcp:127.0.0.1:{port}", "resume": True})
-    info = wait_status(src, {"completed", "failed"}, 60)
-    expect(info["status"] == "completed",
+    try:
+        info = wait_status(src, {"completed", "failed"}, 60)
+    except Fail as e:
+        # Why the destination let go, if it did: its status and stderr.
+        alive = dst.p.poll() is None
+        raise Fail(f"{e}; destination "
+                   f"{status(dst) if alive else f'exited {dst.p.returncode}'}: "
+                   f"{[l for l in dst.err().splitlines() if l.startswith('tern:')][-3:]}")
+    expect(info["status"] == "completed" and "error-desc" not in info,
            f"migrate-recover and migrate resume: completed, {info['ram']['postcopy-requests']} page requests")
     wait_status(dst, {"completed"})
     dst.q.drain(0.3)

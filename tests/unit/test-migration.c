@@ -10,9 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tern/dirty.h"
@@ -514,6 +516,162 @@ START_TEST(pass_rearms_what_it_sends)
 }
 END_TEST
 
+/* The frames of a stream in the order they came: types and first gpas. */
+struct frame_log {
+	int fd;
+	unsigned int n;
+	uint32_t type[16];
+	uint64_t gpa[16];
+	uint32_t pages[16];
+};
+
+static void *log_frames(void *arg)
+{
+	struct frame_log *l = arg;
+	struct mig_chan *ch = mig_chan_new(l->fd, true);
+	struct mig_frame_header h;
+	GError *err = NULL;
+
+	while (l->n < 16 && mig_chan_recv(ch, &h, &err)) {
+		struct mig_page_rec rec;
+		size_t pos = 0;
+
+		l->type[l->n] = h.type;
+		l->pages[l->n] = 0;
+		while (h.type == MIG_FRAME_PAGES &&
+		       mig_page_rec_next(ch->payload, h.len, &pos, &rec, &err) > 0) {
+			if (!l->pages[l->n])
+				l->gpa[l->n] = rec.gpa;
+			l->pages[l->n] += rec.npages;
+		}
+		l->n++;
+	}
+	g_clear_error(&err);
+	mig_chan_free(ch);
+	return NULL;
+}
+
+struct serve_call {
+	struct mig_out *o;
+	uint64_t gpa;
+	uint32_t npages;
+	uint8_t *buf;
+	int ret;
+};
+
+static void *serve_call_run(void *arg)
+{
+	struct serve_call *c = arg;
+
+	c->ret = mig_ram_serve_request(c->o, c->gpa, c->npages, c->buf);
+	return NULL;
+}
+
+static void *end_call_run(void *arg)
+{
+	struct serve_call *c = arg;
+
+	c->ret = mig_ram_send_todo(c->o, false);
+	if (!c->ret)
+		c->ret = mig_ram_send_end(c->o);
+	return NULL;
+}
+
+/*
+ * Post-copy: the return-path thread serving a request takes its pages out
+ * of todo, then reads them from guest RAM and sends them. If the sender
+ * finds todo empty in between, its END must wait for that frame: the
+ * destination checks at END that every page is in (under load, a
+ * recovered post-copy failed "END with 7 pages still missing": a request
+ * and its 7 read-ahead pages overtaken). The serving thread is held
+ * between the two steps by a userfaultfd on the page it reads.
+ */
+START_TEST(postcopy_end_waits_for_served_request)
+{
+	const uint64_t first = 8, n = 8;
+	struct migration m = { 0 };
+	struct vm vm = { 0 };
+	struct mig_out o = { .m = &m, .vm = &vm };
+	struct frame_log log = { 0 };
+	struct serve_call serve = { .o = &o, .gpa = first * 4096, .npages = n };
+	struct serve_call end = { .o = &o };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_copy copy;
+	struct uffd_msg msg;
+	pthread_t reader, server, ender;
+	g_autofree uint8_t *pages = g_malloc(n * 4096);
+	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC), sv[2];
+
+	/* Not root: faults from user mode (the copy here) are enough. */
+	if (uffd < 0)
+		uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
+	if (uffd < 0) {
+		printf("note: userfaultfd: %s: END's wait is not checked\n",
+		       strerror(errno));
+		return;
+	}
+	ck_assert_int_eq(guest_memory_init(&vm.mem, 2 * MiB), 0);
+	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.cond, NULL);
+	m.vm = &vm;
+	mig_ram_setup(&o);
+	o.phase = MIG_PHASE_POSTCOPY;
+	mig_bitmap_fill(&o.todo, false);
+	ck_assert(mig_bitmap_set_range(&o.todo, first * 4096, n * 4096, true));
+	ck_assert_int_eq(ioctl(uffd, UFFDIO_API, &api), 0);
+	reg.range.start = (uintptr_t)vm.mem.regions[0].hva;
+	reg.range.len = vm.mem.regions[0].size;
+	ck_assert_int_eq(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	o.ch = mig_chan_new(sv[0], true);
+	log.fd = sv[1];
+	ck_assert_int_eq(pthread_create(&reader, NULL, log_frames, &log), 0);
+	/* Every page of the request is there but its last. */
+	for (uint64_t i = 0; i < n * 4096; i++)
+		pages[i] = (uint8_t)(i >> 12) + 1;
+	copy = (struct uffdio_copy){
+		.dst = (uintptr_t)vm.mem.regions[0].hva + first * 4096,
+		.src = (uintptr_t)pages,
+		.len = (n - 1) * 4096,
+	};
+	ck_assert_int_eq(ioctl(uffd, UFFDIO_COPY, &copy), 0);
+	serve.buf = g_malloc(MIG_RP_FRAME_CAP);
+	ck_assert_int_eq(pthread_create(&server, NULL, serve_call_run, &serve), 0);
+	/* Held reading its last page: every page of it left todo. */
+	ck_assert_int_eq(read(uffd, &msg, sizeof(msg)), sizeof(msg));
+	ck_assert_uint_eq(msg.arg.pagefault.address & ~4095ULL,
+			  (uintptr_t)vm.mem.regions[0].hva + (first + n - 1) * 4096);
+	ck_assert_uint_eq(mig_bitmap_count(&o.todo), 0);
+	ck_assert_int_eq(pthread_create(&ender, NULL, end_call_run, &end), 0);
+	/* Time enough for an END that does not wait to go out first. */
+	usleep(300 * 1000);
+	copy = (struct uffdio_copy){
+		.dst = (uintptr_t)vm.mem.regions[0].hva + (first + n - 1) * 4096,
+		.src = (uintptr_t)pages + (n - 1) * 4096,
+		.len = 4096,
+	};
+	ck_assert_int_eq(ioctl(uffd, UFFDIO_COPY, &copy), 0);
+	pthread_join(server, NULL);
+	pthread_join(ender, NULL);
+	ck_assert_int_eq(serve.ret, 0);
+	ck_assert_int_eq(end.ret, 0);
+	mig_chan_shutdown(o.ch);
+	pthread_join(reader, NULL);
+	ck_assert_uint_eq(log.n, 2);
+	ck_assert_msg(log.type[0] == MIG_FRAME_PAGES && log.type[1] == MIG_FRAME_END,
+		      "frames %s, %s: END overtook the served pages",
+		      mig_frame_name(log.type[0]), mig_frame_name(log.type[1]));
+	ck_assert_uint_eq(log.gpa[0], first * 4096);
+	ck_assert_uint_eq(log.pages[0], n);
+	g_free(serve.buf);
+	mig_ram_cleanup(&o);
+	mig_chan_free(o.ch);
+	close(uffd);
+	guest_memory_destroy(&vm.mem);
+}
+END_TEST
+
 /*
  * The destination's ERROR text is bounded by the frame's length, not by a
  * NUL: a payload without one (exactly sized, so ASan sees any read past
@@ -625,6 +783,7 @@ int main(void)
 	UNIT_TCASE(s, "stream", stream_corruption);
 	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page, precopy_switch_over,
 		   pass_rearms_what_it_sends);
-	UNIT_TCASE(s, "return-path", rp_error_text_bounded);
+	UNIT_TCASE(s, "return-path", rp_error_text_bounded,
+		   postcopy_end_waits_for_served_request);
 	return unit_run(s);
 }
