@@ -19,6 +19,7 @@
 #include "tern/error.h"
 #include "tern/le.h"
 #include "tern/memory.h"
+#include "dest.h"
 #include "internal.h"
 #include "source.h"
 #include "stream.h"
@@ -195,6 +196,52 @@ START_TEST(hello_roundtrip_and_match)
 END_TEST
 
 /* Every truncation and every flipped byte of a HELLO: an error, no crash. */
+/* Encode h with this session and flags; mig_in_hello() on in. */
+static bool hello_offer(struct mig_in *in, struct mig_hello *h,
+			uint64_t session, uint32_t flags)
+{
+	g_autofree uint8_t *buf = NULL;
+	GError *err = NULL;
+	size_t len;
+	bool ok;
+
+	h->session = session;
+	h->flags = flags;
+	buf = mig_hello_encode(h, &len);
+	ok = mig_in_hello(in, buf, len, true, &err);
+	ck_assert(ok == !err);
+	g_clear_error(&err);
+	return ok;
+}
+
+/*
+ * A refused recovery connection (another session, another machine) leaves
+ * the session the destination resumes: the source's own resume is still
+ * taken afterwards. Found by tests/fuzz/fuzz-migration.c (its corpus's
+ * regress-recover-other-session): a refused HELLO used to set the session.
+ */
+START_TEST(hello_refused_keeps_session)
+{
+	struct mig_in in = { 0 };
+	struct mig_hello h;
+
+	hello_make(&in.want, 2, 64 * MiB, devs);
+	hello_make(&h, 2, 64 * MiB, devs);
+	in.session = 42;
+	ck_assert(!hello_offer(&in, &h, 43, MIG_HELLO_RESUME));
+	ck_assert_uint_eq(in.session, 42);
+	ck_assert(!hello_offer(&in, &h, 42, 0));
+	h.nr_vcpus = 3;
+	ck_assert(!hello_offer(&in, &h, 44, MIG_HELLO_RESUME));
+	ck_assert_uint_eq(in.session, 42);
+	h.nr_vcpus = 2;
+	ck_assert(hello_offer(&in, &h, 42, MIG_HELLO_RESUME));
+	ck_assert_uint_eq(in.session, 42);
+	mig_hello_clear(&h);
+	mig_hello_clear(&in.want);
+}
+END_TEST
+
 START_TEST(hello_malformed)
 {
 	struct mig_hello a, b;
@@ -619,7 +666,8 @@ int main(void)
 
 	UNIT_TCASE(s, "sum", sum_paths_agree, sum_sees_every_bit);
 	UNIT_TCASE(s, "frames", preamble, header, page_records);
-	UNIT_TCASE(s, "hello", hello_roundtrip_and_match, hello_malformed);
+	UNIT_TCASE(s, "hello", hello_roundtrip_and_match, hello_malformed,
+		   hello_refused_keeps_session);
 	UNIT_TCASE(s, "bitmap", bitmap);
 	UNIT_TCASE(s, "uri", uris);
 	UNIT_TCASE(s, "stream", stream_corruption);
