@@ -256,6 +256,62 @@ static bool in_all_received(struct mig_in *in)
 	return mig_bitmap_count(&in->received) == in->vm->mem.ram_size >> GUEST_PAGE_SHIFT;
 }
 
+bool mig_in_frame(struct mig_in *in, const struct mig_frame_header *h,
+		  const uint8_t *p, enum mig_in_next *next, GError **err)
+{
+	*next = MIG_IN_READ;
+	switch (h->type) {
+	case MIG_FRAME_PAGES:
+		return in_pages(in, p, h->len, err);
+	case MIG_FRAME_PASS:
+		return true;
+	case MIG_FRAME_DISCARD:
+		return in_discard(in, p, h->len, err);
+	case MIG_FRAME_POSTCOPY_LISTEN:
+		if (in->pc)
+			break;
+		*next = MIG_IN_LISTEN;
+		return true;
+	case MIG_FRAME_STATE:
+		if (in->state)
+			break;
+		in->state = g_memdup2(p, h->len);
+		in->state_len = h->len;
+		return true;
+	case MIG_FRAME_POSTCOPY_RUN:
+		if (!in->pc || !in->state || in->running)
+			break;
+		in->running = true;
+		*next = MIG_IN_RUN;
+		return true;
+	case MIG_FRAME_END:
+		if (in->pc) {
+			if (!in_all_received(in)) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "END with %llu pages still missing",
+					    (unsigned long long)((in->vm->mem.ram_size >> GUEST_PAGE_SHIFT) -
+								 mig_bitmap_count(&in->received)));
+				return false;
+			}
+			*next = MIG_IN_DONE;
+			return true;
+		}
+		if (!in->state)
+			break;
+		*next = MIG_IN_APPLY;
+		return true;
+	case MIG_FRAME_GO:
+		if (in->pc || !in->state)
+			break;
+		in->running = true;
+		*next = MIG_IN_GO;
+		return true;
+	}
+	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+		    "an unexpected %s frame", mig_frame_name(h->type));
+	return false;
+}
+
 /*
  * The frames of one connection, until the end (true) or an error. *link
  * tells a broken link (recoverable in post-copy) from a bad stream.
@@ -264,6 +320,7 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 {
 	struct mig_chan *ch = in->ch;
 	struct mig_frame_header h;
+	enum mig_in_next next;
 	uint64_t t0;
 	int ret;
 
@@ -272,20 +329,12 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 		if (!mig_chan_recv(ch, &h, err))
 			return *link = (*err)->code == TERN_ERROR_HOST, false;
 		*link = false;
-		switch (h.type) {
-		case MIG_FRAME_PAGES:
-			if (!in_pages(in, ch->payload, h.len, err))
-				return false;
+		if (!mig_in_frame(in, &h, ch->payload, &next, err))
+			return false;
+		switch (next) {
+		case MIG_IN_READ:
 			break;
-		case MIG_FRAME_PASS:
-			break;
-		case MIG_FRAME_DISCARD:
-			if (!in_discard(in, ch->payload, h.len, err))
-				return false;
-			break;
-		case MIG_FRAME_POSTCOPY_LISTEN:
-			if (in->pc)
-				goto unexpected;
+		case MIG_IN_LISTEN:
 			t0 = tern_now_ns();
 			in->pc = mig_postcopy_listen(in, err);
 			tern_debug("migration: post-copy: listening in %llu us",
@@ -294,34 +343,15 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 				return false;
 			mig_in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
 			break;
-		case MIG_FRAME_STATE:
-			if (in->state)
-				goto unexpected;
-			in->state = g_memdup2(ch->payload, h.len);
-			in->state_len = h.len;
-			break;
-		case MIG_FRAME_POSTCOPY_RUN:
-			if (!in->pc || !in->state || in->running)
-				goto unexpected;
+		case MIG_IN_RUN:
 			/* The main thread may fault on pages: do not wait for it. */
-			in->running = true;
 			in_call_main(in, in_main_apply_run, false, NULL);
 			break;
-		case MIG_FRAME_END:
-			if (in->pc) {
-				if (!in_all_received(in)) {
-					g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-						    "END with %llu pages still missing",
-						    (unsigned long long)((in->vm->mem.ram_size >> GUEST_PAGE_SHIFT) -
-									 mig_bitmap_count(&in->received)));
-					return false;
-				}
-				ret = mig_chan_send_buf(ch, MIG_RP_DONE, NULL, 0);
-				(void)ret;
-				return true;
-			}
-			if (!in->state)
-				goto unexpected;
+		case MIG_IN_DONE:
+			ret = mig_chan_send_buf(ch, MIG_RP_DONE, NULL, 0);
+			(void)ret;
+			return true;
+		case MIG_IN_APPLY:
 			/*
 			 * Loaded here, not on the main thread: one thread hop
 			 * less in the guest's downtime. The VM is inmigrate:
@@ -342,20 +372,11 @@ static bool in_receive(struct mig_in *in, bool *link, GError **err)
 				return false;
 			}
 			break;
-		case MIG_FRAME_GO:
-			if (in->pc || !in->state)
-				goto unexpected;
-			in->running = true;
+		case MIG_IN_GO:
 			in_call_main(in, in_main_run, false, NULL);
 			return true;
-		default:
-			goto unexpected;
 		}
 	}
-unexpected:
-	g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-		    "an unexpected %s frame", mig_frame_name(h.type));
-	return false;
 }
 
 /*
@@ -411,14 +432,41 @@ static bool in_warm_step(void *arg)
 	return true;
 }
 
+bool mig_in_hello(struct mig_in *in, const uint8_t *p, size_t len,
+		  bool recover, GError **err)
+{
+	struct mig_hello got;
+	bool ok;
+
+	if (!mig_hello_decode(p, len, &got, err))
+		return false;
+	ok = mig_hello_match(&in->want, &got, err);
+	if (ok && recover && (!(got.flags & MIG_HELLO_RESUME) ||
+			      got.session != in->session)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "the connection does not resume this migration");
+		ok = false;
+	} else if (ok && !recover && got.flags) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "a resuming or snapshot stream where a migration was expected");
+		ok = false;
+	}
+	/*
+	 * Only an accepted connection names the session: a refused recovery
+	 * attempt must not make the source's own resume look foreign.
+	 */
+	if (ok)
+		in->session = got.session;
+	mig_hello_clear(&got);
+	return ok;
+}
+
 /* Accept on the listening socket, read the preamble and HELLO. */
 static bool in_connect(struct mig_in *in, bool recover, GError **err)
 {
 	struct mig_frame_header h;
-	struct mig_hello got;
 	struct mig_chan *ch;
 	int lfd;
-	bool ok;
 
 	pthread_mutex_lock(&in->m->lock);
 	lfd = in->listen_fd;
@@ -445,22 +493,7 @@ static bool in_connect(struct mig_in *in, bool recover, GError **err)
 			    mig_frame_name(h.type));
 		return false;
 	}
-	if (!mig_hello_decode(ch->payload, h.len, &got, err))
-		return false;
-	ok = mig_hello_match(&in->want, &got, err);
-	if (ok && recover && (!(got.flags & MIG_HELLO_RESUME) ||
-			      got.session != in->session)) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "the connection does not resume this migration");
-		ok = false;
-	} else if (ok && !recover && got.flags) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "a resuming or snapshot stream where a migration was expected");
-		ok = false;
-	}
-	in->session = got.session;
-	mig_hello_clear(&got);
-	return ok;
+	return mig_in_hello(in, ch->payload, h.len, recover, err);
 }
 
 /* Tell a resuming source exactly which pages are here. */

@@ -51,6 +51,31 @@ struct mig_in {
 };
 
 /* dest.c */
+/* What the receiving thread does after a frame mig_in_frame() took. */
+enum mig_in_next {
+	MIG_IN_READ, /* the next frame */
+	MIG_IN_LISTEN, /* POSTCOPY_LISTEN: mig_postcopy_listen() */
+	MIG_IN_RUN, /* POSTCOPY_RUN: load the state and run; read on */
+	MIG_IN_APPLY, /* END (pre-copy): load the state, answer READY */
+	MIG_IN_DONE, /* END (post-copy): every page is in; answer DONE */
+	MIG_IN_GO, /* GO: run the guest; the stream is over */
+};
+
+/*
+ * HELLO's payload: is it this machine and, when recovering, the session
+ * being resumed? Sets in->session when it is accepted.
+ */
+bool mig_in_hello(struct mig_in *in, const uint8_t *p, size_t len,
+		  bool recover, GError **err);
+/*
+ * One frame after HELLO, checked against the frames before it and
+ * applied: pages into guest RAM, discards, the state kept for later. No
+ * stream I/O and no other thread, so the fuzz target drives it with what
+ * a hostile source sends (tests/fuzz/fuzz-migration.c); *next says what
+ * the receiving thread does then. false with err: the stream is refused.
+ */
+bool mig_in_frame(struct mig_in *in, const struct mig_frame_header *h,
+		  const uint8_t *p, enum mig_in_next *next, GError **err);
 void mig_in_set_status(struct mig_in *in, enum migration_status st);
 /* The receiving thread. */
 void *mig_in_thread(void *opaque);

@@ -161,6 +161,73 @@ bool out_stop_vm(struct mig_out *o, GError **err)
 	return out_call(o, out_main_stop, err);
 }
 
+void out_rp_frame(struct mig_out *o, const struct mig_frame_header *h,
+		  const uint8_t *p, uint8_t *rp_frame)
+{
+	struct migration *m = o->m;
+	int ret;
+
+	if (h->type == MIG_RP_READY) {
+		/*
+		 * GO from here, at once: the guest's downtime should not wait
+		 * for the migration thread to be scheduled. From GO on the
+		 * guest is the destination's.
+		 */
+		if (o->go_armed && !o->cancel) {
+			o->go_ret = mig_chan_send_buf(o->ch, MIG_FRAME_GO, NULL, 0);
+			o->stats.run_ns = tern_now_ns();
+		}
+		o->rp_ready = true;
+	} else if (h->type == MIG_RP_DONE) {
+		o->rp_done = true;
+	} else if (h->type == MIG_RP_ERROR) {
+		mig_rp_error_text(o->rp_error, sizeof(o->rp_error), p, h->len);
+	} else if (h->type == MIG_RP_REQUEST) {
+		for (size_t i = 0; i + 16 <= h->len; i += 16) {
+			struct mig_request r = {
+				.gpa = GUINT64_FROM_LE(*(const uint64_t *)(p + i)),
+				.npages = GUINT32_FROM_LE(*(const uint32_t *)(p + i + 8)),
+			};
+
+			/*
+			 * A request inside a page is no page: served, it
+			 * became a record at that address, which the
+			 * destination refuses (the guest there then dies).
+			 */
+			if (!r.npages || r.npages > 512 ||
+			    r.gpa % GUEST_PAGE_SIZE)
+				continue;
+			/*
+			 * Served from here when the sender is in its post-copy
+			 * stream: a faulting guest waits for no other thread
+			 * to be scheduled.
+			 */
+			if (o->rp_serves) {
+				pthread_mutex_unlock(&m->lock);
+				ret = mig_ram_serve_request(o, r.gpa, r.npages,
+							    rp_frame);
+				pthread_mutex_lock(&m->lock);
+				if (ret)
+					mig_chan_shutdown(o->ch);
+			} else {
+				g_array_append_val(o->requests, r);
+			}
+		}
+	} else if (h->type == MIG_RP_RECEIVED && !o->rp_received) {
+		size_t at = 0;
+
+		for (unsigned int r = 0; r < o->received.nr; r++) {
+			size_t n = mig_bitmap_bytes(&o->received, r);
+
+			if (at + n > h->len)
+				break;
+			memcpy(o->received.bits[r], p + at, n);
+			at += n;
+		}
+		o->rp_received = at == h->len;
+	}
+}
+
 /* The return path: what the destination says, for the sender. */
 static void *out_rp_thread(void *opaque)
 {
@@ -170,66 +237,10 @@ static void *out_rp_thread(void *opaque)
 	struct mig_frame_header h;
 	g_autoptr(GError) err = NULL;
 	g_autofree uint8_t *rp_frame = g_malloc(MIG_RP_FRAME_CAP);
-	int ret;
 
 	while (mig_chan_recv(ch, &h, &err)) {
-		const uint8_t *p = ch->payload;
-
 		pthread_mutex_lock(&m->lock);
-		if (h.type == MIG_RP_READY) {
-			/*
-			 * GO from here, at once: the guest's downtime should
-			 * not wait for the migration thread to be scheduled.
-			 * From GO on the guest is the destination's.
-			 */
-			if (o->go_armed && !o->cancel) {
-				o->go_ret = mig_chan_send_buf(ch, MIG_FRAME_GO, NULL, 0);
-				o->stats.run_ns = tern_now_ns();
-			}
-			o->rp_ready = true;
-		} else if (h.type == MIG_RP_DONE) {
-			o->rp_done = true;
-		} else if (h.type == MIG_RP_ERROR) {
-			mig_rp_error_text(o->rp_error, sizeof(o->rp_error), p,
-					  h.len);
-		} else if (h.type == MIG_RP_REQUEST) {
-			for (size_t i = 0; i + 16 <= h.len; i += 16) {
-				struct mig_request r = {
-					.gpa = GUINT64_FROM_LE(*(const uint64_t *)(p + i)),
-					.npages = GUINT32_FROM_LE(*(const uint32_t *)(p + i + 8)),
-				};
-
-				if (!r.npages || r.npages > 512)
-					continue;
-				/*
-				 * Served from here when the sender is in its
-				 * post-copy stream: a faulting guest waits for
-				 * no other thread to be scheduled.
-				 */
-				if (o->rp_serves) {
-					pthread_mutex_unlock(&m->lock);
-					ret = mig_ram_serve_request(o, r.gpa, r.npages,
-								    rp_frame);
-					pthread_mutex_lock(&m->lock);
-					if (ret)
-						mig_chan_shutdown(ch);
-				} else {
-					g_array_append_val(o->requests, r);
-				}
-			}
-		} else if (h.type == MIG_RP_RECEIVED && !o->rp_received) {
-			size_t at = 0;
-
-			for (unsigned int r = 0; r < o->received.nr; r++) {
-				size_t n = mig_bitmap_bytes(&o->received, r);
-
-				if (at + n > h.len)
-					break;
-				memcpy(o->received.bits[r], p + at, n);
-				at += n;
-			}
-			o->rp_received = at == h.len;
-		}
+		out_rp_frame(o, &h, ch->payload, rp_frame);
 		pthread_cond_broadcast(&m->cond);
 		pthread_mutex_unlock(&m->lock);
 		g_clear_error(&err);

@@ -113,6 +113,15 @@ void out_link_error(struct mig_out *o, int ret, GError **err);
 bool out_wait_rp(struct mig_out *o, bool *flag, GError **err);
 /* The migration thread (source.c). */
 void *mig_out_thread(void *opaque);
+/*
+ * One frame from the return path (m->lock held; dropped while a requested
+ * page is sent): READY (GO if armed), DONE, ERROR, REQUEST (served now or
+ * queued), RECEIVED. rp_frame: MIG_RP_FRAME_CAP bytes for serving. No
+ * reading: the fuzz target drives it with what a hostile destination
+ * sends (tests/fuzz/fuzz-migration.c).
+ */
+void out_rp_frame(struct mig_out *o, const struct mig_frame_header *h,
+		  const uint8_t *p, uint8_t *rp_frame);
 
 /* source_postcopy.c */
 bool out_start_postcopy(struct mig_out *o, GError **err);

@@ -290,3 +290,19 @@ void seeds_state(void)
 	state_seed("devices", false, false, true);
 }
 
+
+void seeds_state_core_put(struct state_writer *w, unsigned int nr_vcpus)
+{
+	struct vcpu_state *s = g_new0(struct vcpu_state, 1);
+	struct vcpu_state_caps caps;
+	struct platform_state p;
+
+	for (unsigned int id = 0; id < nr_vcpus; id++) {
+		caps_make(&caps, id % 2);
+		vcpu_fill(s, &caps);
+		vcpu_state_save(s, id, w);
+	}
+	platform_fill(&p);
+	platform_state_save(&p, w);
+	g_free(s);
+}

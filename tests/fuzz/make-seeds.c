@@ -539,5 +539,6 @@ int main(int argc, char **argv)
 	seeds_options();
 	seeds_state();
 	seeds_queues();
+	seeds_migration();
 	return 0;
 }

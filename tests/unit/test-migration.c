@@ -21,6 +21,7 @@
 #include "tern/error.h"
 #include "tern/le.h"
 #include "tern/memory.h"
+#include "dest.h"
 #include "internal.h"
 #include "source.h"
 #include "stream.h"
@@ -197,6 +198,52 @@ START_TEST(hello_roundtrip_and_match)
 END_TEST
 
 /* Every truncation and every flipped byte of a HELLO: an error, no crash. */
+/* Encode h with this session and flags; mig_in_hello() on in. */
+static bool hello_offer(struct mig_in *in, struct mig_hello *h,
+			uint64_t session, uint32_t flags)
+{
+	g_autofree uint8_t *buf = NULL;
+	GError *err = NULL;
+	size_t len;
+	bool ok;
+
+	h->session = session;
+	h->flags = flags;
+	buf = mig_hello_encode(h, &len);
+	ok = mig_in_hello(in, buf, len, true, &err);
+	ck_assert(ok == !err);
+	g_clear_error(&err);
+	return ok;
+}
+
+/*
+ * A refused recovery connection (another session, another machine) leaves
+ * the session the destination resumes: the source's own resume is still
+ * taken afterwards. Found by tests/fuzz/fuzz-migration.c (its corpus's
+ * regress-recover-other-session): a refused HELLO used to set the session.
+ */
+START_TEST(hello_refused_keeps_session)
+{
+	struct mig_in in = { 0 };
+	struct mig_hello h;
+
+	hello_make(&in.want, 2, 64 * MiB, devs);
+	hello_make(&h, 2, 64 * MiB, devs);
+	in.session = 42;
+	ck_assert(!hello_offer(&in, &h, 43, MIG_HELLO_RESUME));
+	ck_assert_uint_eq(in.session, 42);
+	ck_assert(!hello_offer(&in, &h, 42, 0));
+	h.nr_vcpus = 3;
+	ck_assert(!hello_offer(&in, &h, 44, MIG_HELLO_RESUME));
+	ck_assert_uint_eq(in.session, 42);
+	h.nr_vcpus = 2;
+	ck_assert(hello_offer(&in, &h, 42, MIG_HELLO_RESUME));
+	ck_assert_uint_eq(in.session, 42);
+	mig_hello_clear(&h);
+	mig_hello_clear(&in.want);
+}
+END_TEST
+
 START_TEST(hello_malformed)
 {
 	struct mig_hello a, b;
@@ -700,6 +747,60 @@ START_TEST(rp_error_text_bounded)
 END_TEST
 
 /*
+ * A page request for an address inside a page (a broken or hostile
+ * destination) is ignored: served, it went out as a record at that very
+ * address, which no destination takes (records are page-aligned). Found
+ * by tests/fuzz/fuzz-migration.c (regress-rp-request-unaligned).
+ */
+START_TEST(rp_request_unaligned_ignored)
+{
+	struct migration m = { 0 };
+	struct vm vm = { 0 };
+	struct mig_out o = { .m = &m, .vm = &vm };
+	struct mig_frame_header h = { .type = MIG_RP_REQUEST, .len = 32 };
+	g_autofree uint8_t *buf = g_malloc(MIG_RP_FRAME_CAP);
+	struct mig_page_rec rec;
+	struct mig_chan *rd;
+	GError *err = NULL;
+	uint8_t req[32];
+	size_t pos = 0;
+	int sv[2];
+
+	ck_assert_int_eq(guest_memory_init(&vm.mem, 1 * MiB), 0);
+	pthread_mutex_init(&m.lock, NULL);
+	pthread_cond_init(&m.cond, NULL);
+	o.requests = g_array_new(FALSE, FALSE, sizeof(struct mig_request));
+	mig_bitmap_init(&o.todo, &vm.mem);
+	mig_bitmap_fill(&o.todo, true);
+	o.rp_serves = true;
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	o.ch = mig_chan_new(sv[0], true);
+	rd = mig_chan_new(sv[1], true);
+	mig_page_rec_put(req, 0x3100, 2, 0);
+	mig_page_rec_put(req + 16, 0x8000, 1, 0);
+	pthread_mutex_lock(&m.lock);
+	out_rp_frame(&o, &h, req, buf);
+	pthread_mutex_unlock(&m.lock);
+	mig_chan_shutdown(o.ch);
+	/* One PAGES frame with the aligned request's page, and nothing else. */
+	ck_assert(mig_chan_recv(rd, &h, &err));
+	ck_assert_uint_eq(h.type, MIG_FRAME_PAGES);
+	ck_assert_int_eq(mig_page_rec_next(rd->payload, h.len, &pos, &rec, &err), 1);
+	ck_assert_uint_eq(rec.gpa, 0x8000);
+	ck_assert_uint_eq(rec.npages, 1);
+	ck_assert_int_eq(mig_page_rec_next(rd->payload, h.len, &pos, &rec, &err), 0);
+	ck_assert(!mig_chan_recv(rd, &h, &err));
+	g_clear_error(&err);
+	ck_assert_uint_eq(mig_bitmap_count(&o.todo), 1 * MiB / 4096 - 1);
+	mig_chan_free(rd);
+	mig_chan_free(o.ch);
+	mig_bitmap_free(&o.todo);
+	g_array_unref(o.requests);
+	guest_memory_destroy(&vm.mem);
+}
+END_TEST
+
+/*
  * The switch-over rule, on the passes measured with the benchmark's two
  * guests: a 64 MiB guest dirtying 10000 pages/s goes on while its dirty
  * set shrinks (6515 -> ~700 pages), a 256 MiB guest dirtying everything
@@ -777,13 +878,15 @@ int main(void)
 
 	UNIT_TCASE(s, "sum", sum_paths_agree, sum_sees_every_bit);
 	UNIT_TCASE(s, "frames", preamble, header, page_records);
-	UNIT_TCASE(s, "hello", hello_roundtrip_and_match, hello_malformed);
+	UNIT_TCASE(s, "hello", hello_roundtrip_and_match, hello_malformed,
+		   hello_refused_keeps_session);
 	UNIT_TCASE(s, "bitmap", bitmap);
 	UNIT_TCASE(s, "uri", uris);
 	UNIT_TCASE(s, "stream", stream_corruption);
 	UNIT_TCASE(s, "sender", interrupted_pass_loses_no_page, precopy_switch_over,
 		   pass_rearms_what_it_sends);
 	UNIT_TCASE(s, "return-path", rp_error_text_bounded,
-		   postcopy_end_waits_for_served_request);
+		   postcopy_end_waits_for_served_request,
+		   rp_request_unaligned_ignored);
 	return unit_run(s);
 }
