@@ -134,9 +134,10 @@ static void client_handle(struct qmp_client *c, json_object *req,
 
 static void client_send_error(struct qmp_client *c, const GError *err)
 {
-	g_autoptr(json_object) rsp = qmp_error_response(err);
+	g_autofree char *text =
+		qmp_json_format_error(qmp_error_class_name(err), err->message);
 
-	client_send(c, rsp, true);
+	client_queue(c, text, true);
 }
 
 /* Parse and answer buffered input while the client keeps up with replies. */
@@ -181,7 +182,7 @@ static void client_read(struct qmp_client *c)
 	ssize_t n;
 
 	do
-		n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+		n = recv(c->fd, c->in, QMP_READ_CHUNK, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		c->in_pos = 0;
@@ -203,6 +204,7 @@ void qmp_client_unref(struct qmp_client *c)
 		return;
 	qmp_parser_free(c->parser);
 	g_string_free(c->out, TRUE);
+	g_free(c->in);
 	g_free(c);
 }
 
@@ -281,6 +283,7 @@ bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 	c->refs = 1;
 	c->fd = fd;
 	c->parser = qmp_parser_new(QMP_MAX_MESSAGE, QMP_MAX_PARSE_MEMORY);
+	c->in = g_malloc(QMP_READ_CHUNK);
 	c->out = g_string_new(NULL);
 	srv->clients = g_list_append(srv->clients, c);
 	srv->nr_clients++;

@@ -215,14 +215,14 @@ static enum qmp_parse_status parser_lexical_error(struct qmp_parser *p,
 						  GError **err,
 						  const char *fmt, ...)
 {
-	g_autofree char *what = NULL;
+	/* One formatting, not two: a client sending garbage gets many. */
+	g_autoptr(GString) msg = g_string_new("JSON parse error, ");
 	va_list ap;
 
 	va_start(ap, fmt);
-	what = g_strdup_vprintf(fmt, ap);
+	g_string_append_vprintf(msg, fmt, ap);
 	va_end(ap);
-	g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC, "JSON parse error, %s",
-		    what);
+	g_set_error_literal(err, QMP_ERROR, QMP_ERROR_GENERIC, msg->str);
 	parser_reset_value(p);
 	p->lex = LEX_RECOVERY;
 	return QMP_PARSE_ERROR;
