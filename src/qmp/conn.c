@@ -99,13 +99,6 @@ void qmp_client_send_text(struct qmp_client *c, const char *text)
 	client_queue(c, text, false);
 }
 
-static void client_send(struct qmp_client *c, json_object *msg, bool reply)
-{
-	g_autofree char *text = qmp_json_format(msg, false);
-
-	client_queue(c, text, reply);
-}
-
 /* Client input */
 
 /*
@@ -266,15 +259,12 @@ void qmp_client_close(struct qmp_client *c, const char *why)
 
 bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 {
-	g_autoptr(json_object) greeting = json_object_new_object();
-	json_object *q = json_object_new_object();
 	struct qmp_client *c;
 	int flags = fcntl(fd, F_GETFL);
 
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
 			    "client socket: %s", g_strerror(errno));
-		json_object_put(q);
 		return false;
 	}
 	c = g_new0(struct qmp_client, 1);
@@ -289,11 +279,8 @@ bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 	srv->nr_clients++;
 	tern_debug("qmp: client %u connected", c->id);
 
-	json_object_object_add(q, "version", qmp_version_info(srv));
-	json_object_object_add(q, "capabilities", json_object_new_array());
-	json_object_object_add(greeting, "QMP", q);
 	qmp_client_ref(c);
-	client_send(c, greeting, false);
+	client_queue(c, srv->greeting, false);
 	if (!c->closed)
 		client_update_watch(c);
 	qmp_client_unref(c);

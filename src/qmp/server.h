@@ -38,6 +38,7 @@ struct qmp_client {
 struct qmp_server {
 	int version[3];
 	char *package;
+	char *greeting; /* its text: it never changes */
 	GHashTable *commands; /* name → struct qmp_entry */
 	GPtrArray *order; /* struct qmp_entry, in the order added */
 	GPtrArray *listeners;
