@@ -200,6 +200,13 @@ static inline void qmp_add_str(json_object *o, const char *key, const char *v)
  */
 char *qmp_json_format(json_object *obj, bool pretty);
 
+/*
+ * An error reply's text, the very text qmp_json_format() writes for
+ * {"error": {"class": cls, "desc": desc}}, without building the objects:
+ * a client that sends garbage gets one for each piece of it.
+ */
+char *qmp_json_format_error(const char *cls, const char *desc);
+
 /* The VM's control plane (qmp_commands.c): its commands, events, listeners. */
 struct vm;
 struct qmp_vm;

@@ -99,13 +99,6 @@ void qmp_client_send_text(struct qmp_client *c, const char *text)
 	client_queue(c, text, false);
 }
 
-static void client_send(struct qmp_client *c, json_object *msg, bool reply)
-{
-	g_autofree char *text = qmp_json_format(msg, false);
-
-	client_queue(c, text, reply);
-}
-
 /* Client input */
 
 /*
@@ -134,9 +127,10 @@ static void client_handle(struct qmp_client *c, json_object *req,
 
 static void client_send_error(struct qmp_client *c, const GError *err)
 {
-	g_autoptr(json_object) rsp = qmp_error_response(err);
+	g_autofree char *text =
+		qmp_json_format_error(qmp_error_class_name(err), err->message);
 
-	client_send(c, rsp, true);
+	client_queue(c, text, true);
 }
 
 /* Parse and answer buffered input while the client keeps up with replies. */
@@ -181,7 +175,7 @@ static void client_read(struct qmp_client *c)
 	ssize_t n;
 
 	do
-		n = recv(c->fd, c->in, sizeof(c->in), MSG_DONTWAIT);
+		n = recv(c->fd, c->in, QMP_READ_CHUNK, MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		c->in_pos = 0;
@@ -203,6 +197,7 @@ void qmp_client_unref(struct qmp_client *c)
 		return;
 	qmp_parser_free(c->parser);
 	g_string_free(c->out, TRUE);
+	g_free(c->in);
 	g_free(c);
 }
 
@@ -264,15 +259,12 @@ void qmp_client_close(struct qmp_client *c, const char *why)
 
 bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 {
-	g_autoptr(json_object) greeting = json_object_new_object();
-	json_object *q = json_object_new_object();
 	struct qmp_client *c;
 	int flags = fcntl(fd, F_GETFL);
 
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
 		g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC,
 			    "client socket: %s", g_strerror(errno));
-		json_object_put(q);
 		return false;
 	}
 	c = g_new0(struct qmp_client, 1);
@@ -281,16 +273,14 @@ bool qmp_server_add_client(struct qmp_server *srv, int fd, GError **err)
 	c->refs = 1;
 	c->fd = fd;
 	c->parser = qmp_parser_new(QMP_MAX_MESSAGE, QMP_MAX_PARSE_MEMORY);
+	c->in = g_malloc(QMP_READ_CHUNK);
 	c->out = g_string_new(NULL);
 	srv->clients = g_list_append(srv->clients, c);
 	srv->nr_clients++;
 	tern_debug("qmp: client %u connected", c->id);
 
-	json_object_object_add(q, "version", qmp_version_info(srv));
-	json_object_object_add(q, "capabilities", json_object_new_array());
-	json_object_object_add(greeting, "QMP", q);
 	qmp_client_ref(c);
-	client_send(c, greeting, false);
+	client_queue(c, srv->greeting, false);
 	if (!c->closed)
 		client_update_watch(c);
 	qmp_client_unref(c);

@@ -12,12 +12,42 @@
 
 #include "tern/qmp.h"
 
+/*
+ * Bytes that go out as they are: everything but '"', '\\', control
+ * characters and 0xC0 (the first byte of U+0000, see above; a 0xC0 not
+ * followed by 0x80 is written as it is, below). A run of them is appended
+ * at once, found by libc's strcspn(): a byte at a time, the reply to a
+ * long string cost more than parsing it, and an error quotes what the
+ * client sent. str[len] is the '\0' json-c and C strings end with; a
+ * '\0' inside stops the run and is written as \u0000.
+ */
+static size_t json_plain_span(const char *str, size_t len)
+{
+	static const char special[] = "\"\\\xc0"
+				      "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a"
+				      "\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14"
+				      "\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e"
+				      "\x1f";
+
+	return MIN(strcspn(str, special), len);
+}
+
 static void json_append_string(GString *s, const char *str, size_t len)
 {
+	const unsigned char *p = (const unsigned char *)str;
+
 	g_string_append_c(s, '"');
 	for (size_t i = 0; i < len; i++) {
-		unsigned char c = str[i];
+		size_t plain = json_plain_span(str + i, len - i);
+		unsigned char c;
 
+		if (plain) {
+			g_string_append_len(s, str + i, (gssize)plain);
+			i += plain;
+			if (i == len)
+				break;
+		}
+		c = p[i];
 		switch (c) {
 		case '"':
 			g_string_append(s, "\\\"");
@@ -41,17 +71,15 @@ static void json_append_string(GString *s, const char *str, size_t len)
 			g_string_append(s, "\\t");
 			break;
 		case 0xc0:
-			if (i + 1 < len && (unsigned char)str[i + 1] == 0x80) {
+			if (i + 1 < len && p[i + 1] == 0x80) {
 				g_string_append(s, "\\u0000");
 				i++;
 				break;
 			}
-			/* fall through */
+			g_string_append_c(s, (char)c);
+			break;
 		default:
-			if (c < 0x20)
-				g_string_append_printf(s, "\\u%04x", c);
-			else
-				g_string_append_c(s, c);
+			g_string_append_printf(s, "\\u%04x", c);
 			break;
 		}
 	}
@@ -123,6 +151,18 @@ static void json_append(GString *s, json_object *o, bool pretty, int level)
 			JSON_C_TO_STRING_NOSLASHESCAPE));
 		break;
 	}
+}
+
+char *qmp_json_format_error(const char *cls, const char *desc)
+{
+	GString *s = g_string_sized_new(64 + strlen(desc));
+
+	g_string_append(s, "{\"error\": {\"class\": ");
+	json_append_string(s, cls, strlen(cls));
+	g_string_append(s, ", \"desc\": ");
+	json_append_string(s, desc, strlen(desc));
+	g_string_append(s, "}}");
+	return g_string_free(s, FALSE);
 }
 
 char *qmp_json_format(json_object *obj, bool pretty)

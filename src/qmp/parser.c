@@ -43,6 +43,7 @@
  * so that the reply echoes it verbatim (json-c's value would be written
  * back re-spaced, with big integers clamped and -0 as 0).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "parser.h"
@@ -215,14 +216,20 @@ static enum qmp_parse_status parser_lexical_error(struct qmp_parser *p,
 						  GError **err,
 						  const char *fmt, ...)
 {
-	g_autofree char *what = NULL;
+	/*
+	 * Formatted on the stack (the callers' texts are short): a client
+	 * sending garbage gets many of these.
+	 */
+	static const char prefix[] = "JSON parse error, ";
+	char msg[128];
 	va_list ap;
 
+	memcpy(msg, prefix, sizeof(prefix));
 	va_start(ap, fmt);
-	what = g_strdup_vprintf(fmt, ap);
+	vsnprintf(msg + sizeof(prefix) - 1, sizeof(msg) - sizeof(prefix) + 1,
+		  fmt, ap);
 	va_end(ap);
-	g_set_error(err, QMP_ERROR, QMP_ERROR_GENERIC, "JSON parse error, %s",
-		    what);
+	g_set_error_literal(err, QMP_ERROR, QMP_ERROR_GENERIC, msg);
 	parser_reset_value(p);
 	p->lex = LEX_RECOVERY;
 	return QMP_PARSE_ERROR;

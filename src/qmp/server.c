@@ -284,6 +284,18 @@ bool qmp_server_listen_fd(struct qmp_server *srv, int fd, GError **err)
 
 /* The server */
 
+/* What a client gets first, the same for all: formatted once. */
+static char *server_greeting_format(const struct qmp_server *srv)
+{
+	g_autoptr(json_object) greeting = json_object_new_object();
+	json_object *q = json_object_new_object();
+
+	json_object_object_add(q, "version", qmp_version_info(srv));
+	json_object_object_add(q, "capabilities", json_object_new_array());
+	json_object_object_add(greeting, "QMP", q);
+	return qmp_json_format(greeting, false);
+}
+
 struct qmp_server *qmp_server_new(const char *version)
 {
 	struct qmp_server *srv = g_new0(struct qmp_server, 1);
@@ -292,6 +304,7 @@ struct qmp_server *qmp_server_new(const char *version)
 	for (unsigned int i = 0; i < 3 && parts[i]; i++)
 		srv->version[i] = atoi(parts[i]);
 	srv->package = g_strdup_printf("tern %s", version);
+	srv->greeting = server_greeting_format(srv);
 	srv->commands = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
 					      g_free);
 	srv->order = g_ptr_array_new();
@@ -357,5 +370,6 @@ void qmp_server_free(struct qmp_server *srv)
 	g_ptr_array_free(srv->order, TRUE);
 	g_hash_table_destroy(srv->commands);
 	g_free(srv->package);
+	g_free(srv->greeting);
 	g_free(srv);
 }

@@ -25,7 +25,7 @@ struct qmp_client {
 	guint watch;
 	GIOCondition watch_cond;
 	struct qmp_parser *parser;
-	char in[QMP_READ_CHUNK];
+	char *in; /* QMP_READ_CHUNK bytes, not zeroed: recv() fills them */
 	size_t in_pos, in_len; /* in[in_pos, in_len) is not parsed yet */
 	GString *out;
 	size_t out_pos; /* out->str[out_pos, out->len) is not sent yet */
@@ -38,6 +38,7 @@ struct qmp_client {
 struct qmp_server {
 	int version[3];
 	char *package;
+	char *greeting; /* its text: it never changes */
 	GHashTable *commands; /* name → struct qmp_entry */
 	GPtrArray *order; /* struct qmp_entry, in the order added */
 	GPtrArray *listeners;

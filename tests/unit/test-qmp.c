@@ -468,6 +468,81 @@ START_TEST(json_format_like_qemu)
 }
 END_TEST
 
+/* QEMU's escaping, one byte at a time, to hold json.c's runs against. */
+static void escape_bytewise(GString *s, const unsigned char *p, size_t len)
+{
+	g_string_append_c(s, '"');
+	for (size_t i = 0; i < len; i++) {
+		const char *named = strchr("\"\\\b\f\n\r\t", p[i]);
+
+		if (p[i] && named)
+			g_string_append_printf(s, "\\%c",
+					       "\"\\bfnrt"[named - "\"\\\b\f\n\r\t"]);
+		else if (p[i] == 0xc0 && i + 1 < len && p[i + 1] == 0x80)
+			g_string_append(s, "\\u0000"), i++;
+		else if (p[i] < 0x20)
+			g_string_append_printf(s, "\\u%04x", p[i]);
+		else
+			g_string_append_c(s, (char)p[i]);
+	}
+	g_string_append_c(s, '"');
+}
+
+START_TEST(json_string_escapes)
+{
+	/* Every byte alone, first, in the middle and last of plain text. */
+	for (unsigned int b = 0; b < 256; b++) {
+		for (unsigned int at = 0; at < 4; at++) {
+			unsigned char str[8] = "ab cd";
+			size_t len = at == 3 ? 1 : 5;
+			g_autoptr(GString) want = g_string_new(NULL);
+			g_autoptr(json_object) o = NULL;
+			g_autofree char *got = NULL;
+
+			str[at == 3 ? 0 : at * 2] = (unsigned char)b;
+			o = json_object_new_string_len((const char *)str,
+						       (int)len);
+			escape_bytewise(want, str, len);
+			got = qmp_json_format(o, false);
+			ck_assert_msg(!strcmp(got, want->str),
+				      "byte 0x%02x at %u: %s, want %s", b, at,
+				      got, want->str);
+		}
+	}
+	/* U+0000 as 0xC0 0x80 next to specials; a lone 0xC0 at the end. */
+	{
+		static const char str[] = "x\xc0\x80\"\xc0\x80\xc0\x80y\\\xc0";
+		g_autoptr(json_object) o =
+			json_object_new_string_len(str, sizeof(str) - 1);
+		g_autofree char *got = qmp_json_format(o, false);
+
+		ck_assert_str_eq(got, "\"x\\u0000\\\"\\u0000\\u0000y\\\\\xc0\"");
+	}
+}
+END_TEST
+
+START_TEST(json_error_text)
+{
+	static const char *const descs[] = {
+		"", "plain", "JSON parse error, invalid keyword",
+		"quote \" backslash \\ tab \t nul \xc0\x80 bell \x07 \xc3\xa9",
+	};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(descs); i++) {
+		g_autoptr(json_object) rsp = json_object_new_object();
+		json_object *e = json_object_new_object();
+		g_autofree char *want = NULL, *got = NULL;
+
+		qmp_add_str(e, "class", "GenericError");
+		qmp_add_str(e, "desc", descs[i]);
+		json_object_object_add(rsp, "error", e);
+		want = qmp_json_format(rsp, false);
+		got = qmp_json_format_error("GenericError", descs[i]);
+		ck_assert_str_eq(got, want);
+	}
+}
+END_TEST
+
 /* The server, over socketpairs */
 
 struct peer {
@@ -1676,7 +1751,7 @@ int main(void)
 		   frame_lexical_errors, frame_syntax_errors, frame_depth,
 		   frame_oversize, frame_memory_bound, frame_memory_hostile,
 		   frame_nul_and_surrogates, frame_request_id,
-		   json_format_like_qemu);
+		   json_format_like_qemu, json_string_escapes, json_error_text);
 	tc = tcase_create("server");
 	tcase_add_checked_fixture(tc, server_setup, server_teardown);
 	tcase_add_test(tc, greeting_and_negotiation);
