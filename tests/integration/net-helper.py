@@ -8,7 +8,7 @@ hop towards 10.0.1.2) live. Reuses qmp-helper.py's QMP client.
     net-helper.py run CONSOLE QMPSOCK [--max-udp N] [--flows N] [--nic NAME]
     net-helper.py save CONSOLE QMPSOCK --path FILE
     net-helper.py restore CONSOLE QMPSOCK --path FILE
-    net-helper.py fd TERN ARGS...     (FD in ARGS becomes a tap0 fd)
+    net-helper.py fd TERN ARGS...     (an argument fd=FD[,...] gets a tap0 fd)
 
 run checks, each printed as it passes: query-pci lists the NIC; query-rx-filter
 shows its address; ping; UDP echo of every payload size 1..max-udp, byte
@@ -24,6 +24,7 @@ import fcntl
 import importlib.util
 import os
 import random
+import re
 import select
 import socket
 import struct
@@ -325,7 +326,10 @@ def scenario_fd(args):
     fd = os.open("/dev/net/tun", os.O_RDWR)
     fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"tap0",
                                            IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
-    p = subprocess.Popen([x.replace("FD", str(fd)) for x in args], pass_fds=[fd])
+    # Only the --net value names the fd: a path may hold "FD" too (a
+    # mktemp name did once, and its console file went missing).
+    p = subprocess.Popen([re.sub(r"^fd=FD(?=,|$)", f"fd={fd}", x) for x in args],
+                         pass_fds=[fd])
     os.close(fd)
     return p.wait()
 
