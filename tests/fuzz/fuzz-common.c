@@ -8,6 +8,7 @@
 
 #include "tern/dirty.h"
 #include "tern/pci.h"
+#include "tern/vcpu_state.h"
 #include "fuzz.h"
 
 void fuzz_fail(const char *file, int line, const char *what)
@@ -231,4 +232,17 @@ void fuzz_machine_destroy(struct fuzz_machine *fm)
 	bus_destroy(&fm->mmio);
 	bus_destroy(&fm->pio);
 	fuzz_memory_destroy(&fm->mem);
+}
+
+void fuzz_state_caps_init(struct vcpu_state_caps caps[2])
+{
+	struct vcpu_state_caps *c = &caps[0];
+
+	c->xsave_size = 4096;
+	c->xsave2 = c->xcrs = c->sregs2 = true;
+	for (unsigned int i = 0; i < x86_nr_state_msrs; i++)
+		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
+	c = &caps[1];
+	for (unsigned int i = 0; i < x86_nr_state_msrs; i += 2)
+		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
 }

@@ -81,7 +81,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	struct guest_memory *mem = &f.vm.mem;
 	size_t page = GUEST_PAGE_SIZE, at = page;
-	struct vcpu_state_caps *c;
 
 	/* [guard] region 0 [guard] region 1 [guard] */
 	f.map_len = page * (FUZZ_MIG_REGIONS + 1);
@@ -137,14 +136,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	f.ch = mig_chan_new(-1, false);
 	fuzz_mig_rp_init();
 	/* As fuzz-state: cpu.N with N even an XSAVE host, odd a legacy one. */
-	c = &f.caps[0];
-	c->xsave_size = 4096;
-	c->xsave2 = c->xcrs = c->sregs2 = true;
-	for (unsigned int i = 0; i < x86_nr_state_msrs; i++)
-		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
-	c = &f.caps[1];
-	for (unsigned int i = 0; i < x86_nr_state_msrs; i += 2)
-		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
+	fuzz_state_caps_init(f.caps);
 	f.vcpu = g_new0(struct vcpu_state, 1);
 	return 0;
 }

@@ -76,15 +76,7 @@ static const struct virtio_device_ops model_ops = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct vcpu_state_caps *c = &f.caps[0];
-
-	c->xsave_size = 4096;
-	c->xsave2 = c->xcrs = c->sregs2 = true;
-	for (unsigned int i = 0; i < x86_nr_state_msrs; i++)
-		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
-	c = &f.caps[1];
-	for (unsigned int i = 0; i < x86_nr_state_msrs; i += 2)
-		c->msrs[c->nmsrs++] = x86_state_msrs[i].index;
+	fuzz_state_caps_init(f.caps);
 	f.vcpu[0] = g_new0(struct vcpu_state, 1);
 	f.vcpu[1] = g_new0(struct vcpu_state, 1);
 	return 0;
