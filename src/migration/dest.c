@@ -13,7 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -526,17 +526,35 @@ static bool in_send_received(struct mig_in *in, GError **err)
 }
 
 /*
- * After a post-copy link break (why: the link's error, then each failed
- * recovery's, in query-migrate's error-desc while paused): wait for
- * migrate-recover and its peer.
+ * Paused: why, in query-migrate's error-desc and on stderr, until
+ * post-copy runs again (in_postcopy_why(in, NULL) clears it).
  */
-static bool in_recover(struct mig_in *in, const char *why, GError **err)
+static void G_GNUC_PRINTF(2, 3)
+in_postcopy_why(struct mig_in *in, const char *fmt, ...)
+{
+	g_autofree char *why = NULL;
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		why = g_strdup_vprintf(fmt, ap);
+		va_end(ap);
+		tern_warn("migration: %s", why);
+	}
+	pthread_mutex_lock(&in->m->lock);
+	g_strlcpy(in->error, why ? why : "", sizeof(in->error));
+	pthread_mutex_unlock(&in->m->lock);
+}
+
+/*
+ * After a post-copy link break (why: the link's error, then each failed
+ * recovery's): wait for migrate-recover and its peer.
+ */
+static bool in_recover(struct mig_in *in, const GError *why, GError **err)
 {
 	struct migration *m = in->m;
 
-	pthread_mutex_lock(&m->lock);
-	g_strlcpy(in->error, why, sizeof(in->error));
-	pthread_mutex_unlock(&m->lock);
+	in_postcopy_why(in, "the link broke in post-copy: %s", why->message);
 	for (;;) {
 		pthread_mutex_lock(&m->lock);
 		mig_chan_free(in->ch);
@@ -555,16 +573,10 @@ static bool in_recover(struct mig_in *in, const char *why, GError **err)
 		mig_in_set_status(in, MIGRATION_POSTCOPY_RECOVER);
 		if (in_connect(in, true, err) && in_send_received(in, err))
 			break;
-		tern_warn("migration: recovery failed: %s", (*err)->message);
-		pthread_mutex_lock(&m->lock);
-		snprintf(in->error, sizeof(in->error), "recovery failed: %s",
-			 (*err)->message);
-		pthread_mutex_unlock(&m->lock);
+		in_postcopy_why(in, "recovery failed: %s", (*err)->message);
 		g_clear_error(err);
 	}
-	pthread_mutex_lock(&m->lock);
-	in->error[0] = 0;
-	pthread_mutex_unlock(&m->lock);
+	in_postcopy_why(in, NULL);
 	mig_in_set_status(in, MIGRATION_POSTCOPY_ACTIVE);
 	mig_postcopy_resend(in->pc);
 	return true;
@@ -592,11 +604,8 @@ void *mig_in_thread(void *opaque)
 		ok = in_receive(in, &link, &err);
 		if (ok || !in->pc || !in->running || !link)
 			break;
-		g_autofree char *why = g_strdup_printf("the link broke in post-copy: %s",
-							err->message);
+		g_autoptr(GError) why = g_steal_pointer(&err);
 
-		tern_warn("migration: %s", why);
-		g_clear_error(&err);
 		ok = in_recover(in, why, &err);
 	}
 	if (in->pc)
