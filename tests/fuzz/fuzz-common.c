@@ -234,7 +234,7 @@ void fuzz_machine_destroy(struct fuzz_machine *fm)
 	fuzz_memory_destroy(&fm->mem);
 }
 
-void fuzz_state_caps_init(struct vcpu_state_caps caps[2])
+void fuzz_state_caps_init(struct vcpu_state_caps *caps)
 {
 	struct vcpu_state_caps *c = &caps[0];
 

@@ -100,12 +100,13 @@ struct fuzz_irqs {
 void fuzz_transport_attach(struct virtio_device *vdev, struct fuzz_irqs *irqs);
 
 /*
- * The two hosts a state loader is fuzzed against: caps[0] has XSAVE
- * (4096-byte XSAVE2, XCRs, SREGS2) and every state MSR, caps[1] the legacy
- * FPU and every other MSR. Targets load cpu.N with caps[N % 2].
+ * The two hosts a state loader is fuzzed against; caps points at two.
+ * caps[0] has XSAVE (4096-byte XSAVE2, XCRs, SREGS2) and every state MSR,
+ * caps[1] the legacy FPU and every other MSR. Targets load cpu.N with
+ * caps[N % 2].
  */
 struct vcpu_state_caps;
-void fuzz_state_caps_init(struct vcpu_state_caps caps[2]);
+void fuzz_state_caps_init(struct vcpu_state_caps *caps);
 
 /* Abort with a message: an invariant of the code under test broke. */
 #define FUZZ_CHECK(cond)                                                       \
