@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tern/eventfd.h"
+#include "tern/util.h"
 #include "tern/virtio.h"
 
 #include "vhost-user-internal.h"
@@ -233,6 +234,42 @@ void vhost_user_dev_enable(struct vhost_user_dev *d, unsigned int n)
 		vhost_user_dev_fail(d, "SET_VRING_ENABLE", ret);
 }
 
+/*
+ * Where ring i resumes after GET_VRING_BASE said base: base, or the used
+ * index when that is ahead of it by at most the ring's size.
+ * libvhost-user (qemu-storage-daemon, virtiofsd) reads its next avail
+ * index before it stops the ring, and its queue thread can still take
+ * requests until it is stopped; it finishes them before it answers, so
+ * they are in the used ring, past base. Resuming at base would hand them
+ * to the back-end again and the driver would see each completed twice.
+ * The used index is never past what the back-end took, so taking it
+ * skips nothing.
+ */
+uint16_t vhost_user_resume_index(uint16_t base, uint16_t used, uint16_t size)
+{
+	uint16_t ahead = (uint16_t)(used - base);
+
+	return ahead && ahead <= size ? used : base;
+}
+
+static uint16_t ring_stop_base(struct vhost_user_dev *d, unsigned int i,
+			       uint32_t base)
+{
+	const struct virtq_layout *l = virtq_layout(d->vdev->queues[i]);
+	uint16_t *idx = guest_memory_ptr(d->vdev->mem, l->device + 2, 2);
+	uint16_t used, at;
+
+	if (!idx)
+		return (uint16_t)base;
+	used = le16toh(__atomic_load_n(idx, __ATOMIC_ACQUIRE));
+	at = vhost_user_resume_index((uint16_t)base, used, l->size);
+	if (at != base)
+		tern_debug("%s: ring %u: the back-end stopped at %u, its used "
+			   "index is %u: resuming at %u",
+			   d->name, i, base, used, at);
+	return at;
+}
+
 /* Lock held: the rings back from the back-end, at the place it stopped. */
 void vhost_user_dev_rings_stop(struct vhost_user_dev *d)
 {
@@ -258,7 +295,7 @@ void vhost_user_dev_rings_stop(struct vhost_user_dev *d)
 			/* The core's queue follows, for state saves and
 			 * resumes. */
 			virtq_split_resume_at(d->vdev->queues[i],
-					      (uint16_t)num);
+					      ring_stop_base(d, i, num));
 	}
 	if (ret)
 		vhost_user_dev_fail(d, "GET_VRING_BASE", ret);

@@ -249,6 +249,7 @@ int vhost_user_dev_calls_update(struct vhost_user_dev *d) __must_check;
 int vhost_user_dev_rings_start(struct vhost_user_dev *d,
 			       const char **what) __must_check;
 void vhost_user_dev_rings_stop(struct vhost_user_dev *d);
+uint16_t vhost_user_resume_index(uint16_t base, uint16_t used, uint16_t size);
 void vhost_user_dev_bases_from_used(struct vhost_user_dev *d);
 void vhost_user_dev_fail(struct vhost_user_dev *d, const char *what, int ret);
 

@@ -514,6 +514,66 @@ END_TEST
 /* ---- state ---- */
 
 /* A container holding a "vu/model" section of pairs and, if mac, an address. */
+
+/*
+ * GET_VRING_BASE's base is where a ring resumes, unless the used ring is
+ * past it: libvhost-user reads its base before it stops the ring, and
+ * what it took in between is used already (vhost_user_resume_index()).
+ */
+START_TEST(resume_index)
+{
+	ck_assert_uint_eq(vhost_user_resume_index(7, 7, QSIZE), 7);
+	ck_assert_uint_eq(vhost_user_resume_index(7, 8, QSIZE), 8);
+	ck_assert_uint_eq(vhost_user_resume_index(7, 7 + QSIZE, QSIZE),
+			  7 + QSIZE);
+	/* Taken and not yet used: the back-end holds them, base stands. */
+	ck_assert_uint_eq(vhost_user_resume_index(7, 5, QSIZE), 7);
+	/* Across the 16-bit wrap. */
+	ck_assert_uint_eq(vhost_user_resume_index(0xfffe, 1, QSIZE), 1);
+	ck_assert_uint_eq(vhost_user_resume_index(1, 0xfffe, QSIZE), 1);
+	/* More than a ring ahead is nonsense from the driver's memory. */
+	ck_assert_uint_eq(vhost_user_resume_index(7, 8 + QSIZE, QSIZE), 7);
+}
+END_TEST
+
+/* The back-end answers GET_VRING_BASE for ring 0 with base. */
+static void r_stop_with_base(uint16_t used, uint32_t base)
+{
+	const struct virtq_layout *l = virtq_layout(R.vdev.queues[0]);
+	uint16_t *idx = guest_memory_ptr(&R.mem, l->device + 2, 2);
+	uint32_t state[2] = {0, base};
+	uint8_t p[64];
+
+	*idx = htole16(used);
+	R.d.running = true;
+	peer_send(R.peer, VHOST_USER_GET_VRING_BASE, RF, state, sizeof(state),
+		  -1);
+	vhost_user_dev_stop(&R.d, false);
+	ck_assert_uint_eq(peer_recv(R.peer, p, NULL, NULL),
+			  VHOST_USER_GET_VRING_BASE);
+	ck_assert_uint_eq(rd32(p), 0);
+	r_expect_quiet();
+}
+
+/*
+ * Stopping a ring whose back-end took and completed two requests after
+ * it read its base: the queue resumes after them, so a restart does not
+ * hand them over again (virtiofsd answered a LOOKUP twice, and the guest
+ * took the second answer for its next request).
+ */
+START_TEST(stop_resumes_past_used)
+{
+	r_open(1);
+	r_stop_with_base(5, 3);
+	ck_assert_uint_eq(virtq_split_last_avail(R.vdev.queues[0]), 5);
+	ck_assert(!R.d.running);
+	/* A back-end still holding requests: its base stands. */
+	r_stop_with_base(5, 9);
+	ck_assert_uint_eq(virtq_split_last_avail(R.vdev.queues[0]), 9);
+	r_close();
+}
+END_TEST
+
 static uint8_t *state_of(uint32_t pairs, const uint8_t *mac, size_t *len)
 {
 	struct state_writer w;
@@ -598,6 +658,7 @@ int main(void)
 	UNIT_TCASE(s, "enable", rings_start_enables_active_pairs,
 		   enable_changes_only, enable_recorded_when_not_running,
 		   set_rings_hands_over_first_pair);
+	UNIT_TCASE(s, "stop", resume_index, stop_resumes_past_used);
 	UNIT_TCASE(s, "state", state_round_trip_and_bad);
 	return unit_run(s);
 }
