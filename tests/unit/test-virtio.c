@@ -310,6 +310,55 @@ START_TEST(status_reserved_bits_dropped)
 }
 END_TEST
 
+/*
+ * A running device the driver then marked FAILED, or that a broken ring
+ * put in NEEDS_RESET, keeps its queues started and its model running, so
+ * its state loads and the model runs again. (Found by the virtio-pci
+ * fuzz target: a driver wrote 0xff to a running device's status through
+ * the PCI configuration access capability, and the loader refused the
+ * started queue: "queue 0 runs without DRIVER_OK".)
+ */
+START_TEST(failed_or_needs_reset_after_driver_ok_loads)
+{
+	const uint8_t failed = STATUS_RUNNING | VIRTIO_STATUS_FAILED;
+	const uint8_t broken = STATUS_RUNNING | VIRTIO_STATUS_NEEDS_RESET;
+
+	setup();
+	negotiate(FEAT(VIRTIO_F_VERSION_1));
+	layout_queue(0, true);
+	virtio_device_set_status(&vdev, STATUS_RUNNING);
+	virtio_device_set_status(&vdev, 0xff);
+	ck_assert_uint_eq(virtio_device_get_status(&vdev), failed);
+	ck_assert(virtq_started(vdev.queues[0]));
+	ck_assert(virtio_save_reset_load(&vdev, virtio_device_reset));
+	ck_assert_uint_eq(virtio_device_get_status(&vdev), failed);
+	ck_assert(virtq_started(vdev.queues[0]));
+	ck_assert_int_eq(vdev.activate_pending, VIRTIO_ACTIVATE_MODEL);
+	virtio_device_set_status(&vdev, 0);
+
+	negotiate(FEAT(VIRTIO_F_VERSION_1));
+	layout_queue(0, true);
+	virtio_device_set_status(&vdev, STATUS_RUNNING);
+	virtio_device_needs_reset(&vdev, "a broken ring");
+	ck_assert(virtio_save_reset_load(&vdev, virtio_device_reset));
+	ck_assert_uint_eq(virtio_device_get_status(&vdev), broken);
+	ck_assert(virtq_started(vdev.queues[0]));
+	ck_assert_int_eq(vdev.activate_pending, VIRTIO_ACTIVATE_MODEL);
+	virtio_device_set_status(&vdev, 0);
+
+	/* DRIVER_OK refused at once (a ring outside RAM): nothing runs. */
+	negotiate(FEAT(VIRTIO_F_VERSION_1));
+	layout_queue(0, true);
+	virtq_layout(vdev.queues[0])->desc = 64 * MiB;
+	virtio_device_set_status(&vdev, STATUS_RUNNING);
+	ck_assert(virtio_save_reset_load(&vdev, virtio_device_reset));
+	ck_assert_uint_eq(virtio_device_get_status(&vdev), broken);
+	ck_assert(!virtq_started(vdev.queues[0]));
+	ck_assert_int_eq(vdev.activate_pending, VIRTIO_ACTIVATE_NONE);
+	teardown();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("virtio");
@@ -318,7 +367,8 @@ int main(void)
 		   features_ok_needs_version_1);
 	UNIT_TCASE(s, "status", status_bits_only_added, driver_ok_without_features_ok,
 		   driver_ok_activates, driver_ok_bad_queue, driver_ok_activate_fails,
-		   needs_reset_notifies_once, status_reserved_bits_dropped);
+		   needs_reset_notifies_once, status_reserved_bits_dropped,
+		   failed_or_needs_reset_after_driver_ok_loads);
 	UNIT_TCASE(s, "config", config_generation);
 	return unit_run(s);
 }

@@ -27,7 +27,7 @@ bool virtio_device_load(struct virtio_device *vdev, struct state_reader *r)
 	uint8_t status, generation;
 	uint64_t features;
 	uint32_t nr_queues;
-	bool dirty, running;
+	bool dirty, driver_ok, running, any_started = false;
 
 	state_get_u8(r, &status);
 	state_get_u64(r, &features);
@@ -49,17 +49,28 @@ bool virtio_device_load(struct virtio_device *vdev, struct state_reader *r)
 		return false;
 	/* The queues check their layout against these features. */
 	vdev->features = features;
-	running = (status & VIRTIO_STATUS_DRIVER_OK) &&
-		  !(status & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED));
+	/*
+	 * Only an accepted DRIVER_OK starts queues, and only a reset takes
+	 * DRIVER_OK away. FAILED (the driver's) and NEEDS_RESET (a broken
+	 * ring) can come after it and stop nothing: the queues stay started,
+	 * a broken one stays broken, and the model runs on. A NEEDS_RESET
+	 * that came with DRIVER_OK (a queue that could not start, an
+	 * activation that failed) left the model stopped and no queue
+	 * started.
+	 */
+	driver_ok = status & VIRTIO_STATUS_DRIVER_OK;
 	for (unsigned int i = 0; i < vdev->nr_queues; i++) {
 		struct virtqueue *vq = vdev->queues[i];
 
 		if (!virtq_load(vq, r))
 			goto fail;
-		if (!state_check(r, running || !virtq_started(vq),
+		if (!state_check(r, driver_ok || !virtq_started(vq),
 				 "queue %u runs without DRIVER_OK", i))
 			goto fail;
+		any_started |= virtq_started(vq);
 	}
+	running = driver_ok &&
+		  (!(status & VIRTIO_STATUS_NEEDS_RESET) || any_started);
 	pthread_mutex_lock(&vdev->lock);
 	vdev->status = status;
 	vdev->config_generation = generation;
