@@ -385,6 +385,11 @@ uint16_t virtq_max_size(const struct virtqueue *vq);
 int virtq_start(struct virtqueue *vq, const char **why) __must_check;
 /* Forget the ring; the registers go back to their reset values. */
 void virtq_stop(struct virtqueue *vq);
+/*
+ * Not started any more, the registers kept as the driver wrote them: a
+ * device whose activation failed (NEEDS_RESET) runs no queue.
+ */
+void virtq_halt(struct virtqueue *vq);
 bool virtq_started(const struct virtqueue *vq);
 /* A malformed ring stopped the queue (until the device is reset). */
 bool virtq_broken(const struct virtqueue *vq);

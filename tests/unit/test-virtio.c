@@ -355,6 +355,29 @@ START_TEST(failed_or_needs_reset_after_driver_ok_loads)
 	ck_assert_uint_eq(virtio_device_get_status(&vdev), broken);
 	ck_assert(!virtq_started(vdev.queues[0]));
 	ck_assert_int_eq(vdev.activate_pending, VIRTIO_ACTIVATE_NONE);
+	virtio_device_set_status(&vdev, 0);
+
+	/*
+	 * Queue 0 starts, queue 1 cannot, or the model cannot: no queue
+	 * stays started (the driver still reads its registers back), so the
+	 * state says the model never ran.
+	 */
+	for (int model_fails = 0; model_fails < 2; model_fails++) {
+		activate_result = model_fails ? -ENOMEM : 0;
+		negotiate(FEAT(VIRTIO_F_VERSION_1));
+		layout_queue(0, true);
+		layout_queue(1, !model_fails);
+		if (!model_fails)
+			virtq_layout(vdev.queues[1])->desc = 64 * MiB;
+		virtio_device_set_status(&vdev, STATUS_RUNNING);
+		ck_assert_uint_eq(virtio_device_get_status(&vdev), broken);
+		ck_assert(!virtq_started(vdev.queues[0]));
+		ck_assert(virtq_layout(vdev.queues[0])->enabled);
+		ck_assert(virtio_save_reset_load(&vdev, virtio_device_reset));
+		ck_assert_int_eq(vdev.activate_pending, VIRTIO_ACTIVATE_NONE);
+		virtio_device_set_status(&vdev, 0);
+	}
+	ck_assert_uint_eq(activations, 3);
 	teardown();
 }
 END_TEST

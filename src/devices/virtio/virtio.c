@@ -170,7 +170,9 @@ static bool virtio_features_acceptable(const struct virtio_device *vdev)
 
 /*
  * Start the enabled queues (unless a state load started them) and the
- * model; false put the device in NEEDS_RESET.
+ * model; false put the device in NEEDS_RESET with no queue started, so
+ * a saved state tells a model that never ran (NEEDS_RESET, no queue
+ * started) from one that ran (virtio_device_load()).
  */
 static bool virtio_device_activate(struct virtio_device *vdev,
 				   bool start_queues)
@@ -185,17 +187,21 @@ static bool virtio_device_activate(struct virtio_device *vdev,
 			continue;
 		if (virtq_start(vq, &why)) {
 			virtio_device_needs_reset(vdev, "queue %u: %s", i, why);
-			return false;
+			goto fail;
 		}
 	}
 	ret = vdev->ops->activate ? vdev->ops->activate(vdev) : 0;
 	if (ret) {
 		virtio_device_needs_reset(vdev, "cannot start the device: %s",
 					  g_strerror(-ret));
-		return false;
+		goto fail;
 	}
 	vdev->active = true;
 	return true;
+fail:
+	for (unsigned int i = 0; i < vdev->nr_queues; i++)
+		virtq_halt(vdev->queues[i]);
+	return false;
 }
 
 void virtio_device_set_status(struct virtio_device *vdev, uint8_t status)

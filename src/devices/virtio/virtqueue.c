@@ -115,6 +115,11 @@ void virtq_stop(struct virtqueue *vq)
 	(void)!read(vq->kick_fd, &v, sizeof(v));
 }
 
+void virtq_halt(struct virtqueue *vq)
+{
+	vq->started = false;
+}
+
 int vq_malformed(struct virtqueue *vq, const char *fmt, ...)
 {
 	char msg[256];
