@@ -12,7 +12,9 @@
 # build-fuzz/fuzz-long/TARGET/artifacts/; reproduce it with
 #   build-fuzz/tests/fuzz/fuzz-TARGET FILE
 # Extra flags go to libFuzzer, e.g. -runs=10000000 instead of a time limit
-# (SECONDS then bounds it), or -seed=N.
+# (SECONDS then bounds it), or -seed=N. An input may take 300 s here, not
+# CI's 25: libFuzzer counts wall time, and a long run at nice 19 on a busy
+# host can wait that long for a CPU (-timeout=N after it overrides).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${TERN_FUZZ_BUILD_DIR:-build-fuzz}
@@ -47,4 +49,4 @@ work="$build/fuzz-long/$target"
 TIMEFORMAT="fuzz-$target: %R s elapsed, %U s user + %S s system CPU"
 # shellcheck disable=SC2086 # flags are words
 time nice -n 10 bash tests/fuzz/run.sh "$build/tests/fuzz/fuzz-$target" \
-	"tests/fuzz/corpus/$target" "$work" "$seconds" $flags "$@"
+	"tests/fuzz/corpus/$target" "$work" "$seconds" $flags -timeout=300 "$@"
