@@ -252,17 +252,28 @@ uint16_t vhost_user_resume_index(uint16_t base, uint16_t used, uint16_t size)
 	return ahead && ahead <= size ? used : base;
 }
 
-static uint16_t ring_stop_base(struct vhost_user_dev *d, unsigned int i,
-			       uint32_t base)
+/* Ring i's used index as the driver sees it; false if not in RAM. */
+static bool ring_used_index(struct vhost_user_dev *d, unsigned int i,
+			    uint16_t *used)
 {
 	const struct virtq_layout *l = virtq_layout(d->vdev->queues[i]);
 	uint16_t *idx = guest_memory_ptr(d->vdev->mem, l->device + 2, 2);
-	uint16_t used, at;
 
 	if (!idx)
+		return false;
+	*used = le16toh(__atomic_load_n(idx, __ATOMIC_ACQUIRE));
+	return true;
+}
+
+static uint16_t ring_stop_base(struct vhost_user_dev *d, unsigned int i,
+			       uint32_t base)
+{
+	uint16_t used, at;
+
+	if (!ring_used_index(d, i, &used))
 		return (uint16_t)base;
-	used = le16toh(__atomic_load_n(idx, __ATOMIC_ACQUIRE));
-	at = vhost_user_resume_index((uint16_t)base, used, l->size);
+	at = vhost_user_resume_index((uint16_t)base, used,
+				     virtq_layout(d->vdev->queues[i])->size);
 	if (at != base)
 		tern_debug("%s: ring %u: the back-end stopped at %u, its used "
 			   "index is %u: resuming at %u",
@@ -310,14 +321,9 @@ void vhost_user_dev_bases_from_used(struct vhost_user_dev *d)
 {
 	for (unsigned int i = 0; i < d->nr_queues; i++) {
 		struct virtqueue *vq = d->vdev->queues[i];
-		const struct virtq_layout *l = virtq_layout(vq);
-		uint16_t *idx;
+		uint16_t used;
 
-		if (!virtq_started(vq))
-			continue;
-		idx = guest_memory_ptr(d->vdev->mem, l->device + 2, 2);
-		if (idx)
-			virtq_split_resume_at(vq, le16toh(__atomic_load_n(
-						      idx, __ATOMIC_ACQUIRE)));
+		if (virtq_started(vq) && ring_used_index(d, i, &used))
+			virtq_split_resume_at(vq, used);
 	}
 }
