@@ -104,17 +104,19 @@ bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 #define FLASH_KVM_SLOT 16 /* above the RAM slots */
 
 struct flash_image {
-	uint8_t *hva; /* read-only host mapping */
+	uint8_t *hva; /* read-only host mapping (writable if private_mem) */
 	uint64_t size;
 	uint64_t gpa; /* 4 GiB - size */
+	bool private_mem; /* no slot yet: the confidential launch binds it */
 };
 
 /*
  * Read the image (whole 4 KiB pages, at most 16 MiB) and map it read-only
- * at 4 GiB - size in the VM. Errors name --firmware.
+ * at 4 GiB - size in the VM; with private_mem only into a host buffer for
+ * the launch to bind (SNP). Errors name --firmware.
  */
 bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
-		     GError **err);
+		     bool private_mem, GError **err);
 /* After the vCPUs are gone; the slot goes with the VM fd. */
 void flash_image_unmap(struct flash_image *f);
 

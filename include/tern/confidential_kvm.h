@@ -189,6 +189,23 @@ struct conf_kvm_create_guest_memfd {
 	uint64_t reserved[6];
 };
 
+/*
+ * Run-time exits of a guest with private memory. KVM_EXIT_MEMORY_FAULT
+ * (6.8) comes with KVM_RUN failing EFAULT; its fields lie at the start of
+ * kvm_run's exit union. KVM_HC_MAP_GPA_RANGE arrives as KVM_EXIT_HYPERCALL
+ * once KVM_CAP_EXIT_HYPERCALL enables it: args gpa, pages, attributes.
+ */
+#define CONF_KVM_EXIT_MEMORY_FAULT 39
+#define CONF_KVM_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
+#define CONF_KVM_MAP_GPA_RANGE_PAGE_SZ_MASK 0x3ull
+#define CONF_KVM_MAP_GPA_RANGE_ENCRYPTED (1ull << 4)
+
+struct conf_kvm_memory_fault {
+	uint64_t flags;
+	uint64_t gpa;
+	uint64_t size;
+};
+
 #define CONF_KVM_SET_USER_MEMORY_REGION2                                      \
 	_IOW(KVMIO, 0x49, struct conf_kvm_userspace_memory_region2)
 #define CONF_KVM_SET_MEMORY_ATTRIBUTES                                        \

@@ -11,6 +11,7 @@
 #define TERN_CONFIDENTIAL_LAUNCH_H
 
 #include "tern/confidential.h"
+#include "tern/confidential_kvm.h"
 
 /* --confidential KIND[,policy=HEX][,cbitpos=N][,reduced-phys-bits=N]
  *   [,dh-cert=FILE,session=FILE][,id-block=FILE,id-auth=FILE]
@@ -38,6 +39,12 @@ struct confidential_params {
 bool confidential_params_parse(const char *spec,
 			       struct confidential_params *p, GError **err);
 void confidential_params_clear(struct confidential_params *p);
+
+/* Does the kind keep guest memory in guest_memfd (SNP, TDX)? */
+static inline bool confidential_private_memory(enum confidential_kind kind)
+{
+	return kind == CONFIDENTIAL_SEV_SNP || kind == CONFIDENTIAL_TDX;
+}
 
 /* KVM_CREATE_VM's type for a kind (KVM_X86_SEV_VM ...). */
 unsigned long confidential_vm_type(enum confidential_kind kind);
@@ -77,8 +84,8 @@ struct confidential_ops {
 	 * builds for SEV-ES and SNP comes from these registers). */
 	int (*vcpu_set_start)(void *opaque, unsigned int vcpu, uint32_t eip,
 			      uint64_t rdx);
-	/* SNP: fill the CPUID page from KVM's supported CPUID. */
-	void (*snp_cpuid_fill)(void *opaque, uint8_t *page);
+	/* SNP: fill the CPUID page from KVM's supported CPUID (0/-errno). */
+	int (*snp_cpuid_fill)(void *opaque, uint8_t *page);
 };
 
 struct confidential_launch {
@@ -145,5 +152,84 @@ int confidential_memory_bind(const struct confidential_ops *ops, void *opaque,
 int confidential_memory_convert(const struct confidential_ops *ops,
 				void *opaque, uint64_t gpa, uint64_t size,
 				bool private) __must_check;
+
+/*
+ * A page-state change asked for at run time: [gpa, gpa + size) becomes
+ * private or shared.
+ */
+struct conf_convert {
+	uint64_t gpa;
+	uint64_t size;
+	bool to_private;
+};
+
+/*
+ * Guest memory kept in guest_memfd (SNP): each slot's two sides, and what
+ * changes them at run time. Used by the VM build (vm_launch.c) and the
+ * vCPU exit path; unit tested against the ioctl double.
+ */
+struct conf_binding {
+	uint64_t gpa, size;
+	uint8_t *hva; /* the shared side */
+	int gmem_fd; /* the private side */
+	bool ram; /* a RAM region: discarded through guest_memory_discard */
+};
+
+struct guest_memory;
+
+struct conf_private_mem {
+	const struct confidential_ops *ops;
+	void *opaque;
+	struct guest_memory *mem; /* the RAM the ram bindings are in */
+	struct conf_binding bind[5]; /* RAM regions, the flash */
+	unsigned int nr_bind;
+	bool running; /* the launch is over: the guest converts now */
+};
+
+/* confidential_memory_bind() into pm's next binding. */
+int conf_private_bind(struct conf_private_mem *pm, uint32_t slot,
+		      uint64_t gpa, uint64_t size, uint8_t *hva,
+		      bool ram) __must_check;
+/*
+ * Make cv's range private or shared (KVM_SET_MEMORY_ATTRIBUTES) and give
+ * up the other side as QEMU does: the shared pages once private, the
+ * guest_memfd's (a punched hole) once shared. -EINVAL unless running and
+ * the range lies in one binding.
+ */
+int conf_private_convert(struct conf_private_mem *pm,
+			 const struct conf_convert *cv) __must_check;
+/*
+ * A vCPU's exit, run_err the errno of a failed KVM_RUN (0 if it returned):
+ * KVM_EXIT_HYPERCALL gets its answer in run->hypercall.ret (0, or
+ * -KVM_EINVAL / -KVM_ENOSYS for the guest to see); KVM_EXIT_MEMORY_FAULT
+ * (KVM_RUN failed EFAULT) is converted. 1 handled, 0 not such an exit,
+ * -errno a memory fault that could not be converted. pm may be NULL.
+ */
+struct kvm_run;
+int conf_private_exit(struct conf_private_mem *pm, struct kvm_run *run,
+		      int run_err) __must_check;
+/* Close the guest_memfds (the slots keep theirs while the VM lives). */
+void conf_private_close(struct conf_private_mem *pm);
+
+/*
+ * A KVM_HC_MAP_GPA_RANGE exit's arguments (gpa, page count, attributes):
+ * -EINVAL unless page aligned, non-empty, not wrapping, and only the
+ * ENCRYPTED and page-size attribute bits.
+ */
+int confidential_map_gpa_range_decode(const uint64_t args[3],
+				      struct conf_convert *out) __must_check;
+/* A KVM_EXIT_MEMORY_FAULT, widened to whole pages; -EINVAL if empty or
+ * wrapping. */
+int confidential_memory_fault_decode(const struct conf_kvm_memory_fault *f,
+				     struct conf_convert *out) __must_check;
+
+/*
+ * The SNP CPUID page (4 KiB) from n CPUID entries as KVM reports them:
+ * -E2BIG beyond the SNP_CPUID_MAX the page holds (the page is zeroed).
+ */
+#define SNP_CPUID_MAX 64
+struct kvm_cpuid_entry2;
+int snp_cpuid_page_fill(uint8_t *page, const struct kvm_cpuid_entry2 *leaves,
+			unsigned int n) __must_check;
 
 #endif

@@ -2,8 +2,8 @@
 /*
  * A confidential launch inside `tern run`: what the VM build calls
  * (src/vmm/vm.c), what QMP reads (src/qmp/qmp_sev.c), and the host seam
- * through which every KVM confidential ioctl and /dev/sev goes. SEV and
- * SEV-ES only so far; SNP and TDX stop at confidential_run_prepare().
+ * through which every KVM confidential ioctl and /dev/sev goes. SEV,
+ * SEV-ES and SEV-SNP so far; TDX stops at confidential_run_prepare().
  * docs/confidential.md walks the sequence.
  */
 #ifndef TERN_CONFIDENTIAL_VM_H
@@ -18,7 +18,8 @@ struct vm;
  * confidential_host_default (src/confidential/host_kvm.c: the real KVM
  * ioctls and /dev/sev); the test-only tern-confidential-double defines its
  * own (tests/integration/confidential-double-host.c), so the archive member
- * with the real one is not linked there. Calls return 0 or -errno.
+ * with the real one is not linked there. Calls return 0 or -errno (the VM
+ * ioctl KVM_CREATE_GUEST_MEMFD returns its new descriptor).
  */
 struct sev_platform_info {
 	uint8_t api_major, api_minor, build_id;
@@ -74,15 +75,24 @@ bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
 /* Before the vCPUs first run: LAUNCH_FINISH if still in launch-secret. */
 bool confidential_vm_ready(struct confidential_vm *c, GError **err);
 void confidential_vm_free(struct confidential_vm *c);
-/* Can the vCPUs be put back to their reset state? Not SEV-ES's. */
+/* Can the vCPUs be put back to their reset state? Not SEV-ES's or SNP's. */
 bool confidential_vm_resettable(const struct confidential_vm *c);
+
+/*
+ * A vCPU's exit that may be the launch's business (c may be NULL): SNP
+ * page-state changes and private-memory faults, as conf_private_exit().
+ * 1 handled, 0 not such an exit, -errno a fault that could not be
+ * converted (the vCPU must stop).
+ */
+int confidential_vm_exit(struct confidential_vm *c, struct kvm_run *run,
+			 int run_err) __must_check;
 
 /* What query-sev reports. */
 struct sev_guest_info {
 	enum confidential_kind kind;
 	enum sev_launch_state state;
 	uint8_t api_major, api_minor, build_id;
-	uint32_t policy;
+	uint64_t policy; /* SNP's is 64 bits */
 	uint32_t handle;
 };
 
@@ -105,9 +115,10 @@ bool confidential_vm_inject_secret(struct confidential_vm *c,
 
 /* Pure helpers, unit tested. */
 char *sev_measurement_base64(const uint8_t *blob, uint32_t len);
-/* May state from go to to? (the order QEMU and the PSP impose) */
+/* May state from go to to? (the order QEMU and the PSP impose; SNP goes
+ * from launch-update straight to running) */
 bool sev_launch_state_next(enum sev_launch_state from,
-			   enum sev_launch_state to);
+			   enum sev_launch_state to, bool snp);
 /*
  * Decode sev-inject-launch-secret's arguments as QEMU 7.2 does: empty or
  * undecodable is an error naming which.

@@ -5,6 +5,9 @@
  * 0xffff0000, IP 0xfff0: KVM's reset state, which tern leaves alone when
  * booting firmware). Guest writes to it exit to tern as MMIO that no device
  * claims. At most 16 MiB, so it stays above the LAPIC at 0xfee00000.
+ * A guest with private memory (SEV-SNP) cannot have a read-only slot: its
+ * flash is RAM in a guest_memfd, bound and measured by the launch
+ * (vm_launch.c), as QEMU maps OVMF for SNP.
  */
 #include <errno.h>
 #include <string.h>
@@ -31,7 +34,7 @@ static int flash_slot_set(int vm_fd, const struct flash_image *f,
 }
 
 bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
-		     GError **err)
+		     bool private_mem, GError **err)
 {
 	g_autofree uint8_t *img = NULL;
 	size_t len;
@@ -47,7 +50,8 @@ bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
 					    "not a whole number of 4 KiB pages");
 		return false;
 	}
-	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
+	if (!private_mem &&
+	    ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0) {
 		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_HOST,
 				    "--firmware: KVM lacks KVM_CAP_READONLY_MEM for the flash");
 		return false;
@@ -62,10 +66,14 @@ bool flash_image_map(struct flash_image *f, int vm_fd, const char *path,
 		return false;
 	}
 	memcpy(f->hva, img, len);
-	/* Nothing on the host writes it after this either. */
-	mprotect(f->hva, len, PROT_READ);
 	f->size = len;
 	f->gpa = (1ull << 32) - len;
+	f->private_mem = private_mem;
+	/* Private: the launch binds it to a guest_memfd and loads it. */
+	if (private_mem)
+		return true;
+	/* Nothing on the host writes it after this either. */
+	mprotect(f->hva, len, PROT_READ);
 	ret = flash_slot_set(vm_fd, f, len);
 	if (ret < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,

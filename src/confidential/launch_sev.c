@@ -249,8 +249,14 @@ int snp_launch_finish(struct confidential_launch *l)
 		if (!host)
 			return -EFAULT;
 		if (s->kind == LAUNCH_STEP_PAGES &&
-		    s->page_type == SNP_PAGE_CPUID)
-			l->ops->snp_cpuid_fill(l->opaque, host);
+		    s->page_type == SNP_PAGE_CPUID) {
+			ret = l->ops->snp_cpuid_fill(l->opaque, host);
+			if (ret < 0) {
+				if (!l->failed)
+					l->failed = "the SNP CPUID page";
+				return ret;
+			}
+		}
 		ret = snp_update(l, s, host);
 		if (ret < 0)
 			return ret;

@@ -29,16 +29,19 @@ const char *sev_launch_state_name(enum sev_launch_state s)
  * back: a launch that failed half-way is not resumed.
  */
 bool sev_launch_state_next(enum sev_launch_state from,
-			   enum sev_launch_state to)
+			   enum sev_launch_state to, bool snp)
 {
 	switch (to) {
 	case SEV_STATE_LAUNCH_UPDATE:
 		return from == SEV_STATE_UNINIT;
 	case SEV_STATE_LAUNCH_SECRET:
-		return from == SEV_STATE_LAUNCH_UPDATE ||
-		       from == SEV_STATE_LAUNCH_SECRET;
+		/* SNP has no LAUNCH_MEASURE or LAUNCH_SECRET: the guest asks
+		 * for its attestation report itself. */
+		return !snp && (from == SEV_STATE_LAUNCH_UPDATE ||
+				from == SEV_STATE_LAUNCH_SECRET);
 	case SEV_STATE_RUNNING:
-		return from == SEV_STATE_LAUNCH_SECRET;
+		return from == (snp ? SEV_STATE_LAUNCH_UPDATE :
+				      SEV_STATE_LAUNCH_SECRET);
 	case SEV_STATE_UNINIT:
 		break;
 	}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * An SEV or SEV-ES launch inside `tern run`, driven by the launch plan that
- * `tern measure` hashes (so what the PSP measures is what was predicted):
+ * An SEV, SEV-ES or SEV-SNP launch inside `tern run`, driven by the launch
+ * plan that `tern measure` hashes (so what the PSP measures is what was
+ * predicted):
  *
  *   vm_create: KVM_CREATE_VM (the kind's type), RAM
  *     confidential_vm_begin: /dev/sev, PLATFORM_STATUS, INIT2,
@@ -15,6 +16,15 @@
  *   QMP sev-inject-launch-secret: LAUNCH_SECRET (launch-secret only)
  *   first resume (cont): confidential_vm_ready: LAUNCH_FINISH
  *
+ * SEV-SNP instead: confidential_vm_begin does INIT2 and SNP_LAUNCH_START,
+ * then binds each RAM region to a guest_memfd (no REG_REGION) and asks
+ * KVM to hand page-state changes to tern; confidential_vm_measure binds
+ * the flash, sets the vCPUs' start registers, makes the plan's pages
+ * private, SNP_LAUNCH_UPDATEs them with their page types and
+ * SNP_LAUNCH_FINISHes (launch-update -> running; the measurement lives
+ * in the guest's attestation report). At run time the vCPUs' page-state
+ * changes and private-memory faults come to confidential_vm_convert().
+ *
  * As QEMU does with -S: a guest owner who wants to inject a secret starts
  * the VM paused, reads the measurement, injects, and continues.
  * Every host call goes through confidential_host_default.
@@ -22,12 +32,15 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <linux/kvm_para.h>
 #include <linux/psp-sev.h>
 
 #include "tern/confidential_kvm.h"
 #include "tern/confidential_vm.h"
+#include "tern/cpuid.h"
 #include "tern/dirty.h"
 #include "tern/error.h"
 #include "tern/vcpu.h"
@@ -43,8 +56,11 @@ struct confidential_vm {
 	struct launch_plan *plan;
 	uint8_t *fw_img; /* the plan's DATA steps point into it */
 	uint8_t *dh_cert, *session;
+	uint8_t *id_block, *id_auth; /* SNP */
 	struct sev_platform_info platform;
 	enum sev_launch_state state;
+	bool snp;
+	struct conf_private_mem pm; /* SNP: guest_memfd slots */
 };
 
 /* QEMU's names of the SEV firmware's status codes (SEV API, table 27). */
@@ -80,7 +96,7 @@ static void launch_state_set(struct confidential_vm *c,
 			     enum sev_launch_state s)
 {
 	/* A broken order is tern's bug, never the user's: keep it visible. */
-	g_warn_if_fail(sev_launch_state_next(c->state, s));
+	g_warn_if_fail(sev_launch_state_next(c->state, s, c->snp));
 	c->state = s;
 }
 
@@ -148,10 +164,31 @@ static int op_vcpu_set_start(void *opaque, unsigned int vcpu, uint32_t eip,
 	return op_vcpu_ioctl(opaque, vcpu, KVM_SET_REGS, &regs);
 }
 
-static void op_snp_cpuid_fill(void *opaque, uint8_t *page)
+/*
+ * The CPUID the BSP is given (KVM's supported CPUID with tern's topology
+ * and --cpu-features masks, as vcpu_setup.c sets it), as QEMU fills the
+ * page from its first vCPU's: the firmware checks it against the CPU, and
+ * KVM hands back its corrected page if it is off (launch_sev.c retries
+ * with that).
+ */
+static int op_snp_cpuid_fill(void *opaque, uint8_t *page)
 {
-	/* SNP does not reach the VM build yet (confidential_run_prepare). */
-	memset(page, 0, CONF_PAGE_SIZE);
+	struct confidential_vm *c = opaque;
+	const struct kvm_cpuid2 *sup = c->vm->kvm.supported_cpuid;
+	g_autofree struct kvm_cpuid2 *cpuid = NULL;
+	int ret;
+
+	if (!sup) {
+		c->l.failed = "the SNP CPUID page (KVM's CPUID was never read)";
+		return -ENODATA;
+	}
+	cpuid = g_memdup2(sup, sizeof(*sup) + sup->nent * sizeof(sup->entries[0]));
+	cpuid_setup_vcpu(cpuid->entries, cpuid->nent, 0, c->vm->cfg->cpus,
+			 &c->vm->cfg->cpu_mask);
+	ret = snp_cpuid_page_fill(page, cpuid->entries, cpuid->nent);
+	if (ret < 0)
+		c->l.failed = "the SNP CPUID page (KVM reports more than its 64 CPUID leaves)";
+	return ret;
 }
 
 static const struct confidential_ops conf_vm_ops = {
@@ -175,9 +212,13 @@ static uint32_t conf_vcpu_signature(const struct vm *vm)
 	return 0;
 }
 
-/* QEMU reads dh-cert-file and session-file as base64. */
+/*
+ * QEMU reads dh-cert-file and session-file as base64, and takes id-block
+ * and id-auth as base64 values (here in files); want is their exact
+ * decoded size, 0 for any.
+ */
 static bool conf_blob_read(const char *key, const char *path, uint8_t **out,
-			   uint32_t *len, GError **err)
+			   uint32_t *len, uint32_t want, GError **err)
 {
 	g_autofree char *text = NULL;
 	gsize n = 0;
@@ -197,7 +238,15 @@ static bool conf_blob_read(const char *key, const char *path, uint8_t **out,
 			    path);
 		return false;
 	}
-	*len = (uint32_t)n;
+	if (want && n != want) {
+		g_clear_pointer(out, g_free);
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "--confidential %s=%s: decodes to %zu bytes, expected %u",
+			    key, path, (size_t)n, want);
+		return false;
+	}
+	if (len)
+		*len = (uint32_t)n;
 	return true;
 }
 
@@ -225,6 +274,46 @@ static bool conf_plan_build(struct confidential_vm *c, GError **err)
 	return c->plan != NULL;
 }
 
+/* Back [gpa, gpa + size) at hva with a new guest_memfd as slot. */
+static int conf_bind(struct confidential_vm *c, uint32_t slot, uint64_t gpa,
+		     uint64_t size, uint8_t *hva, bool ram)
+{
+	int ret = conf_private_bind(&c->pm, slot, gpa, size, hva, ram);
+
+	if (ret < 0)
+		c->l.failed = "KVM_CREATE_GUEST_MEMFD / KVM_SET_USER_MEMORY_REGION2";
+	return ret;
+}
+
+/*
+ * SNP: every RAM region becomes a guest_memfd slot, shared until the guest
+ * (or the launch) converts it, and the guest's page-state changes exit to
+ * tern as KVM_HC_MAP_GPA_RANGE hypercalls.
+ */
+static bool conf_snp_memory(struct confidential_vm *c, GError **err)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_EXIT_HYPERCALL,
+		.args[0] = 1ull << KVM_HC_MAP_GPA_RANGE,
+	};
+	struct guest_memory *mem = &c->vm->mem;
+	int ret;
+
+	for (unsigned int i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+
+		ret = conf_bind(c, r->slot, r->gpa, r->size, r->hva, true);
+		if (ret < 0)
+			return launch_fail(c, ret, err);
+	}
+	/* Not a confidential command: the real KVM either way. */
+	if (ioctl(c->vm->kvm.vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		c->l.failed = "KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL)";
+		return launch_fail(c, -errno, err);
+	}
+	return true;
+}
+
 static int conf_region_register(struct confidential_vm *c, void *hva,
 				uint64_t size)
 {
@@ -244,17 +333,24 @@ struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 	c->vm = vm;
 	c->host = &confidential_host_default;
 	c->l.sev_fd = -1;
-	if (p->kind != CONFIDENTIAL_SEV && p->kind != CONFIDENTIAL_SEV_ES) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "--confidential %s: only sev and sev-es launch in tern run so far",
-			    confidential_kind_name(p->kind));
+	c->snp = p->kind == CONFIDENTIAL_SEV_SNP;
+	c->pm.ops = &conf_vm_ops;
+	c->pm.opaque = c;
+	c->pm.mem = &vm->mem;
+	if (p->kind == CONFIDENTIAL_TDX) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "--confidential tdx: only sev, sev-es and sev-snp launch in tern run so far");
 		goto fail;
 	}
 	if (!conf_plan_build(c, err) ||
 	    !conf_blob_read("dh-cert", p->dh_cert_path, &c->dh_cert,
-			    &c->l.dh_cert_len, err) ||
+			    &c->l.dh_cert_len, 0, err) ||
 	    !conf_blob_read("session", p->session_path, &c->session,
-			    &c->l.session_len, err))
+			    &c->l.session_len, 0, err) ||
+	    !conf_blob_read("id-block", p->id_block_path, &c->id_block, NULL,
+			    CONF_SNP_ID_BLOCK_SIZE, err) ||
+	    !conf_blob_read("id-auth", p->id_auth_path, &c->id_auth, NULL,
+			    CONF_SNP_ID_AUTH_SIZE, err))
 		goto fail;
 	c->l.ops = &conf_vm_ops;
 	c->l.opaque = c;
@@ -262,6 +358,8 @@ struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 	c->l.params = p;
 	c->l.dh_cert = c->dh_cert;
 	c->l.session = c->session;
+	c->l.id_block = c->id_block;
+	c->l.id_auth = c->id_auth;
 	c->l.sev_fd = c->host->sev_open();
 	if (c->l.sev_fd < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
@@ -290,6 +388,11 @@ struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 		goto fail;
 	}
 	launch_state_set(c, SEV_STATE_LAUNCH_UPDATE);
+	if (c->snp) {
+		if (!conf_snp_memory(c, err))
+			goto fail;
+		return c;
+	}
 	/* KVM pins and flushes registered memory around the PSP's writes. */
 	for (unsigned int i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
@@ -307,12 +410,38 @@ fail:
 	return NULL;
 }
 
+/*
+ * SNP in one go: nothing may happen between measuring and finishing (the
+ * guest owner's secrets travel in the attestation exchange, not here).
+ */
+static bool conf_snp_launch(struct confidential_vm *c, GError **err)
+{
+	struct flash_image *f = &c->vm->flash;
+	int ret;
+
+	ret = conf_bind(c, FLASH_KVM_SLOT, f->gpa, f->size, f->hva, false);
+	if (ret == 0)
+		ret = confidential_launch_vcpus(&c->l);
+	if (ret == 0)
+		ret = confidential_launch_finish(&c->l);
+	if (ret < 0)
+		return launch_fail(c, ret, err);
+	launch_state_set(c, SEV_STATE_RUNNING);
+	c->pm.running = true;
+	tern_log("--confidential sev-snp: launched (%u vCPUs, vCPU signature %#x, policy %#" PRIx64 ")",
+		 c->plan->opt.cpus, c->plan->opt.vcpu_sig,
+		 c->vm->cfg->confidential.policy);
+	return true;
+}
+
 bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
 			     GError **err)
 {
 	struct flash_image *f = &c->vm->flash;
 	int ret;
 
+	if (c->snp)
+		return conf_snp_launch(c, err);
 	ret = confidential_launch_vcpus(&c->l);
 	if (ret < 0)
 		return launch_fail(c, ret, err);
@@ -359,16 +488,28 @@ void confidential_vm_free(struct confidential_vm *c)
 		return;
 	if (c->l.sev_fd >= 0)
 		c->host->sev_close(c->l.sev_fd);
+	conf_private_close(&c->pm);
 	launch_plan_free(c->plan);
 	g_free(c->fw_img);
 	g_free(c->dh_cert);
 	g_free(c->session);
+	g_free(c->id_block);
+	g_free(c->id_auth);
 	g_free(c);
 }
 
 bool confidential_vm_resettable(const struct confidential_vm *c)
 {
-	return !c || c->plan->opt.kind != CONFIDENTIAL_SEV_ES;
+	/* SEV-ES and SNP registers are in the guest's encrypted VMSA. */
+	return !c || c->plan->opt.kind == CONFIDENTIAL_SEV;
+}
+
+/* ---- Run time: page-state changes (SNP) ---------------------------------- */
+
+int confidential_vm_exit(struct confidential_vm *c, struct kvm_run *run,
+			 int run_err)
+{
+	return conf_private_exit(c && c->snp ? &c->pm : NULL, run, run_err);
 }
 
 /* ---- What QMP reads and does -------------------------------------------- */
@@ -384,7 +525,7 @@ void confidential_vm_info(const struct confidential_vm *c,
 	info->api_major = c->platform.api_major;
 	info->api_minor = c->platform.api_minor;
 	info->build_id = c->platform.build_id;
-	info->policy = (uint32_t)c->vm->cfg->confidential.policy;
+	info->policy = c->vm->cfg->confidential.policy;
 	info->handle = c->l.handle;
 }
 

@@ -29,6 +29,15 @@ static json_object *cmd_query_sev(const struct qmp_call *call,
 	qmp_add_int(o, "api-major", info.api_major);
 	qmp_add_int(o, "api-minor", info.api_minor);
 	qmp_add_int(o, "build-id", info.build_id);
+	if (info.kind == CONFIDENTIAL_SEV_SNP) {
+		/* QEMU 9.1's SevInfo union (7.2 has no SNP): sev-type, then
+		 * the 64-bit snp-policy instead of policy and handle. */
+		qmp_add_str(o, "state", sev_launch_state_name(info.state));
+		qmp_add_str(o, "sev-type", "sev-snp");
+		json_object_object_add(o, "snp-policy",
+				       json_object_new_uint64(info.policy));
+		return o;
+	}
 	qmp_add_int(o, "policy", info.policy);
 	qmp_add_str(o, "state", sev_launch_state_name(info.state));
 	qmp_add_int(o, "handle", info.handle);

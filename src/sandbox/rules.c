@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "sandbox-internal.h"
+#include "tern/confidential_kvm.h"
 #include "tern/vcpu.h"
 #include "tern/vfio-uapi.h"
 
@@ -230,10 +231,12 @@ static const struct sandbox_rule vcpu_rules[] = {
 	ALLOW(sendmsg, "vhost-user (src/vhost-user/): a driver's DRIVER_OK hands the rings to the back-end (with kick and call fds), its reset takes them back"),
 	ALLOW(recvmsg, "vhost-user: the back-end's replies, each waited for with poll() and a time-out"),
 	ALLOW(shutdown, "vhost-user: a back-end that failed a request is cut off; its I/O thread reconnects"),
+	ALLOW(fallocate, "SEV-SNP: a page made shared leaves its guest_memfd (a hole is punched), as does a shared=on page made private"),
 };
 
 static const struct sandbox_ioctl vcpu_ioctls[] = {
 	IOCTL(KVM_RUN, "runs the guest"),
+	IOCTL(CONF_KVM_SET_MEMORY_ATTRIBUTES, "SEV-SNP: the guest's page-state changes and private-memory faults make memory private or shared"),
 	IOCTL(KVM_IOEVENTFD, "the guest moves or disables a virtio BAR: notify ioeventfds follow"),
 	IOCTL(KVM_IRQFD, "the guest masks or unmasks an MSI-X vector"),
 	IOCTL(KVM_SET_GSI_ROUTING, "the guest programs an MSI-X message"),

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "tern/boot.h"
+#include "tern/confidential_vm.h"
 #include "tern/error.h"
 #include "tern/vcpu.h"
 #include "tern/vm.h"
@@ -117,6 +118,17 @@ static void vcpu_internal_error(struct vcpu *vcpu)
 static bool vcpu_handle_exit(struct vcpu *vcpu);
 
 /*
+ * KVM_RUN failed: an SNP guest touched memory on the side (private or
+ * shared) it has not asked for, which KVM reports as KVM_EXIT_MEMORY_FAULT
+ * (QEMU converts and runs on, and so does tern). True when handled.
+ */
+static bool vcpu_memory_fault(struct vcpu *vcpu, int err)
+{
+	return err == EFAULT &&
+	       confidential_vm_exit(vcpu->vm->conf, vcpu->run, err) > 0;
+}
+
+/*
  * The VM wants this vCPU parked but its last exit is not finished: re-enter
  * KVM_RUN with immediate_exit set, which completes the instruction and
  * returns EINTR before the guest runs another one (KVM API, "immediate_exit").
@@ -128,10 +140,15 @@ static bool vcpu_complete_exit(struct vcpu *vcpu)
 	while (vcpu->exit_pending) {
 		vcpu->run->immediate_exit = 1;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN) {
+			int e = errno;
+
+			if (e == EINTR || e == EAGAIN) {
 				vcpu->exit_pending = false;
 				break;
 			}
+			if (vcpu_memory_fault(vcpu, e))
+				continue;
+			errno = e;
 			tern_log("vCPU %u: KVM_RUN (completing an exit): %s",
 				 vcpu->id, g_strerror(errno));
 			vcpu_dump(vcpu, "KVM_RUN failed");
@@ -181,6 +198,12 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		vcpu->exit_pending = true;
 		return true;
 	case KVM_EXIT_INTR:
+		return true;
+	case KVM_EXIT_HYPERCALL:
+		/* Enabled for SNP page-state changes only; anything else gets
+		 * -KVM_ENOSYS. KVM hands the answer over on the next run. */
+		(void)!confidential_vm_exit(vm->conf, run, 0);
+		vcpu->exit_pending = true;
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		vcpu_dump(vcpu, "triple fault (KVM_EXIT_SHUTDOWN)");
@@ -313,8 +336,11 @@ static void *vcpu_thread(void *opaque)
 		pthread_mutex_unlock(&vm->state_lock);
 
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			int e = errno;
+
+			if (e == EINTR || e == EAGAIN || vcpu_memory_fault(vcpu, e))
 				continue;
+			errno = e;
 			tern_log("vCPU %u: KVM_RUN: %s", vcpu->id, g_strerror(errno));
 			vcpu_dump(vcpu, "KVM_RUN failed");
 			vm_request_shutdown(vm, VM_EXIT_GUEST_ERROR, 0);

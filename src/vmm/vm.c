@@ -106,6 +106,11 @@ static bool vm_setup_memory(struct vm *vm, GError **err)
 		vm_memory_error(vm->cfg, ret, err);
 		return false;
 	}
+	/* Private memory: the launch binds each region to a guest_memfd. */
+	if (confidential_private_memory(vm->cfg->confidential.kind)) {
+		vm->mem.vm_fd = vm->kvm.vm_fd;
+		return true;
+	}
 	ret = guest_memory_kvm_register(&vm->mem, vm->kvm.vm_fd);
 	if (ret) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
@@ -429,7 +434,9 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 	vm_trace_mark(vm, "devices");
 	if (cfg->firmware_path) {
 		if (!flash_image_map(&vm->flash, vm->kvm.vm_fd,
-				     cfg->firmware_path, err))
+				     cfg->firmware_path,
+				     confidential_private_memory(cfg->confidential.kind),
+				     err))
 			goto err_boot;
 	} else if (!vm_read_boot_images(vm, err) ||
 		   !x86_boot_load(&vm->mem, &vm->boot, &vm->boot_entry, err)) {

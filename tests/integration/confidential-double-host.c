@@ -12,18 +12,31 @@
  * vCPU register ioctls go to the real KVM; the double watches them to
  * learn each vCPU's start state, as KVM reads it into the VMSA.
  *
+ * SEV-SNP: KVM_CREATE_GUEST_MEMFD gets a real memfd of the size asked
+ * (so tern's hole punching is real) standing for the fake's descriptor;
+ * each KVM_SET_USER_MEMORY_REGION2 is checked by the fake and then made an
+ * ordinary slot of the real KVM at the same place (the shared view: the
+ * guest runs in the clear); KVM_SET_MEMORY_ATTRIBUTES is the fake's, and
+ * after the launch each one is printed ("confidential double: attributes
+ * GPA +SIZE private|shared") for the test to compare with what the guest
+ * asked. SNP_LAUNCH_FINISH prints the digest the double measured.
+ *
  * Any order or content violation the double detects fails that call
  * with -EPROTO and prints "confidential double: violation: ..." on
  * stderr, so the launch (and the test) fails. It also prints what
  * LAUNCH_START was handed, and TERN_CONF_DOUBLE_FAIL=ID makes the
- * firmware fail command ID (an arbitrary status) for the error paths.
+ * firmware fail command ID (an arbitrary status) for the error paths;
+ * TERN_CONF_DOUBLE_CPUID_REJECTS=N makes the SNP firmware refuse the CPUID
+ * page N times, writing a corrected page back (its first 16 bytes 0xc1).
  * Process-wide state: one VM.
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "test-confidential-fake.h"
@@ -35,6 +48,10 @@ static struct fake_kvm *dbl;
 static int dbl_sev_fd = -1;
 static uint64_t dbl_cs_base[FAKE_MAX_VCPUS];
 static pthread_mutex_t dbl_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Real memfds standing for the fake's guest_memfd numbers. */
+#define DBL_MAX_GMEM 8
+static int dbl_gmem_real[DBL_MAX_GMEM], dbl_gmem_fake[DBL_MAX_GMEM];
+static unsigned int dbl_nr_gmem;
 
 /* The violation count before a call; > after it: the call failed. */
 static int dbl_check(unsigned int before, int ret)
@@ -51,9 +68,14 @@ static unsigned long dbl_vm_type(enum confidential_kind kind)
 	pthread_mutex_lock(&dbl_lock);
 	if (!dbl && kind) {
 		const char *fail = getenv("TERN_CONF_DOUBLE_FAIL");
+		const char *rejects = getenv("TERN_CONF_DOUBLE_CPUID_REJECTS");
 
 		dbl = fake_new(kind, 0);
 		dbl->require_enc = true;
+		/* The SNP firmware refuses the CPUID page this many times,
+		 * writing its corrected page back. */
+		if (rejects)
+			dbl->cpuid_rejects = atoi(rejects);
 		if (fail) {
 			dbl->fail_id = (uint32_t)strtoul(fail, NULL, 0);
 			dbl->fail_armed = true;
@@ -66,9 +88,10 @@ static unsigned long dbl_vm_type(enum confidential_kind kind)
 
 static int dbl_vm_types(const char *dev)
 {
-	/* The VM types an SNP host reports (SNP stops before the build). */
+	/* An SNP host's VM types, and TDX's (which stops before the build). */
 	return 1 << CONF_KVM_X86_DEFAULT_VM | 1 << CONF_KVM_X86_SEV_VM |
-	       1 << CONF_KVM_X86_SEV_ES_VM | 1 << CONF_KVM_X86_SNP_VM;
+	       1 << CONF_KVM_X86_SEV_ES_VM | 1 << CONF_KVM_X86_SNP_VM |
+	       1 << CONF_KVM_X86_TDX_VM;
 }
 
 static int dbl_sev_open(void)
@@ -99,6 +122,48 @@ static int dbl_platform_status(int sev_fd, struct sev_platform_info *info,
 	return 0;
 }
 
+/* guest_memfd: the fake's number, and a real memfd tern may punch. */
+static int dbl_gmem_create(struct conf_kvm_create_guest_memfd *gm)
+{
+	int fake = fake_ops.vm_ioctl(dbl, CONF_KVM_CREATE_GUEST_MEMFD, gm);
+	int fd;
+
+	if (fake < 0 || dbl_nr_gmem == DBL_MAX_GMEM)
+		return fake < 0 ? fake : -EMFILE;
+	fd = memfd_create("confidential-double-gmem", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)gm->size) < 0) {
+		close(fd);
+		return -errno;
+	}
+	dbl_gmem_real[dbl_nr_gmem] = fd;
+	dbl_gmem_fake[dbl_nr_gmem++] = fake;
+	return fd;
+}
+
+/* The fake checks the slot; the real KVM gets it as ordinary memory. */
+static int dbl_region2(int vm_fd, struct conf_kvm_userspace_memory_region2 *r)
+{
+	struct kvm_userspace_memory_region real = {
+		.slot = r->slot,
+		.guest_phys_addr = r->guest_phys_addr,
+		.memory_size = r->memory_size,
+		.userspace_addr = r->userspace_addr,
+	};
+	uint32_t fd = r->guest_memfd;
+	int ret;
+
+	for (unsigned int i = 0; i < dbl_nr_gmem; i++)
+		if ((uint32_t)dbl_gmem_real[i] == fd)
+			r->guest_memfd = (uint32_t)dbl_gmem_fake[i];
+	ret = fake_ops.vm_ioctl(dbl, CONF_KVM_SET_USER_MEMORY_REGION2, r);
+	r->guest_memfd = fd;
+	if (ret < 0)
+		return ret;
+	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &real) < 0 ? -errno : 0;
+}
+
 static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 {
 	unsigned int before;
@@ -126,6 +191,39 @@ static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 				(unsigned long long)c->arg,
 				(unsigned long long)c->len, c->flags);
 		}
+		if (!ret && cmd->id == CONF_KVM_SEV_SNP_LAUNCH_START)
+			fprintf(stderr,
+				"confidential double: SNP_LAUNCH_START policy %#llx\n",
+				(unsigned long long)((struct conf_kvm_sev_snp_launch_start *)(uintptr_t)cmd->data)->policy);
+		if (!ret && cmd->id == CONF_KVM_SEV_SNP_LAUNCH_FINISH) {
+			fprintf(stderr,
+				"confidential double: SNP_LAUNCH_FINISH id-block %s, host-data ",
+				dbl->snp_finish_id_block ? "on" : "off");
+			for (size_t i = 0; i < 32; i++)
+				fprintf(stderr, "%02x",
+					dbl->snp_finish_host_data[i]);
+			fprintf(stderr, ", measurement ");
+			for (size_t i = 0; i < dbl->digest_len; i++)
+				fprintf(stderr, "%02x", dbl->digest[i]);
+			fprintf(stderr, "\n");
+		}
+	} else if (req == CONF_KVM_CREATE_GUEST_MEMFD) {
+		ret = dbl_gmem_create(arg);
+	} else if (req == CONF_KVM_SET_USER_MEMORY_REGION2) {
+		ret = dbl_region2(vm_fd, arg);
+	} else if (req == CONF_KVM_SET_MEMORY_ATTRIBUTES) {
+		const struct conf_kvm_memory_attributes *a = arg;
+
+		ret = fake_ops.vm_ioctl(dbl, req, arg);
+		/* The launch's own are in the measurement; these are the
+		 * guest's. */
+		if (!ret && dbl->state == FAKE_RUNNABLE)
+			fprintf(stderr,
+				"confidential double: attributes %#" PRIx64 " +%#" PRIx64 " %s\n",
+				(uint64_t)a->address, (uint64_t)a->size,
+				a->attributes & CONF_KVM_MEMORY_ATTRIBUTE_PRIVATE ?
+					"private" :
+					"shared");
 	} else {
 		ret = fake_ops.vm_ioctl(dbl, req, arg);
 	}
@@ -166,6 +264,8 @@ __attribute__((destructor)) static void dbl_free(void)
 {
 	if (dbl)
 		fake_free(dbl);
+	for (unsigned int i = 0; i < dbl_nr_gmem; i++)
+		close(dbl_gmem_real[i]);
 }
 
 const struct confidential_host_ops confidential_host_default = {

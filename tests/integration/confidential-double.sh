@@ -16,6 +16,7 @@
 REAL_TERN=${3:?usage: $0 TERN_CONFIDENTIAL_DOUBLE FIRMWARE_DIR TERN}
 SECRET_FW=$FW/flash-secret.bin
 HELLO_FW=$FW/flash-hello.bin
+SNP_FW=$FW/flash-snp.bin
 [ -f "$SECRET_FW" ] || skip "$SECRET_FW was not built"
 
 # A 52-byte packet header (FLAGS, IV, MAC: the double checks only its size)
@@ -200,11 +201,95 @@ expect_status 2
 expect_line err '^tern run: --confidential: not with --incoming'
 end
 
-begin "double: sev-snp passes the host checks but is not wired into the VM build"
-SNP_FW=$(dirname "$0")/../data/launch-measurements/synthetic/virtee-sev-snp-measure-8f2b337/ovmf_AmdSev_suffix.bin
-run_tern 30 run --confidential sev-snp --firmware "$SNP_FW"
+# snp_measure CPUS SIG: the digest `tern measure` predicts for flash-snp.
+snp_measure() {
+	"$REAL_TERN" measure --confidential sev-snp --firmware "$SNP_FW" \
+		--cpus "$1" --vcpu-sig "$2" 2>&1
+}
+
+# vcpu_sig FILE: the vCPU signature tern printed when it launched.
+vcpu_sig() {
+	sed -n 's/.*vCPU signature \(0x[0-9a-f]*\).*/\1/p' "$1"
+}
+
+begin "double, unencrypted: sev-snp from guest_memfd slots: measurement = tern measure, the guest reads KVM's CPUID page"
+run_tern 60 run --confidential sev-snp --firmware "$SNP_FW" --test-exit
+expect_pass
+vendor=$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -1)
+expect_line out "^flash-snp: cpuid [0-9a-f][0-9a-f] vendor $vendor\$"
+expect_no_line out '^flash-snp: cpuid 00'
+expect_line err '^confidential double: SNP_LAUNCH_START policy 0x30000$'
+sig=$(vcpu_sig "$TMP/err")
+[ -n "$sig" ] || fail "no vCPU signature on stderr: $(cat "$TMP/err")"
+want=$(snp_measure 1 "$sig") || fail "tern measure: $want"
+expect_line err "^confidential double: SNP_LAUNCH_FINISH id-block off, host-data 0{64}, measurement $want\$"
+expect_no_line err 'violation'
+end
+
+begin "double, unencrypted: sev-snp on 2 vCPUs with an ID block and host data: query-sev as QEMU 9.1, no reset, no state save"
+head -c 96 /dev/urandom | base64 -w0 >"$TMP/idb.b64"
+head -c 4096 /dev/urandom | base64 -w0 >"$TMP/ida.b64"
+HOST_DATA=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff
+if start_vm snp --cpus 2 --firmware "$SNP_FW" \
+	--confidential "sev-snp,policy=0x70000,id-block=$TMP/idb.b64,id-auth=$TMP/ida.b64,host-data=$HOST_DATA"; then
+	for _ in $(seq 100); do grep -q '^RESULT:' "$CON" && break; sleep 0.1; done
+	grep -q '^RESULT: PASS$' "$CON" || fail "no RESULT: PASS: $(cat "$CON")"
+	qmp query-sev
+	expect_return 'r == {"enabled": True, "api-major": 1, "api-minor": 55, "build-id": 21, "state": "running", "sev-type": "sev-snp", "snp-policy": 0x70000}'
+	sig=$(vcpu_sig "$VMERR")
+	want=$(snp_measure 2 "$sig") || fail "tern measure: $want"
+	grep -qE "^confidential double: SNP_LAUNCH_FINISH id-block on, host-data $HOST_DATA, measurement $want\$" "$VMERR" ||
+		fail "SNP_LAUNCH_FINISH not as predicted ($want): $(cat "$VMERR")"
+	grep -q '^confidential double: SNP_LAUNCH_START policy 0x70000$' "$VMERR" ||
+		fail "policy not handed over: $(cat "$VMERR")"
+	# SNP has no LAUNCH_MEASURE or LAUNCH_SECRET: the guest attests.
+	qmp query-sev-launch-measure
+	expect_error 'SEV launch measurement is not available'
+	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\", \"gpa\": 32768}"
+	expect_error 'SEV: Not in correct state. (LSECRET) 3'
+	qmp stop
+	qmp x-tern-state-save "{\"path\": \"$TMP/state\"}"
+	expect_error 'SEV: Migration is not implemented'
+	qmp cont
+	qmp query-status
+	expect_return 'r["status"] == "running"'
+	qmp system_reset
+	wait_vm
+	expect_status 0
+	grep -q 'cpus are not resettable, terminating' "$VMERR" ||
+		fail "system_reset did not end the VM: $(cat "$VMERR")"
+	grep -q violation "$VMERR" && fail "double: $(cat "$VMERR")"
+fi
+end
+
+begin "double: the SNP firmware's corrected CPUID page is what the guest gets"
+TERN_CONF_DOUBLE_CPUID_REJECTS=1 run_tern 60 run --confidential sev-snp --firmware "$SNP_FW" --test-exit
+expect_pass
+expect_line out '^flash-snp: cpuid c1 vendor '
+expect_no_line err 'violation'
+end
+
+begin "double: an id-block of the wrong size is refused before the launch"
+head -c 95 /dev/urandom | base64 -w0 >"$TMP/short.b64"
+run_tern 30 run --confidential "sev-snp,id-block=$TMP/short.b64,id-auth=$TMP/ida.b64" \
+	--firmware "$SNP_FW" --test-exit
 expect_status 2
-expect_line err 'sev-snp launch is tested only at the ioctl boundary and not yet wired into the VM build'
+expect_line err "id-block=$TMP/short.b64: decodes to 95 bytes, expected 96"
+expect_no_line err 'SNP_LAUNCH_START'
+end
+
+begin "double: the firmware failing SNP_LAUNCH_UPDATE ends tern with exit 2 naming it"
+TERN_CONF_DOUBLE_FAIL=101 run_tern 30 run --confidential sev-snp --firmware "$SNP_FW" --test-exit
+expect_status 2
+expect_line err "^tern run: --confidential sev-snp: KVM_SEV_SNP_LAUNCH_UPDATE failed: .*firmware status 26"
+expect_no_line out '^flash-snp'
+end
+
+begin "double: tdx passes the host checks but is not wired into the VM build"
+TDX_FW=$(dirname "$0")/../data/launch-measurements/inputs/gce-tcb-verifier-74582c0-reconstructed/clean_example_2m.bin
+run_tern 30 run --confidential tdx --firmware "$TDX_FW"
+expect_status 2
+expect_line err 'tdx launch is tested only at the ioctl boundary and not yet wired into the VM build'
 end
 
 begin "a VM that is not confidential answers the SEV commands as QEMU 7.2 without SEV"

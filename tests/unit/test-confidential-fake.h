@@ -532,9 +532,10 @@ static int fake_vcpu_set_start(void *opaque, unsigned int vcpu, uint32_t eip,
 	return 0;
 }
 
-static void fake_cpuid_fill(void *opaque, uint8_t *page)
+static int fake_cpuid_fill(void *opaque, uint8_t *page)
 {
 	memset(page, 0xcc, 16); /* not what the firmware wants: rejected */
+	return 0;
 }
 
 static const struct confidential_ops fake_ops = {

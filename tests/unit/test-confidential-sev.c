@@ -91,16 +91,22 @@ START_TEST(launch_state_order)
 				    LS = SEV_STATE_LAUNCH_SECRET,
 				    R = SEV_STATE_RUNNING;
 
-	ck_assert(sev_launch_state_next(U, LU));
-	ck_assert(sev_launch_state_next(LU, LS));
-	ck_assert(sev_launch_state_next(LS, LS)); /* LAUNCH_SECRET, again */
-	ck_assert(sev_launch_state_next(LS, R));
-	ck_assert(!sev_launch_state_next(U, LS));
-	ck_assert(!sev_launch_state_next(U, R));
-	ck_assert(!sev_launch_state_next(LU, R)); /* FINISH before MEASURE */
-	ck_assert(!sev_launch_state_next(R, LS)); /* a secret after FINISH */
-	ck_assert(!sev_launch_state_next(R, U));
-	ck_assert(!sev_launch_state_next(LS, LU));
+	ck_assert(sev_launch_state_next(U, LU, false));
+	ck_assert(sev_launch_state_next(LU, LS, false));
+	ck_assert(sev_launch_state_next(LS, LS, false)); /* LAUNCH_SECRET, again */
+	ck_assert(sev_launch_state_next(LS, R, false));
+	ck_assert(!sev_launch_state_next(U, LS, false));
+	ck_assert(!sev_launch_state_next(U, R, false));
+	ck_assert(!sev_launch_state_next(LU, R, false)); /* FINISH before MEASURE */
+	ck_assert(!sev_launch_state_next(R, LS, false)); /* a secret after FINISH */
+	ck_assert(!sev_launch_state_next(R, U, false));
+	ck_assert(!sev_launch_state_next(LS, LU, false));
+	/* SNP: no measurement or secret; FINISH ends the launch-update. */
+	ck_assert(sev_launch_state_next(U, LU, true));
+	ck_assert(sev_launch_state_next(LU, R, true));
+	ck_assert(!sev_launch_state_next(LU, LS, true));
+	ck_assert(!sev_launch_state_next(LS, R, true));
+	ck_assert(!sev_launch_state_next(U, R, true));
 	/* QEMU's SevState names. */
 	ck_assert_str_eq(sev_launch_state_name(U), "uninit");
 	ck_assert_str_eq(sev_launch_state_name(LU), "launch-update");

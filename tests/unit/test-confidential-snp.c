@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+/*
+ * An SEV-SNP guest at run time (src/confidential/runtime.c): the CPUID
+ * page the launch fills, and what the vCPU exit path does with the
+ * guest's page-state changes (KVM_HC_MAP_GPA_RANGE hypercall exits) and
+ * private-memory faults (KVM_EXIT_MEMORY_FAULT). The exits are built by
+ * hand here: no guest on these hosts can make them (there is no SNP, and
+ * the hosts emulate guest ring 0, whose emulator turns VMMCALL into #UD),
+ * so they are fed to conf_private_exit() as KVM would hand them over. The
+ * memory attributes go to the ioctl double (test-confidential-fake.h);
+ * the memory behind them is real: anonymous guest RAM from
+ * guest_memory_init() and a memfd standing for the guest_memfd, so the
+ * discards are seen in the bytes.
+ */
+#include <glib.h>
+#include <linux/kvm_para.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tern/confidential_launch.h"
+#include "tern/memory.h"
+#include "unit.h"
+
+#include "test-confidential-fake.h"
+
+#define RAM_SIZE (16u << 20)
+#define FLASH_GPA 0xffff0000ull
+#define FLASH_SIZE 0x10000u
+#define PAGE CONF_PAGE_SIZE
+
+static uint32_t page_u32(const uint8_t *page, unsigned int entry,
+			 unsigned int off)
+{
+	return le32_get(page + 16 + entry * 48 + off);
+}
+
+START_TEST(cpuid_page_layout)
+{
+	const struct kvm_cpuid_entry2 e[] = {
+		/* Leaf 0 without a significant index: ecx_in stays 0. */
+		{ .function = 0, .index = 5, .eax = 0x10, .ebx = 0x68747541,
+		  .ecx = 0x444d4163, .edx = 0x69746e65 },
+		{ .function = 0xd, .index = 0, .flags = 1, .eax = 0x207,
+		  .ebx = 0x988, .ecx = 0x988 },
+		{ .function = 0xd, .index = 1, .flags = 1, .eax = 0xf,
+		  .ebx = 0x3c0 },
+		{ .function = 0xd, .index = 2, .flags = 1, .eax = 0x100,
+		  .ebx = 0x240 },
+		{ .function = 7, .index = 0, .flags = 1, .ebx = 0x219c07ab },
+	};
+	struct kvm_cpuid_entry2 many[SNP_CPUID_MAX + 1] = { 0 };
+	uint8_t page[PAGE];
+
+	ck_assert_int_eq(snp_cpuid_page_fill(page, e, G_N_ELEMENTS(e)), 0);
+	ck_assert_uint_eq(le32_get(page), 5);
+	ck_assert_uint_eq(page_u32(page, 0, 0), 0);
+	ck_assert_uint_eq(page_u32(page, 0, 4), 0);
+	ck_assert_uint_eq(page_u32(page, 0, 24), 0x10);
+	ck_assert_uint_eq(page_u32(page, 0, 28), 0x68747541);
+	ck_assert_uint_eq(page_u32(page, 0, 32), 0x444d4163);
+	ck_assert_uint_eq(page_u32(page, 0, 36), 0x69746e65);
+	/* XSAVE sub-leaves 0 and 1: the sizes for XCR0 = 1 (x87). */
+	for (unsigned int i = 1; i <= 2; i++) {
+		ck_assert_uint_eq(page_u32(page, i, 0), 0xd);
+		ck_assert_uint_eq(page_u32(page, i, 4), i - 1);
+		ck_assert_uint_eq(le64_get(page + 16 + i * 48 + 8), 1);
+		ck_assert_uint_eq(le64_get(page + 16 + i * 48 + 16), 0);
+		ck_assert_uint_eq(page_u32(page, i, 28), 0x240);
+	}
+	ck_assert_uint_eq(page_u32(page, 1, 24), 0x207);
+	ck_assert_uint_eq(page_u32(page, 1, 32), 0x988);
+	/* A component sub-leaf is as KVM gave it. */
+	ck_assert_uint_eq(page_u32(page, 3, 4), 2);
+	ck_assert_uint_eq(le64_get(page + 16 + 3 * 48 + 8), 0);
+	ck_assert_uint_eq(page_u32(page, 3, 24), 0x100);
+	ck_assert_uint_eq(page_u32(page, 4, 0), 7);
+	ck_assert_uint_eq(page_u32(page, 4, 28), 0x219c07ab);
+	/* Nothing after the last entry. */
+	for (unsigned int i = 16 + 5 * 48; i < PAGE; i++)
+		ck_assert_uint_eq(page[i], 0);
+
+	ck_assert_int_eq(snp_cpuid_page_fill(page, many, SNP_CPUID_MAX), 0);
+	ck_assert_uint_eq(le32_get(page), SNP_CPUID_MAX);
+	memset(page, 0xaa, sizeof(page));
+	ck_assert_int_eq(snp_cpuid_page_fill(page, many, SNP_CPUID_MAX + 1),
+			 -E2BIG);
+	for (unsigned int i = 0; i < PAGE; i++)
+		ck_assert_uint_eq(page[i], 0);
+}
+END_TEST
+
+static const struct {
+	uint64_t args[3];
+	int ret;
+	uint64_t gpa, size;
+	bool to_private;
+} gpa_range_cases[] = {
+	{ { 0x10000, 2, 0x10 }, 0, 0x10000, 0x2000, true },
+	{ { 0x10000, 1, 0 }, 0, 0x10000, 0x1000, false },
+	{ { 0x200000, 512, 0x11 }, 0, 0x200000, 0x200000, true }, /* 2M */
+	{ { 0x10010, 1, 0x10 }, -EINVAL, 0, 0, false },
+	{ { 0x10000, 0, 0x10 }, -EINVAL, 0, 0, false },
+	{ { 0xfffffffffffff000ull, 2, 0 }, -EINVAL, 0, 0, false }, /* wraps */
+	{ { 0x1000, 1ull << 60, 0 }, -EINVAL, 0, 0, false }, /* bytes overflow */
+	{ { 0x10000, 1, 0x20 }, -EINVAL, 0, 0, false }, /* unknown attribute */
+};
+
+START_TEST(map_gpa_range_decode)
+{
+	struct conf_convert cv = { 0 };
+	int ret = confidential_map_gpa_range_decode(gpa_range_cases[_i].args,
+						    &cv);
+
+	ck_assert_int_eq(ret, gpa_range_cases[_i].ret);
+	if (ret)
+		return;
+	ck_assert_uint_eq(cv.gpa, gpa_range_cases[_i].gpa);
+	ck_assert_uint_eq(cv.size, gpa_range_cases[_i].size);
+	ck_assert_int_eq(cv.to_private, gpa_range_cases[_i].to_private);
+}
+END_TEST
+
+START_TEST(memory_fault_decode)
+{
+	struct conf_kvm_memory_fault f = {
+		.flags = CONF_KVM_MEMORY_EXIT_FLAG_PRIVATE,
+		.gpa = 0x10010,
+		.size = 8,
+	};
+	struct conf_convert cv;
+
+	ck_assert_int_eq(confidential_memory_fault_decode(&f, &cv), 0);
+	ck_assert_uint_eq(cv.gpa, 0x10000);
+	ck_assert_uint_eq(cv.size, PAGE);
+	ck_assert(cv.to_private);
+	/* Across a page boundary: both pages. */
+	f = (struct conf_kvm_memory_fault){ .gpa = 0x10ff8, .size = 16 };
+	ck_assert_int_eq(confidential_memory_fault_decode(&f, &cv), 0);
+	ck_assert_uint_eq(cv.gpa, 0x10000);
+	ck_assert_uint_eq(cv.size, 2 * PAGE);
+	ck_assert(!cv.to_private);
+	f.size = 0;
+	ck_assert_int_eq(confidential_memory_fault_decode(&f, &cv), -EINVAL);
+	f = (struct conf_kvm_memory_fault){ .gpa = UINT64_MAX - 8,
+					    .size = 16 };
+	ck_assert_int_eq(confidential_memory_fault_decode(&f, &cv), -EINVAL);
+}
+END_TEST
+
+/* An SNP guest's memory after its launch: RAM and the flash in
+ * guest_memfd slots of the double. */
+struct snp_vm {
+	struct fake_kvm *f;
+	struct guest_memory mem;
+	uint8_t *flash;
+	struct conf_private_mem pm;
+	struct kvm_run run;
+};
+
+static void snp_vm_setup(struct snp_vm *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->f = fake_new(CONFIDENTIAL_SEV_SNP, 1);
+	ck_assert_int_eq(guest_memory_init(&v->mem, RAM_SIZE), 0);
+	ck_assert_uint_eq(v->mem.nr_regions, 1);
+	v->flash = mmap(NULL, FLASH_SIZE, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(v->flash, MAP_FAILED);
+	v->pm.ops = &fake_ops;
+	v->pm.opaque = v->f;
+	v->pm.mem = &v->mem;
+	ck_assert_int_eq(conf_private_bind(&v->pm, 0, 0, RAM_SIZE,
+					   v->mem.regions[0].hva, true),
+			 0);
+	ck_assert_int_eq(conf_private_bind(&v->pm, 16, FLASH_GPA, FLASH_SIZE,
+					   v->flash, false),
+			 0);
+	/* The double's guest_memfd numbers are not descriptors: real
+	 * memfds stand for them, so a punched hole shows in the bytes. */
+	for (unsigned int i = 0; i < v->pm.nr_bind; i++) {
+		v->pm.bind[i].gmem_fd = memfd_create("gmem", MFD_CLOEXEC);
+		ck_assert_int_ge(v->pm.bind[i].gmem_fd, 0);
+		ck_assert_int_eq(ftruncate(v->pm.bind[i].gmem_fd,
+					   (off_t)v->pm.bind[i].size),
+				 0);
+	}
+	v->pm.running = true;
+}
+
+static void snp_vm_teardown(struct snp_vm *v)
+{
+	ck_assert_msg(!v->f->violations, "%s", v->f->first_violation);
+	conf_private_close(&v->pm);
+	munmap(v->flash, FLASH_SIZE);
+	guest_memory_destroy(&v->mem);
+	fake_free(v->f);
+}
+
+/* The guest's KVM_HC_MAP_GPA_RANGE as KVM hands it to the VMM. */
+static int hypercall(struct snp_vm *v, uint64_t nr, uint64_t gpa,
+		     uint64_t pages, uint64_t attrs)
+{
+	memset(&v->run, 0, sizeof(v->run));
+	v->run.exit_reason = KVM_EXIT_HYPERCALL;
+	v->run.hypercall.nr = nr;
+	v->run.hypercall.args[0] = gpa;
+	v->run.hypercall.args[1] = pages;
+	v->run.hypercall.args[2] = attrs;
+	v->run.hypercall.ret = 0x5a5a;
+	return conf_private_exit(&v->pm, &v->run, 0);
+}
+
+static uint8_t gmem_byte(struct snp_vm *v, unsigned int b, uint64_t off)
+{
+	uint8_t c = 0xee;
+
+	ck_assert_int_eq(pread(v->pm.bind[b].gmem_fd, &c, 1, (off_t)off), 1);
+	return c;
+}
+
+START_TEST(page_state_change_double)
+{
+	struct snp_vm v;
+	uint8_t *ram;
+	uint8_t one = 0x77;
+
+	snp_vm_setup(&v);
+	ram = v.mem.regions[0].hva;
+	memset(ram + 0x10000, 0x5a, 2 * PAGE);
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0x10000, 2,
+				   CONF_KVM_MAP_GPA_RANGE_ENCRYPTED),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, 0);
+	ck_assert(fake_range_private(v.f, 0x10000, 2 * PAGE));
+	/* The shared pages it gave up are gone: they read as zeros. */
+	ck_assert_uint_eq(ram[0x10000], 0);
+	ck_assert_uint_eq(ram[0x11fff], 0);
+
+	/* Back to shared: the private side gets a hole. */
+	ck_assert_int_eq(pwrite(v.pm.bind[0].gmem_fd, &one, 1, 0x11000), 1);
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0x11000, 1, 0),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, 0);
+	ck_assert(fake_range_private(v.f, 0x10000, PAGE));
+	ck_assert(!fake_range_private(v.f, 0x11000, PAGE));
+	ck_assert_uint_eq(gmem_byte(&v, 0, 0x11000), 0);
+
+	/* The flash is not RAM: its shared side goes with madvise. */
+	memset(v.flash + 0x2000, 0x33, PAGE);
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, FLASH_GPA + 0x2000,
+				   1, CONF_KVM_MAP_GPA_RANGE_ENCRYPTED),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, 0);
+	ck_assert(fake_range_private(v.f, FLASH_GPA + 0x2000, PAGE));
+	ck_assert_uint_eq(v.flash[0x2000], 0);
+	snp_vm_teardown(&v);
+}
+END_TEST
+
+/* A guest's bad request is answered, never acted on, and never stops it. */
+START_TEST(page_state_change_refused_double)
+{
+	struct snp_vm v;
+	unsigned int calls;
+
+	snp_vm_setup(&v);
+	calls = v.f->n;
+	/* Outside every guest_memfd slot (the MMIO hole). */
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0xc0000000, 1,
+				   CONF_KVM_MAP_GPA_RANGE_ENCRYPTED),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_EINVAL);
+	/* Running off the end of RAM. */
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, RAM_SIZE - PAGE,
+				   2, 0),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_EINVAL);
+	/* Across RAM and the flash in one request. */
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0x10000,
+				   (FLASH_GPA - 0x10000) / PAGE + 1, 0),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_EINVAL);
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0x10800, 1, 0),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_EINVAL);
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0x10000, 1,
+				   1ull << 63),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_EINVAL);
+	/* A hypercall tern does not serve. */
+	ck_assert_int_eq(hypercall(&v, KVM_HC_KICK_CPU, 0, 0, 0), 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_ENOSYS);
+	/* None reached KVM's memory attributes. */
+	ck_assert_uint_eq(v.f->n, calls);
+	/* Before the launch finished, the launch owns the attributes. */
+	v.pm.running = false;
+	ck_assert_int_eq(hypercall(&v, KVM_HC_MAP_GPA_RANGE, 0x10000, 1, 0),
+			 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_EINVAL);
+	ck_assert_uint_eq(v.f->n, calls);
+	/* Not a confidential VM: still answered. */
+	memset(&v.run, 0, sizeof(v.run));
+	v.run.exit_reason = KVM_EXIT_HYPERCALL;
+	v.run.hypercall.nr = KVM_HC_MAP_GPA_RANGE;
+	ck_assert_int_eq(conf_private_exit(NULL, &v.run, 0), 1);
+	ck_assert_uint_eq(v.run.hypercall.ret, (uint64_t)-KVM_ENOSYS);
+	snp_vm_teardown(&v);
+}
+END_TEST
+
+/* KVM_RUN failed EFAULT with KVM_EXIT_MEMORY_FAULT. */
+static int memory_fault(struct snp_vm *v, int err, uint64_t flags,
+			uint64_t gpa, uint64_t size)
+{
+	struct conf_kvm_memory_fault f = { flags, gpa, size };
+
+	memset(&v->run, 0, sizeof(v->run));
+	v->run.exit_reason = CONF_KVM_EXIT_MEMORY_FAULT;
+	memcpy((uint8_t *)&v->run + offsetof(struct kvm_run, hw), &f,
+	       sizeof(f));
+	return conf_private_exit(&v->pm, &v->run, err);
+}
+
+START_TEST(memory_fault_converts_double)
+{
+	struct snp_vm v;
+	unsigned int calls;
+
+	snp_vm_setup(&v);
+	ck_assert_int_eq(memory_fault(&v, EFAULT,
+				      CONF_KVM_MEMORY_EXIT_FLAG_PRIVATE,
+				      0x20010, 8),
+			 1);
+	ck_assert(fake_range_private(v.f, 0x20000, PAGE));
+	ck_assert(!fake_range_private(v.f, 0x21000, PAGE));
+	ck_assert_int_eq(memory_fault(&v, EFAULT, 0, 0x20000, PAGE), 1);
+	ck_assert(!fake_range_private(v.f, 0x20000, PAGE));
+	calls = v.f->n;
+	/* Not a memory fault: KVM_RUN's other failures are the caller's. */
+	ck_assert_int_eq(memory_fault(&v, EINTR, 0, 0x20000, PAGE), 0);
+	v.run.exit_reason = KVM_EXIT_MMIO;
+	ck_assert_int_eq(conf_private_exit(&v.pm, &v.run, EFAULT), 0);
+	ck_assert_int_eq(conf_private_exit(NULL, &v.run, EFAULT), 0);
+	/* A fault outside any slot cannot be mended: the vCPU must stop. */
+	ck_assert_int_eq(memory_fault(&v, EFAULT,
+				      CONF_KVM_MEMORY_EXIT_FLAG_PRIVATE,
+				      0xc0000000, 8),
+			 -EINVAL);
+	ck_assert_int_eq(memory_fault(&v, EFAULT, 0, 0x20000, 0), -EINVAL);
+	ck_assert_uint_eq(v.f->n, calls);
+	snp_vm_teardown(&v);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("confidential-snp");
+	TCase *tc;
+
+	tc = tcase_create("pure");
+	tcase_add_test(tc, cpuid_page_layout);
+	tcase_add_loop_test(tc, map_gpa_range_decode, 0,
+			    G_N_ELEMENTS(gpa_range_cases));
+	tcase_add_test(tc, memory_fault_decode);
+	suite_add_tcase(s, tc);
+	UNIT_TCASE(s, "run-time-double", page_state_change_double,
+		   page_state_change_refused_double,
+		   memory_fault_converts_double);
+	return unit_run(s);
+}
