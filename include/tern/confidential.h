@@ -50,6 +50,7 @@ struct sev_section {
 };
 
 /* TDVF section attributes (TDX Virtual Firmware Design Guide, ch. 11). */
+#define TDVF_SECTION_TD_HOB 2 /* type: where the VMM leaves the TD HOB */
 #define TDVF_ATTR_MR_EXTEND (1u << 0)
 #define TDVF_ATTR_PAGE_AUG (1u << 1)
 

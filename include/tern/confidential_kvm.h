@@ -196,6 +196,7 @@ struct conf_kvm_create_guest_memfd {
  * once KVM_CAP_EXIT_HYPERCALL enables it: args gpa, pages, attributes.
  */
 #define CONF_KVM_EXIT_MEMORY_FAULT 39
+#define CONF_KVM_EXIT_TDX 40 /* TDVMCALLs KVM leaves to the VMM (GetQuote ...) */
 #define CONF_KVM_MEMORY_EXIT_FLAG_PRIVATE (1ull << 3)
 #define CONF_KVM_MAP_GPA_RANGE_PAGE_SZ_MASK 0x3ull
 #define CONF_KVM_MAP_GPA_RANGE_ENCRYPTED (1ull << 4)

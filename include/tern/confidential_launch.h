@@ -10,6 +10,8 @@
 #ifndef TERN_CONFIDENTIAL_LAUNCH_H
 #define TERN_CONFIDENTIAL_LAUNCH_H
 
+#include <sys/types.h>
+
 #include "tern/confidential.h"
 #include "tern/confidential_kvm.h"
 
@@ -64,10 +66,9 @@ bool confidential_config_check(const struct confidential_params *p,
 			       const char *firmware, bool kernel, GError **err);
 /*
  * `tern run --confidential`, before anything is built: the firmware carries
- * what the kind needs, KVM offers the VM type and /dev/sev opens (asked
- * through confidential_host_default). Fails with TERN_ERROR_HOST naming
- * what is missing, and for SNP and TDX, whose launch is not wired into the
- * VM build; the caller exits 2.
+ * what the kind needs, KVM offers the VM type and, for SEV, /dev/sev opens
+ * (asked through confidential_host_default). Fails with TERN_ERROR_HOST
+ * naming what is missing; the caller exits 2.
  */
 bool confidential_run_prepare(const struct confidential_params *p,
 			      const char *firmware, const char *kvm_device,
@@ -222,6 +223,22 @@ int confidential_map_gpa_range_decode(const uint64_t args[3],
  * wrapping. */
 int confidential_memory_fault_decode(const struct conf_kvm_memory_fault *f,
 				     struct conf_convert *out) __must_check;
+
+/* A stretch of guest physical memory. */
+struct conf_range {
+	uint64_t gpa, size;
+};
+
+/*
+ * The TD HOB (tdx_hob.c) into buf (len bytes, at guest address hob_gpa):
+ * the hand-off table, the RAM ranges in address order as resource
+ * descriptors (SYSTEM_MEMORY where added, the launch's PAGE.ADDed pages
+ * inside RAM; MEMORY_UNACCEPTED elsewhere), the end of the list. The bytes
+ * used, -ENOSPC if buf is too small, -EINVAL for overlapping added ranges.
+ */
+ssize_t tdx_hob_build(uint8_t *buf, size_t len, uint64_t hob_gpa,
+		      const struct conf_range *ram, unsigned int nr_ram,
+		      const struct conf_range *added, unsigned int nr_added);
 
 /*
  * The SNP CPUID page (4 KiB) from n CPUID entries as KVM reports them:

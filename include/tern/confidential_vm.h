@@ -2,8 +2,8 @@
 /*
  * A confidential launch inside `tern run`: what the VM build calls
  * (src/vmm/vm.c), what QMP reads (src/qmp/qmp_sev.c), and the host seam
- * through which every KVM confidential ioctl and /dev/sev goes. SEV,
- * SEV-ES and SEV-SNP so far; TDX stops at confidential_run_prepare().
+ * through which every KVM confidential ioctl and /dev/sev goes: SEV,
+ * SEV-ES, SEV-SNP and TDX.
  * docs/confidential.md walks the sequence.
  */
 #ifndef TERN_CONFIDENTIAL_VM_H
@@ -86,6 +86,9 @@ bool confidential_vm_resettable(const struct confidential_vm *c);
  */
 int confidential_vm_exit(struct confidential_vm *c, struct kvm_run *run,
 			 int run_err) __must_check;
+
+/* An SEV guest of any kind (what the SEV QMP commands see)? */
+bool confidential_vm_is_sev(const struct confidential_vm *c);
 
 /* What query-sev reports. */
 struct sev_guest_info {

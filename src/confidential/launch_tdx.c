@@ -9,7 +9,6 @@
  * `tern measure --confidential tdx` hashes.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "launch_internal.h"
@@ -18,7 +17,6 @@
 #define TDX_CPUID_ENTRIES 256
 #define TDX_ATTR_SEPT_VE_DISABLE (1ull << 28)
 #define TDX_XFAM_FIXED 0x3ull /* x87 and SSE state are always on */
-#define TDVF_SECTION_TD_HOB 2
 
 static int tdx_cmd(struct confidential_launch *l, int vcpu, uint32_t id,
 		   uint32_t flags, void *data, const char *name)
@@ -87,6 +85,11 @@ int tdx_launch_vcpus(struct confidential_launch *l)
 	return 0;
 }
 
+/*
+ * The source is the section's own shared view, as QEMU passes it: the
+ * image's bytes for a data section, otherwise what the VMM left there (the
+ * TD HOB) or zeros. KVM copies it into the private page (PAGE.ADD).
+ */
 static int tdx_add_region(struct confidential_launch *l,
 			  const struct launch_step *s)
 {
@@ -94,16 +97,15 @@ static int tdx_add_region(struct confidential_launch *l,
 		.gpa = s->gpa,
 		.nr_pages = s->len / CONF_PAGE_SIZE,
 	};
-	void *src = NULL;
+	uint8_t *src = l->ops->guest_ptr(l->opaque, s->gpa, s->len);
 	int ret;
 
-	/* The source must be page aligned: an image slice may not be. */
-	if (posix_memalign(&src, CONF_PAGE_SIZE, s->len))
-		return -ENOMEM;
+	if (!src || (uintptr_t)src % CONF_PAGE_SIZE) {
+		l->failed = "guest memory for a TDVF section";
+		return -EFAULT;
+	}
 	if (s->kind == LAUNCH_STEP_DATA && s->data)
-		memcpy(src, s->data, s->len);
-	else
-		memset(src, 0, s->len);
+		memmove(src, s->data, s->len);
 	r.source_addr = (uintptr_t)src;
 	/* KVM advances the region as it goes: resume after -EAGAIN. */
 	do {
@@ -111,7 +113,6 @@ static int tdx_add_region(struct confidential_launch *l,
 			      s->extend ? CONF_KVM_TDX_MEASURE_MEMORY_REGION : 0,
 			      &r, "KVM_TDX_INIT_MEM_REGION");
 	} while (ret == -EAGAIN || ret == -EINTR);
-	free(src);
 	return ret;
 }
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * An SEV, SEV-ES or SEV-SNP launch inside `tern run`, driven by the launch
- * plan that `tern measure` hashes (so what the PSP measures is what was
- * predicted):
+ * A confidential launch inside `tern run`, driven by the launch plan that
+ * `tern measure` hashes (so what the secure firmware measures is what was
+ * predicted). SEV and SEV-ES:
  *
  *   vm_create: KVM_CREATE_VM (the kind's type), RAM
  *     confidential_vm_begin: /dev/sev, PLATFORM_STATUS, INIT2,
@@ -16,26 +16,23 @@
  *   QMP sev-inject-launch-secret: LAUNCH_SECRET (launch-secret only)
  *   first resume (cont): confidential_vm_ready: LAUNCH_FINISH
  *
- * SEV-SNP instead: confidential_vm_begin does INIT2 and SNP_LAUNCH_START,
- * then binds each RAM region to a guest_memfd (no REG_REGION) and asks
- * KVM to hand page-state changes to tern; confidential_vm_measure binds
- * the flash, sets the vCPUs' start registers, makes the plan's pages
- * private, SNP_LAUNCH_UPDATEs them with their page types and
- * SNP_LAUNCH_FINISHes (launch-update -> running; the measurement lives
- * in the guest's attestation report). At run time the vCPUs' page-state
- * changes and private-memory faults come to confidential_vm_convert().
- *
  * As QEMU does with -S: a guest owner who wants to inject a secret starts
  * the VM paused, reads the measurement, injects, and continues.
- * Every host call goes through confidential_host_default.
+ *
+ * SEV-SNP and TDX (vm_private.c): confidential_vm_begin does INIT2 and
+ * SNP_LAUNCH_START, or TDX_CAPABILITIES and TDX_INIT_VM, then binds each
+ * RAM region to a guest_memfd (no REG_REGION); confidential_vm_measure
+ * does the rest in one go (launch-update -> running; the measurement is
+ * in the guest's attestation report or quote). At run time the vCPUs'
+ * page-state changes and private-memory faults come to
+ * confidential_vm_exit(). Every host call goes through
+ * confidential_host_default.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 
-#include <linux/kvm_para.h>
 #include <linux/psp-sev.h>
 
 #include "tern/confidential_kvm.h"
@@ -45,23 +42,10 @@
 #include "tern/error.h"
 #include "tern/vcpu.h"
 #include "tern/vm.h"
+#include "vm_internal.h"
 
 #define FIRMWARE_MAX (64ull * MiB)
 #define CPUID_SIGNATURE_LEAF 1
-
-struct confidential_vm {
-	struct vm *vm;
-	const struct confidential_host_ops *host;
-	struct confidential_launch l;
-	struct launch_plan *plan;
-	uint8_t *fw_img; /* the plan's DATA steps point into it */
-	uint8_t *dh_cert, *session;
-	uint8_t *id_block, *id_auth; /* SNP */
-	struct sev_platform_info platform;
-	enum sev_launch_state state;
-	bool snp;
-	struct conf_private_mem pm; /* SNP: guest_memfd slots */
-};
 
 /* QEMU's names of the SEV firmware's status codes (SEV API, table 27). */
 static const char *const fw_errors[] = {
@@ -82,8 +66,15 @@ static const char *fw_error_name(uint32_t e)
 	return e < G_N_ELEMENTS(fw_errors) ? fw_errors[e] : "unknown error";
 }
 
-static bool launch_fail(struct confidential_vm *c, int ret, GError **err)
+bool conf_launch_fail(struct confidential_vm *c, int ret, GError **err)
 {
+	if (c->plan->opt.kind == CONFIDENTIAL_TDX) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential tdx: %s failed: %s (hw_error %#x)",
+			    c->l.failed ? c->l.failed : "the launch",
+			    g_strerror(-ret), c->l.fw_error);
+		return false;
+	}
 	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 		    "--confidential %s: %s failed: %s (firmware status %u '%s')",
 		    confidential_kind_name(c->plan->opt.kind),
@@ -92,11 +83,10 @@ static bool launch_fail(struct confidential_vm *c, int ret, GError **err)
 	return false;
 }
 
-static void launch_state_set(struct confidential_vm *c,
-			     enum sev_launch_state s)
+void conf_launch_state_set(struct confidential_vm *c, enum sev_launch_state s)
 {
 	/* A broken order is tern's bug, never the user's: keep it visible. */
-	g_warn_if_fail(sev_launch_state_next(c->state, s, c->snp));
+	g_warn_if_fail(sev_launch_state_next(c->state, s, c->private_mem));
 	c->state = s;
 }
 
@@ -120,8 +110,7 @@ static int op_vcpu_ioctl(void *opaque, unsigned int vcpu, unsigned long req,
 }
 
 /* Guest RAM, or the flash (writable on the host while the launch runs). */
-static void *conf_guest_ptr(struct confidential_vm *c, uint64_t gpa,
-			    uint64_t len)
+void *conf_guest_ptr(struct confidential_vm *c, uint64_t gpa, uint64_t len)
 {
 	const struct flash_image *f = &c->vm->flash;
 
@@ -191,7 +180,7 @@ static int op_snp_cpuid_fill(void *opaque, uint8_t *page)
 	return ret;
 }
 
-static const struct confidential_ops conf_vm_ops = {
+const struct confidential_ops conf_vm_ops = {
 	.vm_ioctl = op_vm_ioctl,
 	.vcpu_ioctl = op_vcpu_ioctl,
 	.guest_ptr = op_guest_ptr,
@@ -274,46 +263,6 @@ static bool conf_plan_build(struct confidential_vm *c, GError **err)
 	return c->plan != NULL;
 }
 
-/* Back [gpa, gpa + size) at hva with a new guest_memfd as slot. */
-static int conf_bind(struct confidential_vm *c, uint32_t slot, uint64_t gpa,
-		     uint64_t size, uint8_t *hva, bool ram)
-{
-	int ret = conf_private_bind(&c->pm, slot, gpa, size, hva, ram);
-
-	if (ret < 0)
-		c->l.failed = "KVM_CREATE_GUEST_MEMFD / KVM_SET_USER_MEMORY_REGION2";
-	return ret;
-}
-
-/*
- * SNP: every RAM region becomes a guest_memfd slot, shared until the guest
- * (or the launch) converts it, and the guest's page-state changes exit to
- * tern as KVM_HC_MAP_GPA_RANGE hypercalls.
- */
-static bool conf_snp_memory(struct confidential_vm *c, GError **err)
-{
-	struct kvm_enable_cap cap = {
-		.cap = KVM_CAP_EXIT_HYPERCALL,
-		.args[0] = 1ull << KVM_HC_MAP_GPA_RANGE,
-	};
-	struct guest_memory *mem = &c->vm->mem;
-	int ret;
-
-	for (unsigned int i = 0; i < mem->nr_regions; i++) {
-		const struct guest_region *r = &mem->regions[i];
-
-		ret = conf_bind(c, r->slot, r->gpa, r->size, r->hva, true);
-		if (ret < 0)
-			return launch_fail(c, ret, err);
-	}
-	/* Not a confidential command: the real KVM either way. */
-	if (ioctl(c->vm->kvm.vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
-		c->l.failed = "KVM_ENABLE_CAP(KVM_CAP_EXIT_HYPERCALL)";
-		return launch_fail(c, -errno, err);
-	}
-	return true;
-}
-
 static int conf_region_register(struct confidential_vm *c, void *hva,
 				uint64_t size)
 {
@@ -323,25 +272,52 @@ static int conf_region_register(struct confidential_vm *c, void *hva,
 				 KVM_MEMORY_ENCRYPT_REG_REGION, &r);
 }
 
+/* /dev/sev, which authorises every SEV command, and its platform status. */
+static bool conf_sev_platform(struct confidential_vm *c, GError **err)
+{
+	enum confidential_kind kind = c->plan->opt.kind;
+	uint32_t fw_error = 0;
+	int ret;
+
+	c->l.sev_fd = c->host->sev_open();
+	if (c->l.sev_fd < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential %s: /dev/sev: %s",
+			    confidential_kind_name(kind),
+			    g_strerror(-c->l.sev_fd));
+		return false;
+	}
+	ret = c->host->sev_platform_status(c->l.sev_fd, &c->platform,
+					   &fw_error);
+	if (ret < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "--confidential: SEV_PLATFORM_STATUS failed: %s (firmware status %u '%s')",
+			    g_strerror(-ret), fw_error, fw_error_name(fw_error));
+		return false;
+	}
+	if (kind == CONFIDENTIAL_SEV_ES &&
+	    !(c->platform.flags & SEV_STATUS_FLAGS_CONFIG_ES)) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_HOST,
+				    "--confidential sev-es: the SEV firmware does not offer SEV-ES");
+		return false;
+	}
+	return true;
+}
+
 struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 {
 	const struct confidential_params *p = &vm->cfg->confidential;
 	struct confidential_vm *c = g_new0(struct confidential_vm, 1);
-	uint32_t fw_error = 0;
 	int ret;
 
 	c->vm = vm;
 	c->host = &confidential_host_default;
 	c->l.sev_fd = -1;
 	c->snp = p->kind == CONFIDENTIAL_SEV_SNP;
+	c->private_mem = confidential_private_memory(p->kind);
 	c->pm.ops = &conf_vm_ops;
 	c->pm.opaque = c;
 	c->pm.mem = &vm->mem;
-	if (p->kind == CONFIDENTIAL_TDX) {
-		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_HOST,
-				    "--confidential tdx: only sev, sev-es and sev-snp launch in tern run so far");
-		goto fail;
-	}
 	if (!conf_plan_build(c, err) ||
 	    !conf_blob_read("dh-cert", p->dh_cert_path, &c->dh_cert,
 			    &c->l.dh_cert_len, 0, err) ||
@@ -360,36 +336,16 @@ struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 	c->l.session = c->session;
 	c->l.id_block = c->id_block;
 	c->l.id_auth = c->id_auth;
-	c->l.sev_fd = c->host->sev_open();
-	if (c->l.sev_fd < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "--confidential %s: /dev/sev: %s",
-			    confidential_kind_name(p->kind),
-			    g_strerror(-c->l.sev_fd));
+	if (p->kind != CONFIDENTIAL_TDX && !conf_sev_platform(c, err))
 		goto fail;
-	}
-	ret = c->host->sev_platform_status(c->l.sev_fd, &c->platform,
-					   &fw_error);
-	if (ret < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
-			    "--confidential: SEV_PLATFORM_STATUS failed: %s (firmware status %u '%s')",
-			    g_strerror(-ret), fw_error, fw_error_name(fw_error));
-		goto fail;
-	}
-	if (p->kind == CONFIDENTIAL_SEV_ES &&
-	    !(c->platform.flags & SEV_STATUS_FLAGS_CONFIG_ES)) {
-		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_HOST,
-				    "--confidential sev-es: the SEV firmware does not offer SEV-ES");
-		goto fail;
-	}
 	ret = confidential_launch_begin(&c->l);
 	if (ret < 0) {
-		launch_fail(c, ret, err);
+		conf_launch_fail(c, ret, err);
 		goto fail;
 	}
-	launch_state_set(c, SEV_STATE_LAUNCH_UPDATE);
-	if (c->snp) {
-		if (!conf_snp_memory(c, err))
+	conf_launch_state_set(c, SEV_STATE_LAUNCH_UPDATE);
+	if (c->private_mem) {
+		if (!conf_private_memory(c, err))
 			goto fail;
 		return c;
 	}
@@ -400,7 +356,7 @@ struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 		ret = conf_region_register(c, r->hva, r->size);
 		if (ret < 0) {
 			c->l.failed = "KVM_MEMORY_ENCRYPT_REG_REGION";
-			launch_fail(c, ret, err);
+			conf_launch_fail(c, ret, err);
 			goto fail;
 		}
 	}
@@ -410,41 +366,17 @@ fail:
 	return NULL;
 }
 
-/*
- * SNP in one go: nothing may happen between measuring and finishing (the
- * guest owner's secrets travel in the attestation exchange, not here).
- */
-static bool conf_snp_launch(struct confidential_vm *c, GError **err)
-{
-	struct flash_image *f = &c->vm->flash;
-	int ret;
-
-	ret = conf_bind(c, FLASH_KVM_SLOT, f->gpa, f->size, f->hva, false);
-	if (ret == 0)
-		ret = confidential_launch_vcpus(&c->l);
-	if (ret == 0)
-		ret = confidential_launch_finish(&c->l);
-	if (ret < 0)
-		return launch_fail(c, ret, err);
-	launch_state_set(c, SEV_STATE_RUNNING);
-	c->pm.running = true;
-	tern_log("--confidential sev-snp: launched (%u vCPUs, vCPU signature %#x, policy %#" PRIx64 ")",
-		 c->plan->opt.cpus, c->plan->opt.vcpu_sig,
-		 c->vm->cfg->confidential.policy);
-	return true;
-}
-
 bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
 			     GError **err)
 {
 	struct flash_image *f = &c->vm->flash;
 	int ret;
 
-	if (c->snp)
-		return conf_snp_launch(c, err);
+	if (c->private_mem)
+		return conf_private_launch(c, err);
 	ret = confidential_launch_vcpus(&c->l);
 	if (ret < 0)
-		return launch_fail(c, ret, err);
+		return conf_launch_fail(c, ret, err);
 	/* LAUNCH_UPDATE_DATA encrypts the flash in place: KVM pins it for
 	 * writing, so it stays writable on the host until the launch ends. */
 	if (mprotect(f->hva, f->size, PROT_READ | PROT_WRITE) < 0) {
@@ -455,13 +387,13 @@ bool confidential_vm_measure(struct confidential_vm *c, bool finish_later,
 	ret = conf_region_register(c, f->hva, f->size);
 	if (ret < 0) {
 		c->l.failed = "KVM_MEMORY_ENCRYPT_REG_REGION (flash)";
-		return launch_fail(c, ret, err);
+		return conf_launch_fail(c, ret, err);
 	}
 	ret = confidential_launch_measure(&c->l);
 	mprotect(f->hva, f->size, PROT_READ);
 	if (ret < 0)
-		return launch_fail(c, ret, err);
-	launch_state_set(c, SEV_STATE_LAUNCH_SECRET);
+		return conf_launch_fail(c, ret, err);
+	conf_launch_state_set(c, SEV_STATE_LAUNCH_SECRET);
 	/* What the owner needs to predict the digest with `tern measure`. */
 	tern_log("--confidential %s: launch measured (%u vCPUs, vCPU signature %#x)",
 		 confidential_kind_name(c->plan->opt.kind), c->plan->opt.cpus,
@@ -477,8 +409,8 @@ bool confidential_vm_ready(struct confidential_vm *c, GError **err)
 		return true;
 	ret = confidential_launch_complete(&c->l);
 	if (ret < 0)
-		return launch_fail(c, ret, err);
-	launch_state_set(c, SEV_STATE_RUNNING);
+		return conf_launch_fail(c, ret, err);
+	conf_launch_state_set(c, SEV_STATE_RUNNING);
 	return true;
 }
 
@@ -509,7 +441,13 @@ bool confidential_vm_resettable(const struct confidential_vm *c)
 int confidential_vm_exit(struct confidential_vm *c, struct kvm_run *run,
 			 int run_err)
 {
-	return conf_private_exit(c && c->snp ? &c->pm : NULL, run, run_err);
+	return conf_private_exit(c && c->private_mem ? &c->pm : NULL, run,
+				 run_err);
+}
+
+bool confidential_vm_is_sev(const struct confidential_vm *c)
+{
+	return c && c->plan->opt.kind != CONFIDENTIAL_TDX;
 }
 
 /* ---- What QMP reads and does -------------------------------------------- */

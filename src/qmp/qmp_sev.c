@@ -11,9 +11,12 @@
 #include "tern/qmp.h"
 #include "tern/vm.h"
 
+/* The VM's SEV launch; NULL without one (a TDX guest is not SEV). */
 static struct confidential_vm *call_conf(const struct qmp_call *call)
 {
-	return ((struct vm *)call->opaque)->conf;
+	struct confidential_vm *c = ((struct vm *)call->opaque)->conf;
+
+	return confidential_vm_is_sev(c) ? c : NULL;
 }
 
 /* QEMU 7.2's SevInfo: all fields, zero and "uninit" without SEV. */

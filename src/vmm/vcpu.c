@@ -199,6 +199,14 @@ static bool vcpu_handle_exit(struct vcpu *vcpu)
 		return true;
 	case KVM_EXIT_INTR:
 		return true;
+	case CONF_KVM_EXIT_TDX:
+		/*
+		 * A TDVMCALL KVM leaves to the VMM (GetQuote, SetupEventNotify-
+		 * Interrupt, GetTdVmCallInfo): KVM has set its answer to "not
+		 * supported" already, and tern has no quote service.
+		 */
+		vcpu->exit_pending = true;
+		return true;
 	case KVM_EXIT_HYPERCALL:
 		/* Enabled for SNP page-state changes only; anything else gets
 		 * -KVM_ENOSYS. KVM hands the answer over on the next run. */

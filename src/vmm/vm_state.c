@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "tern/device.h"
+#include "tern/confidential_vm.h"
 #include "tern/error.h"
 #include "tern/le.h"
 #include "tern/pci.h"
@@ -167,7 +168,9 @@ static bool vm_state_allowed(const struct vm *vm, GError **err)
 		return true;
 	/* QEMU 7.2's migration blocker for SEV guests. */
 	g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "SEV: Migration is not implemented");
+			    confidential_vm_is_sev(vm->conf) ?
+				    "SEV: Migration is not implemented" :
+				    "TDX: a TD's state cannot be saved or migrated");
 	return false;
 }
 

@@ -88,7 +88,7 @@ static unsigned long dbl_vm_type(enum confidential_kind kind)
 
 static int dbl_vm_types(const char *dev)
 {
-	/* An SNP host's VM types, and TDX's (which stops before the build). */
+	/* The VM types of an SNP host, and TDX's. */
 	return 1 << CONF_KVM_X86_DEFAULT_VM | 1 << CONF_KVM_X86_SEV_VM |
 	       1 << CONF_KVM_X86_SEV_ES_VM | 1 << CONF_KVM_X86_SNP_VM |
 	       1 << CONF_KVM_X86_TDX_VM;
@@ -175,7 +175,17 @@ static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 		return -ENOTTY;
 	}
 	before = dbl->violations;
-	if (req == KVM_MEMORY_ENCRYPT_OP) {
+	if (req == KVM_MEMORY_ENCRYPT_OP && dbl->kind == CONFIDENTIAL_TDX) {
+		const struct conf_kvm_tdx_cmd *cmd = arg;
+
+		ret = fake_ops.vm_ioctl(dbl, req, arg);
+		if (!ret && cmd->id == CONF_KVM_TDX_FINALIZE_VM) {
+			fprintf(stderr, "confidential double: TDX_FINALIZE_VM mrtd ");
+			for (size_t i = 0; i < dbl->digest_len; i++)
+				fprintf(stderr, "%02x", dbl->digest[i]);
+			fprintf(stderr, "\n");
+		}
+	} else if (req == KVM_MEMORY_ENCRYPT_OP) {
 		struct conf_kvm_sev_cmd *cmd = arg;
 		uint32_t fd = cmd->sev_fd;
 
@@ -237,8 +247,23 @@ static int dbl_vcpu_ioctl(unsigned int index, int vcpu_fd, unsigned long req,
 {
 	const struct kvm_regs *regs = arg;
 	unsigned int before;
-	int ret = ioctl(vcpu_fd, req, arg) < 0 ? -errno : 0;
+	int ret;
 
+	/* TDX's vCPU commands (INIT_VCPU, INIT_MEM_REGION) are the fake's. */
+	if (req == KVM_MEMORY_ENCRYPT_OP) {
+		pthread_mutex_lock(&dbl_lock);
+		if (!dbl || index >= FAKE_MAX_VCPUS) {
+			pthread_mutex_unlock(&dbl_lock);
+			return -ENOTTY;
+		}
+		if (dbl->cpus < index + 1)
+			dbl->cpus = index + 1;
+		before = dbl->violations;
+		ret = dbl_check(before, fake_ops.vcpu_ioctl(dbl, index, req, arg));
+		pthread_mutex_unlock(&dbl_lock);
+		return ret;
+	}
+	ret = ioctl(vcpu_fd, req, arg) < 0 ? -errno : 0;
 	if (ret < 0 || index >= FAKE_MAX_VCPUS)
 		return ret;
 	pthread_mutex_lock(&dbl_lock);

@@ -17,6 +17,7 @@ REAL_TERN=${3:?usage: $0 TERN_CONFIDENTIAL_DOUBLE FIRMWARE_DIR TERN}
 SECRET_FW=$FW/flash-secret.bin
 HELLO_FW=$FW/flash-hello.bin
 SNP_FW=$FW/flash-snp.bin
+TDX_FW=$FW/flash-tdx.bin
 [ -f "$SECRET_FW" ] || skip "$SECRET_FW was not built"
 
 # A 52-byte packet header (FLAGS, IV, MAC: the double checks only its size)
@@ -285,11 +286,59 @@ expect_line err "^tern run: --confidential sev-snp: KVM_SEV_SNP_LAUNCH_UPDATE fa
 expect_no_line out '^flash-snp'
 end
 
-begin "double: tdx passes the host checks but is not wired into the VM build"
-TDX_FW=$(dirname "$0")/../data/launch-measurements/inputs/gce-tcb-verifier-74582c0-reconstructed/clean_example_2m.bin
-run_tern 30 run --confidential tdx --firmware "$TDX_FW"
+# tdx_mrtd: the MRTD `tern measure` predicts for flash-tdx.
+tdx_mrtd() {
+	"$REAL_TERN" measure --confidential tdx --firmware "$TDX_FW" 2>&1
+}
+
+begin "double, unencrypted: tdx from guest_memfd slots: MRTD = tern measure, the TD HOB describes RAM"
+run_tern 60 run --confidential tdx --firmware "$TDX_FW" --memory 64M --test-exit
+expect_pass
+# [0, HOB) [HOB] [HOB end, TEMP_MEM) [TEMP_MEM] [TEMP_MEM end, 64M): the
+# launch added 8 KiB of HOB and 8 KiB of temporary memory.
+expect_line out '^flash-tdx: hob v09 resources 05 ram 04000000 added 00004000$'
+want=$(tdx_mrtd) || fail "tern measure: $want"
+expect_line err "^confidential double: TDX_FINALIZE_VM mrtd $want\$"
+expect_line err '^tern: --confidential tdx: launched \(1 vCPUs\)$'
+expect_no_line err 'violation'
+end
+
+begin "double, unencrypted: tdx on 2 vCPUs with RAM above 4 GiB: not SEV to QMP, no reset, no state save"
+if start_vm tdx --cpus 2 --memory 3584M --confidential tdx --firmware "$TDX_FW"; then
+	for _ in $(seq 100); do grep -q '^RESULT:' "$CON" && break; sleep 0.1; done
+	# 3 GiB below the hole (split by the two sections), 512 MiB above.
+	grep -q '^flash-tdx: hob v09 resources 06 ram e0000000 added 00004000$' "$CON" ||
+		fail "TD HOB not as expected: $(cat "$CON")"
+	grep -q '^RESULT: PASS$' "$CON" || fail "no RESULT: PASS: $(cat "$CON")"
+	want=$(tdx_mrtd) || fail "tern measure: $want"
+	grep -q "^confidential double: TDX_FINALIZE_VM mrtd $want\$" "$VMERR" ||
+		fail "MRTD not as predicted ($want): $(cat "$VMERR")"
+	qmp query-sev
+	expect_return 'r == {"enabled": False, "api-major": 0, "api-minor": 0, "build-id": 0, "policy": 0, "state": "uninit", "handle": 0}'
+	qmp stop
+	qmp x-tern-state-save "{\"path\": \"$TMP/state\"}"
+	expect_error "TDX: a TD's state cannot be saved or migrated"
+	qmp cont
+	qmp system_reset
+	wait_vm
+	expect_status 0
+	grep -q 'cpus are not resettable, terminating' "$VMERR" ||
+		fail "system_reset did not end the VM: $(cat "$VMERR")"
+	grep -q violation "$VMERR" && fail "double: $(cat "$VMERR")"
+fi
+end
+
+begin "double: the TDX module failing INIT_MEM_REGION ends tern with exit 2 naming it"
+TERN_CONF_DOUBLE_FAIL=3 run_tern 30 run --confidential tdx --firmware "$TDX_FW" --test-exit
 expect_status 2
-expect_line err 'tdx launch is tested only at the ioctl boundary and not yet wired into the VM build'
+expect_line err "^tern run: --confidential tdx: KVM_TDX_INIT_MEM_REGION failed: Input/output error \\(hw_error 0x1a\\)$"
+expect_no_line out '^flash-tdx'
+end
+
+begin "double: a tdx firmware without TDVF metadata is refused before anything is built"
+run_tern 30 run --confidential tdx --firmware "$SNP_FW" --test-exit
+expect_status 2
+expect_line err '^tern run: --firmware: no TDVF metadata'
 end
 
 begin "a VM that is not confidential answers the SEV commands as QEMU 7.2 without SEV"

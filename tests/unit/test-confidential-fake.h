@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include <linux/psp-sev.h>
+#include <sys/mman.h>
 
 #include "tern/confidential_kvm.h"
 #include "tern/confidential_launch.h"
@@ -360,6 +361,10 @@ static int fake_tdx(struct fake_kvm *f, int vcpu, struct conf_kvm_tdx_cmd *cmd)
 	gsize dlen = 48;
 
 	c->flags = cmd->flags;
+	if (f->fail_armed && cmd->id == f->fail_id) {
+		cmd->hw_error = 0x1a; /* an arbitrary module status */
+		return -EIO;
+	}
 	switch (cmd->id) {
 	case CONF_KVM_TDX_CAPABILITIES: {
 		struct conf_kvm_tdx_capabilities *caps = data;
@@ -553,8 +558,13 @@ static struct fake_kvm *fake_new(enum confidential_kind kind,
 
 	f->kind = kind;
 	f->cpus = cpus;
-	f->low = g_malloc0(FAKE_LOW_SIZE);
-	f->high = g_malloc0(0x100000000ull - FAKE_HIGH_BASE);
+	/* Page aligned, as a VMM's guest memory is (TDX sources must be). */
+	f->low = mmap(NULL, FAKE_LOW_SIZE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	f->high = mmap(NULL, 0x100000000ull - FAKE_HIGH_BASE,
+		       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		       0);
+	g_assert(f->low != MAP_FAILED && f->high != MAP_FAILED);
 	f->private_gfns = g_hash_table_new(NULL, NULL);
 	f->sev_sum = g_checksum_new(G_CHECKSUM_SHA256);
 	f->mrtd = g_checksum_new(G_CHECKSUM_SHA384);
@@ -564,8 +574,8 @@ static struct fake_kvm *fake_new(enum confidential_kind kind,
 
 static void fake_free(struct fake_kvm *f)
 {
-	g_free(f->low);
-	g_free(f->high);
+	munmap(f->low, FAKE_LOW_SIZE);
+	munmap(f->high, 0x100000000ull - FAKE_HIGH_BASE);
 	g_hash_table_destroy(f->private_gfns);
 	g_checksum_free(f->sev_sum);
 	g_checksum_free(f->mrtd);

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * An SEV-SNP guest at run time (src/confidential/runtime.c): the CPUID
- * page the launch fills, and what the vCPU exit path does with the
+ * What tern hands a confidential guest and serves while it runs: the TD
+ * HOB a TDX launch leaves the firmware (src/confidential/tdx_hob.c), the
+ * SNP CPUID page, and (src/confidential/runtime.c) what the vCPU exit
+ * path does with the
  * guest's page-state changes (KVM_HC_MAP_GPA_RANGE hypercall exits) and
  * private-memory faults (KVM_EXIT_MEMORY_FAULT). The exits are built by
  * hand here: no guest on these hosts can make them (there is no SNP, and
@@ -354,12 +356,127 @@ START_TEST(memory_fault_converts_double)
 }
 END_TEST
 
+/* The TD HOB's resource descriptors, as (type, start, length). */
+struct hob_res {
+	uint32_t type;
+	uint64_t start, len;
+};
+
+/* Walk a HOB list; the resource descriptors into res, their count. */
+static unsigned int hob_walk(const uint8_t *buf, size_t used, uint64_t gpa,
+			     struct hob_res *res, unsigned int max)
+{
+	unsigned int n = 0;
+	size_t off = 56;
+
+	ck_assert_uint_eq(le16_get(buf), 1); /* the hand-off table first */
+	ck_assert_uint_eq(le16_get(buf + 2), 56);
+	ck_assert_uint_eq(le32_get(buf + 8), 9); /* its version */
+	ck_assert_uint_eq(le32_get(buf + 12), 0); /* boot mode */
+	for (;;) {
+		uint16_t type = le16_get(buf + off), len = le16_get(buf + off + 2);
+
+		ck_assert_uint_eq(len % 8, 0);
+		ck_assert_uint_eq(le32_get(buf + off + 4), 0);
+		if (type == 0xffff) {
+			ck_assert_uint_eq(len, 8);
+			off += len;
+			break;
+		}
+		ck_assert_uint_eq(type, 3);
+		ck_assert_uint_eq(len, 48);
+		ck_assert_uint_lt(n, max);
+		for (unsigned int i = 8; i < 24; i++) /* owner GUID */
+			ck_assert_uint_eq(buf[off + i], 0);
+		res[n].type = le32_get(buf + off + 24);
+		ck_assert_uint_eq(le32_get(buf + off + 28), 0x7);
+		res[n].start = le64_get(buf + off + 32);
+		res[n++].len = le64_get(buf + off + 40);
+		off += len;
+	}
+	ck_assert_uint_eq(off, used);
+	/* EfiEndOfHobList: just past the end HOB, in guest addresses. */
+	ck_assert_uint_eq(le64_get(buf + 48), gpa + used);
+	return n;
+}
+
+START_TEST(td_hob_layout)
+{
+	/* RAM below the 32-bit hole and above 4 GiB; the HOB and temporary
+	 * memory inside the low part, the firmware outside RAM. */
+	const struct conf_range ram[] = { { 0, 0xc0000000 },
+					  { 0x100000000ull, 0x20000000 } };
+	const struct conf_range added[] = { { 0x10000, 0x2000 },
+					    { 0xffff0000, 0x10000 },
+					    { 0x8000, 0x2000 } };
+	const struct hob_res want[] = {
+		{ 7, 0, 0x8000 },	   { 0, 0x8000, 0x2000 },
+		{ 7, 0xa000, 0x6000 },	   { 0, 0x10000, 0x2000 },
+		{ 7, 0x12000, 0xc0000000 - 0x12000 },
+		{ 7, 0x100000000ull, 0x20000000 },
+	};
+	struct hob_res res[8];
+	uint8_t buf[0x2000];
+	ssize_t used;
+	unsigned int n;
+
+	memset(buf, 0xcc, sizeof(buf));
+	used = tdx_hob_build(buf, sizeof(buf), 0x8000, ram, 2, added, 3);
+	ck_assert_int_eq(used, 56 + 6 * 48 + 8);
+	n = hob_walk(buf, (size_t)used, 0x8000, res, G_N_ELEMENTS(res));
+	ck_assert_uint_eq(n, G_N_ELEMENTS(want));
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_uint_eq(res[i].type, want[i].type);
+		ck_assert_uint_eq(res[i].start, want[i].start);
+		ck_assert_uint_eq(res[i].len, want[i].len);
+	}
+	/* Added pages at the very start and end of RAM: no empty ranges. */
+	{
+		const struct conf_range r1[] = { { 0, 0x20000 } };
+		const struct conf_range a1[] = { { 0x1f000, 0x1000 },
+						 { 0, 0x1000 } };
+
+		used = tdx_hob_build(buf, sizeof(buf), 0, r1, 1, a1, 2);
+		n = hob_walk(buf, (size_t)used, 0, res, G_N_ELEMENTS(res));
+		ck_assert_uint_eq(n, 3);
+		ck_assert_uint_eq(res[0].type, 0);
+		ck_assert_uint_eq(res[1].start, 0x1000);
+		ck_assert_uint_eq(res[1].len, 0x1e000);
+		ck_assert_uint_eq(res[2].type, 0);
+	}
+	/* No RAM at all: the hand-off table and the end. */
+	used = tdx_hob_build(buf, sizeof(buf), 0x8000, ram, 0, added, 0);
+	ck_assert_int_eq(used, 64);
+	ck_assert_uint_eq(hob_walk(buf, 64, 0x8000, res, 1), 0);
+}
+END_TEST
+
+START_TEST(td_hob_refuses)
+{
+	const struct conf_range ram[] = { { 0, 0x100000 } };
+	const struct conf_range overlap[] = { { 0x8000, 0x2000 },
+					      { 0x9000, 0x1000 } };
+	uint8_t buf[4096];
+
+	/* Too small for the hand-off table, or for the resources. */
+	ck_assert_int_eq(tdx_hob_build(buf, 48, 0, ram, 1, NULL, 0), -ENOSPC);
+	ck_assert_int_eq(tdx_hob_build(buf, 56 + 48, 0, ram, 1, overlap, 1),
+			 -ENOSPC);
+	ck_assert_int_eq(tdx_hob_build(buf, 56 + 48, 0, ram, 1, NULL, 0),
+			 -ENOSPC); /* no room for the end */
+	ck_assert_int_eq(tdx_hob_build(buf, sizeof(buf), 0, ram, 1, overlap, 2),
+			 -EINVAL);
+}
+END_TEST
+
 int main(void)
 {
-	Suite *s = suite_create("confidential-snp");
+	Suite *s = suite_create("confidential-run");
 	TCase *tc;
 
 	tc = tcase_create("pure");
+	tcase_add_test(tc, td_hob_layout);
+	tcase_add_test(tc, td_hob_refuses);
 	tcase_add_test(tc, cpuid_page_layout);
 	tcase_add_loop_test(tc, map_gpa_range_decode, 0,
 			    G_N_ELEMENTS(gpa_range_cases));
