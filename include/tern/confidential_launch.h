@@ -101,6 +101,9 @@ struct confidential_launch {
 	uint32_t session_len;
 	const uint8_t *id_block; /* SNP, CONF_SNP_ID_BLOCK_SIZE bytes */
 	const uint8_t *id_auth; /* CONF_SNP_ID_AUTH_SIZE bytes */
+	/* TDX: the CPUID the vCPUs get, for KVM_TDX_INIT_VM (may be none). */
+	const struct kvm_cpuid_entry2 *cpuid;
+	unsigned int nr_cpuid;
 	uint32_t fw_error; /* the firmware's status of the last failure */
 	const char *failed; /* the command that failed, for messages */
 	uint8_t measurement[64]; /* SEV LAUNCH_MEASURE: digest + mnonce */
@@ -223,6 +226,17 @@ int confidential_map_gpa_range_decode(const uint64_t args[3],
  * wrapping. */
 int confidential_memory_fault_decode(const struct conf_kvm_memory_fault *f,
 				     struct conf_convert *out) __must_check;
+
+/*
+ * TDX's CPUID configuration for KVM_TDX_INIT_VM: each configurable leaf of
+ * KVM_TDX_CAPABILITIES (caps: the bits the VMM may set) that the vCPUs'
+ * CPUID (vm) has, with the vCPU's bits within the configurable ones. The
+ * entries written to out (room for nr_caps).
+ */
+unsigned int tdx_cpuid_config(const struct kvm_cpuid_entry2 *caps,
+			      unsigned int nr_caps,
+			      const struct kvm_cpuid_entry2 *vm,
+			      unsigned int nr_vm, struct kvm_cpuid_entry2 *out);
 
 /* A stretch of guest physical memory. */
 struct conf_range {

@@ -36,13 +36,41 @@ static int tdx_cmd(struct confidential_launch *l, int vcpu, uint32_t id,
 	return ret;
 }
 
+unsigned int tdx_cpuid_config(const struct kvm_cpuid_entry2 *caps,
+			      unsigned int nr_caps,
+			      const struct kvm_cpuid_entry2 *vm,
+			      unsigned int nr_vm, struct kvm_cpuid_entry2 *out)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < nr_caps; i++) {
+		const struct kvm_cpuid_entry2 *c = &caps[i];
+
+		for (unsigned int j = 0; j < nr_vm; j++) {
+			const struct kvm_cpuid_entry2 *v = &vm[j];
+
+			if (v->function != c->function ||
+			    ((c->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) &&
+			     v->index != c->index))
+				continue;
+			out[n] = *c;
+			out[n].eax = v->eax & c->eax;
+			out[n].ebx = v->ebx & c->ebx;
+			out[n].ecx = v->ecx & c->ecx;
+			out[n].edx = v->edx & c->edx;
+			n++;
+			break;
+		}
+	}
+	return n;
+}
+
 int tdx_launch_begin(struct confidential_launch *l)
 {
 	size_t caps_len = sizeof(struct conf_kvm_tdx_capabilities) +
 			  TDX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2);
 	g_autofree struct conf_kvm_tdx_capabilities *caps = g_malloc0(caps_len);
-	g_autofree struct conf_kvm_tdx_init_vm *init =
-		g_malloc0(sizeof(*init));
+	g_autofree struct conf_kvm_tdx_init_vm *init = NULL;
 	int ret;
 
 	caps->cpuid.nent = TDX_CPUID_ENTRIES;
@@ -54,14 +82,23 @@ int tdx_launch_begin(struct confidential_launch *l)
 		l->failed = "KVM_TDX_CAPABILITIES (x87/SSE state unsupported)";
 		return -EOPNOTSUPP;
 	}
+	if (caps->cpuid.nent > TDX_CPUID_ENTRIES) {
+		l->failed = "KVM_TDX_CAPABILITIES (more CPUID leaves than asked for)";
+		return -E2BIG;
+	}
+	init = g_malloc0(sizeof(*init) +
+			 caps->cpuid.nent * sizeof(struct kvm_cpuid_entry2));
 	/* #VE on EPT violations of unaccepted memory is never wanted. */
 	init->attributes = caps->supported_attrs & TDX_ATTR_SEPT_VE_DISABLE;
 	init->xfam = TDX_XFAM_FIXED;
 	/*
-	 * No CPUID overrides: the TDX module's defaults for every
-	 * configurable leaf. A real host may want the VMM's CPUID here.
+	 * The configurable CPUID bits as the VMM's vCPUs have them, as QEMU
+	 * gives them: what the module fixes, it fixes; what it leaves to the
+	 * VMM follows the vCPU's CPUID.
 	 */
-	init->cpuid.nent = 0;
+	init->cpuid.nent = tdx_cpuid_config(caps->cpuid.entries,
+					    caps->cpuid.nent, l->cpuid,
+					    l->nr_cpuid, init->cpuid.entries);
 	return tdx_cmd(l, -1, CONF_KVM_TDX_INIT_VM, 0, init,
 		       "KVM_TDX_INIT_VM");
 }

@@ -17,6 +17,7 @@ struct confidential_vm {
 	uint8_t *fw_img; /* the plan's DATA steps point into it */
 	uint8_t *dh_cert, *session;
 	uint8_t *id_block, *id_auth; /* SNP */
+	struct kvm_cpuid2 *bsp_cpuid; /* the CPUID vCPU 0 gets */
 	struct sev_platform_info platform;
 	enum sev_launch_state state;
 	bool snp;

@@ -154,27 +154,39 @@ static int op_vcpu_set_start(void *opaque, unsigned int vcpu, uint32_t eip,
 }
 
 /*
- * The CPUID the BSP is given (KVM's supported CPUID with tern's topology
- * and --cpu-features masks, as vcpu_setup.c sets it), as QEMU fills the
- * page from its first vCPU's: the firmware checks it against the CPU, and
- * KVM hands back its corrected page if it is off (launch_sev.c retries
- * with that).
+ * The CPUID the BSP is given: KVM's supported CPUID with tern's topology
+ * and --cpu-features masks, as vcpu_setup.c sets it. SNP's CPUID page and
+ * TDX's CPUID configuration come from it, as QEMU takes both from its
+ * first vCPU. NULL if KVM's CPUID was never read.
+ */
+static struct kvm_cpuid2 *conf_bsp_cpuid(const struct vm *vm)
+{
+	const struct kvm_cpuid2 *sup = vm->kvm.supported_cpuid;
+	struct kvm_cpuid2 *cpuid;
+
+	if (!sup)
+		return NULL;
+	cpuid = g_memdup2(sup, sizeof(*sup) + sup->nent * sizeof(sup->entries[0]));
+	cpuid_setup_vcpu(cpuid->entries, cpuid->nent, 0, vm->cfg->cpus,
+			 &vm->cfg->cpu_mask);
+	return cpuid;
+}
+
+/*
+ * The firmware checks the page against the CPU, and KVM hands back its
+ * corrected page if it is off (launch_sev.c retries with that).
  */
 static int op_snp_cpuid_fill(void *opaque, uint8_t *page)
 {
 	struct confidential_vm *c = opaque;
-	const struct kvm_cpuid2 *sup = c->vm->kvm.supported_cpuid;
-	g_autofree struct kvm_cpuid2 *cpuid = NULL;
 	int ret;
 
-	if (!sup) {
+	if (!c->bsp_cpuid) {
 		c->l.failed = "the SNP CPUID page (KVM's CPUID was never read)";
 		return -ENODATA;
 	}
-	cpuid = g_memdup2(sup, sizeof(*sup) + sup->nent * sizeof(sup->entries[0]));
-	cpuid_setup_vcpu(cpuid->entries, cpuid->nent, 0, c->vm->cfg->cpus,
-			 &c->vm->cfg->cpu_mask);
-	ret = snp_cpuid_page_fill(page, cpuid->entries, cpuid->nent);
+	ret = snp_cpuid_page_fill(page, c->bsp_cpuid->entries,
+				  c->bsp_cpuid->nent);
 	if (ret < 0)
 		c->l.failed = "the SNP CPUID page (KVM reports more than its 64 CPUID leaves)";
 	return ret;
@@ -336,6 +348,11 @@ struct confidential_vm *confidential_vm_begin(struct vm *vm, GError **err)
 	c->l.session = c->session;
 	c->l.id_block = c->id_block;
 	c->l.id_auth = c->id_auth;
+	c->bsp_cpuid = conf_bsp_cpuid(vm);
+	if (c->bsp_cpuid) {
+		c->l.cpuid = c->bsp_cpuid->entries;
+		c->l.nr_cpuid = c->bsp_cpuid->nent;
+	}
 	if (p->kind != CONFIDENTIAL_TDX && !conf_sev_platform(c, err))
 		goto fail;
 	ret = confidential_launch_begin(&c->l);
@@ -427,6 +444,7 @@ void confidential_vm_free(struct confidential_vm *c)
 	g_free(c->session);
 	g_free(c->id_block);
 	g_free(c->id_auth);
+	g_free(c->bsp_cpuid);
 	g_free(c);
 }
 

@@ -179,6 +179,15 @@ static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 		const struct conf_kvm_tdx_cmd *cmd = arg;
 
 		ret = fake_ops.vm_ioctl(dbl, req, arg);
+		if (!ret && cmd->id == CONF_KVM_TDX_INIT_VM) {
+			const struct conf_kvm_tdx_init_vm *i =
+				(const void *)(uintptr_t)cmd->data;
+
+			fprintf(stderr,
+				"confidential double: TDX_INIT_VM attributes %#llx xfam %#llx, %u CPUID leaves\n",
+				(unsigned long long)i->attributes,
+				(unsigned long long)i->xfam, i->cpuid.nent);
+		}
 		if (!ret && cmd->id == CONF_KVM_TDX_FINALIZE_VM) {
 			fprintf(stderr, "confidential double: TDX_FINALIZE_VM mrtd ");
 			for (size_t i = 0; i < dbl->digest_len; i++)

@@ -300,6 +300,8 @@ expect_line out '^flash-tdx: hob v09 resources 05 ram 04000000 added 00004000$'
 want=$(tdx_mrtd) || fail "tern measure: $want"
 expect_line err "^confidential double: TDX_FINALIZE_VM mrtd $want\$"
 expect_line err '^tern: --confidential tdx: launched \(1 vCPUs\)$'
+# The configurable CPUID leaves the double's module offers, from tern's.
+expect_line err '^confidential double: TDX_INIT_VM attributes 0x10000000 xfam 0x3, 2 CPUID leaves$'
 expect_no_line err 'violation'
 end
 

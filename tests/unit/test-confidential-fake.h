@@ -371,10 +371,19 @@ static int fake_tdx(struct fake_kvm *f, int vcpu, struct conf_kvm_tdx_cmd *cmd)
 
 		if (vcpu >= 0 || f->state != FAKE_UNINIT)
 			fake_violation(f, "TDX_CAPABILITIES out of order");
-		if (caps->cpuid.nent == 0)
+		if (caps->cpuid.nent < 2)
 			fake_violation(f, "TDX_CAPABILITIES without CPUID room");
 		caps->supported_attrs = 1ull << 28;
 		caps->supported_xfam = 0x2e7;
+		/* Two configurable leaves: leaf 1's ECX (SSE3 .. AVX) and
+		 * leaf 7.0's EBX (BMI1 .. SHA). */
+		caps->cpuid.nent = 2;
+		memset(caps->cpuid.entries, 0, 2 * sizeof(caps->cpuid.entries[0]));
+		caps->cpuid.entries[0].function = 1;
+		caps->cpuid.entries[0].ecx = 0x1ff83203;
+		caps->cpuid.entries[1].function = 7;
+		caps->cpuid.entries[1].flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		caps->cpuid.entries[1].ebx = 0x219c07ab;
 		f->state = FAKE_INIT;
 		return 0;
 	}
@@ -388,6 +397,18 @@ static int fake_tdx(struct fake_kvm *f, int vcpu, struct conf_kvm_tdx_cmd *cmd)
 				fake_violation(f, "TDX_INIT_VM after a vCPU");
 		c->arg = i->attributes;
 		c->len = i->xfam;
+		c->flags = i->cpuid.nent;
+		/* Only what the module left configurable may be set. */
+		for (uint32_t e = 0; e < i->cpuid.nent; e++) {
+			const struct kvm_cpuid_entry2 *x = &i->cpuid.entries[e];
+
+			if ((x->function != 1 && x->function != 7) ||
+			    (x->function == 1 && (x->eax | x->ebx | x->edx ||
+						  x->ecx & ~0x1ff83203u)) ||
+			    (x->function == 7 && (x->eax | x->ecx | x->edx ||
+						  x->ebx & ~0x219c07abu)))
+				fake_violation(f, "TDX_INIT_VM CPUID bits the module does not let the VMM set");
+		}
 		f->state = FAKE_LAUNCHING;
 		return 0;
 	}

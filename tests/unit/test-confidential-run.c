@@ -469,6 +469,40 @@ START_TEST(td_hob_refuses)
 }
 END_TEST
 
+/* KVM_TDX_INIT_VM's CPUID: the vCPU's bits, within what is configurable. */
+START_TEST(tdx_cpuid_configuration)
+{
+	const struct kvm_cpuid_entry2 caps[] = {
+		{ .function = 1, .ecx = 0x1ff83203 },
+		{ .function = 7, .index = 0, .flags = 1, .ebx = 0x219c07ab },
+		{ .function = 0xd, .index = 1, .flags = 1, .eax = 0xf },
+	};
+	const struct kvm_cpuid_entry2 vm[] = {
+		{ .function = 7, .index = 1, .flags = 1, .ebx = 0xffffffff },
+		{ .function = 1, .eax = 0xa00f11, .ecx = 0xfffffffe,
+		  .edx = 0x178bfbff },
+		{ .function = 7, .index = 0, .flags = 1, .ebx = 0x0000ffff,
+		  .ecx = 0x5 },
+	};
+	struct kvm_cpuid_entry2 out[G_N_ELEMENTS(caps)];
+
+	memset(out, 0xaa, sizeof(out));
+	ck_assert_uint_eq(tdx_cpuid_config(caps, 3, vm, 3, out), 2);
+	ck_assert_uint_eq(out[0].function, 1);
+	ck_assert_uint_eq(out[0].eax, 0); /* not configurable */
+	ck_assert_uint_eq(out[0].ecx, 0x1ff83202);
+	ck_assert_uint_eq(out[0].edx, 0);
+	/* Leaf 7 sub-leaf 0, not the vCPU's sub-leaf 1. */
+	ck_assert_uint_eq(out[1].function, 7);
+	ck_assert_uint_eq(out[1].index, 0);
+	ck_assert_uint_eq(out[1].flags, 1);
+	ck_assert_uint_eq(out[1].ebx, 0x07ab);
+	ck_assert_uint_eq(out[1].ecx, 0);
+	/* No vCPU CPUID: nothing configured (the module's defaults). */
+	ck_assert_uint_eq(tdx_cpuid_config(caps, 3, NULL, 0, out), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("confidential-run");
@@ -477,6 +511,7 @@ int main(void)
 	tc = tcase_create("pure");
 	tcase_add_test(tc, td_hob_layout);
 	tcase_add_test(tc, td_hob_refuses);
+	tcase_add_test(tc, tdx_cpuid_configuration);
 	tcase_add_test(tc, cpuid_page_layout);
 	tcase_add_loop_test(tc, map_gpa_range_decode, 0,
 			    G_N_ELEMENTS(gpa_range_cases));
