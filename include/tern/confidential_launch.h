@@ -59,8 +59,9 @@ bool confidential_host_check(enum confidential_kind kind, int vm_types,
 			     GError **err);
 
 /*
- * --confidential needs --firmware; a plain --firmware boot takes no
- * --kernel/--initrd/--cmdline (kernel: any of them given).
+ * --confidential needs --firmware; neither it nor a plain --firmware boot
+ * takes --kernel/--initrd/--cmdline (kernel: any of them given): the
+ * firmware would need fw_cfg to load them.
  */
 bool confidential_config_check(const struct confidential_params *p,
 			       const char *firmware, bool kernel, GError **err);

@@ -28,6 +28,12 @@ bool confidential_config_check(const struct confidential_params *p,
 				    "--confidential: needs --firmware FILE (an OVMF or TDVF image)");
 		return false;
 	}
+	/* Silently booting the firmware alone would lose the kernel. */
+	if (p->kind && kernel) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--confidential: not with --kernel, --initrd or --cmdline (the firmware loads the kernel through fw_cfg, which tern lacks; `tern measure --kernel` predicts the digest of such a launch under QEMU)");
+		return false;
+	}
 	return true;
 }
 

@@ -463,6 +463,10 @@ START_TEST(run_prepare_refuses_here)
 	ck_assert(!confidential_config_check(&p, NULL, false, &err));
 	ck_assert(strstr(err->message, "needs --firmware"));
 	g_clear_error(&err);
+	ck_assert(!confidential_config_check(&p, fw, true, &err));
+	ck_assert(g_error_matches(err, TERN_ERROR, TERN_ERROR_INPUT));
+	ck_assert(strstr(err->message, "--confidential: not with --kernel"));
+	g_clear_error(&err);
 	p.kind = CONFIDENTIAL_NONE;
 	ck_assert(confidential_config_check(&p, fw, false, NULL));
 	ck_assert(!confidential_config_check(&p, fw, true, &err));
