@@ -76,6 +76,8 @@ struct ovmf_info {
 	bool has_secret_area; /* SEV launch secret: sev-inject-launch-secret */
 	uint32_t secret_gpa;
 	uint32_t secret_size;
+	bool has_svsm_info; /* an SVSM image: its entry point */
+	uint32_t svsm_entry_offset; /* from the image's start */
 	bool has_hashes_table; /* SEV hashes table (direct kernel boot) */
 	uint32_t hashes_gpa;
 	uint32_t hashes_size;
@@ -157,6 +159,16 @@ bool vcpu_type_signature(const char *name, uint32_t *sig);
 #define VMSA_BSP_EIP 0xfffffff0u
 
 /*
+ * The VMSA every vCPU of an SVSM launch gets (QEMU with COCONUT-SVSM): flat
+ * 32-bit protected mode at eip, RDX the vCPU signature, SEV_FEATURES
+ * SNPActive only; MXCSR at its reset value unless legacy (QEMU before
+ * KVM_SEV_INIT2). The x87 control word stays zero, as the published
+ * digests have it.
+ */
+void vmsa_build_svsm(uint8_t page[CONF_PAGE_SIZE], uint32_t eip,
+		     uint32_t vcpu_sig, bool legacy);
+
+/*
  * Fill a 4 KiB VMSA page: the reset state at eip (BSP 0xfffffff0, APs the
  * firmware's reset block), with sev_features (0 for SEV-ES) and the vCPU
  * signature where the profile puts it in RDX.
@@ -219,6 +231,15 @@ struct launch_options {
 	uint8_t seed[SNP_DIGEST_SIZE];
 	/* SNP: the chain over the firmware pages alone (the seed above). */
 	bool firmware_only;
+	/*
+	 * SNP with an SVSM (COCONUT-SVSM under QEMU): its image, loaded to end
+	 * below the firmware and its variable store of ovmf_vars_size bytes;
+	 * its SEV metadata, not the firmware's, names the SNP pages, and
+	 * every vCPU starts at its entry point (vmsa_build_svsm()).
+	 */
+	const uint8_t *svsm;
+	size_t svsm_len;
+	uint64_t ovmf_vars_size;
 };
 
 #define SNP_VMSA_GPA_48BIT 0xfffffffff000ull
@@ -226,6 +247,7 @@ struct launch_options {
 struct launch_plan {
 	struct launch_options opt;
 	struct ovmf_info fw;
+	struct ovmf_info svsm_fw; /* opt.svsm's footer table */
 	unsigned int nr_steps;
 	struct launch_step steps[LAUNCH_MAX_STEPS];
 	uint8_t hashes_page[CONF_PAGE_SIZE]; /* SEV table / SNP hashes page */

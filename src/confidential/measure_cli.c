@@ -17,7 +17,8 @@
 struct measure_options {
 	gboolean ovmf_hash_only;
 	char *kind, *firmware, *cpus, *vcpu_type, *vcpu_sig, *vmm_type,
-		*kernel, *initrd, *cmdline, *guest_features, *ovmf_hash;
+		*kernel, *initrd, *cmdline, *guest_features, *ovmf_hash, *svsm,
+		*vars_size;
 };
 
 static void measure_options_clear(struct measure_options *o)
@@ -33,6 +34,8 @@ static void measure_options_clear(struct measure_options *o)
 	g_free(o->cmdline);
 	g_free(o->guest_features);
 	g_free(o->ovmf_hash);
+	g_free(o->svsm);
+	g_free(o->vars_size);
 }
 
 static bool bad(GError **err, const char *opt, const char *val,
@@ -160,6 +163,23 @@ static bool measure_options_fill(const struct measure_options *o,
 				    "--initrd/--cmdline: need --kernel");
 		return false;
 	}
+	if (!o->svsm != !o->vars_size) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "--svsm and --ovmf-vars-size go together");
+		return false;
+	}
+	if (o->vars_size) {
+		bool hex = g_str_has_prefix(o->vars_size, "0x") ||
+			   g_str_has_prefix(o->vars_size, "0X");
+
+		if ((hex ? !parse_hex_u64(o->vars_size, &v) :
+			   parse_u64(o->vars_size, &v) != 0) ||
+		    v % CONF_PAGE_SIZE ||
+		    v >= 1ull << 32)
+			return bad(err, "--ovmf-vars-size", o->vars_size,
+				   "the firmware variable store's size in bytes, whole 4K pages (e.g. 0x84000)");
+		lo->ovmf_vars_size = v;
+	}
 	if (o->kernel && lo->kind == CONFIDENTIAL_TDX) {
 		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
 				    "--kernel: a TDX kernel is measured into RTMRs, not MRTD; measure the firmware alone");
@@ -196,6 +216,12 @@ bool confidential_measure_run(int argc, char **argv, char **hex,
 		  &o.guest_features, "SNP SEV_FEATURES (default 0x1)", "HEX" },
 		{ "snp-ovmf-hash", 0, 0, G_OPTION_ARG_STRING, &o.ovmf_hash,
 		  "SNP digest of the firmware pages, precomputed", "HEX" },
+		{ "svsm", 0, 0, G_OPTION_ARG_FILENAME, &o.svsm,
+		  "SNP: an SVSM image (COCONUT-SVSM) launched below the firmware",
+		  "FILE" },
+		{ "ovmf-vars-size", 0, 0, G_OPTION_ARG_STRING, &o.vars_size,
+		  "With --svsm: the firmware's variable store between it and the SVSM",
+		  "BYTES" },
 		{ "ovmf-hash-only", 0, 0, G_OPTION_ARG_NONE, &o.ovmf_hash_only,
 		  "SNP: print the digest of the firmware pages alone (for --snp-ovmf-hash)",
 		  NULL },
@@ -203,8 +229,9 @@ bool confidential_measure_run(int argc, char **argv, char **hex,
 	};
 	GOptionContext *ctx = g_option_context_new("- predict a launch digest");
 	g_autoptr(GError) e = NULL;
-	g_autofree uint8_t *fw = NULL, *kernel = NULL, *initrd = NULL;
-	size_t fw_len = 0, kernel_len = 0, initrd_len = 0;
+	g_autofree uint8_t *fw = NULL, *kernel = NULL, *initrd = NULL,
+			   *svsm = NULL;
+	size_t fw_len = 0, kernel_len = 0, initrd_len = 0, svsm_len = 0;
 	struct launch_options lo;
 	struct launch_plan *plan = NULL;
 	uint8_t digest[SNP_DIGEST_SIZE];
@@ -224,7 +251,9 @@ bool confidential_measure_run(int argc, char **argv, char **hex,
 		 (!o.kernel || read_input("--kernel", o.kernel, BOOT_MAX,
 					  &kernel, &kernel_len, err)) &&
 		 (!o.initrd || read_input("--initrd", o.initrd, BOOT_MAX,
-					  &initrd, &initrd_len, err)))
+					  &initrd, &initrd_len, err)) &&
+		 (!o.svsm || read_input("--svsm", o.svsm, FIRMWARE_MAX, &svsm,
+					&svsm_len, err)))
 		ok = true;
 	if (ok) {
 		/* An empty kernel file is still a kernel: keep a pointer. */
@@ -233,6 +262,17 @@ bool confidential_measure_run(int argc, char **argv, char **hex,
 		lo.initrd = initrd;
 		lo.initrd_len = initrd_len;
 		lo.cmdline = o.cmdline;
+		if (o.svsm) {
+			if (!svsm_len) {
+				g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+					    "--svsm %s: empty", o.svsm);
+				ok = false;
+			}
+			lo.svsm = svsm;
+			lo.svsm_len = svsm_len;
+		}
+	}
+	if (ok) {
 		plan = launch_plan_build(fw, fw_len, &lo, err);
 		ok = plan != NULL;
 	}

@@ -37,6 +37,11 @@ static const uint8_t guid_secret_area[16] = { 0x61, 0xb3, 0x2e, 0x4c, 0x9b,
 					      0x7d, 0xc3, 0x4c, 0x80, 0x81,
 					      0x12, 0x7c, 0x90, 0xd3, 0xd2,
 					      0x94 };
+/* a789a612-0597-4c4b-a49f-cbb1fe9d1ddd: an SVSM image's entry point. */
+static const uint8_t guid_svsm_info[16] = { 0x12, 0xa6, 0x89, 0xa7, 0x97,
+					    0x05, 0x4b, 0x4c, 0xa4, 0x9f,
+					    0xcb, 0xb1, 0xfe, 0x9d, 0x1d,
+					    0xdd };
 static const uint8_t guid_tdx_metadata[16] = { 0x35, 0x65, 0x7a, 0xe4, 0x4a,
 					       0x98, 0x98, 0x47, 0x86, 0x5e,
 					       0x46, 0x85, 0xa7, 0xbf, 0x8e,
@@ -169,6 +174,10 @@ bool ovmf_parse(const uint8_t *img, size_t len, struct ovmf_info *info,
 		const uint8_t *data = img + pos - elen;
 		size_t dlen = elen - ENTRY_HDR;
 
+		if (!memcmp(hdr + 2, guid_svsm_info, 16) && dlen >= 4) {
+			info->has_svsm_info = true;
+			info->svsm_entry_offset = le32_get(data);
+		}
 		if (!memcmp(hdr + 2, guid_reset_block, 16) && dlen >= 4) {
 			info->has_reset_block = true;
 			info->ap_reset_eip = le32_get(data);

@@ -233,6 +233,75 @@ static bool plan_build_snp(struct launch_plan *plan, const uint8_t *img,
 	return plan_add_vmsas(plan, plan->opt.guest_features, err);
 }
 
+/*
+ * SNP with an SVSM, as QEMU with COCONUT-SVSM launches it: the firmware's
+ * pages, the SVSM image's pages (it ends where the firmware's variable
+ * store begins), the SVSM's SEV metadata sections (the firmware's are the
+ * SVSM's business then), and one identical VMSA per vCPU at the SVSM's
+ * entry point.
+ */
+static bool plan_build_svsm(struct launch_plan *plan, const uint8_t *img,
+			    size_t len, GError **err)
+{
+	const struct launch_options *o = &plan->opt;
+	const struct ovmf_info *svsm = &plan->svsm_fw;
+	uint64_t gpa, below = plan->fw.load_gpa;
+	uint32_t eip;
+
+	if (o->kernel || o->has_seed)
+		return plan_fail(err,
+				 "--svsm: not with --kernel or --snp-ovmf-hash");
+	if (o->profile != VMSA_PROFILE_QEMU &&
+	    o->profile != VMSA_PROFILE_QEMU_LEGACY)
+		return plan_fail(err,
+				 "--svsm: only QEMU launches an SVSM (--vmm-type qemu or qemu-legacy)");
+	if (o->ovmf_vars_size % CONF_PAGE_SIZE || o->ovmf_vars_size > below ||
+	    o->svsm_len > below - o->ovmf_vars_size)
+		return plan_fail(err,
+				 "--ovmf-vars-size: whole 4K pages, leaving room below the firmware for the SVSM");
+	gpa = below - o->ovmf_vars_size - o->svsm_len;
+	if (svsm->sev_problem)
+		return plan_fail(err, svsm->sev_problem);
+	if (!svsm->nr_sev || !svsm->has_svsm_info)
+		return plan_fail(err,
+				 "--svsm: the image lacks its SEV metadata or its SVSM info entry (a789a612-...) in the footer table");
+	if (svsm->svsm_entry_offset >= o->svsm_len)
+		return plan_fail(err,
+				 "--svsm: its entry point lies outside the image");
+	eip = (uint32_t)(gpa + svsm->svsm_entry_offset);
+	if (!plan_add_firmware(plan, img, len, err))
+		return false;
+	{
+		struct launch_step s = { .kind = LAUNCH_STEP_DATA,
+					 .gpa = gpa,
+					 .len = o->svsm_len,
+					 .data = o->svsm,
+					 .page_type = SNP_PAGE_NORMAL };
+
+		if (!plan_add(plan, &s, err))
+			return false;
+	}
+	for (unsigned int i = 0; i < svsm->nr_sev; i++)
+		if (!plan_snp_section(plan, &svsm->sev[i], err))
+			return false;
+	plan->vmsa = g_malloc0(CONF_PAGE_SIZE);
+	vmsa_build_svsm(plan->vmsa, eip, o->vcpu_sig,
+			o->profile == VMSA_PROFILE_QEMU_LEGACY);
+	for (unsigned int i = 0; i < o->cpus; i++) {
+		struct launch_step s = { .kind = LAUNCH_STEP_VMSA,
+					 .gpa = o->vmsa_gpa,
+					 .len = CONF_PAGE_SIZE,
+					 .data = plan->vmsa,
+					 .page_type = SNP_PAGE_VMSA,
+					 .vcpu = i,
+					 .eip = eip };
+
+		if (!plan_add(plan, &s, err))
+			return false;
+	}
+	return true;
+}
+
 static bool plan_build_tdx(struct launch_plan *plan, const uint8_t *img,
 			   GError **err)
 {
@@ -284,7 +353,14 @@ struct launch_plan *launch_plan_build(const uint8_t *img, size_t len,
 		plan->opt.cpus = 1;
 	if (plan->opt.cpus > 1024)
 		plan_fail(err, "--cpus: at most 1024 vCPUs");
-	else if (ovmf_parse(img, len, &plan->fw, err))
+	else if (opt->svsm && opt->kind != CONFIDENTIAL_SEV_SNP)
+		plan_fail(err, "--svsm: only with --confidential sev-snp");
+	else if (!ovmf_parse(img, len, &plan->fw, err))
+		;
+	else if (opt->svsm &&
+		 !ovmf_parse(opt->svsm, opt->svsm_len, &plan->svsm_fw, err))
+		g_prefix_error(err, "--svsm: ");
+	else
 		ok = true;
 	if (!ok) {
 		launch_plan_free(plan);
@@ -297,7 +373,8 @@ struct launch_plan *launch_plan_build(const uint8_t *img, size_t len,
 		ok = plan_build_sev(plan, img, len, err);
 		break;
 	case CONFIDENTIAL_SEV_SNP:
-		ok = plan_build_snp(plan, img, len, err);
+		ok = opt->svsm ? plan_build_svsm(plan, img, len, err) :
+				 plan_build_snp(plan, img, len, err);
 		break;
 	case CONFIDENTIAL_TDX:
 		ok = plan_build_tdx(plan, img, err);

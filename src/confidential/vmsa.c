@@ -168,3 +168,37 @@ void vmsa_build(uint8_t page[CONF_PAGE_SIZE], enum vmsa_profile profile,
 		le16_put(page + VMSA_X87_FCW, FCW_RESET);
 	}
 }
+
+/* Flat 32-bit segments in the VMCB's compressed attribute format. */
+#define ATTR_CODE32 0x0c9b /* G, D, present, code, readable, accessed */
+#define ATTR_DATA32 0x0c93 /* G, B, present, writable, accessed */
+#define CR0_PE (1u << 0)
+
+void vmsa_build_svsm(uint8_t page[CONF_PAGE_SIZE], uint32_t eip,
+		     uint32_t vcpu_sig, bool legacy)
+{
+	memset(page, 0, CONF_PAGE_SIZE);
+	vmsa_segment_put(page + VMSA_ES, 0x10, ATTR_DATA32, 0xffffffff, 0);
+	vmsa_segment_put(page + VMSA_CS, 0x08, ATTR_CODE32, 0xffffffff, 0);
+	vmsa_segment_put(page + VMSA_SS, 0x10, ATTR_DATA32, 0xffffffff, 0);
+	vmsa_segment_put(page + VMSA_DS, 0x10, ATTR_DATA32, 0xffffffff, 0);
+	vmsa_segment_put(page + VMSA_FS, 0x10, ATTR_DATA32, 0xffffffff, 0);
+	vmsa_segment_put(page + VMSA_GS, 0, ATTR_DATA, 0xffff, 0);
+	vmsa_segment_put(page + VMSA_GDTR, 0, 0, 0xffff, 0);
+	vmsa_segment_put(page + VMSA_LDTR, 0, ATTR_LDT, 0xffff, 0);
+	vmsa_segment_put(page + VMSA_IDTR, 0, 0, 0xffff, 0);
+	vmsa_segment_put(page + VMSA_TR, 0, ATTR_TSS_BUSY, 0xffff, 0);
+	le64_put(page + VMSA_EFER, EFER_SVME);
+	le64_put(page + VMSA_CR4, CR4_MCE);
+	le64_put(page + VMSA_CR0, CR0_ET | CR0_PE);
+	le64_put(page + VMSA_DR7, 0x400);
+	le64_put(page + VMSA_DR6, 0xffff0ff0);
+	le64_put(page + VMSA_RFLAGS, 0x2);
+	le64_put(page + VMSA_RIP, eip);
+	le64_put(page + VMSA_G_PAT, PAT_RESET);
+	le64_put(page + VMSA_RDX, vcpu_sig);
+	le64_put(page + VMSA_SEV_FEATURES, 0x1);
+	le64_put(page + VMSA_XCR0, 0x1);
+	if (!legacy)
+		le32_put(page + VMSA_MXCSR, MXCSR_RESET);
+}

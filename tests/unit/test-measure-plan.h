@@ -250,7 +250,141 @@ static const struct cli_case cli_cases[] = {
 	  "--ovmf-hash-only 'sev'" },
 	{ { "--confidential=sev", "--firmware=" SYN_AMDSEV, "stray" },
 	  "unexpected argument 'stray'" },
+	{ { "--confidential=sev-snp", "--firmware=" SYN_AMDSEV,
+	    "--vcpu-sig=0x800f12", "--svsm=" SYN_AMDSEV },
+	  "--svsm and --ovmf-vars-size go together" },
+	{ { "--confidential=sev-snp", "--firmware=" SYN_AMDSEV,
+	    "--vcpu-sig=0x800f12", "--svsm=" SYN_AMDSEV,
+	    "--ovmf-vars-size=0x123" },
+	  "--ovmf-vars-size '0x123'" },
+	{ { "--confidential=sev-es", "--firmware=" SYN_AMDSEV,
+	    "--vcpu-sig=0x800f12", "--svsm=" SYN_AMDSEV,
+	    "--ovmf-vars-size=0x84000" },
+	  "--svsm: only with --confidential sev-snp" },
+	{ { "--confidential=sev-snp", "--firmware=" SYN_AMDSEV,
+	    "--vmm-type=ec2", "--svsm=" SYN_AMDSEV,
+	    "--ovmf-vars-size=0x84000" },
+	  "--svsm: only QEMU launches an SVSM" },
+	/* An OVMF is no SVSM: it has no SVSM info entry. */
+	{ { "--confidential=sev-snp", "--firmware=" SYN_AMDSEV,
+	    "--vcpu-sig=0x800f12", "--svsm=" SYN_AMDSEV,
+	    "--ovmf-vars-size=0x84000" },
+	  "SVSM info entry" },
 };
+
+/*
+ * A synthetic SVSM image: the footer table with SEV metadata for its SNP
+ * pages and the SVSM info entry (entry point at offset entry).
+ */
+static uint8_t *svsm_image(size_t len, uint32_t entry)
+{
+	static const uint8_t g_footer[16] = { 0xde, 0x82, 0xb5, 0x96, 0xb2,
+					      0x1f, 0xf7, 0x45, 0xba, 0xea,
+					      0xa3, 0x66, 0xc5, 0x5a, 0x08,
+					      0x2d };
+	static const uint8_t g_meta[16] = { 0x66, 0x65, 0x88, 0xdc, 0x4a, 0x98,
+					    0x98, 0x47, 0xa7, 0x5e, 0x55, 0x85,
+					    0xa7, 0xbf, 0x67, 0xcc };
+	static const uint8_t g_info[16] = { 0x12, 0xa6, 0x89, 0xa7, 0x97, 0x05,
+					    0x4b, 0x4c, 0xa4, 0x9f, 0xcb, 0xb1,
+					    0xfe, 0x9d, 0x1d, 0xdd };
+	/* { GPA, size, type }: SEC_MEM, SECRETS, CPUID, SVSM_CAA. */
+	static const uint32_t sec[4][3] = { { 0x800000, 0x2000, 1 },
+					    { 0x802000, 0x1000, 2 },
+					    { 0x803000, 0x1000, 3 },
+					    { 0x804000, 0x1000, 4 } };
+	uint8_t *img = g_malloc0(len);
+	size_t meta = 0x100, t = len - 32 - 62;
+
+	memcpy(img + meta, "ASEV", 4);
+	le32_put(img + meta + 4, 16 + 4 * 12);
+	le32_put(img + meta + 8, 1);
+	le32_put(img + meta + 12, 4);
+	for (unsigned int i = 0; i < 4; i++)
+		for (unsigned int j = 0; j < 3; j++)
+			le32_put(img + meta + 16 + i * 12 + j * 4, sec[i][j]);
+	/* Table (walked back from its end): metadata, info, footer. */
+	le32_put(img + t, (uint32_t)(len - meta));
+	le16_put(img + t + 4, 22);
+	memcpy(img + t + 6, g_meta, 16);
+	le32_put(img + t + 22, entry);
+	le16_put(img + t + 26, 22);
+	memcpy(img + t + 28, g_info, 16);
+	le16_put(img + t + 44, 62);
+	memcpy(img + t + 46, g_footer, 16);
+	return img;
+}
+
+/*
+ * An SVSM launch: the firmware's pages, the SVSM's below them and the
+ * variable store, the SVSM's SNP sections (not the firmware's), then the
+ * same VMSA for every vCPU at the SVSM entry point, byte for byte the
+ * derived svsm-qemu-init2 page; qemu-legacy only clears MXCSR.
+ */
+START_TEST(svsm_plan)
+{
+	size_t fw_len, vmsa_len;
+	g_autofree uint8_t *fw = read_data(SYN_AMDSEV, &fw_len);
+	g_autofree uint8_t *want = read_data(
+		"derived/vmsa/svsm-qemu-init2_EPYC-v4.bin", &vmsa_len);
+	g_autofree uint8_t *svsm = svsm_image(0x2000, 0);
+	struct launch_options o = { .kind = CONFIDENTIAL_SEV_SNP,
+				    .cpus = 3,
+				    .profile = VMSA_PROFILE_QEMU,
+				    .vcpu_sig = 0x800f12,
+				    .guest_features = 0x21,
+				    .svsm = svsm,
+				    .svsm_len = 0x2000 };
+	static const uint64_t want_gpa[] = { 0xfffff000, 0xffaea000, 0x800000,
+					     0x802000, 0x803000, 0x804000 };
+	static const enum snp_page_type want_type[] = {
+		SNP_PAGE_NORMAL,  SNP_PAGE_NORMAL, SNP_PAGE_ZERO,
+		SNP_PAGE_SECRETS, SNP_PAGE_CPUID,  SNP_PAGE_ZERO,
+	};
+	g_autoptr(GError) err = NULL;
+	struct launch_plan *plan;
+
+	/* The derived page's RIP, 0xffaea000: the SVSM ends 0x513000 below
+	 * the 4 KiB firmware. */
+	o.ovmf_vars_size = 0xfffff000 - 0xffaea000 - 0x2000;
+	plan = launch_plan_build(fw, fw_len, &o, &err);
+	ck_assert_msg(plan, "%s", err ? err->message : "");
+	ck_assert_uint_eq(plan->nr_steps, 6 + 3);
+	for (unsigned int i = 0; i < 6; i++) {
+		ck_assert_uint_eq(plan->steps[i].gpa, want_gpa[i]);
+		ck_assert_uint_eq(plan->steps[i].kind == LAUNCH_STEP_DATA ?
+					  SNP_PAGE_NORMAL :
+					  plan->steps[i].page_type,
+				  want_type[i]);
+	}
+	ck_assert_uint_eq(plan->steps[2].len, 0x2000);
+	ck_assert_ptr_eq(plan->steps[1].data, svsm);
+	for (unsigned int i = 6; i < 9; i++) {
+		ck_assert_uint_eq(plan->steps[i].kind, LAUNCH_STEP_VMSA);
+		ck_assert_uint_eq(plan->steps[i].eip, 0xffaea000);
+		ck_assert_uint_eq(plan->steps[i].gpa, SNP_VMSA_GPA_48BIT);
+		/* guest_features is ignored: SVSM VMSAs say SNPActive only. */
+		ck_assert_mem_eq(plan->steps[i].data, want, CONF_PAGE_SIZE);
+	}
+	launch_plan_free(plan);
+	o.profile = VMSA_PROFILE_QEMU_LEGACY;
+	plan = launch_plan_build(fw, fw_len, &o, &err);
+	ck_assert(plan);
+	ck_assert_uint_eq(le32_get(plan->steps[6].data + 0x408), 0);
+	ck_assert_mem_eq(plan->steps[6].data, want, 0x408);
+	launch_plan_free(plan);
+	/* An entry point past the image, or no room below the firmware. */
+	g_free(svsm);
+	svsm = svsm_image(0x2000, 0x2000);
+	o.svsm = svsm;
+	ck_assert(!launch_plan_build(fw, fw_len, &o, &err));
+	ck_assert(strstr(err->message, "entry point lies outside"));
+	g_clear_error(&err);
+	o.ovmf_vars_size = 0xfffff000;
+	ck_assert(!launch_plan_build(fw, fw_len, &o, &err));
+	ck_assert(strstr(err->message, "--ovmf-vars-size"));
+}
+END_TEST
 
 /* Bad options fail naming the option; paths are relative to the data. */
 START_TEST(measure_cli_rejects)
@@ -283,6 +417,7 @@ static void measure_plan_tcases(Suite *s)
 			    G_N_ELEMENTS(trace_cases));
 	tcase_add_test(tc, malformed_firmware);
 	tcase_add_test(tc, firmware_cannot_carry_request);
+	tcase_add_test(tc, svsm_plan);
 	tcase_add_loop_test(tc, measure_cli_rejects, 0,
 			    G_N_ELEMENTS(cli_cases));
 	suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tern/confidential.h"
+#include "tern/le.h"
 #include "tern/error.h"
 #include "unit.h"
 
@@ -122,8 +123,14 @@ static const char *ovmf_hash_of(json_object *vectors, const char *firmware)
 
 static const char *profile_name(const char *vmsa_profile)
 {
-	/* vectors.json's "qemu-init2" is KVM_SEV_INIT2: tern's "qemu". */
-	return !g_strcmp0(vmsa_profile, "qemu-init2") ? "qemu" : vmsa_profile;
+	/* vectors.json's "qemu-init2" is KVM_SEV_INIT2: tern's "qemu"; the
+	 * SVSM profiles are the same two QEMUs with --svsm. */
+	if (!g_strcmp0(vmsa_profile, "qemu-init2") ||
+	    !g_strcmp0(vmsa_profile, "svsm-qemu-init2"))
+		return "qemu";
+	if (!g_strcmp0(vmsa_profile, "svsm-qemu-legacy"))
+		return "qemu-legacy";
+	return vmsa_profile;
 }
 
 /* A "kernel"/"initrd" parameter: NULL (absent) or "empty (...)". */
@@ -147,7 +154,7 @@ static GPtrArray *vector_argv(json_object *root, json_object *vectors,
 	const char *type = jstr(v, "type");
 	json_object *p;
 	const char *fw, *seed, *s;
-	char *fw_path;
+	char *fw_path, *svsm_path = NULL;
 
 	ck_assert(json_object_object_get_ex(v, "params", &p));
 	fw = jstr(p, "firmware");
@@ -155,10 +162,14 @@ static GPtrArray *vector_argv(json_object *root, json_object *vectors,
 		fw = jstr(p, "firmware_description");
 	seed = jstr(p, "ovmf_hash_seed");
 	if (!g_strcmp0(jstr(p, "mode"), "snp-svsm")) {
-		*why = "SVSM launch (COCONUT-SVSM) is not implemented; svsm_ovmf.fd is not shipped either";
-		goto none;
-	}
-	if (fw && file_exists(fw) && !g_str_has_suffix(fw, ".json")) {
+		/* Both images are built software: only with the fixtures. */
+		if (!(fw_path = extra_firmware(root, fw)) ||
+		    !(svsm_path = extra_firmware(root, jstr(p, "svsm_image")))) {
+			g_free(fw_path);
+			*why = "SVSM and firmware images not shipped (built software) and their pages are hashed";
+			goto none;
+		}
+	} else if (fw && file_exists(fw) && !g_str_has_suffix(fw, ".json")) {
 		fw_path = data_path(fw);
 	} else if ((fw_path = extra_firmware(root, fw))) {
 		/* the real image: its pages are hashed, no seed needed */
@@ -195,6 +206,12 @@ static GPtrArray *vector_argv(json_object *root, json_object *vectors,
 		g_ptr_array_add(a, g_strdup_printf("--guest-features=%s", s));
 	if (seed && !strcmp(type, "snp"))
 		g_ptr_array_add(a, g_strdup_printf("--snp-ovmf-hash=%s", seed));
+	if (svsm_path) {
+		g_ptr_array_add(a, g_strdup("--svsm"));
+		g_ptr_array_add(a, svsm_path);
+		g_ptr_array_add(a, g_strdup_printf("--ovmf-vars-size=%s",
+						   jstr(p, "ovmf_vars_size")));
+	}
 	if (jstr(p, "kernel")) {
 		g_ptr_array_add(a, g_strdup("--kernel"));
 		g_ptr_array_add(a, boot_file(jstr(p, "kernel")));
