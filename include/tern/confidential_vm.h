@@ -37,6 +37,12 @@ struct confidential_host_ops {
 	/* SEV_PLATFORM_STATUS through /dev/sev; *fw_error on failure. */
 	int (*sev_platform_status)(int sev_fd, struct sev_platform_info *info,
 				   uint32_t *fw_error);
+	/*
+	 * Another platform command through /dev/sev (SEV_ISSUE_CMD: cmd and
+	 * its data, e.g. PDH_CERT_EXPORT, GET_ID2); *fw_error on failure.
+	 */
+	int (*sev_platform_cmd)(int sev_fd, uint32_t cmd, void *data,
+				uint32_t *fw_error);
 	/* ioctl() on the VM and on a vCPU (index for the double's records). */
 	int (*vm_ioctl)(int vm_fd, unsigned long req, void *arg);
 	int (*vcpu_ioctl)(unsigned int index, int vcpu_fd, unsigned long req,
@@ -115,6 +121,22 @@ bool confidential_vm_inject_secret(struct confidential_vm *c,
 				   const char *header_b64,
 				   const char *secret_b64, bool has_gpa,
 				   uint64_t gpa, GError **err);
+
+/* What query-sev-capabilities reports (QEMU 7.2's SevCapability). */
+struct sev_capabilities {
+	char *pdh, *cert_chain, *cpu0_id; /* base64 */
+	unsigned int cbitpos, reduced_phys_bits;
+};
+
+/*
+ * PDH_CERT_EXPORT and GET_ID2 through /dev/sev, each asked for its length
+ * first as QEMU does, and the C-bit position from the host's CPUID
+ * 0x8000001F. Errors carry QEMU 7.2's texts. Free with
+ * sev_capabilities_clear().
+ */
+bool confidential_vm_capabilities(struct confidential_vm *c,
+				  struct sev_capabilities *cap, GError **err);
+void sev_capabilities_clear(struct sev_capabilities *cap);
 
 /* Pure helpers, unit tested. */
 char *sev_measurement_base64(const uint8_t *blob, uint32_t len);

@@ -62,6 +62,18 @@ static int host_sev_platform_status(int sev_fd, struct sev_platform_info *info,
 	return 0;
 }
 
+static int host_sev_platform_cmd(int sev_fd, uint32_t id, void *data,
+				 uint32_t *fw_error)
+{
+	struct sev_issue_cmd cmd = { .cmd = id, .data = (uintptr_t)data };
+
+	if (ioctl(sev_fd, SEV_ISSUE_CMD, &cmd) < 0) {
+		*fw_error = cmd.error;
+		return -errno;
+	}
+	return 0;
+}
+
 static int host_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 {
 	int ret = ioctl(vm_fd, req, arg);
@@ -83,6 +95,7 @@ const struct confidential_host_ops confidential_host_default = {
 	.sev_open = host_sev_open,
 	.sev_close = host_sev_close,
 	.sev_platform_status = host_sev_platform_status,
+	.sev_platform_cmd = host_sev_platform_cmd,
 	.vm_ioctl = host_vm_ioctl,
 	.vcpu_ioctl = host_vcpu_ioctl,
 };

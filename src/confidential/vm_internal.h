@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Between the parts of a launch inside `tern run`: vm_launch.c (every
- * kind's sequence, the SEV/SEV-ES steps and QMP) and vm_private.c (the
- * guest_memfd memory and one-go launch of SNP and TDX).
+ * kind's sequence and the SEV/SEV-ES steps), vm_private.c (the guest_memfd
+ * memory and one-go launch of SNP and TDX) and vm_sev_qmp.c (what QMP
+ * reads and does).
  */
 #ifndef TERN_CONFIDENTIAL_VM_INTERNAL_H
 #define TERN_CONFIDENTIAL_VM_INTERNAL_H
@@ -28,6 +29,8 @@ struct confidential_vm {
 /* The launch's view of the VM (vm_launch.c). */
 extern const struct confidential_ops conf_vm_ops;
 
+/* QEMU's name of an SEV firmware status code (SEV API, table 27). */
+const char *conf_fw_error_name(uint32_t e);
 /* False, with err naming the failed command and the firmware's status. */
 bool conf_launch_fail(struct confidential_vm *c, int ret, GError **err);
 void conf_launch_state_set(struct confidential_vm *c, enum sev_launch_state s);

@@ -61,7 +61,7 @@ static const char *const fw_errors[] = {
 	"Integrity checks failed",
 };
 
-static const char *fw_error_name(uint32_t e)
+const char *conf_fw_error_name(uint32_t e)
 {
 	return e < G_N_ELEMENTS(fw_errors) ? fw_errors[e] : "unknown error";
 }
@@ -79,7 +79,7 @@ bool conf_launch_fail(struct confidential_vm *c, int ret, GError **err)
 		    "--confidential %s: %s failed: %s (firmware status %u '%s')",
 		    confidential_kind_name(c->plan->opt.kind),
 		    c->l.failed ? c->l.failed : "the launch", g_strerror(-ret),
-		    c->l.fw_error, fw_error_name(c->l.fw_error));
+		    c->l.fw_error, conf_fw_error_name(c->l.fw_error));
 	return false;
 }
 
@@ -304,7 +304,7 @@ static bool conf_sev_platform(struct confidential_vm *c, GError **err)
 	if (ret < 0) {
 		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
 			    "--confidential: SEV_PLATFORM_STATUS failed: %s (firmware status %u '%s')",
-			    g_strerror(-ret), fw_error, fw_error_name(fw_error));
+			    g_strerror(-ret), fw_error, conf_fw_error_name(fw_error));
 		return false;
 	}
 	if (kind == CONFIDENTIAL_SEV_ES &&
@@ -466,82 +466,4 @@ int confidential_vm_exit(struct confidential_vm *c, struct kvm_run *run,
 bool confidential_vm_is_sev(const struct confidential_vm *c)
 {
 	return c && c->plan->opt.kind != CONFIDENTIAL_TDX;
-}
-
-/* ---- What QMP reads and does -------------------------------------------- */
-
-void confidential_vm_info(const struct confidential_vm *c,
-			  struct sev_guest_info *info)
-{
-	memset(info, 0, sizeof(*info));
-	if (!c)
-		return;
-	info->kind = c->plan->opt.kind;
-	info->state = c->state;
-	info->api_major = c->platform.api_major;
-	info->api_minor = c->platform.api_minor;
-	info->build_id = c->platform.build_id;
-	info->policy = c->vm->cfg->confidential.policy;
-	info->handle = c->l.handle;
-}
-
-char *confidential_vm_measurement(const struct confidential_vm *c)
-{
-	/* QEMU: available from launch-secret on. */
-	if (!c || c->state < SEV_STATE_LAUNCH_SECRET)
-		return NULL;
-	return sev_measurement_base64(c->l.measurement, c->l.measurement_len);
-}
-
-bool confidential_vm_inject_secret(struct confidential_vm *c,
-				   const char *header_b64,
-				   const char *secret_b64, bool has_gpa,
-				   uint64_t gpa, GError **err)
-{
-	g_autofree uint8_t *hdr = NULL, *data = NULL;
-	gsize hdr_len, len;
-	void *guest;
-	int ret;
-
-	if (!has_gpa) {
-		if (!c->plan->fw.has_secret_area) {
-			g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
-					    "SEV: no secret area found in OVMF, gpa must be specified.");
-			return false;
-		}
-		gpa = c->plan->fw.secret_gpa;
-	}
-	if (c->state != SEV_STATE_LAUNCH_SECRET) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "SEV: Not in correct state. (LSECRET) %x", c->state);
-		return false;
-	}
-	if (!sev_secret_args_decode(header_b64, secret_b64, &hdr, &hdr_len,
-				    &data, &len, err))
-		return false;
-	guest = conf_guest_ptr(c, gpa, len);
-	if (!guest) {
-		/* QEMU's gpa2hva: nothing there, or the region ends early. */
-		if (conf_guest_ptr(c, gpa, 1))
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "SEV: Failed to calculate guest address: Size of memory region at 0x%" PRIx64
-				    " exceeded.",
-				    gpa);
-		else
-			g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-				    "SEV: Failed to calculate guest address: No memory is mapped at address 0x%" PRIx64,
-				    gpa);
-		return false;
-	}
-	ret = confidential_launch_secret(&c->l, hdr, (uint32_t)hdr_len, data,
-					 (uint32_t)len, guest);
-	if (ret < 0) {
-		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "SEV: failed to inject secret ret=%d fw_error=%u '%s'",
-			    ret, c->l.fw_error, fw_error_name(c->l.fw_error));
-		return false;
-	}
-	/* The guest's memory changed behind the dirty log. */
-	guest_memory_mark_dirty(&c->vm->mem, gpa, len);
-	return true;
 }

@@ -68,17 +68,26 @@ static json_object *cmd_query_sev_capabilities(const struct qmp_call *call,
 					       json_object *args,
 					       GError **err)
 {
+	struct confidential_vm *c = call_conf(call);
+	struct sev_capabilities cap;
+	json_object *o;
+
 	/* QEMU asks KVM_MEMORY_ENCRYPT_OP first: a VM without SEV fails it. */
-	if (!call_conf(call)) {
+	if (!c) {
 		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
 				    "SEV is not enabled in KVM");
 		return NULL;
 	}
-	/* The PDH, its certificate chain and the chip id come from
-	 * PDH_CERT_EXPORT and GET_ID on /dev/sev, which tern does not issue. */
-	g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
-			    "SEV: tern does not export the platform's PDH and certificate chain");
-	return NULL;
+	if (!confidential_vm_capabilities(c, &cap, err))
+		return NULL;
+	o = json_object_new_object();
+	qmp_add_str(o, "pdh", cap.pdh);
+	qmp_add_str(o, "cert-chain", cap.cert_chain);
+	qmp_add_str(o, "cpu0-id", cap.cpu0_id);
+	qmp_add_int(o, "cbitpos", cap.cbitpos);
+	qmp_add_int(o, "reduced-phys-bits", cap.reduced_phys_bits);
+	sev_capabilities_clear(&cap);
+	return o;
 }
 
 static json_object *cmd_sev_inject_launch_secret(const struct qmp_call *call,

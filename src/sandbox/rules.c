@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/psp-sev.h>
 #include <linux/userfaultfd.h>
 #include <linux/vhost.h>
 #include <seccomp.h>
@@ -177,6 +178,7 @@ static const struct sandbox_ioctl main_ioctls[] = {
 	IOCTL(KVM_IRQ_LINE, "system_reset lowers INTx lines"),
 	/* --confidential sev|sev-es --paused (docs/confidential.md) */
 	IOCTL(KVM_MEMORY_ENCRYPT_OP, "SEV LAUNCH_SECRET (QMP) and LAUNCH_FINISH (the first cont)"),
+	IOCTL(SEV_ISSUE_CMD, "query-sev-capabilities: PDH_CERT_EXPORT and GET_ID2 on the /dev/sev kept open since the launch"),
 	/* x-tern-state-save (vcpu_state_get, platform_state_get) */
 	IOCTL(KVM_CHECK_EXTENSION, "the first state save asks which state KVM has"),
 	IOCTL(KVM_GET_MSR_INDEX_LIST, "the first state save lists the MSRs KVM has"),

@@ -164,6 +164,61 @@ static int dbl_region2(int vm_fd, struct conf_kvm_userspace_memory_region2 *r)
 	return ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &real) < 0 ? -errno : 0;
 }
 
+/*
+ * The simulated PSP's certificates: PDH_CERT_EXPORT and GET_ID2 tell their
+ * lengths to a caller that asks with too little room (INVALID_LEN), as the
+ * firmware does, then fill made-up bytes the test recognises.
+ */
+#define DBL_PDH_LEN 36
+#define DBL_CHAIN_LEN 100
+#define DBL_ID_LEN 64
+
+static void dbl_fill(uint64_t addr, uint32_t len, uint8_t seed)
+{
+	uint8_t *p = (uint8_t *)(uintptr_t)addr;
+
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed + i);
+}
+
+static int dbl_platform_cmd(int sev_fd, uint32_t cmd, void *data,
+			    uint32_t *fw_error)
+{
+	if (sev_fd != dbl_sev_fd)
+		return -EBADF;
+	if (cmd == SEV_PDH_CERT_EXPORT) {
+		struct sev_user_data_pdh_cert_export *e = data;
+
+		if (e->pdh_cert_len < DBL_PDH_LEN ||
+		    e->cert_chain_len < DBL_CHAIN_LEN || !e->pdh_cert_address ||
+		    !e->cert_chain_address) {
+			e->pdh_cert_len = DBL_PDH_LEN;
+			e->cert_chain_len = DBL_CHAIN_LEN;
+			*fw_error = SEV_RET_INVALID_LEN;
+			return -EIO;
+		}
+		e->pdh_cert_len = DBL_PDH_LEN;
+		e->cert_chain_len = DBL_CHAIN_LEN;
+		dbl_fill(e->pdh_cert_address, DBL_PDH_LEN, 0x10);
+		dbl_fill(e->cert_chain_address, DBL_CHAIN_LEN, 0x80);
+		return 0;
+	}
+	if (cmd == SEV_GET_ID2) {
+		struct sev_user_data_get_id2 *id = data;
+
+		if (id->length < DBL_ID_LEN || !id->address) {
+			id->length = DBL_ID_LEN;
+			*fw_error = SEV_RET_INVALID_LEN;
+			return -EIO;
+		}
+		id->length = DBL_ID_LEN;
+		dbl_fill(id->address, DBL_ID_LEN, 0xc0);
+		return 0;
+	}
+	*fw_error = SEV_RET_INVALID_COMMAND;
+	return -EIO;
+}
+
 static int dbl_vm_ioctl(int vm_fd, unsigned long req, void *arg)
 {
 	unsigned int before;
@@ -308,6 +363,7 @@ const struct confidential_host_ops confidential_host_default = {
 	.sev_open = dbl_sev_open,
 	.sev_close = dbl_sev_close,
 	.sev_platform_status = dbl_platform_status,
+	.sev_platform_cmd = dbl_platform_cmd,
 	.vm_ioctl = dbl_vm_ioctl,
 	.vcpu_ioctl = dbl_vcpu_ioctl,
 };

@@ -97,11 +97,15 @@ expect_line err 'launch measured \(1 vCPUs'
 expect_no_line err 'violation'
 end
 
-begin "double, unencrypted: sev --paused: launch-secret, measurement = tern measure, secret reaches the guest"
+begin "double, unencrypted: sev --paused: launch-secret, measurement = tern measure, capabilities, secret reaches the guest"
 if start_vm sev --paused --confidential sev --firmware "$SECRET_FW" --test-exit; then
 	qmp query-sev
 	expect_return 'r == {"enabled": True, "api-major": 1, "api-minor": 55, "build-id": 21, "policy": 1, "state": "launch-secret", "handle": 42}'
 	measure_matches sev 1
+	# The double's PSP certificates (made-up bytes), asked for as QEMU does:
+	# lengths first, then the data.
+	qmp query-sev-capabilities
+	expect_return 'sorted(r) == ["cbitpos", "cert-chain", "cpu0-id", "pdh", "reduced-phys-bits"] and __import__("base64").b64decode(r["pdh"]) == bytes(range(0x10, 0x10 + 36)) and __import__("base64").b64decode(r["cert-chain"]) == bytes(range(0x80, 0x80 + 100)) and __import__("base64").b64decode(r["cpu0-id"]) == bytes(range(0xc0, 0x100)) and 0 <= r["cbitpos"] < 64 and r["reduced-phys-bits"] == 1'
 	# Bad uses: QMP errors, the VM stays in launch-secret.
 	qmp sev-inject-launch-secret "{\"packet-header\": \"\", \"secret\": \"$SECRET\"}"
 	expect_error 'SEV: Failed to decode sequence header'
