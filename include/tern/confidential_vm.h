@@ -138,6 +138,14 @@ bool confidential_vm_capabilities(struct confidential_vm *c,
 				  struct sev_capabilities *cap, GError **err);
 void sev_capabilities_clear(struct sev_capabilities *cap);
 
+/*
+ * query-sev-attestation-report: KVM_SEV_GET_ATTESTATION_REPORT with the
+ * owner's 16-byte nonce (base64), its length asked first as QEMU does; the
+ * report in base64 (g_free it), or NULL with QEMU 7.2's error texts.
+ */
+char *confidential_vm_attestation_report(struct confidential_vm *c,
+					 const char *mnonce_b64, GError **err);
+
 /* Pure helpers, unit tested. */
 char *sev_measurement_base64(const uint8_t *blob, uint32_t len);
 /* May state from go to to? (the order QEMU and the PSP impose; SNP goes

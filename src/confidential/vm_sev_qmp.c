@@ -6,11 +6,13 @@
  * QEMU 7.2's texts for every error.
  */
 #include <cpuid.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <string.h>
 
 #include <linux/psp-sev.h>
 
+#include "tern/confidential_kvm.h"
 #include "tern/dirty.h"
 #include "tern/error.h"
 #include "tern/vm.h"
@@ -179,4 +181,65 @@ void sev_capabilities_clear(struct sev_capabilities *cap)
 	g_clear_pointer(&cap->pdh, g_free);
 	g_clear_pointer(&cap->cert_chain, g_free);
 	g_clear_pointer(&cap->cpu0_id, g_free);
+}
+
+/* KVM_SEV_GET_ATTESTATION_REPORT through the launch's /dev/sev. */
+static int report_cmd(struct confidential_vm *c,
+		      struct kvm_sev_attestation_report *r, uint32_t *fw)
+{
+	struct conf_kvm_sev_cmd cmd = { .id = KVM_SEV_GET_ATTESTATION_REPORT,
+					.data = (uintptr_t)r,
+					.sev_fd = (uint32_t)c->l.sev_fd };
+	int ret = c->host->vm_ioctl(c->vm->kvm.vm_fd, KVM_MEMORY_ENCRYPT_OP,
+				    &cmd);
+
+	*fw = cmd.error;
+	return ret;
+}
+
+char *confidential_vm_attestation_report(struct confidential_vm *c,
+					 const char *mnonce_b64, GError **err)
+{
+	struct kvm_sev_attestation_report r = { 0 };
+	g_autofree uint8_t *nonce = NULL, *report = NULL;
+	gsize len = 0;
+	uint32_t fw = 0;
+	int ret;
+
+	nonce = g_base64_decode(mnonce_b64, &len);
+	if (!nonce) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV: failed to decode mnonce input");
+		return NULL;
+	}
+	if (len != sizeof(r.mnonce)) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_INPUT,
+			    "SEV: mnonce must be %zu bytes (got %zu)",
+			    sizeof(r.mnonce), (size_t)len);
+		return NULL;
+	}
+	ret = report_cmd(c, &r, &fw);
+	if (ret < 0 && fw != SEV_RET_INVALID_LEN) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "SEV: Failed to query the attestation report length ret=%d fw_err=%u (%s)",
+			    ret, fw, conf_fw_error_name(fw));
+		return NULL;
+	}
+	if (!r.len || r.len > SEV_CERT_MAX) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "SEV: Failed to query the attestation report length ret=%d fw_err=%u (%s)",
+			    -EOVERFLOW, fw, conf_fw_error_name(fw));
+		return NULL;
+	}
+	report = g_malloc0(r.len);
+	r.uaddr = (uintptr_t)report;
+	memcpy(r.mnonce, nonce, sizeof(r.mnonce));
+	ret = report_cmd(c, &r, &fw);
+	if (ret < 0) {
+		g_set_error(err, TERN_ERROR, TERN_ERROR_HOST,
+			    "SEV: Failed to get attestation report ret=%d fw_err=%u (%s): %s",
+			    ret, fw, conf_fw_error_name(fw), g_strerror(-ret));
+		return NULL;
+	}
+	return g_base64_encode(report, MIN(r.len, SEV_CERT_MAX));
 }

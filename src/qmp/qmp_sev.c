@@ -2,7 +2,8 @@
 /*
  * QMP for SEV guests, after QEMU 7.2 (qapi/misc-target.json,
  * target/i386/sev.c): query-sev, query-sev-launch-measure,
- * query-sev-capabilities and sev-inject-launch-secret, with QEMU's reply
+ * query-sev-capabilities, query-sev-attestation-report and
+ * sev-inject-launch-secret, with QEMU's reply
  * shapes and error texts. On a VM that is not confidential they answer as
  * QEMU does without SEV. The launch itself is src/confidential/vm_launch.c.
  */
@@ -113,6 +114,33 @@ static json_object *cmd_sev_inject_launch_secret(const struct qmp_call *call,
 	return json_object_new_object();
 }
 
+static json_object *cmd_query_sev_attestation_report(
+	const struct qmp_call *call, json_object *args, GError **err)
+{
+	struct confidential_vm *c = call_conf(call);
+	const char *mnonce =
+		json_object_get_string(json_object_object_get(args, "mnonce"));
+	g_autofree char *data = NULL;
+	json_object *o;
+
+	if (!c) {
+		g_set_error_literal(err, TERN_ERROR, TERN_ERROR_INPUT,
+				    "SEV is not enabled");
+		return NULL;
+	}
+	data = confidential_vm_attestation_report(c, mnonce, err);
+	if (!data)
+		return NULL;
+	o = json_object_new_object();
+	qmp_add_str(o, "data", data);
+	return o;
+}
+
+static const struct qmp_arg report_args[] = {
+	{ .name = "mnonce", .type = QMP_TYPE_STR },
+	{ NULL },
+};
+
 static const struct qmp_arg inject_args[] = {
 	{ .name = "packet-header", .type = QMP_TYPE_STR },
 	{ .name = "secret", .type = QMP_TYPE_STR },
@@ -125,6 +153,9 @@ const struct qmp_command qmp_sev_commands[] = {
 	{ .name = "query-sev-launch-measure",
 	  .fn = cmd_query_sev_launch_measure },
 	{ .name = "query-sev-capabilities", .fn = cmd_query_sev_capabilities },
+	{ .name = "query-sev-attestation-report",
+	  .fn = cmd_query_sev_attestation_report,
+	  .args = report_args },
 	{ .name = "sev-inject-launch-secret",
 	  .fn = cmd_sev_inject_launch_secret,
 	  .args = inject_args },

@@ -97,7 +97,7 @@ expect_line err 'launch measured \(1 vCPUs'
 expect_no_line err 'violation'
 end
 
-begin "double, unencrypted: sev --paused: launch-secret, measurement = tern measure, capabilities, secret reaches the guest"
+begin "double, unencrypted: sev --paused: launch-secret, measurement = tern measure, capabilities, attestation report, secret reaches the guest"
 if start_vm sev --paused --confidential sev --firmware "$SECRET_FW" --test-exit; then
 	qmp query-sev
 	expect_return 'r == {"enabled": True, "api-major": 1, "api-minor": 55, "build-id": 21, "policy": 1, "state": "launch-secret", "handle": 42}'
@@ -106,6 +106,21 @@ if start_vm sev --paused --confidential sev --firmware "$SECRET_FW" --test-exit;
 	# lengths first, then the data.
 	qmp query-sev-capabilities
 	expect_return 'sorted(r) == ["cbitpos", "cert-chain", "cpu0-id", "pdh", "reduced-phys-bits"] and __import__("base64").b64decode(r["pdh"]) == bytes(range(0x10, 0x10 + 36)) and __import__("base64").b64decode(r["cert-chain"]) == bytes(range(0x80, 0x80 + 100)) and __import__("base64").b64decode(r["cpu0-id"]) == bytes(range(0xc0, 0x100)) and 0 <= r["cbitpos"] < 64 and r["reduced-phys-bits"] == 1'
+	# The attestation report: the owner's nonce, then the launch digest the
+	# measurement above carries, signed (by the double: made-up bytes).
+	qmp query-sev-launch-measure
+	cp "$TMP/reply" "$TMP/measure"
+	qmp query-sev-attestation-report '{"mnonce": "AAECAwQFBgcICQoLDA0ODw=="}'
+	python3 - "$TMP/reply" "$TMP/measure" <<'PY' || fail "attestation report: $(cat "$TMP/reply")"
+import base64, json, sys
+rep = base64.b64decode(json.load(open(sys.argv[1]))["return"]["data"])
+meas = base64.b64decode(json.load(open(sys.argv[2]))["return"]["data"])
+assert len(rep) == 208, len(rep)
+assert rep[:16] == bytes(range(16)), rep[:16]
+assert rep[16:48] == meas[:32], (rep[16:48].hex(), meas[:32].hex())
+PY
+	qmp query-sev-attestation-report '{"mnonce": "AAEC"}'
+	expect_error 'SEV: mnonce must be 16 bytes (got 3)'
 	# Bad uses: QMP errors, the VM stays in launch-secret.
 	qmp sev-inject-launch-secret "{\"packet-header\": \"\", \"secret\": \"$SECRET\"}"
 	expect_error 'SEV: Failed to decode sequence header'
@@ -357,6 +372,8 @@ if start_vm plain --paused --firmware "$HELLO_FW"; then
 	expect_error 'SEV is not enabled in KVM'
 	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\"}"
 	expect_error 'SEV not enabled for guest'
+	qmp query-sev-attestation-report '{"mnonce": "AAECAwQFBgcICQoLDA0ODw=="}'
+	expect_error 'SEV is not enabled'
 	qmp quit
 	wait_vm
 	expect_status 0
@@ -381,6 +398,8 @@ else
 	expect_error 'SEV is not enabled in KVM'
 	qmp sev-inject-launch-secret "{\"packet-header\": \"$HDR\", \"secret\": \"$SECRET\"}"
 	expect_error 'SEV not enabled for guest'
+	qmp query-sev-attestation-report '{"mnonce": "AAECAwQFBgcICQoLDA0ODw=="}'
+	expect_error 'SEV is not enabled'
 	qmp quit
 	wait $qpid
 fi

@@ -30,6 +30,10 @@
 #define FAKE_MAX_VCPUS 8
 #define FAKE_SEV_HDR_LEN 52 /* LAUNCH_SECRET PACKET_HDR: FLAGS, IV, MAC */
 #define FAKE_MAX_ENC 8
+/* SEV API ATTESTATION report: MNONCE, LAUNCH_DIGEST, POLICY, SIG_USAGE,
+ * SIG_ALGO, reserved, SIG1 (144 bytes). */
+#define FAKE_REPORT_LEN 208
+#define FAKE_KVM_SEV_GET_ATTESTATION_REPORT 20
 
 enum fake_state {
 	FAKE_UNINIT,
@@ -173,6 +177,33 @@ static int fake_sev(struct fake_kvm *f, struct conf_kvm_sev_cmd *cmd)
 	}
 	if (cmd->sev_fd != 77)
 		fake_violation(f, "SEV command without the /dev/sev descriptor");
+	/*
+	 * ATTESTATION: the PSP signs the launch digest with the owner's nonce,
+	 * once measured (launch-secret or running); a short buffer gets the
+	 * length back. Made-up signature bytes: nothing here is signed.
+	 */
+	if (cmd->id == FAKE_KVM_SEV_GET_ATTESTATION_REPORT) {
+		struct kvm_sev_attestation_report *r = data;
+		uint8_t *out = (uint8_t *)(uintptr_t)r->uaddr;
+
+		if (snp)
+			fake_violation(f, "ATTESTATION in an SNP guest");
+		if (f->state != FAKE_MEASURED && f->state != FAKE_RUNNABLE) {
+			cmd->error = SEV_RET_INVALID_GUEST_STATE;
+			return -EIO;
+		}
+		if (r->len < FAKE_REPORT_LEN || !out) {
+			r->len = FAKE_REPORT_LEN;
+			cmd->error = SEV_RET_INVALID_LEN;
+			return -EIO;
+		}
+		memset(out, 0, FAKE_REPORT_LEN);
+		memcpy(out, r->mnonce, 16);
+		memcpy(out + 16, f->digest, 32);
+		memset(out + 64, 0x5a, FAKE_REPORT_LEN - 64);
+		r->len = FAKE_REPORT_LEN;
+		return 0;
+	}
 	switch (cmd->id) {
 	case CONF_KVM_SEV_INIT2: {
 		struct conf_kvm_sev_init *i = data;
