@@ -64,7 +64,12 @@ bool qmp_client_flush(struct qmp_client *c)
 
 static void client_update_watch(struct qmp_client *c);
 
-/* Queue one line of JSON text ("\r\n" ended, as QEMU's) and send it. */
+/*
+ * Queue one line of JSON text ("\r\n" ended, as QEMU's). An event is sent
+ * at once; a reply is sent with the others made from the same input, when
+ * client_run() has answered what it can (one send() for a burst of
+ * pipelined requests, not one per reply).
+ */
 static void client_queue(struct qmp_client *c, const char *text, bool reply)
 {
 	size_t len = strlen(text) + 2;
@@ -87,6 +92,8 @@ static void client_queue(struct qmp_client *c, const char *text, bool reply)
 		c->reply_len = len;
 	g_string_append(c->out, text);
 	g_string_append(c->out, "\r\n");
+	if (reply)
+		return;
 	if (!qmp_client_flush(c))
 		return;
 	/* Output left over: wait for the socket to take it. */
@@ -133,8 +140,8 @@ static void client_send_error(struct qmp_client *c, const GError *err)
 	client_queue(c, text, true);
 }
 
-/* Parse and answer buffered input while the client keeps up with replies. */
-static void client_run(struct qmp_client *c)
+/* Parse and answer buffered input while less than the high water waits. */
+static void client_answer(struct qmp_client *c)
 {
 	while (!c->closed && c->in_pos < c->in_len &&
 	       qmp_client_pending(c) < QMP_OUTPUT_HIGH_WATER) {
@@ -165,6 +172,18 @@ static void client_run(struct qmp_client *c)
 		}
 		c->in_pos += used;
 	}
+}
+
+/*
+ * Parse and answer buffered input while the client keeps up with replies,
+ * then send the replies.
+ */
+static void client_run(struct qmp_client *c)
+{
+	do
+		client_answer(c);
+	while (!c->closed && qmp_client_flush(c) && c->in_pos < c->in_len &&
+	       qmp_client_pending(c) < QMP_OUTPUT_HIGH_WATER);
 	if (!c->closed && c->eof && c->in_pos == c->in_len &&
 	    !qmp_client_pending(c))
 		qmp_client_close(c, NULL);
