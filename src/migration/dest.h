@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The incoming side's state, shared by dest.c (the receiving thread and
- * the QMP entry points) and postcopy.c (userfaultfd: missing pages, the
+ * the QMP entry points), dest_link.c (waiting for the stream, accepting
+ * it, post-copy recovery) and postcopy.c (userfaultfd: missing pages, the
  * fault thread, page requests).
  */
 #ifndef TERN_MIGRATION_DEST_H
@@ -81,6 +82,18 @@ void mig_in_set_status(struct mig_in *in, enum migration_status st);
 void *mig_in_thread(void *opaque);
 /* Run the guest (or leave it paused for -S) once its state is in. */
 void mig_in_run_guest(struct mig_in *in);
+
+/* dest_link.c */
+/*
+ * Accept on the listening socket (populating RAM meanwhile unless
+ * recovering), read the preamble and HELLO.
+ */
+bool mig_in_connect(struct mig_in *in, bool recover, GError **err);
+/*
+ * After a post-copy link break (why: the link's error): postcopy-paused
+ * until migrate-recover brings a resuming source, which gets RECEIVED.
+ */
+bool mig_in_recover(struct mig_in *in, const GError *why, GError **err);
 
 /* postcopy.c */
 /* Register every missing page with userfaultfd; start the fault thread. */

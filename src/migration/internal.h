@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Inside src/migration/: what its files share. migration.c owns struct
- * migration (settings, statuses, the main-thread queue); source.c and
- * source_ram.c the outgoing side, dest.c the incoming side, postcopy.c
+ * migration (settings, statuses, the main-thread queue); source.c,
+ * source_link.c and source_ram.c the outgoing side, dest.c and
+ * dest_link.c the incoming side, postcopy.c
  * userfaultfd on the destination, snapshot.c file: URIs, channel.c
  * connections, shape.c the machine shape both ends compare, stream.c the
  * framing. Nothing outside src/migration/ includes this.

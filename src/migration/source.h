@@ -2,7 +2,8 @@
 /*
  * The outgoing side's state, shared by source.c (the migration thread's
  * course: set-up, passes, switch-over, post-copy, recovery; the QMP entry
- * points) and source_ram.c (sending pages, the dirty log, throttling,
+ * points), source_link.c (the connection and the return path) and
+ * source_ram.c (sending pages, the dirty log, throttling,
  * statistics). Fields marked "m->lock" are read by QMP on the main thread;
  * the rest belong to the migration thread.
  */
@@ -105,14 +106,16 @@ bool out_disks_set_active(struct vm *vm, bool active, GError **err);
 void out_set_status(struct mig_out *o, enum migration_status st);
 /* On the main thread: stop the VM, hand the disks over, save the state. */
 bool out_stop_vm(struct mig_out *o, GError **err);
+/* The migration thread (source.c). */
+void *mig_out_thread(void *opaque);
+
+/* source_link.c: the connection and the return path */
 bool out_connect(struct mig_out *o, const struct migration_uri *u,
 		 const struct addrinfo *addrs, uint32_t flags, GError **err);
 void out_disconnect(struct mig_out *o);
 void out_link_error(struct mig_out *o, int ret, GError **err);
 /* Wait for the destination to set *flag (READY, DONE, RECEIVED). */
 bool out_wait_rp(struct mig_out *o, bool *flag, GError **err);
-/* The migration thread (source.c). */
-void *mig_out_thread(void *opaque);
 /*
  * One frame from the return path (m->lock held; dropped while a requested
  * page is sent): READY (GO if armed), DONE, ERROR, REQUEST (served now or
