@@ -256,8 +256,10 @@ ssize_t tdx_hob_build(uint8_t *buf, size_t len, uint64_t hob_gpa,
 		      const struct conf_range *added, unsigned int nr_added);
 
 /*
- * The SNP CPUID page (4 KiB) from n CPUID entries as KVM reports them:
- * -E2BIG beyond the SNP_CPUID_MAX the page holds (the page is zeroed).
+ * The SNP CPUID page (4 KiB) from n CPUID entries as KVM reports them,
+ * all-zero leaves left out (the guest reads a missing leaf as zeros):
+ * -E2BIG when more than the SNP_CPUID_MAX the page holds are left (the
+ * page is zeroed).
  */
 #define SNP_CPUID_MAX 64
 struct kvm_cpuid_entry2;

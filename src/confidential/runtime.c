@@ -37,37 +37,53 @@
 _Static_assert(CPUID_HDR + SNP_CPUID_MAX * CPUID_FN <= CONF_PAGE_SIZE,
 	       "the CPUID table fits its page");
 
+/*
+ * A leaf whose four registers are zero is left out: the guest reads a leaf
+ * missing from the table as zeros when it is inside the ranges leaf 0,
+ * 0x40000000 and 0x80000000 declare (Linux's snp_cpuid(): "Some
+ * hypervisors will avoid keeping track of CPUID entries where all values
+ * are zero"). KVM reports every leaf up to the maximum, most of them zero
+ * (75 leaves on an EPYC host where 25 are not), and the page holds 64.
+ */
 int snp_cpuid_page_fill(uint8_t *page, const struct kvm_cpuid_entry2 *leaves,
 			unsigned int n)
 {
+	unsigned int count = 0;
+
 	memset(page, 0, CONF_PAGE_SIZE);
-	if (n > SNP_CPUID_MAX)
-		return -E2BIG;
 	for (unsigned int i = 0; i < n; i++) {
 		const struct kvm_cpuid_entry2 *l = &leaves[i];
-		uint8_t *e = page + CPUID_HDR + i * CPUID_FN;
+		uint8_t *e = page + CPUID_HDR + count * CPUID_FN;
 		uint32_t ebx = l->ebx;
+		bool xsave = l->function == CPUID_XSAVE_LEAF && l->index <= 1 &&
+			     (l->flags & CPUID_SIGNIFICANT_INDEX);
 
-		le32_put(e, l->function);
-		if (l->flags & CPUID_SIGNIFICANT_INDEX)
-			le32_put(e + 4, l->index);
 		/*
 		 * XSAVE sizes depend on XCR0, which the guest sets later: the
 		 * table holds the XCR0 = 1 (x87) values of sub-leaves 0 and
 		 * 1, and the guest computes the rest from the per-component
 		 * sub-leaves, as Linux and QEMU do.
 		 */
-		if (l->function == CPUID_XSAVE_LEAF && l->index <= 1 &&
-		    (l->flags & CPUID_SIGNIFICANT_INDEX)) {
-			le64_put(e + 8, 1);
+		if (xsave)
 			ebx = CPUID_XSAVE_BASE_SIZE;
+		if (!l->eax && !ebx && !l->ecx && !l->edx)
+			continue;
+		if (count == SNP_CPUID_MAX) {
+			memset(page, 0, CONF_PAGE_SIZE);
+			return -E2BIG;
 		}
+		le32_put(e, l->function);
+		if (l->flags & CPUID_SIGNIFICANT_INDEX)
+			le32_put(e + 4, l->index);
+		if (xsave)
+			le64_put(e + 8, 1);
 		le32_put(e + 24, l->eax);
 		le32_put(e + 28, ebx);
 		le32_put(e + 32, l->ecx);
 		le32_put(e + 36, l->edx);
+		count++;
 	}
-	le32_put(page, n);
+	le32_put(page, count);
 	return 0;
 }
 

@@ -188,7 +188,7 @@ static int op_snp_cpuid_fill(void *opaque, uint8_t *page)
 	ret = snp_cpuid_page_fill(page, c->bsp_cpuid->entries,
 				  c->bsp_cpuid->nent);
 	if (ret < 0)
-		c->l.failed = "the SNP CPUID page (KVM reports more than its 64 CPUID leaves)";
+		c->l.failed = "the SNP CPUID page (KVM reports more than its 64 non-zero CPUID leaves)";
 	return ret;
 }
 

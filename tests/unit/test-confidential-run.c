@@ -83,6 +83,8 @@ START_TEST(cpuid_page_layout)
 	for (unsigned int i = 16 + 5 * 48; i < PAGE; i++)
 		ck_assert_uint_eq(page[i], 0);
 
+	for (unsigned int i = 0; i < G_N_ELEMENTS(many); i++)
+		many[i] = (struct kvm_cpuid_entry2){ .function = i, .edx = 1 };
 	ck_assert_int_eq(snp_cpuid_page_fill(page, many, SNP_CPUID_MAX), 0);
 	ck_assert_uint_eq(le32_get(page), SNP_CPUID_MAX);
 	memset(page, 0xaa, sizeof(page));
@@ -90,6 +92,44 @@ START_TEST(cpuid_page_layout)
 			 -E2BIG);
 	for (unsigned int i = 0; i < PAGE; i++)
 		ck_assert_uint_eq(page[i], 0);
+}
+END_TEST
+
+/*
+ * KVM reports every leaf up to the maximum, most of them zero (75 on an
+ * EPYC host, 25 not zero): the zero ones are left out, so the rest fit.
+ */
+START_TEST(cpuid_page_zero_leaves_left_out)
+{
+	/* 63 leaves with a value and the XSAVE one: a full page. */
+	struct kvm_cpuid_entry2 e[3 * SNP_CPUID_MAX - 3] = { 0 };
+	uint8_t page[PAGE];
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < G_N_ELEMENTS(e); i++) {
+		e[i].function = 0x80000000 + i;
+		/* Every third leaf has a value, in one register or another. */
+		if (i % 3 == 0)
+			(&e[i].eax)[i / 3 % 4] = 0x100 + i;
+	}
+	/* XSAVE sub-leaf 1 zero from KVM still carries the XCR0 = 1 size. */
+	e[1] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 1,
+					  .flags = 1 };
+	ck_assert_int_eq(snp_cpuid_page_fill(page, e, G_N_ELEMENTS(e)), 0);
+	ck_assert_uint_eq(le32_get(page), SNP_CPUID_MAX);
+	ck_assert_uint_eq(page_u32(page, n, 0), 0x80000000);
+	ck_assert_uint_eq(page_u32(page, n, 24), 0x100);
+	n++;
+	ck_assert_uint_eq(page_u32(page, n, 0), 0xd);
+	ck_assert_uint_eq(page_u32(page, n, 4), 1);
+	ck_assert_uint_eq(page_u32(page, n, 28), 0x240);
+	n++;
+	for (unsigned int i = 3; i < G_N_ELEMENTS(e); i += 3, n++) {
+		ck_assert_uint_eq(page_u32(page, n, 0), 0x80000000 + i);
+		ck_assert_uint_eq(page_u32(page, n, 24 + 4 * (i / 3 % 4)),
+				  0x100 + i);
+	}
+	ck_assert_uint_eq(n, le32_get(page));
 }
 END_TEST
 
@@ -513,6 +553,7 @@ int main(void)
 	tcase_add_test(tc, td_hob_refuses);
 	tcase_add_test(tc, tdx_cpuid_configuration);
 	tcase_add_test(tc, cpuid_page_layout);
+	tcase_add_test(tc, cpuid_page_zero_leaves_left_out);
 	tcase_add_loop_test(tc, map_gpa_range_decode, 0,
 			    G_N_ELEMENTS(gpa_range_cases));
 	tcase_add_test(tc, memory_fault_decode);
