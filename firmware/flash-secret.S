@@ -53,23 +53,7 @@ _start:
 4:	hlt
 	jmp 4b
 
-/* %al 0..15 to COM1 as a lower-case hex digit. */
-hexdigit:
-	add $'0', %al
-	cmp $'9', %al
-	jbe 5f
-	add $('a' - '9' - 1), %al
-5:	out %al, %dx
-	ret
-
-/* The NUL-terminated string at CS:SI to COM1. */
-puts:
-	cs lodsb
-	test %al, %al
-	jz 6f
-	out %al, %dx
-	jmp puts
-6:	ret
+#include "flash-serial.inc"
 
 /* SEV-ES APs start here (the reset block below): nothing for them. */
 ap:	hlt

@@ -61,24 +61,6 @@ _start:
 7:	hlt
 	jmp 7b
 
-/* AL as two hex digits. */
-hex8:
-	push %ax
-	shr $4, %al
-	call hexdigit
-	pop %ax
-	and $0xf, %al
-	jmp hexdigit
-
-/* %al 0..15 to COM1 as a lower-case hex digit. */
-hexdigit:
-	add $'0', %al
-	cmp $'9', %al
-	jbe 11f
-	add $('a' - '9' - 1), %al
-11:	out %al, %dx
-	ret
-
 /* The four bytes at DS:BX to COM1. */
 put4:
 	mov $4, %cx
@@ -88,14 +70,7 @@ put4:
 	loop 12b
 	ret
 
-/* The NUL-terminated string at CS:SI to COM1. */
-puts:
-	cs lodsb
-	test %al, %al
-	jz 13f
-	out %al, %dx
-	jmp puts
-13:	ret
+#include "flash-serial.inc"
 
 /* SEV-ES/SNP APs start here (the reset block below): nothing for them. */
 ap:	hlt

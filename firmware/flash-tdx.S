@@ -86,43 +86,7 @@ fail:
 3:	hlt
 	jmp 3b
 
-/* EAX as eight hex digits. */
-hex32:
-	mov $8, %cx
-4:	rol $4, %eax
-	push %eax
-	and $0xf, %al
-	call hexdigit
-	pop %eax
-	loop 4b
-	ret
-
-/* AL as two hex digits. */
-hex8:
-	push %ax
-	shr $4, %al
-	call hexdigit
-	pop %ax
-	and $0xf, %al
-	jmp hexdigit
-
-/* %al 0..15 to COM1 as a lower-case hex digit. */
-hexdigit:
-	add $'0', %al
-	cmp $'9', %al
-	jbe 5f
-	add $('a' - '9' - 1), %al
-5:	out %al, %dx
-	ret
-
-/* The NUL-terminated string at CS:SI to COM1. */
-puts:
-	cs lodsb
-	test %al, %al
-	jz 6f
-	out %al, %dx
-	jmp puts
-6:	ret
+#include "flash-serial.inc"
 
 banner:	.asciz "flash-tdx: hob v"
 res_msg: .asciz " resources "
