@@ -95,6 +95,14 @@ START_TEST(cpuid_page_layout)
 }
 END_TEST
 
+/* Register k of a leaf: EAX, EBX, ECX, EDX. */
+static uint32_t *cpuid_reg(struct kvm_cpuid_entry2 *e, unsigned int k)
+{
+	uint32_t *regs[] = { &e->eax, &e->ebx, &e->ecx, &e->edx };
+
+	return regs[k];
+}
+
 /*
  * KVM reports every leaf up to the maximum, most of them zero (75 on an
  * EPYC host, 25 not zero): the zero ones are left out, so the rest fit.
@@ -110,7 +118,7 @@ START_TEST(cpuid_page_zero_leaves_left_out)
 		e[i].function = 0x80000000 + i;
 		/* Every third leaf has a value, in one register or another. */
 		if (i % 3 == 0)
-			(&e[i].eax)[i / 3 % 4] = 0x100 + i;
+			*cpuid_reg(&e[i], i / 3 % 4) = 0x100 + i;
 	}
 	/* XSAVE sub-leaf 1 zero from KVM still carries the XCR0 = 1 size. */
 	e[1] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 1,
