@@ -6,7 +6,11 @@
     vhost-user-helper.py latched QMPSOCK PIDFILE DELAY [OPTIONS] -- BACKEND ARGS...
 
 OPTIONS: --device ID (the device the events name, virtio-blk.0),
---wait S (how long the reconnect may take, 5; testpmd starts in ~5 s).
+--wait S (how long the reconnect may take, 5; testpmd starts in ~5 s),
+--console FILE with --after RE and --before RE (the kill is timed on the
+guest's progress, not on the clock: wait up to 60 s for a line of FILE
+matching --after before the DELAY, and fail if a line matching --before
+is already in FILE once the back-end is killed: the kill missed the loop).
 
 While the guest's verified I/O loop runs: wait DELAY seconds, SIGKILL the
 back-end whose pid is in PIDFILE, expect VHOST_USER_DISCONNECTED (device,
@@ -20,6 +24,7 @@ or 1 with the first failed expectation.
 """
 import importlib.util
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,14 +37,38 @@ _spec.loader.exec_module(qh)
 QMP, Fail, expect = qh.QMP, qh.Fail, qh.expect
 
 
-def restart(sock, pidfile, delay, backend, device="virtio-blk.0", wait=5.0):
+def console_line(path, pattern):
+    """The first line of the file at path matching pattern, or None."""
+    with open(path, errors="replace") as f:
+        for line in f:
+            if re.search(pattern, line):
+                return line.rstrip("\n")
+    return None
+
+
+def wait_console(path, pattern, timeout=60.0):
+    end = time.monotonic() + timeout
+    while console_line(path, pattern) is None:
+        expect(time.monotonic() < end,
+               f"no line matching {pattern!r} in the guest's console within {timeout:.0f} s")
+        time.sleep(0.01)
+
+
+def restart(sock, pidfile, delay, backend, device="virtio-blk.0", wait=5.0,
+            console=None, after=None, before=None):
     q = QMP(sock)
     q.negotiate()
+    if console and after:
+        wait_console(console, after)
     time.sleep(delay)
     with open(pidfile) as f:
         pid = int(f.read())
     killed = time.monotonic()
     os.kill(pid, signal.SIGKILL)
+    if console and before:
+        line = console_line(console, before)
+        expect(line is None, f"the kill landed after the guest's loop ended: {line!r} was in its console")
+        print(f"the kill landed before the guest printed a line matching {before!r}")
     ev = q.wait_event("VHOST_USER_DISCONNECTED", timeout=5.0)
     expect(ev["data"].get("device") == device,
            f"VHOST_USER_DISCONNECTED names {device}: {ev}")
@@ -105,13 +134,17 @@ def main():
             return 2
         sep = args.index("--", 4)
         opts, kw = args[4:sep], {}
+        names = ("--device", "--wait", "--console", "--after", "--before")
         while opts:
-            if len(opts) < 2 or opts[0] not in ("--device", "--wait"):
+            if len(opts) < 2 or opts[0] not in names:
                 print(__doc__, file=sys.stderr)
                 return 2
-            kw[opts[0][2:]] = opts[1] if opts[0] == "--device" else float(opts[1])
+            kw[opts[0][2:]] = float(opts[1]) if opts[0] == "--wait" else opts[1]
             opts = opts[2:]
         fn = restart if args[0] == "restart" else latched
+        if fn is latched and {"console", "after", "before"} & kw.keys():
+            print(__doc__, file=sys.stderr)
+            return 2
         fn(args[1], args[2], float(args[3]), args[sep + 1:], **kw)
     except Fail as e:
         print(f"FAIL: {e}")
