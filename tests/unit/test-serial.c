@@ -45,6 +45,8 @@ START_TEST(output_reaches_fd)
 	ck_assert(rd(&s, 5) & 0x20); /* THRE */
 	wr(&s, 0, 'o');
 	wr(&s, 0, 'k');
+	/* The writer thread may send the bytes in two write()s: wait for both. */
+	ck_assert(outbuf_flush(ob, tern_now_ns() + 5000000000ULL));
 	ck_assert_int_eq(read(fds[0], buf, sizeof(buf)), 2);
 	ck_assert_str_eq(buf, "ok");
 	ck_assert(rd(&s, 5) & 0x60); /* THRE | TEMT again */
