@@ -44,6 +44,7 @@ host=$tmp/net-host
 guest_mac=52:54:00:12:34:56
 
 cleanup() {
+	ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
 	ip -n "$ns" link del tap0 2>/dev/null || true
 	ip -n "$ns" link del lim0 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
@@ -58,6 +59,18 @@ for t in tap0 lim0; do
 	ip -n "$ns" link set $t up
 done
 in_ns() { ip netns exec "$ns" "$@"; }
+
+# Nothing of one run may outlive it: a sender left blasting at the tap
+# takes a core from every run after it (a backgrounded shell function
+# is a subshell, and killing that left its child sending for 30 s).
+ns_quiet() {
+	local left
+	left=$(ip netns pids "$ns" | tr '\n' ' ')
+	[ -z "$left" ] && return 0
+	echo "net.sh: processes outlived their run in $ns: $left; killed" >&2
+	ip netns pids "$ns" | xargs -r kill -9 2>/dev/null || true
+	sleep 0.2
+}
 
 declare -A res=()
 add() { res[$1]="${res[$1]:-} $2"; }
@@ -77,11 +90,13 @@ vmm_run() {
 	local pid=$!
 	if [ "$mode" = rx ]; then
 		for _ in $(seq 200); do grep -q '^net-bench: mode' "$con" && break; sleep 0.05; done
-		in_ns "$host" send tap0 "$size" $((secs + 30)) $guest_mac >"$tmp/send" 2>&1 &
+		# ip netns exec execs the sender: $! is net-host itself.
+		ip netns exec "$ns" "$host" send tap0 "$size" $((secs + 30)) $guest_mac >"$tmp/send" 2>&1 &
 		sender=$!
 	fi
 	wait "$pid" || true
 	[ -n "$sender" ] && { kill "$sender" 2>/dev/null || true; wait "$sender" 2>/dev/null || true; }
+	ns_quiet
 	local line
 	line=$(tr -d '\r' <"$con" | grep '^BENCH ' || true)
 	if [ -z "$line" ] || ! grep -q '^RESULT: PASS' "$con"; then
@@ -112,6 +127,7 @@ qemu_run() { # MODE SIZE
 limit_run() { # MODE SIZE
 	local out
 	out=$(in_ns "$host" "limit-$1" lim0 "$2" "$secs")
+	ns_quiet
 	add "limit|$1|$2" "$(echo "$out" | sed 's/.*pps=//')"
 }
 
