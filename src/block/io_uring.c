@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "tern/block.h"
+#include "tern/uring.h"
 
 /*
  * When the kernel refuses a submission with nothing of ours in flight, no
@@ -39,33 +40,15 @@ struct uring_queue {
 /*
  * io_uring submissions bypass seccomp: the ring, made disabled, may only
  * do what submit() asks of it, and with a fixed file only to the disk,
- * before it is enabled. No register call is allowed afterwards.
+ * before it is enabled.
  */
 static int uring_restrict(struct io_uring *ring, unsigned int sqe_flags)
 {
 	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV,
 				       IORING_OP_FSYNC, IORING_OP_FALLOCATE };
-	struct io_uring_restriction res[G_N_ELEMENTS(ops) + 2] = { 0 };
-	unsigned int n = 0;
-	int ret;
 
-	for (unsigned int i = 0; i < G_N_ELEMENTS(ops); i++) {
-		res[n].opcode = IORING_RESTRICTION_SQE_OP;
-		res[n++].sqe_op = ops[i];
-	}
-	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[n++].sqe_flags = sqe_flags;
-	res[n].opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED;
-	res[n++].sqe_flags = sqe_flags;
-	/*
-	 * Through the raw register call: Debian 12's liburing 2.3 declares
-	 * io_uring_register_restrictions() and io_uring_enable_rings() but
-	 * its shared library does not export them.
-	 */
-	ret = io_uring_register(ring->ring_fd, IORING_REGISTER_RESTRICTIONS, res, n);
-	if (ret < 0)
-		return ret;
-	return io_uring_register(ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return tern_uring_restrict(ring, ops, G_N_ELEMENTS(ops), sqe_flags,
+				   false);
 }
 
 static int uring_create(struct blk_disk *disk, unsigned int depth,
