@@ -137,9 +137,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	f.p.rxq = f.vdev.queues[0];
 	f.p.txq = f.vdev.queues[1];
 	f.p.fd = f.sv[0];
-	/* Exactly sized, as net.c allocates them. */
-	f.p.rx_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
-	f.p.rx_elems = g_new(struct virtq_elem, VIRTQ_MAX_SIZE);
+	/* As net.c allocates them: exactly sized. */
+	net_pair_alloc(&f.p, false);
 	f.frame_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
 	f.asm_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
 	f.msg_buf = g_malloc(MSG_MAX);
@@ -479,6 +478,7 @@ static void input_setup(struct fuzz_input *in)
 
 	/* The pair as net_pair_start() leaves it. */
 	f.p.stopped = f.p.rx_blocked = f.p.tx_held = false;
+	f.p.tx_count = 0;
 	f.p.rx_len = 0;
 	f.p.rx_held = 0;
 	f.p.filter_gen = f.net.filter_gen - 1;

@@ -22,12 +22,15 @@
 #define NET_POLL_NS (50 * 1000)
 /* The longest a pair's loop runs before yielding to its thread's stop check. */
 #define NET_RUN_NS (2 * 1000 * 1000)
+/* Transmit chains popped and sent together (one io_uring_enter). */
+#define NET_TX_BATCH 32
 /* Used buffers pushed before the driver is interrupted mid-batch. */
 #define NET_NOTIFY_BATCH 64
 /* The longest control command we read: a full MAC table and then some. */
 #define NET_CTRL_MAX_DATA (2 * (4 + VIRTIO_NET_MAC_TABLE_ENTRIES * NET_MAC_LEN) + 64)
 
 struct virtio_net;
+struct io_uring;
 
 struct net_pair {
 	struct virtio_net *net;
@@ -48,9 +51,23 @@ struct net_pair {
 	struct virtio_net_filter filter; /* the thread's copy */
 	uint32_t filter_gen;
 
-	/* Transmit: a chain the back-end could not take yet (EAGAIN). */
-	struct virtq_elem tx_elem;
+	/*
+	 * Transmit: chains popped and not sent yet, oldest first; tx_held:
+	 * the back-end had no room for tx_elems[0] (EAGAIN), its EPOLLOUT
+	 * brings us back.
+	 */
+	struct virtq_elem *tx_elems; /* NET_TX_BATCH */
+	unsigned int tx_count;
 	bool tx_held;
+
+	/*
+	 * The back-end fd's io_uring (net_pair_ring_init), or NULL: then
+	 * one writev() per frame. ring_ok: a write through it has been seen
+	 * to work (a kernel whose tap cannot do RWF_NOWAIT answers EAGAIN
+	 * to every one, and the pair then drops the ring for good).
+	 */
+	struct io_uring *ring;
+	bool ring_ok;
 
 	/* Counters (relaxed atomics: QMP and tests read them). */
 	uint64_t rx_frames, rx_dropped, tx_frames, tx_errors;
@@ -109,6 +126,15 @@ struct virtio_net {
  */
 unsigned int net_pair_pass(struct net_pair *p, unsigned int *rx_pushed,
 			   unsigned int *tx_pushed);
+/*
+ * The pair's buffers, and with ring an io_uring on p->fd for sending a
+ * whole batch of frames in one system call (before the sandbox: it makes
+ * the ring). A ring that cannot be made is no error: one writev() per frame.
+ */
+void net_pair_alloc(struct net_pair *p, bool ring);
+void net_pair_free(struct net_pair *p);
+/* Should the pair send through an io_uring? Only a tap that never refuses a write for room. */
+bool net_pair_ring_wanted(int fd);
 int net_pair_start(struct net_pair *p) __must_check;
 /* Stop the thread and unwatch; with give_back, held receive chains return to the ring. */
 void net_pair_stop(struct net_pair *p, bool give_back);

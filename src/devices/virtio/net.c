@@ -354,9 +354,7 @@ static bool net_pairs_create(struct virtio_net *net,
 		p->index = i;
 		p->fd = net->be->fds[i];
 		p->call_fd[0] = p->call_fd[1] = -1;
-		p->rx_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
-		/* Pages are only touched by a guest posting tiny buffers. */
-		p->rx_elems = g_new(struct virtq_elem, VIRTQ_MAX_SIZE);
+		net_pair_alloc(p, net_pair_ring_wanted(p->fd));
 		if (i)
 			snprintf(name, sizeof(name), "io-net%uq%u", net->index, i);
 		else
@@ -440,8 +438,7 @@ void virtio_net_free(struct virtio_net *net)
 	net_vhost_close(net);
 	for (unsigned int i = 0; net->pairs && i < net->nr_pairs; i++) {
 		iothread_destroy(net->pairs[i].thread);
-		g_free(net->pairs[i].rx_buf);
-		g_free(net->pairs[i].rx_elems);
+		net_pair_free(&net->pairs[i]);
 	}
 	g_free(net->pairs);
 	iothread_destroy(net->ctrl_thread);
