@@ -38,7 +38,8 @@
  * AddressSanitizer.
  *
  * Input: u8 flags (1 packed, 2 EVENT_IDX, 4 MRG_RXBUF, 8 GUEST_CSUM,
- * 16 link down, 32 not promiscuous, 64 a small socket buffer), u8 receive
+ * 16 link down, 32 not promiscuous, 64 a small socket buffer, 128 the
+ * pair reads through its io_uring, a batch at a time), u8 receive
  * and u8 transmit queue size (1 << n % 9), u8 slot size (16 << n % 13,
  * at most 1 MiB per ring), then operations until the input ends:
  *   0 receive chain:  u8 n (1 + n % 4), per buffer u8 flags (1 writable,
@@ -95,6 +96,8 @@ static struct {
 	struct frame frames[MAX_FRAMES];
 	unsigned int nframes, rx_cursor, delivered, skipped;
 	uint8_t *frame_buf, *asm_buf; /* VIRTIO_NET_MAX_BUFFER bytes */
+	struct io_uring *ring; /* the pair's, while it has one (NULL: dropped) */
+	bool use_ring; /* this input reads through it */
 
 	/* Frames sent, not read yet: more than a socket buffer holds. */
 	uint8_t *tx_fifo[4096];
@@ -137,8 +140,14 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	f.p.rxq = f.vdev.queues[0];
 	f.p.txq = f.vdev.queues[1];
 	f.p.fd = f.sv[0];
-	/* As net.c allocates them: exactly sized. */
-	net_pair_alloc(&f.p, false);
+	/*
+	 * As net.c allocates them: exactly sized, with a ring for receive
+	 * (inputs choose whether the pair uses it). Not for transmit: the
+	 * ring sends there only to a tap that never refuses a write for
+	 * room, and this socket does (a batch could then go out of order).
+	 */
+	net_pair_alloc(&f.p, true, false);
+	f.ring = f.p.ring;
 	f.frame_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
 	f.asm_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
 	f.msg_buf = g_malloc(MSG_MAX);
@@ -206,7 +215,6 @@ static void frames_send(uint8_t kind, uint16_t v, uint8_t hdr_flags)
 	}
 }
 
-
 /* ---- after a pass: what came back ---- */
 
 static void rx_frame_check(unsigned int chains, uint64_t have)
@@ -259,6 +267,7 @@ static void rx_harvest(void)
 		uint32_t left = len;
 
 		FUZZ_CHECK(len <= c->in_len);
+
 		/* Only the last chain of a frame may be partly filled, none empty. */
 		FUZZ_CHECK(!short_chain && len > 0);
 		short_chain = len < c->in_len;
@@ -431,7 +440,7 @@ static void final_check(void)
 	while (recv(f.sv[0], f.msg_buf, MSG_MAX, MSG_DONTWAIT) >= 0)
 		left++;
 	FUZZ_CHECK(f.nframes == f.p.rx_frames + f.p.rx_dropped + left +
-				       (f.p.rx_len ? 1 : 0));
+				       net_pair_rx_pending(&f.p));
 }
 
 static void input_setup(struct fuzz_input *in)
@@ -480,6 +489,10 @@ static void input_setup(struct fuzz_input *in)
 	f.p.stopped = f.p.rx_blocked = f.p.tx_held = false;
 	f.p.tx_count = 0;
 	f.p.rx_len = 0;
+	f.p.rx_next = f.p.rx_nslots = 0;
+	f.p.rx_want = 1;
+	f.use_ring = flags & 128;
+	f.p.ring = f.use_ring ? f.ring : NULL;
 	f.p.rx_held = 0;
 	f.p.filter_gen = f.net.filter_gen - 1;
 	f.p.rx_frames = f.p.rx_dropped = f.p.tx_frames = f.p.tx_errors = 0;
@@ -544,6 +557,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	final_check();
+	/* The ring goes only if the kernel refuses it; then read() from now on. */
+	if (f.use_ring && !f.p.ring)
+		f.ring = NULL;
 
 	while (f.tx_head != f.tx_tail)
 		tx_fifo_pop();

@@ -117,6 +117,15 @@ if ns_up 1500; then
 	pid=$!
 	for _ in $(seq 100); do grep -q 'net-test: ready' "$TMP/fd.log" 2>/dev/null && break; sleep 0.1; done
 	if ! in_ns ping -c 2 -W 2 10.0.0.2 >/dev/null; then fail "no ping answer through the handed-over fd"; fi
+	# A launcher's tap left as made has no send limit: the pair moves its
+	# frames through an io_uring (docs/devices.md), as on tern's own taps.
+	rings=0
+	for t in $(pgrep -x tern); do
+		grep -qa "$TMP/fd.log" "/proc/$t/cmdline" 2>/dev/null || continue
+		rings=$(find "/proc/$t/fd" -lname 'anon_inode:\[io_uring\]' 2>/dev/null | wc -l)
+	done
+	echo "  tern holds $rings io_uring fd(s)"
+	[ "$rings" -ge 1 ] || fail "no io_uring in tern for the queue pair: one system call per frame"
 	in_ns python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"quit", ("10.0.0.2", 9))'
 	wait "$pid"
 	STATUS=$?

@@ -13,6 +13,8 @@
 #ifndef TERN_VIRTIO_NET_INTERNAL_H
 #define TERN_VIRTIO_NET_INTERNAL_H
 
+#include <sys/uio.h>
+
 #include "tern/iothread.h"
 #include "tern/virtio-net.h"
 
@@ -24,6 +26,8 @@
 #define NET_RUN_NS (2 * 1000 * 1000)
 /* Transmit chains popped and sent together (one io_uring_enter). */
 #define NET_TX_BATCH 32
+/* Most frames read from the back-end per io_uring_enter. */
+#define NET_RX_BATCH 32
 /* Used buffers pushed before the driver is interrupted mid-batch. */
 #define NET_NOTIFY_BATCH 64
 /* The longest control command we read: a full MAC table and then some. */
@@ -44,7 +48,8 @@ struct net_pair {
 
 	/* Receive: a frame read from the back-end and the chains for it. */
 	bool rx_blocked; /* no room for the frame: the tap is not read */
-	uint8_t *rx_buf; /* VIRTIO_NET_MAX_BUFFER bytes */
+	uint8_t *rx_buf; /* VIRTIO_NET_MAX_BUFFER bytes: read() reads here */
+	uint8_t *rx_frame; /* the frame in hand: rx_buf or a slot of rx_stage */
 	size_t rx_len; /* a frame is pending (header included) */
 	struct virtq_elem *rx_elems; /* VIRTQ_MAX_SIZE chains popped, not used */
 	unsigned int rx_held;
@@ -61,13 +66,19 @@ struct net_pair {
 	bool tx_held;
 
 	/*
-	 * The back-end fd's io_uring (net_pair_ring_init), or NULL: then
-	 * one writev() per frame. ring_ok: a write through it has been seen
-	 * to work (a kernel whose tap cannot do RWF_NOWAIT answers EAGAIN
-	 * to every one, and the pair then drops the ring for good).
+	 * The back-end fd's io_uring (net_pair_alloc), or NULL: then one
+	 * read() or writev() per frame. Receive reads a batch of frames
+	 * through it into rx_stage; transmit writes through it only with
+	 * ring_tx (net_pair_ring_wanted). Only a back-end that does
+	 * RWF_NOWAIT gets one (a probe at set-up).
 	 */
 	struct io_uring *ring;
-	bool ring_ok;
+	bool ring_tx;
+	uint8_t *rx_stage; /* NET_RX_BATCH slots of VIRTIO_NET_MAX_BUFFER */
+	struct iovec rx_iov[NET_RX_BATCH];
+	int rx_res[NET_RX_BATCH]; /* per slot: the read's length, or -errno */
+	unsigned int rx_next, rx_nslots; /* slots [rx_next, rx_nslots) not looked at */
+	unsigned int rx_want; /* reads in the next batch: 1..NET_RX_BATCH */
 
 	/* Counters (relaxed atomics: QMP and tests read them). */
 	uint64_t rx_frames, rx_dropped, tx_frames, tx_errors;
@@ -127,11 +138,14 @@ struct virtio_net {
 unsigned int net_pair_pass(struct net_pair *p, unsigned int *rx_pushed,
 			   unsigned int *tx_pushed);
 /*
- * The pair's buffers, and with ring an io_uring on p->fd for sending a
- * whole batch of frames in one system call (before the sandbox: it makes
- * the ring). A ring that cannot be made is no error: one writev() per frame.
+ * The pair's buffers, and with ring an io_uring on p->fd for moving a
+ * batch of frames per system call (before the sandbox: it makes the
+ * ring); it transmits too with ring_tx. A ring that cannot be made is no
+ * error: one system call per frame.
  */
-void net_pair_alloc(struct net_pair *p, bool ring);
+void net_pair_alloc(struct net_pair *p, bool ring, bool ring_tx);
+/* Frames read from the back-end, not yet the guest's (the one in hand too). */
+unsigned int net_pair_rx_pending(const struct net_pair *p);
 void net_pair_free(struct net_pair *p);
 /* Should the pair send through an io_uring? Only a tap that never refuses a write for room. */
 bool net_pair_ring_wanted(int fd);

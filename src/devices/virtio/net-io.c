@@ -2,9 +2,11 @@
 /*
  * virtio-net's data path, one I/O thread per queue pair.
  *
- * Receive: the thread reads one frame (header included) from the back-end
- * into the pair's buffer, checks it against the filter, then pops receive
- * chains until they hold it: one chain without MRG_RXBUF, as many as it
+ * Receive: the thread reads frames (header included) from the back-end:
+ * with the pair's io_uring, a batch of up to NET_RX_BATCH RWF_NOWAIT
+ * reads into staging slots per io_uring_enter() (rx_refill); without, one
+ * read() into the pair's buffer. For each frame it checks the filter, then pops
+ * receive chains until they hold it: one chain without MRG_RXBUF, as many as it
  * takes with it, pushed together with num_buffers in the header so the
  * driver never sees half a frame. When the guest has not posted enough,
  * the chains popped so far stay in hand, the frame waits, the back-end
@@ -18,10 +20,10 @@
  * io_uring the whole batch is one io_uring_enter() (RWF_NOWAIT writev
  * SQEs, which a tap runs in order as they are submitted); without, one
  * writev() each. A back-end without room (EAGAIN) keeps the chains from
- * the first refused one on, in order, until the fd is writable. Only a
- * tap whose socket has no send limit gets a ring (net_pair_ring_wanted):
- * it never refuses a write for room, so frames of a batch cannot pass
- * each other there.
+ * the first refused one on, in order, until the fd is writable. The ring
+ * sends only to a tap whose socket has no send limit
+ * (net_pair_ring_wanted): it never refuses a write for room, so frames
+ * of a batch cannot pass each other there.
  *
  * Both sides keep the driver's kicks off while they work, interrupt once
  * per NET_NOTIFY_BATCH buffers, and yield after NET_BUDGET frames so that
@@ -90,6 +92,92 @@ static void pair_fd_update(struct net_pair *p)
 	p->tap_events = want;
 }
 
+/* ---- the pair's io_uring ---- */
+
+/* Tries of a refused io_uring_enter() before the pair gives its ring up. */
+#define NET_RING_TRIES 100
+
+/* Stop using the ring; the pair goes on with one system call per frame. */
+static void ring_drop(struct net_pair *p, const char *why, int err)
+{
+	tern_warn("%s: queue pair %u: %s%s%s; one system call per frame from now on",
+		  p->net->name, p->index, why, err ? ": " : "",
+		  err ? g_strerror(err) : "");
+	io_uring_queue_exit(p->ring);
+	g_free(p->ring);
+	p->ring = NULL;
+	p->ring_tx = false;
+}
+
+/*
+ * After the prep (which clears them): entry i of a batch is on the
+ * back-end (fixed file 0) and never waits (RWF_NOWAIT: -EAGAIN instead of
+ * a poll or a worker thread, so the kernel runs the batch in order, inside
+ * the submission). Every SQE is reaped before the next batch: one is free.
+ */
+static void ring_sqe_finish(struct io_uring_sqe *sqe, unsigned int i)
+{
+	sqe->flags = IOSQE_FIXED_FILE;
+	sqe->rw_flags = RWF_NOWAIT;
+	io_uring_sqe_set_data64(sqe, i);
+}
+
+/*
+ * Submit the n SQEs prepped (0 to n-1) and reap them: res[i] as
+ * read()/writev() would return it, -errno on failure. RWF_NOWAIT
+ * requests complete inside the submission, so this is one system call.
+ * false: the kernel took none of the batch and the ring was dropped.
+ * Should it take only part and then keep refusing, the rest fail (-EIO)
+ * and the ring is dropped after the part is reaped.
+ */
+static bool ring_run(struct net_pair *p, unsigned int n, int *res)
+{
+	unsigned int submitted = 0, tries = 0;
+	bool drop = false;
+	int ret = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		res[i] = -EIO;
+	while (submitted < n) {
+		ret = io_uring_submit(p->ring);
+		if (ret > 0) {
+			submitted += (unsigned int)ret;
+			tries = 0;
+			continue;
+		}
+		/* No memory for requests (-EAGAIN), completions to reap (-EBUSY). */
+		if ((ret && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY) ||
+		    ++tries == NET_RING_TRIES) {
+			drop = true;
+			break;
+		}
+		sched_yield();
+	}
+	if (drop && !submitted) {
+		ring_drop(p, "io_uring refused a batch", ret < 0 ? -ret : 0);
+		return false;
+	}
+	for (unsigned int got = 0; got < submitted;) {
+		struct io_uring_cqe *cqe;
+
+		ret = io_uring_wait_cqe(p->ring, &cqe);
+		if (ret == -EINTR)
+			continue;
+		if (ret < 0) {
+			/* The rest are the kernel's: they failed, as far as we know. */
+			drop = true;
+			break;
+		}
+		if (cqe->user_data < n)
+			res[cqe->user_data] = cqe->res;
+		io_uring_cqe_seen(p->ring, cqe);
+		got++;
+	}
+	if (drop)
+		ring_drop(p, "io_uring lost part of a batch", ret < 0 ? -ret : 0);
+	return true;
+}
+
 /* ---- receive ---- */
 
 static void rx_drop(struct net_pair *p)
@@ -120,15 +208,76 @@ static bool rx_wanted(struct net_pair *p)
 	if (!__atomic_load_n(&p->net->link_up, __ATOMIC_RELAXED))
 		return false;
 	rx_filter_sync(p);
-	return virtio_net_filter_accept(&p->filter, p->rx_buf + NET_VNET_HDR_LEN);
+	return virtio_net_filter_accept(&p->filter,
+					p->rx_frame + NET_VNET_HDR_LEN);
 }
 
-/* Read frames until one is for the guest; false when the back-end is empty. */
-static bool rx_read(struct net_pair *p)
+/*
+ * Read a batch of up to rx_want frames into the staging slots with one
+ * io_uring_enter(). The reads run in order inside the submission, each
+ * taking the back-end's next frame or finding it empty (-EAGAIN), so the
+ * frames in the slots are in arrival order. The batch grows while every
+ * read finds a frame and shrinks while most find none: a quiet link costs
+ * one read per look, as read() would. false: nothing came (or the pair
+ * broke, or the ring was dropped: rx_read then goes on with read()).
+ */
+static bool rx_refill(struct net_pair *p)
+{
+	unsigned int n = p->rx_want, got = 0;
+	int err = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(p->ring);
+
+		io_uring_prep_readv(sqe, 0, &p->rx_iov[i], 1, 0);
+		ring_sqe_finish(sqe, i);
+	}
+	p->rx_next = p->rx_nslots = 0;
+	if (!ring_run(p, n, p->rx_res))
+		return false;
+	for (unsigned int i = 0; i < n; i++) {
+		if (p->rx_res[i] >= 0)
+			got++;
+		else if (p->rx_res[i] != -EAGAIN && !err)
+			err = -p->rx_res[i];
+	}
+	if (got == n)
+		p->rx_want = MIN(2 * n, NET_RX_BATCH);
+	else if (2 * got < n)
+		p->rx_want = MAX(n / 2, 1u);
+	p->rx_nslots = n;
+	if (err && !got) {
+		/* As read(): a failure with nothing before it breaks the pair. */
+		pair_fault(p, "reading the back-end failed", err);
+		p->rx_nslots = 0;
+	}
+	return got > 0;
+}
+
+/* The next frame, through the ring or one read(); false when there is none. */
+static bool rx_next_frame(struct net_pair *p)
 {
 	for (;;) {
-		ssize_t n = read(p->fd, p->rx_buf, VIRTIO_NET_MAX_BUFFER);
+		ssize_t n;
 
+		if (p->ring) {
+			while (p->rx_next < p->rx_nslots) {
+				unsigned int slot = p->rx_next++;
+
+				if (p->rx_res[slot] < 0)
+					continue;
+				p->rx_frame = p->rx_iov[slot].iov_base;
+				p->rx_len = (size_t)p->rx_res[slot];
+				return true;
+			}
+			if (rx_refill(p))
+				continue;
+			if (p->ring || p->stopped)
+				return false;
+			/* The ring was dropped: read() from now on. */
+		}
+		p->rx_frame = p->rx_buf;
+		n = read(p->fd, p->rx_buf, VIRTIO_NET_MAX_BUFFER);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -137,10 +286,39 @@ static bool rx_read(struct net_pair *p)
 			return false;
 		}
 		p->rx_len = (size_t)n;
+		return true;
+	}
+}
+
+/* Read frames until one is for the guest; false when the back-end is empty. */
+static bool rx_read(struct net_pair *p)
+{
+	while (rx_next_frame(p)) {
 		if (rx_wanted(p))
 			return true;
 		rx_drop(p);
 	}
+	return false;
+}
+
+unsigned int net_pair_rx_pending(const struct net_pair *p)
+{
+	unsigned int n = p->rx_len ? 1 : 0;
+
+	for (unsigned int i = p->rx_next; i < p->rx_nslots; i++)
+		n += p->rx_res[i] >= 0;
+	return n;
+}
+
+/* Drop every frame read and not yet delivered (a reset, a settle). */
+static void rx_drop_pending(struct net_pair *p)
+{
+	if (p->rx_len)
+		rx_drop(p);
+	for (; p->rx_next < p->rx_nslots; p->rx_next++)
+		if (p->rx_res[p->rx_next] >= 0)
+			STAT_ADD(p->rx_dropped);
+	p->rx_next = p->rx_nslots = 0;
 }
 
 enum rx_room {
@@ -202,10 +380,10 @@ static enum rx_room rx_gather(struct net_pair *p, size_t need, bool mrg,
 /* Copy the frame into the first count chains in hand and push them at once. */
 static void rx_deliver(struct net_pair *p, unsigned int count, bool mrg)
 {
-	struct virtio_net_hdr *h = (struct virtio_net_hdr *)p->rx_buf;
+	struct virtio_net_hdr *h = (struct virtio_net_hdr *)p->rx_frame;
 	const struct virtq_elem *elems[VIRTQ_MAX_SIZE];
 	uint32_t written[VIRTQ_MAX_SIZE];
-	const uint8_t *src = p->rx_buf;
+	const uint8_t *src = p->rx_frame;
 	size_t left = p->rx_len;
 
 	h->num_buffers = htole16(mrg ? count : 1);
@@ -286,69 +464,17 @@ static unsigned int rx_batch(struct net_pair *p, unsigned int budget,
 
 /* ---- transmit ---- */
 
-/* Tries of a refused io_uring_enter() before the pair gives its ring up. */
-#define NET_RING_TRIES 100
-
-/* Stop using the ring; the pair goes on with one writev() per frame. */
-static void ring_drop(struct net_pair *p, const char *why, int err)
-{
-	tern_warn("%s: queue pair %u: %s%s%s; sending one frame per system call from now on",
-		  p->net->name, p->index, why, err ? ": " : "",
-		  err ? g_strerror(err) : "");
-	io_uring_queue_exit(p->ring);
-	g_free(p->ring);
-	p->ring = NULL;
-}
-
-/*
- * Write tx_elems[0, n) through the ring; res[i] as writev() would return
- * it, -errno on failure. false: the ring is unusable (dropped), nothing
- * was sent.
- */
+/* Write tx_elems[0, n) through the ring; false: it was dropped, nothing went. */
 static bool tx_write_ring(struct net_pair *p, unsigned int n, int *res)
 {
-	unsigned int got = 0, tries = 0;
-	int ret;
-
 	for (unsigned int i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(p->ring);
 		const struct virtq_elem *e = &p->tx_elems[i];
 
-		/* Every SQE is reaped before the next batch: one is free. */
 		io_uring_prep_writev(sqe, 0, e->iov, e->out_num, 0);
-		sqe->flags = IOSQE_FIXED_FILE;
-		sqe->rw_flags = RWF_NOWAIT;
-		io_uring_sqe_set_data64(sqe, i);
+		ring_sqe_finish(sqe, i);
 	}
-	for (;;) {
-		ret = io_uring_submit_and_wait(p->ring, n);
-		if (ret >= 0 || ret == -EINTR)
-			break;
-		/* No memory for requests (-EAGAIN) or completions to reap (-EBUSY). */
-		if ((ret != -EAGAIN && ret != -EBUSY) || ++tries == NET_RING_TRIES) {
-			ring_drop(p, "io_uring refused the frames", -ret);
-			return false;
-		}
-		sched_yield();
-	}
-	while (got < n) {
-		struct io_uring_cqe *cqe;
-
-		ret = io_uring_wait_cqe(p->ring, &cqe);
-		if (ret == -EINTR)
-			continue;
-		if (ret < 0) {
-			/* The SQEs are the kernel's; no way to know what went out. */
-			ring_drop(p, "io_uring lost the frames", -ret);
-			for (; got < n; got++)
-				res[got] = -EIO;
-			return true;
-		}
-		res[io_uring_cqe_get_data64(cqe)] = cqe->res;
-		io_uring_cqe_seen(p->ring, cqe);
-		got++;
-	}
-	return true;
+	return ring_run(p, n, res);
 }
 
 /* The same with one writev() each, stopping at the first EAGAIN. */
@@ -387,22 +513,7 @@ static unsigned int tx_flush(struct net_pair *p, unsigned int *pushed, bool fina
 		/* Link down: the frames go nowhere, the chains complete. */
 		for (unsigned int i = 0; i < n; i++)
 			res[i] = 0;
-	} else if (p->ring && tx_write_ring(p, n, res)) {
-		/*
-		 * A tap that cannot do RWF_NOWAIT refuses every write so: what
-		 * writev() then takes shows it, and the ring goes.
-		 */
-		for (unsigned int i = 0; !p->ring_ok && i < n; i++) {
-			if (res[i] != -EAGAIN) {
-				p->ring_ok = res[i] >= 0;
-				continue;
-			}
-			tx_write_plain(p, i, i + 1, res);
-			if (res[i] != -EAGAIN)
-				ring_drop(p, "the tap refuses RWF_NOWAIT writes from io_uring", 0);
-			break;
-		}
-	} else {
+	} else if (!p->ring_tx || !tx_write_ring(p, n, res)) {
 		tx_write_plain(p, 0, n, res);
 	}
 	for (unsigned int i = 0; i < n; i++) {
@@ -608,20 +719,25 @@ bool net_pair_ring_wanted(int fd)
 }
 
 /*
- * An io_uring that may only write to p->fd, registered as fixed file 0
- * (an fget/fput less per frame: 1.27 against 0.99 Mpps here). The ring's
- * own teardown is asynchronous and would keep the tap attached for a
- * while after tern exits, refusing the next VMM (EBUSY): net_pair_free()
- * unregisters the file first, the one register call the ring allows.
+ * An io_uring that may only read and write p->fd, registered as fixed
+ * file 0 (an fget/fput less per frame: 1.27 against 0.99 Mpps here). The
+ * ring's own teardown is asynchronous and would keep the tap attached for
+ * a while after tern exits, refusing the next VMM (EBUSY):
+ * net_pair_free() unregisters the file first, the one register call the
+ * ring allows.
  */
 static int pair_ring_init(struct net_pair *p)
 {
-	static const uint8_t ops[] = { IORING_OP_WRITEV };
+	static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV};
 	struct io_uring *ring = g_new0(struct io_uring, 1);
+	struct iovec none = {p->rx_buf, 0};
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
 	int ret;
 
 	/* No SQPOLL: it would burn one of our two cores. */
-	ret = io_uring_queue_init(NET_TX_BATCH, ring, IORING_SETUP_R_DISABLED);
+	ret = io_uring_queue_init(MAX(NET_TX_BATCH, NET_RX_BATCH), ring,
+				  IORING_SETUP_R_DISABLED);
 	if (ret < 0) {
 		g_free(ring);
 		return ret;
@@ -630,6 +746,23 @@ static int pair_ring_init(struct net_pair *p)
 	if (!ret)
 		ret = tern_uring_restrict(ring, ops, G_N_ELEMENTS(ops),
 					  IOSQE_FIXED_FILE, true);
+	/*
+	 * Can the back-end do RWF_NOWAIT? An empty read answers 0 without
+	 * taking a frame if so, -EOPNOTSUPP or -EAGAIN if not (then every
+	 * read and write through the ring would fail so).
+	 */
+	if (!ret) {
+		sqe = io_uring_get_sqe(ring);
+		io_uring_prep_readv(sqe, 0, &none, 1, 0);
+		ring_sqe_finish(sqe, 0);
+		ret = io_uring_submit_and_wait(ring, 1);
+		if (ret >= 0)
+			ret = io_uring_wait_cqe(ring, &cqe);
+		if (!ret) {
+			ret = cqe->res ? (cqe->res < 0 ? cqe->res : -EIO) : 0;
+			io_uring_cqe_seen(ring, cqe);
+		}
+	}
 	if (ret < 0) {
 		io_uring_queue_exit(ring);
 		g_free(ring);
@@ -639,21 +772,35 @@ static int pair_ring_init(struct net_pair *p)
 	return 0;
 }
 
-void net_pair_alloc(struct net_pair *p, bool ring)
+void net_pair_alloc(struct net_pair *p, bool ring, bool ring_tx)
 {
 	int ret;
 
 	p->rx_buf = g_malloc(VIRTIO_NET_MAX_BUFFER);
+	p->rx_frame = p->rx_buf;
 	/* Pages are only touched by a guest posting tiny buffers. */
 	p->rx_elems = g_new(struct virtq_elem, VIRTQ_MAX_SIZE);
 	p->tx_elems = g_new(struct virtq_elem, NET_TX_BATCH);
 	p->ring = NULL;
-	p->ring_ok = false;
-	if (ring) {
-		ret = pair_ring_init(p);
-		if (ret < 0)
-			tern_debug("%s: queue pair %u: no io_uring (%s): one writev() per frame",
-				   p->net->name, p->index, g_strerror(-ret));
+	p->ring_tx = false;
+	p->rx_stage = NULL;
+	p->rx_next = p->rx_nslots = 0;
+	p->rx_want = 1;
+	if (!ring)
+		return;
+	ret = pair_ring_init(p);
+	if (ret < 0) {
+		tern_debug("%s: queue pair %u: no io_uring (%s): one system call per frame",
+			   p->net->name, p->index, g_strerror(-ret));
+		return;
+	}
+	p->ring_tx = ring_tx;
+	/* Only the pages frames land in are touched: 2 MiB of address space. */
+	p->rx_stage = g_malloc((size_t)NET_RX_BATCH * VIRTIO_NET_MAX_BUFFER);
+	for (unsigned int i = 0; i < NET_RX_BATCH; i++) {
+		p->rx_iov[i].iov_base =
+		    p->rx_stage + (size_t)i * VIRTIO_NET_MAX_BUFFER;
+		p->rx_iov[i].iov_len = VIRTIO_NET_MAX_BUFFER;
 	}
 }
 
@@ -667,9 +814,11 @@ void net_pair_free(struct net_pair *p)
 		p->ring = NULL;
 	}
 	g_free(p->rx_buf);
+	g_free(p->rx_stage);
 	g_free(p->rx_elems);
 	g_free(p->tx_elems);
 	p->rx_buf = NULL;
+	p->rx_stage = NULL;
 	p->rx_elems = NULL;
 	p->tx_elems = NULL;
 }
@@ -685,6 +834,7 @@ int net_pair_start(struct net_pair *p)
 	p->tx_held = false;
 	p->tx_count = 0;
 	p->rx_len = 0;
+	p->rx_next = p->rx_nslots = 0;
 	p->rx_held = 0;
 	p->filter_gen = __atomic_load_n(&p->net->filter_gen, __ATOMIC_ACQUIRE) - 1;
 	p->use_vhost = net_vhost_start(p);
@@ -733,8 +883,7 @@ void net_pair_settle(struct net_pair *p)
 	/* Newest first, so the ring is as the driver left it. */
 	while (p->rx_held)
 		virtq_unpop(p->rxq, &p->rx_elems[--p->rx_held]);
-	if (p->rx_len)
-		rx_drop(p);
+	rx_drop_pending(p);
 	p->rx_blocked = false;
 	pair_fd_update(p);
 }
@@ -756,6 +905,7 @@ void net_pair_stop(struct net_pair *p, bool give_back)
 	/* After a reset the rings are gone: what was in hand goes with them. */
 	p->rx_held = 0;
 	p->rx_len = 0;
+	p->rx_next = p->rx_nslots = 0;
 	p->tx_count = 0;
 	p->tx_held = false;
 	p->running = false;

@@ -354,7 +354,7 @@ static bool net_pairs_create(struct virtio_net *net,
 		p->index = i;
 		p->fd = net->be->fds[i];
 		p->call_fd[0] = p->call_fd[1] = -1;
-		net_pair_alloc(p, net_pair_ring_wanted(p->fd));
+		net_pair_alloc(p, true, net_pair_ring_wanted(p->fd));
 		if (i)
 			snprintf(name, sizeof(name), "io-net%uq%u", net->index, i);
 		else
