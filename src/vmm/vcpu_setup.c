@@ -82,46 +82,41 @@ static bool vcpu_setup_cpuid(struct vcpu *vcpu, GError **err)
 #define HWCR_TSC_FREQ_SEL (1ull << 24)
 
 /*
- * HWCR.TscFreqSel set, as AMD's firmware leaves it. KVM starts a vCPU
- * with HWCR 0, and Linux on an AMD family 0x10+ CPU with a constant TSC
- * then prints "[Firmware Bug]: TSC doesn't count with P0 frequency!".
- * KVM keeps the MSR for every vendor; recent KVMs accept the bit (ours do);
- * an older KVM refuses it, which costs the guest that one warning only,
- * so a refusal is not an error.
+ * The default MSRs, then HWCR.TscFreqSel set, as AMD's firmware leaves
+ * it, in one KVM_SET_MSRS (each vCPU ioctl costs tens of microseconds on
+ * a nested host). KVM starts a vCPU with HWCR 0, and Linux on an AMD
+ * family 0x10+ CPU with a constant TSC then prints "[Firmware Bug]: TSC
+ * doesn't count with P0 frequency!". KVM keeps the MSR for every vendor;
+ * recent KVMs accept the bit (ours do); an older KVM refuses it, which
+ * costs the guest that one warning only, so a refusal of HWCR, last in
+ * the list, is not an error. 0, or -errno; *refused names the MSR KVM
+ * stopped at.
  */
-static void vcpu_set_hwcr(struct vcpu *vcpu)
-{
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
-	} msrs = { .hdr.nmsrs = 1,
-		   .e[0] = { .index = MSR_K7_HWCR,
-			     .data = HWCR_TSC_FREQ_SEL } };
-
-	if (ioctl(vcpu->fd, KVM_SET_MSRS, &msrs) != 1 && vcpu->id == 0)
-		tern_log("vCPU 0: KVM refuses HWCR.TscFreqSel; an AMD guest "
-			 "may warn that its TSC does not count at P0");
-}
-
-/* 0, or -errno; *refused names the MSR KVM stopped at. */
 static int vcpu_set_default_msrs(struct vcpu *vcpu, uint32_t *refused)
 {
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[32];
+		struct kvm_msr_entry e[33];
 	} msrs = { 0 };
+	unsigned int n;
 	int ret;
 
-	msrs.hdr.nmsrs = x86_default_msrs(msrs.e, G_N_ELEMENTS(msrs.e));
+	n = x86_default_msrs(msrs.e, G_N_ELEMENTS(msrs.e) - 1);
+	msrs.e[n].index = MSR_K7_HWCR;
+	msrs.e[n].data = HWCR_TSC_FREQ_SEL;
+	msrs.hdr.nmsrs = n + 1;
 	ret = ioctl(vcpu->fd, KVM_SET_MSRS, &msrs);
 	if (ret < 0)
 		return -errno;
-	if ((unsigned int)ret != msrs.hdr.nmsrs) {
-		/* KVM stops at the first MSR it refuses. */
+	/* KVM stops at the first MSR it refuses. */
+	if ((unsigned int)ret == n) {
+		if (vcpu->id == 0)
+			tern_log("vCPU 0: KVM refuses HWCR.TscFreqSel; an AMD guest "
+				 "may warn that its TSC does not count at P0");
+	} else if ((unsigned int)ret != n + 1) {
 		*refused = msrs.e[ret].index;
 		return -EINVAL;
 	}
-	vcpu_set_hwcr(vcpu);
 	return 0;
 }
 
