@@ -3,7 +3,7 @@
 # Install what tern needs to build (and, with --test, to run its tests and
 # benchmarks) from Debian 12 packages. Installs only what is missing.
 set -euo pipefail
-pkgs=(gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libjson-c-dev
+pkgs=(gcc libc6-dev meson ninja-build pkg-config libglib2.0-dev libpcre2-dev libjson-c-dev
       liburing-dev libaio-dev libseccomp-dev libcap-ng-dev libfdt-dev check)
 if [ "${1:-}" = --test ]; then
 	# The peer VMM for compatibility tests, and what the test scripts use.
