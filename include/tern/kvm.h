@@ -28,12 +28,15 @@ bool kvm_check_caps(int (*check)(void *opaque, int cap), void *opaque,
 
 /*
  * Open the device (dev, NULL for /dev/kvm: --kvm-device), check it,
- * create the VM and fetch the supported CPUID. On failure err says what was
- * wrong with which device, and nothing stays open.
+ * create the VM and start fetching the supported CPUID (kvm_cpuid_wait()
+ * before using it). On failure err says what was wrong with which device,
+ * and nothing stays open.
  */
 /* vm_type: KVM_CREATE_VM's type (0, or a confidential guest's). */
 bool kvm_open(struct kvm_handle *kvm, const char *dev, unsigned long vm_type,
 	      GError **err);
 void kvm_close(struct kvm_handle *kvm);
+/* Wait for kvm->supported_cpuid; false (err set, dev as for kvm_open) if KVM refused it. */
+bool kvm_cpuid_wait(struct kvm_handle *kvm, const char *dev, GError **err);
 
 #endif

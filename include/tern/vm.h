@@ -106,7 +106,11 @@ struct kvm_handle {
 	int vm_fd;
 	int run_size; /* mmap size of struct kvm_run */
 	int max_vcpus;
+	/* Valid once kvm_cpuid_wait() said so (kvm_open() starts fetching it). */
 	struct kvm_cpuid2 *supported_cpuid;
+	pthread_t cpuid_thread;
+	bool cpuid_pending; /* cpuid_thread runs, not joined yet */
+	int cpuid_errno;
 };
 
 struct vm {

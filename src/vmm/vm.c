@@ -411,7 +411,9 @@ struct vm *vm_create(const struct vm_config *cfg, GError **err)
 		      err))
 		goto err_eventfd;
 	vm_trace_mark(vm, "kvm");
-	if (!vm_setup_memory(vm, err) || !vm_check_limits(vm, err))
+	if (!vm_setup_memory(vm, err) ||
+	    !kvm_cpuid_wait(&vm->kvm, cfg->kvm_device, err) ||
+	    !vm_check_limits(vm, err))
 		goto err_memory;
 	vm_trace_mark(vm, "memory");
 	/* Before any vCPU: INIT and LAUNCH_START (confidential_vm.h). */
