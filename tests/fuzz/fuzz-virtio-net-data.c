@@ -215,6 +215,7 @@ static void frames_send(uint8_t kind, uint16_t v, uint8_t hdr_flags)
 	}
 }
 
+
 /* ---- after a pass: what came back ---- */
 
 static void rx_frame_check(unsigned int chains, uint64_t have)
@@ -267,7 +268,6 @@ static void rx_harvest(void)
 		uint32_t left = len;
 
 		FUZZ_CHECK(len <= c->in_len);
-
 		/* Only the last chain of a frame may be partly filled, none empty. */
 		FUZZ_CHECK(!short_chain && len > 0);
 		short_chain = len < c->in_len;
@@ -431,7 +431,7 @@ static void final_check(void)
 	FUZZ_CHECK(i < 2 * VIRTQ_MAX_SIZE + 2);
 	if (!f.p.stopped) {
 		/* The socket is empty: a transmit chain has no reason to wait. */
-		FUZZ_CHECK(!f.p.tx_held);
+		FUZZ_CHECK(!f.p.tx_count);
 		FUZZ_CHECK(f.tx.outstanding == 0);
 	}
 	/* Every frame the guest sent was read, or refused as too long. */
@@ -486,15 +486,10 @@ static void input_setup(struct fuzz_input *in)
 	f.drv.shadow = f.shadow;
 
 	/* The pair as net_pair_start() leaves it. */
-	f.p.stopped = f.p.rx_blocked = f.p.tx_held = false;
-	f.p.tx_count = 0;
-	f.p.rx_len = 0;
-	f.p.rx_next = f.p.rx_nslots = 0;
+	net_pair_clear(&f.p);
 	f.p.rx_want = 1;
 	f.use_ring = flags & 128;
 	f.p.ring = f.use_ring ? f.ring : NULL;
-	f.p.rx_held = 0;
-	f.p.filter_gen = f.net.filter_gen - 1;
 	f.p.rx_frames = f.p.rx_dropped = f.p.tx_frames = f.p.tx_errors = 0;
 
 	if (setsockopt(f.sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) ||

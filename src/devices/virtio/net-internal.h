@@ -57,13 +57,12 @@ struct net_pair {
 	uint32_t filter_gen;
 
 	/*
-	 * Transmit: chains popped and not sent yet, oldest first; tx_held:
-	 * the back-end had no room for tx_elems[0] (EAGAIN), its EPOLLOUT
-	 * brings us back.
+	 * Transmit: chains popped and not sent yet, oldest first. Outside a
+	 * pass, any left mean the back-end had no room for tx_elems[0]
+	 * (EAGAIN): its EPOLLOUT brings us back.
 	 */
 	struct virtq_elem *tx_elems; /* NET_TX_BATCH */
 	unsigned int tx_count;
-	bool tx_held;
 
 	/*
 	 * The back-end fd's io_uring (net_pair_alloc), or NULL: then one
@@ -149,6 +148,8 @@ unsigned int net_pair_rx_pending(const struct net_pair *p);
 void net_pair_free(struct net_pair *p);
 /* Should the pair send through an io_uring? Only a tap that never refuses a write for room. */
 bool net_pair_ring_wanted(int fd);
+/* Nothing in hand, not stopped, the filter to be fetched: as a pair starts. */
+void net_pair_clear(struct net_pair *p);
 int net_pair_start(struct net_pair *p) __must_check;
 /* Stop the thread and unwatch; with give_back, held receive chains return to the ring. */
 void net_pair_stop(struct net_pair *p, bool give_back);

@@ -5,9 +5,9 @@
  * Receive: the thread reads frames (header included) from the back-end:
  * with the pair's io_uring, a batch of up to NET_RX_BATCH RWF_NOWAIT
  * reads into staging slots per io_uring_enter() (rx_refill); without, one
- * read() into the pair's buffer. For each frame it checks the filter, then pops
- * receive chains until they hold it: one chain without MRG_RXBUF, as many as it
- * takes with it, pushed together with num_buffers in the header so the
+ * read() into the pair's buffer. For each frame it checks the filter,
+ * then pops receive chains until they hold it: one chain without
+ * MRG_RXBUF, as many as it takes with it, pushed together with num_buffers in the header so the
  * driver never sees half a frame. When the guest has not posted enough,
  * the chains popped so far stay in hand, the frame waits, the back-end
  * fd leaves the epoll set and the thread sleeps until the driver kicks
@@ -74,7 +74,7 @@ static void pair_fd_update(struct net_pair *p)
 	int ret = 0;
 
 	if (!p->stopped)
-		want = (p->rx_blocked ? 0 : EPOLLIN) | (p->tx_held ? EPOLLOUT : 0);
+		want = (p->rx_blocked ? 0 : EPOLLIN) | (p->tx_count ? EPOLLOUT : 0);
 	if (want == p->tap_events)
 		return;
 	if (!want)
@@ -208,8 +208,7 @@ static bool rx_wanted(struct net_pair *p)
 	if (!__atomic_load_n(&p->net->link_up, __ATOMIC_RELAXED))
 		return false;
 	rx_filter_sync(p);
-	return virtio_net_filter_accept(&p->filter,
-					p->rx_frame + NET_VNET_HDR_LEN);
+	return virtio_net_filter_accept(&p->filter, p->rx_frame + NET_VNET_HDR_LEN);
 }
 
 /*
@@ -478,10 +477,9 @@ static bool tx_write_ring(struct net_pair *p, unsigned int n, int *res)
 }
 
 /* The same with one writev() each, stopping at the first EAGAIN. */
-static void tx_write_plain(struct net_pair *p, unsigned int from, unsigned int n,
-			   int *res)
+static void tx_write_plain(struct net_pair *p, unsigned int n, int *res)
 {
-	for (unsigned int i = from; i < n; i++) {
+	for (unsigned int i = 0; i < n; i++) {
 		const struct virtq_elem *e = &p->tx_elems[i];
 		ssize_t ret;
 
@@ -514,7 +512,7 @@ static unsigned int tx_flush(struct net_pair *p, unsigned int *pushed, bool fina
 		for (unsigned int i = 0; i < n; i++)
 			res[i] = 0;
 	} else if (!p->ring_tx || !tx_write_ring(p, n, res)) {
-		tx_write_plain(p, 0, n, res);
+		tx_write_plain(p, n, res);
 	}
 	for (unsigned int i = 0; i < n; i++) {
 		if (res[i] == -EAGAIN && !final)
@@ -552,14 +550,13 @@ static unsigned int tx_flush(struct net_pair *p, unsigned int *pushed, bool fina
 
 /*
  * Send chains until budget frames are done, the ring is empty or the
- * back-end has no room (tx_held). *pushed as for rx_batch().
+ * back-end has no room (chains left in hand). *pushed as for rx_batch().
  */
 static unsigned int tx_batch(struct net_pair *p, unsigned int budget,
 			     unsigned int *pushed)
 {
 	unsigned int frames = 0;
 
-	p->tx_held = false;
 	while (frames < budget && !p->stopped) {
 		while (p->tx_count < NET_TX_BATCH) {
 			struct virtq_elem *e = &p->tx_elems[p->tx_count];
@@ -580,10 +577,8 @@ static unsigned int tx_batch(struct net_pair *p, unsigned int budget,
 		if (p->stopped || !p->tx_count)
 			break;
 		frames += tx_flush(p, pushed, false);
-		if (p->tx_count) {
-			p->tx_held = true; /* the fd's EPOLLOUT brings us back */
-			break;
-		}
+		if (p->tx_count)
+			break; /* the fd's EPOLLOUT brings us back */
 	}
 	return frames;
 }
@@ -654,7 +649,7 @@ static void pair_run(struct net_pair *p)
 			virtq_notify(p->txq);
 		rx_pushed = tx_pushed = 0;
 		/* A transmit chain waiting for room is the fd's to wake us for. */
-		if (!p->tx_held) {
+		if (!p->tx_count) {
 			uint64_t now = net_now_ns();
 
 			if (!idle_since)
@@ -728,9 +723,9 @@ bool net_pair_ring_wanted(int fd)
  */
 static int pair_ring_init(struct net_pair *p)
 {
-	static const uint8_t ops[] = {IORING_OP_READV, IORING_OP_WRITEV};
+	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV };
 	struct io_uring *ring = g_new0(struct io_uring, 1);
-	struct iovec none = {p->rx_buf, 0};
+	struct iovec none = { p->rx_buf, 0 };
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	int ret;
@@ -798,8 +793,7 @@ void net_pair_alloc(struct net_pair *p, bool ring, bool ring_tx)
 	/* Only the pages frames land in are touched: 2 MiB of address space. */
 	p->rx_stage = g_malloc((size_t)NET_RX_BATCH * VIRTIO_NET_MAX_BUFFER);
 	for (unsigned int i = 0; i < NET_RX_BATCH; i++) {
-		p->rx_iov[i].iov_base =
-		    p->rx_stage + (size_t)i * VIRTIO_NET_MAX_BUFFER;
+		p->rx_iov[i].iov_base = p->rx_stage + (size_t)i * VIRTIO_NET_MAX_BUFFER;
 		p->rx_iov[i].iov_len = VIRTIO_NET_MAX_BUFFER;
 	}
 }
@@ -825,18 +819,22 @@ void net_pair_free(struct net_pair *p)
 
 /* ---- life cycle (control threads, the pair's thread stopped) ---- */
 
-int net_pair_start(struct net_pair *p)
+void net_pair_clear(struct net_pair *p)
 {
-	int ret;
-
 	p->stopped = false;
 	p->rx_blocked = false;
-	p->tx_held = false;
 	p->tx_count = 0;
 	p->rx_len = 0;
 	p->rx_next = p->rx_nslots = 0;
 	p->rx_held = 0;
 	p->filter_gen = __atomic_load_n(&p->net->filter_gen, __ATOMIC_ACQUIRE) - 1;
+}
+
+int net_pair_start(struct net_pair *p)
+{
+	int ret;
+
+	net_pair_clear(p);
 	p->use_vhost = net_vhost_start(p);
 	if (p->use_vhost) {
 		p->running = true;
@@ -879,7 +877,6 @@ void net_pair_settle(struct net_pair *p)
 		(void)tx_flush(p, &pushed, true);
 		virtq_notify(p->txq);
 	}
-	p->tx_held = false;
 	/* Newest first, so the ring is as the driver left it. */
 	while (p->rx_held)
 		virtq_unpop(p->rxq, &p->rx_elems[--p->rx_held]);
@@ -907,7 +904,6 @@ void net_pair_stop(struct net_pair *p, bool give_back)
 	p->rx_len = 0;
 	p->rx_next = p->rx_nslots = 0;
 	p->tx_count = 0;
-	p->tx_held = false;
 	p->running = false;
 }
 
