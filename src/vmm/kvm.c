@@ -86,13 +86,19 @@ static void kvm_cpuid_join(struct kvm_handle *kvm)
 	kvm->cpuid_pending = false;
 }
 
+/* --kvm-device only picks the file: every check runs on it. */
+static const char *kvm_dev_path(const char *dev)
+{
+	return dev && *dev ? dev : "/dev/kvm";
+}
+
 bool kvm_cpuid_wait(struct kvm_handle *kvm, const char *dev, GError **err)
 {
 	kvm_cpuid_join(kvm);
 	if (kvm->supported_cpuid)
 		return true;
 	g_set_error(err, TERN_ERROR, TERN_ERROR_HOST, "%s: KVM_GET_SUPPORTED_CPUID: %s",
-		    dev && *dev ? dev : "/dev/kvm", g_strerror(kvm->cpuid_errno));
+		    kvm_dev_path(dev), g_strerror(kvm->cpuid_errno));
 	return false;
 }
 
@@ -101,9 +107,7 @@ bool kvm_open(struct kvm_handle *kvm, const char *dev, unsigned long vm_type,
 {
 	int fd, ret;
 
-	/* --kvm-device only picks the file: every check below runs on it. */
-	if (!dev || !*dev)
-		dev = "/dev/kvm";
+	dev = kvm_dev_path(dev);
 	memset(kvm, 0, sizeof(*kvm));
 	kvm->fd = kvm->vm_fd = -1;
 

@@ -96,7 +96,7 @@ static int vcpu_set_default_msrs(struct vcpu *vcpu, uint32_t *refused)
 {
 	struct {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[33];
+		struct kvm_msr_entry e[33]; /* up to 32 defaults, then HWCR */
 	} msrs = { 0 };
 	unsigned int n;
 	int ret;
