@@ -10,8 +10,9 @@
  * (page << 32 | g - 1) (pass 1 expects zeros). Command line:
  *   mem=MIB     working set in MiB (default: the RAM above 8 MiB, below 3 GiB)
  *   rate=N      pages per second (default 0: as fast as it goes)
- *   tick=MS     print "mig-test: tick K" every MS milliseconds (0: never), so
- *               the host can time the guest's stall from its console
+ *   tick=MS     print "mig-test: tick K pages P" every MS milliseconds (0:
+ *               never; P: pages written so far), so the host can time the
+ *               guest's stall and its speed from its console
  *   passes=N    stop after N passes with RESULT: PASS (default 0: never)
  * Each pass ends with "mig-test: pass G verified N pages"; a bad page with
  * "RESULT: FAIL page P (gpa X) holds page Q generation H, expected G".
@@ -57,7 +58,7 @@ static long mt_loop(void *arg)
 {
 	const struct mt_run *run = arg;
 	uint64_t next_batch = rdtsc(), next_tick = rdtsc() + run->tick_cycles;
-	unsigned long tick = 0;
+	unsigned long tick = 0, written = 0;
 
 	for (unsigned long gen = 1;; gen++) {
 		for (unsigned long pg = 0; pg < run->npages; pg++) {
@@ -73,13 +74,15 @@ static long mt_loop(void *arg)
 					    gen - 1);
 			for (unsigned int i = 0; i < MT_WORDS; i++)
 				p[i] = v;
+			written++;
 			if ((pg + 1) % MT_BATCH)
 				continue;
 			do {
 				uint64_t now = rdtsc();
 
 				if (run->tick_cycles && now >= next_tick) {
-					con_printf("mig-test: tick %lu\n", tick++);
+					con_printf("mig-test: tick %lu pages %lu\n",
+						   tick++, written);
 					next_tick += run->tick_cycles;
 					/* After a stop, do not print the backlog. */
 					if (next_tick < now)

@@ -24,6 +24,12 @@
 #                  dirty-sync-count reaching 2, polled every 2 ms; for QEMU
 #                  this is its first sync, which may come before its first
 #                  pass has covered all of RAM)
+#   guest %        the guest's speed while the migration ran (pages it wrote
+#                  per second, from the page count on its ticks, from migrate
+#                  to completed, source and destination) against its speed in
+#                  the half second before: what the migration cost the guest
+#                  besides the stall (a guest slowed down dirties less, so it
+#                  leaves less to send)
 # and the ratio tern/QEMU per cell (below 1 is tern ahead). A run whose
 # guest reports a bad page fails the benchmark; a migration that fails or
 # does not end in 120 s is printed (FAILED RUN) and left out of the medians.
@@ -197,10 +203,17 @@ def one(vmm, row, mode, port):
             info = sq.cmd("query-migrate")
         # Ticks after the switch, then look at the gaps.
         time.sleep(0.5)
-        ticks = sorted((int(l.split()[2]), t) for c in (sc, dc) for t, l in c.lines
-                       if l.startswith("mig-test: tick "))
-        ticks = [(k, t) for k, t in ticks if t0 - 0.2 <= t <= t1 + 0.5]
+        every = sorted((int(l.split()[2]), t, int(l.split()[4])) for c in (sc, dc)
+                       for t, l in c.lines if l.startswith("mig-test: tick "))
+        ticks = [(k, t) for k, t, _ in every if t0 - 0.2 <= t <= t1 + 0.5]
         gaps = [(b[1] - a[1], a[1]) for a, b in zip(ticks, ticks[1:]) if b[0] == a[0] + 1]
+        # The guest's speed: pages it wrote per second while the migration
+        # ran, against the half second before it began.
+        def speed(lo, hi):
+            w = [(t, p) for _, t, p in every if lo <= t <= hi]
+            return (w[-1][1] - w[0][1]) / (w[-1][0] - w[0][0]) if len(w) > 1 and w[-1][0] > w[0][0] else None
+        before, during = speed(t0 - 0.5, t0), speed(t0, t1)
+        guest_pct = 100.0 * during / before if before and during is not None else float("nan")
         stall = max(gaps)[0] * 1000 - TICK_MS if gaps else float("nan")
         if os.environ.get("VERBOSE") and gaps:
             worst = sorted(gaps, reverse=True)[:3]
@@ -214,7 +227,7 @@ def one(vmm, row, mode, port):
         # A time never reported is missing, not 0 (a 0 would pull the median).
         first = ((t_pass - t0) * 1000) if t_pass else float("nan")
         r = (info.get("total-time", float("nan")), info.get("downtime", float("nan")), stall,
-             info["ram"]["transferred"] / (1 << 20), first)
+             info["ram"]["transferred"] / (1 << 20), first, guest_pct)
         if os.environ.get("VERBOSE"):
             print(f"  {vmm} {row} {mode}: " + " ".join(f"{x:.1f}" for x in r), file=sys.stderr)
         return r
@@ -242,7 +255,7 @@ for row in rows:
                     if "the guest says" in str(e):
                         raise
                     print(f"FAILED RUN: {e}", file=sys.stderr)
-                    runs[vmm].append((float("nan"),) * 5)
+                    runs[vmm].append((float("nan"),) * 6)
         for vmm, runs in runs.items():
             results[(row, mode, vmm)] = [
                 statistics.median([x for x in c if x == x]) if any(x == x for x in c) else float("nan")
@@ -252,7 +265,7 @@ for row in rows:
                 print(f"{vmm} {row} {mode}: {missing} value(s) not reported, left out of the medians",
                       file=sys.stderr)
 
-cols = ["total ms", "downtime ms", "stall ms", "MiB sent", "1st pass ms"]
+cols = ["total ms", "downtime ms", "stall ms", "MiB sent", "1st pass ms", "guest %"]
 w = max(5, max(len(v) for v in vmms) + 2)
 print(f"{'case':<24} {'VMM':<{w}} " + " ".join(f"{c:>12}" for c in cols))
 for row in rows:
