@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -503,8 +502,6 @@ void vhost_user_dev_fini(struct vhost_user_dev *d)
 		iothread_destroy(d->thread);
 	vhost_user_conn_close(&d->conn);
 	vhost_user_connector_stop(&d->connector);
-	if (d->inflight_map)
-		munmap(d->inflight_map, d->inflight.mmap_size);
 	if (d->inflight_fd >= 0)
 		close(d->inflight_fd);
 	for (unsigned int i = 0; i < VHOST_USER_QUEUES_MAX; i++) {
@@ -570,9 +567,14 @@ void vhost_user_dev_stop(struct vhost_user_dev *d, bool reset)
 			d->vdev->transport_ops->notify_queue(
 			    d->vdev, d->vdev->queues[i]);
 	if (reset) {
-		/* A reset driver must not see old requests resubmitted. */
-		if (d->inflight_map)
-			memset(d->inflight_map, 0, d->inflight.mmap_size);
+		/*
+		 * A reset driver must not see old requests resubmitted: the
+		 * next start asks the back-end for a fresh buffer (rings.c).
+		 */
+		if (d->inflight_fd >= 0) {
+			close(d->inflight_fd);
+			d->inflight_fd = -1;
+		}
 		if (d->conn.fd >= 0 && !d->broken)
 			dev_reset_backend(d);
 	}

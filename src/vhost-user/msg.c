@@ -248,7 +248,10 @@ int vhost_user_reply_inflight(const struct vhost_user_msg *m,
 	out->mmap_offset = get64(m->payload + 8);
 	memcpy(&out->num_queues, m->payload + 16, 2);
 	memcpy(&out->queue_size, m->payload + 18, 2);
-	/* We map it: a size of 0 or a wild offset would fault or wrap. */
+	/*
+	 * Handed to every later back-end as it came: a size of 0 or a wild
+	 * offset is a broken back-end, not a buffer to pass on.
+	 */
 	if (!out->mmap_size || out->mmap_size > (1ULL << 30) ||
 	    out->mmap_offset & 4095 || out->mmap_offset > (1ULL << 30))
 		return -EPROTO;

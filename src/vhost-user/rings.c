@@ -7,7 +7,6 @@
  */
 #include <endian.h>
 #include <errno.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tern/eventfd.h"
@@ -16,7 +15,14 @@
 
 #include "vhost-user-internal.h"
 
-/* The inflight buffer: asked for once, kept across reconnects. */
+/*
+ * The inflight buffer: asked for once, kept across reconnects (a new
+ * back-end finds there what the old one had taken). tern never maps it:
+ * only back-ends read and write it, and the back-end owns the file, so a
+ * hostile or broken one could shrink it under a mapping of ours and turn
+ * our next touch into SIGBUS. A device reset drops it (dev.c) instead of
+ * clearing it, and the next start asks for a fresh one, as QEMU does.
+ */
 static int dev_inflight(struct vhost_user_dev *d)
 {
 	struct vhost_user_msg m, r;
@@ -30,7 +36,6 @@ static int dev_inflight(struct vhost_user_dev *d)
 		    .num_queues = d->nr_queues,
 		    .queue_size = VIRTQ_MAX_SIZE,
 		};
-		void *map;
 
 		vhost_user_msg_inflight(&m, VHOST_USER_GET_INFLIGHT_FD, &in,
 					-1);
@@ -38,18 +43,12 @@ static int dev_inflight(struct vhost_user_dev *d)
 		if (ret)
 			return ret;
 		ret = vhost_user_reply_inflight(&r, &in);
-		if (!ret) {
-			map = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE,
-				   MAP_SHARED, r.fds[0], in.mmap_offset);
-			ret = map == MAP_FAILED ? -errno : 0;
-		}
 		if (ret) {
 			close(r.fds[0]);
 			return ret;
 		}
 		d->inflight = in;
 		d->inflight_fd = r.fds[0];
-		d->inflight_map = map;
 	}
 	vhost_user_msg_inflight(&m, VHOST_USER_SET_INFLIGHT_FD, &d->inflight,
 				d->inflight_fd);

@@ -173,10 +173,12 @@ struct vhost_user_dev {
 	int sent_call[VHOST_USER_QUEUES_MAX];
 	int err_fd[VHOST_USER_QUEUES_MAX];
 	struct vhost_user_ring_ref refs[VHOST_USER_QUEUES_MAX];
-	/* INFLIGHT_SHMFD: kept across reconnects, dropped by a device reset. */
+	/*
+	 * INFLIGHT_SHMFD: kept across reconnects, dropped by a device reset;
+	 * never mapped by tern (rings.c).
+	 */
 	struct vhost_user_inflight inflight;
 	int inflight_fd;
-	void *inflight_map;
 
 	struct vhost_user_connector connector; /* reconnect=on */
 	struct iothread *thread; /* always running: calls, socket, timer */

@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tern/error.h"
@@ -574,6 +576,79 @@ START_TEST(stop_resumes_past_used)
 }
 END_TEST
 
+/* Every message the front-end sent so far, their fds closed; the count. */
+static unsigned int r_drain(uint32_t want, unsigned int *seen)
+{
+	unsigned int n = 0;
+	char c;
+
+	while (recv(R.peer, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 1) {
+		int fd;
+
+		if (peer_recv(R.peer, NULL, NULL, &fd) == want)
+			(*seen)++;
+		if (fd >= 0)
+			close(fd);
+		n++;
+	}
+	return n;
+}
+
+/*
+ * The back-end's inflight buffer is handed on, never touched by tern:
+ * this back-end's is a 4 KiB file that says it is 1 MiB, so a mapping of
+ * it faults (SIGBUS) past 4 KiB, and clearing it on a device reset killed
+ * the VMM. A reset now drops it, and the next start asks for a new one.
+ */
+START_TEST(reset_drops_inflight_untouched)
+{
+	uint8_t in[24] = {0};
+	uint32_t state[2] = {0, 0};
+	const char *what = NULL;
+	unsigned int asked = 0, given = 0;
+	struct stat a, b;
+	int file;
+
+	r_open(1);
+	R.d.inflight_fd = -1;
+	R.d.conn.protocol = F(VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
+	file = memfd_create("inflight", MFD_CLOEXEC);
+	ck_assert_int_ge(file, 0);
+	ck_assert_int_eq(ftruncate(file, 4096), 0);
+	memcpy(in, &(uint64_t){1 << 20}, 8);
+
+	peer_send(R.peer, VHOST_USER_GET_INFLIGHT_FD, RF, in, sizeof(in), file);
+	ck_assert_int_eq(vhost_user_dev_rings_start(&R.d, &what), 0);
+	ck_assert_int_ge(R.d.inflight_fd, 0);
+	ck_assert_int_eq(fstat(file, &a), 0);
+	ck_assert_int_eq(fstat(R.d.inflight_fd, &b), 0);
+	ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	ck_assert_uint_eq(R.d.inflight.mmap_size, 1 << 20);
+	ck_assert_uint_gt(r_drain(VHOST_USER_GET_INFLIGHT_FD, &asked), 0);
+	ck_assert_uint_eq(asked, 1);
+
+	/* The driver resets the device: no SIGBUS, the buffer dropped. */
+	peer_send(R.peer, VHOST_USER_GET_VRING_BASE, RF, state, sizeof(state),
+		  -1);
+	vhost_user_dev_stop(&R.d, true);
+	ck_assert_int_eq(R.d.inflight_fd, -1);
+	r_drain(VHOST_USER_GET_VRING_BASE, &given);
+	ck_assert_uint_eq(given, 1);
+
+	/* The next start: a new buffer, asked for. */
+	asked = 0;
+	peer_send(R.peer, VHOST_USER_GET_INFLIGHT_FD, RF, in, sizeof(in), file);
+	ck_assert_int_eq(vhost_user_dev_rings_start(&R.d, &what), 0);
+	ck_assert_int_ge(R.d.inflight_fd, 0);
+	r_drain(VHOST_USER_GET_INFLIGHT_FD, &asked);
+	ck_assert_uint_eq(asked, 1);
+
+	close(R.d.inflight_fd);
+	close(file);
+	r_close();
+}
+END_TEST
+
 static uint8_t *state_of(uint32_t pairs, const uint8_t *mac, size_t *len)
 {
 	struct state_writer w;
@@ -658,7 +733,8 @@ int main(void)
 	UNIT_TCASE(s, "enable", rings_start_enables_active_pairs,
 		   enable_changes_only, enable_recorded_when_not_running,
 		   set_rings_hands_over_first_pair);
-	UNIT_TCASE(s, "stop", resume_index, stop_resumes_past_used);
+	UNIT_TCASE(s, "stop", resume_index, stop_resumes_past_used,
+		   reset_drops_inflight_untouched);
 	UNIT_TCASE(s, "state", state_round_trip_and_bad);
 	return unit_run(s);
 }
