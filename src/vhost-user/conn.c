@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "tern/error.h"
+#include "tern/fdpass.h"
 
 #include "vhost-user-internal.h"
 
@@ -86,10 +87,11 @@ void vhost_user_conn_close(struct vhost_user_conn *c)
 	c->fd = -1;
 }
 
+_Static_assert(VHOST_USER_MAX_FDS <= FDPASS_MAX, "a message's fds in one send");
+
 static int conn_send(struct vhost_user_conn *c, const struct vhost_user_msg *m,
 		     uint64_t deadline)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
 	size_t len = vhost_user_msg_len(m), done = 0;
 	uint8_t buf[VHOST_USER_HDR_SIZE + VHOST_USER_PAYLOAD_MAX];
 
@@ -98,25 +100,12 @@ static int conn_send(struct vhost_user_conn *c, const struct vhost_user_msg *m,
 	memcpy(buf + 8, &m->size, 4);
 	memcpy(buf + VHOST_USER_HDR_SIZE, m->payload, m->size);
 	while (done < len) {
-		struct iovec iov = {buf + done, len - done};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-		ssize_t n;
+		/* The fds go with the first byte, and only once. */
+		ssize_t n = fdpass_send(c->fd, buf + done, len - done, m->fds,
+					done ? 0 : m->nr_fds,
+					MSG_NOSIGNAL | MSG_DONTWAIT);
 		int ret;
 
-		/* The fds go with the first byte, and only once. */
-		if (!done && m->nr_fds) {
-			struct cmsghdr *cm;
-
-			memset(cbuf, 0, sizeof(cbuf));
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * m->nr_fds);
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int) * m->nr_fds);
-			memcpy(CMSG_DATA(cm), m->fds, sizeof(int) * m->nr_fds);
-		}
-		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n > 0) {
 			done += n;
 			continue;

@@ -31,27 +31,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tern/fdpass.h"
 #include "vhost-user-internal.h"
 
 /* One message: err, and fd (when >= 0) as SCM_RIGHTS. False if tern is gone. */
 static bool connector_send(int sock, int err, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
-	struct iovec iov = {&err, sizeof(err)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) >= 0;
+	return fdpass_send(sock, &err, sizeof(err), &fd, fd >= 0,
+			   MSG_NOSIGNAL) >= 0;
 }
 
 /*

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tern/fdpass.h"
 #include "tern/vhost-user.h"
 #include "tern/virtio.h"
 #include "fuzz.h"
@@ -121,24 +122,9 @@ static void device_up(struct virtio_device *vdev, struct guest_memory *mem,
 /* The back-end's side: every byte at once, the memfd on the first. */
 static void backend_send(int peer, const uint8_t *p, size_t len, int fd)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { (void *)p, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (fd >= 0 && len) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
 	/* Within the socket's buffer (-max_len): nothing waits. */
-	FUZZ_CHECK(!len || sendmsg(peer, &mh, MSG_NOSIGNAL) == (ssize_t)len);
+	FUZZ_CHECK(!len || fdpass_send(peer, p, len, &fd, fd >= 0,
+				       MSG_NOSIGNAL) == (ssize_t)len);
 	shutdown(peer, SHUT_WR);
 }
 

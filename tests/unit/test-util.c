@@ -4,10 +4,12 @@
 #include <glib.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tern/fdpass.h"
 #include "tern/iov.h"
 #include "tern/util.h"
 #include "unit.h"
@@ -235,6 +237,47 @@ START_TEST(read_all_fifo)
 }
 END_TEST
 
+/* Descriptors go with the bytes, the same files; none, or at most 8. */
+START_TEST(fdpass_carries_fds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 16)], buf[8];
+	int sv[2], fds[10], got[16];
+	struct iovec iov = { buf, sizeof(buf) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm;
+	struct stat a, b;
+	unsigned int n;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	for (unsigned int i = 0; i < 10; i++)
+		fds[i] = i % 2 ? sv[0] : STDERR_FILENO;
+	/* Ten asked for: the first eight go. */
+	ck_assert_int_eq(fdpass_send(sv[0], "abcd", 4, fds, 10, 0), 4);
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	ck_assert_int_eq(recvmsg(sv[1], &mh, 0), 4);
+	ck_assert(!memcmp(buf, "abcd", 4));
+	cm = CMSG_FIRSTHDR(&mh);
+	ck_assert(cm && cm->cmsg_type == SCM_RIGHTS);
+	n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	ck_assert_uint_eq(n, 8);
+	memcpy(got, CMSG_DATA(cm), n * sizeof(int));
+	for (unsigned int i = 0; i < n; i++) {
+		ck_assert_int_eq(fstat(fds[i], &a), 0);
+		ck_assert_int_eq(fstat(got[i], &b), 0);
+		ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+		close(got[i]);
+	}
+	/* None: plain bytes. */
+	ck_assert_int_eq(fdpass_send(sv[0], "ef", 2, NULL, 0, 0), 2);
+	mh.msg_controllen = sizeof(cbuf);
+	ck_assert_int_eq(recvmsg(sv[1], &mh, 0), 2);
+	ck_assert_ptr_null(CMSG_FIRSTHDR(&mh));
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
 START_TEST(iov_copies)
 {
 	char a[3] = { 0 }, b[5] = { 0 }, flat[16];
@@ -288,5 +331,6 @@ int main(void)
 	UNIT_TCASE(s, "log", debug_switch, ratelimit_bursts, warn_storm_is_limited);
 	UNIT_TCASE(s, "file", read_all, read_all_fifo);
 	UNIT_TCASE(s, "iov", iov_copies, iov_advance_trims);
+	UNIT_TCASE(s, "fdpass", fdpass_carries_fds);
 	return unit_run(s);
 }

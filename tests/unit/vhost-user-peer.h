@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tern/fdpass.h"
 #include "tern/vhost-user.h"
 #include "../../src/vhost-user/vhost-user-internal.h"
 #include "unit.h"
@@ -48,28 +49,14 @@ static inline void peer_send(int peer, uint32_t req, uint32_t flags,
 			     const void *p, uint32_t size, int fd)
 {
 	uint8_t buf[512];
-	struct iovec iov = {buf, 12 + size};
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	memcpy(buf, &req, 4);
 	memcpy(buf + 4, &flags, 4);
 	memcpy(buf + 8, &size, 4);
 	if (size)
 		memcpy(buf + 12, p, size);
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = sizeof(cbuf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	ck_assert_int_eq(sendmsg(peer, &mh, 0), (ssize_t)(12 + size));
+	ck_assert_int_eq(fdpass_send(peer, buf, 12 + size, &fd, fd >= 0, 0),
+			 (ssize_t)(12 + size));
 }
 
 #define RF (VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY)
