@@ -203,14 +203,21 @@ def one(vmm, row, mode, port):
             info = sq.cmd("query-migrate")
         # Ticks after the switch, then look at the gaps.
         time.sleep(0.5)
-        every = sorted((int(l.split()[2]), t, int(l.split()[4])) for c in (sc, dc)
-                       for t, l in c.lines if l.startswith("mig-test: tick "))
+        every = []
+        for c in (sc, dc):
+            for t, l in c.lines:
+                if l.startswith("mig-test: tick "):
+                    f = l.split()
+                    # A mig-test older than the page count (a build copied
+                    # aside) leaves the guest % column empty.
+                    every.append((int(f[2]), t, int(f[4]) if len(f) > 4 else None))
+        every.sort()
         ticks = [(k, t) for k, t, _ in every if t0 - 0.2 <= t <= t1 + 0.5]
         gaps = [(b[1] - a[1], a[1]) for a, b in zip(ticks, ticks[1:]) if b[0] == a[0] + 1]
         # The guest's speed: pages it wrote per second while the migration
         # ran, against the half second before it began.
         def speed(lo, hi):
-            w = [(t, p) for _, t, p in every if lo <= t <= hi]
+            w = [(t, p) for _, t, p in every if lo <= t <= hi and p is not None]
             return (w[-1][1] - w[0][1]) / (w[-1][0] - w[0][0]) if len(w) > 1 and w[-1][0] > w[0][0] else None
         before, during = speed(t0 - 0.5, t0), speed(t0, t1)
         guest_pct = 100.0 * during / before if before and during is not None else float("nan")
