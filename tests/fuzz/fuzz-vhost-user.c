@@ -132,17 +132,17 @@ static void operate(struct vhost_user_dev *d, uint8_t op)
 {
 	uint8_t config[64];
 	const char *what;
+	int ret;
 
 	switch (op % 9) {
 	case 0:
 		pthread_mutex_lock(&d->lock);
-		if (vhost_user_conn_negotiate(&d->conn))
-			vhost_user_dev_fail(d, "negotiation", -EPROTO);
+		ret = vhost_user_conn_negotiate(&d->conn);
+		if (ret)
+			vhost_user_dev_fail(d, "negotiation", ret);
 		pthread_mutex_unlock(&d->lock);
 		break;
-	case 1: {
-		int ret;
-
+	case 1:
 		pthread_mutex_lock(&d->lock);
 		if (!d->broken && !d->running) {
 			ret = vhost_user_dev_rings_start(d, &what);
@@ -151,7 +151,6 @@ static void operate(struct vhost_user_dev *d, uint8_t op)
 		}
 		pthread_mutex_unlock(&d->lock);
 		break;
-	}
 	case 2:
 	case 3:
 		vhost_user_dev_stop(d, op % 9 == 3);
@@ -163,8 +162,9 @@ static void operate(struct vhost_user_dev *d, uint8_t op)
 		break;
 	case 5:
 		pthread_mutex_lock(&d->lock);
-		if (d->running && vhost_user_dev_calls_update(d))
-			vhost_user_dev_fail(d, "SET_VRING_CALL", -EPROTO);
+		ret = d->running ? vhost_user_dev_calls_update(d) : 0;
+		if (ret)
+			vhost_user_dev_fail(d, "SET_VRING_CALL", ret);
 		pthread_mutex_unlock(&d->lock);
 		break;
 	case 6:
